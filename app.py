@@ -1,0 +1,30 @@
+"""synthwb: `streamlit run app.py`.
+
+Navigation over pages/, the shared sidebar (asset class / symbol / timeframe / date range),
+session init. Pages read the selection with ``ui.state.selection()``.
+"""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import streamlit as st
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from ui.sidebar import render_sidebar  # noqa: E402
+
+st.set_page_config(page_title="synthwb", page_icon=":material/candlestick_chart:", layout="wide")
+
+PAGES = [
+    st.Page("pages/data_explorer.py", title="Data Explorer", icon=":material/database:", default=True),
+    st.Page("pages/feature_lab.py", title="Feature Lab", icon=":material/science:"),
+    st.Page("pages/model_builder.py", title="Model Builder", icon=":material/account_tree:"),
+    st.Page("pages/train.py", title="Train", icon=":material/model_training:"),
+    st.Page("pages/backtest.py", title="Backtest", icon=":material/query_stats:"),
+    st.Page("pages/compare.py", title="Compare", icon=":material/compare_arrows:"),
+]
+
+nav = st.navigation(PAGES)
+render_sidebar()
+nav.run()

@@ -1,0 +1,118 @@
+"""Screenshot app pages with headless Debian Chromium (never a downloaded browser).
+
+    .venv/bin/python scripts/screenshot.py --page data_explorer --out artifacts/shots \
+        [--lake DIR] [--store DIR] [--wait 8] [--width 1600 --height 1400] [--click "Button text"]
+
+Starts `streamlit run app.py` on a free loopback port with SYNTHWB_DATA_DIR/SYNTHWB_STORE_DIR
+set, waits for /_stcore/health, opens the page (url path = page file stem), waits, optionally
+clicks buttons by their text, and writes <out>/<page>.png. Also used by the e2e tests.
+"""
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+CHROMIUM = os.environ.get("SYNTHWB_CHROMIUM", "/usr/bin/chromium")
+CHROME_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+               "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextlib.contextmanager
+def streamlit_server(env_extra: dict[str, str], timeout: float = 90.0):
+    """Run the app on a free port; yield its base URL; stop it afterwards."""
+    port = free_port()
+    env = {**os.environ, **env_extra, "PYTHONUNBUFFERED": "1"}
+    cmd = [sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"), "--server.port", str(port),
+           "--server.address", "127.0.0.1", "--server.headless", "true", "--browser.gatherUsageStats", "false"]
+    proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            if proc.poll() is not None:
+                raise RuntimeError(f"streamlit exited: {proc.stdout.read().decode(errors='replace')[-2000:]}")
+            try:
+                with urllib.request.urlopen(base + "/_stcore/health", timeout=2) as r:
+                    if r.status == 200:
+                        break
+            except OSError:
+                time.sleep(0.5)
+        else:
+            raise RuntimeError("streamlit did not become healthy in time")
+        yield base
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+def launch_browser(p):
+    return p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROME_ARGS)
+
+
+def wait_idle(page, timeout_ms: int = 60000) -> None:
+    """Wait until streamlit stops running the script (the status widget disappears)."""
+    page.wait_for_selector('[data-testid="stApp"]', timeout=timeout_ms)
+    page.wait_for_timeout(1500)
+    deadline = time.time() + timeout_ms / 1000
+    while time.time() < deadline:
+        if page.locator('[data-testid="stStatusWidget"]').count() == 0:
+            break
+        page.wait_for_timeout(500)
+    page.wait_for_timeout(1000)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--page", action="append", required=True, help="page file stem, e.g. data_explorer (repeatable)")
+    ap.add_argument("--out", default="artifacts/shots")
+    ap.add_argument("--lake")
+    ap.add_argument("--store")
+    ap.add_argument("--wait", type=float, default=4.0, help="extra seconds after the app is idle")
+    ap.add_argument("--width", type=int, default=1600)
+    ap.add_argument("--height", type=int, default=1400)
+    ap.add_argument("--click", action="append", default=[], help="button text to click before the shot")
+    a = ap.parse_args()
+    from playwright.sync_api import sync_playwright
+
+    env = {}
+    if a.lake:
+        env["SYNTHWB_DATA_DIR"] = str(Path(a.lake).resolve())
+    if a.store:
+        env["SYNTHWB_STORE_DIR"] = str(Path(a.store).resolve())
+    out = Path(a.out)
+    out.mkdir(parents=True, exist_ok=True)
+    with streamlit_server(env) as base, sync_playwright() as p:
+        browser = launch_browser(p)
+        page = browser.new_page(viewport={"width": a.width, "height": a.height})
+        for name in a.page:
+            page.goto(f"{base}/{'' if name == 'data_explorer' else name}")
+            wait_idle(page)
+            for text in a.click:
+                page.get_by_role("button", name=text).first.click()
+                wait_idle(page)
+            page.wait_for_timeout(int(a.wait * 1000))
+            path = out / f"{name}.png"
+            page.screenshot(path=str(path), full_page=True)
+            print(path)
+        browser.close()
+
+
+if __name__ == "__main__":
+    main()

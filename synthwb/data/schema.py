@@ -1,0 +1,91 @@
+"""The lake's fixed vocabulary (DESIGN.md §2) and the data selection every page shares."""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from datetime import date, datetime, timezone
+from typing import Any
+
+from ..errors import SpecError
+
+ASSET_CLASSES = ("crypto", "fx", "equity", "etf", "index")
+FREQS = ("1min", "5min", "15min", "1h", "4h", "1d")
+FREQ_SECONDS = {"1min": 60, "5min": 300, "15min": 900, "1h": 3600, "4h": 14400, "1d": 86400}
+# polars duration strings for group_by_dynamic / datetime_ranges
+FREQ_POLARS = {"1min": "1m", "5min": "5m", "15min": "15m", "1h": "1h", "4h": "4h", "1d": "1d"}
+OHLCV = ("open", "high", "low", "close", "volume")
+COLUMNS = ("ts", *OHLCV)
+SESSION_TZ = "America/New_York"
+
+
+def is_24_7(asset_class: str) -> bool:
+    """Crypto trades around the clock; fx/equity/etf/index follow New York sessions."""
+    return asset_class == "crypto"
+
+
+def market_tz(asset_class: str) -> str:
+    """The zone calendar features and session gaps use for this asset class."""
+    return "UTC" if is_24_7(asset_class) else SESSION_TZ
+
+
+def check_asset_class(asset_class: str) -> str:
+    if asset_class not in ASSET_CLASSES:
+        raise SpecError(f"unknown asset class {asset_class!r}; use one of {', '.join(ASSET_CLASSES)}")
+    return asset_class
+
+
+def check_freq(freq: str) -> str:
+    if freq not in FREQS:
+        raise SpecError(f"unknown frequency {freq!r}; use one of {', '.join(FREQS)}")
+    return freq
+
+
+def _to_utc(value: Any, what: str) -> datetime | None:
+    if value is None or value == "":
+        return None
+    if isinstance(value, datetime):
+        dt = value
+    elif isinstance(value, date):
+        dt = datetime(value.year, value.month, value.day)
+    else:
+        try:
+            dt = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+        except ValueError:
+            raise SpecError(f"{what}: cannot read {value!r} as a date (use YYYY-MM-DD or ISO 8601)") from None
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=timezone.utc)
+    return dt.astimezone(timezone.utc)
+
+
+@dataclass(frozen=True)
+class Selection:
+    """Which bars: asset class, symbol, timeframe and an optional [start, end) range in UTC."""
+
+    asset_class: str
+    symbol: str
+    freq: str
+    start: datetime | None = None
+    end: datetime | None = None
+
+    def __post_init__(self) -> None:
+        check_asset_class(self.asset_class)
+        check_freq(self.freq)
+        if not self.symbol or "/" in self.symbol or "=" in self.symbol or ".." in self.symbol:
+            raise SpecError(f"invalid symbol {self.symbol!r}")
+        object.__setattr__(self, "start", _to_utc(self.start, "start"))
+        object.__setattr__(self, "end", _to_utc(self.end, "end"))
+        if self.start and self.end and self.start >= self.end:
+            raise SpecError(f"start {self.start:%Y-%m-%d %H:%M} is not before end {self.end:%Y-%m-%d %H:%M}")
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["start"] = self.start.isoformat() if self.start else None
+        d["end"] = self.end.isoformat() if self.end else None
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "Selection":
+        return cls(**{k: d.get(k) for k in ("asset_class", "symbol", "freq", "start", "end")})
+
+    def key(self) -> str:
+        """A stable string key (for caches)."""
+        return "|".join(str(v) for v in self.to_dict().values())
