@@ -67,15 +67,22 @@ def launch_browser(p):
 
 
 def wait_idle(page, timeout_ms: int = 60000) -> None:
-    """Wait until streamlit stops running the script (the status widget disappears)."""
+    """Wait until the app script has drawn its page and stopped running.
+
+    The first paint of a cold session can show streamlit's legacy page list before app.py
+    has run, so wait for the shared sidebar's brand and a page heading, then for the
+    running indicator to go away.
+    """
     page.wait_for_selector('[data-testid="stApp"]', timeout=timeout_ms)
-    page.wait_for_timeout(1500)
+    page.wait_for_selector('[data-testid="stSidebar"] :text("synthwb")', timeout=timeout_ms)
+    page.wait_for_selector('[data-testid="stMain"] h1', timeout=timeout_ms)
     deadline = time.time() + timeout_ms / 1000
-    while time.time() < deadline:
-        if page.locator('[data-testid="stStatusWidget"]').count() == 0:
-            break
-        page.wait_for_timeout(500)
-    page.wait_for_timeout(1000)
+    quiet = 0
+    while time.time() < deadline and quiet < 3:
+        running = page.locator('[data-testid="stStatusWidget"]').count() > 0
+        quiet = 0 if running else quiet + 1
+        page.wait_for_timeout(400)
+    page.wait_for_timeout(800)
 
 
 def main() -> None:

@@ -35,8 +35,15 @@ class Result:
     files: list[str] = field(default_factory=list)
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse with a one-line error (DESIGN.md §7: a one-line reason on stderr)."""
+
+    def error(self, message: str):  # type: ignore[override]
+        self.exit(2, f"error: {self.prog}: {message} (see --help)\n")
+
+
 def common_parent() -> argparse.ArgumentParser:
-    common = argparse.ArgumentParser(add_help=False)
+    common = _Parser(add_help=False)
     common.add_argument("--root", default=None, help="lake root (default: $SYNTHWB_DATA_DIR or ./data/ohlcv)")
     common.add_argument("--store", default=None, help="models store (default: $SYNTHWB_STORE_DIR or ./models_store)")
     common.add_argument("--json", action="store_true", help="print one JSON document on stdout")
@@ -44,7 +51,7 @@ def common_parent() -> argparse.ArgumentParser:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="synthwb", description="synthwb: probabilistic candle forecasting workbench")
+    parser = _Parser(prog="synthwb", description="synthwb: probabilistic candle forecasting workbench")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     common = common_parent()
     for name in AREAS:

@@ -29,7 +29,7 @@ class TrainConfig(BaseModel):
     restart_period: int = Field(500, ge=1, description="steps of the first cosine cycle (cosine_restarts)")
     min_lr_ratio: float = Field(0.05, ge=0, le=1, description="cosine floor as a share of lr")
     loss: Literal["crps", "afcrps", "synth"] = "crps"
-    alpha: float = Field(0.95, ge=0, le=1, description="almost-fair CRPS weight (afcrps)")
+    alpha: float = Field(0.95, ge=0, le=1, description="almost-fair CRPS weight (afcrps, and the synth loss terms; 0 = standard)")
     synth_task: Literal["24h", "1h"] = "24h"
     n_paths_train: int = Field(100, ge=2, le=100_000)
     n_paths_eval: int = Field(1000, ge=2, le=100_000)
@@ -48,6 +48,9 @@ class TrainConfig(BaseModel):
     tensorboard: bool = False
     space: Literal["relative", "logret"] = "relative"
     num_workers: int = Field(0, ge=0, le=64)
+    threads: int = Field(0, ge=0, le=1024, description=(
+        "torch CPU threads; 0 = auto: torch's default headless, all cores but one in a background "
+        "job so the app stays responsive"))
 
     @classmethod
     def parse(cls, data: dict | "TrainConfig" | None = None, **overrides) -> "TrainConfig":

@@ -32,7 +32,8 @@ class _Warmup:
 def build_scheduler(optimizer: torch.optim.Optimizer, config: TrainConfig, total_steps: int) -> LRScheduler:
     """The schedule for ``total_steps`` optimizer steps (warm-up included)."""
     total_steps = max(int(total_steps), 1)
-    warm = min(config.warmup_steps, max(total_steps - 1, 0))
+    # warm-up never takes more than a fifth of a short run
+    warm = min(config.warmup_steps, total_steps // 5)
     eta_min = config.lr * config.min_lr_ratio
     rest = max(total_steps - warm, 1)
     if config.schedule == "cosine":

@@ -1,0 +1,214 @@
+"""Backtest: score runs and baselines with the Synth validator's CRPS over a test period.
+
+Pick runs (or baselines only), the test period and the task preset; the backtest runs as a
+background job with live progress. Results: the score table with the model beside the
+baselines, scores over origins, per-interval breakdown, fan charts of kept origins with the
+terminal distribution and drift/volatility, GluonTS and trading metrics, CSV downloads.
+Draws only: every number comes from synthwb.evaluate.backtest (same call as the CLI)."""
+from __future__ import annotations
+
+from datetime import datetime, time, timedelta, timezone
+
+import polars as pl
+import streamlit as st
+
+from synthwb.errors import SynthwbError
+from synthwb.evaluate import export
+from synthwb.evaluate import plots as eplots
+from synthwb.evaluate.backtest import BacktestSpec, run_backtest, save_beside_run
+from synthwb.evaluate.baselines import BASELINES
+from synthwb.evaluate.synth import TASKS
+from synthwb.plots import fan_chart
+from synthwb.train.jobs import ACTIVE
+from ui import state
+
+S = st.session_state
+
+
+@st.cache_resource
+def _registry():
+    from synthwb.train.jobs import get_registry
+
+    return get_registry()
+
+
+def _runs() -> list[dict]:
+    from synthwb.store import list_runs
+
+    return [r for r in list_runs(state.store_root()) if r.get("status") == "finished"]
+
+
+def _job():
+    return _registry().find(S.get("bt_job"))
+
+
+def _backtest_job(progress, stop_event, *, spec, root, store):
+    result = run_backtest(spec, root=root, store=store, progress=progress, stop_event=stop_event)
+    if spec.models and result.status == "finished":
+        result.meta["saved"] = str(save_beside_run(result, spec.models[0], store=store))
+    return result
+
+
+@st.fragment(run_every=1.0)
+def _progress() -> None:
+    job = _job()
+    if job is None:
+        return
+    if job.status not in ACTIVE:
+        st.rerun()
+    c1, c2 = st.columns([6, 1])
+    eta = f" · about {job.eta:.0f} s left" if job.eta else ""
+    c1.progress(job.progress, text=f"{job.message or job.status}{eta}")
+    c2.button("Stop", key="bt_stop", icon=":material/stop:", on_click=job.stop)
+
+
+def _on_run(sel) -> None:
+    runs = list(S.bt_runs)
+    try:
+        spec = BacktestSpec.parse({
+            "selection": None if runs else {"asset_class": sel.asset_class, "symbol": sel.symbol, "freq": sel.freq},
+            "task": S.bt_task, "models": runs, "baselines": list(S.bt_baselines),
+            "start": datetime.combine(S.bt_from, time(), tzinfo=timezone.utc),
+            "end": datetime.combine(S.bt_to + timedelta(days=1), time(), tzinfo=timezone.utc),
+            "n_origins": int(S.bt_origins), "every": int(S.bt_every) or None, "n_paths": int(S.bt_paths),
+            "seed": int(S.bt_seed), "cost_bps": float(S.bt_cost), "threshold_bps": float(S.bt_threshold),
+            "seasonality": int(S.bt_season),
+        })
+    except SynthwbError as exc:
+        S.bt_error = exc
+        return
+    label = f"{', '.join(runs + [b.label for b in spec.baselines])} · {spec.task}"
+    job = _registry().submit("backtest", label, _backtest_job, spec=spec, root=str(state.lake_root()),
+                             store=str(state.store_root()))
+    S.bt_job = job.id
+
+
+def _setup(sel) -> None:
+    runs = _runs()
+    info = {r["run_id"]: r for r in runs}
+    c1, c2 = st.columns(2)
+    c1.multiselect("Runs", list(info), key="bt_runs", placeholder="none: baselines only",
+                   format_func=lambda r: f"{r} ({info[r].get('symbol') or '?'} {info[r].get('freq') or ''})")
+    S.setdefault("bt_baselines", BASELINES.names())
+    c2.multiselect("Baselines", BASELINES.names(), key="bt_baselines",
+                   help="GBM (historical / EWMA vol), GARCH(1,1), bootstrap: scored on the same origins")
+    lo, hi = sel.start.date(), (sel.end - timedelta(days=1)).date()
+    S.setdefault("bt_from", lo + (hi - lo) / 4)
+    S.setdefault("bt_to", hi)
+    c = st.columns([1, 1, 1, 1, 1, 1, 1])
+    c[0].selectbox("Task", list(TASKS), key="bt_task",
+                   format_func=lambda t: f"{t} ({TASKS[t].n_terms()} terms)")
+    c[1].date_input("Test from", key="bt_from", min_value=lo, max_value=hi)
+    c[2].date_input("Test to", key="bt_to", min_value=lo, max_value=hi)
+    c[3].number_input("Origins", 1, 5000, 20, key="bt_origins", help="forecast origins (evenly spread)")
+    c[4].number_input("Every k bars", 0, 100_000, 0, key="bt_every", help="0: spread the origins evenly")
+    c[5].number_input("Paths", 10, 10_000, 1000, step=100, key="bt_paths")
+    c[6].number_input("Seed", 0, 2**31 - 1, 0, key="bt_seed")
+    with st.expander("Metrics settings"):
+        a, b, d = st.columns(3)
+        a.number_input("Trading cost (bp per side)", 0.0, 100.0, 1.0, key="bt_cost")
+        b.number_input("Signal threshold (bp)", 0.0, 1000.0, 0.0, key="bt_threshold")
+        d.number_input("MASE/MSIS seasonality (steps)", 1, 10_000, 1, key="bt_season")
+    where = ("each run's own data" if S.bt_runs else f"{sel.asset_class}/{sel.symbol} {sel.freq} (sidebar)")
+    st.caption(f"Data: {where}. Realised prices come from the finest stored bars, joined by timestamp.")
+    busy = (job := _job()) is not None and job.status in ACTIVE
+    st.button("Run backtest", type="primary", icon=":material/play_arrow:", key="bt_go", on_click=_on_run,
+              args=(sel,), disabled=busy or not (S.bt_runs or S.bt_baselines))
+    err = S.pop("bt_error", None)
+    if err is not None:
+        state.show_error(err)
+
+
+def _table(res) -> None:
+    summ = res.summary()
+    st.dataframe(summ, hide_index=True, width="stretch", key="bt_summary", column_config={
+        "mean_score": st.column_config.NumberColumn("mean score", format="%.2f"),
+        "median_score": st.column_config.NumberColumn("median", format="%.2f"),
+        "vs_best_baseline": st.column_config.NumberColumn("vs best baseline", format="%.4f"),
+        "coverage_90": st.column_config.NumberColumn("90% coverage", format="%.3f"),
+    })
+    st.caption(f"{len(res.origins)} origins from {res.origins[0]:%Y-%m-%d %H:%M} to {res.origins[-1]:%Y-%m-%d %H:%M} "
+               f"UTC · {res.task.name} task ({res.task.n_terms()} terms) · lower is better · realised "
+               f"{res.meta['realised_freq']} bars, coverage {res.meta['realised_coverage']:.1%} · "
+               f"{res.meta['elapsed_s']:.1f} s" + (f" · saved to `{res.meta['saved']}`" if res.meta.get("saved") else ""))
+
+
+def _fans(res) -> None:
+    models = [m for m in res.models if res.paths.get(m)]
+    if not models:
+        st.info("No path sets were kept for charts.")
+        return
+    c1, c2 = st.columns(2)
+    model = c1.selectbox("Model", models, key="bt_fan_model")
+    kept = sorted(res.paths[model])
+    i = c2.selectbox("Origin", kept, key="bt_fan_origin", format_func=lambda k: f"{res.origins[k]:%Y-%m-%d %H:%M} UTC")
+    paths = res.paths[model][i]
+    q = res.quantiles.filter((pl.col("model") == model) & (pl.col("origin") == res.origins[i]))
+    times = q["time"].to_list()
+    score = res.per_origin.filter((pl.col("model") == model) & (pl.col("origin") == res.origins[i]))["total"][0]
+    st.plotly_chart(fan_chart(paths, times, res.realised[i], title=f"{model} · score {score:.1f}" if score is not None
+                              else model), width="stretch", key="bt_fan")
+    a, b = st.columns(2)
+    a.plotly_chart(eplots.terminal_distribution(paths, res.realised[i][-1], title="Final price"),
+                   width="stretch", key="bt_terminal")
+    b.plotly_chart(eplots.path_trajectories(paths, times, title="Drift and volatility per step"),
+                   width="stretch", key="bt_traj")
+
+
+def _downloads(res) -> None:
+    sel = res.selection
+    stem = f"backtest_{sel['symbol']}_{res.task.name}".lower()
+    c = st.columns(3)
+    for col, (label, fn, name) in zip(c, (("Per-origin scores", export.per_origin_csv, "per_origin"),
+                                          ("Per-interval breakdown", export.intervals_csv, "intervals"),
+                                          ("Quantiles + realised", export.quantiles_csv, "quantiles"))):
+        col.download_button(f"{label} CSV", fn(res), f"{stem}_{name}.csv", "text/csv",
+                            icon=":material/download:", key=f"bt_dl_{name}")
+    st.caption("The same files as `python -m synthwb backtest ... --csv OUT`.")
+
+
+def _results(res) -> None:
+    if res.per_origin.is_empty():
+        st.warning("The backtest was stopped before any origin was scored.")
+        return
+    _table(res)
+    tabs = st.tabs(["Fan charts", "Per interval", "Over origins", "GluonTS metrics", "Trading", "Download"])
+    with tabs[0]:
+        _fans(res)
+    with tabs[1]:
+        st.plotly_chart(eplots.interval_bars(res.intervals, title="Mean CRPS per interval"), width="stretch",
+                        key="bt_iv")
+    with tabs[2]:
+        st.plotly_chart(eplots.score_over_origins(res.per_origin), width="stretch", key="bt_time")
+    with tabs[3]:
+        st.dataframe(res.gluonts, hide_index=True, width="stretch", key="bt_gluonts")
+        st.caption("wQL: mean weighted quantile loss (0.1..0.9); MSE of the mean, MAE/MASE of the median; "
+                   "MSIS at 95%; coverage of the central 50/80/90% intervals (GluonTS).")
+    with tabs[4]:
+        st.dataframe(res.trading, hide_index=True, width="stretch", key="bt_trading")
+        st.caption("Long/short/flat on the median forecast return and P(up), held for `holding_steps`, "
+                   "costs per side; buy-and-hold over the same periods beside it.")
+    with tabs[5]:
+        _downloads(res)
+
+
+st.title(":material/query_stats: Backtest")
+sel = state.selection()
+if sel is None:
+    st.info("The lake is empty: create the demo lake on the Data Explorer page first.")
+    st.stop()
+_setup(sel)
+job = _job()
+if job is not None:
+    if job.status in ACTIVE:
+        _progress()
+    elif job.status == "failed":
+        st.error(job.error or "the backtest failed", icon=":material/error:")
+    else:
+        if job.status == "interrupted":
+            st.warning("Stopped before the end: partial results.", icon=":material/stop_circle:")
+        if job.result is not None:
+            try:
+                _results(job.result)
+            except SynthwbError as exc:
+                state.show_error(exc)

@@ -1,0 +1,235 @@
+"""Train: pick a feature set and a model, start a background training job, watch its curves
+live, stop it, resume it; every run lands in models_store/ for Backtest and Compare.
+
+The job runs in a thread owned by the process-wide registry (held with st.cache_resource),
+so it survives reruns, page switches and browser refreshes; the watched job's id lives in the
+URL (``?job=...``).
+"""
+from __future__ import annotations
+
+import streamlit as st
+
+from synthwb.errors import SynthwbError
+from synthwb.features.featureset import list_featuresets
+from synthwb.models import list_specs, preset_names
+from synthwb.store import runs
+from synthwb.train import TrainConfig, train_job
+from synthwb.train.jobs import ACTIVE, get_registry
+from synthwb.train.loop import prepare
+from synthwb.train.plots import curves_figure
+from ui import state
+
+S = st.session_state
+
+
+@st.cache_resource
+def registry():
+    return get_registry()
+
+
+REG = registry()
+STORE = str(state.store_root())
+ROOT = str(state.lake_root())
+STATUS_ICON = {"queued": ":material/schedule:", "running": ":material/autorenew:", "stopping": ":material/pending:",
+               "finished": ":material/check_circle:", "failed": ":material/error:",
+               "interrupted": ":material/pause_circle:"}
+
+
+def _fmt_s(sec: float | None) -> str:
+    if sec is None:
+        return "?"
+    sec = int(sec)
+    return f"{sec // 3600}h{sec % 3600 // 60:02d}m" if sec >= 3600 else f"{sec // 60}m{sec % 60:02d}s"
+
+
+def _watch(job_id: str) -> None:
+    st.query_params["job"] = job_id
+
+
+def _history(job) -> list[dict]:
+    """The job's metric rows; a resumed run's curves include the rows from before the resume."""
+    if job.kwargs.get("resume"):
+        try:
+            return runs.read_metrics(job.kwargs["name"], STORE)
+        except SynthwbError:
+            pass
+    return job.metrics
+
+
+# ------------------------------------------------------------------------- live job panel
+def live_panel(job_id: str) -> None:
+    job = REG.find(job_id)
+    if job is None:
+        st.info(f"Job `{job_id}` is not in this app process (the app was restarted?). "
+                "Its run, if it started, is listed under Saved runs below.", icon=":material/info:")
+        return
+    hist = _history(job)
+    c1, c2 = st.columns([4, 1])
+    c1.markdown(f"#### {STATUS_ICON.get(job.status, '')} {job.name} · `{job.status}`")
+    if job.status in ("queued", "running"):
+        c2.button("Stop", key=f"stop_{job.id}", icon=":material/stop:", on_click=job.stop, width="stretch")
+    eta = f" · ETA {_fmt_s(job.eta)}" if job.eta is not None else ""
+    st.progress(job.progress, text=f"{job.message or job.status} · {_fmt_s(job.elapsed)} elapsed{eta}")
+    trains = [r for r in hist if r.get("kind") == "train"]
+    vals = [r for r in hist if r.get("kind") == "val"]
+    m = st.columns(5)
+    m[0].metric("Step", trains[-1]["step"] if trains else 0)
+    m[1].metric("Train loss", f"{trains[-1]['loss']:.3f}" if trains else "–")
+    m[2].metric("Val CRPS (bps)", f"{vals[-1]['val_crps']:.3f}" if vals else "–",
+                help="mean CRPS over horizon steps of the return from t0, in basis points")
+    m[3].metric("Best val CRPS", f"{min(v['val_crps'] for v in vals):.3f}" if vals else "–")
+    m[4].metric("Skipped steps", trains[-1].get("skipped_steps", 0) if trains else 0,
+                help="steps with a NaN/inf loss or gradient, skipped")
+    if hist:
+        st.plotly_chart(curves_figure(hist), key=f"curves_{job.id}")
+    elif job.status in ACTIVE:
+        st.caption("Curves appear at the first logged step (every `log_every` steps) and validation.")
+    if job.status == "failed":
+        st.error(job.error or "failed", icon=":material/error:")
+        with st.expander("Traceback"):
+            st.code(job.traceback or "", language="text")
+    elif job.done and job.result is not None:
+        r = job.result
+        st.success(f"Run `{r.run_id}` {r.status} at step {r.step}"
+                   + (f" ({r.stop_reason})" if r.stop_reason else ""), icon=":material/check_circle:")
+    if job.done and S.get("train_seen_done") != job.id:
+        S.train_seen_done = job.id
+        st.rerun()  # once: refresh the lists and stop polling
+
+
+# ------------------------------------------------------------------------- new run form
+def new_run_form() -> None:
+    fsets = [f["name"] for f in list_featuresets(STORE)]
+    if not fsets:
+        st.info("No saved feature set yet: build one on the Feature Lab page first.", icon=":material/science:")
+        return
+    models = [f"preset: {p}" for p in preset_names()] + [f"spec: {s}" for s in list_specs(STORE)]
+    d = TrainConfig()
+    with st.form("train_form"):
+        a, b, c = st.columns(3)
+        fs_name = a.selectbox("Feature set", fsets, key="tr_fs")
+        model = a.selectbox("Model", models, key="tr_model", help="a preset sized for the feature set, or a saved spec")
+        context = a.number_input("Context (bars, presets)", 8, 100_000, 256, key="tr_context")
+        horizon = a.number_input("Horizon (steps, presets)", 1, 100_000, 288, key="tr_horizon")
+        name = a.text_input("Run name", "", key="tr_name", placeholder="default: model-featureset")
+        epochs = b.number_input("Epochs", 1, 100_000, d.epochs, key="tr_epochs")
+        batch = b.number_input("Batch size", 1, 65_536, d.batch_size, key="tr_batch")
+        lr = b.number_input("Learning rate", 1e-6, 1.0, d.lr, format="%.5f", key="tr_lr")
+        loss = b.selectbox("Loss", ["crps", "afcrps", "synth"], key="tr_loss",
+                           help="CRPS at every horizon step, almost-fair CRPS, or the Synth-style interval score")
+        n_paths = b.number_input("Paths per sample (train)", 2, 100_000, d.n_paths_train, key="tr_paths")
+        device = b.selectbox("Device", ["auto", "cpu", "cuda", "mps"], key="tr_device")
+        schedule = c.selectbox("Schedule", ["cosine", "cosine_restarts", "constant"], key="tr_sched")
+        warmup = c.number_input("Warm-up steps", 0, 1_000_000, d.warmup_steps, key="tr_warmup")
+        patience = c.number_input("Early-stop patience (0 = off)", 0, 1000, d.patience, key="tr_patience")
+        max_steps = c.number_input("Max steps (0 = all epochs)", 0, 10_000_000, 0, key="tr_max_steps")
+        val_every = c.number_input("Validate every N steps (0 = each epoch)", 0, 1_000_000, 0, key="tr_val_every")
+        tb = c.checkbox("TensorBoard events", False, key="tr_tb")
+        with st.expander("Advanced"):
+            e1, e2, e3 = st.columns(3)
+            wd = e1.number_input("Weight decay", 0.0, 10.0, d.weight_decay, format="%.5f", key="tr_wd")
+            clip = e1.number_input("Grad clip (0 = off)", 0.0, 1e6, d.grad_clip, key="tr_clip")
+            alpha = e2.number_input("Almost-fair alpha", 0.0, 1.0, d.alpha, key="tr_alpha")
+            space = e2.selectbox("CRPS space", ["relative", "logret"], key="tr_space")
+            n_eval = e3.number_input("Paths (validation)", 2, 100_000, d.n_paths_eval, key="tr_paths_eval")
+            seed = e3.number_input("Seed", 0, 2**31 - 1, d.seed, key="tr_seed")
+            log_every = e1.number_input("Log every N steps", 1, 100_000, d.log_every, key="tr_log_every")
+            amp = e3.checkbox("Mixed precision (CUDA)", False, key="tr_amp")
+        start = st.form_submit_button("Start training", type="primary", icon=":material/play_arrow:", key="tr_start")
+    if not start:
+        return
+    kind, _, mname = model.partition(": ")
+    try:
+        _, _, cfg = prepare(fs_name, mname, dict(
+            epochs=epochs, batch_size=batch, lr=lr, loss=loss, n_paths_train=n_paths, device=device,
+            schedule=schedule, warmup_steps=warmup, patience=patience, max_steps=max_steps or None,
+            val_every=val_every, tensorboard=tb, weight_decay=wd, grad_clip=clip, alpha=alpha, space=space,
+            n_paths_eval=n_eval, seed=seed, amp=amp, log_every=log_every), STORE, context=context, horizon=horizon)
+    except SynthwbError as exc:
+        state.show_error(exc)
+        return
+    run_name = name.strip() or f"{mname}-{fs_name}"
+    job = REG.submit("train", run_name, train_job, name=run_name, featureset=fs_name, model_spec=mname,
+                     config=cfg, store=STORE, root=ROOT, context=int(context), horizon=int(horizon))
+    _watch(job.id)
+    st.rerun()
+
+
+# ------------------------------------------------------------------------- jobs and runs
+def jobs_list() -> None:
+    jobs = REG.jobs("train")
+    if not jobs:
+        st.caption("No training jobs in this app process yet.")
+        return
+    st.dataframe([{k: j.summary()[k] for k in ("id", "name", "status", "progress", "message", "elapsed_s", "error")}
+                  for j in jobs], hide_index=True,
+                 column_config={"progress": st.column_config.ProgressColumn("progress", min_value=0, max_value=1)})
+    ids = [j.id for j in jobs]
+    cur = st.query_params.get("job")
+    pick = st.selectbox("Watch job", ids, index=ids.index(cur) if cur in ids else 0, key="tr_watch")
+    if pick != cur and st.button("Watch", key="tr_watch_btn", icon=":material/visibility:"):
+        _watch(pick)
+        st.rerun()
+
+
+def runs_list() -> None:
+    rows = runs.list_runs(STORE)
+    if not rows:
+        st.caption(f"No saved runs in `{STORE}` yet.")
+        return
+    cols = ("run_id", "status", "model", "featureset", "symbol", "freq", "step", "best_val_crps", "created")
+    st.dataframe([{k: r.get(k) for k in cols} for r in rows], hide_index=True)
+    rid = st.selectbox("Run", [r["run_id"] for r in rows], key="tr_run")
+    try:
+        run = runs.load_run(rid, STORE)
+    except SynthwbError as exc:
+        state.show_error(exc)
+        return
+    busy = any(j.kwargs.get("name") == rid or (j.result is None and j.name == rid) for j in REG.active("train"))
+    info = run.info
+    st.markdown(f"**{run.run_id}** · `{run.status}`" + (f" · {info.get('stop_reason')}" if info.get("stop_reason") else "")
+                + f" · step {run.last.get('step', 0)} / {info.get('total_steps', '?')}")
+    if run.error:
+        st.error(run.error, icon=":material/error:")
+        with st.expander("Traceback"):
+            st.code(info.get("traceback") or "", language="text")
+    hist = run.metrics
+    if hist:
+        st.plotly_chart(curves_figure(hist), key=f"run_curves_{rid}")
+    a, b, c = st.columns(3)
+    can_resume = run.status in ("interrupted", "failed", "finished") and run.has_weights("last") and not busy
+    more = a.number_input("Epochs (total) for resume", 1, 100_000, int(run.config.epochs), key=f"tr_more_{rid}")
+    if a.button("Resume", key=f"tr_resume_{rid}", disabled=not can_resume, icon=":material/play_arrow:"):
+        job = REG.submit("train", rid, train_job, name=rid, featureset=None, model_spec=None,
+                         config={"epochs": int(more)}, store=STORE, root=ROOT, resume=True)
+        _watch(job.id)
+        st.rerun()
+    new = b.text_input("New name", key=f"tr_rename_{rid}")
+    if b.button("Rename", key=f"tr_rename_btn_{rid}", disabled=busy or not new):
+        try:
+            runs.rename_run(rid, new, STORE)
+            st.rerun()
+        except SynthwbError as exc:
+            state.show_error(exc)
+    sure = c.checkbox("Yes, delete this run", key=f"tr_del_ok_{rid}")
+    if c.button("Delete", key=f"tr_del_{rid}", disabled=busy or not sure, icon=":material/delete:"):
+        try:
+            runs.delete_run(rid, STORE)
+            st.rerun()
+        except SynthwbError as exc:
+            state.show_error(exc)
+
+
+# ------------------------------------------------------------------------- page
+st.title("Train")
+job_id = st.query_params.get("job")
+if job_id:
+    active = (j := REG.find(job_id)) is not None and j.status in ACTIVE
+    st.fragment(run_every=2 if active else None)(live_panel)(job_id)
+    st.divider()
+with st.expander("New training run", expanded=not job_id, icon=":material/add:"):
+    new_run_form()
+st.subheader("Jobs")
+jobs_list()
+st.subheader("Saved runs")
+runs_list()

@@ -1,0 +1,51 @@
+"""Resample bars to a coarser timeframe: first open, max high, min low, last close, summed
+volume, stamped with the bar-open time.
+
+Crypto bars are aligned to UTC (1h bars at :00, 1d bars at 00:00 UTC). Session assets are
+aligned to their New York session (see :mod:`synthwb.data.calendar`): an equity 1h bar
+opens at 09:30, 10:30, ... 15:30 (the last one is 30 minutes long), a 1d bar is one New York
+trading day stamped at its 09:30 open; fx days roll at 17:00 New York.
+"""
+from __future__ import annotations
+
+import polars as pl
+
+from .calendar import bucket_expr
+from .schema import FREQ_SECONDS, check_asset_class, check_freq
+
+TS_DTYPE = pl.Datetime("us", "UTC")
+
+
+def resample(df: pl.DataFrame, freq: str, asset_class: str = "crypto") -> pl.DataFrame:
+    """Aggregate sorted bars ``df`` (ts + OHLCV) into ``freq`` bars.
+
+    Empty buckets produce no row (gaps stay gaps). Extra columns are dropped. The input must
+    be sorted by ``ts`` (as :func:`synthwb.data.lake.read_bars` returns it).
+    """
+    check_freq(freq)
+    check_asset_class(asset_class)
+    if df.height == 0:
+        return df.select("ts", "open", "high", "low", "close", "volume")
+    if df.height > 1:
+        step = df.select(pl.col("ts").diff().min()).item()
+        if step is not None and step.total_seconds() > FREQ_SECONDS[freq]:
+            from ..errors import DataError
+
+            raise DataError(
+                f"cannot resample to {freq}: the bars are coarser ({step.total_seconds():.0f} s apart)"
+            )
+    return (
+        df.lazy()
+        .with_columns(bucket_expr(freq, asset_class).alias("_b"))
+        .group_by("_b", maintain_order=True)
+        .agg(
+            pl.col("open").first(),
+            pl.col("high").max(),
+            pl.col("low").min(),
+            pl.col("close").last(),
+            pl.col("volume").sum(),
+        )
+        .rename({"_b": "ts"})
+        .sort("ts")
+        .collect()
+    )

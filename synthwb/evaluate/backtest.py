@@ -1,0 +1,657 @@
+"""Rolling backtests: many forecast origins, every model and baseline, Synth scores and metrics.
+
+The contract
+------------
+A *Forecaster* has ``name: str`` and
+``forecast(bars, origins, n_steps, step_seconds, n_paths, seed) -> (n_origins, n_paths, n_steps + 1)``
+prices, column 0 = the last close at or before each origin, using only bars with
+``ts <= origin``. Baselines (:mod:`synthwb.evaluate.baselines`) and trained runs
+(``synthwb.store.load_forecaster``) both implement it; ensembles too.
+
+Time conventions
+----------------
+Bars are labelled by their open time ``ts``; a bar's close is the price at ``ts + bar``. An
+origin is a bar's ``ts``; the forecast's t0 (its column 0) is therefore the price at
+``origin + bar_seconds`` and point ``i`` the price at ``t0 + i * step``. Realised prices come
+from the finest timeframe stored for the symbol, each close stamped with its own close time
+``ts + fine_bar``, and are joined to the forecast grid by exact timestamps (never by
+position), so a 5-minute model is scored on 1-minute data correctly and missing minutes
+become NaN terms that the scorer skips.
+
+Origins are bars in ``[start, end)`` whose whole horizon ends by ``end`` (or by the data's
+end), either every ``every`` bars, ``n_origins`` evenly spread, or an explicit list (each
+snapped to the last bar at or before it).
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import shutil
+import threading
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any, Callable, Protocol, Sequence, runtime_checkable
+
+import numpy as np
+import polars as pl
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from ..config import store_dir
+from ..data.schema import FREQ_SECONDS, Selection
+from ..errors import DataError, NotFound, SpecError
+from ..io import atomic_write_json, check_slug, slugify
+from .baselines import BASELINES, MIN_HISTORY, BaselineForecaster
+from .metrics import GluonMetrics, sorted_quantiles
+from .synth import SynthTask, get_task, join_on_grid, score_batch, to_ns
+from .trading import TradingConfig, path_stats, trading_metrics
+
+__all__ = [
+    "Forecaster",
+    "BaselineRef",
+    "BacktestSpec",
+    "BacktestResult",
+    "run_backtest",
+    "choose_origins",
+    "save_backtest",
+    "load_backtest",
+    "list_backtests",
+    "QUANTILES",
+]
+
+QUANTILES = (5, 25, 50, 75, 95)
+NS = 1_000_000_000
+
+
+@runtime_checkable
+class Forecaster(Protocol):
+    name: str
+
+    def forecast(self, bars: pl.DataFrame, origins: list[datetime], n_steps: int, step_seconds: int,
+                 n_paths: int, seed: int) -> np.ndarray: ...
+
+
+# ------------------------------------------------------------------------------------ spec
+
+
+def _utc(v: Any) -> Any:
+    if v is None or v == "":
+        return None
+    if isinstance(v, str):
+        try:
+            v = datetime.fromisoformat(v.replace("Z", "+00:00"))
+        except ValueError:
+            raise ValueError(f"cannot read {v!r} as a date (use YYYY-MM-DD or ISO 8601)") from None
+    if isinstance(v, datetime):
+        return v.replace(tzinfo=timezone.utc) if v.tzinfo is None else v.astimezone(timezone.utc)
+    return v
+
+
+class BaselineRef(BaseModel):
+    """A baseline by registry name with its parameters."""
+
+    model_config = ConfigDict(extra="forbid")
+    name: str
+    params: dict[str, Any] = Field(default_factory=dict)
+
+    @property
+    def label(self) -> str:
+        if not self.params:
+            return self.name
+        return f"{self.name}(" + ",".join(f"{k}={v}" for k, v in sorted(self.params.items())) + ")"
+
+
+class BacktestSpec(BaseModel):
+    """Everything that defines a backtest; JSON round-trips (``model_dump_json`` /
+    :meth:`from_json`)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    selection: dict | None = None  # {"asset_class", "symbol", "freq"}; default: the run's
+    task: str | dict = "24h"
+    start: datetime | None = None
+    end: datetime | None = None
+    every: int | None = Field(None, ge=1, description="origins every k bars of the selection's timeframe")
+    origins: list[datetime] | None = None
+    n_origins: int = Field(50, ge=1, le=100_000)
+    n_paths: int = Field(1000, ge=2, le=20_000)
+    seed: int = 0
+    models: list[str] = Field(default_factory=list)
+    baselines: list[BaselineRef] = Field(default_factory=lambda: [BaselineRef(name=n) for n in BASELINES.names()])
+    seasonality: int = Field(1, ge=1)
+    threshold_bps: float = Field(0.0, ge=0)
+    cost_bps: float = Field(1.0, ge=0)
+    holding_steps: int | None = Field(None, ge=1)
+    keep_paths: int = Field(8, ge=0, le=200, description="origins whose full path sets are kept for charts")
+    history_days: float = Field(14.0, gt=0)
+    batch_size: int = Field(16, ge=1, le=4096)
+    device: str = "auto"
+
+    @field_validator("start", "end", mode="before")
+    @classmethod
+    def _dates(cls, v):
+        return _utc(v)
+
+    @field_validator("origins", mode="before")
+    @classmethod
+    def _origin_list(cls, v):
+        return None if v is None else [_utc(x) for x in v]
+
+    @field_validator("baselines", mode="before")
+    @classmethod
+    def _baseline_names(cls, v):
+        if v is None:
+            return []
+        if isinstance(v, str):
+            v = [s for s in v.split(",") if s.strip()]
+        return [{"name": x.strip()} if isinstance(x, str) else x for x in v]
+
+    @field_validator("models", mode="before")
+    @classmethod
+    def _model_names(cls, v):
+        if v is None:
+            return []
+        if isinstance(v, str):
+            v = [s for s in v.split(",") if s.strip()]
+        return [str(x).strip() for x in v]
+
+    @model_validator(mode="after")
+    def _check(self):
+        if self.start and self.end and self.start >= self.end:
+            raise ValueError(f"start {self.start:%Y-%m-%d %H:%M} is not before end {self.end:%Y-%m-%d %H:%M}")
+        if self.selection is not None:
+            Selection(**{k: self.selection.get(k) for k in ("asset_class", "symbol", "freq")})
+        get_task(self.task)
+        for b in self.baselines:
+            BASELINES.get(b.name).resolve(b.params)
+        for m in self.models:
+            check_slug(m, "run id")
+        return self
+
+    @classmethod
+    def parse(cls, obj: Any) -> "BacktestSpec":
+        """Validate a dict/JSON string; a bad spec raises :class:`SpecError` naming the field."""
+        try:
+            if isinstance(obj, (str, bytes)):
+                return cls.model_validate_json(obj)
+            if isinstance(obj, cls):
+                return obj
+            return cls.model_validate(obj)
+        except ValidationError as exc:
+            errs = exc.errors()
+            msg = "; ".join(f"{'.'.join(str(p) for p in e['loc']) or 'spec'}: {e['msg']}" for e in errs[:4])
+            raise SpecError(f"invalid backtest spec: {msg}") from None
+        except (SpecError, NotFound) as exc:
+            raise SpecError(f"invalid backtest spec: {exc}") from None
+
+    from_json = parse
+
+    def task_obj(self) -> SynthTask:
+        return get_task(self.task)
+
+
+# ---------------------------------------------------------------------------------- result
+
+
+@dataclass
+class BacktestResult:
+    """Tidy tables of a backtest plus the few path sets kept for charts."""
+
+    spec: BacktestSpec
+    task: SynthTask
+    selection: dict
+    origins: list[datetime]
+    per_origin: pl.DataFrame  # origin, t0, model, kind, total, valid, reason, n_terms
+    terms: pl.DataFrame  # origin, model, interval, kind, term, score
+    quantiles: pl.DataFrame  # origin, model, step, time, p5..p95, mean, realised
+    gluonts: pl.DataFrame  # model, wQL, MSE, MAE, MASE, MSIS, coverage_*
+    trading: pl.DataFrame  # model, directional_accuracy, strategy_*, buyhold_*
+    realised: np.ndarray  # (n_origins, T)
+    paths: dict[str, dict[int, np.ndarray]] = field(default_factory=dict)  # model -> origin idx -> (P, T)
+    meta: dict = field(default_factory=dict)
+    status: str = "finished"
+
+    @property
+    def models(self) -> list[str]:
+        return list(dict.fromkeys(self.per_origin["model"].to_list()))
+
+    @property
+    def intervals(self) -> pl.DataFrame:
+        """Per-origin, per-interval sums: origin, model, interval, kind, score, n_terms."""
+        if self.terms.is_empty():
+            return pl.DataFrame(schema={"origin": pl.Datetime("us", "UTC"), "model": pl.Utf8, "interval": pl.Utf8,
+                                        "kind": pl.Utf8, "score": pl.Float64, "n_terms": pl.UInt32})
+        order = {iv.name: i for i, iv in enumerate(self.task.intervals)}
+        return (self.terms.group_by(["origin", "model", "interval", "kind"], maintain_order=True)
+                .agg(pl.col("score").sum(), pl.len().alias("n_terms"))
+                .with_columns(pl.col("interval").replace_strict(order, default=99).alias("_o"))
+                .sort(["origin", "model", "_o"]).drop("_o"))
+
+    def summary(self) -> pl.DataFrame:
+        """One row per model: Synth score statistics, then key GluonTS and trading metrics."""
+        po = self.per_origin
+        valid = po.filter(pl.col("valid"))
+        stats = (po.group_by(["model", "kind"], maintain_order=True)
+                 .agg(pl.len().alias("n_origins"), (~pl.col("valid")).sum().alias("n_invalid")))
+        sc = (valid.group_by("model", maintain_order=True)
+              .agg(pl.col("total").mean().alias("mean_score"), pl.col("total").median().alias("median_score"),
+                   pl.col("total").std().alias("std_score")))
+        out = stats.join(sc, on="model", how="left")
+        # relative to the best baseline on shared valid origins
+        base = [m for m, k in zip(out["model"], out["kind"]) if k == "baseline"]
+        if base:
+            piv = valid.pivot(on="model", index="origin", values="total").drop_nulls()
+            if piv.height:
+                best = min(base, key=lambda m: piv[m].mean() if m in piv.columns else math.inf)
+                rel = {m: float(piv[m].mean() / piv[best].mean()) if m in piv.columns and best in piv.columns else None
+                       for m in out["model"]}
+                out = out.with_columns(pl.Series("vs_best_baseline", [rel.get(m) for m in out["model"]], dtype=pl.Float64))
+        out = out.with_columns(pl.col("mean_score").rank("min").cast(pl.Int32).alias("rank"))
+        if not self.gluonts.is_empty():
+            out = out.join(self.gluonts.select("model", "wQL", "MASE", "coverage_90"), on="model", how="left")
+        if not self.trading.is_empty():
+            out = out.join(self.trading.select("model", "directional_accuracy", "strategy_sharpe", "strategy_return"),
+                           on="model", how="left")
+        return out.sort("rank")
+
+    def to_dict(self) -> dict:
+        """JSON-able digest (what the CLI prints with --json and what is saved as result.json)."""
+        return {
+            "status": self.status,
+            "spec": json.loads(self.spec.model_dump_json()),
+            "task": self.task.to_dict(),
+            "selection": self.selection,
+            "n_origins": len(self.origins),
+            "origins": [o.isoformat() for o in self.origins],
+            "summary": _records(self.summary()),
+            "gluonts": _records(self.gluonts),
+            "trading": _records(self.trading),
+            "per_origin": _records(self.per_origin),
+            "meta": self.meta,
+        }
+
+
+def _records(df: pl.DataFrame) -> list[dict]:
+    out = []
+    for row in df.to_dicts():
+        r = {}
+        for k, v in row.items():
+            if isinstance(v, datetime):
+                v = v.isoformat()
+            elif isinstance(v, float) and not math.isfinite(v):
+                v = None
+            r[k] = v
+        out.append(r)
+    return out
+
+
+# -------------------------------------------------------------------------------- origins
+
+
+def _bars_ts_ns(bars: pl.DataFrame) -> np.ndarray:
+    return to_ns(bars["ts"])
+
+
+def choose_origins(bar_ts_ns: np.ndarray, bar_seconds: int, horizon_seconds: int, *,
+                   start: datetime | None, end: datetime | None, data_end_ns: int,
+                   every: int | None, n_origins: int, explicit: Sequence[datetime] | None = None,
+                   min_history: int = MIN_HISTORY) -> np.ndarray:
+    """Origin bar timestamps (int64 ns), see the module doc."""
+    ts = np.asarray(bar_ts_ns, dtype=np.int64)
+    if ts.size == 0:
+        raise DataError("no bars in the chosen period")
+    hist_ok = np.arange(ts.size) + 1 >= min_history
+    if explicit:
+        want = to_ns(list(explicit))
+        idx = np.searchsorted(ts, want, side="right") - 1
+        bad = [str(o) for o, i in zip(explicit, idx) if i < 0 or not hist_ok[i]]
+        if bad:
+            raise DataError(f"not enough history before origin(s) {', '.join(bad[:3])} (need {min_history} bars)")
+        return np.unique(ts[idx])
+    lo = to_ns(start)[0] if start else ts[0]
+    hi = min(to_ns(end)[0], data_end_ns) if end else data_end_ns
+    fits = (ts >= lo) & (ts + (bar_seconds + horizon_seconds) * NS <= hi) & hist_ok
+    cand = ts[fits]
+    if cand.size == 0:
+        raise DataError(
+            "no forecast origin fits the period: it must hold at least one bar followed by a whole "
+            f"horizon of {horizon_seconds // 60} minutes of data (and {min_history} bars of history before it)"
+        )
+    if every:
+        return cand[::every][:n_origins]
+    if cand.size <= n_origins:
+        return cand
+    pick = np.unique(np.round(np.linspace(0, cand.size - 1, n_origins)).astype(int))
+    return cand[pick]
+
+
+def _dt(ns: int) -> datetime:
+    return datetime.fromtimestamp(int(ns) // NS, tz=timezone.utc) + timedelta(microseconds=(int(ns) % NS) // 1000)
+
+
+# ---------------------------------------------------------------------------------- running
+
+
+def _load_forecasters(spec: BacktestSpec, store, extra=(), root=None) -> list[tuple[str, str, Any]]:
+    """(name, kind, forecaster) for the spec's runs (trained runs and saved ensembles) and baselines."""
+    from ..store import load_forecaster, read_info
+
+    out: list[tuple[str, str, Any]] = list(extra)
+    for run_id in spec.models:
+        if read_info(run_id, store).get("kind") == "ensemble":
+            from .ensemble import load_ensemble_forecaster
+
+            out.append((run_id, "ensemble", load_ensemble_forecaster(run_id, store=store, device=spec.device)))
+        else:
+            out.append((run_id, "run", load_forecaster(run_id, store=store, device=spec.device, root=root)))
+    for b in spec.baselines:
+        out.append((b.label, "baseline", BaselineForecaster(b.name, **b.params)))
+    names = [n for n, _, _ in out]
+    dup = sorted({n for n in names if names.count(n) > 1})
+    if dup:
+        raise SpecError(f"model names repeat in the backtest: {dup} (a run named like a baseline?)")
+    return out
+
+
+def _resolve_selection(spec: BacktestSpec, store) -> Selection:
+    sel = spec.selection
+    if sel is None:
+        if not spec.models:
+            raise SpecError("a baselines-only backtest needs a selection (asset class, symbol, timeframe)")
+        from ..store import read_info
+
+        for run_id in spec.models:
+            info = read_info(run_id, store)
+            sel = info.get("selection") or (info.get("data") or {}).get("selection")
+            if sel:
+                break
+        if not sel:
+            raise SpecError(f"run {spec.models[0]!r} records no data selection; pass one explicitly")
+    return Selection(sel["asset_class"], sel["symbol"], sel["freq"])
+
+
+def _context_seconds(forecasters, bar_seconds: int, history_days: float) -> float:
+    secs = history_days * 86400.0
+    for _, _, f in forecasters:
+        secs = max(secs, float(getattr(f, "context_days", 0) or 0) * 86400.0)
+        secs = max(secs, float(getattr(f, "context_bars", 0) or 0) * bar_seconds * 1.5)
+    return secs
+
+
+def _forecast(f, bars, origins, task: SynthTask, n_paths: int, seed: int, name: str) -> np.ndarray:
+    """Ask a forecaster for the task grid; a model on a finer native grid is subsampled."""
+    step = task.step_seconds
+    native = int(getattr(f, "step_seconds", 0) or 0)
+    ratio = 1
+    if native and native != step:
+        if step % native:
+            raise SpecError(f"{name} forecasts on a {native} s grid that does not divide the task step {step} s")
+        ratio = step // native
+    paths = np.asarray(f.forecast(bars, origins, task.n_steps * ratio, step // ratio, n_paths, seed), dtype=np.float64)
+    want = (len(origins), n_paths, task.n_steps * ratio + 1)
+    if paths.shape != want:
+        raise SpecError(f"{name} returned paths of shape {paths.shape}; expected {want}")
+    return paths[:, :, ::ratio] if ratio > 1 else paths
+
+
+def run_backtest(spec: BacktestSpec | dict | str, root=None, store=None,
+                 progress: Callable[..., None] | None = None,
+                 stop_event: threading.Event | None = None,
+                 forecasters: Sequence[Forecaster] = ()) -> BacktestResult:
+    """Run a rolling backtest (see the module doc). ``progress(fraction, message=...)`` is
+    called as batches finish; setting ``stop_event`` ends early with status "interrupted".
+    ``forecasters``: extra Forecaster objects (kind "custom") scored beside the spec's runs
+    and baselines; a custom backtest needs ``spec.selection``."""
+    from ..data.lake import read_bars, stored_freqs
+
+    t_start = time.perf_counter()
+    spec = BacktestSpec.parse(spec)
+    task = spec.task_obj()
+    sel = _resolve_selection(spec, store)
+    bar_s = FREQ_SECONDS[sel.freq]
+    horizon = task.horizon_seconds
+    extra = [(str(getattr(f, "name", "") or f"custom{i}"), "custom", f) for i, f in enumerate(forecasters)]
+    forecasters = _load_forecasters(spec, store, extra, root)
+    if not forecasters:
+        raise SpecError("nothing to backtest: give at least one run or one baseline")
+    note = progress or (lambda *a, **k: None)
+    note(0.0, message="reading bars")
+
+    # bars of the selection, with history before start and a horizon after end
+    ctx = timedelta(seconds=_context_seconds(forecasters, bar_s, spec.history_days))
+    pad = timedelta(seconds=horizon + 2 * bar_s)
+    rd_start = spec.start - ctx if spec.start else None
+    rd_end = spec.end + pad if spec.end else None
+    bars = read_bars(Selection(sel.asset_class, sel.symbol, sel.freq, rd_start, rd_end), root=root)
+    if bars.is_empty():
+        raise DataError(f"no {sel.freq} bars for {sel.asset_class}/{sel.symbol} in the chosen period")
+    bar_ts = _bars_ts_ns(bars)
+
+    # realised prices: the finest stored timeframe, stamped with each bar's close time
+    stored = stored_freqs(sel.asset_class, sel.symbol, root)
+    fine = stored[0] if stored and FREQ_SECONDS[stored[0]] <= bar_s else sel.freq
+    fine_s = FREQ_SECONDS[fine]
+    if fine == sel.freq:
+        fine_bars = bars
+    else:
+        lo = spec.start - timedelta(seconds=2 * bar_s) if spec.start else None
+        fine_bars = read_bars(Selection(sel.asset_class, sel.symbol, fine, lo, rd_end), root=root)
+    real_ts = _bars_ts_ns(fine_bars) + fine_s * NS
+    real_px = fine_bars["close"].to_numpy().astype(np.float64)
+    data_end = int(min(real_ts[-1], bar_ts[-1] + bar_s * NS)) if real_ts.size else int(bar_ts[-1] + bar_s * NS)
+
+    start_eff = spec.start
+    if start_eff is None and not spec.origins:
+        # default test period: after a quarter of the data (at most history_days) of history
+        warm = min(spec.history_days * 86400 * NS, (data_end - int(bar_ts[0])) // 4)
+        start_eff = _dt(int(bar_ts[0]) + int(warm))
+    min_hist = max([MIN_HISTORY] + [int(getattr(f, "context_bars", 0) or 0) for _, _, f in forecasters])
+    o_ns = choose_origins(bar_ts, bar_s, horizon, start=start_eff, end=spec.end, data_end_ns=data_end,
+                          every=spec.every, n_origins=spec.n_origins, explicit=spec.origins, min_history=min_hist)
+    origins = [_dt(v) for v in o_ns]
+    n_o = len(origins)
+    t0_ns = o_ns + bar_s * NS
+    step_ns = task.step_seconds * NS
+    grid = t0_ns[:, None] + np.arange(task.n_points, dtype=np.int64)[None, :] * step_ns
+    realised = join_on_grid(real_ts, real_px, grid)
+    hist_len = max(4 * spec.seasonality, task.n_steps)
+    hist_grid = t0_ns[:, None] - np.arange(hist_len, -1, -1, dtype=np.int64)[None, :] * step_ns
+    history = join_on_grid(real_ts, real_px, hist_grid)
+
+    # holding period: the whole horizon, or the origin spacing when origins are closer
+    hold = spec.holding_steps
+    if hold is None and n_o > 1:
+        spacing = int(np.min(np.diff(o_ns)) // step_ns)
+        hold = max(1, min(task.n_steps, spacing))
+    trade_cfg = TradingConfig(spec.threshold_bps, spec.cost_bps, hold)
+    keep_idx = set(np.unique(np.round(np.linspace(0, n_o - 1, min(spec.keep_paths, n_o))).astype(int)).tolist()) \
+        if spec.keep_paths else set()
+
+    chunks = [list(range(i, min(i + spec.batch_size, n_o))) for i in range(0, n_o, spec.batch_size)]
+    total_units = len(chunks) * len(forecasters)
+    done_units = 0
+    status = "finished"
+    po_rows: list[dict] = []
+    term_frames: list[pl.DataFrame] = []
+    q_frames: list[pl.DataFrame] = []
+    glu_rows: list[dict] = []
+    trade_rows: list[dict] = []
+    kept: dict[str, dict[int, np.ndarray]] = {}
+    timings: dict[str, float] = {}
+    origin_series = pl.Series("origin", origins, dtype=pl.Datetime("us", "UTC"))
+    times_all = grid
+
+    for name, kind, f in forecasters:
+        if stop_event is not None and stop_event.is_set():
+            status = "interrupted"
+            break
+        t_model = time.perf_counter()
+        gm = GluonMetrics(spec.seasonality)
+        stats_parts: list[dict] = []
+        real_parts: list[np.ndarray] = []
+        for idx in chunks:
+            if stop_event is not None and stop_event.is_set():
+                status = "interrupted"
+                break
+            # never hand a forecaster bars after the latest origin of its batch
+            cut = int(np.searchsorted(bar_ts, o_ns[idx[-1]], side="right"))
+            paths = _forecast(f, bars.slice(0, cut), [origins[i] for i in idx], task, spec.n_paths,
+                              spec.seed, name)
+            real_c = realised[idx]
+            sc = score_batch(paths, real_c, task)
+            for j, i in enumerate(idx):
+                po_rows.append({"origin": origins[i], "t0": _dt(t0_ns[i]), "model": name, "kind": kind,
+                                "total": float(sc.totals[j]) if sc.valid[j] else None,
+                                "valid": bool(sc.valid[j]), "reason": sc.reasons[j],
+                                "n_terms": int(sc.n_terms[j])})
+            # tidy terms
+            for iv in task.intervals:
+                t = sc.terms[iv.name]
+                b_idx, pos = np.nonzero(np.isfinite(t))
+                if b_idx.size:
+                    term_frames.append(pl.DataFrame({
+                        "origin": origin_series.gather(np.asarray(idx)[b_idx]),
+                        "model": [name] * b_idx.size, "interval": [iv.name] * b_idx.size,
+                        "kind": [iv.kind] * b_idx.size, "term": pos.astype(np.int32),
+                        "score": t[b_idx, pos]}))
+            finite = np.isfinite(paths).all(axis=(1, 2))
+            qs = np.full((len(QUANTILES), len(idx), task.n_points), np.nan)
+            mean = np.full((len(idx), task.n_points), np.nan)
+            if finite.any():
+                srt = np.sort(paths[finite], axis=1)  # one sort for every quantile and metric
+                qs[:, finite] = sorted_quantiles(srt, [q / 100 for q in QUANTILES])
+                mean[finite] = paths[finite].mean(axis=1)
+                gm.update(srt, real_c[finite], history[idx][finite], presorted=True)
+                st = path_stats(paths[finite], hold, median_path=qs[QUANTILES.index(50), finite])
+                stats_parts.append(st)
+                real_parts.append(real_c[finite])
+            B, T = len(idx), task.n_points
+            q_frames.append(pl.DataFrame({
+                "origin": origin_series.gather(np.repeat(np.asarray(idx), T)),
+                "model": [name] * (B * T),
+                "step": np.tile(np.arange(T, dtype=np.int32), B),
+                "time": pl.Series(times_all[idx].ravel() // 1000, dtype=pl.Int64).cast(pl.Datetime("us", "UTC")),
+                **{f"p{q}": qs[k].ravel() for k, q in enumerate(QUANTILES)},
+                "mean": mean.ravel(),
+                "realised": real_c.ravel(),
+            }))
+            for j, i in enumerate(idx):
+                if i in keep_idx:
+                    kept.setdefault(name, {})[i] = paths[j].astype(np.float32)
+            done_units += 1
+            note(done_units / total_units, message=f"{name}: {min(idx[-1] + 1, n_o)}/{n_o} origins")
+        timings[name] = time.perf_counter() - t_model
+        g = gm.get()
+        glu_rows.append({"model": name, **{k: v for k, v in g.items()}})
+        if stats_parts:
+            st = {k: np.concatenate([s[k] for s in stats_parts]) for k in stats_parts[0]}
+            tr = trading_metrics(st, np.concatenate(real_parts), task.step_seconds, trade_cfg)
+        else:
+            tr = {}
+        trade_rows.append({"model": name, **tr})
+
+    per_origin = pl.DataFrame(po_rows, schema={
+        "origin": pl.Datetime("us", "UTC"), "t0": pl.Datetime("us", "UTC"), "model": pl.Utf8, "kind": pl.Utf8,
+        "total": pl.Float64, "valid": pl.Boolean, "reason": pl.Utf8, "n_terms": pl.Int64})
+    terms = pl.concat(term_frames) if term_frames else pl.DataFrame(schema={
+        "origin": pl.Datetime("us", "UTC"), "model": pl.Utf8, "interval": pl.Utf8, "kind": pl.Utf8,
+        "term": pl.Int32, "score": pl.Float64})
+    quantiles = pl.concat(q_frames) if q_frames else pl.DataFrame()
+    elapsed = time.perf_counter() - t_start
+    meta = {
+        "elapsed_s": round(elapsed, 3),
+        "origins_per_second": round(n_o * len(forecasters) / elapsed, 3) if elapsed > 0 else None,
+        "model_seconds": {k: round(v, 3) for k, v in timings.items()},
+        "bar_seconds": bar_s, "realised_freq": fine,
+        "realised_coverage": float(np.isfinite(realised).mean()) if realised.size else 0.0,
+        "holding_steps": hold, "created": datetime.now(timezone.utc).isoformat(),
+    }
+    result = BacktestResult(spec, task, sel.to_dict() | {"start": None, "end": None}, origins, per_origin, terms,
+                            quantiles, pl.DataFrame(glu_rows) if glu_rows else pl.DataFrame(),
+                            pl.DataFrame(trade_rows) if trade_rows else pl.DataFrame(),
+                            realised, kept, meta, status)
+    note(1.0, message="done" if status == "finished" else "stopped")
+    return result
+
+
+# --------------------------------------------------------------------------------- storage
+
+
+def default_slug(result: BacktestResult) -> str:
+    o = result.origins
+    first = o[0].strftime("%Y%m%d") if o else "none"
+    last = o[-1].strftime("%Y%m%d") if o else "none"
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S")
+    return slugify(f"{result.task.name}-{first}-{last}-{len(o)}o-{stamp}")
+
+
+def save_backtest(result: BacktestResult, folder: str | os.PathLike) -> Path:
+    """Write a backtest folder atomically: spec.json, result.json, CSVs, terms.parquet."""
+    from .export import write_csvs
+
+    folder = Path(folder)
+    if folder.exists():
+        raise SpecError(f"backtest folder {folder} already exists")
+    tmp = folder.parent / f".{folder.name}.tmp"
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    try:
+        atomic_write_json(tmp / "spec.json", json.loads(result.spec.model_dump_json()))
+        atomic_write_json(tmp / "result.json", result.to_dict())
+        write_csvs(result, tmp)
+        result.terms.write_parquet(tmp / "terms.parquet")
+        if not result.quantiles.is_empty():
+            result.quantiles.write_parquet(tmp / "quantiles.parquet")
+        np.save(tmp / "realised.npy", result.realised)
+        os.replace(tmp, folder)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return folder
+
+
+def save_beside_run(result: BacktestResult, run_id: str, store=None, slug: str | None = None) -> Path:
+    """Save into ``models_store/<run_id>/backtests/<slug>/``."""
+    from ..store import run_dir
+
+    slug = check_slug(slug or default_slug(result), "backtest name")
+    return save_backtest(result, run_dir(run_id, store) / "backtests" / slug)
+
+
+def list_backtests(run_id: str, store=None) -> list[dict]:
+    from ..store import run_dir
+
+    base = run_dir(run_id, store) / "backtests"
+    out = []
+    if base.is_dir():
+        for d in sorted(base.iterdir()):
+            if d.is_dir() and not d.name.startswith(".") and (d / "result.json").exists():
+                info = json.loads((d / "result.json").read_text())
+                out.append({"name": d.name, "path": str(d), "n_origins": info.get("n_origins"),
+                            "task": info.get("task", {}).get("name"), "summary": info.get("summary")})
+    return out
+
+
+def load_backtest(folder: str | os.PathLike) -> BacktestResult:
+    """Read a saved backtest back (paths are not saved; quantiles are)."""
+    folder = Path(folder)
+    if not (folder / "result.json").exists():
+        raise NotFound(f"no backtest in {folder}")
+    info = json.loads((folder / "result.json").read_text())
+    spec = BacktestSpec.parse(info["spec"])
+    per_origin = pl.read_csv(folder / "per_origin.csv", try_parse_dates=True)
+    per_origin = per_origin.with_columns(
+        pl.col("origin").cast(pl.Datetime("us", "UTC")), pl.col("t0").cast(pl.Datetime("us", "UTC")),
+        pl.col("reason").fill_null("").str.strip_prefix("'"), pl.col("total").cast(pl.Float64))
+    terms = pl.read_parquet(folder / "terms.parquet")
+    q = folder / "quantiles.parquet"
+    quantiles = pl.read_parquet(q) if q.exists() else pl.DataFrame()
+    glu = pl.DataFrame(info.get("gluonts") or [])
+    trd = pl.DataFrame(info.get("trading") or [])
+    origins = [datetime.fromisoformat(o) for o in info.get("origins", [])]
+    realised = np.load(folder / "realised.npy") if (folder / "realised.npy").exists() else np.empty((0, 0))
+    return BacktestResult(spec, SynthTask.from_dict(info["task"]), info.get("selection") or {}, origins,
+                          per_origin, terms, quantiles, glu, trd, realised, {}, info.get("meta") or {},
+                          info.get("status", "finished"))

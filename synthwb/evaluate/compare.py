@@ -1,0 +1,613 @@
+"""Compare forecasters on the same origins: leaderboard, paired significance, comparison runs.
+
+Everything here works on a *per-origin score table*: a polars frame with one row per
+(origin, model) and the columns ``origin`` (any sortable type, usually a UTC timestamp),
+``model`` (str), ``total`` (the Synth-style score, lower is better) and optionally ``valid``
+(bool; a forecast the validator would reject). The rolling backtest (``run_backtest``)
+produces exactly that table; :func:`compare` runs it for several models on **shared** origins.
+
+Fairness rule: every statistic that puts two models side by side (relative score, win rate,
+significance) is computed on the *shared* origins only, i.e. the origins where every model in
+the table produced a valid, finite score. A model that fails on hard origins cannot look
+better by skipping them.
+
+Significance: :func:`significance` tests whether the mean loss differential
+``d_t = L_a(t) - L_b(t)`` over origins is zero, either with the Diebold-Mariano test
+(Newey-West long-run variance with ``h - 1`` lags, the Harvey-Leybourne-Newbold small-sample
+correction and a Student-t(T-1) p-value) or with a paired moving-block bootstrap of the mean
+difference (percentile confidence interval; the block keeps the serial correlation that
+overlapping forecast horizons create).
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+from typing import Any, Callable, Sequence
+
+import numpy as np
+import polars as pl
+
+from ..errors import SpecError
+
+__all__ = [
+    "SignificanceResult",
+    "shared_origins",
+    "leaderboard",
+    "significance",
+    "dm_test",
+    "block_bootstrap",
+    "overlap_lag",
+    "CompareRequest",
+    "CompareResult",
+    "compare",
+    "fit_ensemble",
+    "LEADERBOARD_METRICS",
+    "BOARD_COLUMNS",
+]
+
+# columns of the leaderboard a user may sort by (page and CLI)
+LEADERBOARD_METRICS = (
+    "rank", "mean", "median", "std", "rel_mean", "pct_vs_benchmark", "win_rate",
+    "p_value", "n_origins", "n_invalid",
+)
+
+
+# ------------------------------------------------------------------------ per-origin tables
+
+
+def _check_per_origin(per_origin: pl.DataFrame) -> pl.DataFrame:
+    if not isinstance(per_origin, pl.DataFrame):
+        raise SpecError("per-origin scores must be a polars DataFrame")
+    missing = {"origin", "model", "total"} - set(per_origin.columns)
+    if missing:
+        raise SpecError(f"per-origin scores lack column(s) {sorted(missing)}; need origin, model, total")
+    if per_origin.is_empty():
+        raise SpecError("per-origin scores are empty: no origin was scored")
+    df = per_origin.with_columns(pl.col("total").cast(pl.Float64), pl.col("model").cast(pl.Utf8))
+    ok = pl.col("total").is_not_null() & pl.col("total").is_finite() & (pl.col("total") >= 0)
+    if "valid" in df.columns:
+        ok = ok & pl.col("valid").fill_null(False).cast(pl.Boolean)
+    df = df.with_columns(ok.alias("_ok"))
+    dup = df.group_by("origin", "model").len().filter(pl.col("len") > 1)
+    if not dup.is_empty():
+        raise SpecError(
+            f"per-origin scores hold {dup.height} duplicate (origin, model) pair(s), "
+            f"e.g. model {dup['model'][0]!r}"
+        )
+    return df
+
+
+def shared_origins(per_origin: pl.DataFrame, models: Sequence[str] | None = None) -> list:
+    """Origins (sorted) where every model in ``models`` (default: all) has a valid finite score."""
+    df = _check_per_origin(per_origin)
+    models = list(models) if models is not None else sorted(df["model"].unique().to_list())
+    good = (
+        df.filter(pl.col("model").is_in(models) & pl.col("_ok"))
+        .group_by("origin").agg(pl.col("model").n_unique().alias("n"))
+        .filter(pl.col("n") == len(models))
+        .sort("origin")
+    )
+    return good["origin"].to_list()
+
+
+def _wide(df: pl.DataFrame, models: Sequence[str], origins: list) -> pl.DataFrame:
+    """origin x model matrix of totals on the given origins (sorted by origin)."""
+    sub = df.filter(pl.col("origin").is_in(origins) & pl.col("model").is_in(list(models)))
+    return sub.pivot(on="model", index="origin", values="total").sort("origin").select("origin", *models)
+
+
+# ------------------------------------------------------------------------------ significance
+
+
+@dataclass
+class SignificanceResult:
+    """A paired comparison of model ``a`` against model ``b`` (negative mean_diff: a is better)."""
+
+    method: str
+    a: str
+    b: str
+    n: int
+    mean_diff: float
+    statistic: float
+    p_value: float
+    ci_low: float
+    ci_high: float
+    lag: int = 0
+    block: int = 0
+    alpha: float = 0.05
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def significant(self) -> bool:
+        return bool(self.p_value < self.alpha)
+
+    @property
+    def verdict(self) -> str:
+        if not self.significant:
+            return "no significant difference"
+        return f"{self.a} better" if self.mean_diff < 0 else f"{self.b} better"
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["significant"] = self.significant
+        d["verdict"] = self.verdict
+        return d
+
+
+def overlap_lag(horizon_seconds: float, spacing_seconds: float) -> int:
+    """The DM ``h``: how many consecutive origins' forecast windows overlap (at least 1).
+
+    Forecasts from origins ``spacing`` apart over a horizon ``H`` overlap with the next
+    ``ceil(H / spacing) - 1`` origins, so their loss differentials are serially correlated up
+    to that lag (the h-step-ahead case of Diebold and Mariano)."""
+    if spacing_seconds <= 0:
+        return 1
+    return max(1, int(math.ceil(horizon_seconds / spacing_seconds - 1e-9)))
+
+
+def _autocov(d: np.ndarray, k: int) -> float:
+    dc = d - d.mean()
+    return float(np.dot(dc[k:], dc[: len(d) - k]) / len(d))
+
+
+def dm_test(d: np.ndarray, h: int = 1, alpha: float = 0.05) -> tuple[float, float, float, float, float]:
+    """Diebold-Mariano with HLN correction on a loss differential series ``d``.
+
+    Long-run variance: Newey-West (Bartlett weights ``1 - k/h``) over lags ``k = 1..h-1`` of
+    the biased autocovariances ``gamma_k = 1/T sum (d_t - dbar)(d_{t-k} - dbar)``.
+    ``DM = dbar / sqrt(lrv / T)``; HLN: ``DM* = DM * sqrt((T + 1 - 2h + h(h-1)/T) / T)``;
+    two-sided p-value from Student-t with ``T - 1`` degrees of freedom.
+    Returns ``(statistic, p_value, ci_low, ci_high, lrv)``; the CI of the mean difference uses
+    the same standard error and t quantile. With ``h = 1`` it is the paired t-test.
+    """
+    from scipy import stats
+
+    d = np.asarray(d, dtype=np.float64)
+    T = d.size
+    if T < 2:
+        raise SpecError(f"the Diebold-Mariano test needs at least 2 shared origins, got {T}")
+    h = int(max(1, min(h, T - 1)))
+    dbar = float(d.mean())
+    lrv = _autocov(d, 0)
+    for k in range(1, h):
+        lrv += 2.0 * (1.0 - k / h) * _autocov(d, k)
+    hln = math.sqrt(max((T + 1 - 2 * h + h * (h - 1) / T) / T, 1e-12))
+    tq = float(stats.t.ppf(1 - alpha / 2, T - 1))
+    if lrv <= 1e-300 * max(1.0, dbar * dbar):
+        if dbar == 0.0:
+            return 0.0, 1.0, 0.0, 0.0, 0.0
+        return math.copysign(math.inf, dbar), 0.0, dbar, dbar, 0.0
+    se = math.sqrt(lrv / T)
+    stat = dbar / se * hln
+    p = float(2.0 * stats.t.sf(abs(stat), T - 1))
+    se_adj = se / hln
+    return float(stat), min(p, 1.0), dbar - tq * se_adj, dbar + tq * se_adj, float(lrv)
+
+
+def block_bootstrap(d: np.ndarray, block: int, n_boot: int, seed: int) -> np.ndarray:
+    """Means of ``n_boot`` circular moving-block bootstrap resamples of ``d`` (length T each)."""
+    d = np.asarray(d, dtype=np.float64)
+    T = d.size
+    block = int(max(1, min(block, T)))
+    n_blocks = int(math.ceil(T / block))
+    rng = np.random.default_rng(seed)
+    starts = rng.integers(0, T, size=(n_boot, n_blocks))
+    idx = (starts[:, :, None] + np.arange(block)[None, None, :]).reshape(n_boot, -1)[:, :T] % T
+    return d[idx].mean(axis=1)
+
+
+def significance(
+    per_origin: pl.DataFrame,
+    a: str,
+    b: str,
+    method: str = "dm",
+    *,
+    h: int = 1,
+    alpha: float = 0.05,
+    n_boot: int = 2000,
+    block: int | None = None,
+    seed: int = 0,
+) -> SignificanceResult:
+    """Is model ``a``'s mean score different from model ``b``'s over their shared origins?
+
+    ``method="dm"``: Diebold-Mariano (see :func:`dm_test`), ``h`` = forecast overlap in
+    origins (:func:`overlap_lag`). ``method="bootstrap"``: paired circular moving-block
+    bootstrap of the mean difference, block length ``block`` (default ``max(h, T^(1/3))``),
+    percentile CI at level ``1 - alpha``, two-sided p-value of the centred bootstrap
+    ``(1 + #{|m* - dbar| >= |dbar|}) / (1 + n_boot)`` (1 when the means are identical).
+    """
+    if method not in ("dm", "bootstrap"):
+        raise SpecError(f"unknown significance method {method!r}; use 'dm' or 'bootstrap'")
+    if not 0 < alpha < 1:
+        raise SpecError(f"alpha must be in (0, 1), got {alpha!r}")
+    df = _check_per_origin(per_origin)
+    known = set(df["model"].unique().to_list())
+    for m in (a, b):
+        if m not in known:
+            raise SpecError(f"model {m!r} is not in the score table; have {sorted(known)}")
+    origins = shared_origins(df, [a, b])
+    if len(origins) < 2:
+        raise SpecError(f"{a!r} and {b!r} share {len(origins)} valid origin(s); need at least 2 to test")
+    w = _wide(df, [a, b], origins)
+    d = (w[a] - w[b]).to_numpy()
+    T = d.size
+    h = int(max(1, h))
+    if method == "dm":
+        stat, p, lo, hi, lrv = dm_test(d, h=h, alpha=alpha)
+        return SignificanceResult("dm", a, b, T, float(d.mean()), stat, p, lo, hi, lag=min(h, T - 1) - 1,
+                                  alpha=alpha, extra={"long_run_variance": lrv})
+    if n_boot < 100:
+        raise SpecError(f"n_boot must be at least 100, got {n_boot}")
+    blk = int(block) if block else max(h, int(round(T ** (1.0 / 3.0))))
+    if blk < 1:
+        raise SpecError(f"block length must be at least 1, got {block}")
+    means = block_bootstrap(d, blk, n_boot, seed)
+    dbar = float(d.mean())
+    lo, hi = (float(x) for x in np.quantile(means, [alpha / 2, 1 - alpha / 2]))
+    exceed = int(np.sum(np.abs(means - dbar) >= abs(dbar) - 1e-12 * max(1.0, abs(dbar))))
+    p = (1 + exceed) / (1 + n_boot)
+    sd = float(means.std(ddof=1))
+    stat = dbar / sd if sd > 0 else (0.0 if dbar == 0 else math.copysign(math.inf, dbar))
+    return SignificanceResult("bootstrap", a, b, T, dbar, float(stat), float(min(p, 1.0)), lo, hi,
+                              block=min(blk, T), alpha=alpha, extra={"n_boot": n_boot, "seed": seed})
+
+
+# ------------------------------------------------------------------------------- leaderboard
+
+
+def leaderboard(
+    per_origin: pl.DataFrame,
+    benchmark: str | None = None,
+    *,
+    method: str | None = "dm",
+    h: int = 1,
+    alpha: float = 0.05,
+    seed: int = 0,
+) -> pl.DataFrame:
+    """One row per model, best first.
+
+    Columns: ``rank`` (1 = lowest mean on shared origins), ``model``, ``mean``, ``median``,
+    ``std`` (over shared origins), ``rel_mean`` (mean / benchmark mean), ``pct_vs_benchmark``
+    (``(rel_mean - 1) * 100``; negative = better than the benchmark), ``win_rate`` (share of
+    shared origins where the model scores strictly lower than the benchmark, ties count one
+    half), ``p_value`` (paired test vs the benchmark, ``method`` "dm" or "bootstrap"; None for
+    the benchmark itself or when ``method`` is None), ``n_origins`` (shared origins),
+    ``n_invalid`` (origins this model failed on), ``mean_all`` (mean over all of the model's own
+    valid origins). ``benchmark`` defaults to the first model in the table.
+    """
+    df = _check_per_origin(per_origin)
+    models = list(dict.fromkeys(df["model"].to_list()))
+    if benchmark is None:
+        benchmark = models[0]
+    if benchmark not in models:
+        raise SpecError(f"benchmark {benchmark!r} is not in the score table; have {models}")
+    origins = shared_origins(df, models)
+    if not origins:
+        bad = df.filter(~pl.col("_ok")).group_by("model").len().sort("len", descending=True)
+        worst = bad["model"][0] if not bad.is_empty() else "?"
+        raise SpecError(
+            "no origin where every model has a valid score, so nothing can be compared fairly "
+            f"(most invalid: {worst!r}); drop that model or change the period"
+        )
+    w = _wide(df, models, origins)
+    bench = w[benchmark].to_numpy()
+    bench_mean = float(bench.mean())
+    n_all = df.group_by("model").agg(
+        (~pl.col("_ok")).sum().alias("n_invalid"),
+        pl.col("total").filter(pl.col("_ok")).mean().alias("mean_all"),
+    )
+    on_shared = df.drop("_ok").filter(pl.col("origin").is_in(origins))
+    rows = []
+    for m in models:
+        x = w[m].to_numpy()
+        diff = x - bench
+        p = None
+        if method is not None and m != benchmark and len(origins) >= 2:
+            p = significance(on_shared, m, benchmark, method, h=h, alpha=alpha, seed=seed).p_value
+        rows.append({
+            "model": m,
+            "mean": float(x.mean()),
+            "median": float(np.median(x)),
+            "std": float(x.std(ddof=1)) if x.size > 1 else 0.0,
+            "rel_mean": float(x.mean() / bench_mean) if bench_mean > 0 else math.nan,
+            "pct_vs_benchmark": float((x.mean() / bench_mean - 1.0) * 100.0) if bench_mean > 0 else math.nan,
+            "win_rate": float(np.mean((diff < 0) + 0.5 * (diff == 0))),
+            "p_value": p,
+            "n_origins": len(origins),
+        })
+    out = pl.DataFrame(rows, schema_overrides={"p_value": pl.Float64}).join(n_all, on="model", how="left")
+    out = out.with_columns(pl.col("n_invalid").cast(pl.Int64), pl.lit(benchmark).alias("benchmark"))
+    out = out.sort(["mean", "model"]).with_row_index("rank", offset=1).with_columns(pl.col("rank").cast(pl.Int64))
+    return out.select("rank", "model", "mean", "median", "std", "rel_mean", "pct_vs_benchmark", "win_rate",
+                      "p_value", "n_origins", "n_invalid", "mean_all", "benchmark")
+
+
+# ------------------------------------------------------------------------------- comparisons
+
+BOARD_COLUMNS = ("rank", "model", "mean", "median", "rel_mean", "pct_vs_benchmark", "win_rate", "p_value",
+                 "n_origins", "n_invalid")
+
+
+@dataclass
+class CompareRequest:
+    """What to compare and where: runs (ids, ensembles included) and baselines (registry names)
+    on one selection, task and test period, all on the same origins."""
+
+    runs: list[str]
+    baselines: list[str]
+    selection: Any  # synthwb.data.schema.Selection (asset class, symbol, timeframe)
+    task: str = "24h"
+    start: Any = None
+    end: Any = None
+    n_origins: int = 20
+    n_paths: int = 1000
+    seed: int = 0
+    benchmark: str | None = None
+    method: str = "dm"
+
+    def __post_init__(self) -> None:
+        self.runs = [str(r).strip() for r in self.runs if str(r).strip()]
+        self.baselines = [str(b).strip() for b in self.baselines if str(b).strip()]
+        names = self.runs + self.baselines
+        if len(names) < 2:
+            raise SpecError(f"a comparison needs at least two models (runs and/or baselines); got {names or 'none'}")
+        dup = sorted({n for n in names if names.count(n) > 1})
+        if dup:
+            raise SpecError(f"model(s) {dup} are listed twice")
+        if self.method not in ("dm", "bootstrap"):
+            raise SpecError(f"unknown significance method {self.method!r}; use 'dm' or 'bootstrap'")
+        if self.benchmark is not None and self.benchmark not in names:
+            raise SpecError(f"benchmark {self.benchmark!r} is not among the compared models {names}")
+        if int(self.n_origins) < 2:
+            raise SpecError(f"a comparison needs at least 2 origins, got {self.n_origins}")
+
+    @property
+    def models(self) -> list[str]:
+        return self.runs + self.baselines
+
+    @property
+    def benchmark_name(self) -> str:
+        """The chosen benchmark, else the first baseline, else the first run."""
+        return self.benchmark or (self.baselines[0] if self.baselines else self.runs[0])
+
+    @classmethod
+    def from_options(cls, runs: Sequence[str], baselines: Sequence[str], asset_class: str | None = None,
+                     symbol: str | None = None, freq: str | None = None, store=None, **kw: Any) -> "CompareRequest":
+        """Build from loose options; a missing selection part comes from the first run's record."""
+        from ..data.schema import Selection
+
+        named = [str(x).strip() for x in [*runs, *baselines] if str(x).strip()]
+        if len(named) < 2:
+            raise SpecError(f"a comparison needs at least two models (runs and/or baselines); got {named or 'none'}")
+        sel: dict = {}
+        if runs and not (asset_class and symbol and freq):
+            from ..store import read_info
+
+            for r in runs:
+                sel = read_info(r, store).get("selection") or {}
+                if sel:
+                    break
+        sel = {"asset_class": asset_class or sel.get("asset_class"), "symbol": symbol or sel.get("symbol"),
+               "freq": freq or sel.get("freq")}
+        missing = [k for k, v in sel.items() if not v]
+        if missing:
+            raise SpecError(f"say which data to compare on: missing {', '.join(missing)} "
+                            "(--asset-class/--symbol/--freq, or give a run that records them)")
+        kw = {k: v for k, v in kw.items() if v is not None}
+        if "origins" in kw:
+            kw["n_origins"] = kw.pop("origins")
+        return cls(list(runs), list(baselines), Selection(sel["asset_class"], sel["symbol"], sel["freq"]), **kw)
+
+    def backtest_spec(self, device: str = "auto", keep_paths: int = 0):
+        from .backtest import BacktestSpec
+
+        return BacktestSpec.parse({
+            "selection": {k: getattr(self.selection, k) for k in ("asset_class", "symbol", "freq")},
+            "task": self.task, "start": self.start, "end": self.end, "n_origins": int(self.n_origins),
+            "n_paths": int(self.n_paths), "seed": int(self.seed), "models": self.runs,
+            "baselines": [{"name": b} for b in self.baselines], "keep_paths": int(keep_paths), "device": device,
+        })
+
+    def to_dict(self) -> dict:
+        return {"runs": self.runs, "baselines": self.baselines,
+                "selection": {k: getattr(self.selection, k) for k in ("asset_class", "symbol", "freq")},
+                "task": self.task, "start": _iso(self.start), "end": _iso(self.end), "n_origins": self.n_origins,
+                "n_paths": self.n_paths, "seed": self.seed, "benchmark": self.benchmark_name, "method": self.method}
+
+
+def _iso(v: Any) -> Any:
+    return v.isoformat() if hasattr(v, "isoformat") else v
+
+
+@dataclass
+class CompareResult:
+    """A comparison on shared origins: the tables the page shows and the CLI prints."""
+
+    request: CompareRequest
+    backtest: Any  # BacktestResult
+    benchmark: str
+    board: pl.DataFrame  # leaderboard()
+    tests: pl.DataFrame  # model, method, mean_diff, ci_low, ci_high, statistic, p_value, significant, verdict
+    per_origin: pl.DataFrame  # origin, model, kind, total, valid, reason + rank within origin, vs benchmark
+    intervals: pl.DataFrame  # model, interval, kind, score (mean per shared origin), share
+    lag: int = 1
+
+    @property
+    def task(self) -> str:
+        return self.backtest.task.name
+
+    @property
+    def models(self) -> list[str]:
+        return self.request.models
+
+    @property
+    def origins(self) -> list:
+        return list(self.backtest.origins)
+
+    @property
+    def n_origins(self) -> int:
+        return int(self.board["n_origins"][0]) if self.board.height else 0
+
+    def board_rows(self) -> list[dict]:
+        return [{k: r[k] for k in BOARD_COLUMNS} for r in self.board.to_dicts()]
+
+    def origin_order(self, how: str = "date", model: str | None = None, seed: int = 0) -> list:
+        """Origins for the fan-chart picker: ``date``, ``worst`` / ``best`` (by ``model``'s score,
+        default the benchmark's), or ``random``."""
+        po = self.per_origin.filter(pl.col("model") == (model or self.benchmark))
+        if how == "date":
+            return po.sort("origin")["origin"].to_list()
+        if how in ("worst", "best"):
+            return po.drop_nulls("total").sort("total", descending=(how == "worst"))["origin"].to_list()
+        if how == "random":
+            o = po.sort("origin")["origin"].to_list()
+            return [o[i] for i in np.random.default_rng(seed).permutation(len(o))]
+        raise SpecError(f"unknown origin order {how!r}; use date, worst, best or random")
+
+    def intervals_vs_benchmark(self) -> pl.DataFrame:
+        """The per-interval table with ``score`` divided by the benchmark's score on that interval."""
+        bench = self.intervals.filter(pl.col("model") == self.benchmark).select("interval", pl.col("score").alias("_b"))
+        return (self.intervals.join(bench, on="interval", how="left", maintain_order="left")
+                .with_columns((pl.col("score") / pl.col("_b")).alias("score")).drop("_b", "share"))
+
+    def fan_data(self, origin) -> tuple[pl.DataFrame, dict[str, float | None]]:
+        """Quantile bands of every model at ``origin`` (model, step, time, p5..p95, realised) and the scores."""
+        q = self.backtest.quantiles.filter(pl.col("origin") == origin).sort("model", "step")
+        sc = self.per_origin.filter(pl.col("origin") == origin)
+        return q, dict(zip(sc["model"].to_list(), sc["total"].to_list()))
+
+    def to_dict(self) -> dict:
+        from .backtest import _records
+
+        return {"request": self.request.to_dict(), "task": self.task, "benchmark": self.benchmark,
+                "n_origins": self.n_origins, "dm_lag": self.lag, "leaderboard": _records(self.board),
+                "tests": _records(self.tests), "intervals": _records(self.intervals),
+                "per_origin": _records(self.per_origin), "meta": self.backtest.meta}
+
+    def board_csv(self) -> str:
+        from .export import to_csv
+
+        return to_csv(self.board)
+
+    def per_origin_csv(self) -> str:
+        from .export import to_csv
+
+        return to_csv(self.per_origin)
+
+    def intervals_csv(self) -> str:
+        from .export import to_csv
+
+        return to_csv(self.intervals)
+
+    def write_csv(self, out: str | Any) -> list[str]:
+        """``out``: a ``.csv`` file for the leaderboard with ``<stem>_per_origin.csv`` and
+        ``<stem>_intervals.csv`` beside it, or a folder (leaderboard.csv, per_origin.csv,
+        intervals.csv). Each file is written atomically."""
+        from pathlib import Path
+
+        from ..io import atomic_write_text
+
+        out = Path(out)
+        if out.suffix.lower() == ".csv":
+            paths = [out, out.with_name(f"{out.stem}_per_origin.csv"), out.with_name(f"{out.stem}_intervals.csv")]
+        else:
+            paths = [out / "leaderboard.csv", out / "per_origin.csv", out / "intervals.csv"]
+        for path, text in zip(paths, (self.board_csv(), self.per_origin_csv(), self.intervals_csv())):
+            atomic_write_text(path, text)
+        return [str(p) for p in paths]
+
+
+def _spacing_seconds(origins: Sequence) -> float:
+    if len(origins) < 2:
+        return 0.0
+    ts = np.array([o.timestamp() for o in origins], dtype=np.float64)
+    return float(np.median(np.diff(np.sort(ts))))
+
+
+def summarise(request: CompareRequest, bt: Any) -> CompareResult:
+    """Turn a multi-model backtest into the comparison tables (pure; no forecasting)."""
+    models = request.models
+    bench = request.benchmark_name
+    po = bt.per_origin.filter(pl.col("model").is_in(models))
+    lag = overlap_lag(bt.task.horizon_seconds, _spacing_seconds(bt.origins))
+    board = leaderboard(po, bench, method=request.method, h=lag, seed=request.seed)
+    shared = shared_origins(po, models)
+    tests = []
+    for m in models:
+        if m == bench or len(shared) < 2:
+            continue
+        for method in ("dm", "bootstrap"):
+            r = significance(po.filter(pl.col("origin").is_in(shared)), m, bench, method, h=lag, seed=request.seed)
+            tests.append({"model": m, "benchmark": bench, "method": method, "n": r.n, "mean_diff": r.mean_diff,
+                          "ci_low": r.ci_low, "ci_high": r.ci_high, "statistic": r.statistic, "p_value": r.p_value,
+                          "significant": r.significant, "verdict": r.verdict})
+    tests_df = pl.DataFrame(tests, schema={
+        "model": pl.Utf8, "benchmark": pl.Utf8, "method": pl.Utf8, "n": pl.Int64, "mean_diff": pl.Float64,
+        "ci_low": pl.Float64, "ci_high": pl.Float64, "statistic": pl.Float64, "p_value": pl.Float64,
+        "significant": pl.Boolean, "verdict": pl.Utf8})
+    shared_s = pl.Series("origin", shared, dtype=po.schema["origin"])
+    bench_tot = po.filter(pl.col("model") == bench).select("origin", pl.col("total").alias("_bench"))
+    per_origin = (
+        po.select([c for c in ("origin", "model", "kind", "total", "valid", "reason") if c in po.columns])
+        .join(bench_tot, on="origin", how="left")
+        .with_columns(
+            pl.col("origin").is_in(shared_s.implode()).alias("shared"),
+            (pl.col("total") / pl.col("_bench")).alias("rel_to_benchmark"),
+        )
+        .with_columns(pl.when(pl.col("shared")).then(pl.col("total")).otherwise(None)
+                      .rank("min").over("origin").cast(pl.Int64).alias("rank_in_origin"))
+        .drop("_bench").sort("origin", "model")
+    )
+    iv = bt.intervals.filter(pl.col("model").is_in(models) & pl.col("origin").is_in(shared_s.implode()))
+    n_sh = max(len(shared), 1)
+    intervals = (iv.group_by("model", "interval", "kind", maintain_order=True)
+                 .agg((pl.col("score").sum() / n_sh).alias("score"))
+                 .with_columns((pl.col("score") / pl.col("score").sum().over("model")).alias("share")))
+    order = {m: i for i, m in enumerate(models)}
+    iv_order = {v.name: i for i, v in enumerate(bt.task.intervals)}
+    intervals = (intervals.with_columns(pl.col("model").replace_strict(order, default=99).alias("_m"),
+                                        pl.col("interval").replace_strict(iv_order, default=99).alias("_i"))
+                 .sort("_m", "_i").drop("_m", "_i"))
+    return CompareResult(request, bt, bench, board, tests_df, per_origin, intervals, lag)
+
+
+def compare(request: CompareRequest, root=None, store=None, progress: Callable[..., None] | None = None,
+            stop_event=None, device: str = "auto") -> CompareResult:
+    """Backtest every run and baseline on the same origins, then rank them and test the
+    differences against the benchmark (:func:`summarise`)."""
+    from .backtest import run_backtest
+
+    bt = run_backtest(request.backtest_spec(device=device), root=root, store=store, progress=progress,
+                      stop_event=stop_event)
+    if bt.status != "finished":
+        raise SpecError("the comparison was stopped before every model was scored")
+    return summarise(request, bt)
+
+
+def fit_ensemble(request: CompareRequest, members: Sequence[str], root=None, store=None,
+                 progress: Callable[..., None] | None = None, stop_event=None, device: str = "auto"):
+    """Fit mixture weights for ``members`` (run ids and ``baseline:<name>``) on the request's
+    period (use a validation period, not the test period): backtest them on shared origins
+    keeping every path set, then :func:`synthwb.evaluate.ensemble.fit_weights`."""
+    from .backtest import run_backtest
+    from .ensemble import BASELINE_PREFIX, fit_weights
+
+    if int(request.n_origins) > 200:
+        raise SpecError(f"fitting ensemble weights keeps every path set in memory: use at most 200 origins, "
+                        f"not {request.n_origins}")
+    names = [m[len(BASELINE_PREFIX):] if m.startswith(BASELINE_PREFIX) else m for m in members]
+    missing = [n for n in names if n not in request.models]
+    if missing:
+        raise SpecError(f"ensemble member(s) {missing} are not in the fitting request")
+    bt = run_backtest(request.backtest_spec(device=device, keep_paths=int(request.n_origins)), root=root,
+                      store=store, progress=progress, stop_event=stop_event)
+    if bt.status != "finished":
+        raise SpecError("fitting was stopped before every member was scored")
+    n_o = len(bt.origins)
+    sets = []
+    for n in names:
+        kept = bt.paths.get(n, {})
+        if len(kept) != n_o:
+            raise SpecError(f"member {n!r} produced no usable paths on {n_o - len(kept)} of {n_o} origins")
+        sets.append(np.stack([kept[i] for i in range(n_o)]).astype(np.float64))
+    return fit_weights(sets, bt.realised, task=bt.task)

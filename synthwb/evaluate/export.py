@@ -1,0 +1,72 @@
+"""CSV export of backtests: per-origin scores, per-interval breakdown, quantiles with realised.
+
+Text cells that a spreadsheet would read as a formula (starting with ``=``, ``+``, ``-``,
+``@``, a tab or a carriage return) are prefixed with a single quote. Numbers are written in
+full precision and timestamps as ISO 8601 UTC, so the files round-trip through pandas
+(``pd.read_csv(f, float_precision="round_trip")`` gives bit-identical floats; pandas'
+default parser may differ in the last digit).
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import polars as pl
+
+from ..io import atomic_write_text
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .backtest import BacktestResult
+
+__all__ = ["neutralise", "neutralise_frame", "to_csv", "per_origin_csv", "intervals_csv", "quantiles_csv",
+           "write_csvs", "CSV_FILES"]
+
+_DANGEROUS = ("=", "+", "-", "@", "\t", "\r")
+CSV_FILES = ("per_origin.csv", "intervals.csv", "quantiles.csv")
+
+
+def neutralise(value: str | None) -> str | None:
+    """Prefix a text cell with ``'`` when a spreadsheet would treat it as a formula."""
+    if isinstance(value, str) and value.startswith(_DANGEROUS):
+        return "'" + value
+    return value
+
+
+def neutralise_frame(df: pl.DataFrame) -> pl.DataFrame:
+    """Neutralise every text column of a frame."""
+    exprs = [
+        pl.when(pl.col(c).str.contains(r"^[=+\-@\t\r]")).then(pl.lit("'") + pl.col(c)).otherwise(pl.col(c)).alias(c)
+        for c, t in df.schema.items() if t == pl.Utf8
+    ]
+    return df.with_columns(exprs) if exprs else df
+
+
+def to_csv(df: pl.DataFrame) -> str:
+    """CSV text of a frame, text neutralised, datetimes as ISO 8601."""
+    return neutralise_frame(df).write_csv(datetime_format="%Y-%m-%dT%H:%M:%S%.6f%:z", float_precision=None)
+
+
+def per_origin_csv(result: "BacktestResult") -> str:
+    return to_csv(result.per_origin)
+
+
+def intervals_csv(result: "BacktestResult") -> str:
+    return to_csv(result.intervals)
+
+
+def quantiles_csv(result: "BacktestResult") -> str:
+    return to_csv(result.quantiles)
+
+
+def write_csvs(result: "BacktestResult", out: str | os.PathLike) -> list[Path]:
+    """Write the three CSVs. ``out`` is a folder, or a ``.csv`` file for the per-origin scores
+    with ``<stem>_intervals.csv`` and ``<stem>_quantiles.csv`` beside it. Atomic per file."""
+    out = Path(out)
+    if out.suffix.lower() == ".csv":
+        paths = [out, out.with_name(f"{out.stem}_intervals.csv"), out.with_name(f"{out.stem}_quantiles.csv")]
+    else:
+        paths = [out / name for name in CSV_FILES]
+    for path, text in zip(paths, (per_origin_csv(result), intervals_csv(result), quantiles_csv(result))):
+        atomic_write_text(path, text)
+    return paths

@@ -1,0 +1,254 @@
+"""Saved feature sets: a named, frozen (selection, spec, split, scaler) that Model Builder,
+Train and Backtest use.
+
+Layout: ``<store>/_featuresets/<name>/featureset.json`` (+ ``frame.parquet``, the unscaled
+feature frame, so training does not need the lake). Both files are written atomically; the
+JSON last, so a folder without ``featureset.json`` is never listed.
+"""
+from __future__ import annotations
+
+import json
+import platform
+import shutil
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+import polars as pl
+
+from .. import __version__
+from ..config import featuresets_dir
+from ..data.schema import OHLCV, Selection
+from ..errors import NotFound, SpecError
+from ..io import atomic_path, atomic_write_json, check_slug
+from .compute import build_features, compute_features
+from .datasets import SPLITS, SplitSpec, Windows, make_windows, split_frame, train_end
+from .registry import FEATURES, FEATURES_VERSION, FeatureContext, FeatureSpec
+from .scaling import Scaler
+
+FILE = "featureset.json"
+FRAME = "frame.parquet"
+
+
+def _versions() -> dict:
+    import numpy
+
+    return {"synthwb": __version__, "features": FEATURES_VERSION, "polars": pl.__version__,
+            "numpy": numpy.__version__, "python": platform.python_version()}
+
+
+@dataclass
+class FeatureSet:
+    name: str
+    selection: dict
+    spec: dict
+    split: dict
+    scaler: dict
+    feature_cols: list[str]
+    created: str = ""
+    versions: dict = field(default_factory=dict)
+    rows: dict = field(default_factory=dict)        # rows per split
+    fit_end: str | None = None                      # end of the training split (ISO)
+    fitted: dict = field(default_factory=dict)      # parameters fitted on train (e.g. vol-regime centers)
+    _frame: pl.DataFrame | None = field(default=None, repr=False, compare=False)
+    _dir: Path | None = field(default=None, repr=False, compare=False)
+
+    # -- typed views -------------------------------------------------------------------
+    @property
+    def sel(self) -> Selection:
+        return Selection.from_dict(self.selection)
+
+    @property
+    def feature_spec(self) -> FeatureSpec:
+        return FeatureSpec.from_dict(self.spec)
+
+    @property
+    def split_spec(self) -> SplitSpec:
+        return SplitSpec.from_dict(self.split)
+
+    @property
+    def scaler_obj(self) -> Scaler:
+        return Scaler.from_dict(self.scaler)
+
+    @property
+    def freq(self) -> str:
+        return self.selection["freq"]
+
+    def _fit_end_dt(self) -> datetime | None:
+        return datetime.fromisoformat(self.fit_end) if self.fit_end else None
+
+    # -- data --------------------------------------------------------------------------
+    def frame(self, root=None) -> pl.DataFrame:
+        """The unscaled feature frame: stored copy if saved with one, else rebuilt from the lake."""
+        if self._frame is None:
+            stored = self._dir / FRAME if self._dir else None
+            if stored is not None and stored.exists():
+                self._frame = pl.read_parquet(stored)
+            else:
+                self._frame = build_features(self.sel, self.feature_spec, root=root, fit_end=self._fit_end_dt(),
+                                             fitted=dict(self.fitted))
+        return self._frame
+
+    def splits(self, root=None) -> dict[str, pl.DataFrame]:
+        return split_frame(self.frame(root), self.split_spec)
+
+    def windows(self, split: str, context: int, horizon: int, stride: int = 1, root=None,
+                warm_context: bool = True) -> Windows:
+        """Scaled windows whose forecast origin (last context bar) and whole future lie in one
+        split ('train', 'val', 'test' or 'all'). With ``warm_context`` (default) the context of
+        the first val/test windows reaches back into the preceding split: that is past data,
+        so nothing leaks, and short validation periods still give windows."""
+        if split not in (*SPLITS, "all"):
+            raise SpecError(f"unknown split {split!r}; use one of {', '.join((*SPLITS, 'all'))}")
+        frame = self.frame(root).sort("ts")
+        if split == "all":
+            df = frame
+        else:
+            a, b = self.split_spec.bounds(frame)
+            lo, hi = {"train": (0, a), "val": (a, b), "test": (b, frame.height)}[split]
+            if warm_context and split != "train":
+                lo = max(0, lo - (context - 1))
+            df = frame.slice(lo, hi - lo)
+        return make_windows(df, self.feature_cols, context, horizon, stride, scaler=self.scaler_obj)
+
+    def features_for(self, bars_df: pl.DataFrame, root=None, fine: pl.DataFrame | None = None,
+                     references: dict[str, pl.DataFrame] | None = None, scaled: bool = True,
+                     dropna: bool = True) -> pl.DataFrame:
+        """Features of arbitrary history (``ts`` + OHLCV at this set's frequency), scaled with
+        the stored scaler: ``ts``, ``raw_close`` (unscaled close, the t0 price) and the feature columns.
+
+        Micro-structure features need the fine bars inside each bar: pass ``fine`` or they are
+        read from the lake (``root``) for the bars' range; likewise the reference symbols."""
+        from datetime import timedelta
+
+        from ..data.lake import read_bars
+        from ..data.schema import FREQ_SECONDS
+        from .compute import _ref_selection
+        from .microstructure import resample_with_micro
+
+        spec, sel = self.feature_spec, self.sel
+        bars = bars_df.sort("ts")
+        ctx = FeatureContext(asset_class=sel.asset_class, freq=spec.freq, fit_end=self._fit_end_dt(),
+                             fitted=dict(self.fitted))
+        if bars.is_empty():
+            raise SpecError("features_for needs at least one bar")
+        lo, hi = bars["ts"].min(), bars["ts"].max() + timedelta(seconds=FREQ_SECONDS[spec.freq])
+        if spec.needs_fine():
+            if fine is None:
+                fine = read_bars(Selection(sel.asset_class, sel.symbol, spec.base_freq, lo, hi), root=root)
+            ctx.fine = fine
+            micro = resample_with_micro(fine, spec.freq, sel.asset_class)
+            ctx.micro = bars.select("ts").join(micro.drop(*OHLCV), on="ts", how="left", maintain_order="left")
+        for ref in spec.references:
+            if references and ref in references:
+                ctx.references[ref] = references[ref]
+            else:
+                ctx.references[ref] = read_bars(_ref_selection(ref, sel, spec.freq, lo - timedelta(days=7), hi),
+                                                root=root)
+        frame = compute_features(bars, spec, ctx, dropna=dropna)
+        out = frame.select("ts", pl.col("close").alias("raw_close"), *self.feature_cols)
+        return self.scaler_obj.transform(out, self.feature_cols) if scaled else out
+
+    # -- records -----------------------------------------------------------------------
+    def to_dict(self) -> dict:
+        return {"name": self.name, "selection": self.selection, "spec": self.spec, "split": self.split,
+                "scaler": self.scaler, "feature_cols": list(self.feature_cols), "created": self.created,
+                "versions": self.versions, "rows": self.rows, "fit_end": self.fit_end, "fitted": self.fitted}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "FeatureSet":
+        try:
+            fs = cls(name=d["name"], selection=d["selection"], spec=d["spec"], split=d.get("split") or {},
+                     scaler=d["scaler"], feature_cols=list(d["feature_cols"]), created=d.get("created", ""),
+                     versions=d.get("versions", {}), rows=d.get("rows", {}), fit_end=d.get("fit_end"),
+                     fitted=d.get("fitted") or {})
+        except (KeyError, TypeError) as exc:
+            raise SpecError(f"invalid feature set record: missing {exc}") from None
+        fs.feature_spec, fs.sel, fs.scaler_obj  # validate  # noqa: B018
+        return fs
+
+
+def create_featureset(name: str, sel: Selection, spec: FeatureSpec, split: SplitSpec | None = None,
+                      scaling: str = "standard", feature_cols: list[str] | None = None, root=None,
+                      cache: bool = True) -> FeatureSet:
+    """Build the frame, split it, fit the scaler on the training split only."""
+    check_slug(name, "feature set name")
+    split = split or SplitSpec()
+    frame = build_features(sel, spec, root=root, cache=cache)
+    fit_end = train_end(frame, split)
+    fitted: dict = {}
+    if any(FEATURES.get(it.name).meta.get("fitted") for it in spec.features):
+        frame = build_features(sel, spec, root=root, cache=cache, fit_end=fit_end, fitted=fitted)
+    cols = list(feature_cols) if feature_cols is not None else spec.model_columns()
+    unknown = [c for c in cols if c not in frame.columns or c == "ts"]
+    if unknown:
+        raise SpecError(f"feature column(s) {unknown} are not made by this spec; available: "
+                        f"{[c for c in frame.columns if c != 'ts']}")
+    if not cols:
+        raise SpecError("a feature set needs at least one feature column")
+    parts = split_frame(frame, split)
+    scaler = Scaler(scaling).fit(parts["train"], cols)
+    fs = FeatureSet(name=name, selection=sel.to_dict(), spec=spec.to_dict(), split=split.to_dict(),
+                    scaler=scaler.to_dict(), feature_cols=cols,
+                    created=datetime.now(timezone.utc).isoformat(timespec="seconds"), versions=_versions(),
+                    rows={k: v.height for k, v in parts.items()},
+                    fit_end=fit_end.isoformat() if fit_end is not None else None, fitted=fitted)
+    fs._frame = frame
+    return fs
+
+
+def _folder(name: str, store=None) -> Path:
+    return featuresets_dir(store) / check_slug(name, "feature set name")
+
+
+def save_featureset(fs: FeatureSet, store=None, with_frame: bool = True, overwrite: bool = True) -> Path:
+    folder = _folder(fs.name, store)
+    if not overwrite and (folder / FILE).exists():
+        raise SpecError(f"a feature set named {fs.name!r} already exists")
+    folder.mkdir(parents=True, exist_ok=True)
+    if with_frame and fs._frame is not None:
+        with atomic_path(folder / FRAME, suffix=".parquet") as tmp:
+            fs._frame.write_parquet(tmp)
+    atomic_write_json(folder / FILE, fs.to_dict())
+    fs._dir = folder
+    return folder / FILE
+
+
+def load_featureset(name: str, store=None) -> FeatureSet:
+    path = _folder(name, store) / FILE
+    if not path.exists():
+        have = list_featuresets(store)
+        raise NotFound(f"no feature set named {name!r}; saved: {', '.join(f['name'] for f in have) or 'none'}")
+    try:
+        d = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise SpecError(f"feature set {name!r}: {FILE} is not valid JSON ({exc})") from None
+    fs = FeatureSet.from_dict(d)
+    fs._dir = path.parent
+    return fs
+
+
+def list_featuresets(store=None) -> list[dict]:
+    """Summaries of saved feature sets, newest first."""
+    base = featuresets_dir(store)
+    out = []
+    if not base.exists():
+        return out
+    for f in sorted(base.glob(f"*/{FILE}")):
+        try:
+            d = json.loads(f.read_text(encoding="utf-8"))
+            sel = d["selection"]
+            out.append({"name": d["name"], "asset_class": sel["asset_class"], "symbol": sel["symbol"],
+                        "freq": sel["freq"], "features": len(d["feature_cols"]), "rows": sum(d.get("rows", {}).values()),
+                        "scaling": d["scaler"]["method"], "created": d.get("created", "")})
+        except (OSError, json.JSONDecodeError, KeyError, TypeError):
+            continue
+    return sorted(out, key=lambda r: r["created"], reverse=True)
+
+
+def delete_featureset(name: str, store=None) -> None:
+    folder = _folder(name, store)
+    if not (folder / FILE).exists():
+        raise NotFound(f"no feature set named {name!r}")
+    (folder / FILE).unlink()
+    shutil.rmtree(folder, ignore_errors=True)

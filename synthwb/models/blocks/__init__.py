@@ -1,0 +1,15 @@
+"""Backbone blocks, one module each; importing this package registers them in BLOCKS."""
+from . import (  # noqa: F401
+    dlinear,
+    fourier,
+    gru,
+    itransformer,
+    layernorm,
+    lstm,
+    patchtst,
+    revin,
+    tcn,
+    timemixer,
+    timesnet,
+    transformer,
+)

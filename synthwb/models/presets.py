@@ -1,0 +1,55 @@
+"""Named model specs to start from."""
+from __future__ import annotations
+
+from ..errors import NotFound
+from .spec import ModelSpec
+
+PRESETS: dict[str, dict] = {
+    "hybrid-horizon": {
+        "help": "DLinear -> TimesNet -> TimeMixer -> DLinear with a Horizon head (per-step drift and vol)",
+        "blocks": [{"name": "dlinear", "params": {"kernel": 25}},
+                   {"name": "timesnet", "params": {"top_k": 3, "num_kernels": 3}},
+                   {"name": "timemixer", "params": {"layers": 2}},
+                   {"name": "dlinear", "params": {"kernel": 13}}],
+        "head": {"name": "horizon", "params": {}},
+        "d_model": 64, "norm_between": True,
+    },
+    "dlinear-gbm": {
+        "help": "light: one DLinear block and a GBM head (one drift and vol per sample)",
+        "blocks": [{"name": "dlinear", "params": {"kernel": 25}}],
+        "head": {"name": "gbm", "params": {}},
+        "d_model": 16, "norm_between": False,
+    },
+    "transformer-mixture": {
+        "help": "two causal Transformer encoder layers and a 3-component mixture density head",
+        "blocks": [{"name": "transformer", "params": {"causal": True}},
+                   {"name": "transformer", "params": {"causal": True}}],
+        "head": {"name": "mixture", "params": {"components": 3}},
+        "d_model": 64, "norm_between": False,
+    },
+    "patchtst-student": {
+        "help": "RevIN -> PatchTST patches -> Student-t horizon head (fat tails)",
+        "blocks": [{"name": "revin", "params": {}},
+                   {"name": "patchtst", "params": {"patch_len": 16, "stride": 8, "layers": 2}}],
+        "head": {"name": "student_t", "params": {}},
+        "d_model": 64, "norm_between": False,
+    },
+    "tcn-bridge": {
+        "help": "causal TCN -> LSTM with a neural bridge head (macro return + pinned texture)",
+        "blocks": [{"name": "tcn", "params": {"levels": 5}}, {"name": "lstm", "params": {"hidden": 64}}],
+        "head": {"name": "bridge", "params": {}},
+        "d_model": 32, "norm_between": True,
+    },
+}
+
+
+def preset_names() -> list[str]:
+    return list(PRESETS)
+
+
+def get_preset(name: str, n_features: int, context: int = 256, horizon: int = 288, **overrides) -> ModelSpec:
+    """The preset ``name`` sized for ``n_features`` input features, ``context`` bars and ``horizon`` steps."""
+    if name not in PRESETS:
+        raise NotFound(f"unknown preset {name!r}; available: {', '.join(PRESETS)}")
+    p = {k: v for k, v in PRESETS[name].items() if k != "help"}
+    return ModelSpec.from_dict({**p, "n_features": n_features, "context": context, "horizon": horizon, **overrides})

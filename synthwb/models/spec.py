@@ -1,0 +1,170 @@
+"""The model spec: a serialisable value that fully describes a model (DESIGN.md §4).
+
+``ModelSpec`` (pydantic v2) holds the blocks in order with their params, the head, and the
+sizes. Parameters are resolved against the registries on construction (defaults filled in,
+types coerced, bounds checked), so a saved spec is explicit and a bad one never builds.
+Any validation failure raises :class:`synthwb.errors.SpecError` with one readable line.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from ..config import specs_dir
+from ..errors import NotFound, SpecError
+from ..io import atomic_write_json, check_slug
+from .registry import BLOCKS, HEADS
+
+
+_PREFIX = "invalid model spec: "
+
+
+def _format(exc: ValidationError) -> str:
+    parts = []
+    for err in exc.errors():
+        loc = ".".join(str(p) for p in err.get("loc", ()))
+        msg = str(err.get("msg", ""))
+        for prefix in ("Value error, ", "Assertion failed, "):
+            if msg.startswith(prefix):
+                msg = msg[len(prefix):]
+        if msg.startswith(_PREFIX):      # raised by our own __init__ inside pydantic's validation
+            msg = msg[len(_PREFIX):]
+        parts.append(f"{loc}: {msg}" if loc else msg)
+    return _PREFIX + "; ".join(parts)
+
+
+class LayerSpec(BaseModel):
+    """One block or head: its registered name and its parameters."""
+
+    model_config = ConfigDict(extra="forbid")
+    name: str
+    params: dict[str, Any] = Field(default_factory=dict)
+
+
+class ModelSpec(BaseModel):
+    """Blocks in order + head + sizes. ``context`` input bars, ``horizon`` steps after t0."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    blocks: list[LayerSpec]
+    head: LayerSpec
+    n_features: int = Field(ge=1, le=4096)
+    d_model: int = Field(64, ge=1, le=4096)
+    context: int = Field(256, ge=1, le=100_000)
+    horizon: int = Field(288, ge=1, le=100_000)
+    norm_between: bool = False
+    dropout: float = Field(0.0, ge=0.0, lt=1.0)
+    feature_set: str | None = None
+
+    @field_validator("blocks")
+    @classmethod
+    def _blocks(cls, blocks: list[LayerSpec]) -> list[LayerSpec]:
+        out = []
+        for i, b in enumerate(blocks):
+            try:
+                entry = BLOCKS.get(b.name)
+                out.append(LayerSpec(name=b.name, params=entry.resolve(b.params)))
+            except (SpecError, NotFound) as exc:
+                raise ValueError(f"block {i} ({b.name}): {exc}") from None
+        return out
+
+    @field_validator("head")
+    @classmethod
+    def _head(cls, head: LayerSpec) -> LayerSpec:
+        try:
+            entry = HEADS.get(head.name)
+            return LayerSpec(name=head.name, params=entry.resolve(head.params))
+        except (SpecError, NotFound) as exc:
+            raise ValueError(f"head ({head.name}): {exc}") from None
+
+    @field_validator("feature_set")
+    @classmethod
+    def _feature_set(cls, v: str | None) -> str | None:
+        return check_slug(v, "feature set name") if v else None
+
+    @model_validator(mode="after")
+    def _horizon(self) -> "ModelSpec":
+        need = int(HEADS.get(self.head.name).meta.get("min_horizon", 1))
+        if self.horizon < need:
+            raise ValueError(f"head {self.head.name!r} needs a horizon of at least {need}, got {self.horizon}")
+        return self
+
+    # -- construction that always raises SpecError ---------------------------------------
+    def __init__(self, **data: Any) -> None:
+        try:
+            super().__init__(**data)
+        except ValidationError as exc:
+            raise SpecError(_format(exc)) from None
+
+    @classmethod
+    def model_validate(cls, obj: Any, *args: Any, **kwargs: Any) -> "ModelSpec":
+        try:
+            return super().model_validate(obj, *args, **kwargs)
+        except ValidationError as exc:
+            raise SpecError(_format(exc)) from None
+
+    @classmethod
+    def model_validate_json(cls, data: str | bytes, *args: Any, **kwargs: Any) -> "ModelSpec":
+        try:
+            return super().model_validate_json(data, *args, **kwargs)
+        except ValidationError as exc:
+            raise SpecError(_format(exc)) from None
+
+    def to_dict(self) -> dict:
+        return self.model_dump(mode="json")
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "ModelSpec":
+        if not isinstance(d, dict):
+            raise SpecError(f"invalid model spec: expected a JSON object, got {type(d).__name__}")
+        return cls.model_validate(d)
+
+    def with_sizes(self, **sizes: Any) -> "ModelSpec":
+        """A copy with some top-level fields replaced (re-validated)."""
+        return ModelSpec.from_dict({**self.to_dict(), **sizes})
+
+
+def read_spec_file(path: str | Path) -> ModelSpec:
+    """Load a spec from a JSON file; unreadable or invalid files raise SpecError / NotFound."""
+    p = Path(path)
+    if not p.is_file():
+        raise NotFound(f"spec file {str(p)!r} does not exist")
+    try:
+        data = json.loads(p.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise SpecError(f"cannot read spec file {str(p)!r}: {exc}") from None
+    return ModelSpec.from_dict(data)
+
+
+def _spec_path(name: str, store=None) -> Path:
+    return specs_dir(store) / f"{check_slug(name, 'spec name')}.json"
+
+
+def save_spec(name: str, spec: ModelSpec, store=None) -> Path:
+    """Write ``spec`` as <store>/_specs/<name>.json atomically; returns the path."""
+    path = _spec_path(name, store)
+    atomic_write_json(path, spec.to_dict())
+    return path
+
+
+def load_spec(name: str, store=None) -> ModelSpec:
+    path = _spec_path(name, store)
+    if not path.is_file():
+        have = ", ".join(list_specs(store)) or "none"
+        raise NotFound(f"no saved model spec named {name!r}; saved: {have}")
+    return read_spec_file(path)
+
+
+def list_specs(store=None) -> list[str]:
+    d = specs_dir(store)
+    return sorted(p.stem for p in d.glob("*.json")) if d.is_dir() else []
+
+
+def delete_spec(name: str, store=None) -> None:
+    path = _spec_path(name, store)
+    if not path.is_file():
+        raise NotFound(f"no saved model spec named {name!r}")
+    path.unlink()

@@ -1,0 +1,131 @@
+"""A saved run as a Forecaster (the protocol the backtest and compare engines score).
+
+``RunForecaster.forecast(bars, origins, n_steps, step_seconds, n_paths, seed)`` returns price
+paths ``(n_origins, n_paths, n_points)`` with column 0 = the last close at or before each
+origin. For each origin it takes the bars with ``ts <= origin``, computes the features with the
+run's saved feature set (same spec, same scaler fitted on the run's training split), builds the
+last ``context`` rows as the model input, and runs all origins through the model in batches
+on the device.
+
+The paths are on the model's own grid (``self.step_seconds``, the run's bar size). When the
+task asks for another step no interpolation is done: the paths cover the task's horizon on the
+model's grid (``ceil(n_steps * step_seconds / self.step_seconds)`` steps) and the scorer aligns
+them by timestamps (``synth_loss_torch`` / the scorer handle a model step that divides the
+task's intervals). Bars finer than the run's bar size are resampled first.
+"""
+from __future__ import annotations
+
+import math
+import os
+from datetime import datetime
+from typing import Sequence
+
+import numpy as np
+import polars as pl
+import torch
+
+from ..data.schema import FREQ_SECONDS
+from ..errors import DataError, SpecError
+from .runs import load_model, load_run, resolve_device
+
+# keep one forward pass under about this many path values (batch * n_paths * points)
+_MAX_VALUES = 40_000_000
+
+
+class RunForecaster:
+    """Forecaster over a trained run (see the module doc)."""
+
+    def __init__(self, run_id: str, store=None, device: str = "auto", which: str = "best", root=None):
+        self.run = load_run(run_id, store)
+        self.name = run_id
+        self.device = resolve_device(device)
+        self.model = load_model(run_id, which=which, store=store, device=str(self.device))
+        self.spec = self.run.spec
+        self.featureset = self.run.featureset
+        self.root = root
+        self.context = int(self.spec.context)
+        self.horizon = int(self.spec.horizon)
+        self.freq = self.featureset.freq
+        self.step_seconds = FREQ_SECONDS[self.freq]
+        self.asset_class = self.featureset.selection["asset_class"]
+        from ..features.compute import warmup_bars
+
+        #: bars of history one forecast needs (features warm-up + context)
+        self.context_bars = warmup_bars(self.featureset.feature_spec) + self.context + 1
+        span_days = self.context_bars * self.step_seconds / 86400.0
+        #: calendar days of history to read before an origin (sessions: about 3x the bar span)
+        self.context_days = span_days * (1.0 if self.asset_class == "crypto" else 3.0) + 1.0
+
+    def __repr__(self) -> str:
+        return f"RunForecaster({self.name!r}, {self.freq}, context={self.context}, horizon={self.horizon})"
+
+    # -- grid ------------------------------------------------------------------------------
+    def grid_steps(self, n_steps: int, step_seconds: int) -> int:
+        """Model steps needed to cover ``n_steps`` of ``step_seconds`` (on the model's grid)."""
+        need = math.ceil(int(n_steps) * int(step_seconds) / self.step_seconds)
+        if need > self.horizon:
+            raise SpecError(
+                f"run {self.name!r} forecasts {self.horizon} steps of {self.step_seconds} s "
+                f"({self.horizon * self.step_seconds / 3600:g} h); the task needs "
+                f"{int(n_steps) * int(step_seconds) / 3600:g} h. Train with a longer horizon.")
+        return need
+
+    # -- inputs ----------------------------------------------------------------------------
+    def _bars(self, bars: pl.DataFrame) -> pl.DataFrame:
+        if bars.is_empty():
+            raise DataError("no bars to forecast from")
+        bars = bars.sort("ts")
+        if bars.height > 2:
+            spacing = bars["ts"].diff().drop_nulls().dt.total_seconds().median()
+            if spacing is not None and spacing < self.step_seconds:
+                from ..data.resample import resample
+
+                bars = resample(bars, self.freq, self.asset_class)
+        return bars
+
+    def inputs(self, bars: pl.DataFrame, origins: Sequence[datetime]) -> tuple[np.ndarray, np.ndarray]:
+        """Model inputs ``x`` (n_origins, context, F) and ``last_close`` (n_origins,)."""
+        from ..evaluate.synth import to_ns
+
+        feats = self.featureset.features_for(self._bars(bars), root=self.root)
+        cols = list(self.featureset.feature_cols)
+        mat = feats.select(cols).to_numpy().astype(np.float64)
+        mat = np.nan_to_num(mat, nan=0.0, posinf=0.0, neginf=0.0).astype(np.float32)  # as in training windows
+        close = feats["raw_close"].to_numpy().astype(np.float64)
+        ts = to_ns(feats["ts"])
+        o_ns = to_ns(list(origins))
+        ends = np.searchsorted(ts, o_ns, side="right")
+        short = np.nonzero(ends < self.context)[0]
+        if len(short):
+            i = int(short[0])
+            raise DataError(f"{self.name}: only {int(ends[i])} feature rows up to origin {origins[i]}; the model "
+                            f"needs {self.context} (read about {self.context_days:.1f} days of bars before it)")
+        idx = ends[:, None] - self.context + np.arange(self.context)[None, :]
+        return mat[idx], close[ends - 1]
+
+    # -- protocol --------------------------------------------------------------------------
+    @torch.no_grad()
+    def forecast(self, bars: pl.DataFrame, origins: Sequence[datetime], n_steps: int, step_seconds: int,
+                 n_paths: int = 1000, seed: int = 0) -> np.ndarray:
+        """Paths ``(n_origins, n_paths, m + 1)`` on the model's grid, ``m = grid_steps(...)``."""
+        m = self.grid_steps(n_steps, step_seconds)
+        if len(origins) == 0:
+            return np.empty((0, int(n_paths), m + 1))
+        x, last = self.inputs(bars, origins)
+        out = np.empty((len(origins), int(n_paths), m + 1), dtype=np.float64)
+        chunk = max(1, _MAX_VALUES // (int(n_paths) * (self.horizon + 1)))
+        gen = torch.Generator(device=self.device).manual_seed(int(seed))
+        for a in range(0, len(origins), chunk):
+            xb = torch.from_numpy(x[a:a + chunk]).to(self.device)
+            lb = torch.from_numpy(last[a:a + chunk]).to(self.device, torch.float32)
+            paths = self.model(xb, lb, int(n_paths), generator=gen).paths[..., : m + 1]
+            paths = paths.double() * (torch.from_numpy(last[a:a + chunk]).to(self.device)
+                                      / lb.double())[:, None, None]  # exact t0 in float64
+            out[a:a + chunk] = paths.cpu().numpy()
+        return out
+
+
+def load_forecaster(run_id: str, store: str | os.PathLike | None = None, device: str = "auto",
+                    which: str = "best", root=None) -> RunForecaster:
+    """The run ``run_id`` as a Forecaster on ``device`` (auto: CUDA, then MPS, then CPU)."""
+    return RunForecaster(run_id, store=store, device=device, which=which, root=root)

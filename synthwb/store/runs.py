@@ -1,0 +1,449 @@
+"""models_store/: one folder per run (DESIGN.md §6).
+
+    <store>/<run_id>/
+        run.json              selection, embedded feature set (with scaling params), model spec,
+                              training config, versions, status, timestamps, best metrics, error
+        weights.safetensors   best weights (by validation CRPS)
+        last.safetensors      latest good weights (for resume / "last")
+        last_state.pt         optimizer + scheduler + step + RNG state: a tensors-and-plain-types
+                              dict loaded with ``torch.load(weights_only=True)``
+        metrics.jsonl         one line per logged step / validation
+        tb/                   optional TensorBoard event files
+
+Every file is written atomically (:mod:`synthwb.io`), so a crash leaves the previous version.
+Run ids are slugs (:func:`synthwb.io.check_slug`); user text never becomes a path unchecked.
+"""
+from __future__ import annotations
+
+import os
+import platform
+import shutil
+import sys
+import threading
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+from .. import __version__
+from ..config import store_dir
+from ..errors import NotFound, SpecError, SynthwbError
+from ..io import atomic_path, atomic_write_json, check_slug, read_jsonl, slugify
+
+RUN_JSON = "run.json"
+BEST = "weights.safetensors"
+LAST = "last.safetensors"
+LAST_STATE = "last_state.pt"
+METRICS = "metrics.jsonl"
+TB_DIR = "tb"
+STATUSES = ("queued", "running", "stopping", "finished", "failed", "interrupted")
+ACTIVE = ("queued", "running", "stopping")
+
+_locks: dict[str, threading.Lock] = {}
+_locks_guard = threading.Lock()
+
+
+def _lock_for(path: Path) -> threading.Lock:
+    key = str(path.resolve())
+    with _locks_guard:
+        return _locks.setdefault(key, threading.Lock())
+
+
+def now_iso() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def versions() -> dict:
+    out = {"synthwb": __version__, "python": platform.python_version()}
+    for mod in ("torch", "polars", "numpy"):
+        m = sys.modules.get(mod)
+        if m is None:
+            try:
+                m = __import__(mod)
+            except ImportError:
+                continue
+        out[mod] = getattr(m, "__version__", "?")
+    return out
+
+
+# ---------------------------------------------------------------------------- paths
+
+
+def run_dir(run_id: str, store: str | os.PathLike | None = None, must_exist: bool = True) -> Path:
+    """The folder of ``run_id`` (validated as a slug; never a path from user input)."""
+    check_slug(run_id, "run id")
+    if run_id.startswith("_"):
+        raise SpecError(f"invalid run id {run_id!r}")
+    path = store_dir(store) / run_id
+    if must_exist and not (path / RUN_JSON).is_file():
+        raise NotFound(f"no run {run_id!r} in {store_dir(store)}")
+    return path
+
+
+def create_run(name: str, store: str | os.PathLike | None = None, /, **fields: Any) -> str:
+    """Reserve a new run folder named after ``name`` (a unique slug) and write its run.json.
+
+    ``fields`` go into run.json (e.g. selection, featureset, model_spec, config). The folder
+    is claimed with an exclusive mkdir, so two jobs never get the same id.
+    """
+    base = slugify(name)
+    if not base:
+        raise SpecError(f"invalid run name {name!r}: it must contain letters or digits")
+    base = base[:72].strip("-._")
+    check_slug(base, "run name")
+    root = store_dir(store)
+    root.mkdir(parents=True, exist_ok=True)
+    for i in range(1, 10_000):
+        run_id = base if i == 1 else f"{base}-{i}"
+        path = root / run_id
+        try:
+            path.mkdir()
+        except FileExistsError:
+            continue
+        info = {
+            "run_id": run_id, "name": name, "status": "queued", "created": now_iso(),
+            "updated": now_iso(), "started": None, "ended": None, "versions": versions(),
+            "pid": os.getpid(), "best": {}, "last": {}, "error": None, "stop_reason": None,
+        }
+        info.update(fields)
+        atomic_write_json(path / RUN_JSON, info)
+        return run_id
+    raise SpecError(f"too many runs named {base!r}")
+
+
+def read_info(run_id: str, store: str | os.PathLike | None = None) -> dict:
+    """The raw run.json of a run."""
+    import json
+
+    path = run_dir(run_id, store) / RUN_JSON
+    try:
+        info = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise SynthwbError(f"run {run_id!r}: cannot read run.json ({exc})") from None
+    info["status"] = effective_status(info)
+    return info
+
+
+def update_run(run_id: str, store: str | os.PathLike | None = None, /, **fields: Any) -> dict:
+    """Merge ``fields`` into run.json atomically (dict fields ``best``/``last`` are merged too)."""
+    import json
+
+    path = run_dir(run_id, store) / RUN_JSON
+    with _lock_for(path):
+        info = json.loads(path.read_text(encoding="utf-8"))
+        for k, v in fields.items():
+            if k in ("best", "last") and isinstance(v, dict) and isinstance(info.get(k), dict):
+                info[k] = {**info[k], **v}
+            else:
+                info[k] = v
+        info["updated"] = now_iso()
+        atomic_write_json(path, info)
+    return info
+
+
+def _pid_alive(pid: Any) -> bool:
+    try:
+        pid = int(pid)
+    except (TypeError, ValueError):
+        return False
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    except OSError:
+        return False
+    return True
+
+
+def effective_status(info: dict) -> str:
+    """The stored status, except that an 'active' run whose process is gone reads 'interrupted'."""
+    status = info.get("status", "failed")
+    if status in ACTIVE and not _pid_alive(info.get("pid")):
+        return "interrupted"
+    return status
+
+
+# ---------------------------------------------------------------------------- list / load
+
+
+def _summary(info: dict) -> dict:
+    spec = info.get("model_spec") or {}
+    cfg = info.get("config") or {}
+    sel = info.get("selection") or {}
+    best = info.get("best") or {}
+    last = info.get("last") or {}
+    return {
+        "run_id": info.get("run_id"), "name": info.get("name"), "status": effective_status(info),
+        "created": info.get("created"), "updated": info.get("updated"),
+        "symbol": sel.get("symbol"), "freq": sel.get("freq"),
+        "featureset": info.get("featureset_name"), "model": info.get("model_name") or _spec_label(spec),
+        "loss": cfg.get("loss"), "step": last.get("step"), "epoch": last.get("epoch"),
+        "best_val_crps": best.get("val_crps"), "best_step": best.get("step"),
+        "n_params": info.get("n_params"), "error": info.get("error"),
+    }
+
+
+def _spec_label(spec: dict) -> str | None:
+    if not spec:
+        return None
+    blocks = "+".join(b.get("name", "?") for b in spec.get("blocks") or [])
+    head = (spec.get("head") or {}).get("name", "?")
+    return f"{blocks or 'linear'}/{head}"
+
+
+def list_runs(store: str | os.PathLike | None = None) -> list[dict]:
+    """A summary dict per run, newest first; folders starting with '_' or '.' are not runs."""
+    import json
+
+    root = store_dir(store)
+    if not root.is_dir():
+        return []
+    out = []
+    for path in root.iterdir():
+        if not path.is_dir() or path.name.startswith(("_", ".")):
+            continue
+        f = path / RUN_JSON
+        if not f.is_file():
+            continue
+        try:
+            info = json.loads(f.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            out.append({"run_id": path.name, "name": path.name, "status": "failed",
+                        "error": f"unreadable run.json: {exc}", "created": None})
+            continue
+        info.setdefault("run_id", path.name)
+        out.append(_summary(info))
+    out.sort(key=lambda r: r.get("created") or "", reverse=True)
+    return out
+
+
+def read_metrics(run_id: str, store: str | os.PathLike | None = None, kind: str | None = None) -> list[dict]:
+    """metrics.jsonl as a list of dicts (``kind``: 'train' or 'val' to filter)."""
+    rows = read_jsonl(run_dir(run_id, store) / METRICS)
+    if kind is not None:
+        rows = [r for r in rows if r.get("kind") == kind]
+    return rows
+
+
+@dataclass
+class Run:
+    """A saved run: its run.json plus lazy access to spec, feature set, config and metrics."""
+
+    run_id: str
+    path: Path
+    info: dict
+    store: str | None = None
+    _cache: dict = field(default_factory=dict, repr=False)
+
+    @property
+    def status(self) -> str:
+        return effective_status(self.info)
+
+    @property
+    def name(self) -> str:
+        return self.info.get("name", self.run_id)
+
+    @property
+    def best(self) -> dict:
+        return self.info.get("best") or {}
+
+    @property
+    def last(self) -> dict:
+        return self.info.get("last") or {}
+
+    @property
+    def error(self) -> str | None:
+        return self.info.get("error")
+
+    @cached_property
+    def spec(self):
+        from ..models import ModelSpec
+
+        try:
+            return ModelSpec.model_validate(self.info["model_spec"])
+        except KeyError:
+            raise SpecError(f"run {self.run_id!r} has no model spec in run.json") from None
+        except Exception as exc:  # pydantic ValidationError
+            raise SpecError(f"run {self.run_id!r}: invalid model spec in run.json: {exc}") from None
+
+    @cached_property
+    def config(self):
+        from ..train.config import TrainConfig
+
+        return TrainConfig.parse(self.info.get("config") or {})
+
+    @cached_property
+    def featureset(self):
+        """The embedded feature set (spec + selection + scaling), rebuilt without the lake."""
+        from ..features.featureset import FeatureSet
+
+        data = self.info.get("featureset")
+        if not data:
+            raise SpecError(f"run {self.run_id!r} has no feature set in run.json")
+        return FeatureSet.from_dict(data)
+
+    @property
+    def metrics(self) -> list[dict]:
+        return read_jsonl(self.path / METRICS)
+
+    def has_weights(self, which: str = "best") -> bool:
+        return (self.path / _weights_file(which)).is_file()
+
+    def summary(self) -> dict:
+        return _summary(self.info)
+
+
+def load_run(run_id: str, store: str | os.PathLike | None = None) -> Run:
+    path = run_dir(run_id, store)
+    return Run(run_id=run_id, path=path, info=read_info(run_id, store), store=str(store) if store else None)
+
+
+# ---------------------------------------------------------------------------- weights
+
+
+def _weights_file(which: str) -> str:
+    if which == "best":
+        return BEST
+    if which == "last":
+        return LAST
+    raise SpecError(f"which must be 'best' or 'last', not {which!r}")
+
+
+def nonfinite_tensors(state_dict: dict) -> list[str]:
+    """Names of floating-point tensors holding NaN or inf."""
+    import torch
+
+    bad = []
+    for k, v in state_dict.items():
+        if torch.is_tensor(v) and v.is_floating_point() and not bool(torch.isfinite(v).all()):
+            bad.append(k)
+    return bad
+
+
+def save_weights(path: str | os.PathLike, state_dict: dict, metadata: dict | None = None) -> None:
+    """Write a state dict as safetensors, atomically; refuses NaN/inf tensors."""
+    from safetensors.torch import save_file
+
+    bad = nonfinite_tensors(state_dict)
+    if bad:
+        raise SynthwbError(f"refusing to save weights with NaN/inf values in {bad[:5]}")
+    tensors = {k: v.detach().to("cpu").contiguous().clone() for k, v in state_dict.items()}
+    meta = {str(k): str(v) for k, v in (metadata or {}).items()}
+    with atomic_path(path) as tmp:
+        save_file(tensors, str(tmp), metadata=meta)
+
+
+def read_weights(path: str | os.PathLike, device: str = "cpu") -> dict:
+    from safetensors.torch import load_file
+
+    try:
+        return load_file(str(path), device=device)
+    except Exception as exc:  # noqa: BLE001 - a corrupt file must read as a clear error
+        raise SynthwbError(f"cannot read weights {Path(path).name}: {exc}") from None
+
+
+def check_weights_match(model, state: dict, what: str = "weights") -> None:
+    """Raise SpecError naming missing/unexpected keys and shape mismatches."""
+    expected = {k: tuple(v.shape) for k, v in model.state_dict().items()}
+    got = {k: tuple(v.shape) for k, v in state.items()}
+    missing = sorted(set(expected) - set(got))
+    unexpected = sorted(set(got) - set(expected))
+    shapes = [f"{k}: spec {expected[k]} vs weights {got[k]}" for k in sorted(set(expected) & set(got))
+              if expected[k] != got[k]]
+    if missing or unexpected or shapes:
+        parts = []
+        if missing:
+            parts.append(f"{len(missing)} missing (e.g. {missing[:3]})")
+        if unexpected:
+            parts.append(f"{len(unexpected)} unexpected (e.g. {unexpected[:3]})")
+        if shapes:
+            parts.append(f"{len(shapes)} with other shapes (e.g. {shapes[:3]})")
+        raise SpecError(f"the model spec does not match its {what}: " + "; ".join(parts))
+
+
+def load_model(run_id: str, which: str = "best", store: str | os.PathLike | None = None,
+               device: str = "cpu"):
+    """Rebuild the run's model from its spec and load its weights (eval mode, on ``device``).
+
+    Refuses with :class:`SpecError` when the spec and the weights disagree (keys or shapes).
+    """
+    from ..models import build_model
+
+    run = load_run(run_id, store)
+    fname = _weights_file(which)
+    wpath = run.path / fname
+    if not wpath.is_file():
+        alt = run.path / (LAST if which == "best" else BEST)
+        raise NotFound(
+            f"run {run_id!r} has no {which} weights ({fname}) yet"
+            + (f"; {alt.name} exists (use which={'last' if which == 'best' else 'best'!r})" if alt.is_file() else "")
+        )
+    model = build_model(run.spec)
+    state = read_weights(wpath)
+    check_weights_match(model, state, f"weights ({run_id}/{fname})")
+    model.load_state_dict(state, strict=True)
+    dev = resolve_device(device)
+    return model.to(dev).eval()
+
+
+def resolve_device(device: str = "auto"):
+    """'auto' -> CUDA, then MPS, then CPU; an unavailable explicit device is a clear error."""
+    import torch
+
+    if device in (None, "auto"):
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        mps = getattr(torch.backends, "mps", None)
+        if mps is not None and mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    if str(device).startswith("cuda") and not torch.cuda.is_available():
+        raise SpecError("device 'cuda' requested but CUDA is not available here (use auto or cpu)")
+    if device == "mps":
+        mps = getattr(torch.backends, "mps", None)
+        if mps is None or not mps.is_available():
+            raise SpecError("device 'mps' requested but MPS is not available here (use auto or cpu)")
+    try:
+        return torch.device(device)
+    except RuntimeError:
+        raise SpecError(f"unknown device {device!r}; use auto, cpu, cuda or mps") from None
+
+
+# ---------------------------------------------------------------------------- rename / delete
+
+
+def rename_run(run_id: str, new_name: str, store: str | os.PathLike | None = None, force: bool = False) -> str:
+    """Rename a run's folder to the slug of ``new_name``; returns the new run id."""
+    path = run_dir(run_id, store)
+    info = read_info(run_id, store)
+    if info["status"] in ACTIVE and not force:
+        raise SpecError(f"run {run_id!r} is {info['status']}; stop it before renaming")
+    new_id = slugify(new_name)
+    check_slug(new_id, "run name")
+    if new_id.startswith("_"):
+        raise SpecError(f"invalid run name {new_name!r}")
+    if new_id == run_id:
+        return run_id
+    target = store_dir(store) / new_id
+    if target.exists():
+        raise SpecError(f"a run named {new_id!r} already exists")
+    os.rename(path, target)
+    update_run(new_id, store, run_id=new_id, name=new_name)
+    return new_id
+
+
+def delete_run(run_id: str, store: str | os.PathLike | None = None, force: bool = False) -> None:
+    """Delete a run folder (refused while the run is active unless ``force``)."""
+    path = run_dir(run_id, store)
+    info = read_info(run_id, store)
+    if info["status"] in ACTIVE and not force:
+        raise SpecError(f"run {run_id!r} is {info['status']}; stop it before deleting")
+    # move aside first so a half-deleted folder never looks like a run
+    trash = path.with_name(f".deleting-{run_id}-{os.getpid()}")
+    os.rename(path, trash)
+    shutil.rmtree(trash, ignore_errors=True)

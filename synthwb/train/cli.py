@@ -1,0 +1,125 @@
+"""`synthwb train --name RUN --features N (--spec SPEC.json | --preset P) ...` (DESIGN.md §7).
+
+Runs the same loop as the Train page, headless, with a tqdm progress bar on stderr. The
+first Ctrl-C stops cooperatively (the run is saved as ``interrupted`` and can be resumed
+with ``--resume``); a second one aborts.
+"""
+from __future__ import annotations
+
+import json
+import signal
+import sys
+import threading
+from pathlib import Path
+
+
+def add_commands(sub, common) -> None:
+    p = sub.add_parser("train", parents=[common], help="train a path model on a saved feature set")
+    p.add_argument("--name", required=True, help="run name (a unique run id is made from it); with --resume the run id")
+    p.add_argument("--features", help="saved feature set name (not needed with --resume)")
+    g = p.add_mutually_exclusive_group()
+    g.add_argument("--spec", help="model spec: a JSON file or a saved spec name")
+    g.add_argument("--preset", help="model preset (see `synthwb models presets`)")
+    p.add_argument("--context", type=int, help="context length for a preset (bars)")
+    p.add_argument("--horizon", type=int, help="horizon for a preset (bars)")
+    p.add_argument("--config", help="training config JSON file (options below override it)")
+    p.add_argument("--epochs", type=int)
+    p.add_argument("--max-steps", type=int, dest="max_steps")
+    p.add_argument("--batch-size", type=int, dest="batch_size")
+    p.add_argument("--lr", type=float)
+    p.add_argument("--weight-decay", type=float, dest="weight_decay")
+    p.add_argument("--loss", choices=["crps", "afcrps", "synth"])
+    p.add_argument("--alpha", type=float)
+    p.add_argument("--schedule", choices=["cosine", "cosine_restarts", "constant"])
+    p.add_argument("--warmup-steps", type=int, dest="warmup_steps")
+    p.add_argument("--n-paths", type=int, dest="n_paths_train", help="paths per sample while training")
+    p.add_argument("--n-paths-eval", type=int, dest="n_paths_eval")
+    p.add_argument("--patience", type=int)
+    p.add_argument("--val-every", type=int, dest="val_every")
+    p.add_argument("--seed", type=int)
+    p.add_argument("--device", choices=["auto", "cpu", "cuda", "mps"])
+    p.add_argument("--amp", action="store_true", default=None, help="mixed precision (CUDA only)")
+    p.add_argument("--tensorboard", action="store_true", default=None, help="write TensorBoard events to <run>/tb")
+    p.add_argument("--space", choices=["relative", "logret"])
+    p.add_argument("--num-workers", type=int, dest="num_workers")
+    p.add_argument("--resume", action="store_true", help="continue the run --name from its last checkpoint")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(func=_train)
+
+
+_CONFIG_KEYS = ("epochs", "max_steps", "batch_size", "lr", "weight_decay", "loss", "alpha", "schedule",
+                "warmup_steps", "n_paths_train", "n_paths_eval", "patience", "val_every", "seed", "device",
+                "amp", "tensorboard", "space", "num_workers")
+
+
+def _train(args):
+    from ..cli import Result
+    from ..errors import SpecError
+    from .config import TrainConfig
+    from .loop import train
+
+    base: dict = {}
+    if args.config:
+        try:
+            base = json.loads(Path(args.config).read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise SpecError(f"cannot read training config {args.config}: {exc}") from None
+    overrides = {k: getattr(args, k) for k in _CONFIG_KEYS if getattr(args, k) is not None}
+    if args.resume:
+        config = {**base, **overrides}
+        featureset = model_spec = None
+    else:
+        if not args.features:
+            raise SpecError("--features is required (the name of a saved feature set)")
+        if not (args.spec or args.preset):
+            raise SpecError("give a model with --spec SPEC.json (or a saved spec name) or --preset P")
+        config = TrainConfig.parse(base, **overrides)
+        featureset, model_spec = args.features, args.spec or args.preset
+
+    stop = threading.Event()
+    state: dict = {"val": None, "bar": None}
+
+    def progress(fraction=None, metrics=None, message=None):
+        if args.no_progress or not metrics or "step" not in metrics:
+            return
+        bar = state["bar"]
+        if bar is None:  # made on the first logged step, so a setup error prints one clean line
+            from tqdm import tqdm
+
+            bar = state["bar"] = tqdm(total=None, unit="step", file=sys.stderr, dynamic_ncols=True, leave=True)
+        step = int(metrics["step"])
+        if fraction and step:
+            bar.total = max(int(round(step / fraction)), step)
+        if metrics.get("kind") == "val":
+            state["val"] = metrics.get("val_crps")
+        post = {}
+        if "loss" in metrics:
+            post["loss"] = f"{metrics['loss']:.4g}"
+        if state["val"] is not None:
+            post["val_crps"] = f"{state['val']:.4g}"
+        bar.set_postfix(post, refresh=False)
+        bar.update(step - bar.n)
+
+    def on_sigint(signum, frame):
+        if stop.is_set():
+            raise KeyboardInterrupt
+        stop.set()
+        sys.stderr.write("\nstopping after this step (Ctrl-C again to abort)...\n")
+
+    old = signal.signal(signal.SIGINT, on_sigint) if threading.current_thread() is threading.main_thread() else None
+    try:
+        info = train(args.name, featureset, model_spec, config, store=args.store, root=args.root,
+                     progress=progress, stop_event=stop, resume=args.resume,
+                     context=args.context, horizon=args.horizon)
+    finally:
+        if old is not None:
+            signal.signal(signal.SIGINT, old)
+        if state["bar"] is not None:
+            state["bar"].close()
+    d = info.to_dict()
+    best = info.best.get("val_crps")
+    text = (f"run {info.run_id}: {info.status} at step {info.step}"
+            + (f" ({info.stop_reason})" if info.stop_reason else "")
+            + (f"; best val CRPS {best:.4f} bps at step {info.best.get('step')}" if best is not None else "")
+            + f"\nsaved in {info.path}")
+    return Result(d, text)

@@ -1,0 +1,144 @@
+"""Windows as torch data: a map-style Dataset plus a fast in-memory batch iterator.
+
+The feature set yields ``Windows`` (x ``(N, context, F)`` float32, last_close ``(N,)``,
+future ``(N, H+1)`` prices incl. t0, origin_ts). Windows whose inputs or realised future are
+not finite are left out (by index), so the loop never sees them. Batches are gathered with one
+fancy-index per tensor (no per-item collate), which keeps data loading a small share of a
+step; with ``num_workers > 0`` the same batches come through a torch DataLoader.
+"""
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+from typing import Iterator
+
+import numpy as np
+import torch
+from torch.utils.data import BatchSampler, DataLoader, Dataset, SequentialSampler
+
+from ..errors import DataError
+
+
+@dataclass
+class Batch:
+    x: torch.Tensor  # (B, context, F) float32
+    last_close: torch.Tensor  # (B,)
+    future: torch.Tensor  # (B, H+1)
+
+    def to(self, device: torch.device, non_blocking: bool = False) -> "Batch":
+        return Batch(self.x.to(device, non_blocking=non_blocking),
+                     self.last_close.to(device, non_blocking=non_blocking),
+                     self.future.to(device, non_blocking=non_blocking))
+
+
+def _as_tensor(a, dtype=torch.float32) -> torch.Tensor:
+    """A tensor sharing memory with ``a`` where possible (a strided window view stays a view)."""
+    if torch.is_tensor(a):
+        return a.to(dtype)
+    arr = np.asarray(a)
+    if arr.dtype != np.dtype("float32") and dtype == torch.float32:
+        arr = arr.astype(np.float32)
+    if any(s < 0 for s in arr.strides):
+        arr = np.ascontiguousarray(arr)
+    with warnings.catch_warnings():  # read-only views are never written through here
+        warnings.simplefilter("ignore", UserWarning)
+        return torch.from_numpy(arr)
+
+
+def _finite_rows(x: torch.Tensor, chunk: int = 2048) -> torch.Tensor:
+    """Per-window 'all finite' without materialising all windows at once."""
+    out = torch.empty(x.shape[0], dtype=torch.bool)
+    for i in range(0, x.shape[0], chunk):
+        out[i:i + chunk] = torch.isfinite(x[i:i + chunk]).flatten(1).all(1)
+    return out
+
+
+class WindowDataset(Dataset):
+    """Map-style dataset over a ``Windows`` object; ``ds[i]`` or ``ds[[i, j, ...]]`` -> Batch.
+
+    ``x`` may be a strided sliding-window view (N, context, F) over the feature matrix: it is
+    never copied as a whole; each batch gathers its windows with one index operation.
+    """
+
+    def __init__(self, windows, name: str = "windows"):
+        x = _as_tensor(windows.x)
+        lc = _as_tensor(windows.last_close)
+        fut = _as_tensor(windows.future)
+        if x.dim() != 3 or lc.dim() != 1 or fut.dim() != 2 or not (len(x) == len(lc) == len(fut)):
+            raise DataError(f"{name}: unexpected window shapes x{tuple(x.shape)}, "
+                            f"last_close{tuple(lc.shape)}, future{tuple(fut.shape)}")
+        ok = _finite_rows(x) & torch.isfinite(lc) & (lc > 0) & torch.isfinite(fut).all(1) & (fut > 0).all(1)
+        self.dropped = int((~ok).sum())
+        self.x, self.last_close, self.future = x, lc, fut
+        self.index = ok.nonzero().squeeze(1)
+        self.name = name
+
+    def limit(self, n_max: int) -> "WindowDataset":
+        """Keep at most ``n_max`` windows, evenly spread (cheap validation)."""
+        if len(self) > n_max:
+            pick = torch.linspace(0, len(self) - 1, n_max).round().long().unique()
+            self.index = self.index[pick]
+        return self
+
+    def __len__(self) -> int:
+        return int(self.index.shape[0])
+
+    @property
+    def context(self) -> int:
+        return int(self.x.shape[1])
+
+    @property
+    def n_features(self) -> int:
+        return int(self.x.shape[2])
+
+    @property
+    def horizon(self) -> int:
+        return int(self.future.shape[1]) - 1
+
+    def __getitem__(self, idx) -> Batch:
+        if isinstance(idx, (list, tuple, np.ndarray)):
+            idx = torch.as_tensor(idx, dtype=torch.long)
+        rows = self.index[idx]
+        return Batch(self.x[rows], self.last_close[rows], self.future[rows])
+
+    __getitems__ = __getitem__
+
+    def batches(self, batch_size: int, order: torch.Tensor | None = None, start: int = 0,
+                num_workers: int = 0, pin_memory: bool = False) -> Iterator[Batch]:
+        """Batches over ``order`` (a permutation; default sequential), skipping the first
+        ``start`` batches (resume mid-epoch). The last partial batch is kept."""
+        order = torch.arange(len(self)) if order is None else order
+        order = order[start * batch_size:]
+        if num_workers <= 0:
+            for i in range(0, len(order), batch_size):
+                yield self[order[i:i + batch_size]]
+            return
+        sampler = BatchSampler(_IndexSampler(order), batch_size=batch_size, drop_last=False)
+        loader = DataLoader(self, sampler=sampler, batch_size=None, num_workers=num_workers,
+                            pin_memory=pin_memory, collate_fn=_identity, persistent_workers=False)
+        yield from loader
+
+    def n_batches(self, batch_size: int) -> int:
+        return (len(self) + batch_size - 1) // batch_size
+
+
+class _IndexSampler(SequentialSampler):
+    def __init__(self, order: torch.Tensor):
+        self.order = order.tolist()
+
+    def __iter__(self):
+        return iter(self.order)
+
+    def __len__(self) -> int:
+        return len(self.order)
+
+
+def _identity(b):
+    return b
+
+
+def epoch_order(n: int, seed: int, epoch: int) -> torch.Tensor:
+    """The shuffled order of epoch ``epoch``: a pure function of (seed, epoch), so a resumed
+    run replays exactly the batches it would have seen."""
+    g = torch.Generator().manual_seed((int(seed) * 1_000_003 + int(epoch) * 7919) % (2**63 - 1))
+    return torch.randperm(n, generator=g)

@@ -1,0 +1,566 @@
+"""The training loop for path models.
+
+``train(name, featureset, model_spec, config)`` builds the model, takes train/validation
+windows from a saved feature set, and minimises the CRPS of simulated paths against the
+realised path at every horizon step (or the almost-fair CRPS, or the Synth-style score).
+AdamW, gradient clipping, warm-up then cosine (with restarts), early stopping on validation
+CRPS, mixed precision on CUDA, NaN/inf guards, cooperative stop, checkpoints in models_store
+(best + last + optimizer state for resume), metrics to metrics.jsonl, TensorBoard and to the
+caller's ``progress`` callback (a background Job's history).
+"""
+from __future__ import annotations
+
+import contextlib
+import math
+import os
+import threading
+import time
+import traceback
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+
+from ..data.schema import FREQ_SECONDS
+from ..errors import DataError, NotFound, SpecError, SynthwbError
+from ..io import append_jsonl, atomic_path
+from ..store import runs as store_runs
+from .config import TrainConfig
+from .data import Batch, WindowDataset, epoch_order
+from .losses import diagnostics, training_loss
+from .schedule import build_scheduler
+
+ProgressFn = Callable[..., None]
+
+
+@dataclass
+class RunInfo:
+    """What a finished (or stopped, or failed) training call returns."""
+
+    run_id: str
+    path: Path
+    status: str
+    step: int = 0
+    epoch: int = 0
+    best: dict = field(default_factory=dict)
+    stop_reason: str | None = None
+    error: str | None = None
+    skipped_steps: int = 0
+
+    def to_dict(self) -> dict:
+        return {"run_id": self.run_id, "path": str(self.path), "status": self.status, "step": self.step,
+                "epoch": self.epoch, "best": self.best, "stop_reason": self.stop_reason,
+                "error": self.error, "skipped_steps": self.skipped_steps}
+
+
+class TrainingFailed(SynthwbError):
+    """The run could not go on (e.g. too many consecutive NaN/inf steps)."""
+
+
+# ------------------------------------------------------------------------------ inputs
+
+
+def resolve_featureset(featureset: Any, store=None):
+    """A FeatureSet object, or the name of a saved one."""
+    if isinstance(featureset, (str, os.PathLike)):
+        from ..features.featureset import load_featureset
+
+        return load_featureset(str(featureset), store=store)
+    return featureset
+
+
+def featureset_payload(fs) -> dict:
+    """The feature set as a JSON dict embedded in run.json (spec, selection, scaling)."""
+    for attr in ("to_dict", "to_json_dict"):
+        fn = getattr(fs, attr, None)
+        if callable(fn):
+            return fn()
+    raise SpecError("the feature set cannot be serialised (it has no to_dict())")
+
+
+def n_features_of(fs) -> int:
+    cols = getattr(fs, "feature_cols", None)
+    if cols is None:
+        raise SpecError("cannot tell how many features the feature set has (no feature_cols)")
+    return len(cols)
+
+
+def step_seconds_of(fs) -> int:
+    sel = getattr(fs, "selection", None)
+    freq = getattr(sel, "freq", None) if sel is not None else None
+    if freq is None and isinstance(sel, dict):
+        freq = sel.get("freq")
+    if freq not in FREQ_SECONDS:
+        raise SpecError(f"the feature set's selection has no known bar size ({freq!r})")
+    return FREQ_SECONDS[freq]
+
+
+def resolve_spec(model_spec: Any, fs, store=None, context: int | None = None, horizon: int | None = None):
+    """A ModelSpec from a ModelSpec, a dict, a JSON file, a preset name or a saved spec name.
+
+    Presets are sized for the feature set (its number of features) and ``context``/``horizon``
+    (preset defaults when None).
+    """
+    from .. import models
+
+    ModelSpec = models.ModelSpec
+    if isinstance(model_spec, ModelSpec):
+        spec = model_spec
+    elif isinstance(model_spec, dict):
+        spec = ModelSpec.from_dict(model_spec)
+    elif isinstance(model_spec, (str, os.PathLike)):
+        text = str(model_spec)
+        if text.endswith(".json"):
+            spec = models.read_spec_file(text)
+        elif text in preset_names():
+            kw = {"n_features": n_features_of(fs)}
+            if context is not None:
+                kw["context"] = int(context)
+            if horizon is not None:
+                kw["horizon"] = int(horizon)
+            spec = models.get_preset(text, **kw)
+        else:
+            spec = models.load_spec(text, store)
+    else:
+        raise SpecError(f"model_spec must be a ModelSpec, dict, preset or spec name, not {type(model_spec).__name__}")
+    nf = n_features_of(fs)
+    if int(spec.n_features) != nf:
+        raise SpecError(f"the model spec expects {spec.n_features} input features but the feature set "
+                        f"has {nf}; rebuild the spec for this feature set")
+    return spec
+
+
+def prepare(featureset: Any, model_spec: Any, config: TrainConfig | dict | None = None, store=None,
+            context: int | None = None, horizon: int | None = None):
+    """Resolve and cross-check a training setup before any run folder is made; returns
+    ``(featureset, spec, config)``. Every problem raises a SynthwbError naming it (the Train
+    page calls this before it starts a job)."""
+    cfg = TrainConfig.parse(config)
+    fs = resolve_featureset(featureset, store)
+    spec = resolve_spec(model_spec, fs, store, context=context, horizon=horizon)
+    if cfg.loss == "synth":
+        check_synth_grid(cfg.synth_task, step_seconds_of(fs))
+    need = int(spec.context) + int(spec.horizon)
+    rows = getattr(fs, "rows", None) or {}
+    for split in ("train", "val"):
+        if split in rows and int(rows[split]) < need:
+            raise DataError(f"the {split} split of feature set {getattr(fs, 'name', '')!r} has {rows[split]} bars, "
+                            f"fewer than context {spec.context} + horizon {spec.horizon} = {need}; use a shorter "
+                            "context/horizon or more data")
+    return fs, spec, cfg
+
+
+def check_synth_grid(task: str, step_seconds: int) -> None:
+    """The Synth loss scores on the model's grid: every interval must be a whole number of bars."""
+    from ..evaluate.synth import get_task
+
+    t = get_task(task)
+    bad = [iv.name for iv in t.intervals if iv.seconds % step_seconds]
+    if bad:
+        raise SpecError(f"the synth loss for the {task} task needs bars that divide every scoring interval; "
+                        f"{step_seconds} s bars do not divide {bad} (use 1min or 5min bars, or the crps loss)")
+
+
+def preset_names() -> list[str]:
+    from ..models import preset_names as _names
+
+    return _names()
+
+
+# ------------------------------------------------------------------------------ the loop
+
+
+def _amp_context(device: torch.device, config: TrainConfig):
+    if config.amp and device.type == "cuda":
+        dtype = torch.bfloat16 if config.amp_dtype == "bf16" else torch.float16
+        return lambda: torch.autocast("cuda", dtype=dtype)
+    return contextlib.nullcontext
+
+
+def _save_state(path: Path, state: dict) -> None:
+    with atomic_path(path) as tmp:
+        torch.save(state, tmp)
+
+
+def _load_state(path: Path) -> dict:
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # noqa: BLE001 - a torn/corrupt file is a clear error
+        raise SynthwbError(f"cannot read training state {path.name}: {exc}") from None
+
+
+def _cpu_count() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
+class _Trainer:
+    def __init__(self, run_id: str, path: Path, store, fs, spec, config: TrainConfig,
+                 progress: ProgressFn | None, stop_event: threading.Event | None, root=None,
+                 leave_one_core: bool = False):
+        from ..models import build_model
+
+        self.run_id, self.path, self.store, self.root = run_id, path, store, root
+        self.fs, self.spec, self.cfg = fs, spec, config
+        self.progress = progress or (lambda *a, **k: None)
+        self.stop_event = stop_event or threading.Event()
+        self.device = store_runs.resolve_device(config.device)
+        self.step_seconds = step_seconds_of(fs)
+        self.context, self.horizon = int(spec.context), int(spec.horizon)
+
+        if self.device.type == "cpu":
+            want = config.threads or (max(1, _cpu_count() - 1) if leave_one_core else 0)
+            if want:
+                torch.set_num_threads(want)  # process-wide: every CPU job shares torch's pool
+        torch.manual_seed(config.seed)
+        self.model = build_model(spec).to(self.device)
+        self.train_ds = self._windows("train", config.stride)
+        self.val_ds = self._windows("val", config.stride).limit(config.max_val_batches * config.batch_size)
+        self.batches_per_epoch = self.train_ds.n_batches(config.batch_size)
+        total = self.batches_per_epoch * config.epochs
+        self.total_steps = min(total, config.max_steps) if config.max_steps else total
+        self.opt = torch.optim.AdamW(self.model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+        self.sched = build_scheduler(self.opt, config, self.total_steps)
+        use_fp16 = config.amp and self.device.type == "cuda" and config.amp_dtype == "fp16"
+        self.scaler = torch.amp.GradScaler("cuda", enabled=use_fp16)
+        self.autocast = _amp_context(self.device, config)
+        self.gen = torch.Generator(device=self.device).manual_seed(config.seed + 1)
+        self.step = 0
+        self.epoch = 0
+        self.batch_in_epoch = 0
+        self.best_val = math.inf
+        self.best_step = -1
+        self.bad_vals = 0
+        self.last_val_step = -1
+        self.skipped = 0
+        self.consecutive_bad = 0
+        self.tb = None
+        if config.tensorboard:
+            from torch.utils.tensorboard import SummaryWriter
+
+            self.tb = SummaryWriter(log_dir=str(path / store_runs.TB_DIR))
+
+    # -- data ---------------------------------------------------------------------------
+    def _windows(self, split: str, stride: int) -> WindowDataset:
+        w = self.fs.windows(split, self.context, self.horizon, stride, root=self.root)
+        ds = WindowDataset(w, name=f"{split} windows")
+        if len(ds) == 0:
+            raise DataError(f"the {split} split of the feature set has no complete windows of context "
+                            f"{self.context} + horizon {self.horizon} bars; use more data or a shorter "
+                            "context/horizon")
+        return ds
+
+    # -- state --------------------------------------------------------------------------
+    def state(self) -> dict:
+        return {
+            "step": self.step, "epoch": self.epoch, "batch_in_epoch": self.batch_in_epoch,
+            "optimizer": self.opt.state_dict(), "scheduler": self.sched.state_dict(),
+            "scaler": self.scaler.state_dict() if self.scaler.is_enabled() else {},
+            "torch_rng": torch.get_rng_state(), "gen_state": self.gen.get_state().cpu(),
+            "best_val": self.best_val, "best_step": self.best_step, "bad_vals": self.bad_vals,
+            "skipped": self.skipped,
+        }
+
+    def restore(self) -> None:
+        wpath, spath = self.path / store_runs.LAST, self.path / store_runs.LAST_STATE
+        if not wpath.is_file() or not spath.is_file():
+            raise NotFound(f"run {self.run_id!r} has no last checkpoint to resume from")
+        weights = store_runs.read_weights(wpath)
+        store_runs.check_weights_match(self.model, weights, f"last weights ({self.run_id})")
+        self.model.load_state_dict(weights)
+        st = _load_state(spath)
+        self.opt.load_state_dict(st["optimizer"])
+        self.sched.load_state_dict(st["scheduler"])
+        if st.get("scaler") and self.scaler.is_enabled():
+            self.scaler.load_state_dict(st["scaler"])
+        torch.set_rng_state(st["torch_rng"])
+        with contextlib.suppress(RuntimeError, TypeError):
+            self.gen.set_state(st["gen_state"].to(self.gen.get_state().device))
+        self.step, self.epoch, self.batch_in_epoch = int(st["step"]), int(st["epoch"]), int(st["batch_in_epoch"])
+        self.best_val, self.best_step = float(st["best_val"]), int(st["best_step"])
+        self.bad_vals, self.skipped = int(st["bad_vals"]), int(st["skipped"])
+
+    def checkpoint(self) -> None:
+        """last.safetensors + last_state.pt (never with NaN: save_weights refuses)."""
+        meta = {"step": self.step, "epoch": self.epoch, "run_id": self.run_id}
+        store_runs.save_weights(self.path / store_runs.LAST, self.model.state_dict(), meta)
+        _save_state(self.path / store_runs.LAST_STATE, self.state())
+        store_runs.update_run(self.run_id, self.store, last={"step": self.step, "epoch": self.epoch,
+                                                            "skipped_steps": self.skipped})
+
+    # -- logging ------------------------------------------------------------------------
+    def log(self, row: dict) -> None:
+        row = {"run_id": self.run_id, "time": round(time.time(), 3), **row}
+        append_jsonl(self.path / store_runs.METRICS, row)
+        if self.tb is not None:
+            prefix = row["kind"]
+            for k, v in row.items():
+                if isinstance(v, (int, float)) and k not in ("step", "epoch", "time"):
+                    self.tb.add_scalar(f"{prefix}/{k}", v, row["step"])
+        self.progress(self.step / max(self.total_steps, 1), row, self._message())
+
+    def _message(self) -> str:
+        return f"epoch {self.epoch + 1}/{self.cfg.epochs} · step {self.step}/{self.total_steps}"
+
+    # -- validation ---------------------------------------------------------------------
+    @torch.no_grad()
+    def validate(self) -> dict | None:
+        self.model.eval()
+        t0 = time.perf_counter()
+        gen = torch.Generator(device=self.device).manual_seed(self.cfg.seed + 12345)  # same noise every time
+        sums: dict[str, float] = {}
+        n = 0
+        try:
+            for b in self.val_ds.batches(self.cfg.batch_size):
+                if self.stop_event.is_set():
+                    return None
+                b = b.to(self.device)
+                with self.autocast():
+                    out = self.model(b.x, b.last_close, self.cfg.n_paths_eval, generator=gen)
+                d = diagnostics(out.paths.float(), b.future, b.last_close, self.cfg.space)
+                for k, v in d.items():
+                    sums[k] = sums.get(k, 0.0) + float(v.sum())
+                n += b.x.shape[0]
+        finally:
+            self.model.train()
+        row = {f"val_{k}" if k == "crps" or k == "crps_last" else k: v / max(n, 1) for k, v in sums.items()}
+        row["val_time"] = time.perf_counter() - t0
+        return row
+
+    def run_validation(self) -> bool:
+        """Validate, checkpoint, track the best; True when early stopping says stop."""
+        row = self.validate()
+        if row is None:
+            return False
+        self.last_val_step = self.step
+        crps = row["val_crps"]
+        improved = math.isfinite(crps) and crps < self.best_val - 1e-12
+        if improved:
+            self.best_val, self.best_step, self.bad_vals = crps, self.step, 0
+            store_runs.save_weights(self.path / store_runs.BEST, self.model.state_dict(),
+                                    {"step": self.step, "val_crps": crps, "run_id": self.run_id})
+            store_runs.update_run(self.run_id, self.store, best={
+                "val_crps": crps, "step": self.step, "epoch": self.epoch,
+                **{k: row[k] for k in ("val_crps_last", "sharpness", "gauss_nll") if k in row}})
+        else:
+            self.bad_vals += 1
+        self.log({"kind": "val", "step": self.step, "epoch": self.epoch, **row,
+                  "best_val_crps": self.best_val, "improved": improved})
+        self.checkpoint()
+        return self.cfg.patience > 0 and self.bad_vals >= self.cfg.patience
+
+    # -- training -----------------------------------------------------------------------
+    def train_step(self, b: Batch) -> tuple[float, float] | None:
+        """One optimizer step; None when the loss or gradients were not finite (skipped)."""
+        b = b.to(self.device, non_blocking=True)
+        self.opt.zero_grad(set_to_none=True)
+        with self.autocast():
+            out = self.model(b.x, b.last_close, self.cfg.n_paths_train, generator=self.gen)
+        loss = training_loss(out.paths, b.future, b.last_close, self.cfg, self.step_seconds)
+        if not bool(torch.isfinite(loss)):
+            return None
+        self.scaler.scale(loss).backward()
+        self.scaler.unscale_(self.opt)
+        clip = self.cfg.grad_clip if self.cfg.grad_clip > 0 else float("inf")
+        gnorm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), clip)
+        if not bool(torch.isfinite(gnorm)):
+            if self.scaler.is_enabled():  # fp16 overflow: the scaler skips the step and lowers its scale
+                self.scaler.step(self.opt)
+                self.scaler.update()
+            self.opt.zero_grad(set_to_none=True)
+            return None
+        self.scaler.step(self.opt)
+        self.scaler.update()
+        self.sched.step()
+        return float(loss.detach()), float(gnorm)
+
+    def fit(self) -> tuple[str, str | None]:
+        """Train until the epochs/max_steps are done, early stopping, or a stop request.
+
+        Timing per logged row: ``step_time`` is the wall time per step including data loading,
+        logging and progress callbacks (validation and checkpoints excluded, see ``val_time``);
+        ``compute_time`` the forward + loss + backward + optimizer part of it.
+        """
+        cfg = self.cfg
+        self.model.train()
+        acc = {"loss": 0.0, "gn": 0.0, "wall": 0.0, "compute": 0.0, "n": 0}
+        val_every = cfg.val_every or self.batches_per_epoch
+        status = "finished"
+        t_mark = time.perf_counter()
+        while self.step < self.total_steps and self.epoch < cfg.epochs:
+            order = epoch_order(len(self.train_ds), cfg.seed, self.epoch)
+            for b in self.train_ds.batches(cfg.batch_size, order, start=self.batch_in_epoch,
+                                           num_workers=cfg.num_workers,
+                                           pin_memory=self.device.type == "cuda"):
+                if self.stop_event.is_set():
+                    return "interrupted", "stopped by the user"
+                t0 = time.perf_counter()
+                res = self.train_step(b)
+                compute = time.perf_counter() - t0
+                self.batch_in_epoch += 1
+                if res is None:
+                    self.skipped += 1
+                    self.consecutive_bad += 1
+                    self.log({"kind": "skip", "step": self.step, "epoch": self.epoch,
+                              "skipped_steps": self.skipped, "reason": "non-finite loss or gradient"})
+                    if self.consecutive_bad >= cfg.max_bad_steps:
+                        raise TrainingFailed(
+                            f"stopped after {self.consecutive_bad} consecutive steps with a NaN/inf loss or "
+                            f"gradient at step {self.step}; lower the learning rate, check the features "
+                            "for extreme values, or use grad clipping")
+                    t_mark = time.perf_counter()
+                    continue
+                self.consecutive_bad = 0
+                self.step += 1
+                self.progress(self.step / max(self.total_steps, 1), None, self._message())
+                now = time.perf_counter()
+                acc["loss"] += res[0]
+                acc["gn"] += res[1]
+                acc["wall"] += now - t_mark
+                t_mark = now  # the logging below is charged to the next step
+                acc["compute"] += compute
+                acc["n"] += 1
+                if self.step % cfg.log_every == 0 or self.step == self.total_steps:
+                    n = acc["n"]
+                    self.log({"kind": "train", "step": self.step, "epoch": self.epoch,
+                              "loss": acc["loss"] / n, "grad_norm": acc["gn"] / n,
+                              "lr": self.opt.param_groups[0]["lr"], "step_time": acc["wall"] / n,
+                              "compute_time": acc["compute"] / n, "skipped_steps": self.skipped})
+                    acc = {"loss": 0.0, "gn": 0.0, "wall": 0.0, "compute": 0.0, "n": 0}
+                t_excl = time.perf_counter()
+                validated = False
+                if self.step % val_every == 0 or self.step == self.total_steps:
+                    validated = True
+                    if self.run_validation():
+                        reason = (f"early stopping: no validation improvement in {cfg.patience} "
+                                  f"validations (best {self.best_val:.4f} at step {self.best_step})")
+                        return status, reason
+                if cfg.checkpoint_every and self.step % cfg.checkpoint_every == 0 and not validated:
+                    self.checkpoint()
+                t_mark += time.perf_counter() - t_excl  # validation and checkpoints are not step time
+                if self.step >= self.total_steps:
+                    break
+            else:
+                self.epoch += 1
+                self.batch_in_epoch = 0
+                continue
+            break
+        if self.last_val_step != self.step:
+            self.run_validation()
+        if cfg.max_steps and self.step >= cfg.max_steps:
+            return status, "max_steps reached"
+        return status, "all epochs done"
+
+    def close(self) -> None:
+        if self.tb is not None:
+            self.tb.flush()
+            self.tb.close()
+
+
+def train(
+    name: str,
+    featureset: Any,
+    model_spec: Any,
+    config: TrainConfig | dict | None = None,
+    store: str | os.PathLike | None = None,
+    root: str | os.PathLike | None = None,
+    progress: ProgressFn | None = None,
+    stop_event: threading.Event | None = None,
+    resume: bool = False,
+    context: int | None = None,
+    horizon: int | None = None,
+    leave_one_core: bool = False,
+) -> RunInfo:
+    """Train a path model; returns the run's final state.
+
+    ``name``: the run name (a new unique run id is made from it), or with ``resume=True`` the
+    id of an existing run to continue from its last checkpoint (``featureset``/``model_spec``
+    are then taken from the run and may be None; ``config`` may change e.g. ``epochs``).
+    ``progress(fraction, metrics=None, message=None)`` receives every logged row;
+    ``stop_event`` set -> the run stops at the next step as ``interrupted`` with its last good
+    weights saved. ``leave_one_core``: on CPU with ``config.threads == 0``, let torch use all
+    cores but one (background jobs in the app). ``root``: the lake, used only when the feature set was saved without its
+    frame (or a resumed run's feature set is no longer saved).
+    """
+    if resume:
+        run = store_runs.load_run(name, store)
+        run_id = run.run_id
+        if run.status in ("running", "stopping") and run.info.get("pid") == os.getpid():
+            raise SpecError(f"run {run_id!r} is already running")
+        fs = _resume_featureset(run, store)
+        spec = run.spec
+        cfg = TrainConfig.parse(run.config, **(_config_overrides(config)))
+        store_runs.update_run(run_id, store, config=cfg.model_dump(mode="json"))
+    else:
+        fs, spec, cfg = prepare(featureset, model_spec, config, store, context=context, horizon=horizon)
+        sel = getattr(fs, "selection", None)
+        run_id = store_runs.create_run(
+            name, store,
+            selection=sel.to_dict() if hasattr(sel, "to_dict") else sel,
+            model_name=model_spec if isinstance(model_spec, str) else None,
+            featureset_name=getattr(fs, "name", None),
+            featureset=featureset_payload(fs),
+            model_spec=spec.model_dump(mode="json"),
+            config=cfg.model_dump(mode="json"),
+            context=int(spec.context), horizon=int(spec.horizon), n_features=int(spec.n_features),
+            step_seconds=step_seconds_of(fs),
+        )
+    path = store_runs.run_dir(run_id, store)
+    trainer = None
+    try:
+        store_runs.update_run(run_id, store, status="running", pid=os.getpid(), error=None,
+                              traceback=None, stop_reason=None, started=store_runs.now_iso(), ended=None)
+        trainer = _Trainer(run_id, path, store, fs, spec, cfg, progress, stop_event, root=root,
+                           leave_one_core=leave_one_core)
+        if resume:
+            trainer.restore()
+        store_runs.update_run(run_id, store, n_params=sum(p.numel() for p in trainer.model.parameters()),
+                              device=str(trainer.device), total_steps=trainer.total_steps,
+                              n_train_windows=len(trainer.train_ds), n_val_windows=len(trainer.val_ds))
+        status, reason = trainer.fit()
+        if status == "interrupted":
+            trainer.checkpoint()
+        info = store_runs.update_run(run_id, store, status=status, stop_reason=reason, ended=store_runs.now_iso())
+        return RunInfo(run_id, path, status, trainer.step, trainer.epoch, info.get("best") or {},
+                       reason, None, trainer.skipped)
+    except BaseException as exc:
+        err = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+        with contextlib.suppress(Exception):
+            store_runs.update_run(run_id, store, status="failed", error=err, traceback=traceback.format_exc(),
+                                  stop_reason=str(exc) if isinstance(exc, TrainingFailed) else None,
+                                  ended=store_runs.now_iso())
+        raise
+    finally:
+        if trainer is not None:
+            trainer.close()
+
+
+def _config_overrides(config: TrainConfig | dict | None) -> dict:
+    if config is None:
+        return {}
+    if isinstance(config, TrainConfig):
+        return config.model_dump(exclude_unset=True)
+    return dict(config)
+
+
+def _resume_featureset(run, store):
+    """The run's embedded feature set; its saved twin (same content) when available, so the
+    stored frame is used instead of rebuilding from the lake."""
+    fs = run.featureset
+    try:
+        from ..features.featureset import load_featureset
+
+        saved = load_featureset(fs.name, store)
+    except (SynthwbError, OSError):
+        return fs
+    same = all(saved.to_dict().get(k) == fs.to_dict().get(k) for k in ("selection", "spec", "split", "scaler", "feature_cols"))
+    return saved if same else fs
+
+
+def train_job(progress: ProgressFn, stop_event: threading.Event, **kwargs: Any) -> RunInfo:
+    """``train`` shaped for :class:`synthwb.train.jobs.JobRegistry` (``fn(progress, stop_event, **kw)``)."""
+    kwargs.setdefault("leave_one_core", True)
+    return train(progress=progress, stop_event=stop_event, **kwargs)

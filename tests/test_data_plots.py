@@ -1,0 +1,57 @@
+"""Figure builders: candle count is capped, session charts hide closed hours, calendar shape."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from synthwb.data.cleaning import quality_report
+from synthwb.data.lake import read_bars
+from synthwb.data.plots import (MAX_CANDLES, candles_figure, coverage_figure, display_bars, realized_vol_figure,
+                                returns_histogram)
+from synthwb.data.schema import Selection
+
+
+def test_display_bars_caps_candles(demo_lake):
+    df = read_bars(Selection("crypto", "BTC", "1min"), root=demo_lake)
+    assert df.height > MAX_CANDLES
+    shown, freq, aggregated = display_bars(df, "1min", "crypto")
+    assert aggregated and freq == "15min" and shown.height <= MAX_CANDLES
+    # the aggregation keeps the range: same first open, last close, extremes and volume
+    assert shown["open"][0] == df["open"][0] and shown["close"][-1] == df["close"][-1]
+    assert shown["high"].max() == df["high"].max() and shown["low"].min() == df["low"].min()
+    assert np.isclose(shown["volume"].sum(), df["volume"].sum())
+    small = df.head(100)
+    assert display_bars(small, "1min", "crypto") == (small, "1min", False)
+
+
+def test_candles_figure_traces_and_session_rangebreaks(demo_lake):
+    df = read_bars(Selection("equity", "SPY", "1h"), root=demo_lake)
+    fig = candles_figure(df, "SPY 1h", "equity")
+    kinds = [t.type for t in fig.data]
+    assert kinds == ["candlestick", "bar"]
+    assert len(fig.data[0].x) == df.height
+    assert fig.layout.xaxis.rangebreaks  # nights and weekends hidden for a session asset
+    crypto = candles_figure(read_bars(Selection("crypto", "BTC", "1h"), root=demo_lake), "", "crypto")
+    assert not crypto.layout.xaxis.rangebreaks
+
+
+def test_coverage_and_histogram(demo_lake):
+    df = read_bars(Selection("crypto", "ETH", "1min"), root=demo_lake)
+    rep = quality_report(df, "1min", "crypto")
+    fig = coverage_figure(rep["coverage"])
+    z = np.array(fig.data[0].z, dtype=float)
+    assert z.shape[0] == 7 and np.nanmax(z) <= 1.0
+    assert np.count_nonzero(~np.isnan(z)) == len(rep["coverage"])
+    hist = returns_histogram(df)
+    assert [t.name for t in hist.data] == ["returns", "normal"]
+
+
+def test_realized_vol_figure_matches_rolling_std(demo_lake):
+    df = read_bars(Selection("crypto", "BTC", "1h"), root=demo_lake)
+    fig = realized_vol_figure(df, "1h", "crypto")
+    y = np.array(fig.data[0].y, dtype=float)
+    r = np.diff(np.log(df["close"].to_numpy()))
+    # first value: std of the first 24 hourly log returns, annualised with 365.25*24 bars
+    want = np.std(r[:24], ddof=1) * np.sqrt(365.25 * 24) * 100
+    assert y[0] == pytest.approx(want, rel=1e-9)
+    assert len(y) == df.height - 24

@@ -1,0 +1,206 @@
+"""Rolling backtest on the demo lake: independent re-scoring, no look-ahead, storage, specs."""
+from __future__ import annotations
+
+import threading
+from datetime import datetime, timedelta, timezone
+
+import numpy as np
+import polars as pl
+import pytest
+
+from synthwb.data.lake import read_bars
+from synthwb.data.schema import Selection
+from synthwb.errors import SpecError
+from synthwb.evaluate.backtest import BacktestSpec, load_backtest, run_backtest, save_backtest, save_beside_run
+from synthwb.evaluate.baselines import BaselineForecaster
+from synthwb.evaluate.synth import TASKS, score_paths
+
+SEL = {"asset_class": "crypto", "symbol": "BTC", "freq": "5min"}
+
+
+def small_spec(**kw):
+    d = dict(selection=SEL, task="24h", start="2024-01-08", n_origins=3, n_paths=64,
+             baselines=["gbm", "garch"], seed=5, keep_paths=2)
+    d.update(kw)
+    return BacktestSpec.parse(d)
+
+
+@pytest.fixture(scope="module")
+def result(demo_lake):
+    return run_backtest(small_spec(), root=demo_lake)
+
+
+def raw_minutes(root):
+    """The 1-minute BTC bars straight from the Parquet files (not through the lake module)."""
+    files = sorted((root / "asset_class=crypto" / "freq=1min" / "symbol=BTC").rglob("*.parquet"))
+    df = pl.concat([pl.read_parquet(f, hive_partitioning=False).select("ts", "close") for f in files])
+    return df.with_columns(pl.col("ts").cast(pl.Datetime("us", "UTC")))
+
+
+def test_scores_match_an_independent_recomputation(result, demo_lake):
+    po = result.per_origin
+    assert po.height == 3 * 2 and set(po["model"]) == {"gbm", "garch"}
+    assert po["valid"].all()
+    minutes = raw_minutes(demo_lake)
+    close_at = dict(zip(minutes["ts"].to_list(), minutes["close"].to_list()))
+    bars5 = read_bars(Selection("crypto", "BTC", "5min"), root=demo_lake)
+    task = TASKS["24h"]
+    for k, origin in enumerate(result.origins):
+        # price at time t = close of the 1-minute bar that opened at t - 1 min
+        t0 = origin + timedelta(minutes=5)
+        real = np.array([close_at.get(t0 + timedelta(seconds=300 * i) - timedelta(minutes=1), np.nan)
+                         for i in range(task.n_points)])
+        np.testing.assert_array_equal(result.realised[k], real)
+        for name in ("gbm", "garch"):
+            paths = BaselineForecaster(name).forecast(bars5, [origin], 288, 300, 64, seed=5)[0]
+            # the forecast starts at the last 5-minute close, which is the realised t0 price
+            assert paths[0, 0] == pytest.approx(real[0], rel=1e-12)
+            want = score_paths(paths, real, task)
+            got = po.filter((pl.col("model") == name) & (pl.col("origin") == origin))
+            assert got["total"][0] == pytest.approx(want.total, rel=1e-12)
+            assert got["n_terms"][0] == want.n_terms
+
+
+def test_tables_are_consistent(result):
+    iv = result.intervals
+    sums = iv.group_by(["origin", "model"]).agg(pl.col("score").sum())
+    joined = result.per_origin.join(sums, on=["origin", "model"])
+    np.testing.assert_allclose(joined["total"], joined["score"], rtol=1e-12)
+    assert set(iv["interval"]) == {"5min", "30min", "3hour", "24hour_abs"}
+    q = result.quantiles
+    assert q.height == 3 * 2 * 289
+    assert (q["p5"] <= q["p25"]).all() and (q["p25"] <= q["p50"]).all() and (q["p75"] <= q["p95"]).all()
+    s = result.summary()
+    assert s["rank"].min() == 1 and {"wQL", "coverage_90", "directional_accuracy"} <= set(s.columns)
+    assert set(result.gluonts["model"]) == {"gbm", "garch"}
+    assert 0 <= result.trading["directional_accuracy"][0] <= 1
+    assert sum(len(v) for v in result.paths.values()) == 4
+    assert result.paths["gbm"][0].shape == (64, 289)
+
+
+class Recorder:
+    """A real Forecaster that wraps a baseline and records the newest bar it was given."""
+
+    name = "recorder"
+
+    def __init__(self):
+        self.inner = BaselineForecaster("gbm")
+        self.calls = []
+
+    def forecast(self, bars, origins, n_steps, step_seconds, n_paths, seed):
+        self.calls.append((bars["ts"].max(), max(origins)))
+        return self.inner.forecast(bars, origins, n_steps, step_seconds, n_paths, seed)
+
+
+def test_forecasters_never_get_bars_after_their_origins(demo_lake):
+    rec = Recorder()
+    res = run_backtest(small_spec(n_origins=4, batch_size=2, baselines=[]), root=demo_lake, forecasters=[rec])
+    assert len(rec.calls) == 2
+    for newest, last_origin in rec.calls:
+        assert newest <= last_origin
+    assert set(res.per_origin["kind"]) == {"custom"}
+
+
+def test_explicit_origins_snap_to_bars_and_every_k(demo_lake):
+    res = run_backtest(small_spec(origins=["2024-01-10T00:02:30Z", "2024-01-11T12:00:00Z"], baselines=["gbm"]),
+                       root=demo_lake)
+    assert res.origins == [datetime(2024, 1, 10, 0, 0, tzinfo=timezone.utc),
+                           datetime(2024, 1, 11, 12, 0, tzinfo=timezone.utc)]
+    res2 = run_backtest(small_spec(every=12, n_origins=3, baselines=["gbm"], start="2024-01-09"), root=demo_lake)
+    d = np.diff([o.timestamp() for o in res2.origins])
+    assert res2.origins[0] == datetime(2024, 1, 9, tzinfo=timezone.utc) and np.all(d == 3600)
+
+
+def test_one_hour_task_on_one_minute_bars(demo_lake):
+    res = run_backtest(small_spec(selection={**SEL, "freq": "1min"}, task="1h", baselines=["bootstrap"]),
+                       root=demo_lake)
+    assert res.per_origin["n_terms"].max() <= 121 and res.per_origin["n_terms"].min() > 100
+
+
+def test_stop_event_interrupts(demo_lake):
+    ev = threading.Event()
+    ev.set()
+    res = run_backtest(small_spec(), root=demo_lake, stop_event=ev)
+    assert res.status == "interrupted" and res.per_origin.height == 0
+
+
+def test_spec_json_round_trip_and_errors():
+    spec = small_spec(origins=["2024-01-10"], baselines=[{"name": "gbm", "params": {"lookback_days": 3}}])
+    again = BacktestSpec.parse(spec.model_dump_json())
+    assert again == spec and again.origins[0].tzinfo is not None
+    assert spec.baselines[0].label == "gbm(lookback_days=3.0)" or spec.baselines[0].label.startswith("gbm(")
+    with pytest.raises(SpecError, match="unknown baseline"):
+        small_spec(baselines=["nope"])
+    with pytest.raises(SpecError, match="not before"):
+        small_spec(start="2024-01-09", end="2024-01-08")
+    with pytest.raises(SpecError, match="asset class"):
+        small_spec(selection={"asset_class": "stocks", "symbol": "X", "freq": "5min"})
+    with pytest.raises(SpecError, match="n_paths"):
+        small_spec(n_paths=1)
+    with pytest.raises(SpecError, match="selection"):
+        run_backtest(BacktestSpec.parse({"baselines": ["gbm"]}))
+
+
+def test_save_and_load(result, lake_env):
+    from synthwb.store import create_run
+
+    run_id = create_run("bt-host", lake_env.store)
+    folder = save_beside_run(result, run_id, store=lake_env.store, slug="first")
+    assert folder == lake_env.store / run_id / "backtests" / "first"
+    assert {p.name for p in folder.iterdir()} >= {"spec.json", "result.json", "per_origin.csv", "intervals.csv",
+                                                  "quantiles.csv", "terms.parquet"}
+    assert not [p for p in folder.parent.iterdir() if p.name.startswith(".")]
+    back = load_backtest(folder)
+    assert back.spec == result.spec and back.origins == result.origins
+    np.testing.assert_allclose(back.per_origin["total"], result.per_origin["total"], rtol=1e-15)
+    assert back.per_origin["origin"].to_list() == result.per_origin["origin"].to_list()
+    assert back.terms.equals(result.terms)
+    with pytest.raises(SpecError, match="exists"):
+        save_backtest(result, folder)
+
+
+CUSTOM_TASK = {"name": "1h-on-5min", "step_seconds": 300, "n_points": 13,
+               "intervals": [{"name": "5min", "seconds": 300}, {"name": "30min", "seconds": 1800},
+                             {"name": "60min_abs", "seconds": 3600}, {"name": "0_15min_gaps", "seconds": 900}]}
+
+
+def test_trained_run_is_backtested_beside_baselines_and_saved(lake_env, demo_lake, tmp_path, capsys):
+    import json
+
+    from synthwb.cli import main
+    from synthwb.store import load_forecaster
+    from synthwb.train import train
+    from train_support import make_featureset, tiny_config
+
+    make_featureset(demo_lake, lake_env.store, freq="5min")
+    train("bt-run", "tiny", "dlinear-gbm", tiny_config(max_steps=3), store=lake_env.store, root=demo_lake,
+          context=32, horizon=12)
+    spec = small_spec(selection=None, models=["bt-run"], baselines=["gbm"], task=CUSTOM_TASK, n_origins=4,
+                      n_paths=32, batch_size=8)
+    res = run_backtest(spec, root=demo_lake, store=lake_env.store)
+    po = res.per_origin
+    assert set(po["kind"]) == {"run", "baseline"} and po.height == 8 and po["valid"].all()
+    assert po["n_terms"].max() == 12 + 2 + 1 + 1
+    assert res.selection["freq"] == "5min"  # taken from the run
+    # independent: the run's forecaster on the same origins and bars, scored by score_paths
+    f = load_forecaster("bt-run", store=lake_env.store, device="cpu", root=demo_lake)
+    bars = read_bars(Selection("crypto", "BTC", "5min"), root=demo_lake)
+    bars = bars.filter(pl.col("ts") <= res.origins[-1])
+    paths = f.forecast(bars, res.origins, 12, 300, 32, seed=5)
+    for k, origin in enumerate(res.origins):
+        want = score_paths(paths[k], res.realised[k], spec.task_obj()).total
+        got = po.filter((pl.col("model") == "bt-run") & (pl.col("origin") == origin))["total"][0]
+        assert got == pytest.approx(want, rel=1e-9)
+    # the CLI with the custom task in a file saves beside the run
+    task_file = tmp_path / "task.json"
+    task_file.write_text(json.dumps(CUSTOM_TASK))
+    rc = main(["backtest", "--run", "bt-run", "--task", str(task_file), "--start", "2024-01-08", "--origins", "4",
+               "--n-paths", "32", "--seed", "5", "--baseline", "gbm", "--root", str(demo_lake),
+               "--store", str(lake_env.store), "--json"])
+    out = capsys.readouterr()
+    assert rc == 0, out.err
+    data = json.loads(out.out)
+    saved = data["saved"]
+    assert saved and (lake_env.store / "bt-run" / "backtests").is_dir()
+    cli = {(r["origin"], r["model"]): r["total"] for r in data["per_origin"]}
+    assert cli == pytest.approx({(r["origin"].isoformat(), r["model"]): r["total"] for r in po.to_dicts()}, rel=1e-12)

@@ -1,0 +1,96 @@
+"""CSV export (neutralisation, pandas round-trip) and the `backtest` command (exit codes, JSON)."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import polars as pl
+import pytest
+
+from synthwb.cli import main
+from synthwb.evaluate.backtest import BacktestSpec, run_backtest
+from synthwb.evaluate.export import neutralise, to_csv, write_csvs
+
+ARGS = ["--asset-class", "crypto", "--symbol", "BTC", "--freq", "5min", "--start", "2024-01-09",
+        "--origins", "2", "--n-paths", "32", "--seed", "3", "--baseline", "gbm,bootstrap"]
+
+
+def test_neutralise():
+    assert neutralise("=SUM(A1)") == "'=SUM(A1)"
+    assert neutralise("+1") == "'+1" and neutralise("-2") == "'-2" and neutralise("@x") == "'@x"
+    assert neutralise("\tx") == "'\tx"
+    assert neutralise("gbm") == "gbm" and neutralise("a=b") == "a=b" and neutralise(None) is None
+
+
+def test_text_cells_are_neutralised_in_csv(tmp_path):
+    df = pl.DataFrame({"model": ["=HYPERLINK(1)", "+cmd", "-x", "@y", "safe"], "score": [1.5, -2.25, 3.0, 0.1, 1e-17]})
+    p = tmp_path / "x.csv"
+    p.write_text(to_csv(df))
+    back = pd.read_csv(p, float_precision="round_trip")
+    assert back["model"].tolist() == ["'=HYPERLINK(1)", "'+cmd", "'-x", "'@y", "safe"]
+    # numbers are not text: negative scores stay numbers and round-trip exactly
+    assert back["score"].tolist() == [1.5, -2.25, 3.0, 0.1, 1e-17]
+
+
+@pytest.fixture(scope="module")
+def small(demo_lake):
+    spec = BacktestSpec.parse({"selection": {"asset_class": "crypto", "symbol": "BTC", "freq": "5min"},
+                               "start": "2024-01-09", "n_origins": 2, "n_paths": 32, "seed": 3,
+                               "baselines": ["gbm", "bootstrap"]})
+    return run_backtest(spec, root=demo_lake)
+
+
+def test_csvs_round_trip_through_pandas(small, tmp_path):
+    files = write_csvs(small, tmp_path / "out")
+    assert [f.name for f in files] == ["per_origin.csv", "intervals.csv", "quantiles.csv"]
+    # pandas' default float parser is not bit-exact; its round-trip parser is
+    po = pd.read_csv(files[0], parse_dates=["origin", "t0"], float_precision="round_trip")
+    want = small.per_origin.to_pandas()
+    assert po["total"].tolist() == want["total"].tolist()  # exact floats
+    assert po["model"].tolist() == want["model"].tolist()
+    assert (po["origin"] == want["origin"]).all() and str(po["origin"].dt.tz) == "UTC"
+    assert po["valid"].tolist() == want["valid"].tolist()
+    iv = pd.read_csv(files[1], parse_dates=["origin"])
+    sums = iv.groupby(["origin", "model"])["score"].sum().rename("sum").reset_index()
+    m = po.merge(sums, on=["origin", "model"])
+    assert len(m) == len(po) and np.allclose(m["sum"], m["total"], rtol=1e-12)
+    assert set(iv["interval"]) == {"5min", "30min", "3hour", "24hour_abs"}
+    q = pd.read_csv(files[2], parse_dates=["origin", "time"])
+    assert len(q) == 2 * 2 * 289
+    assert q["realised"].tolist() == pytest.approx(small.quantiles["realised"].to_list(), nan_ok=True)
+    assert {"p5", "p25", "p50", "p75", "p95"} <= set(q.columns)
+    # a single .csv target writes siblings
+    files2 = write_csvs(small, tmp_path / "bt.csv")
+    assert [f.name for f in files2] == ["bt.csv", "bt_intervals.csv", "bt_quantiles.csv"]
+
+
+def test_cli_backtest_json_matches_engine(small, demo_lake, lake_env, capsys, tmp_path):
+    rc = main(["backtest", *ARGS, "--root", str(demo_lake), "--json", "--csv", str(tmp_path / "cli")])
+    out = capsys.readouterr()
+    assert rc == 0, out.err
+    data = json.loads(out.out)
+    got = {(r["origin"], r["model"]): r["total"] for r in data["per_origin"]}
+    want = {(r["origin"].isoformat(), r["model"]): r["total"] for r in small.per_origin.to_dicts()}
+    assert got == want
+    assert (tmp_path / "cli" / "per_origin.csv").exists()
+    assert len(data["summary"]) == 2
+
+
+def test_cli_text_output_and_errors(demo_lake, lake_env, capsys):
+    assert main(["backtest", *ARGS, "--root", str(demo_lake)]) == 0
+    out = capsys.readouterr().out
+    assert "mean_score" in out and "gbm" in out and "bootstrap" in out
+    # no run and no selection
+    assert main(["backtest", "--root", str(demo_lake)]) == 2
+    assert "baselines-only" in capsys.readouterr().err
+    # unknown task, unknown baseline, unknown run, missing symbol
+    assert main(["backtest", *ARGS, "--root", str(demo_lake), "--task", "2h"]) == 2
+    assert "unknown task" in capsys.readouterr().err
+    assert main(["backtest", *ARGS[:-1], "nope", "--root", str(demo_lake)]) == 2
+    assert "unknown baseline" in capsys.readouterr().err
+    assert main(["backtest", "--run", "no-such-run", "--root", str(demo_lake)]) == 2
+    assert "no-such-run" in capsys.readouterr().err
+    bad = ["--asset-class", "crypto", "--symbol", "XRP", "--freq", "5min"]
+    assert main(["backtest", *bad, "--root", str(demo_lake)]) == 2
+    assert "XRP" in capsys.readouterr().err

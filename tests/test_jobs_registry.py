@@ -1,0 +1,162 @@
+"""JobRegistry: real threads, bounded concurrency, cooperative stop, failure isolation."""
+from __future__ import annotations
+
+import sys
+import threading
+import time
+
+import pytest
+
+from synthwb.errors import NotFound
+from synthwb.train.jobs import JobRegistry, get_registry
+
+
+def _wait_for(pred, timeout=10.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if pred():
+            return True
+        time.sleep(0.01)
+    return False
+
+
+def counting_job(progress, stop_event, n=5, gate=None, tag="a"):
+    for i in range(n):
+        if gate is not None:
+            gate.wait(5)
+        if stop_event.is_set():
+            return {"done": i}
+        progress((i + 1) / n, {"i": i, "tag": tag})
+    return {"done": n, "tag": tag}
+
+
+def test_job_finishes_with_result_history_and_progress():
+    reg = JobRegistry(max_running=2)
+    job = reg.submit("test", "count", counting_job, n=4, tag="x")
+    assert job.wait(10)
+    assert job.status == "finished"
+    assert job.result == {"done": 4, "tag": "x"}
+    assert job.progress == 1.0
+    assert [m["i"] for m in job.metrics] == [0, 1, 2, 3]
+    assert job.started is not None and job.ended is not None and job.ended >= job.started
+    # history is a copy: mutating it does not change the job
+    h = job.metrics
+    h.clear()
+    assert len(job.metrics) == 4
+    assert job.metrics_since(2) == [{"i": 2, "tag": "x"}, {"i": 3, "tag": "x"}]
+
+
+def test_bounded_concurrency_queues_the_rest():
+    reg = JobRegistry(max_running=2)
+    gate = threading.Event()
+    jobs = [reg.submit("test", f"j{i}", counting_job, n=1, gate=gate) for i in range(4)]
+    assert _wait_for(lambda: sum(j.status == "running" for j in jobs) == 2)
+    time.sleep(0.1)
+    assert [j.status for j in jobs] == ["running", "running", "queued", "queued"]
+    assert jobs[2].eta is None  # queued: no ETA
+    gate.set()
+    assert reg.wait_all(10)
+    assert all(j.status == "finished" for j in jobs)
+    # FIFO: queued jobs start after the first ones
+    assert jobs[2].started >= jobs[0].started and jobs[3].started >= jobs[1].started
+
+
+def test_failure_is_isolated_and_keeps_traceback():
+    reg = JobRegistry(max_running=2)
+    gate = threading.Event()
+
+    def boom(progress, stop_event):
+        progress(0.5, {"loss": 1.0})
+        raise RuntimeError("kaboom in thread")
+
+    good = reg.submit("test", "good", counting_job, n=3, gate=gate, tag="good")
+    bad = reg.submit("test", "bad", boom)
+    assert bad.wait(10)
+    assert bad.status == "failed"
+    assert bad.error == "RuntimeError: kaboom in thread"
+    assert "Traceback" in bad.traceback and "kaboom in thread" in bad.traceback and "boom" in bad.traceback
+    assert bad.metrics == [{"loss": 1.0}]
+    assert good.status == "running"  # untouched by the failure
+    gate.set()
+    assert good.wait(10) and good.status == "finished"
+    assert all(m["tag"] == "good" for m in good.metrics)
+
+
+def test_stop_running_and_queued_jobs():
+    reg = JobRegistry(max_running=1)
+    started = threading.Event()
+
+    def loop(progress, stop_event):
+        started.set()
+        i = 0
+        while not stop_event.is_set():
+            i += 1
+            progress(None, {"i": i})
+            time.sleep(0.005)
+        return {"iterations": i}
+
+    running = reg.submit("test", "loop", loop)
+    queued = reg.submit("test", "later", loop)
+    assert started.wait(5)
+    queued.stop()
+    assert queued.status == "interrupted" and queued.started is None
+    running.stop()
+    assert running.status in ("stopping", "interrupted")
+    assert running.wait(10)
+    assert running.status == "interrupted"
+    assert running.result["iterations"] >= 1
+    time.sleep(0.05)
+    assert queued.started is None  # a cancelled queued job never runs
+
+
+def test_result_status_overrides_and_lookup():
+    reg = JobRegistry()
+
+    class R:
+        status = "failed"
+        error = "too many NaN steps"
+
+    job = reg.submit("train", "r", lambda progress, stop_event: R())
+    assert job.wait(10)
+    assert job.status == "failed" and job.error == "too many NaN steps"
+    assert reg.get(job.id) is job
+    assert reg.jobs("train") == [job] and reg.jobs("backtest") == []
+    with pytest.raises(NotFound, match="no job"):
+        reg.get("nope")
+    reg.forget(job.id)
+    assert reg.find(job.id) is None
+
+
+def test_eta_extrapolates_from_progress():
+    reg = JobRegistry()
+    gate = threading.Event()
+
+    def half(progress, stop_event):
+        progress(0.5)
+        gate.wait(5)
+
+    job = reg.submit("test", "eta", half)
+    assert _wait_for(lambda: job.progress == 0.5)
+    time.sleep(0.2)
+    eta = job.eta
+    # elapsed/progress - elapsed == elapsed when progress is 0.5
+    assert eta is not None and abs(eta - job.elapsed) < 0.1
+    gate.set()
+    job.wait(5)
+    assert job.eta is None
+
+
+def test_module_singleton():
+    assert get_registry() is get_registry()
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="per-thread priorities are a Linux feature")
+def test_worker_threads_run_nicer_than_the_app():
+    import os
+
+    base = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+    reg = JobRegistry(nice=3)
+    job = reg.submit("test", "nice", lambda progress, stop_event: os.getpriority(
+        os.PRIO_PROCESS, threading.get_native_id()))
+    assert job.wait(10) and job.result == min(base + 3, 19)
+    assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == base  # the caller is untouched

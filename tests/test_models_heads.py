@@ -1,0 +1,195 @@
+"""Every head through a real tiny model: DESIGN §4 path contract, extremes, gradients, seeds, bridge exactness."""
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from synthwb.errors import DataError, SpecError
+from synthwb.models import HEADS, ModelSpec, build_model
+from synthwb.models.simulate import MAX_LOGRET, bounded_vol, to_prices
+
+H, CTX, NF, B, N = 12, 24, 3, 3, 64
+HEAD_PARAMS = {"gbm": {}, "horizon": {"n_heads": 2}, "bridge": {}, "mixture": {"components": 3},
+               "student_t": {"n_heads": 2}, "neural_sde": {"hidden": 8}}
+
+
+def model_for(head, blocks=None, horizon=H, **head_params):
+    spec = ModelSpec(blocks=blocks if blocks is not None else [{"name": "tcn", "params": {"levels": 1}}],
+                     head={"name": head, "params": {**HEAD_PARAMS[head], **head_params}},
+                     n_features=NF, d_model=8, context=CTX, horizon=horizon)
+    torch.manual_seed(0)
+    return build_model(spec)
+
+
+def inputs(scale=1.0, lc=(100.0, 1e-4, 1e7)):
+    g = torch.Generator().manual_seed(3)
+    return scale * torch.randn(B, CTX, NF, generator=g), torch.tensor(lc, dtype=torch.float32)
+
+
+def test_required_heads_registered():
+    assert set(HEAD_PARAMS) <= set(HEADS.names())
+
+
+@pytest.mark.parametrize("head", sorted(HEAD_PARAMS))
+def test_path_contract(head):
+    model = model_for(head)
+    x, lc = inputs()
+    out = model(x, lc, n_paths=N, generator=torch.Generator().manual_seed(1))
+    p = out.paths
+    assert p.shape == (B, N, H + 1)
+    assert torch.equal(p[:, :, 0], lc[:, None].expand(B, N))
+    assert torch.isfinite(p).all() and (p > 0).all()
+    # fresh heads start near init_vol: spread of one-step log returns is of order 0.002
+    r1 = torch.log(p[:, :, 1] / p[:, :, 0])
+    assert 1e-4 < float(r1.detach().std()) < 5e-2
+    assert out.extras["drift"].shape == (B, H) and out.extras["vol"].shape == (B, H)
+    assert (out.extras["vol"] > 0).all()
+
+
+@pytest.mark.parametrize("head", sorted(HEAD_PARAMS))
+@pytest.mark.parametrize("scale", [1e6, 1e-6])
+def test_extreme_inputs_give_finite_positive_paths(head, scale):
+    model = model_for(head)
+    x, lc = inputs(scale=scale, lc=(1e-4, 1.0, 1e7))
+    with torch.no_grad():
+        p = model(x, lc, n_paths=N, generator=torch.Generator().manual_seed(1)).paths
+    assert torch.isfinite(p).all() and (p > 0).all()
+    assert torch.equal(p[:, :, 0], lc[:, None].expand(B, N))
+
+
+@pytest.mark.parametrize("head", sorted(HEAD_PARAMS))
+def test_gradients_reach_head_parameters_through_paths(head):
+    model = model_for(head)
+    x, lc = inputs(lc=(100.0, 50.0, 200.0))
+    out = model(x, lc, n_paths=N, generator=torch.Generator().manual_seed(1))
+    # a CRPS-like loss on the final price against a realised value
+    y = lc * 1.01
+    loss = (out.paths[:, :, -1] - y[:, None]).abs().mean()
+    loss.backward()
+    head_grads = [p.grad for p in model.head.parameters() if p.grad is not None and p.grad.abs().sum() > 0]
+    assert head_grads, f"no head parameter of {head} received a gradient"
+    assert model.backbone.input.weight.grad is not None and model.backbone.input.weight.grad.abs().sum() > 0
+
+
+@pytest.mark.parametrize("head", sorted(HEAD_PARAMS))
+def test_seed_reproducibility(head):
+    model = model_for(head)
+    x, lc = inputs()
+    with torch.no_grad():
+        a = model(x, lc, n_paths=N, generator=torch.Generator().manual_seed(7)).paths
+        b = model(x, lc, n_paths=N, generator=torch.Generator().manual_seed(7)).paths
+        c = model(x, lc, n_paths=N, generator=torch.Generator().manual_seed(8)).paths
+    assert torch.equal(a, b)
+    assert not torch.equal(a, c)
+
+
+def test_bridge_pinned_at_both_ends_exactly():
+    model = model_for("bridge")
+    x, lc = inputs()
+    with torch.no_grad():
+        h = model.backbone(x)
+        out = model.head(h, N, torch.Generator().manual_seed(2))
+    R = out.extras["macro"]
+    assert torch.equal(out.logret[..., -1], R)            # ends EXACTLY at the macro return
+    # the texture alone is pinned at 0 at the end; the path starts at 0 (t0 column) by construction
+    with torch.no_grad():
+        paths = model(x, lc, n_paths=N, generator=torch.Generator().manual_seed(2)).paths
+    torch.testing.assert_close(paths[..., -1], lc[:, None] * torch.exp(R), rtol=1e-6, atol=0)
+
+
+def test_bridge_noise_grows_along_the_path():
+    model = model_for("bridge", horizon=24)
+    with torch.no_grad():  # make the macro spread clearly larger than the sub-step vol
+        model.head.net[-1].bias[1] = 2.0
+    x, lc = inputs()
+    with torch.no_grad():
+        lr = model.head(model.backbone(x), 4000, torch.Generator().manual_seed(0)).logret
+    sd = lr.std(dim=1).mean(0)
+    assert sd[5] < sd[11] < sd[17] < sd[23]
+
+
+def test_gbm_head_matches_its_stated_distribution():
+    model = model_for("gbm", init_vol=0.01)
+    x, lc = inputs()
+    with torch.no_grad():
+        out = model(x, lc, n_paths=20000, generator=torch.Generator().manual_seed(0))
+    lr = torch.log(out.paths[0, :, -1] / out.paths[0, :, 0]).double()
+    vol, drift = float(out.extras["vol"][0, 0]), float(out.extras["drift"][0, 0])
+    # sum of H iid N(drift, vol^2): std = vol sqrt(H), mean = H drift (4 sigma tolerances)
+    assert abs(float(lr.std()) / (vol * math.sqrt(H)) - 1) < 0.04
+    assert abs(float(lr.mean()) - H * drift) < 4 * vol * math.sqrt(H) / math.sqrt(20000)
+
+
+def test_student_t_tails_are_fatter_than_gaussian():
+    model = model_for("student_t", init_dof=3.0)
+    x, lc = inputs()
+    with torch.no_grad():
+        out = model(x, lc, n_paths=20000, generator=torch.Generator().manual_seed(0))
+    r = torch.log(out.paths[0, :, 1] / out.paths[0, :, 0]).double()
+    z = (r - r.mean()) / r.std()
+    kurt = float((z ** 4).mean())
+    assert kurt > 4.0                      # a normal has 3
+    assert 2.05 < float(out.extras["dof"][0]) < 100
+
+
+def test_mixture_weights_get_straight_through_gradient():
+    model = model_for("mixture")
+    x, lc = inputs()
+    out = model(x, lc, n_paths=N, generator=torch.Generator().manual_seed(1))
+    (out.paths[:, :, -1] / lc[:, None]).var(dim=1).sum().backward()
+    last = model.head.net[-1]
+    K = 3
+    assert last.bias.grad[2 * K:].abs().sum() > 0        # logits (weights) got a gradient
+    torch.testing.assert_close(out.extras["weights"].sum(-1), torch.ones(B))
+
+
+def test_horizon_head_stable_at_288():
+    model = model_for("horizon", horizon=288)
+    x, lc = inputs(scale=100.0)
+    out = model(x, lc, n_paths=16, generator=torch.Generator().manual_seed(0))
+    assert out.paths.shape == (B, 16, 289)
+    assert torch.isfinite(out.paths).all() and (out.paths > 0).all()
+    out.paths.log().mean().backward()
+    assert all(torch.isfinite(p.grad).all() for p in model.parameters() if p.grad is not None)
+
+
+def test_revin_denormalises_paths_by_window_volatility():
+    blocks = [{"name": "revin", "params": {"ret_feature": 0}}, {"name": "layernorm"}]
+    model = model_for("gbm", blocks=blocks)
+    model.eval()
+    x, lc = inputs()
+    x2 = 3.0 * x                                           # the same window, three times as volatile
+    g = lambda: torch.Generator().manual_seed(5)  # noqa: E731
+    with torch.no_grad():
+        a = model(x, lc, n_paths=N, generator=g())
+        b = model(x2, lc, n_paths=N, generator=g())
+    three = torch.full((B,), 3.0)
+    la, lb = torch.log(a.paths[..., 1:] / lc[:, None, None]), torch.log(b.paths[..., 1:] / lc[:, None, None])
+    # the instance-normalised backbone sees the same pattern (the input projection is linear and
+    # RevIN removes mean and scale); only the de-normalisation factor differs: 3x the log returns
+    torch.testing.assert_close(lb, 3.0 * la, rtol=1e-3, atol=1e-6)
+    torch.testing.assert_close(b.extras["vol"][:, 0] / a.extras["vol"][:, 0], three, rtol=1e-3, atol=0)
+
+
+def test_bad_inputs_raise_clear_errors():
+    model = model_for("gbm")
+    x, lc = inputs()
+    with pytest.raises(SpecError, match=r"shape \(B, 24, 3\)"):
+        model(x[:, :10], lc)
+    with pytest.raises(DataError, match="strictly positive"):
+        model(x, torch.tensor([1.0, 0.0, 2.0]))
+    x[0, 0, 0] = float("nan")
+    with pytest.raises(DataError, match="NaN"):
+        model(x, lc)
+
+
+def test_price_conversion_guards():
+    lc = torch.tensor([1e-4, 1e7])
+    lr = torch.tensor([[[1e6, -1e6, float("nan")]], [[50.0, -50.0, 0.0]]])
+    p = to_prices(lc, lr)
+    assert torch.isfinite(p).all() and (p > 0).all()
+    torch.testing.assert_close(p[1, 0, 1], lc[1] * math.exp(MAX_LOGRET), rtol=1e-5, atol=0)
+    v = bounded_vol(torch.tensor([-1e9, 0.0, 1e9]), 0.002)
+    assert float(v[1]) == pytest.approx(0.002) and float(v[0]) > 0 and math.isfinite(float(v[2]))

@@ -1,0 +1,95 @@
+"""AppTest: the Backtest page runs a baselines-only backtest on the demo lake in a real
+background thread, renders the table and charts, and shows the same numbers as the CLI.
+
+Sidebar choices are preset through session_state before the first run (see the AppTest quirk
+noted in test_page_data_explorer.py)."""
+from __future__ import annotations
+
+import json
+import shutil
+from datetime import date
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from synthwb.cli import main
+from synthwb.train.jobs import get_registry
+
+APP = str(Path(__file__).resolve().parents[1] / "app.py")
+SIDEBAR = {"sb_asset_class": "crypto", "sb_symbol": "BTC", "sb_freq": "5min",
+           "sb_range": (date(2024, 1, 1), date(2024, 1, 19))}
+
+
+@pytest.fixture
+def demo_env(lake_env, demo_lake):
+    shutil.rmtree(lake_env.root)
+    shutil.copytree(demo_lake, lake_env.root)
+    return lake_env
+
+
+def open_page() -> AppTest:
+    import streamlit as st
+
+    st.cache_data.clear()
+    st.cache_resource.clear()
+    at = AppTest.from_file(APP, default_timeout=120)
+    for k, v in SIDEBAR.items():
+        at.session_state[k] = v
+    at.run()
+    at.switch_page("pages/backtest.py")
+    at.run()
+    assert not at.exception, at.exception
+    return at
+
+
+def test_empty_lake_says_so(lake_env):
+    at = open_page()
+    assert any("empty" in str(i.value) for i in at.info)
+
+
+def test_baselines_only_backtest_renders_and_matches_cli(demo_env, capsys):
+    at = open_page()
+    assert at.button(key="bt_go").label == "Run backtest"
+    at.multiselect(key="bt_baselines").set_value(["gbm", "bootstrap"])
+    at.date_input(key="bt_from").set_value(date(2024, 1, 9))
+    at.date_input(key="bt_to").set_value(date(2024, 1, 19))
+    at.number_input(key="bt_origins").set_value(2)
+    at.number_input(key="bt_paths").set_value(32)
+    at.number_input(key="bt_seed").set_value(3)
+    at.button(key="bt_go").click()
+    at.run()
+    assert not at.exception, at.exception
+    assert get_registry().wait_all(timeout=300)
+    at.run()
+    assert not at.exception, at.exception
+    assert not at.error, [e.value for e in at.error]
+
+    tables = [d.value for d in at.dataframe]
+    summary = next(t for t in tables if "mean_score" in t.columns)
+    assert set(summary["model"]) == {"gbm", "bootstrap"}
+    charts = at.get("plotly_chart")
+    assert len(charts) >= 4  # fan, terminal, trajectories, intervals, over origins
+    assert len(at.get("download_button")) == 3
+
+    rc = main(["backtest", "--asset-class", "crypto", "--symbol", "BTC", "--freq", "5min", "--start", "2024-01-09",
+               "--end", "2024-01-20", "--origins", "2", "--n-paths", "32", "--seed", "3",
+               "--baseline", "gbm,bootstrap", "--json"])
+    assert rc == 0
+    cli = {r["model"]: r["mean_score"] for r in json.loads(capsys.readouterr().out)["summary"]}
+    page = dict(zip(summary["model"], summary["mean_score"]))
+    assert page == pytest.approx(cli, rel=1e-12)
+
+
+def test_bad_period_shows_a_message_not_a_traceback(demo_env):
+    at = open_page()
+    at.multiselect(key="bt_baselines").set_value(["gbm"])
+    at.date_input(key="bt_from").set_value(date(2024, 1, 19))
+    at.date_input(key="bt_to").set_value(date(2024, 1, 19))
+    at.number_input(key="bt_paths").set_value(16)
+    at.button(key="bt_go").click()
+    at.run()
+    assert get_registry().wait_all(timeout=120)
+    at.run()
+    assert not at.exception, at.exception
+    assert any("no forecast origin" in str(e.value) for e in at.error)

@@ -1,0 +1,146 @@
+"""The Train page, driven with AppTest: start a short CPU run, watch it, find the run."""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+import streamlit as st
+from streamlit.testing.v1 import AppTest
+
+from synthwb.store import runs
+from synthwb.train.jobs import get_registry
+
+from train_support import make_featureset
+
+APP = str(Path(__file__).resolve().parents[1] / "app.py")
+
+
+def _page(lake_env) -> AppTest:
+    st.cache_data.clear()
+    st.cache_resource.clear()
+    at = AppTest.from_file(APP, default_timeout=120)
+    at.run()
+    at.switch_page("pages/train.py")
+    at.run()
+    return at
+
+
+def test_empty_store_says_what_to_do(lake_env):
+    at = _page(lake_env)
+    assert not at.exception
+    assert at.title[0].value == "Train"
+    assert any("Feature Lab" in i.value for i in at.info)
+
+
+def test_train_page_runs_a_short_training_to_completion(lake_env, demo_lake, monkeypatch):
+    monkeypatch.setenv("SYNTHWB_DATA_DIR", str(demo_lake))
+    make_featureset(demo_lake, lake_env.store)
+    at = _page(lake_env)
+    assert not at.exception
+    at.selectbox(key="tr_fs").select("tiny")
+    at.selectbox(key="tr_model").select("preset: dlinear-gbm")
+    at.number_input(key="tr_context").set_value(32)
+    at.number_input(key="tr_horizon").set_value(8)
+    at.text_input(key="tr_name").input("page run")
+    at.number_input(key="tr_max_steps").set_value(6)
+    at.number_input(key="tr_val_every").set_value(3)
+    at.number_input(key="tr_batch").set_value(16)
+    at.number_input(key="tr_paths").set_value(16)
+    at.number_input(key="tr_paths_eval").set_value(32)
+    at.selectbox(key="tr_device").select("cpu")
+    at.button(key="tr_start").click()
+    at.run()
+    assert not at.exception, at.exception
+    job_id = at.query_params["job"][0] if isinstance(at.query_params["job"], list) else at.query_params["job"]
+    job = get_registry().get(job_id)
+    assert job.name == "page run"
+    assert job.wait(300), "training did not finish"
+    assert job.status == "finished", job.error
+    at.run()
+    assert not at.exception
+    md = " ".join(m.value for m in at.markdown)
+    assert "page run" in md and "`finished`" in md
+    assert any("page-run" in s.value and "finished at step 6" in s.value for s in at.success)
+    assert runs.load_run("page-run", lake_env.store).status == "finished"
+    assert at.selectbox(key="tr_run").value == "page-run"
+    # re-attach after a "browser refresh": a fresh session with the job id in the URL
+    at2 = AppTest.from_file(APP, default_timeout=120)
+    at2.query_params["job"] = job_id
+    at2.run()
+    at2.switch_page("pages/train.py")
+    at2.query_params["job"] = job_id
+    at2.run()
+    assert not at2.exception
+    assert any("page-run" in s.value for s in at2.success)
+
+
+def test_a_bad_pairing_is_refused_in_the_page(lake_env, demo_lake, monkeypatch):
+    monkeypatch.setenv("SYNTHWB_DATA_DIR", str(demo_lake))
+    n_jobs = len(get_registry().jobs())
+    make_featureset(demo_lake, lake_env.store)
+    at = _page(lake_env)
+    at.selectbox(key="tr_fs").select("tiny")
+    at.number_input(key="tr_context").set_value(2000)  # longer than the validation split
+    at.number_input(key="tr_horizon").set_value(8)
+    at.selectbox(key="tr_loss").select("synth")  # 15-minute bars cannot score the 24h task's 5-minute steps
+    at.button(key="tr_start").click()
+    at.run()
+    assert not at.exception
+    assert any("do not divide" in e.value for e in at.error)
+    at.selectbox(key="tr_loss").select("crps")
+    at.button(key="tr_start").click()
+    at.run()
+    assert any("fewer than context 2000 + horizon 8" in e.value for e in at.error)
+    assert "job" not in at.query_params and len(get_registry().jobs()) == n_jobs
+    assert runs.list_runs(lake_env.store) == []
+
+
+def test_stop_then_resume_from_the_page(lake_env, demo_lake, monkeypatch):
+    monkeypatch.setenv("SYNTHWB_DATA_DIR", str(demo_lake))
+    make_featureset(demo_lake, lake_env.store)
+    at = _page(lake_env)
+    at.selectbox(key="tr_model").select("preset: dlinear-gbm")
+    at.number_input(key="tr_context").set_value(32)
+    at.number_input(key="tr_horizon").set_value(8)
+    at.text_input(key="tr_name").input("stop me")
+    at.number_input(key="tr_epochs").set_value(2000)  # far more than the test will wait for
+    at.number_input(key="tr_batch").set_value(16)
+    at.number_input(key="tr_paths").set_value(16)
+    at.number_input(key="tr_paths_eval").set_value(16)
+    at.number_input(key="tr_val_every").set_value(20)
+    at.number_input(key="tr_log_every").set_value(1)
+    at.selectbox(key="tr_device").select("cpu")
+    at.button(key="tr_start").click()
+    at.run()
+    job_id = at.query_params["job"]
+    job_id = job_id[0] if isinstance(job_id, list) else job_id
+    job = get_registry().get(job_id)
+    deadline = time.monotonic() + 120
+    while job.progress == 0.0 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    at.run()
+    at.button(key=f"stop_{job_id}").click()
+    at.run()
+    assert job.wait(120) and job.status == "interrupted"
+    at.run()
+    assert not at.exception
+    run = runs.load_run("stop-me", lake_env.store)
+    assert run.status == "interrupted" and run.last["step"] >= 1
+    stopped_at = run.last["step"]
+    # resume with 1 epoch in total: it finishes the first epoch from where it stopped
+    at.selectbox(key="tr_run").select("stop-me")
+    at.run()
+    at.number_input(key="tr_more_stop-me").set_value(1)
+    at.button(key="tr_resume_stop-me").click()
+    at.run()
+    assert not at.exception
+    new_id = at.query_params["job"]
+    new_id = new_id[0] if isinstance(new_id, list) else new_id
+    assert new_id != job_id
+    job2 = get_registry().get(new_id)
+    assert job2.wait(300) and job2.status == "finished", job2.error
+    steps = [r["step"] for r in runs.read_metrics("stop-me", lake_env.store, kind="train")]
+    assert steps == list(range(1, steps[-1] + 1)) and steps[-1] > stopped_at
+    at.run()
+    assert not at.exception
