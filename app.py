@@ -1,7 +1,11 @@
 """synthwb: `streamlit run app.py`.
 
-Navigation over pages/, the shared sidebar (asset class / symbol / timeframe / date range),
-session init. Pages read the selection with ``ui.state.selection()``.
+Navigation over app_pages/, the shared sidebar (asset class / symbol / timeframe / date
+range), session init. Pages read the selection with ``ui.state.selection()``.
+
+The page folder is deliberately not called ``pages/``: streamlit treats a ``pages/`` folder
+beside the main script as its legacy multi-page app, and then a deep link or a refresh on
+e.g. /backtest runs that page file alone, without this script (no sidebar, no navigation).
 """
 from __future__ import annotations
 
@@ -17,12 +21,12 @@ from ui.sidebar import render_sidebar  # noqa: E402
 st.set_page_config(page_title="synthwb", page_icon=":material/candlestick_chart:", layout="wide")
 
 PAGES = [
-    st.Page("pages/data_explorer.py", title="Data Explorer", icon=":material/database:", default=True),
-    st.Page("pages/feature_lab.py", title="Feature Lab", icon=":material/science:"),
-    st.Page("pages/model_builder.py", title="Model Builder", icon=":material/account_tree:"),
-    st.Page("pages/train.py", title="Train", icon=":material/model_training:"),
-    st.Page("pages/backtest.py", title="Backtest", icon=":material/query_stats:"),
-    st.Page("pages/compare.py", title="Compare", icon=":material/compare_arrows:"),
+    st.Page("app_pages/data_explorer.py", title="Data Explorer", icon=":material/database:", default=True),
+    st.Page("app_pages/feature_lab.py", title="Feature Lab", icon=":material/science:"),
+    st.Page("app_pages/model_builder.py", title="Model Builder", icon=":material/account_tree:"),
+    st.Page("app_pages/train.py", title="Train", icon=":material/model_training:"),
+    st.Page("app_pages/backtest.py", title="Backtest", icon=":material/query_stats:"),
+    st.Page("app_pages/compare.py", title="Compare", icon=":material/compare_arrows:"),
 ]
 
 nav = st.navigation(PAGES)

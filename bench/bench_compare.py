@@ -23,7 +23,7 @@ import polars as pl
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from synthwb.evaluate.compare import leaderboard, summarise  # noqa: E402,F401
+from synthwb.evaluate.compare import leaderboard  # noqa: E402
 from synthwb.evaluate.ensemble import fit_weights, mix_paths  # noqa: E402
 from synthwb.evaluate.synth import TASKS, score_batch  # noqa: E402
 

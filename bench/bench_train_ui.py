@@ -45,7 +45,7 @@ def main() -> None:
     def render(job_id: str | None) -> float:
         at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
         at.run()
-        at.switch_page("pages/train.py")
+        at.switch_page("app_pages/train.py")
         if job_id:
             at.query_params["job"] = job_id
         t = time.perf_counter()

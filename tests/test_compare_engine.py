@@ -159,7 +159,13 @@ def test_fitted_ensemble_is_saved_and_scored(lake_env, demo_lake):
 
 
 def test_intervals_relative_to_benchmark(lake_env, demo_lake):
+    from synthwb.evaluate.compare import compare_models
+
     res = compare(_request([], ["gbm", "bootstrap"], benchmark="gbm"), root=demo_lake, store=lake_env.store)
+    same = compare_models([], ["gbm", "bootstrap"], {"asset_class": "crypto", "symbol": "BTC", "freq": "1min"},
+                          task="1h", start="2024-01-10", end="2024-01-16", origins=6, n_paths=64, seed=1,
+                          root=demo_lake, store=lake_env.store)
+    assert same.board.equals(res.board)
     rel = res.intervals_vs_benchmark()
     ab = {(r["model"], r["interval"]): r["score"] for r in res.intervals.to_dicts()}
     for r in rel.to_dicts():

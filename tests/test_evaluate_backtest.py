@@ -204,3 +204,27 @@ def test_trained_run_is_backtested_beside_baselines_and_saved(lake_env, demo_lak
     assert saved and (lake_env.store / "bt-run" / "backtests").is_dir()
     cli = {(r["origin"], r["model"]): r["total"] for r in data["per_origin"]}
     assert cli == pytest.approx({(r["origin"].isoformat(), r["model"]): r["total"] for r in po.to_dicts()}, rel=1e-12)
+
+
+class Broken:
+    """A real Forecaster whose first origin's forecast contains a zero price (validator: -1)."""
+
+    name = "broken"
+
+    def __init__(self):
+        self.inner = BaselineForecaster("gbm")
+
+    def forecast(self, bars, origins, n_steps, step_seconds, n_paths, seed):
+        p = self.inner.forecast(bars, origins, n_steps, step_seconds, n_paths, seed)
+        p[0, 3, 7] = 0.0
+        return p
+
+
+def test_invalid_forecasts_are_reported_not_scored(demo_lake):
+    res = run_backtest(small_spec(baselines=["gbm"]), root=demo_lake, forecasters=[Broken()])
+    po = res.per_origin.filter(pl.col("model") == "broken").sort("origin")
+    assert po["valid"].to_list() == [False, True, True]
+    assert po["reason"][0] == "zero price in forecast" and po["total"][0] is None
+    assert res.terms.filter((pl.col("model") == "broken") & (pl.col("origin") == po["origin"][0])).height == 0
+    s = res.summary().filter(pl.col("model") == "broken")
+    assert s["n_invalid"][0] == 1 and s["n_origins"][0] == 3

@@ -180,6 +180,8 @@ def test_bad_inputs_raise_clear_errors():
         model(x[:, :10], lc)
     with pytest.raises(DataError, match="strictly positive"):
         model(x, torch.tensor([1.0, 0.0, 2.0]))
+    with pytest.raises(SpecError, match="n_paths must be a positive integer"):
+        model(x, lc, n_paths=0)
     x[0, 0, 0] = float("nan")
     with pytest.raises(DataError, match="NaN"):
         model(x, lc)

@@ -37,7 +37,7 @@ def open_page() -> AppTest:
     for k, v in SIDEBAR.items():
         at.session_state[k] = v
     at.run()
-    at.switch_page("pages/backtest.py")
+    at.switch_page("app_pages/backtest.py")
     at.run()
     assert not at.exception, at.exception
     return at

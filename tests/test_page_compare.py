@@ -42,7 +42,7 @@ def _open(**sidebar) -> AppTest:
     for k, v in {**SIDEBAR, **sidebar}.items():
         at.session_state[k] = v
     at.run()
-    at.switch_page("pages/compare.py")
+    at.switch_page("app_pages/compare.py")
     at.run()
     assert not at.exception, at.exception
     return at

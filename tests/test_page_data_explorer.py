@@ -1,8 +1,6 @@
 """AppTest: the Data Explorer page on an empty lake and on the demo lake.
 
-AppTest quirk (streamlit 1.67): with a ``pages/`` folder beside app.py, every run after the
-first executes only the page script, not app.py, so the sidebar is not re-rendered. Sidebar
-choices are therefore set through ``session_state`` (widget keys) BEFORE the first run of a
+Sidebar choices are set through ``session_state`` (widget keys) before the first run of a
 fresh AppTest, which is exactly what a user's clicks leave in the session."""
 from __future__ import annotations
 
@@ -29,7 +27,7 @@ def open_explorer(**sidebar) -> AppTest:
     for k, v in sidebar.items():
         at.session_state[k] = v
     at.run()
-    at.switch_page("pages/data_explorer.py")
+    at.switch_page("app_pages/data_explorer.py")
     at.run()
     assert not at.exception, at.exception
     return at

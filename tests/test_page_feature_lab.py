@@ -34,7 +34,7 @@ def app(demo_lake, lake_env, monkeypatch):
     if all((ROOT / "pages" / f"{p}.py").exists() for p in PAGES):
         at = AppTest.from_file(APP, default_timeout=180)
         at.run()
-        at.switch_page("pages/feature_lab.py")
+        at.switch_page("app_pages/feature_lab.py")
     else:
         at = AppTest.from_string(WRAPPER, default_timeout=180)
     at.run()

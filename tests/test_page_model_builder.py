@@ -19,7 +19,7 @@ def app(lake_env):
     st.cache_resource.clear()
     at = AppTest.from_file(APP, default_timeout=120)
     at.run()
-    at.switch_page("pages/model_builder.py")
+    at.switch_page("app_pages/model_builder.py")
     at.run()
     assert not at.exception
     return at
@@ -117,7 +117,7 @@ def test_smoke_test_on_demo_bars(demo_lake, tmp_path, monkeypatch):
     st.cache_data.clear()
     at = AppTest.from_file(APP, default_timeout=120)
     at.run()
-    at.switch_page("pages/model_builder.py")
+    at.switch_page("app_pages/model_builder.py")
     at.run()
     set_number(at, "context (bars)", 48)
     set_number(at, "horizon (steps)", 12)
@@ -147,7 +147,7 @@ def test_smoke_test_on_a_saved_feature_set(demo_lake, tmp_path, monkeypatch):
     st.cache_data.clear()
     at = AppTest.from_file(APP, default_timeout=120)
     at.run()
-    at.switch_page("pages/model_builder.py")
+    at.switch_page("app_pages/model_builder.py")
     at.run()
     at.selectbox(key="mb_fs").set_value("mb-fs")
     at.run()
@@ -165,3 +165,16 @@ def test_smoke_test_on_a_saved_feature_set(demo_lake, tmp_path, monkeypatch):
     at.run()
     click(at, "Save spec")
     assert load_spec("with-fs").feature_set == "mb-fs"
+
+
+def test_delete_saved_spec(app, lake_env):
+    from synthwb.models import get_preset, list_specs, save_spec
+
+    save_spec("old-one", get_preset("dlinear-gbm", 2, 16, 4))
+    at = app
+    at.run()
+    at.selectbox(key="mb_saved").set_value("old-one")
+    at.run()
+    at.button(key="mb_delete").click()
+    at.run()
+    assert not at.exception and list_specs() == []

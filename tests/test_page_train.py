@@ -4,7 +4,6 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-import pytest
 import streamlit as st
 from streamlit.testing.v1 import AppTest
 
@@ -21,7 +20,7 @@ def _page(lake_env) -> AppTest:
     st.cache_resource.clear()
     at = AppTest.from_file(APP, default_timeout=120)
     at.run()
-    at.switch_page("pages/train.py")
+    at.switch_page("app_pages/train.py")
     at.run()
     return at
 
@@ -68,7 +67,7 @@ def test_train_page_runs_a_short_training_to_completion(lake_env, demo_lake, mon
     at2 = AppTest.from_file(APP, default_timeout=120)
     at2.query_params["job"] = job_id
     at2.run()
-    at2.switch_page("pages/train.py")
+    at2.switch_page("app_pages/train.py")
     at2.query_params["job"] = job_id
     at2.run()
     assert not at2.exception

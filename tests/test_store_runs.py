@@ -60,14 +60,16 @@ def test_bad_names_rejected(tmp_path):
 
 
 def test_list_update_rename_delete(tmp_path):
-    a = runs.create_run("alpha", tmp_path, model_spec={"name": "m"}, selection={"symbol": "BTC", "freq": "1h"})
-    time.sleep(1.1)  # created has one-second resolution
-    b = runs.create_run("beta", tmp_path)
+    a = runs.create_run("alpha", tmp_path, model_spec={"blocks": [{"name": "dlinear"}], "head": {"name": "gbm"}},
+                        selection={"symbol": "BTC", "freq": "1h"})
+    time.sleep(0.01)  # created has millisecond resolution
+    b = runs.create_run("beta", tmp_path, model_name="hybrid-horizon")
     (tmp_path / "_featuresets").mkdir()
     (tmp_path / ".hidden").mkdir()
     rows = runs.list_runs(tmp_path)
     assert [r["run_id"] for r in rows] == [b, a]
-    assert rows[1]["symbol"] == "BTC" and rows[1]["model"] == "m"
+    assert rows[1]["symbol"] == "BTC" and rows[1]["model"] == "dlinear/gbm"
+    assert rows[0]["model"] == "hybrid-horizon"
 
     runs.update_run(a, tmp_path, status="finished", best={"val_crps": 3.0, "step": 10})
     runs.update_run(a, tmp_path, best={"sharpness": 2.0})

@@ -5,7 +5,6 @@ import json
 import math
 import threading
 
-import numpy as np
 import polars as pl
 import pytest
 import torch

@@ -39,7 +39,6 @@ import numpy as np
 import polars as pl
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from ..config import store_dir
 from ..data.schema import FREQ_SECONDS, Selection
 from ..errors import DataError, NotFound, SpecError
 from ..io import atomic_write_json, check_slug, slugify

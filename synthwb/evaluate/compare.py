@@ -40,6 +40,8 @@ __all__ = [
     "CompareRequest",
     "CompareResult",
     "compare",
+    "compare_models",
+    "summarise",
     "fit_ensemble",
     "LEADERBOARD_METRICS",
     "BOARD_COLUMNS",
@@ -582,6 +584,19 @@ def compare(request: CompareRequest, root=None, store=None, progress: Callable[.
     if bt.status != "finished":
         raise SpecError("the comparison was stopped before every model was scored")
     return summarise(request, bt)
+
+
+def compare_models(runs: Sequence[str], baselines: Sequence[str], selection, *, task: str = "24h",
+                   start=None, end=None, origins: int = 20, n_paths: int = 1000, seed: int = 0,
+                   benchmark: str | None = None, method: str = "dm", root=None, store=None,
+                   progress: Callable[..., None] | None = None, stop_event=None, device: str = "auto") -> CompareResult:
+    """:func:`compare` with loose arguments (``selection``: a Selection or its dict)."""
+    from ..data.schema import Selection
+
+    sel = selection if isinstance(selection, Selection) else Selection.from_dict(dict(selection))
+    req = CompareRequest(list(runs), list(baselines), sel, task=task, start=start, end=end, n_origins=origins,
+                         n_paths=n_paths, seed=seed, benchmark=benchmark, method=method)
+    return compare(req, root=root, store=store, progress=progress, stop_event=stop_event, device=device)
 
 
 def fit_ensemble(request: CompareRequest, members: Sequence[str], root=None, store=None,

@@ -52,7 +52,7 @@ def terminal_distribution(paths: np.ndarray, realised_last: float | None = None,
                                  histnorm="probability density"))
     fig.add_vline(x=float(arr[0, 0]), line=dict(color="grey", dash="dot"), annotation_text="t0")
     if realised_last is not None and np.isfinite(realised_last):
-        fig.add_vline(x=float(realised_last), line=dict(color="black", width=2), annotation_text="realised")
+        fig.add_vline(x=float(realised_last), line=dict(color="#ff7f0e", width=3), annotation_text="realised")
     return _layout(fig, title, height, "density").update_layout(xaxis_title="final price", bargap=0.02)
 
 

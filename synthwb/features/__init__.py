@@ -6,7 +6,7 @@ Names are imported lazily (``from synthwb.features import build_features`` works
 """
 from __future__ import annotations
 
-import importlib
+from .._lazy import lazy_exports
 
 _EXPORTS = {
     "build_features": "compute", "compute_features": "compute",
@@ -17,10 +17,4 @@ _EXPORTS = {
     "Scaler": "scaling", "select_features": "selection", "SelectionReport": "selection",
     "export_gluonts": "export",
 }
-__all__ = sorted(_EXPORTS)
-
-
-def __getattr__(name: str):
-    if name in _EXPORTS:
-        return getattr(importlib.import_module(f".{_EXPORTS[name]}", __name__), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__, __all__ = lazy_exports(__name__, _EXPORTS)

@@ -5,15 +5,19 @@
     validate_spec(spec)                      # SpecError names a breaking block
     out = build_model(spec)(x, last_close, n_paths=1000, generator=torch.Generator().manual_seed(0))
     out.paths                                # (B, 1000, 289) prices, out.paths[:, :, 0] == last_close
-"""
-from .backbone import LayerInfo, PathModel, PathOutput, build_model, chain_lengths, validate_spec
-from .presets import PRESETS, get_preset, preset_names
-from .registry import BLOCKS, HEADS
-from .spec import LayerSpec, ModelSpec, delete_spec, list_specs, load_spec, read_spec_file, save_spec
-from .summary import summary, total_params
 
-__all__ = [
-    "BLOCKS", "HEADS", "LayerInfo", "LayerSpec", "ModelSpec", "PRESETS", "PathModel", "PathOutput",
-    "build_model", "chain_lengths", "delete_spec", "get_preset", "list_specs", "load_spec", "preset_names",
-    "read_spec_file", "save_spec", "summary", "total_params", "validate_spec",
-]
+Names are imported lazily so that the CLI's start-up does not import torch.
+"""
+from __future__ import annotations
+
+from .._lazy import lazy_exports
+
+_EXPORTS = {
+    **dict.fromkeys(["LayerInfo", "PathModel", "PathOutput", "build_model", "chain_lengths", "validate_spec"], "backbone"),
+    **dict.fromkeys(["PRESETS", "get_preset", "preset_names"], "presets"),
+    **dict.fromkeys(["BLOCKS", "HEADS"], "registry"),
+    **dict.fromkeys(["LayerSpec", "ModelSpec", "delete_spec", "list_specs", "load_spec", "read_spec_file", "save_spec"], "spec"),
+    **dict.fromkeys(["apply_order", "move"], "stack"),
+    **dict.fromkeys(["summary", "total_params"], "summary"),
+}
+__getattr__, __all__ = lazy_exports(__name__, _EXPORTS)

@@ -13,6 +13,7 @@ index and name, the shape it received and the reason.
 """
 from __future__ import annotations
 
+import operator
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -140,8 +141,14 @@ class PathModel(nn.Module):
             raise SpecError(f"head {spec.head.name!r} cannot be built on backbone output "
                             f"{_shape('B', self.backbone.out_len, spec.d_model)}: {exc}") from None
 
-    def check_inputs(self, x: Tensor, last_close: Tensor) -> None:
+    def check_inputs(self, x: Tensor, last_close: Tensor, n_paths: int = 1) -> None:
         s = self.spec
+        try:
+            ok = not isinstance(n_paths, bool) and operator.index(n_paths) >= 1
+        except TypeError:
+            ok = False
+        if not ok:
+            raise SpecError(f"n_paths must be a positive integer; got {n_paths!r}")
         if x.dim() != 3 or x.shape[1] != s.context or x.shape[2] != s.n_features:
             raise SpecError(f"model input must have shape (B, {s.context}, {s.n_features}) (context, n_features); "
                             f"got {tuple(x.shape)}")
@@ -160,9 +167,9 @@ class PathModel(nn.Module):
         strictly positive and finite; differentiable w.r.t. every parameter (reparameterised).
         ``generator`` (on the model's device) makes the draw reproducible.
         """
-        self.check_inputs(x, last_close)
+        self.check_inputs(x, last_close, n_paths)
         h = self.backbone(x)
-        out: HeadOutput = self.head(h, n_paths, generator)
+        out: HeadOutput = self.head(h, operator.index(n_paths), generator)
         logret, extras = out.logret, dict(out.extras)
         scale = self.backbone.output_scale()
         if scale is not None:

@@ -51,7 +51,7 @@ def _lock_for(path: Path) -> threading.Lock:
 
 
 def now_iso() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+    return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
 
 
 def versions() -> dict:

@@ -526,6 +526,12 @@ def train(
         info = store_runs.update_run(run_id, store, status=status, stop_reason=reason, ended=store_runs.now_iso())
         return RunInfo(run_id, path, status, trainer.step, trainer.epoch, info.get("best") or {},
                        reason, None, trainer.skipped)
+    except KeyboardInterrupt:
+        # aborted mid-step: the weights may be half-updated, so the last checkpoint stays as it is
+        with contextlib.suppress(Exception):
+            store_runs.update_run(run_id, store, status="interrupted", stop_reason="aborted (Ctrl-C); "
+                                  "resume continues from the last checkpoint", ended=store_runs.now_iso())
+        raise
     except BaseException as exc:
         err = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
         with contextlib.suppress(Exception):

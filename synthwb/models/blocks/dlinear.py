@@ -44,7 +44,7 @@ class DLinear(nn.Module):
         if self.individual:
             out = torch.einsum("cts,bsc->btc", w, x)
         else:
-            out = torch.matmul(w, x)                          # (T, T) @ (B, T, C): batched, no permute
+            out = torch.einsum("ts,bsc->btc", w, x)          # one (T, T) @ (T, B*C) matmul
         return out + b[None, :, None]
 
     def forward(self, x: Tensor) -> Tensor:

@@ -42,7 +42,7 @@ class TimeLinear(nn.Module):
         self.bias = nn.Parameter(lin.bias.detach().clone())
 
     def forward(self, x: Tensor) -> Tensor:
-        return torch.matmul(self.weight, x) + self.bias[:, None]
+        return torch.einsum("ts,bsc->btc", self.weight, x) + self.bias[:, None]
 
 
 def _time_mlp(t_in: int, t_out: int) -> nn.Module:

@@ -8,7 +8,8 @@ import streamlit as st
 from streamlit_sortables import sort_items
 
 from synthwb.errors import SynthwbError
-from synthwb.models import BLOCKS, HEADS, PRESETS, ModelSpec, get_preset, list_specs, load_spec, save_spec, summary
+from synthwb.models import (BLOCKS, HEADS, PRESETS, ModelSpec, delete_spec, get_preset, list_specs, load_spec, save_spec,
+                            summary)
 from synthwb.models import stack as stk
 from synthwb.models.registry import block_is_causal, block_min_len
 from synthwb.plots import fan_chart, trajectory_chart
@@ -74,6 +75,23 @@ def _load_saved() -> None:
         S.mb_load_error = exc
 
 
+def _delete_saved() -> None:
+    try:
+        delete_spec(S.mb_saved)
+    except SynthwbError as exc:
+        S.mb_load_error = exc
+
+
+def _load_upload() -> None:
+    f = S.get("mb_upload")
+    if f is None:
+        return
+    try:
+        _load(ModelSpec.model_validate_json(f.getvalue()))
+    except SynthwbError as exc:
+        S.mb_load_error = exc
+
+
 # ---------------------------------------------------------------- widgets from registry params
 def param_widget(p, key: str, value):
     """One input widget for a registry Param (bounds, choices and help from the registry)."""
@@ -126,6 +144,8 @@ fs_opts = ["(none: sidebar bars)"] + fsets
 loaded_fs = S.pop("mb_loaded_fs", None)
 if loaded_fs in fsets:
     S.mb_fs = loaded_fs
+elif S.get("mb_fs") not in fs_opts:          # a deleted feature set
+    S.mb_fs = fs_opts[0]
 c = st.columns([2, 1, 1, 1, 1, 1, 1])
 fs_choice = c[0].selectbox("Feature set", fs_opts, key="mb_fs",
                            help="Sets n_features and provides real windows for the smoke test.")
@@ -153,7 +173,11 @@ with left:
     saved = list_specs()
     if saved:
         st.selectbox("Saved spec", saved, key="mb_saved")
-        st.button("Load saved spec", on_click=_load_saved, width="stretch")
+        lc, dc = st.columns([3, 1])
+        lc.button("Load saved spec", on_click=_load_saved, width="stretch")
+        dc.button("Delete", key="mb_delete", on_click=_delete_saved, width="stretch", help="delete this saved spec")
+    st.file_uploader("Spec JSON file", type=["json"], key="mb_upload", on_change=_load_upload,
+                     help="a model spec, e.g. from Download JSON or `synthwb models preset ... --out`")
 
 with right:
     st.subheader("Stack (input projection first, head last)")

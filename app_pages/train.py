@@ -186,6 +186,7 @@ def runs_list() -> None:
         state.show_error(exc)
         return
     busy = any(j.kwargs.get("name") == rid or (j.result is None and j.name == rid) for j in REG.active("train"))
+    busy = busy or run.status in ACTIVE
     info = run.info
     st.markdown(f"**{run.run_id}** · `{run.status}`" + (f" · {info.get('stop_reason')}" if info.get("stop_reason") else "")
                 + f" · step {run.last.get('step', 0)} / {info.get('total_steps', '?')}")

@@ -134,24 +134,24 @@ def _table(res) -> None:
 
 
 def _fans(res) -> None:
-    models = [m for m in res.models if res.paths.get(m)]
-    if not models:
-        st.info("No path sets were kept for charts.")
-        return
     c1, c2 = st.columns(2)
-    model = c1.selectbox("Model", models, key="bt_fan_model")
-    kept = sorted(res.paths[model])
-    i = c2.selectbox("Origin", kept, key="bt_fan_origin", format_func=lambda k: f"{res.origins[k]:%Y-%m-%d %H:%M} UTC")
-    paths = res.paths[model][i]
-    q = res.quantiles.filter((pl.col("model") == model) & (pl.col("origin") == res.origins[i]))
-    times = q["time"].to_list()
+    model = c1.selectbox("Model", res.models, key="bt_fan_model")
+    kept = res.paths.get(model, {})
+    i = c2.selectbox("Origin", range(len(res.origins)), key="bt_fan_origin",
+                     format_func=lambda k: f"{res.origins[k]:%Y-%m-%d %H:%M} UTC" + (" · paths kept" if k in kept else ""))
+    q = res.quantiles.filter((pl.col("model") == model) & (pl.col("origin") == res.origins[i])).sort("step")
     score = res.per_origin.filter((pl.col("model") == model) & (pl.col("origin") == res.origins[i]))["total"][0]
-    st.plotly_chart(fan_chart(paths, times, res.realised[i], title=f"{model} · score {score:.1f}" if score is not None
-                              else model), width="stretch", key="bt_fan")
+    title = f"{model} · score {score:.1f}" if score is not None else f"{model} · invalid forecast"
+    if i not in kept:  # bands from the stored quantiles
+        st.plotly_chart(eplots.quantile_fan(q, title=title), width="stretch", key="bt_fan")
+        st.caption("Full path sets are kept for the origins marked 'paths kept' (terminal distribution, drift, vol).")
+        return
+    paths, times = kept[i], q["time"].to_list()
+    st.plotly_chart(fan_chart(paths, times, res.realised[i], title=title), width="stretch", key="bt_fan")
     a, b = st.columns(2)
     a.plotly_chart(eplots.terminal_distribution(paths, res.realised[i][-1], title="Final price"),
                    width="stretch", key="bt_terminal")
-    b.plotly_chart(eplots.path_trajectories(paths, times, title="Drift and volatility per step"),
+    b.plotly_chart(eplots.path_trajectories(paths, times, title="Drift and volatility per step (from the paths)"),
                    width="stretch", key="bt_traj")
 
 
