@@ -20,26 +20,10 @@ from synthwb.evaluate.baselines import BASELINES
 from synthwb.evaluate.synth import TASKS
 from synthwb.plots import fan_chart
 from synthwb.train.jobs import ACTIVE
+from ui import jobs as bg
 from ui import state
 
 S = st.session_state
-
-
-@st.cache_resource
-def _registry():
-    from synthwb.train.jobs import get_registry
-
-    return get_registry()
-
-
-def _runs() -> list[dict]:
-    from synthwb.store import list_runs
-
-    return [r for r in list_runs(state.store_root()) if r.get("status") == "finished"]
-
-
-def _job():
-    return _registry().find(S.get("bt_job"))
 
 
 def _backtest_job(progress, stop_event, *, spec, root, store):
@@ -47,19 +31,6 @@ def _backtest_job(progress, stop_event, *, spec, root, store):
     if spec.models and result.status == "finished":
         result.meta["saved"] = str(save_beside_run(result, spec.models[0], store=store))
     return result
-
-
-@st.fragment(run_every=1.0)
-def _progress() -> None:
-    job = _job()
-    if job is None:
-        return
-    if job.status not in ACTIVE:
-        st.rerun()
-    c1, c2 = st.columns([6, 1])
-    eta = f" · about {job.eta:.0f} s left" if job.eta else ""
-    c1.progress(job.progress, text=f"{job.message or job.status}{eta}")
-    c2.button("Stop", key="bt_stop", icon=":material/stop:", on_click=job.stop)
 
 
 def _on_run(sel) -> None:
@@ -78,13 +49,13 @@ def _on_run(sel) -> None:
         S.bt_error = exc
         return
     label = f"{', '.join(runs + [b.label for b in spec.baselines])} · {spec.task}"
-    job = _registry().submit("backtest", label, _backtest_job, spec=spec, root=str(state.lake_root()),
+    job = bg.registry().submit("backtest", label, _backtest_job, spec=spec, root=str(state.lake_root()),
                              store=str(state.store_root()))
     S.bt_job = job.id
 
 
 def _setup(sel) -> None:
-    runs = _runs()
+    runs = bg.finished_runs()
     info = {r["run_id"]: r for r in runs}
     c1, c2 = st.columns(2)
     c1.multiselect("Runs", list(info), key="bt_runs", placeholder="none: baselines only",
@@ -111,7 +82,7 @@ def _setup(sel) -> None:
         d.number_input("MASE/MSIS seasonality (steps)", 1, 10_000, 1, key="bt_season")
     where = ("each run's own data" if S.bt_runs else f"{sel.asset_class}/{sel.symbol} {sel.freq} (sidebar)")
     st.caption(f"Data: {where}. Realised prices come from the finest stored bars, joined by timestamp.")
-    busy = (job := _job()) is not None and job.status in ACTIVE
+    busy = bg.busy("bt_job")
     st.button("Run backtest", type="primary", icon=":material/play_arrow:", key="bt_go", on_click=_on_run,
               args=(sel,), disabled=busy or not (S.bt_runs or S.bt_baselines))
     err = S.pop("bt_error", None)
@@ -198,10 +169,10 @@ if sel is None:
     st.info("The lake is empty: create the demo lake on the Data Explorer page first.")
     st.stop()
 _setup(sel)
-job = _job()
+job = bg.job("bt_job")
 if job is not None:
     if job.status in ACTIVE:
-        _progress()
+        bg.progress("bt_job")
     elif job.status == "failed":
         st.error(job.error or "the backtest failed", icon=":material/error:")
     else:

@@ -17,53 +17,19 @@ from synthwb.evaluate import compare_plots as cplots
 from synthwb.evaluate.baselines import BASELINES
 from synthwb.evaluate.ensemble import BASELINE_PREFIX
 from synthwb.train.jobs import ACTIVE
+from ui import jobs as bg
 from ui import state
 
 S = st.session_state
 
 
-@st.cache_resource
-def _registry():
-    from synthwb.train.jobs import get_registry
-
-    return get_registry()
-
-
-def _runs() -> list[dict]:
-    from synthwb.store import list_runs
-
-    return [r for r in list_runs(state.store_root()) if r.get("status") == "finished"]
-
-
-def _job(key: str):
-    return _registry().find(S.get(key))
-
-
-@st.fragment(run_every=1.0)
-def _progress(key: str) -> None:
-    """Live progress of the job in ``S[key]``; a full rerun once it ends."""
-    job = _job(key)
-    if job is None:
-        return
-    if job.status not in ACTIVE:
-        st.rerun()
-    _progress_bar(job, key)
-
-
-def _progress_bar(job, key: str) -> None:
-    c1, c2 = st.columns([6, 1])
-    eta = f" · about {job.eta:.0f} s left" if job.eta else ""
-    c1.progress(job.progress, text=f"{job.message or job.status}{eta}")
-    c2.button("Stop", key=f"{key}_stop", icon=":material/stop:", on_click=job.stop)
-
-
 def _job_outcome(key: str):
     """The finished job's result, or None (progress or the error is drawn here)."""
-    job = _job(key)
+    job = bg.job(key)
     if job is None:
         return None
     if job.status in ACTIVE:
-        _progress(key)
+        bg.progress(key)
         return None
     if job.status == "failed":
         st.error(job.error or "the job failed", icon=":material/error:")
@@ -98,7 +64,7 @@ def _on_compare(sel) -> None:
         S.cmp_error = exc
         return
     label = f"{', '.join(req.models)} on {sel.symbol} {sel.freq}"
-    job = _registry().submit("compare", label, _compare_job, request=req, root=str(state.lake_root()),
+    job = bg.registry().submit("compare", label, _compare_job, request=req, root=str(state.lake_root()),
                              store=str(state.store_root()))
     S.cmp_job = job.id
 
@@ -129,7 +95,7 @@ def _setup(sel, runs: list[dict]) -> None:
                  format_func={"dm": "Diebold-Mariano", "bootstrap": "block bootstrap"}.get)
     st.caption(f"Test period: {sel.start:%Y-%m-%d} to {sel.end:%Y-%m-%d} on {sel.asset_class}/{sel.symbol} "
                f"{sel.freq} (sidebar). Every model is scored on the same origins.")
-    busy = (job := _job("cmp_job")) is not None and job.status in ACTIVE
+    busy = bg.busy("cmp_job")
     st.button("Compare", type="primary", icon=":material/compare_arrows:", disabled=busy or len(models) < 2,
               on_click=_on_compare, args=(sel,), key="cmp_go")
     err = S.pop("cmp_error", None)
@@ -263,7 +229,7 @@ def _on_fit(sel) -> None:
     except (SynthwbError, ValueError) as exc:
         S.ens_error = exc
         return
-    job = _registry().submit("ensemble-fit", f"fit {', '.join(members)}", _fit_job, request=req, members=members,
+    job = bg.registry().submit("ensemble-fit", f"fit {', '.join(members)}", _fit_job, request=req, members=members,
                              root=str(state.lake_root()), store=str(state.store_root()))
     S.ens_job, S.ens_job_members = job.id, members
 
@@ -351,7 +317,7 @@ def _on_ablation(fs, model, ctx, hor, config) -> None:
     from synthwb.evaluate.search import submit_ablation
 
     try:
-        jobs = submit_ablation(_registry(), S.abl_name, fs, model, config, groups=S.get("abl_groups") or None,
+        jobs = submit_ablation(bg.registry(), S.abl_name, fs, model, config, groups=S.get("abl_groups") or None,
                                store=str(state.store_root()), root=str(state.lake_root()), context=ctx, horizon=hor)
     except SynthwbError as exc:
         S.abl_error = exc
@@ -377,7 +343,7 @@ def _ablation() -> None:
     err = S.pop("abl_error", None)
     if err is not None:
         state.show_error(err)
-    jobs = [j for j in (_registry().find(i) for i in S.get("abl_jobs", [])) if j is not None]
+    jobs = [j for j in (bg.registry().find(i) for i in S.get("abl_jobs", [])) if j is not None]
     if any(j.status in ACTIVE for j in jobs):
         _ablation_live()
     elif jobs:
@@ -398,7 +364,7 @@ def _ablation_tables(jobs) -> None:
 
 @st.fragment(run_every=2.0)
 def _ablation_live() -> None:
-    jobs = [j for j in (_registry().find(i) for i in S.get("abl_jobs", [])) if j is not None]
+    jobs = [j for j in (bg.registry().find(i) for i in S.get("abl_jobs", [])) if j is not None]
     if not any(j.status in ACTIVE for j in jobs):
         st.rerun()
     _ablation_tables(jobs)
@@ -412,7 +378,7 @@ def _on_search(fs, model, ctx, hor, config) -> None:
     except SynthwbError as exc:
         S.hp_error = exc
         return
-    job = _registry().submit("search", f"{S.hp_method} search {S.hp_name}", search_job, run_name=S.hp_name,
+    job = bg.registry().submit("search", f"{S.hp_method} search {S.hp_name}", search_job, run_name=S.hp_name,
                              featureset=fs, model_spec=model, space=space, method=S.hp_method,
                              n_trials=int(S.hp_trials), config=config, store=str(state.store_root()),
                              keep=int(S.hp_keep), context=ctx, horizon=hor)
@@ -434,7 +400,7 @@ def _search() -> None:
     err = S.pop("hp_error", None)
     if err is not None:
         state.show_error(err)
-    job = _job("hp_job")
+    job = bg.job("hp_job")
     if job is None:
         return
     if job.status in ACTIVE:
@@ -455,21 +421,21 @@ def _trials_table(job) -> None:
 
 @st.fragment(run_every=2.0)
 def _trials_live() -> None:
-    job = _job("hp_job")
+    job = bg.job("hp_job")
     if job is None or job.status not in ACTIVE:
         st.rerun()
-    _progress_bar(job, "hp_job")
+    bg.progress_bar(job, "hp_job")
     _trials_table(job)
 
 
 # ------------------------------------------------------------------------------ page
-st.header(":material/compare_arrows: Compare")
+st.title(":material/compare_arrows: Compare")
 sel = state.selection()
 if sel is None:
     st.info("The lake is empty: create the demo lake on the Data Explorer page first.")
     st.stop()
 try:
-    runs = _runs()
+    runs = bg.finished_runs()
 except SynthwbError as exc:
     state.show_error(exc)
     runs = []

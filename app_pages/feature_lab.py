@@ -14,6 +14,7 @@ from synthwb.errors import SynthwbError
 from synthwb.features.registry import FEATURES, FeatureSpec, default_spec
 from synthwb.registry import Param
 from ui import state
+from ui.widgets import param_widget
 
 st.title(":material/science: Feature Lab")
 sel = state.selection()
@@ -25,23 +26,7 @@ DEFAULT_ON = {it.name for it in default_spec(sel.freq).features}
 
 
 def _param_widget(name: str, p: Param):
-    key = f"fl_p_{name}_{p.name}"
-    label = p.name.replace("_", " ")
-    if p.kind is bool:
-        return st.checkbox(label, value=p.default, key=key, help=p.help or None)
-    if p.choices:
-        return st.selectbox(label, list(p.choices), index=list(p.choices).index(p.default), key=key,
-                            help=p.help or None)
-    if p.kind is int:
-        return int(st.number_input(label, value=int(p.default), step=int(p.step or 1), key=key, help=p.help or None,
-                                   min_value=int(p.low) if p.low is not None else None,
-                                   max_value=int(p.high) if p.high is not None else None))
-    if p.kind is float:
-        return float(st.number_input(label, value=float(p.default), step=float(p.step or 0.01), key=key,
-                                     help=p.help or None, format="%.4g",
-                                     min_value=float(p.low) if p.low is not None else None,
-                                     max_value=float(p.high) if p.high is not None else None))
-    return st.text_input(label, value=str(p.default), key=key, help=p.help or None)
+    return param_widget(p, f"fl_p_{name}_{p.name}")
 
 
 def _picker() -> tuple[list[dict], list[str], str | None]:

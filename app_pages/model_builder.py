@@ -14,6 +14,7 @@ from synthwb.models import stack as stk
 from synthwb.models.registry import block_is_causal, block_min_len
 from synthwb.plots import fan_chart, trajectory_chart
 from ui import state
+from ui.widgets import params_form
 
 S = st.session_state
 SIZE_KEYS = {"mb_context": 256, "mb_horizon": 288, "mb_d_model": 64, "mb_n_features": 16,
@@ -90,35 +91,6 @@ def _load_upload() -> None:
         _load(ModelSpec.model_validate_json(f.getvalue()))
     except SynthwbError as exc:
         S.mb_load_error = exc
-
-
-# ---------------------------------------------------------------- widgets from registry params
-def param_widget(p, key: str, value):
-    """One input widget for a registry Param (bounds, choices and help from the registry)."""
-    label = p.name
-    if p.kind is bool:
-        return st.checkbox(label, value=bool(value), key=key, help=p.help or None)
-    if p.choices:
-        opts = list(p.choices)
-        return st.selectbox(label, opts, index=opts.index(value) if value in opts else 0, key=key, help=p.help or None)
-    if p.kind is int:
-        return int(st.number_input(label, min_value=None if p.low is None else int(p.low),
-                                   max_value=None if p.high is None else int(p.high), value=int(value),
-                                   step=int(p.step or 1), key=key, help=p.help or None))
-    if p.kind is float:
-        step = p.step or (abs(p.default) / 10 if p.default else 0.01)
-        return float(st.number_input(label, min_value=p.low, max_value=p.high, value=float(value), step=float(step),
-                                     format="%g", key=key, help=p.help or None))
-    return st.text_input(label, value=str(value), key=key, help=p.help or None)
-
-
-def params_form(entry, values: dict, prefix: str) -> dict:
-    cols = st.columns(3)
-    out = {}
-    for j, p in enumerate(entry.params):
-        with cols[j % 3]:
-            out[p.name] = param_widget(p, f"{prefix}_{p.name}", values.get(p.name, p.default))
-    return out
 
 
 def module_doc(entry) -> str:

@@ -14,20 +14,16 @@ from synthwb.features.featureset import list_featuresets
 from synthwb.models import list_specs, preset_names
 from synthwb.store import runs
 from synthwb.train import TrainConfig, train_job
-from synthwb.train.jobs import ACTIVE, get_registry
+from synthwb.train.jobs import ACTIVE
 from synthwb.train.loop import prepare
 from synthwb.train.plots import curves_figure
+from ui import jobs as bg
 from ui import state
 
 S = st.session_state
 
 
-@st.cache_resource
-def registry():
-    return get_registry()
-
-
-REG = registry()
+REG = bg.registry()
 STORE = str(state.store_root())
 ROOT = str(state.lake_root())
 STATUS_ICON = {"queued": ":material/schedule:", "running": ":material/autorenew:", "stopping": ":material/pending:",

@@ -136,3 +136,17 @@ def test_engine_never_imports_streamlit():
     hits = [str(p) for p in (ROOT / "synthwb").rglob("*.py")
             if any(line.strip().startswith(("import streamlit", "from streamlit")) for line in p.read_text().splitlines())]
     assert hits == []
+
+
+@pytest.mark.parametrize("package", ["synthwb.models", "synthwb.features", "synthwb.train"])
+def test_lazy_package_exports_resolve_to_their_objects(package):
+    """Every lazily exported name is the object itself, never a same-named submodule, whatever
+    was imported before (a submodule import sets a package attribute of its own name)."""
+    import importlib
+    import types
+
+    pkg = importlib.import_module(package)
+    for name in pkg.__all__:
+        importlib.import_module(f"{package}.{pkg._EXPORTS[name]}")
+    for name in pkg.__all__:
+        assert not isinstance(getattr(pkg, name), types.ModuleType), f"{package}.{name} is a module"

@@ -16,7 +16,6 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
-import polars as pl
 
 from ..errors import SpecError
 from .datasets import SPLITS

@@ -18,6 +18,6 @@ _EXPORTS = {
     **dict.fromkeys(["BLOCKS", "HEADS"], "registry"),
     **dict.fromkeys(["LayerSpec", "ModelSpec", "delete_spec", "list_specs", "load_spec", "read_spec_file", "save_spec"], "spec"),
     **dict.fromkeys(["apply_order", "move"], "stack"),
-    **dict.fromkeys(["summary", "total_params"], "summary"),
+    **dict.fromkeys(["summary", "total_params"], "layer_summary"),
 }
 __getattr__, __all__ = lazy_exports(__name__, _EXPORTS)

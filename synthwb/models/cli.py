@@ -63,7 +63,7 @@ def _presets(args) -> Result:
 
 def _validate(args) -> Result:
     from .spec import read_spec_file
-    from .summary import summary
+    from .layer_summary import summary
 
     spec = read_spec_file(args.spec)
     rows = summary(spec)

@@ -4,32 +4,14 @@ Unidirectional it is causal; ``bidirectional`` reads the window backwards too (n
 """
 from __future__ import annotations
 
-from torch import Tensor, nn
+from torch import nn
 
-from ...registry import Param
 from ..registry import BLOCKS
+from .recurrent import RECURRENT_META, RECURRENT_PARAMS, RecurrentBlock
 
 
-@BLOCKS.register(
-    "lstm", category="recurrent",
-    params=[
-        Param("hidden", int, 64, low=1, high=2048, help="hidden size"),
-        Param("layers", int, 1, low=1, high=8),
-        Param("bidirectional", bool, False, help="also read backwards (not causal)"),
-        Param("dropout", float, 0.0, low=0.0, high=0.9, help="between stacked layers"),
-    ],
-    keeps_time=True, min_len=1, causal=True, causal_fn=lambda p: not p["bidirectional"],
-)
-class LSTMBlock(nn.Module):
+@BLOCKS.register("lstm", category="recurrent", params=RECURRENT_PARAMS, **RECURRENT_META)
+class LSTMBlock(RecurrentBlock):
     """LSTM over time with a linear projection back to d_model and a residual."""
 
-    def __init__(self, d_model: int, seq_len: int, hidden: int = 64, layers: int = 1, bidirectional: bool = False,
-                 dropout: float = 0.0):
-        super().__init__()
-        self.rnn = nn.LSTM(d_model, hidden, layers, batch_first=True, bidirectional=bidirectional,
-                           dropout=dropout if layers > 1 else 0.0)
-        self.proj = nn.Linear(hidden * (2 if bidirectional else 1), d_model)
-
-    def forward(self, x: Tensor) -> Tensor:
-        y, _ = self.rnn(x)
-        return x + self.proj(y)
+    rnn_cls = nn.LSTM

@@ -1,0 +1,50 @@
+"""Background jobs as the pages see them: the process-wide registry, the watched job of a
+session-state key, and its live progress panel (a fragment that never blocks the page)."""
+from __future__ import annotations
+
+import streamlit as st
+
+from synthwb.train.jobs import ACTIVE, Job, JobRegistry
+
+from . import state
+
+
+@st.cache_resource
+def registry() -> JobRegistry:
+    """The one registry of this process: jobs survive reruns, page switches and refreshes."""
+    from synthwb.train.jobs import get_registry
+
+    return get_registry()
+
+
+def job(key: str) -> Job | None:
+    """The job whose id is stored in ``st.session_state[key]``, if it still exists."""
+    return registry().find(st.session_state.get(key))
+
+
+def busy(key: str) -> bool:
+    return (j := job(key)) is not None and j.status in ACTIVE
+
+
+def finished_runs() -> list[dict]:
+    from synthwb.store import list_runs
+
+    return [r for r in list_runs(state.store_root()) if r.get("status") == "finished"]
+
+
+def progress_bar(j: Job, key: str) -> None:
+    c1, c2 = st.columns([6, 1])
+    eta = f" · about {j.eta:.0f} s left" if j.eta else ""
+    c1.progress(j.progress, text=f"{j.message or j.status}{eta}")
+    c2.button("Stop", key=f"{key}_stop", icon=":material/stop:", on_click=j.stop)
+
+
+@st.fragment(run_every=1.0)
+def progress(key: str) -> None:
+    """Live progress of the job in ``session_state[key]``; a full rerun once it ends."""
+    j = job(key)
+    if j is None:
+        return
+    if j.status not in ACTIVE:
+        st.rerun()
+    progress_bar(j, key)

@@ -1,0 +1,40 @@
+"""Widgets drawn from the registry idiom: one input per :class:`synthwb.registry.Param`."""
+from __future__ import annotations
+
+from typing import Any
+
+import streamlit as st
+
+from synthwb.registry import Entry, Param
+
+
+def param_widget(p: Param, key: str, value: Any = None, label: str | None = None):
+    """One input for a registry Param, with its bounds, choices, step and help."""
+    value = p.default if value is None else value
+    label = label or p.name.replace("_", " ")
+    help_ = p.help or None
+    if p.kind is bool:
+        return st.checkbox(label, value=bool(value), key=key, help=help_)
+    if p.choices:
+        opts = list(p.choices)
+        return st.selectbox(label, opts, index=opts.index(value) if value in opts else 0, key=key, help=help_)
+    if p.kind is int:
+        return int(st.number_input(label, min_value=None if p.low is None else int(p.low),
+                                   max_value=None if p.high is None else int(p.high), value=int(value),
+                                   step=int(p.step or 1), key=key, help=help_))
+    if p.kind is float:
+        step = p.step or (abs(p.default) / 10 if p.default else 0.01)
+        return float(st.number_input(label, min_value=None if p.low is None else float(p.low),
+                                     max_value=None if p.high is None else float(p.high), value=float(value),
+                                     step=float(step), format="%g", key=key, help=help_))
+    return st.text_input(label, value=str(value), key=key, help=help_)
+
+
+def params_form(entry: Entry, values: dict, prefix: str, columns: int = 3) -> dict:
+    """All of an entry's parameters in a grid; returns name -> value."""
+    cols = st.columns(columns)
+    out = {}
+    for j, p in enumerate(entry.params):
+        with cols[j % columns]:
+            out[p.name] = param_widget(p, f"{prefix}_{p.name}", values.get(p.name))
+    return out
