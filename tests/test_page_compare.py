@@ -61,7 +61,7 @@ def _by_key(widgets, key):
 
 def test_compare_page_runs_a_comparison_like_the_cli(page_env, demo_lake):
     at = _open()
-    assert any("Compare" in h.value for h in at.header)
+    assert any("Compare" in h.value for h in at.title)
     at.multiselect(key="cmp_baselines").set_value(["gbm", "bootstrap", "garch"]).run()
     at.selectbox(key="cmp_task").set_value("1h")
     at.number_input(key="cmp_origins").set_value(6)

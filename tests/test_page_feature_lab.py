@@ -12,31 +12,15 @@ from synthwb.features.featureset import load_featureset
 
 ROOT = Path(__file__).resolve().parents[1]
 APP = str(ROOT / "app.py")
-PAGES = ("data_explorer", "feature_lab", "model_builder", "train", "backtest", "compare")
-# while sibling pages are still being written, run the page under the real sidebar directly
-WRAPPER = f"""
-import sys
-sys.path.insert(0, {str(ROOT)!r})
-import streamlit as st
-st.set_page_config(layout="wide")
-from ui.sidebar import render_sidebar
-render_sidebar()
-exec(compile(open({str(ROOT / "pages" / "feature_lab.py")!r}).read(), "feature_lab.py", "exec"))
-"""
-
-
 @pytest.fixture
 def app(demo_lake, lake_env, monkeypatch):
     shutil.rmtree(lake_env.root)
     shutil.copytree(demo_lake, lake_env.root)
     st.cache_data.clear()
     st.cache_resource.clear()
-    if all((ROOT / "pages" / f"{p}.py").exists() for p in PAGES):
-        at = AppTest.from_file(APP, default_timeout=180)
-        at.run()
-        at.switch_page("app_pages/feature_lab.py")
-    else:
-        at = AppTest.from_string(WRAPPER, default_timeout=180)
+    at = AppTest.from_file(APP, default_timeout=180)
+    at.run()
+    at.switch_page("app_pages/feature_lab.py")
     at.run()
     assert not at.exception, at.exception
     return at
