@@ -182,6 +182,13 @@ def test_trained_run_is_backtested_beside_baselines_and_saved(lake_env, demo_lak
     assert set(po["kind"]) == {"run", "baseline"} and po.height == 8 and po["valid"].all()
     assert po["n_terms"].max() == 12 + 2 + 1 + 1
     assert res.selection["freq"] == "5min"  # taken from the run
+    # with no period given, a run is scored only on its feature set's unseen test split
+    from synthwb.features.featureset import load_featureset
+
+    test_start = load_featureset("tiny", lake_env.store).splits(demo_lake)["test"]["ts"].min()
+    unseen = run_backtest(small_spec(selection=None, start=None, models=["bt-run"], baselines=[], task=CUSTOM_TASK,
+                                     n_origins=3, n_paths=8, batch_size=8), root=demo_lake, store=lake_env.store)
+    assert len(unseen.origins) == 3 and min(unseen.origins) >= test_start
     # independent: the run's forecaster on the same origins and bars, scored by score_paths
     f = load_forecaster("bt-run", store=lake_env.store, device="cpu", root=demo_lake)
     bars = read_bars(Selection("crypto", "BTC", "5min"), root=demo_lake)

@@ -40,7 +40,7 @@ import polars as pl
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from ..data.schema import FREQ_SECONDS, Selection
-from ..errors import DataError, NotFound, SpecError
+from ..errors import DataError, NotFound, SpecError, SynthwbError
 from ..io import atomic_write_json, check_slug, slugify
 from .baselines import BASELINES, MIN_HISTORY, BaselineForecaster
 from .metrics import GluonMetrics, sorted_quantiles
@@ -371,6 +371,22 @@ def _resolve_selection(spec: BacktestSpec, store) -> Selection:
     return Selection(sel["asset_class"], sel["symbol"], sel["freq"])
 
 
+def _unseen_start(run_ids: Sequence[str], store, root) -> datetime | None:
+    """The latest first test-split bar over the runs' feature sets: no run was trained or
+    validated on anything from there on. None when no run records a feature set."""
+    from ..store import load_run
+
+    starts = []
+    for run_id in run_ids:
+        try:
+            test = load_run(run_id, store).featureset.splits(root)["test"]
+        except SynthwbError:  # an ensemble or a run without a feature set: no split to honour
+            continue
+        if not test.is_empty():
+            starts.append(test["ts"].min())
+    return max(starts) if starts else None
+
+
 def _context_seconds(forecasters, bar_seconds: int, history_days: float) -> float:
     secs = history_days * 86400.0
     for _, _, f in forecasters:
@@ -443,9 +459,12 @@ def run_backtest(spec: BacktestSpec | dict | str, root=None, store=None,
 
     start_eff = spec.start
     if start_eff is None and not spec.origins:
-        # default test period: after a quarter of the data (at most history_days) of history
-        warm = min(spec.history_days * 86400 * NS, (data_end - int(bar_ts[0])) // 4)
-        start_eff = _dt(int(bar_ts[0]) + int(warm))
+        # default test period: data no run has seen (its feature set's test split); without
+        # runs, after a quarter of the data (at most history_days) of history
+        start_eff = _unseen_start(spec.models, store, root)
+        if start_eff is None:
+            warm = min(spec.history_days * 86400 * NS, (data_end - int(bar_ts[0])) // 4)
+            start_eff = _dt(int(bar_ts[0]) + int(warm))
     min_hist = max([MIN_HISTORY] + [int(getattr(f, "context_bars", 0) or 0) for _, _, f in forecasters])
     o_ns = choose_origins(bar_ts, bar_s, horizon, start=start_eff, end=spec.end, data_end_ns=data_end,
                           every=spec.every, n_origins=spec.n_origins, explicit=spec.origins, min_history=min_hist)

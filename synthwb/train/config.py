@@ -36,7 +36,7 @@ class TrainConfig(BaseModel):
     patience: int = Field(5, ge=0, description="validations without improvement before stopping; 0 disables")
     max_steps: Optional[int] = Field(None, ge=1)
     val_every: int = Field(0, ge=0, description="validate every N steps; 0 = once per epoch")
-    max_val_batches: int = Field(50, ge=1)
+    max_val_batches: int = Field(8, ge=1, description="validation uses at most this many batches of windows, evenly spread over the split")
     log_every: int = Field(10, ge=1)
     checkpoint_every: int = Field(0, ge=0, description="save last.* every N steps; 0 = at validations")
     max_bad_steps: int = Field(20, ge=1, description="consecutive NaN/inf steps before the run stops")
