@@ -39,7 +39,17 @@ def _fmt_s(sec: float | None) -> str:
 
 
 def _watch(job_id: str) -> None:
+    """Watch a job: its id goes in the URL (survives a refresh) and in the session (survives
+    a page switch, which clears the URL's query parameters)."""
     st.query_params["job"] = job_id
+    S.train_watch = job_id
+
+
+def _watched() -> str | None:
+    job_id = st.query_params.get("job") or S.get("train_watch")
+    if job_id and st.query_params.get("job") != job_id:
+        st.query_params["job"] = job_id  # back from another page: restore the URL
+    return job_id
 
 
 def _history(job) -> list[dict]:
@@ -219,7 +229,7 @@ def runs_list() -> None:
 
 # ------------------------------------------------------------------------- page
 st.title("Train")
-job_id = st.query_params.get("job")
+job_id = _watched()
 if job_id:
     active = (j := REG.find(job_id)) is not None and j.status in ACTIVE
     st.fragment(run_every=2 if active else None)(live_panel)(job_id)

@@ -63,6 +63,14 @@ def test_train_page_runs_a_short_training_to_completion(lake_env, demo_lake, mon
     assert any("page-run" in s.value and "finished at step 6" in s.value for s in at.success)
     assert runs.load_run("page-run", lake_env.store).status == "finished"
     assert at.selectbox(key="tr_run").value == "page-run"
+    # switch to another page and back: the page switch clears the URL, the job is still watched
+    at.switch_page("app_pages/data_explorer.py")
+    at.run()
+    assert not at.exception
+    at.switch_page("app_pages/train.py")
+    at.run()
+    assert not at.exception
+    assert any("page-run" in s.value and "finished at step 6" in s.value for s in at.success)
     # re-attach after a "browser refresh": a fresh session with the job id in the URL
     at2 = AppTest.from_file(APP, default_timeout=120)
     at2.query_params["job"] = job_id
