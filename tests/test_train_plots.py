@@ -28,3 +28,12 @@ def test_long_histories_are_thinned_keeping_the_last_point():
     assert len(tr.x) <= MAX_POINTS + 1 and tr.x[0] == 1 and tr.x[-1] == 10_000
     assert list(tr.y) == [float(s) for s in tr.x]
     assert len(lr_figure([0.1, 0.2]).data[0].y) == 2
+
+
+def test_a_single_validation_point_is_visible():
+    """After the first validation every val-only panel holds one point: it must be a marker."""
+    fig = curves_figure([{"kind": "train", "step": 1, "loss": 2.0, "lr": 1e-3, "grad_norm": 1.0},
+                         {"kind": "train", "step": 2, "loss": 1.5, "lr": 1e-3, "grad_norm": 1.0},
+                         {"kind": "val", "step": 2, "val_crps": 1.2, "sharpness": 30.0, "gauss_nll": 3.0}])
+    lone = [t for t in fig.data if len(t.x) == 1]
+    assert lone and all("markers" in t.mode for t in lone)

@@ -56,8 +56,10 @@ def curves_figure(history: list[dict], title: str | None = None, height: int = 5
                                       "xanchor": "center", "yanchor": "bottom", "showarrow": False,
                                       "font": {"size": 14}})
         x, y = _series(history, k1, m1)
-        data.append({"type": "scatter", "x": x, "y": y, "mode": "lines", "name": f"{k1} {m1}",
-                     "line": {"color": COLORS[0], "width": 1.6}, "xaxis": f"x{ax}", "yaxis": f"y{ax}"})
+        # a lone point (e.g. the first validation) is drawn as a marker: a line of one point is invisible
+        data.append({"type": "scatter", "x": x, "y": y, "mode": "lines" if len(x) > 1 else "markers",
+                     "name": f"{k1} {m1}", "line": {"color": COLORS[0], "width": 1.6}, "marker": {"size": 6},
+                     "xaxis": f"x{ax}", "yaxis": f"y{ax}"})
         if k2:
             x2, y2 = _series(history, k2, m2)
             yax = ax
