@@ -153,6 +153,11 @@ def test_fitted_ensemble_is_saved_and_scored(lake_env, demo_lake):
     assert doc["weights"] == pytest.approx(fit.weights)  # same request, same fit
     info = read_info(doc["run_id"], lake_env.store)
     assert info["kind"] == "ensemble" and info["fit"]["weights"] == pytest.approx(fit.weights)
+    # the store's one entry point gives the ensemble's forecaster, like any run's
+    from synthwb.evaluate.ensemble import EnsembleForecaster
+    from synthwb.store import load_forecaster
+
+    assert isinstance(load_forecaster(doc["run_id"], store=lake_env.store, device="cpu"), EnsembleForecaster)
     res = compare(_request([doc["run_id"]], ["gbm", "bootstrap"]), root=demo_lake, store=lake_env.store)
     assert doc["run_id"] in res.board["model"].to_list()
     assert res.per_origin.filter(pl.col("model") == doc["run_id"])["valid"].all()

@@ -339,12 +339,8 @@ def _load_forecasters(spec: BacktestSpec, store, extra=(), root=None) -> list[tu
 
     out: list[tuple[str, str, Any]] = list(extra)
     for run_id in spec.models:
-        if read_info(run_id, store).get("kind") == "ensemble":
-            from .ensemble import load_ensemble_forecaster
-
-            out.append((run_id, "ensemble", load_ensemble_forecaster(run_id, store=store, device=spec.device)))
-        else:
-            out.append((run_id, "run", load_forecaster(run_id, store=store, device=spec.device, root=root)))
+        kind = "ensemble" if read_info(run_id, store).get("kind") == "ensemble" else "run"
+        out.append((run_id, kind, load_forecaster(run_id, store=store, device=spec.device, root=root)))
     for b in spec.baselines:
         out.append((b.label, "baseline", BaselineForecaster(b.name, **b.params)))
     names = [n for n, _, _ in out]

@@ -380,12 +380,8 @@ def member_forecaster(member: str, store: str | os.PathLike | None = None, devic
 
         entry = BASELINES.get(member[len(BASELINE_PREFIX):])
         return entry.obj(**entry.resolve({}))
-    from ..store import read_info
 
-    info = read_info(member, store)
-    if info.get("kind") == "ensemble":
-        return load_ensemble_forecaster(member, store=store, device=device)
-    from ..store import load_forecaster
+    from ..store import load_forecaster  # trained runs and (nested) saved ensembles
 
     return load_forecaster(member, store=store, device=device)
 

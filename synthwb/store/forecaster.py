@@ -126,6 +126,13 @@ class RunForecaster:
 
 
 def load_forecaster(run_id: str, store: str | os.PathLike | None = None, device: str = "auto",
-                    which: str = "best", root=None) -> RunForecaster:
-    """The run ``run_id`` as a Forecaster on ``device`` (auto: CUDA, then MPS, then CPU)."""
+                    which: str = "best", root=None):
+    """The run ``run_id`` as a Forecaster on ``device`` (auto: CUDA, then MPS, then CPU): a
+    :class:`RunForecaster` for a trained run, an EnsembleForecaster for a saved ensemble."""
+    from .runs import read_info
+
+    if read_info(run_id, store).get("kind") == "ensemble":
+        from ..evaluate.ensemble import load_ensemble_forecaster
+
+        return load_ensemble_forecaster(run_id, store=store, device=device)
     return RunForecaster(run_id, store=store, device=device, which=which, root=root)
