@@ -17,6 +17,7 @@ fi
 "$PY" -m pip install --quiet --upgrade pip
 "$PY" -m pip install --quiet -r requirements.txt
 "$PY" -m pip install --quiet --no-deps -r requirements-nodeps.txt
+"$PY" -m pip install --quiet --no-deps -e .   # synthwb itself: `synthwb ...` / `python -m synthwb` anywhere
 "$PY" - <<'PY'
 import torch, polars, streamlit, uni2ts  # noqa: F401  fail loudly if the install is incomplete
 from uni2ts.model.moirai import MoiraiModule  # noqa: F401

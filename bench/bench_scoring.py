@@ -18,36 +18,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import numpy as np  # noqa: E402
-from properscoring import crps_ensemble as ps_crps  # noqa: E402
 
+from synthwb.evaluate.reference import reference_score as reference  # noqa: E402
 from synthwb.evaluate.synth import TASKS, score_batch, score_paths  # noqa: E402
-
-
-def reference(sim: np.ndarray, real: np.ndarray, step: int, intervals: dict) -> float:
-    """The validator's procedure written plainly: per interval, per term, properscoring."""
-    if np.any(sim == 0) or np.isnan(sim).any():
-        return -1.0
-    total = 0.0
-    for name, secs in intervals.items():
-        k = secs // step
-        if name.endswith("_abs"):
-            while len(real[::k]) == 1 and k > 1:
-                k -= 1
-            s, r = sim[:, ::k][:, 1:], real[::k][1:]
-        else:
-            s, r = sim[:, ::k], real[::k]
-            if name.endswith("_gaps"):
-                s, r = s[:, :2], r[:2]
-            s = np.diff(s, axis=1) / s[:, :-1] * 10000
-            r = np.diff(r) / r[:-1] * 10000
-        for j in range(len(r)):
-            if np.isnan(r[j]):
-                continue
-            v = ps_crps(r[j], s[:, j])
-            if name.endswith("_abs"):
-                v = v / real[-1] * 10000
-            total += float(v)
-    return total
 
 
 def timed(fn, repeat: int) -> tuple[float, object]:

@@ -6,11 +6,11 @@ from datetime import datetime, timedelta, timezone
 
 import numpy as np
 import polars as pl
-import properscoring as ps
 import pytest
 import torch
 
 from synthwb.errors import SpecError
+from synthwb.evaluate.reference import reference_score
 from synthwb.evaluate.synth import (
     TASKS,
     Interval,
@@ -127,37 +127,6 @@ def test_wrong_shapes_raise():
 
 
 # ---------------------------------------------------------------- validator-style reference
-
-
-def reference_score(sim: np.ndarray, real: np.ndarray, step: int, intervals: dict) -> float:
-    """Straight transcription of the §5 rules with a loop over terms and properscoring."""
-    if np.any(sim == 0) or np.isnan(sim).any():
-        return -1.0
-    total = 0.0
-    n = len(real)
-    for name, secs in intervals.items():
-        k = secs // step
-        if name.endswith("_abs"):
-            while len(real[::k]) == 1 and k > 1:
-                k -= 1
-            s, r = sim[:, ::k][:, 1:], real[::k][1:]
-        else:
-            s, r = sim[:, ::k], real[::k]
-            if name.endswith("_gaps"):
-                s, r = s[:, :2], r[:2]
-            s = np.diff(s, axis=1) / s[:, :-1] * 10000
-            r = np.diff(r) / r[:-1] * 10000
-        for j in range(len(r)):
-            if np.isnan(r[j]):
-                continue
-            v = ps.crps_ensemble(r[j], s[:, j])
-            if name.endswith("_abs"):
-                if not np.isfinite(real[-1]) or real[-1] == 0:
-                    continue
-                v = v / real[-1] * 10000
-            total += v
-    assert n == sim.shape[1]
-    return total
 
 
 def gbm(rng, n_paths, n_points, sigma, p0=60_000.0, batch=None):

@@ -79,14 +79,20 @@ def fill_gaps(df: pl.DataFrame, freq: str, asset_class: str, max_ffill: int | No
     )
 
 
-def cap_outliers_zscore(df: pl.DataFrame, col: str, z: float = 4.0) -> pl.DataFrame:
-    """Clip ``col`` to mean +/- z * std (population std over the frame)."""
+def _capping_values(df: pl.DataFrame, col: str, z: float) -> pl.Series | None:
+    """The finite values of ``col`` to fit a capping rule on; None when there are too few."""
     if col not in df.columns:
         raise DataError(f"no column {col!r}")
     if z <= 0:
         raise DataError(f"z must be positive, got {z}")
     s = df[col].drop_nulls().drop_nans() if df[col].dtype.is_float() else df[col].drop_nulls()
-    if s.len() < 2:
+    return s if s.len() >= 2 else None
+
+
+def cap_outliers_zscore(df: pl.DataFrame, col: str, z: float = 4.0) -> pl.DataFrame:
+    """Clip ``col`` to mean +/- z * std (population std over the frame)."""
+    s = _capping_values(df, col, z)
+    if s is None:
         return df
     mu, sd = s.mean(), s.std(ddof=0)
     if not sd:
@@ -98,12 +104,8 @@ def cap_outliers_mad(df: pl.DataFrame, col: str, z: float = 3.5) -> pl.DataFrame
     """Clip ``col`` where the modified z-score 0.6745 * (x - median) / MAD exceeds ``z``
     (Iglewicz-Hoaglin), i.e. to median +/- z * MAD / 0.6745. Robust to the outliers
     themselves, unlike :func:`cap_outliers_zscore`."""
-    if col not in df.columns:
-        raise DataError(f"no column {col!r}")
-    if z <= 0:
-        raise DataError(f"z must be positive, got {z}")
-    s = df[col].drop_nulls().drop_nans() if df[col].dtype.is_float() else df[col].drop_nulls()
-    if s.len() < 2:
+    s = _capping_values(df, col, z)
+    if s is None:
         return df
     med = s.median()
     mad = (s - med).abs().median()
