@@ -19,7 +19,6 @@ from synthwb.evaluate.backtest import BacktestSpec, run_backtest, save_beside_ru
 from synthwb.evaluate.baselines import BASELINES
 from synthwb.evaluate.synth import TASKS
 from synthwb.plots import fan_chart
-from synthwb.train.jobs import ACTIVE
 from ui import jobs as bg
 from ui import state
 
@@ -164,22 +163,11 @@ def _results(res) -> None:
 
 
 st.title(":material/query_stats: Backtest")
-sel = state.selection()
-if sel is None:
-    st.info("The lake is empty: create the demo lake on the Data Explorer page first.")
-    st.stop()
+sel = state.require_selection()
 _setup(sel)
-job = bg.job("bt_job")
-if job is not None:
-    if job.status in ACTIVE:
-        bg.progress("bt_job")
-    elif job.status == "failed":
-        st.error(job.error or "the backtest failed", icon=":material/error:")
-    else:
-        if job.status == "interrupted":
-            st.warning("Stopped before the end: partial results.", icon=":material/stop_circle:")
-        if job.result is not None:
-            try:
-                _results(job.result)
-            except SynthwbError as exc:
-                state.show_error(exc)
+result = bg.outcome("bt_job", stopped="Stopped before the end: partial results.")
+if result is not None:
+    try:
+        _results(result)
+    except SynthwbError as exc:
+        state.show_error(exc)

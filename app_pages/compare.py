@@ -23,22 +23,6 @@ from ui import state
 S = st.session_state
 
 
-def _job_outcome(key: str):
-    """The finished job's result, or None (progress or the error is drawn here)."""
-    job = bg.job(key)
-    if job is None:
-        return None
-    if job.status in ACTIVE:
-        bg.progress(key)
-        return None
-    if job.status == "failed":
-        st.error(job.error or "the job failed", icon=":material/error:")
-        return None
-    if job.status == "interrupted":
-        st.warning("Stopped before the end.", icon=":material/stop_circle:")
-    return job.result
-
-
 # ------------------------------------------------------------------------------ setup
 def _compare_job(progress, stop_event, *, request, root, store):
     try:
@@ -270,7 +254,7 @@ def _ensemble_builder(sel, runs: list[dict]) -> None:
         c3.number_input("Paths", 10, 5000, 500, step=100, key="ens_paths")
         st.button("Fit weights", icon=":material/tune:", on_click=_on_fit, args=(sel,), disabled=len(members) < 2,
                   key="ens_fit")
-        fitted = _job_outcome("ens_job")
+        fitted = bg.outcome("ens_job")
         if fitted is not None and S.get("ens_job_members") == members:
             fit, weights = fitted, fitted.weights
             st.dataframe(pl.DataFrame({"member": members, "weight": fitted.weights,
@@ -407,7 +391,7 @@ def _search() -> None:
         _trials_live()
         return
     _trials_table(job)
-    res = _job_outcome("hp_job")
+    res = bg.outcome("hp_job")
     if res is not None and res.best is not None:
         st.success(f"Best trial {res.best.number}: val CRPS {res.best.value:.4f}; kept runs: {', '.join(res.kept)}",
                    icon=":material/emoji_events:")
@@ -430,10 +414,7 @@ def _trials_live() -> None:
 
 # ------------------------------------------------------------------------------ page
 st.title(":material/compare_arrows: Compare")
-sel = state.selection()
-if sel is None:
-    st.info("The lake is empty: create the demo lake on the Data Explorer page first.")
-    st.stop()
+sel = state.require_selection()
 try:
     runs = bg.finished_runs()
 except SynthwbError as exc:
@@ -441,7 +422,7 @@ except SynthwbError as exc:
     runs = []
 
 _setup(sel, runs)
-result = _job_outcome("cmp_job")
+result = bg.outcome("cmp_job")
 if isinstance(result, cmp.CompareResult):
     _results(result)
 

@@ -17,10 +17,7 @@ from ui import state
 from ui.widgets import param_widget
 
 st.title(":material/science: Feature Lab")
-sel = state.selection()
-if sel is None:
-    st.info("The lake is empty: create the demo lake or import bars on the Data Explorer page first.")
-    st.stop()
+sel = state.require_selection()
 
 DEFAULT_ON = {it.name for it in default_spec(sel.freq).features}
 

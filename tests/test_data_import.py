@@ -45,7 +45,7 @@ def lake(lake_env, tmp_path):
     return lake_env.root, snap
 
 
-def refused(lake, path: Path, match: str, **kw) -> str:
+def assert_refused(lake, path: Path, match: str, **kw) -> str:
     root, snap = lake
     with pytest.raises(DataError, match=match) as exc:
         import_file(path, kw.pop("asset_class", "crypto"), kw.pop("symbol", "BTC"), kw.pop("freq", "1min"), **kw)
@@ -114,99 +114,99 @@ def test_naive_timestamps_in_a_given_zone(lake_env, tmp_path):
 # ----------------------------------------------------------------------------- bad inputs
 
 def test_refuses_missing_file(lake, tmp_path):
-    refused(lake, tmp_path / "nope.csv", "file not found")
+    assert_refused(lake, tmp_path / "nope.csv", "file not found")
 
 
 def test_refuses_unreadable_file(lake, tmp_path):
     p = write(tmp_path, "bad.parquet", b"\x00\x01garbage that is not parquet" * 10)
-    msg = refused(lake, p, "cannot read bad.parquet as Parquet")
+    msg = assert_refused(lake, p, "cannot read bad.parquet as Parquet")
     assert "bad.parquet" in msg
 
 
 def test_refuses_empty_file(lake, tmp_path):
-    refused(lake, write(tmp_path, "empty.csv", b""), "empty")
+    assert_refused(lake, write(tmp_path, "empty.csv", b""), "empty")
 
 
 def test_refuses_header_only(lake, tmp_path):
-    refused(lake, write(tmp_path, "hdr.csv", HEADER), "no rows")
+    assert_refused(lake, write(tmp_path, "hdr.csv", HEADER), "no rows")
 
 
 def test_refuses_missing_column(lake, tmp_path):
     text = "timestamp,open,high,low,close\n2024-01-01 00:00:00,1,2,0.5,1.5\n"
-    msg = refused(lake, write(tmp_path, "m.csv", text), "missing column volume")
+    msg = assert_refused(lake, write(tmp_path, "m.csv", text), "missing column volume")
     assert "found: timestamp, open, high, low, close" in msg
 
 
 def test_refuses_misnamed_columns(lake, tmp_path):
     text = "when,first_px,hi,lo,last_px,qty\n2024-01-01 00:00:00,1,2,0.5,1.5,3\n"
-    msg = refused(lake, write(tmp_path, "n.csv", text), "missing columns ts, open, high, low, close")
+    msg = assert_refused(lake, write(tmp_path, "n.csv", text), "missing columns ts, open, high, low, close")
     assert "recognised names" in msg
 
 
 def test_refuses_nan(lake, tmp_path):
     rows = csv_rows(datetime(2024, 1, 2, tzinfo=UTC), 6)
     rows[3] = rows[3].replace(",103.5,", ",NaN,")
-    refused(lake, write(tmp_path, "nan.csv", HEADER + "\n".join(rows) + "\n"), "missing or NaN close in row 4")
+    assert_refused(lake, write(tmp_path, "nan.csv", HEADER + "\n".join(rows) + "\n"), "missing or NaN close in row 4")
 
 
 def test_refuses_inf(lake, tmp_path):
     rows = csv_rows(datetime(2024, 1, 2, tzinfo=UTC), 6)
     rows[1] = rows[1].replace(",102.0,", ",inf,", 1)
-    refused(lake, write(tmp_path, "inf.csv", HEADER + "\n".join(rows) + "\n"), "infinite high in row 2")
+    assert_refused(lake, write(tmp_path, "inf.csv", HEADER + "\n".join(rows) + "\n"), "infinite high in row 2")
 
 
 def test_refuses_non_numeric_price(lake, tmp_path):
     rows = csv_rows(datetime(2024, 1, 2, tzinfo=UTC), 4)
     rows[2] = rows[2].replace(",102.0,", ",abc,", 1)
-    refused(lake, write(tmp_path, "txt.csv", HEADER + "\n".join(rows) + "\n"), "column open .* not numeric in row 3")
+    assert_refused(lake, write(tmp_path, "txt.csv", HEADER + "\n".join(rows) + "\n"), "column open .* not numeric in row 3")
 
 
 def test_refuses_duplicate_timestamps(lake, tmp_path):
     rows = csv_rows(datetime(2024, 1, 2, tzinfo=UTC), 6)
     rows[4] = rows[3].split(",")[0] + "," + ",".join(rows[4].split(",")[1:])
-    refused(lake, write(tmp_path, "dup.csv", HEADER + "\n".join(rows) + "\n"), r"duplicate timestamps in rows 4, 5")
+    assert_refused(lake, write(tmp_path, "dup.csv", HEADER + "\n".join(rows) + "\n"), r"duplicate timestamps in rows 4, 5")
 
 
 def test_refuses_unsorted_timestamps(lake, tmp_path):
     rows = csv_rows(datetime(2024, 1, 2, tzinfo=UTC), 6)
     rows[2], rows[3] = rows[3], rows[2]
-    refused(lake, write(tmp_path, "uns.csv", HEADER + "\n".join(rows) + "\n"), "not sorted ascending: row 4")
+    assert_refused(lake, write(tmp_path, "uns.csv", HEADER + "\n".join(rows) + "\n"), "not sorted ascending: row 4")
 
 
 def test_refuses_high_below_low(lake, tmp_path):
     rows = csv_rows(datetime(2024, 1, 2, tzinfo=UTC), 6) + ["2024-01-02 00:06:00,10,8,9,8.5,1"]
-    refused(lake, write(tmp_path, "hl.csv", HEADER + "\n".join(rows) + "\n"), "high < low in row 7")
+    assert_refused(lake, write(tmp_path, "hl.csv", HEADER + "\n".join(rows) + "\n"), "high < low in row 7")
 
 
 def test_refuses_negative_prices(lake, tmp_path):
     rows = csv_rows(datetime(2024, 1, 2, tzinfo=UTC), 3) + ["2024-01-02 00:03:00,-1,2,-2,1,1"]
-    refused(lake, write(tmp_path, "neg.csv", HEADER + "\n".join(rows) + "\n"), "non-positive .* prices in row 4")
+    assert_refused(lake, write(tmp_path, "neg.csv", HEADER + "\n".join(rows) + "\n"), "non-positive .* prices in row 4")
 
 
 def test_refuses_mixed_time_zones(lake, tmp_path):
     text = HEADER + "2024-01-02T00:00:00+00:00,1,2,0.5,1.5,3\n2024-01-02T02:01:00+02:00,1,2,0.5,1.5,3\n"
-    msg = refused(lake, write(tmp_path, "tz.csv", text), "mixed time zones")
+    msg = assert_refused(lake, write(tmp_path, "tz.csv", text), "mixed time zones")
     assert "+02:00" in msg and "row 2" in msg
 
 
 def test_refuses_offsets_mixed_with_naive(lake, tmp_path):
     text = HEADER + "2024-01-02 00:00:00Z,1,2,0.5,1.5,3\n2024-01-02 00:01:00,1,2,0.5,1.5,3\n"
-    refused(lake, write(tmp_path, "tz2.csv", text), "mixed time zones .* row 1 carry a UTC offset but row 2")
+    assert_refused(lake, write(tmp_path, "tz2.csv", text), "mixed time zones .* row 1 carry a UTC offset but row 2")
 
 
 def test_refuses_unparseable_timestamp(lake, tmp_path):
     text = HEADER + "2024-01-02 00:00:00,1,2,0.5,1.5,3\nyesterday,1,2,0.5,1.5,3\n"
-    refused(lake, write(tmp_path, "ts.csv", text), "cannot read timestamps in timestamp: row 2")
+    assert_refused(lake, write(tmp_path, "ts.csv", text), "cannot read timestamps in timestamp: row 2")
 
 
 def test_refuses_bars_finer_than_freq(lake, tmp_path):
     p = write(tmp_path, "fine.csv", HEADER + "\n".join(csv_rows(datetime(2024, 1, 2, tzinfo=UTC), 5)) + "\n")
-    refused(lake, p, "finer than 1h", freq="1h")
+    assert_refused(lake, p, "finer than 1h", freq="1h")
 
 
 def test_refuses_bad_symbol(lake, tmp_path):
     p = write(tmp_path, "ok.csv", HEADER + "\n".join(csv_rows(datetime(2024, 1, 2, tzinfo=UTC), 5)) + "\n")
-    refused(lake, p, "invalid symbol", symbol="../x")
+    assert_refused(lake, p, "invalid symbol", symbol="../x")
 
 
 # ----------------------------------------------------------------------------- Hugging Face (offline)

@@ -38,7 +38,7 @@ def col(df, name):
     return [None if v is None else float(v) for v in df[name].to_list()]
 
 
-def approx_list(got, want, tol=1e-9):
+def assert_approx_list(got, want, tol=1e-9):
     assert len(got) == len(want), (got, want)
     for g, w in zip(got, want):
         if w is None:
@@ -61,7 +61,7 @@ def test_rsi_wilder_by_hand():
     ag4, al4 = (ag3 * 2 + 0.5) / 3, (al3 * 2 + 0) / 3
     ag5, al5 = (ag4 * 2 + 0) / 3, (al4 * 2 + 1) / 3
     want = [None, None, None] + [100 - 100 / (1 + g / l) for g, l in ((ag3, al3), (ag4, al4), (ag5, al5))]
-    approx_list(col(feat(df, "rsi", window=3), "rsi_3"), want)
+    assert_approx_list(col(feat(df, "rsi", window=3), "rsi_3"), want)
     assert want[3] == pytest.approx(80.0) and want[5] == pytest.approx(50.0)
 
 
@@ -74,12 +74,12 @@ def test_rsi_without_losses_is_100_and_flat_is_50():
 
 def test_sma_ema_wma():
     df = bars([1, 2, 3, 4, 5, 6])
-    approx_list(col(feat(df, "sma", window=3), "sma_3"), [None, None, 2, 3, 4, 5])
+    assert_approx_list(col(feat(df, "sma", window=3), "sma_3"), [None, None, 2, 3, 4, 5])
     # EMA alpha = 2/(3+1) = 0.5 seeded with SMA(1,2,3) = 2
-    approx_list(col(feat(df, "ema", window=3), "ema_3"), [None, None, 2, 3, 4, 5])
+    assert_approx_list(col(feat(df, "ema", window=3), "ema_3"), [None, None, 2, 3, 4, 5])
     df2 = bars([1, 2, 3, 10])
-    approx_list(col(feat(df2, "ema", window=3), "ema_3"), [None, None, 2, 2 + 0.5 * (10 - 2)])
-    approx_list(col(feat(df2, "wma", window=3), "wma_3"), [None, None, (1 + 4 + 9) / 6, (2 + 6 + 30) / 6])
+    assert_approx_list(col(feat(df2, "ema", window=3), "ema_3"), [None, None, 2, 2 + 0.5 * (10 - 2)])
+    assert_approx_list(col(feat(df2, "wma", window=3), "wma_3"), [None, None, (1 + 4 + 9) / 6, (2 + 6 + 30) / 6])
 
 
 def test_macd_line_signal_hist():
@@ -100,15 +100,15 @@ def test_macd_line_signal_hist():
     e2, e3 = ema(closes, 2), ema(closes, 3)
     line = [None if b is None else a - b for a, b in zip(e2, e3)]
     sig = ema(line, 2)
-    approx_list(col(out, "macd_2_3_2"), line)
-    approx_list(col(out, "macd_signal_2_3_2"), sig)
-    approx_list(col(out, "macd_hist_2_3_2"), [None if s is None else l - s for l, s in zip(line, sig)])
+    assert_approx_list(col(out, "macd_2_3_2"), line)
+    assert_approx_list(col(out, "macd_signal_2_3_2"), sig)
+    assert_approx_list(col(out, "macd_hist_2_3_2"), [None if s is None else l - s for l, s in zip(line, sig)])
 
 
 def test_atr_wilder_by_hand():
     df = bars(C, H, L)
     # TR from bar 1: 2, 2, 2.5, 3.5; ATR(2) seed (2+2)/2 at bar 2
-    approx_list(col(feat(df, "atr", window=2), "atr_2"), [None, None, 2.0, (2 * 1 + 2.5) / 2, (2.25 + 3.5) / 2])
+    assert_approx_list(col(feat(df, "atr", window=2), "atr_2"), [None, None, 2.0, (2 * 1 + 2.5) / 2, (2.25 + 3.5) / 2])
 
 
 def test_adx_di_by_hand():
@@ -120,9 +120,9 @@ def test_adx_di_by_hand():
     mdi = [100 * m / t for m, t in zip(s_mdm, s_tr)]
     dx = [100 * abs(p - m) / (p + m) for p, m in zip(pdi, mdi)]
     assert dx == pytest.approx([100, 0, 60])
-    approx_list(col(out, "plus_di_2"), [None, None, *pdi])
-    approx_list(col(out, "minus_di_2"), [None, None, *mdi])
-    approx_list(col(out, "adx_2"), [None, None, None, 50.0, 55.0])
+    assert_approx_list(col(out, "plus_di_2"), [None, None, *pdi])
+    assert_approx_list(col(out, "minus_di_2"), [None, None, *mdi])
+    assert_approx_list(col(out, "adx_2"), [None, None, None, 50.0, 55.0])
 
 
 def test_adx_regime_one_hot():
@@ -136,8 +136,8 @@ def test_adx_regime_one_hot():
 def test_stochastic_by_hand():
     out = feat(bars(C, H, L), "stochastic", k=3, d=3)
     k = [None, None, 100 * (11 - 8) / (12 - 8), 100 * (9.5 - 9) / (12 - 9), 100 * (12.5 - 9) / (13 - 9)]
-    approx_list(col(out, "stoch_k_3"), k)
-    approx_list(col(out, "stoch_d_3_3"), [None, None, None, None, sum(k[2:]) / 3])
+    assert_approx_list(col(out, "stoch_k_3"), k)
+    assert_approx_list(col(out, "stoch_d_3_3"), [None, None, None, None, sum(k[2:]) / 3])
 
 
 def test_cci_by_hand():
@@ -149,17 +149,17 @@ def test_cci_by_hand():
         m = sum(w) / 3
         mad = sum(abs(x - m) for x in w) / 3
         want.append((tp[i] - m) / (0.015 * mad))
-    approx_list(col(out, "cci_3"), want)
+    assert_approx_list(col(out, "cci_3"), want)
 
 
 def test_bollinger_population_std_and_pctb():
     out = feat(bars([1, 2, 3, 6]), "bollinger", window=3, k=2.0)
     sd2, sd3 = math.sqrt(2 / 3), math.sqrt(26) / 3
-    approx_list(col(out, "bb_mid_3"), [None, None, 2.0, 11 / 3])
-    approx_list(col(out, "bb_upper_3_2"), [None, None, 2 + 2 * sd2, 11 / 3 + 2 * sd3])
-    approx_list(col(out, "bb_lower_3_2"), [None, None, 2 - 2 * sd2, 11 / 3 - 2 * sd3])
-    approx_list(col(out, "bb_width_3_2"), [None, None, 4 * sd2 / 2, 4 * sd3 / (11 / 3)])
-    approx_list(col(out, "bb_pctb_3_2"), [None, None, 0.5 + (3 - 2) / (4 * sd2), 0.5 + (6 - 11 / 3) / (4 * sd3)])
+    assert_approx_list(col(out, "bb_mid_3"), [None, None, 2.0, 11 / 3])
+    assert_approx_list(col(out, "bb_upper_3_2"), [None, None, 2 + 2 * sd2, 11 / 3 + 2 * sd3])
+    assert_approx_list(col(out, "bb_lower_3_2"), [None, None, 2 - 2 * sd2, 11 / 3 - 2 * sd3])
+    assert_approx_list(col(out, "bb_width_3_2"), [None, None, 4 * sd2 / 2, 4 * sd3 / (11 / 3)])
+    assert_approx_list(col(out, "bb_pctb_3_2"), [None, None, 0.5 + (3 - 2) / (4 * sd2), 0.5 + (6 - 11 / 3) / (4 * sd3)])
     flat = feat(bars([5, 5, 5]), "bollinger", window=3, k=2.0)
     assert col(flat, "bb_pctb_3_2")[2] == 0.5 and col(flat, "bb_width_3_2")[2] == 0.0
 
@@ -167,27 +167,27 @@ def test_bollinger_population_std_and_pctb():
 def test_volume_features():
     df = bars([10, 11, 11, 10, 12], volume=[5, 6, 7, 8, 9])
     assert col(feat(df, "obv"), "obv") == [0, 6, 6, -2, 7]
-    approx_list(col(feat(df, "volume_roc", periods=2), "vroc_2"), [None, None, 40.0, 100 * 2 / 6, 100 * 2 / 7])
+    assert_approx_list(col(feat(df, "volume_roc", periods=2), "vroc_2"), [None, None, 40.0, 100 * 2 / 6, 100 * 2 / 7])
     df2 = bars(C, H, L, V)
     clv = [((c - lo) - (h - c)) / (h - lo) for h, lo, c in zip(H, L, C)]
-    approx_list(col(feat(df2, "ad_line"), "ad_line"), list(np.cumsum([x * v for x, v in zip(clv, V)])))
+    assert_approx_list(col(feat(df2, "ad_line"), "ad_line"), list(np.cumsum([x * v for x, v in zip(clv, V)])))
     zero_vol = bars([1, 2], volume=[0, 0])
     assert col(feat(zero_vol, "volume_roc", periods=1), "vroc_1") == [None, 0.0]
 
 
 def test_returns_and_rolling_std():
     df = bars([100, 110, 99, 99])
-    approx_list(col(feat(df, "return", periods=1), "ret_1"), [None, 0.1, -0.1, 0.0])
-    approx_list(col(feat(df, "log_return", periods=2), "logret_2"), [None, None, math.log(0.99), math.log(0.9)])
+    assert_approx_list(col(feat(df, "return", periods=1), "ret_1"), [None, 0.1, -0.1, 0.0])
+    assert_approx_list(col(feat(df, "log_return", periods=2), "logret_2"), [None, None, math.log(0.99), math.log(0.9)])
     r = [math.log(1.1), math.log(0.9), 0.0]
-    approx_list(col(feat(df, "rolling_std", window=3), "std_3"), [None, None, None, float(np.std(r, ddof=1))])
+    assert_approx_list(col(feat(df, "rolling_std", window=3), "std_3"), [None, None, None, float(np.std(r, ddof=1))])
 
 
 def test_parabolic_sar_by_hand():
     df = bars([9.5, 10.5, 11.5, 9, 8], high=[10, 11, 12, 11, 9], low=[9, 10, 11, 8, 7])
     out = feat(df, "psar", step=0.02, max_step=0.2)
     # long from bar 0 (SAR 9, EP 10); bars 1-2 clamp to the prior lows; bar 3 breaks below -> short at EP 12
-    approx_list(col(out, "psar_0.02_0.2"), [None, 9.0, 9.0, 12.0, 12.0])
+    assert_approx_list(col(out, "psar_0.02_0.2"), [None, 9.0, 9.0, 12.0, 12.0])
     assert col(out, "psar_trend_0.02_0.2") == [None, 1.0, 1.0, -1.0, -1.0]
 
 

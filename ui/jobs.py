@@ -48,3 +48,20 @@ def progress(key: str) -> None:
     if j.status not in ACTIVE:
         st.rerun()
     progress_bar(j, key)
+
+
+def outcome(key: str, stopped: str = "Stopped before the end."):
+    """The watched job's result once it has ended, else None: while it runs its progress
+    panel is drawn here, and a failure is shown with its message."""
+    j = job(key)
+    if j is None:
+        return None
+    if j.status in ACTIVE:
+        progress(key)
+        return None
+    if j.status == "failed":
+        st.error(j.error or "the job failed", icon=":material/error:")
+        return None
+    if j.status == "interrupted":
+        st.warning(stopped, icon=":material/stop_circle:")
+    return j.result

@@ -47,6 +47,16 @@ def selection() -> Selection | None:
     return st.session_state.get(SEL_KEY)
 
 
+def require_selection() -> Selection:
+    """The current selection; on an empty lake, say where to get data and stop the page."""
+    sel = selection()
+    if sel is None:
+        st.info("The lake is empty: create the demo lake or import bars on the Data Explorer page first.",
+                icon=":material/database:")
+        st.stop()
+    return sel
+
+
 def data_changed() -> None:
     """Call after writing to the lake so the sidebar and charts re-read it."""
     inventory.clear()
