@@ -1,6 +1,8 @@
 """Figure builders: candle count is capped, session charts hide closed hours, calendar shape."""
 from __future__ import annotations
 
+from datetime import date, timedelta
+
 import numpy as np
 import pytest
 
@@ -44,6 +46,14 @@ def test_coverage_and_histogram(demo_lake):
     assert np.count_nonzero(~np.isnan(z)) == len(rep["coverage"])
     hist = returns_histogram(df)
     assert [t.name for t in hist.data] == ["returns", "normal"]
+
+
+def test_coverage_of_a_single_week_has_week_labels():
+    """One week of data: the x axis shows that week's Monday, not sub-second date ticks."""
+    days = [date(2024, 2, 29) + timedelta(days=i) for i in range(3)]  # Thu..Sat, week of Mon 26 Feb
+    fig = coverage_figure([{"date": d, "present": 96, "expected": 96, "share": 1.0} for d in days])
+    assert fig.layout.xaxis.type == "category"
+    assert list(fig.data[0].x) == ["2024-02-26"]
 
 
 def test_realized_vol_figure_matches_rolling_std(demo_lake):

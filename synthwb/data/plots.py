@@ -105,7 +105,8 @@ def coverage_figure(coverage: list[dict]) -> go.Figure:
         colorscale=[[0, "#d73027"], [0.9, "#fee08b"], [1, "#1a9850"]], colorbar=dict(title="present"),
     ))
     fig.update_layout(height=230, margin=dict(l=10, r=10, t=10, b=10), yaxis=dict(autorange="reversed"),
-                      xaxis=dict(title="week starting"))
+                      # weeks as categories: a date axis autoscales one lone week to sub-second ticks
+                      xaxis=dict(title="week starting", type="category"))
     return fig
 
 
