@@ -93,3 +93,34 @@ def test_bad_period_shows_a_message_not_a_traceback(demo_env):
     at.run()
     assert not at.exception, at.exception
     assert any("no forecast origin" in str(e.value) for e in at.error)
+
+
+def test_a_trained_run_gives_the_same_numbers_on_the_page_and_the_cli(demo_env, capsys):
+    from synthwb.train import train
+    from train_support import make_featureset, tiny_config
+
+    make_featureset(demo_env.root, demo_env.store, name="tiny", freq="5min")
+    train("page-bt", "tiny", "dlinear-gbm", tiny_config(max_steps=3), store=demo_env.store, root=demo_env.root,
+          context=32, horizon=288)
+    at = open_page()
+    at.multiselect(key="bt_runs").set_value(["page-bt"])
+    at.multiselect(key="bt_baselines").set_value(["gbm"])
+    at.date_input(key="bt_from").set_value(date(2024, 1, 15))
+    at.date_input(key="bt_to").set_value(date(2024, 1, 19))
+    at.number_input(key="bt_origins").set_value(2)
+    at.number_input(key="bt_paths").set_value(32)
+    at.number_input(key="bt_seed").set_value(3)
+    at.button(key="bt_go").click()
+    at.run()
+    assert get_registry().wait_all(timeout=300)
+    at.run()
+    assert not at.exception, at.exception
+    assert not at.error, [e.value for e in at.error]
+    summary = next(d.value for d in at.dataframe if "mean_score" in d.value.columns)
+    assert set(summary["model"]) == {"page-bt", "gbm"}
+
+    rc = main(["backtest", "--run", "page-bt", "--baseline", "gbm", "--start", "2024-01-15", "--end", "2024-01-20",
+               "--origins", "2", "--n-paths", "32", "--seed", "3", "--no-save", "--json"])
+    assert rc == 0
+    cli = {r["model"]: r["mean_score"] for r in json.loads(capsys.readouterr().out)["summary"]}
+    assert dict(zip(summary["model"], summary["mean_score"])) == pytest.approx(cli, rel=1e-12)
