@@ -48,9 +48,7 @@ def _on_run(sel) -> None:
         S.bt_error = exc
         return
     label = f"{', '.join(runs + [b.label for b in spec.baselines])} · {spec.task}"
-    job = bg.registry().submit("backtest", label, _backtest_job, spec=spec, root=str(state.lake_root()),
-                             store=str(state.store_root()))
-    S.bt_job = job.id
+    bg.submit("bt_job", "backtest", label, _backtest_job, spec=spec)
 
 
 def _setup(sel) -> None:

@@ -48,9 +48,7 @@ def _on_compare(sel) -> None:
         S.cmp_error = exc
         return
     label = f"{', '.join(req.models)} on {sel.symbol} {sel.freq}"
-    job = bg.registry().submit("compare", label, _compare_job, request=req, root=str(state.lake_root()),
-                             store=str(state.store_root()))
-    S.cmp_job = job.id
+    bg.submit("cmp_job", "compare", label, _compare_job, request=req)
 
 
 def _setup(sel, runs: list[dict]) -> None:
@@ -213,9 +211,8 @@ def _on_fit(sel) -> None:
     except (SynthwbError, ValueError) as exc:
         S.ens_error = exc
         return
-    job = bg.registry().submit("ensemble-fit", f"fit {', '.join(members)}", _fit_job, request=req, members=members,
-                             root=str(state.lake_root()), store=str(state.store_root()))
-    S.ens_job, S.ens_job_members = job.id, members
+    bg.submit("ens_job", "ensemble-fit", f"fit {', '.join(members)}", _fit_job, request=req, members=members)
+    S.ens_job_members = members
 
 
 def _on_save(weights: list[float] | None, fit) -> None:
@@ -362,11 +359,9 @@ def _on_search(fs, model, ctx, hor, config) -> None:
     except SynthwbError as exc:
         S.hp_error = exc
         return
-    job = bg.registry().submit("search", f"{S.hp_method} search {S.hp_name}", search_job, run_name=S.hp_name,
-                             featureset=fs, model_spec=model, space=space, method=S.hp_method,
-                             n_trials=int(S.hp_trials), config=config, store=str(state.store_root()),
-                             keep=int(S.hp_keep), context=ctx, horizon=hor)
-    S.hp_job = job.id
+    bg.submit("hp_job", "search", f"{S.hp_method} search {S.hp_name}", search_job, run_name=S.hp_name,
+              featureset=fs, model_spec=model, space=space, method=S.hp_method, n_trials=int(S.hp_trials),
+              config=config, keep=int(S.hp_keep), context=ctx, horizon=hor)
 
 
 def _search() -> None:

@@ -12,7 +12,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator
 
-from .errors import SpecError
+from .errors import NotFound, SpecError
 
 _SLUG = re.compile(r"^[a-z0-9][a-z0-9._-]{0,79}$")
 
@@ -89,3 +89,15 @@ def read_jsonl(path: str | os.PathLike) -> list[dict]:
         except json.JSONDecodeError:
             continue
     return out
+
+
+def read_json_file(path: str | os.PathLike, what: str = "file") -> Any:
+    """A user's JSON file (a spec, a config, a task). A missing or unreadable one raises an
+    error naming the file and what it was meant to be, e.g. ``what="model spec file"``."""
+    p = Path(path)
+    if not p.is_file():
+        raise NotFound(f"{what} {str(p)!r} does not exist")
+    try:
+        return json.loads(p.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise SpecError(f"cannot read {what} {str(p)!r}: {exc}") from None

@@ -22,6 +22,14 @@ def job(key: str) -> Job | None:
     return registry().find(st.session_state.get(key))
 
 
+def submit(key: str, kind: str, label: str, fn, **kwargs) -> Job:
+    """Start ``fn`` in the background with this app's lake and store, and watch it under
+    ``session_state[key]``."""
+    j = registry().submit(kind, label, fn, root=str(state.lake_root()), store=str(state.store_root()), **kwargs)
+    st.session_state[key] = j.id
+    return j
+
+
 def busy(key: str) -> bool:
     return (j := job(key)) is not None and j.status in ACTIVE
 

@@ -30,7 +30,7 @@ from scipy.signal import lfilter
 from ..config import data_dir
 from ..errors import SpecError
 from .calendar import session_minutes
-from .schema import _to_utc
+from .schema import to_utc
 
 MIN_PER_YEAR = 365.25 * 1440
 
@@ -196,7 +196,7 @@ def demo_frames(years: float = 2.0, seed: int = 0, start: str = "2023-01-01",
     unknown = [s for s in syms if s not in SYMBOLS]
     if unknown:
         raise SpecError(f"unknown demo symbol(s) {', '.join(map(str, unknown))}; choose from {', '.join(SYMBOLS)}")
-    t0 = _to_utc(start, "start")
+    t0 = to_utc(start, "start")
     t0 = datetime(t0.year, t0.month, t0.day, tzinfo=timezone.utc)
     n = max(2, int(round(years * MIN_PER_YEAR)))
     rng = np.random.default_rng(np.random.SeedSequence(int(seed)))

@@ -39,7 +39,7 @@ def check_freq(freq: str) -> str:
     return freq
 
 
-def _to_utc(value: Any, what: str) -> datetime | None:
+def to_utc(value: Any, what: str) -> datetime | None:
     if value is None or value == "":
         return None
     if isinstance(value, datetime):
@@ -71,8 +71,8 @@ class Selection:
         check_freq(self.freq)
         if not self.symbol or "/" in self.symbol or "=" in self.symbol or ".." in self.symbol:
             raise SpecError(f"invalid symbol {self.symbol!r}")
-        object.__setattr__(self, "start", _to_utc(self.start, "start"))
-        object.__setattr__(self, "end", _to_utc(self.end, "end"))
+        object.__setattr__(self, "start", to_utc(self.start, "start"))
+        object.__setattr__(self, "end", to_utc(self.end, "end"))
         if self.start and self.end and self.start >= self.end:
             raise SpecError(f"start {self.start:%Y-%m-%d %H:%M} is not before end {self.end:%Y-%m-%d %H:%M}")
 

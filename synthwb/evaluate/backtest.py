@@ -39,7 +39,7 @@ import numpy as np
 import polars as pl
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from ..data.schema import FREQ_SECONDS, Selection
+from ..data.schema import FREQ_SECONDS, Selection, to_utc
 from ..errors import DataError, NotFound, SpecError, SynthwbError
 from ..io import atomic_write_json, check_slug, slugify
 from .baselines import BASELINES, MIN_HISTORY, BaselineForecaster
@@ -76,16 +76,9 @@ class Forecaster(Protocol):
 
 
 def _utc(v: Any) -> Any:
-    if v is None or v == "":
-        return None
-    if isinstance(v, str):
-        try:
-            v = datetime.fromisoformat(v.replace("Z", "+00:00"))
-        except ValueError:
-            raise ValueError(f"cannot read {v!r} as a date (use YYYY-MM-DD or ISO 8601)") from None
-    if isinstance(v, datetime):
-        return v.replace(tzinfo=timezone.utc) if v.tzinfo is None else v.astimezone(timezone.utc)
-    return v
+    """Dates for the spec's validators: text and datetimes to UTC (naive means UTC); anything
+    else is left for pydantic to judge."""
+    return to_utc(v, "date") if v is None or isinstance(v, (str, datetime)) else v
 
 
 class BaselineRef(BaseModel):

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import json
-from pathlib import Path
 
 from ..cli import Result, table
 
@@ -63,14 +62,12 @@ def _names(values: list[str] | None) -> list[str]:
 def spec_from_args(args) -> "BacktestSpec":  # noqa: F821
     """The BacktestSpec a set of CLI arguments stands for."""
     from ..errors import SpecError
+    from ..io import read_json_file
     from .backtest import BacktestSpec
     from .baselines import BASELINES
 
     if args.spec:
-        path = Path(args.spec)
-        if not path.is_file():
-            raise SpecError(f"spec file {path} does not exist")
-        return BacktestSpec.parse(path.read_text())
+        return BacktestSpec.parse(read_json_file(args.spec, "backtest spec file"))
     runs = _names(args.run)
     if args.baseline is None:
         baselines = BASELINES.names()
@@ -86,13 +83,7 @@ def spec_from_args(args) -> "BacktestSpec":  # noqa: F821
         raise SpecError("give --run RUN, or --asset-class/--symbol/--freq for a baselines-only backtest")
     task = args.task
     if task.endswith(".json"):
-        path = Path(task)
-        if not path.is_file():
-            raise SpecError(f"task file {path} does not exist (or use a preset: 24h, 1h)")
-        try:
-            task = json.loads(path.read_text())
-        except ValueError as exc:
-            raise SpecError(f"task file {path} is not valid JSON: {exc}") from None
+        task = read_json_file(task, "task file (or use a preset: 24h, 1h)")
     return BacktestSpec.parse({
         "selection": selection, "task": task, "start": args.start, "end": args.end,
         "n_origins": args.origins, "every": args.every, "n_paths": args.n_paths, "seed": args.seed,

@@ -12,8 +12,6 @@
 """
 from __future__ import annotations
 
-import json
-from pathlib import Path
 
 
 def _csv_list(text: str | None) -> list[str]:
@@ -88,14 +86,9 @@ def _training_args(p) -> None:
 
 
 def _train_config(args) -> dict:
-    from ..errors import SpecError
+    from ..io import read_json_file
 
-    cfg: dict = {}
-    if args.config:
-        try:
-            cfg = json.loads(Path(args.config).read_text(encoding="utf-8"))
-        except (OSError, ValueError) as exc:
-            raise SpecError(f"cannot read training config {args.config}: {exc}") from None
+    cfg: dict = read_json_file(args.config, "training config") if args.config else {}
     for k in ("epochs", "max_steps", "device"):
         if getattr(args, k, None) is not None:
             cfg[k] = getattr(args, k)
@@ -104,13 +97,10 @@ def _train_config(args) -> dict:
 
 def _model_spec(args):
     """--spec FILE.json -> dict; --spec NAME (saved) or --preset P -> the name."""
-    from ..errors import SpecError
+    from ..io import read_json_file
 
     if args.spec and args.spec.endswith(".json"):
-        try:
-            return json.loads(Path(args.spec).read_text(encoding="utf-8"))
-        except (OSError, ValueError) as exc:
-            raise SpecError(f"cannot read model spec {args.spec}: {exc}") from None
+        return read_json_file(args.spec, "model spec file")
     return args.spec or args.preset
 
 
@@ -188,7 +178,7 @@ def _search(args):
 
     res = search_job(_progress_printer(), threading.Event(), run_name=args.name, featureset=args.features,
                      model_spec=_model_spec(args), space=args.space, method=args.method, n_trials=args.trials,
-                     config=_train_config(args), store=args.store, seed=args.seed, per_dim=args.per_dim,
+                     config=_train_config(args), store=args.store, root=args.root, seed=args.seed, per_dim=args.per_dim,
                      keep=None if args.keep < 0 else args.keep, context=args.context, horizon=args.horizon)
     rows = res.table().to_dicts()
     best = res.best

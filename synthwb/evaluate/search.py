@@ -373,7 +373,7 @@ def _base_settings(featureset, model_spec, config, store, context=None, horizon=
 
 
 def training_objective(name: str, featureset, model_spec, config=None, store=None, metric: str = "val_crps",
-                       context: int | None = None, horizon: int | None = None):
+                       context: int | None = None, horizon: int | None = None, root=None):
     """An objective that trains run ``<name>-tNNN`` per trial and returns its best ``metric``."""
     from ..store import update_run
     from ..train.loop import train
@@ -383,7 +383,7 @@ def training_objective(name: str, featureset, model_spec, config=None, store=Non
     def objective(params: dict, number: int, progress, stop_event):
         settings = apply_params(base, params)
         info = train(f"{name}-t{number:03d}", fs, settings["spec"], settings["config"], store=store,
-                     progress=progress, stop_event=stop_event)
+                     root=root, progress=progress, stop_event=stop_event)
         update_run(info.run_id, store, search={"name": name, "trial": number, "params": params})
         value = (info.best or {}).get(metric)
         if info.status == "failed":
@@ -413,10 +413,11 @@ def prune_runs(result: SearchResult, keep: int, store=None) -> list[str]:
 def search_job(progress, stop_event, *, run_name: str, featureset, model_spec, space: Sequence[str | Dim],
                method: str = "random", n_trials: int = 10, config=None, store=None, seed: int = 0,
                per_dim: int = 3, keep: int | None = 3, context: int | None = None,
-               horizon: int | None = None) -> SearchResult:
+               horizon: int | None = None, root=None) -> SearchResult:
     """The whole search as one background job: ``registry.submit("search", label, search_job,
     run_name=..., ...)``; trial runs are named ``<run_name>-tNNN``."""
-    objective = training_objective(run_name, featureset, model_spec, config, store, context=context, horizon=horizon)
+    objective = training_objective(run_name, featureset, model_spec, config, store, context=context, horizon=horizon,
+                                   root=root)
     result = run_search(space, objective, method, n_trials, seed, per_dim, progress, stop_event)
     if keep is not None:
         prune_runs(result, int(keep), store)

@@ -30,11 +30,12 @@ the model's grid, provided the paths cover the task's horizon.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Any, Iterable, Mapping
 
 import numpy as np
 
+from ..data.schema import to_utc
 from ..errors import SpecError
 from .crps import crps_ensemble
 
@@ -468,14 +469,8 @@ def to_ns(values) -> np.ndarray:
     out = np.empty(arr.shape, dtype=np.int64)
     flat = arr.ravel()
     for i, v in enumerate(flat):
-        if isinstance(v, str):
-            try:
-                v = datetime.fromisoformat(v.replace("Z", "+00:00"))
-            except ValueError:
-                raise SpecError(f"cannot read {v!r} as a timestamp") from None
-        if isinstance(v, datetime):
-            if v.tzinfo is None:
-                v = v.replace(tzinfo=timezone.utc)
+        if isinstance(v, (str, datetime)):  # naive means UTC
+            v = to_utc(v, "timestamp")
             out.flat[i] = int(round(v.timestamp() * 1e6)) * 1000
         elif hasattr(v, "value"):  # pandas Timestamp
             out.flat[i] = int(v.value)

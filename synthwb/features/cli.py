@@ -2,8 +2,6 @@
 from __future__ import annotations
 
 import argparse
-import json
-from pathlib import Path
 
 from ..cli import Result, table
 
@@ -64,19 +62,14 @@ def _list(args: argparse.Namespace) -> Result:
 
 def _build(args: argparse.Namespace) -> Result:
     from ..data.schema import Selection
-    from ..errors import SpecError
     from .datasets import SplitSpec
     from .featureset import create_featureset, save_featureset
     from .registry import FeatureSpec, default_spec
 
     if args.spec:
-        path = Path(args.spec)
-        if not path.is_file():
-            raise SpecError(f"spec file {args.spec} does not exist")
-        try:
-            raw = json.loads(path.read_text(encoding="utf-8"))
-        except json.JSONDecodeError as exc:
-            raise SpecError(f"spec file {args.spec} is not valid JSON: {exc}") from None
+        from ..io import read_json_file
+
+        raw = read_json_file(args.spec, "feature spec file")
         if isinstance(raw, dict):
             raw = {**raw, "freq": args.freq}
         spec = FeatureSpec.from_dict(raw)

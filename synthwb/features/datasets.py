@@ -8,7 +8,7 @@ import numpy as np
 import polars as pl
 from numpy.lib.stride_tricks import sliding_window_view
 
-from ..data.schema import _to_utc
+from ..data.schema import to_utc
 from ..errors import SpecError
 
 SPLITS = ("train", "val", "test")
@@ -25,8 +25,8 @@ class SplitSpec:
     test_start: datetime | None = None
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "val_start", _to_utc(self.val_start, "val_start"))
-        object.__setattr__(self, "test_start", _to_utc(self.test_start, "test_start"))
+        object.__setattr__(self, "val_start", to_utc(self.val_start, "val_start"))
+        object.__setattr__(self, "test_start", to_utc(self.test_start, "test_start"))
         if self.by_dates:
             if self.val_start is None or self.test_start is None:
                 raise SpecError("a split by dates needs both val_start and test_start")

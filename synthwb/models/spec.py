@@ -7,7 +7,6 @@ Any validation failure raises :class:`synthwb.errors.SpecError` with one readabl
 """
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from ..config import specs_dir
 from ..errors import NotFound, SpecError
-from ..io import atomic_write_json, check_slug
+from ..io import atomic_write_json, check_slug, read_json_file
 from .registry import BLOCKS, HEADS
 
 
@@ -129,14 +128,7 @@ class ModelSpec(BaseModel):
 
 def read_spec_file(path: str | Path) -> ModelSpec:
     """Load a spec from a JSON file; unreadable or invalid files raise SpecError / NotFound."""
-    p = Path(path)
-    if not p.is_file():
-        raise NotFound(f"spec file {str(p)!r} does not exist")
-    try:
-        data = json.loads(p.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise SpecError(f"cannot read spec file {str(p)!r}: {exc}") from None
-    return ModelSpec.from_dict(data)
+    return ModelSpec.from_dict(read_json_file(path, "spec file"))
 
 
 def _spec_path(name: str, store=None) -> Path:

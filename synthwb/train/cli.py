@@ -6,11 +6,9 @@ with ``--resume``); a second one aborts.
 """
 from __future__ import annotations
 
-import json
 import signal
 import sys
 import threading
-from pathlib import Path
 
 
 def add_commands(sub, common) -> None:
@@ -55,15 +53,11 @@ _CONFIG_KEYS = ("epochs", "max_steps", "batch_size", "lr", "weight_decay", "loss
 def _train(args):
     from ..cli import Result
     from ..errors import SpecError
+    from ..io import read_json_file
     from .config import TrainConfig
     from .loop import train
 
-    base: dict = {}
-    if args.config:
-        try:
-            base = json.loads(Path(args.config).read_text(encoding="utf-8"))
-        except (OSError, ValueError) as exc:
-            raise SpecError(f"cannot read training config {args.config}: {exc}") from None
+    base: dict = read_json_file(args.config, "training config") if args.config else {}
     overrides = {k: getattr(args, k) for k in _CONFIG_KEYS if getattr(args, k) is not None}
     if args.resume:
         config = {**base, **overrides}
