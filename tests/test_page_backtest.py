@@ -8,17 +8,14 @@ from __future__ import annotations
 import json
 import shutil
 from datetime import date
-from pathlib import Path
 
 import pytest
+from apptest_support import DEMO_SIDEBAR
+from apptest_support import open_page as open_app
 from streamlit.testing.v1 import AppTest
 
 from synthwb.cli import main
 from synthwb.train.jobs import get_registry
-
-APP = str(Path(__file__).resolve().parents[1] / "app.py")
-SIDEBAR = {"sb_asset_class": "crypto", "sb_symbol": "BTC", "sb_freq": "5min",
-           "sb_range": (date(2024, 1, 1), date(2024, 1, 19))}
 
 
 @pytest.fixture
@@ -29,16 +26,7 @@ def demo_env(lake_env, demo_lake):
 
 
 def open_page() -> AppTest:
-    import streamlit as st
-
-    st.cache_data.clear()
-    st.cache_resource.clear()
-    at = AppTest.from_file(APP, default_timeout=120)
-    for k, v in SIDEBAR.items():
-        at.session_state[k] = v
-    at.run()
-    at.switch_page("app_pages/backtest.py")
-    at.run()
+    at = open_app("backtest", **DEMO_SIDEBAR)
     assert not at.exception, at.exception
     return at
 
@@ -96,8 +84,9 @@ def test_bad_period_shows_a_message_not_a_traceback(demo_env):
 
 
 def test_a_trained_run_gives_the_same_numbers_on_the_page_and_the_cli(demo_env, capsys):
-    from synthwb.train import train
     from train_support import make_featureset, tiny_config
+
+    from synthwb.train import train
 
     make_featureset(demo_env.root, demo_env.store, name="tiny", freq="5min")
     train("page-bt", "tiny", "dlinear-gbm", tiny_config(max_steps=3), store=demo_env.store, root=demo_env.root,

@@ -7,14 +7,13 @@ import json
 import time
 from contextlib import redirect_stdout
 from datetime import date
-from pathlib import Path
 
 import pytest
+from apptest_support import DEMO_SIDEBAR
+from apptest_support import open_page as open_app
 from streamlit.testing.v1 import AppTest
 
 from synthwb.train.jobs import get_registry
-
-APP = Path(__file__).resolve().parents[1] / "app.py"
 
 
 @pytest.fixture
@@ -31,19 +30,12 @@ def page_env(monkeypatch, tmp_path, demo_lake):
     return store
 
 
-SIDEBAR = {"sb_asset_class": "crypto", "sb_symbol": "BTC", "sb_freq": "5min",
-           "sb_range": (date(2024, 1, 1), date(2024, 1, 19))}
 
 
 def _open(**sidebar) -> AppTest:
     """Sidebar choices are preset through session_state before the first run (AppTest does not
     keep the sidebar's widgets after switch_page)."""
-    at = AppTest.from_file(str(APP), default_timeout=180)
-    for k, v in {**SIDEBAR, **sidebar}.items():
-        at.session_state[k] = v
-    at.run()
-    at.switch_page("app_pages/compare.py")
-    at.run()
+    at = open_app("compare", timeout=180, **{**DEMO_SIDEBAR, **sidebar})
     assert not at.exception, at.exception
     return at
 

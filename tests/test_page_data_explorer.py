@@ -6,29 +6,18 @@ from __future__ import annotations
 
 import shutil
 from datetime import date
-from pathlib import Path
 
 import pytest
+from apptest_support import open_page as open_app
 from streamlit.testing.v1 import AppTest
 
 from synthwb.data.lake import inventory
-
-APP = str(Path(__file__).resolve().parents[1] / "app.py")
 
 
 def open_explorer(**sidebar) -> AppTest:
     """Open the app on the Data Explorer with sidebar widgets preset (sb_asset_class, sb_symbol,
     sb_freq, sb_range)."""
-    import streamlit as st
-
-    st.cache_data.clear()
-    st.cache_resource.clear()
-    at = AppTest.from_file(APP, default_timeout=120)
-    for k, v in sidebar.items():
-        at.session_state[k] = v
-    at.run()
-    at.switch_page("app_pages/data_explorer.py")
-    at.run()
+    at = open_app("data_explorer", **sidebar)
     assert not at.exception, at.exception
     return at
 

@@ -5,23 +5,16 @@ import shutil
 from pathlib import Path
 
 import pytest
-import streamlit as st
-from streamlit.testing.v1 import AppTest
+from apptest_support import open_page as open_app
 
 from synthwb.features.featureset import load_featureset
 
 ROOT = Path(__file__).resolve().parents[1]
-APP = str(ROOT / "app.py")
 @pytest.fixture
 def app(demo_lake, lake_env, monkeypatch):
     shutil.rmtree(lake_env.root)
     shutil.copytree(demo_lake, lake_env.root)
-    st.cache_data.clear()
-    st.cache_resource.clear()
-    at = AppTest.from_file(APP, default_timeout=180)
-    at.run()
-    at.switch_page("app_pages/feature_lab.py")
-    at.run()
+    at = open_app("feature_lab", timeout=180)
     assert not at.exception, at.exception
     return at
 

@@ -2,25 +2,16 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
-import streamlit as st
-from streamlit.testing.v1 import AppTest
+from apptest_support import open_page as open_app
 
 from synthwb.models import load_spec
-
-APP = str(Path(__file__).resolve().parents[1] / "app.py")
 
 
 @pytest.fixture
 def app(lake_env):
-    st.cache_data.clear()
-    st.cache_resource.clear()
-    at = AppTest.from_file(APP, default_timeout=120)
-    at.run()
-    at.switch_page("app_pages/model_builder.py")
-    at.run()
+    at = open_app("model_builder")
     assert not at.exception
     return at
 
@@ -114,11 +105,7 @@ def test_smoke_test_on_demo_bars(demo_lake, tmp_path, monkeypatch):
     monkeypatch.setenv("SYNTHWB_DATA_DIR", str(demo_lake))
     monkeypatch.setenv("SYNTHWB_STORE_DIR", str(tmp_path / "store"))
     monkeypatch.setenv("SYNTHWB_CACHE_DIR", str(tmp_path / "cache"))
-    st.cache_data.clear()
-    at = AppTest.from_file(APP, default_timeout=120)
-    at.run()
-    at.switch_page("app_pages/model_builder.py")
-    at.run()
+    at = open_app("model_builder")
     set_number(at, "context (bars)", 48)
     set_number(at, "horizon (steps)", 12)
     set_number(at, "d_model", 8)
@@ -144,11 +131,7 @@ def test_smoke_test_on_a_saved_feature_set(demo_lake, tmp_path, monkeypatch):
                                                 {"name": "rsi", "params": {"window": 14}}))
     fs = create_featureset("mb-fs", Selection("crypto", "BTC", "15min"), fspec, root=demo_lake)
     save_featureset(fs, store)
-    st.cache_data.clear()
-    at = AppTest.from_file(APP, default_timeout=120)
-    at.run()
-    at.switch_page("app_pages/model_builder.py")
-    at.run()
+    at = open_app("model_builder")
     at.selectbox(key="mb_fs").set_value("mb-fs")
     at.run()
     assert at.number_input(key="mb_n_features").value == len(fs.feature_cols)

@@ -2,27 +2,18 @@
 from __future__ import annotations
 
 import time
-from pathlib import Path
 
-import streamlit as st
+from apptest_support import APP
+from apptest_support import open_page as open_app
 from streamlit.testing.v1 import AppTest
+from train_support import make_featureset
 
 from synthwb.store import runs
 from synthwb.train.jobs import get_registry
 
-from train_support import make_featureset
-
-APP = str(Path(__file__).resolve().parents[1] / "app.py")
-
 
 def _page(lake_env) -> AppTest:
-    st.cache_data.clear()
-    st.cache_resource.clear()
-    at = AppTest.from_file(APP, default_timeout=120)
-    at.run()
-    at.switch_page("app_pages/train.py")
-    at.run()
-    return at
+    return open_app("train")
 
 
 def test_empty_store_says_what_to_do(lake_env):
