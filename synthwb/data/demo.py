@@ -43,7 +43,6 @@ CRYPTO = {
 CRYPTO_CORR = np.array([[1.0, 0.8, 0.65], [0.8, 1.0, 0.7], [0.65, 0.7, 1.0]])
 EQUITY = {"SPY": (475.0, 0.15, 60_000.0)}
 SYMBOLS = (*CRYPTO, *EQUITY)
-ASSET_CLASS = {**{s: "crypto" for s in CRYPTO}, **{s: "equity" for s in EQUITY}}
 
 _HALF_LIVES_MIN = (30.0, 1440.0, 14_400.0)
 _HL_WEIGHTS = np.sqrt(np.array([0.35, 0.35, 0.30]))

@@ -414,18 +414,3 @@ def write_bars(df: pl.DataFrame, asset_class: str, symbol: str, freq: str, root=
         "start": new["ts"].min(),
         "end": new["ts"].max(),
     }
-
-
-def delete_series(asset_class: str, symbol: str, freq: str, root=None) -> int:
-    """Remove one stored series; returns the number of month files removed."""
-    import shutil
-
-    check_asset_class(asset_class)
-    check_freq(freq)
-    check_symbol(symbol)
-    sdir = series_dir(data_dir(root), asset_class, symbol, freq)
-    n = len(_month_files(sdir))
-    if not n:
-        raise NotFound(f"no {freq} bars for {asset_class}/{symbol} to delete")
-    shutil.rmtree(sdir)
-    return n

@@ -10,8 +10,6 @@ from ..errors import SpecError
 ASSET_CLASSES = ("crypto", "fx", "equity", "etf", "index")
 FREQS = ("1min", "5min", "15min", "1h", "4h", "1d")
 FREQ_SECONDS = {"1min": 60, "5min": 300, "15min": 900, "1h": 3600, "4h": 14400, "1d": 86400}
-# polars duration strings for group_by_dynamic / datetime_ranges
-FREQ_POLARS = {"1min": "1m", "5min": "5m", "15min": "15m", "1h": "1h", "4h": "4h", "1d": "1d"}
 OHLCV = ("open", "high", "low", "close", "volume")
 COLUMNS = ("ts", *OHLCV)
 SESSION_TZ = "America/New_York"

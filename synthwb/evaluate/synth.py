@@ -302,10 +302,6 @@ class BatchScore:
         return int(self.totals.shape[0])
 
     @property
-    def interval_totals(self) -> dict[str, np.ndarray]:
-        return {k: np.where(self.valid, np.nansum(v, axis=1), np.nan) for k, v in self.terms.items()}
-
-    @property
     def n_terms(self) -> np.ndarray:
         cnt = sum(np.isfinite(v).sum(axis=1) for v in self.terms.values())
         return np.where(self.valid, cnt, 0)

@@ -211,13 +211,6 @@ class FeatureSpec:
     def key(self) -> str:
         return hashlib.sha256(self.to_json().encode()).hexdigest()[:16]
 
-    def with_freq(self, freq: str) -> "FeatureSpec":
-        d = self.to_dict()
-        d["freq"] = freq
-        if d["base_freq"] and FREQ_SECONDS[d["base_freq"]] > FREQ_SECONDS[freq]:
-            d["base_freq"] = None
-        return FeatureSpec.from_dict(d)
-
 
 def feature_columns(spec: FeatureSpec) -> list[str]:
     cols: list[str] = []

@@ -74,10 +74,6 @@ class Scaler:
         c, s = self._check(cols or self.columns)
         return (np.asarray(x, dtype=np.float64) - c) / s
 
-    def inverse_array(self, x: np.ndarray, cols: list[str] | None = None) -> np.ndarray:
-        c, s = self._check(cols or self.columns)
-        return np.asarray(x, dtype=np.float64) * s + c
-
     def to_dict(self) -> dict:
         return {"method": self.method, "columns": list(self.columns), "center": list(self.center),
                 "scale": list(self.scale)}

@@ -24,9 +24,6 @@ class SelectionReport:
     def dropped_frame(self) -> pl.DataFrame:
         return pl.DataFrame(self.dropped, schema={"dropped": pl.String, "kept": pl.String, "corr": pl.Float64})
 
-    def importance_frame(self) -> pl.DataFrame:
-        return pl.DataFrame(self.importances, schema={"feature": pl.String, "importance": pl.Float64})
-
     def to_dict(self) -> dict:
         return {"dropped": self.dropped, "importances": self.importances, "kept": self.kept,
                 "corr_threshold": self.corr_threshold, "top_n": self.top_n, "horizon": self.horizon,
