@@ -24,6 +24,7 @@ AREAS = (
     "synthwb.models.cli",
     "synthwb.train.cli",
     "synthwb.evaluate.cli",
+    "synthwb.evaluate.forecast_cli",
     "synthwb.store.cli",
 )
 

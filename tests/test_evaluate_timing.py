@@ -1,0 +1,134 @@
+"""Validator timing on hand-built candles: which close realises grid time t, the lead from the
+last known close, the start time, and the dropped request (synthwb.evaluate.timing)."""
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+import numpy as np
+import pytest
+
+from synthwb.errors import SpecError
+from synthwb.evaluate.synth import SynthTask
+from synthwb.evaluate.timing import (
+    NS,
+    forecast_across_lead,
+    forecast_grid,
+    lead_seconds,
+    plan_requests,
+    realised_on_labels,
+    scored_mask,
+    validator_start_time,
+)
+
+T0 = datetime(2024, 3, 1, 12, 0, tzinfo=timezone.utc)
+T0_NS = int(T0.timestamp()) * NS
+# a small task: 5 points 2 minutes apart (horizon 8 minutes)
+TASK = SynthTask.custom("tiny", 120, 5, {"2min": 120, "8min_abs": 480})
+
+
+def minute_candles(first_open_min: int, last_open_min: int, missing=()):
+    """1-minute candles opening at T0 + m minutes; the close of candle m is 1000 + m, stamped
+    with its close time (open + 60 s) as the engine stamps realised prices."""
+    opens = [m for m in range(first_open_min, last_open_min + 1) if m not in missing]
+    close_ts = np.array([T0_NS + (m + 1) * 60 * NS for m in opens], dtype=np.int64)
+    close_px = np.array([1000.0 + m for m in opens])
+    return close_ts, close_px
+
+
+def test_start_time_is_the_next_minute_plus_sixty_seconds():
+    # validator: (request + 1 min).replace(second=0, microsecond=0) + 60 s
+    assert validator_start_time("2024-03-01T12:00:00") == datetime(2024, 3, 1, 12, 2, tzinfo=timezone.utc)
+    assert validator_start_time("2024-03-01T12:00:59.900") == datetime(2024, 3, 1, 12, 2, tzinfo=timezone.utc)
+    assert validator_start_time("2024-03-01T12:01:00") == datetime(2024, 3, 1, 12, 3, tzinfo=timezone.utc)
+    assert validator_start_time("2024-03-01T23:59:30") == datetime(2024, 3, 2, 0, 1, tzinfo=timezone.utc)
+
+
+def test_label_t_is_the_close_of_the_candle_that_opens_at_t():
+    ts, px = minute_candles(0, 30)
+    start = T0_NS + 2 * 60 * NS  # 12:02
+    real = realised_on_labels(ts, px, [start], TASK)[0]
+    # labels 12:02, 12:04, ..., 12:10 -> closes of the candles opening then: 1002, 1004, ..., 1010
+    np.testing.assert_array_equal(real, [1002.0, 1004.0, 1006.0, 1008.0, 1010.0])
+
+
+def test_lead_request_and_start_on_one_minute_bars():
+    ts, px = minute_candles(-10, 30)
+    last_close = T0_NS  # the candle 11:59-12:00 closed: its close 999 is the last known price
+    plan = plan_requests([last_close], ts, px, TASK, bar_seconds=60)
+    assert plan.lead_s == 180
+    assert plan.request_ns[0] == T0_NS  # the request arrives at the close, on the minute
+    assert plan.start_ns[0] == T0_NS + 120 * NS  # start 12:02
+    # first realised price: close of the 12:02 candle = price at 12:03, three minutes after 12:00
+    assert plan.first_price_ns[0] == T0_NS + 180 * NS
+    assert plan.realised[0, 0] == 1002.0
+    assert plan.scored.all() and plan.n_dropped == 0
+
+
+def test_lead_on_five_minute_bars_and_with_native_steps():
+    assert lead_seconds(60) == 180
+    assert lead_seconds(300) == 300  # request 2 minutes into the next 5-minute bar
+    assert lead_seconds(60, [300]) == 300
+    assert lead_seconds(900) == 900
+    assert lead_seconds(3600) == 3600
+    assert lead_seconds(120) == 240  # lcm(60, 120) = 120 -> smallest multiple >= 180
+    ts, px = minute_candles(-10, 40)
+    plan = plan_requests([T0_NS], ts, px, TASK, bar_seconds=300)
+    assert plan.request_ns[0] == T0_NS + 120 * NS
+    assert plan.start_ns[0] == T0_NS + 240 * NS  # 12:04 -> realised by the 12:04 candle's close
+    assert plan.realised[0, 0] == 1004.0
+
+
+def test_a_request_without_its_final_price_is_dropped_and_a_missing_middle_is_not():
+    # request A: start 12:02, last label 12:10 (candle 10); request B: start 12:12, last label 12:20
+    ts, px = minute_candles(-10, 40, missing=(6, 20))
+    plan = plan_requests([T0_NS, T0_NS + 600 * NS], ts, px, TASK, bar_seconds=60)
+    assert np.isnan(plan.realised[0, 2]) and plan.realised[0, -1] == 1010.0  # a gap inside A
+    assert np.isnan(plan.realised[1, -1])  # B's final candle (opening 12:20) is missing
+    np.testing.assert_array_equal(plan.scored, [True, False])
+    assert plan.n_dropped == 1
+    assert plan.to_dict()["n_dropped"] == 1
+    np.testing.assert_array_equal(scored_mask(np.array([[1.0, 2.0], [1.0, 0.0], [1.0, np.nan]])), [True, False, False])
+
+
+class Ramp:
+    """A forecaster whose every path is 1000 + seconds since the last close (so a point tells
+    the time it stands for); optionally with a native step and a horizon limit (in steps)."""
+
+    name = "ramp"
+
+    def __init__(self, step_seconds=None, horizon=None):
+        if step_seconds:
+            self.step_seconds = step_seconds
+        self.horizon = horizon
+        self.asked = []
+
+    def forecast(self, bars, origins, n_steps, step_seconds, n_paths, seed):
+        self.asked.append((n_steps, step_seconds))
+        if self.horizon is not None and n_steps > self.horizon:
+            raise SpecError("horizon too short")
+        row = 1000.0 + np.arange(n_steps + 1) * step_seconds
+        return np.broadcast_to(row, (len(origins), n_paths, n_steps + 1)).copy()
+
+
+def test_the_forecast_is_taken_lead_seconds_after_the_last_close():
+    # free step: gcd(180, 120) = 60 s grid, (180 + 480) / 60 = 11 steps, t0 at index 3, stride 2
+    assert forecast_grid(180, TASK) == (60, 11, 3, 2)
+    paths, across = forecast_across_lead(Ramp(), None, [T0], TASK, 180, 4, 0, "ramp")
+    assert across and paths.shape == (1, 4, 5)
+    np.testing.assert_array_equal(paths[0, 0], [1180.0, 1300.0, 1420.0, 1540.0, 1660.0])
+    # a native 60 s forecaster is asked on its own grid
+    f = Ramp(step_seconds=60)
+    paths, _ = forecast_across_lead(f, None, [T0], TASK, 180, 2, 0, "ramp")
+    assert f.asked == [(11, 60)] and paths[0, 0, 0] == 1180.0
+    # a native step that cannot reach the task grid is refused
+    with pytest.raises(SpecError, match="cannot reach"):
+        forecast_grid(180, TASK, native_step=120)
+
+
+def test_a_run_too_short_for_the_lead_holds_its_t0_at_the_start():
+    f = Ramp(step_seconds=60, horizon=8)  # 8 one-minute steps: exactly the task's horizon
+    paths, across = forecast_across_lead(f, None, [T0], TASK, 180, 2, 0, "ramp")
+    assert not across
+    assert f.asked == [(11, 60), (8, 60)]
+    # the paths from the last close are placed at the start time unchanged
+    np.testing.assert_array_equal(paths[0, 1], [1000.0, 1120.0, 1240.0, 1360.0, 1480.0])
