@@ -20,7 +20,17 @@ def add_commands(sub, common: argparse.ArgumentParser) -> None:
     p = dsub.add_parser("import", parents=[common], help="validate a CSV/Parquet file and write it into the lake")
     p.add_argument("file")
     _series_args(p)
-    p.add_argument("--tz", default=None, help="zone of naive timestamps in the file (default UTC)")
+    p.add_argument("--tz", default=None,
+                   help="IANA zone of naive timestamps in the file (default UTC); rows with a UTC offset keep it")
+    p.add_argument("--map", action="append", default=[], metavar="FIELD=COLUMN",
+                   help="take FIELD (ts, open, high, low, close, volume) from COLUMN; repeatable. "
+                        "ts=DATE+TIME joins two columns, volume=none stores zero volume")
+    p.add_argument("--ts-format", default=None,
+                   help="strftime format of the timestamps, e.g. '%%d.%%m.%%Y %%H:%%M' (default: inferred)")
+    p.add_argument("--on-duplicate", default="error", choices=("error", "first", "last", "mean"),
+                   help="bars sharing a timestamp: refuse (default), keep the first / last, or average them")
+    p.add_argument("--dry-run", action="store_true", help="print the preview (mapping, zone, rows, frequency) "
+                                                            "and write nothing")
     p.set_defaults(func=_import)
 
     p = dsub.add_parser("hf", parents=[common],
@@ -66,13 +76,46 @@ def _demo(args) -> Result:
     return Result(res, text)
 
 
-def _import(args) -> Result:
-    from .sources import import_file
+def parse_map(items: list[str]) -> dict[str, str]:
+    """``["ts=Date", "volume=VolumeTo"]`` -> ``{"ts": "Date", "volume": "VolumeTo"}``."""
+    from ..errors import SpecError
 
-    res = import_file(args.file, args.asset_class, args.symbol, args.freq, root=args.root, tz=args.tz)
+    out: dict[str, str] = {}
+    for item in items:
+        field, sep, column = item.partition("=")
+        if not sep or not field.strip() or not column.strip():
+            raise SpecError(f"--map {item!r}: write FIELD=COLUMN, e.g. --map ts=Date --map volume=VolumeTo")
+        out[field.strip().lower()] = column.strip()
+    return out
+
+
+def _import(args) -> Result:
+    import sys
+
+    from ..errors import DataError
+    from .sources import import_file, preview_file
+
+    opts = dict(tz=args.tz, ts_format=args.ts_format, mapping=parse_map(args.map), on_duplicate=args.on_duplicate)
+    if args.dry_run:
+        from .lake import check_symbol
+        from .schema import check_asset_class, check_freq
+
+        check_asset_class(args.asset_class)
+        check_freq(args.freq)
+        check_symbol(args.symbol)
+        pv = preview_file(args.file, freq=args.freq, asset_class=args.asset_class, symbol=args.symbol, **opts)
+        if pv.problem:
+            if not args.json:
+                sys.stdout.write(pv.text() + "\n")
+            raise DataError(pv.problem)
+        return Result({"dry_run": True, "preview": pv.to_dict()}, pv.text() + "\ndry run: nothing written")
+    res = import_file(args.file, args.asset_class, args.symbol, args.freq, root=args.root, **opts)
+    for w in res["warnings"]:
+        sys.stderr.write(f"warning: {w}\n")
+    notes = "".join(f"\nnote: {n}" for n in res["preview"]["notes"])
     text = (f"imported {res['rows_written']} bars of {res['asset_class']}/{res['symbol']} {res['freq']} "
             f"({res['start']} to {res['end']}) into {res['partitions']} partition(s); "
-            f"{res['rows_replaced']} stored rows replaced")
+            f"{res['rows_replaced']} stored rows replaced{notes}")
     return Result(res, text)
 
 

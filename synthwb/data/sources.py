@@ -1,269 +1,346 @@
-"""Where bars come from: files (CSV / Parquet), the Hugging Face hub, and the lake itself.
+"""Where bars come from: files (CSV / Parquet, plain or gzip/zip), the Hugging Face hub, and the
+lake itself.
 
-Every source goes through the same two steps before anything is written:
+A file goes through :func:`preview_file` before anything is written:
 
-1. :func:`normalise_columns` maps common column names (``timestamp``/``time``/``date``/
-   ``datetime``/``open_time``, ``o h l c v``, ``Open``/``High``/..., ``Volume``...) onto the
-   lake's ``ts open high low close volume`` and parses the timestamps (epoch s/ms/us/ns or
-   ISO 8601 text, with or without a UTC offset);
-2. :func:`validate_bars` refuses anything the lake must not hold, naming the rows.
+1. :func:`synthwb.data.tabular.read_table` finds its shape (compression, encoding, delimiter,
+   decimal comma, preamble lines, header);
+2. :func:`synthwb.data.columns.guess_mapping` picks the ts/open/high/low/close/volume columns
+   (``mapping`` overrides it);
+3. :func:`synthwb.data.timeparse.parse_timestamps` reads the times (format inferred or
+   ``ts_format``; explicit offsets per row; naive times in ``tz``);
+4. duplicates follow ``on_duplicate`` (error | first | last | mean), a newest-first file is
+   turned round, the spacing is checked against ``freq`` and :func:`validate_bars` refuses
+   anything the lake must not hold, naming the rows (data rows counted from 1 in file order).
 
-Only then does :func:`synthwb.data.lake.write_bars` write, atomically.
+Only when the preview has no problem does :func:`import_file` call
+:func:`synthwb.data.lake.write_bars`, which writes atomically.
 """
 from __future__ import annotations
 
 import os
-import re
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import polars as pl
 
-from ..errors import DataError, NotFound
-from .schema import FREQS, OHLCV, check_asset_class, check_freq
-from .validate import rows_text, validate_bars  # noqa: F401  (validate_bars is part of this API)
+from ..errors import DataError, NotFound, SynthwbError
+from .columns import FIELDS, describe, guess_mapping
+from .schema import FREQ_SECONDS, FREQS, OHLCV, check_asset_class, check_freq
+from .tabular import Shape, read_table
+from .timeparse import check_zone, future_warning, parse_timestamps
+from .validate import rows_text, validate_bars
 
 TS_DTYPE = pl.Datetime("us", "UTC")
-
-ALIASES: dict[str, tuple[str, ...]] = {
-    "ts": ("ts", "timestamp", "time", "date", "datetime", "date_time", "open_time", "opentime",
-           "time_utc", "timestamp_utc", "t", "unix", "unix_time", "start", "bar_time", "candle_time"),
-    "open": ("open", "o", "open_price", "openprice", "first"),
-    "high": ("high", "h", "high_price", "highprice", "max"),
-    "low": ("low", "l", "low_price", "lowprice", "min"),
-    "close": ("close", "c", "close_price", "closeprice", "last", "price"),
-    "volume": ("volume", "v", "vol", "base_volume", "volume_base", "qty", "quantity", "size"),
-}
+ON_DUPLICATE = ("error", "first", "last", "mean")
+PREVIEW_ROWS = 5
 
 
-def _key(name: str) -> str:
-    return re.sub(r"[^a-z0-9]+", "_", str(name).strip().lower()).strip("_")
+# ----------------------------------------------------------------------------- numbers
 
-
-def normalise_columns(raw: pl.DataFrame, tz: str | None = None) -> pl.DataFrame:
-    """Rename recognised columns to ``ts open high low close volume`` and parse ``ts``.
-
-    ``tz`` is the zone of naive timestamps (default UTC). Raises :class:`DataError` for
-    missing or ambiguous columns and unparseable / mixed-zone timestamps (naming rows).
-    """
-    if raw.width == 0:
-        raise DataError("the file has no columns")
-    keys: dict[str, list[str]] = {}
-    for col in raw.columns:
-        keys.setdefault(_key(col), []).append(col)
-    mapping: dict[str, str] = {}
-    for target, aliases in ALIASES.items():
-        for a in aliases:
-            if a in keys:
-                if len(keys[a]) > 1:
-                    raise DataError(f"ambiguous columns for {target}: {', '.join(keys[a])}")
-                mapping[target] = keys[a][0]
-                break
-    missing = [t for t in ALIASES if t not in mapping]
-    if missing:
-        hint = "; ".join(f"{t}: {'/'.join(ALIASES[t][:5])}" for t in missing)
-        raise DataError(
-            f"missing column{'s' if len(missing) > 1 else ''} {', '.join(missing)} "
-            f"(found: {', '.join(raw.columns)}; recognised names, case-insensitive: {hint})"
-        )
-    df = raw.select([pl.col(src).alias(dst) for dst, src in mapping.items()])
-    for c in OHLCV:
-        dt = df.schema[c]
-        if dt == pl.String:
-            parsed = df[c].str.strip_chars().cast(pl.Float64, strict=False)
-            bad = (parsed.is_null() & df[c].is_not_null() & (df[c].str.strip_chars() != "")).arg_true().to_list()
-            if bad:
-                raise DataError(f"column {c} ({mapping[c]}) is not numeric in {rows_text(bad)}: "
-                                f"{df[c][bad[0]]!r}")
-            df = df.with_columns(parsed.alias(c))
-        elif not dt.is_numeric():
-            raise DataError(f"column {c} ({mapping[c]}) must be numeric, got {dt}")
-    return df.with_columns(parse_timestamps(df["ts"], tz=tz, name=mapping["ts"]))
-
-
-def _epoch_unit(values: pl.Series) -> pl.Series:
-    """Per-row epoch unit from magnitude: s < 1e11 <= ms < 1e14 <= us < 1e17 <= ns."""
-    a = values.abs()
-    return (
-        pl.select(
-            pl.when(a < 1e11).then(pl.lit("s"))
-            .when(a < 1e14).then(pl.lit("ms"))
-            .when(a < 1e17).then(pl.lit("us"))
-            .otherwise(pl.lit("ns"))
-        ).to_series()
-    )
-
-
-def parse_timestamps(s: pl.Series, tz: str | None = None, name: str = "ts") -> pl.Series:
-    """Parse a timestamp column to Datetime(us, UTC).
-
-    - numbers: epoch seconds / ms / us / ns (detected from magnitude; one unit per file);
-    - text: ISO 8601 with or without time; a trailing ``Z`` or ``+HH:MM`` offset is honoured,
-      naive text is read in ``tz`` (default UTC); a mix of offsets is refused unless ``tz``
-      is given (then every row's own offset is honoured);
-    - datetimes: naive ones are read in ``tz`` (default UTC); dates become midnight.
-    """
-    tz = tz or None
-    if isinstance(s.dtype, pl.Datetime):
-        out = s
-        if s.dtype.time_zone is None:
-            out = _localise(out, tz, name)
-        return out.dt.convert_time_zone("UTC").dt.cast_time_unit("us").alias("ts")
-    if s.dtype == pl.Date:
-        return _localise(s.cast(pl.Datetime("us")), tz, name).dt.convert_time_zone("UTC").alias("ts")
+def parse_numbers(s: pl.Series, decimal_comma: bool, name: str, source: str) -> pl.Series:
+    """Text cells to float64: currency signs, thousands separators, a decimal comma and
+    K/M/B suffixes (``1.2K``) are read; ``-`` or an empty cell is missing; anything else is
+    refused naming the rows."""
     if s.dtype.is_numeric():
-        f = s.cast(pl.Float64)
-        if f.is_null().any() or f.is_nan().any():
-            bad = (f.is_null() | f.is_nan()).arg_true().to_list()
-            raise DataError(f"missing timestamp ({name}) in {rows_text(bad)}")
-        units = _epoch_unit(f)
-        uniq = units.unique().to_list()
-        if len(uniq) > 1:
-            first = units[0]
-            bad = (units != first).arg_true().to_list()
-            raise DataError(f"mixed epoch units in {name}: rows 1.. look like {first} but {rows_text(bad)} do not")
-        mult = {"s": 1_000_000, "ms": 1_000, "us": 1, "ns": 0.001}[uniq[0]]
-        us = (f * mult).round(0).cast(pl.Int64)
-        return us.cast(TS_DTYPE).alias("ts")
+        return s.cast(pl.Float64).alias(name)
     if s.dtype != pl.String:
-        raise DataError(f"cannot read column {name} ({s.dtype}) as timestamps")
-
-    txt = s.str.strip_chars()
-    empty = (txt.is_null() | (txt == "")).arg_true().to_list()
-    if empty:
-        raise DataError(f"missing timestamp ({name}) in {rows_text(empty)}")
-    # numbers stored as text (e.g. "1700000000000")
-    as_num = txt.cast(pl.Float64, strict=False)
-    if as_num.is_not_null().all():
-        return parse_timestamps(as_num, tz=tz, name=name)
-    off = txt.str.extract(r"(Z|z|[+-]\d{2}:?\d{2})$", 0)
-    has_off = off.is_not_null()
-    if has_off.any() and not has_off.all():
-        with_o = has_off.arg_true().to_list()
-        without = (~has_off).arg_true().to_list()
-        raise DataError(
-            f"mixed time zones in {name}: {rows_text(with_o)} carry a UTC offset but "
-            f"{rows_text(without)} do not; use one convention for the whole file"
-        )
-    off_min = None
-    if has_off.all():
-        norm = off.str.replace(r"^[Zz]$", "+00:00").str.replace(r"^([+-]\d{2})(\d{2})$", "$1:$2")
-        distinct = norm.unique().to_list()
-        if len(distinct) > 1 and not tz:
-            first = norm[0]
-            bad = (norm != first).arg_true().to_list()
-            raise DataError(
-                f"mixed time zones in {name}: offsets {', '.join(sorted(distinct))}; "
-                f"row 1 is {first} but {rows_text(bad)} differ. Convert to one zone, or pass the "
-                "market time zone (tz) to honour each row's own offset"
-            )
-        sign = pl.when(norm.str.slice(0, 1) == "-").then(-1).otherwise(1)
-        off_min = pl.select(
-            sign * (norm.str.slice(1, 2).cast(pl.Int64) * 60 + norm.str.slice(4, 2).cast(pl.Int64))
-        ).to_series()
-        txt = txt.str.replace(r"\s*(Z|z|[+-]\d{2}:?\d{2})$", "")
-    parsed = _parse_naive(txt)
-    bad = parsed.is_null().arg_true().to_list()
+        raise DataError(f"column {name} ({source}) must be numeric, got {s.dtype}")
+    t = s.str.strip_chars().str.replace(r"^[$€£]\s*", "").str.replace(r"^[-–—]$", "")
+    mult = (pl.select(pl.when(t.str.contains(r"(?i)\d\s*k$")).then(1e3).when(t.str.contains(r"(?i)\d\s*m$")).then(1e6)
+                      .when(t.str.contains(r"(?i)\d\s*b$")).then(1e9).otherwise(1.0)).to_series())
+    t = t.str.replace(r"(?i)(\d)\s*[kmb]$", "$1")
+    if decimal_comma:
+        t = t.str.replace_all(r"[.' ](\d{3})", "$1").str.replace(",", ".", literal=True)
+    else:
+        t = t.str.replace_all(r"(\d)[,' ](\d{3})", "$1$2").str.replace_all(r"(\d)[,' ](\d{3})", "$1$2")
+    out = t.cast(pl.Float64, strict=False)
+    bad = (out.is_null() & t.is_not_null() & (t != "")).arg_true().to_list()
     if bad:
-        raise DataError(f"cannot read timestamps in {name}: {rows_text(bad)} (e.g. {s[bad[0]]!r}); "
-                        "use ISO 8601 (2024-01-31 13:45:00) or epoch seconds/milliseconds")
-    if off_min is not None:
-        utc = (parsed - pl.select(pl.duration(minutes=off_min)).to_series())
-        return utc.dt.replace_time_zone("UTC").dt.cast_time_unit("us").alias("ts")
-    return _localise(parsed, tz, name).dt.convert_time_zone("UTC").dt.cast_time_unit("us").alias("ts")
+        raise DataError(f"column {name} ({source}) is not numeric in {rows_text(bad)}: {s[bad[0]]!r}"
+                        + ("" if decimal_comma else "; a decimal comma is only read in semicolon- or tab-separated files"))
+    return (out * mult).alias(name)
 
 
-def _parse_naive(txt: pl.Series) -> pl.Series:
-    txt = txt.str.replace("T", " ", literal=True)
-    fmts = ("%Y-%m-%d %H:%M:%S%.f", "%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%d",
-            "%Y/%m/%d %H:%M:%S", "%Y/%m/%d %H:%M", "%Y/%m/%d", "%Y%m%d %H:%M:%S", "%Y%m%d")
-    out = None
-    for fmt in fmts:
-        p = txt.str.strptime(pl.Datetime("us"), fmt, strict=False, exact=True)
-        out = p if out is None else out.fill_null(p)
-        if out.null_count() == 0:
-            break
-    return out
+# ----------------------------------------------------------------------------- frequency
+
+def freq_label(seconds: float) -> str:
+    """A spacing in lake words (1min, 1h, 1d) or plain ones (30min, 2h, 7d, 45 s)."""
+    s = int(round(seconds))
+    for name, sec in FREQ_SECONDS.items():
+        if sec == s:
+            return name
+    if s % 86400 == 0:
+        return f"{s // 86400}d"
+    if s % 3600 == 0:
+        return f"{s // 3600}h"
+    if s % 60 == 0:
+        return f"{s // 60}min"
+    return f"{s} s"
 
 
-def _localise(s: pl.Series, tz: str | None, name: str) -> pl.Series:
-    if not tz or tz.upper() == "UTC":
-        return s.dt.replace_time_zone("UTC")
-    try:
-        return s.dt.replace_time_zone(tz, ambiguous="earliest", non_existent="raise")
-    except pl.exceptions.ComputeError as exc:
-        raise DataError(f"timestamps in {name} cannot be read in zone {tz}: {exc}") from None
+def infer_spacing(ts: pl.Series) -> int | None:
+    """The most common positive spacing of sorted bars, in seconds (None for one bar)."""
+    d = ts.sort().diff().dt.total_seconds().drop_nulls()
+    d = d.filter(d > 0)
+    if d.len() == 0:
+        return None
+    counts = d.value_counts(sort=True)
+    top = counts["count"][0]
+    return int(counts.filter(pl.col("count") == top)[d.name].min())
 
 
-# ----------------------------------------------------------------------------- files
-
-def read_table(path: str | os.PathLike) -> pl.DataFrame:
-    """Read a CSV or Parquet file as it is (no renaming); DataError if it cannot be read."""
-    p = Path(path)
-    if not p.exists():
-        raise DataError(f"file not found: {p}")
-    if not p.is_file():
-        raise DataError(f"not a file: {p}")
-    if p.stat().st_size == 0:
-        raise DataError(f"the file {p.name} is empty")
-    suffix = "".join(p.suffixes[-2:]).lower()
-    try:
-        with open(p, "rb") as fh:
-            magic = fh.read(4)
-    except OSError as exc:
-        raise DataError(f"cannot open {p.name}: {exc}") from None
-    try:
-        if magic == b"PAR1" or suffix.endswith((".parquet", ".pq")):
-            return pl.read_parquet(p)
-        return pl.read_csv(p, infer_schema_length=10_000, try_parse_dates=False,
-                           null_values=["", "NA", "NaN", "nan", "null", "NULL"], truncate_ragged_lines=False)
-    except (pl.exceptions.PolarsError, OSError, UnicodeDecodeError, ValueError) as exc:
-        kind = "Parquet" if magic == b"PAR1" or suffix.endswith((".parquet", ".pq")) else "CSV"
-        first = " ".join(str(exc).split())[:200]
-        raise DataError(f"cannot read {p.name} as {kind}: {first}") from None
+def _suggest(spacing: int) -> str:
+    name = freq_label(spacing)
+    if name in FREQS:
+        return f"use --freq {name}"
+    return f"no lake frequency is {name}: resample the file to one of {', '.join(FREQS)} first"
 
 
-def load_file(path: str | os.PathLike, tz: str | None = None) -> pl.DataFrame:
-    """Read, normalise and validate a file of bars; nothing is written. Rows in messages are
-    data rows counted from 1 (the header is not a row)."""
-    raw = read_table(path)
+def check_spacing(df: pl.DataFrame, freq: str, rows: pl.Series | None = None) -> None:
+    """Refuse bars whose spacing does not fit ``freq``: a file of coarser or finer bars than
+    declared, or bars off the grid the others follow (one bar at :17 in an hourly file).
+    Daylight-saving shifts of one hour are allowed for 4h and daily bars."""
+    if df.height < 2:
+        return
+    step = FREQ_SECONDS[freq]
+    spacing = infer_spacing(df["ts"])
+    rows = rows if rows is not None else pl.Series(range(df.height))
+    at = lambda idx: ", ".join(f"{df['ts'][i]:%Y-%m-%d %H:%M:%S}" for i in idx[:3])  # noqa: E731
+    where = lambda idx: rows_text([rows[i] for i in idx])  # noqa: E731
+    if spacing is None:
+        return
+    inferred = freq_label(spacing)
+    if spacing > step:
+        raise DataError(f"the bars are {inferred} apart (inferred frequency {inferred}) but --freq is {freq}; "
+                        f"{_suggest(spacing)}")
+    gaps = df["ts"].diff().dt.total_seconds()
+    if spacing < step:
+        fine = (gaps < step).fill_null(False).arg_true().to_list()
+        raise DataError(f"bars are {spacing:g} s apart in {where(fine)}, finer than {freq} (inferred frequency "
+                        f"{inferred}); {_suggest(spacing)}")
+    us = df["ts"].dt.epoch("us")
+    period = step * 1_000_000
+    phase = us % period
+    top = int(phase.mode().sort()[0])
+    allowed = {top}
+    if step > 3600:  # a daylight-saving change moves 4h and daily bars of a local session by an hour
+        allowed |= {(top + 3_600_000_000) % period, (top - 3_600_000_000) % period}
+    stray = (~phase.is_in(list(allowed))).arg_true().to_list()
+    if stray:
+        raise DataError(
+            f"{where(stray)} ({at(stray)} UTC) are off the {freq} grid the other bars follow "
+            f"(inferred frequency {inferred}); fix or drop those rows, or import the file as a finer --freq"
+        )
+    fine = (gaps < step - (3600 if step > 3600 else 0)).fill_null(False).arg_true().to_list()
+    if fine:
+        raise DataError(f"bars are {gaps[fine[0]]:g} s apart in {where(fine)}, finer than {freq} "
+                        f"(inferred frequency {inferred}); fix or drop those rows")
+
+
+# ----------------------------------------------------------------------------- preview
+
+@dataclass
+class Preview:
+    """What an import would do: how the file was read, the parsed bars and any problem."""
+
+    file: str
+    shape: Shape
+    columns: list[str]
+    mapping: dict = field(default_factory=dict)
+    candidates: dict = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+    timestamps: dict = field(default_factory=dict)
+    order: str = "oldest first"
+    rows: int = 0
+    duplicates: int = 0
+    on_duplicate: str = "error"
+    inferred_freq: str | None = None
+    freq: str | None = None
+    gaps: int | None = None
+    warnings: list[str] = field(default_factory=list)
+    problem: str | None = None
+    bars: pl.DataFrame | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.problem is None and self.bars is not None
+
+    def rows_shown(self, which: str) -> list[dict]:
+        if self.bars is None or self.bars.height == 0:
+            return []
+        part = {"first": self.bars.head(PREVIEW_ROWS), "last": self.bars.tail(PREVIEW_ROWS)}.get(which, self.bars)
+        return part.with_columns(pl.col("ts").dt.strftime("%Y-%m-%d %H:%M:%S%.f").str.strip_suffix(".000000")).to_dicts()
+
+    def to_dict(self) -> dict:
+        return {
+            "file": self.file, "shape": self.shape.to_dict(), "columns": self.columns,
+            "mapping": {k: describe(self.mapping[k]) for k in FIELDS if k in self.mapping}, "candidates": self.candidates,
+            "notes": self.notes, "timestamps": self.timestamps, "order": self.order, "rows": self.rows,
+            "bars": self.bars.height if self.bars is not None else 0, "duplicates": self.duplicates,
+            "on_duplicate": self.on_duplicate, "inferred_freq": self.inferred_freq, "freq": self.freq,
+            "gaps": self.gaps, "first_rows": self.rows_shown("first"), "last_rows": self.rows_shown("last"),
+            "warnings": self.warnings, "problem": self.problem,
+        }
+
+    def text(self) -> str:
+        """The preview as the CLI's --dry-run prints it."""
+        from ..cli import table
+
+        sh = self.shape
+        read = [sh.format]
+        if sh.compression:
+            read.append(f"{sh.compression}{' ' + sh.member if sh.member else ''}")
+        if sh.format == "csv":
+            read += [f"{sh.encoding}", f"{describe_delim(sh)}", f"header on line {sh.header_line}" if sh.header else "no header"]
+            if sh.skipped_lines:
+                read.append(f"{len(sh.skipped_lines)} preamble line(s) skipped")
+        lines = [f"file: {self.file} ({', '.join(read)})",
+                 "mapping: " + ", ".join(f"{k} <- {describe(self.mapping[k])}" for k in FIELDS if k in self.mapping)]
+        lines += [f"  note: {n}" for n in self.notes]
+        if self.timestamps:
+            lines.append(f"timestamps: {self.timestamps.get('format', '?')}; {self.timestamps.get('zone', '')}")
+        lines.append(f"rows: {self.rows} in the file, {self.bars.height if self.bars is not None else 0} bars; "
+                     f"duplicates: {self.duplicates} (--on-duplicate {self.on_duplicate}); order: {self.order}")
+        lines.append(f"frequency: inferred {self.inferred_freq or '?'}, --freq {self.freq or '?'}; "
+                     f"gaps: {'?' if self.gaps is None else self.gaps}")
+        n = self.bars.height if self.bars is not None else 0
+        for which in ("first", "last") if n > 2 * PREVIEW_ROWS else ("all",):
+            shown = self.rows_shown(which)
+            if shown:
+                lines.append(f"{which} rows:")
+                lines.append(table(shown))
+        lines += [f"warning: {w}" for w in self.warnings]
+        if self.problem:
+            lines.append(f"problem: {self.problem}")
+        return "\n".join(lines)
+
+
+def describe_delim(shape: Shape) -> str:
+    d = shape.to_dict()["delimiter"]
+    return f"{d}-separated" + (", decimal comma" if shape.decimal_comma else "")
+
+
+def _read_ts(raw: pl.DataFrame, source, tz, ts_format) -> tuple[pl.Series, dict]:
+    if isinstance(source, list):
+        col = raw.select(pl.concat_str([pl.col(c).cast(pl.String).str.strip_chars() for c in source],
+                                       separator=" ")).to_series()
+        return parse_timestamps(col, tz=tz, fmt=ts_format, name=describe(source))
+    return parse_timestamps(raw[source], tz=tz, fmt=ts_format, name=source)
+
+
+def _apply_duplicates(df: pl.DataFrame, policy: str) -> pl.DataFrame:
+    dup = df.select(pl.arg_where(pl.col("ts").is_duplicated())).to_series().to_list()
+    if not dup:
+        return df
+    if policy == "error":
+        first = df["ts"][dup[0]]
+        k = int((df["ts"] == first).sum())
+        raise DataError(
+            f"duplicate timestamps in {rows_text([df['_row'][i] for i in dup])} ({first:%Y-%m-%d %H:%M:%S} UTC appears "
+            f"{k} times); keep one bar per time with --on-duplicate first|last|mean"
+        )
+    if policy in ("first", "last"):
+        return df.unique(subset="ts", keep=policy, maintain_order=True)
+    return df.group_by("ts", maintain_order=True).agg(*[pl.col(c).mean() for c in OHLCV], pl.col("_row").min())
+
+
+def preview_file(path: str | os.PathLike, *, freq: str | None = None, asset_class: str | None = None,
+                 symbol: str | None = None, tz: str | None = None, ts_format: str | None = None,
+                 mapping: dict[str, str] | None = None, on_duplicate: str = "error",
+                 name: str | None = None) -> Preview:
+    """Read and check a file of bars; nothing is written. Raises :class:`DataError` when the
+    file cannot be read as a table at all; every later problem (columns, times, duplicates,
+    spacing, invalid bars) is in ``problem`` with as much of the preview as was reached."""
+    if on_duplicate not in ON_DUPLICATE:
+        raise DataError(f"unknown --on-duplicate {on_duplicate!r}; use one of {', '.join(ON_DUPLICATE)}")
+    if freq is not None:
+        check_freq(freq)
+    if asset_class is not None:
+        check_asset_class(asset_class)
+    tz = check_zone(tz)
+    raw, shape = read_table(path)
+    pv = Preview(file=name or Path(path).name, shape=shape, columns=list(raw.columns), rows=raw.height,
+                 on_duplicate=on_duplicate, freq=freq)
     if raw.height == 0:
-        raise DataError(f"the file {Path(path).name} has a header but no rows")
-    df = normalise_columns(raw, tz=tz)
-    return validate_bars(df)
+        raise DataError(f"the file {pv.file} has a header but no rows")
+    try:
+        _fill(pv, raw, symbol=symbol, tz=tz, ts_format=ts_format, mapping=mapping or {}, asset_class=asset_class)
+    except SynthwbError as exc:
+        pv.problem = str(exc)
+    return pv
+
+
+def _fill(pv: Preview, raw: pl.DataFrame, *, symbol, tz, ts_format, mapping, asset_class) -> None:
+    pv.mapping, pv.candidates, pv.notes = guess_mapping(raw, symbol=symbol, header=pv.shape.header, explicit=mapping)
+    ts, pv.timestamps = _read_ts(raw, pv.mapping["ts"], tz, ts_format)
+    cols = [ts, pl.Series("_row", range(raw.height), dtype=pl.Int64)]
+    for f in OHLCV:
+        src = pv.mapping[f]
+        if src is None:
+            cols.append(pl.Series(f, [0.0] * raw.height))
+        else:
+            cols.append(parse_numbers(raw[src], pv.shape.decimal_comma, f, src))
+    df = pl.DataFrame(cols)
+    pv.bars = df.select("ts", *OHLCV)  # shown in the preview even when a later check refuses the file
+    dups = df["ts"].is_duplicated()
+    pv.duplicates = int(dups.sum()) - df.filter(dups)["ts"].n_unique() if dups.any() else 0
+    warn = future_warning(df["ts"])
+    if warn:
+        pv.warnings.append(warn)
+    df = _apply_duplicates(df, pv.on_duplicate)
+    d = df["ts"].diff().dt.total_microseconds().drop_nulls()
+    if d.len() and (d < 0).all():
+        df = df.reverse()
+        pv.order = "newest first (turned round)"
+    spacing = infer_spacing(df["ts"])
+    pv.inferred_freq = freq_label(spacing) if spacing else None
+    pv.bars = df.select("ts", *OHLCV)
+    rows = df["_row"]
+    pv.bars = validate_bars(df.select("ts", *OHLCV), row_numbers=rows)
+    if pv.freq:
+        check_spacing(pv.bars, pv.freq, rows)
+        if asset_class:
+            from .cleaning import quality_report
+
+            pv.gaps = quality_report(pv.bars, pv.freq, asset_class)["gaps"]["count"]
+
+
+def load_file(path: str | os.PathLike, tz: str | None = None, **options) -> pl.DataFrame:
+    """Read, map and validate a file of bars (see :func:`preview_file`); nothing is written."""
+    pv = preview_file(path, tz=tz, **options)
+    if pv.problem:
+        raise DataError(pv.problem)
+    return pv.bars
 
 
 def import_file(path: str | os.PathLike, asset_class: str, symbol: str, freq: str, root=None,
-                tz: str | None = None) -> dict:
+                tz: str | None = None, *, ts_format: str | None = None, mapping: dict[str, str] | None = None,
+                on_duplicate: str = "error", dry_run: bool = False, name: str | None = None) -> dict:
     """Validate a CSV/Parquet file of bars and write it into the lake.
 
-    Nothing is written unless the whole file is valid. Rows already stored at the same
-    timestamps are replaced. Returns write_bars' summary plus ``file``.
+    Nothing is written unless the whole file is valid (and nothing at all with ``dry_run``).
+    Rows already stored at the same timestamps are replaced. Returns write_bars' summary plus
+    ``file``, ``warnings`` and ``preview`` (:meth:`Preview.to_dict`).
     """
     from .lake import check_symbol, write_bars
 
     check_asset_class(asset_class)
     check_freq(freq)
     check_symbol(symbol)
-    df = load_file(path, tz=tz)
-    _check_spacing(df, freq)
-    summary = write_bars(df, asset_class, symbol, freq, root=root)
+    pv = preview_file(path, freq=freq, asset_class=asset_class, symbol=symbol, tz=tz, ts_format=ts_format,
+                      mapping=mapping, on_duplicate=on_duplicate, name=name)
+    if pv.problem:
+        raise DataError(pv.problem)
+    if dry_run:
+        summary = {"asset_class": asset_class, "symbol": symbol, "freq": freq, "rows_written": 0,
+                   "dry_run": True, "start": pv.bars["ts"].min(), "end": pv.bars["ts"].max()}
+    else:
+        summary = write_bars(pv.bars, asset_class, symbol, freq, root=root)
     summary["file"] = str(path)
+    summary["warnings"] = pv.warnings
+    summary["preview"] = pv.to_dict()
     return summary
-
-
-def _check_spacing(df: pl.DataFrame, freq: str) -> None:
-    """Refuse a file whose bars are finer than the frequency it is filed under."""
-    from .schema import FREQ_SECONDS
-
-    if df.height < 2:
-        return
-    step = df.select(pl.col("ts").diff().dt.total_seconds().min()).item()
-    if step is not None and step < FREQ_SECONDS[freq]:
-        bad = df.select(pl.arg_where(pl.col("ts").diff().dt.total_seconds() < FREQ_SECONDS[freq])).to_series()
-        raise DataError(
-            f"bars are {step:g} s apart in {rows_text(bad.to_list())}, finer than {freq}; "
-            f"import them as a finer frequency (one of {', '.join(FREQS)})"
-        )
 
 
 # ----------------------------------------------------------------------------- Hugging Face
@@ -328,7 +405,7 @@ def import_hf(repo_id: str, asset: str, timeframe: str, *, asset_class: str = "c
     check_freq(freq)
     symbol = check_symbol(symbol or asset)
     df = hf_load(repo_id, asset, timeframe, revision=revision, cache_dir=cache_dir, local_dir=local_dir)
-    _check_spacing(df, freq)
+    check_spacing(df, freq)
     summary = write_bars(df, asset_class, symbol, freq, root=root)
     summary["source"] = f"hf://{repo_id}/{hf_filename(asset, timeframe)}"
     return summary

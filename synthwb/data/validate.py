@@ -26,7 +26,8 @@ def _bad_rows(df: pl.DataFrame, mask: pl.Expr) -> list[int]:
     return df.select(pl.arg_where(mask.fill_null(False))).to_series().to_list()
 
 
-def validate_bars(df: pl.DataFrame, *, row_offset: int = 1, row_label: str = "row") -> pl.DataFrame:
+def validate_bars(df: pl.DataFrame, *, row_offset: int = 1, row_label: str = "row",
+                  row_numbers: pl.Series | list[int] | None = None) -> pl.DataFrame:
     """Check a canonical bar frame and return it cast to the lake schema.
 
     Requires columns ``ts`` (a datetime; naive means UTC) and ``open high low close volume``
@@ -34,7 +35,8 @@ def validate_bars(df: pl.DataFrame, *, row_offset: int = 1, row_label: str = "ro
     duplicate or unsorted timestamps, non-positive prices, negative volume, high < low and
     open/close outside [low, high]. Each :class:`DataError` names the problem and the rows
     (1-based positions in ``df`` unless ``row_offset``/``row_label`` say otherwise, e.g. file
-    lines). Extra columns are dropped.
+    lines; ``row_numbers`` maps positions in ``df`` to the 0-based rows of the file they came
+    from, e.g. after a newest-first file was turned round). Extra columns are dropped.
     """
     if not isinstance(df, pl.DataFrame):
         raise DataError(f"expected a polars DataFrame of bars, got {type(df).__name__}")
@@ -44,7 +46,8 @@ def validate_bars(df: pl.DataFrame, *, row_offset: int = 1, row_label: str = "ro
                         f"(have: {', '.join(df.columns) or 'none'})")
     if df.height == 0:
         raise DataError("no bars: the data is empty")
-    where = lambda idx: rows_text(idx, row_offset, row_label)  # noqa: E731
+    numbers = None if row_numbers is None else list(row_numbers)
+    where = lambda idx: rows_text(idx if numbers is None else [numbers[i] for i in idx], row_offset, row_label)  # noqa: E731
 
     ts = df.schema["ts"]
     if not isinstance(ts, pl.Datetime):
@@ -80,7 +83,7 @@ def validate_bars(df: pl.DataFrame, *, row_offset: int = 1, row_label: str = "ro
         i = back[0]
         raise DataError(
             f"timestamps are not sorted ascending: {where(back)} go back in time "
-            f"({out['ts'][i - 1]:%Y-%m-%d %H:%M:%S} then {out['ts'][i]:%Y-%m-%d %H:%M:%S})"
+            f"({out['ts'][i - 1]:%Y-%m-%d %H:%M:%S} then {out['ts'][i]:%Y-%m-%d %H:%M:%S}); sort the file by time"
         )
 
     nonpos = pl.any_horizontal([pl.col(c) <= 0 for c in PRICES])
