@@ -171,7 +171,7 @@ def _results(res: cmp.CompareResult) -> None:
               delta_color="inverse")
     c3.metric("Task", res.task)
     c4.selectbox("Benchmark", res.models, index=res.models.index(res.benchmark), key="cmp_bench_after")
-    tabs = st.tabs(["Leaderboard", "Fan charts", "Per interval", "Over time", "Download"])
+    tabs = st.tabs(["Leaderboard", "Fan charts", "Per interval", "Over time", "Synth reward", "Download"])
     with tabs[0]:
         _leaderboard(res)
     with tabs[1]:
@@ -181,6 +181,11 @@ def _results(res: cmp.CompareResult) -> None:
     with tabs[3]:
         _over_time(res)
     with tabs[4]:
+        from ui.reward_view import reward_view
+
+        reward_view(res.backtest.per_origin.filter(pl.col("model").is_in(res.models)), res.task,
+                    res.request.selection.symbol)
+    with tabs[5]:
         _downloads(res)
 
 

@@ -132,3 +132,82 @@ def test_a_run_too_short_for_the_lead_holds_its_t0_at_the_start():
     assert f.asked == [(11, 60), (8, 60)]
     # the paths from the last close are placed at the start time unchanged
     np.testing.assert_array_equal(paths[0, 1], [1000.0, 1120.0, 1240.0, 1360.0, 1480.0])
+
+
+# ------------------------------------------------------------------ the backtest in validator timing
+
+
+def raw_minute_closes(root, symbol):
+    """{1-minute candle open time: close} straight from the Parquet files."""
+    import polars as pl
+
+    files = sorted((root / f"asset_class={'crypto' if symbol != 'SPY' else 'equity'}" / "freq=1min"
+                    / f"symbol={symbol}").rglob("*.parquet"))
+    df = pl.concat([pl.read_parquet(f, hive_partitioning=False).select("ts", "close") for f in files])
+    df = df.with_columns(pl.col("ts").cast(pl.Datetime("us", "UTC")))
+    return dict(zip(df["ts"].to_list(), df["close"].to_list()))
+
+
+def test_backtest_in_validator_timing_matches_a_recomputation(demo_lake):
+    from datetime import timedelta
+
+    import polars as pl
+
+    from synthwb.data.lake import read_bars
+    from synthwb.data.schema import Selection
+    from synthwb.evaluate.backtest import BacktestSpec, run_backtest
+    from synthwb.evaluate.baselines import BaselineForecaster
+    from synthwb.evaluate.synth import TASKS, score_paths
+
+    spec = BacktestSpec.parse({"selection": {"asset_class": "crypto", "symbol": "BTC", "freq": "5min"},
+                               "task": "24h", "start": "2024-01-08", "n_origins": 3, "n_paths": 32,
+                               "baselines": ["gbm"], "seed": 2, "keep_paths": 0})
+    assert spec.timing_mode() == "validator"
+    res = run_backtest(spec, root=demo_lake)
+    tm = res.meta["timing"]
+    assert tm["mode"] == "validator" and tm["lead_s"] == 300 and tm["request_delay_s"] == 120
+    assert tm["n_dropped"] == 0 and tm["held_t0"] == []
+    close_at = raw_minute_closes(demo_lake, "BTC")
+    bars5 = read_bars(Selection("crypto", "BTC", "5min"), root=demo_lake)
+    task = TASKS["24h"]
+    po = res.per_origin
+    for k, origin in enumerate(res.origins):
+        last_close = origin + timedelta(minutes=5)
+        start = last_close + timedelta(minutes=4)  # request 2 min after the close -> next minute + 60 s
+        got = po.filter(pl.col("origin") == origin)
+        assert got["t0"][0] == start
+        # label t: the close of the 1-minute candle that opens at t
+        real = np.array([close_at.get(start + timedelta(seconds=300 * i), np.nan) for i in range(task.n_points)])
+        np.testing.assert_array_equal(res.realised[k], real)
+        # gbm simulated from the last 5-minute close across the 5-minute lead, the lead point dropped
+        full = BaselineForecaster("gbm").forecast(bars5.filter(pl.col("ts") <= origin), [origin], 289, 300, 32,
+                                                  seed=2)[0]
+        assert full[0, 0] == pytest.approx(float(bars5.filter(pl.col("ts") == origin)["close"][0]))
+        want = score_paths(full[:, 1:], real, task).total
+        assert got["total"][0] == pytest.approx(want, rel=1e-12)
+    # bar timing on the same spec scores other realised prices
+    bar = run_backtest(spec.model_copy(update={"timing": "bar"}), root=demo_lake)
+    assert bar.meta["timing"]["mode"] == "bar"
+    assert not np.array_equal(bar.realised, res.realised)
+
+
+def test_backtest_drops_the_requests_without_a_final_price(demo_lake):
+    from datetime import timedelta
+
+    from synthwb.evaluate.backtest import run_backtest
+
+    # SPY trades New York sessions: a 1-hour request ending outside a session has no final price
+    res = run_backtest({"selection": {"asset_class": "equity", "symbol": "SPY", "freq": "5min"}, "task": "1h",
+                        "start": "2024-01-08", "every": 7, "n_origins": 40, "n_paths": 8, "baselines": ["gbm"],
+                        "keep_paths": 0}, root=demo_lake)
+    tm = res.meta["timing"]
+    close_at = raw_minute_closes(demo_lake, "SPY")
+    dropped = [datetime.fromisoformat(o) for o in tm["dropped_origins"]]
+    assert tm["n_dropped"] == len(dropped) > 0 and tm["n_requests"] == 40
+    assert len(res.origins) == 40 - len(dropped)
+    final = timedelta(minutes=5 + 4 + 60)  # last close + start offset + 1 hour: the final label
+    for o in dropped:
+        assert o + final not in close_at
+    for o in res.origins:
+        assert o + final in close_at
+    assert set(res.per_origin["origin"].to_list()) == set(res.origins)

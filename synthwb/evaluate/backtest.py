@@ -21,6 +21,23 @@ become NaN terms that the scorer skips.
 Origins are bars in ``[start, end)`` whose whole horizon ends by ``end`` (or by the data's
 end), either every ``every`` bars, ``n_origins`` evenly spread, or an explicit list (each
 snapped to the last bar at or before it).
+
+Validator timing (``timing="validator"``, the default for the 24h and 1h presets; "bar" is the
+convention above and the default for custom tasks; :mod:`synthwb.evaluate.timing`): each
+origin is a request to the miners. Every forecaster knows the bars up to the origin, whose
+close ``c`` is its last known price. The first realised price lies ``L`` seconds later, ``L``
+the smallest multiple of ``lcm(60, bar, the forecasters' native steps)`` that is >= 180 s; the
+request time is ``c + L - 180 s`` and the validator's start time ``c + L - 60 s``. Grid label
+``t = start + i * step`` is realised, as the validator does it, by the close of the
+1-minute candle that opens at ``t``, i.e. the price at ``t + 60 s``. The forecaster is asked
+for paths from ``c`` that cover ``L`` plus the horizon (on its native step, or ``gcd(L, step)``
+if it has none); the point ``L`` after ``c`` is its own estimate of the t0 price and becomes
+column 0, the earlier points are dropped. A run whose horizon ends before ``L`` + horizon
+holds its t0 at the start instead (its paths from ``c`` are placed at the start time, as the
+reference miner does); ``meta["timing"]["held_t0"]`` names such models. Per-origin ``t0`` is
+the start time, quantile ``time`` the labels. Origins whose final realised price is missing
+are not scored by the validator: they are dropped for every model and counted in
+``meta["timing"]`` (``n_dropped``, ``dropped_origins``).
 """
 from __future__ import annotations
 
@@ -33,7 +50,7 @@ import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any, Callable, Protocol, Sequence, runtime_checkable
+from typing import Any, Callable, Literal, Protocol, Sequence, runtime_checkable
 
 import numpy as np
 import polars as pl
@@ -45,6 +62,7 @@ from ..io import atomic_write_json, check_slug, slugify
 from .baselines import BASELINES, MIN_HISTORY, BaselineForecaster
 from .metrics import GluonMetrics, sorted_quantiles
 from .synth import SynthTask, get_task, join_on_grid, score_batch, to_ns
+from .timing import forecast_across_lead, lead_seconds, plan_requests
 from .trading import TradingConfig, path_stats, trading_metrics
 
 __all__ = [
@@ -120,6 +138,8 @@ class BacktestSpec(BaseModel):
     history_days: float = Field(14.0, gt=0)
     batch_size: int = Field(16, ge=1, le=4096)
     device: str = "auto"
+    timing: Literal["validator", "bar"] | None = Field(
+        None, description='"validator" (default for the 24h/1h presets) or "bar" (default for custom tasks)')
 
     @field_validator("start", "end", mode="before")
     @classmethod
@@ -182,6 +202,10 @@ class BacktestSpec(BaseModel):
 
     def task_obj(self) -> SynthTask:
         return get_task(self.task)
+
+    def timing_mode(self) -> str:
+        """The timing in force: as set, else "validator" for a Synth preset task, "bar" otherwise."""
+        return self.timing or ("validator" if isinstance(self.task, str) else "bar")
 
 
 # ---------------------------------------------------------------------------------- result
@@ -420,12 +444,15 @@ def run_backtest(spec: BacktestSpec | dict | str, root=None, store=None,
     forecasters = _load_forecasters(spec, store, extra, root)
     if not forecasters:
         raise SpecError("nothing to backtest: give at least one run or one baseline")
+    timing = spec.timing_mode()
+    natives = [int(getattr(f, "step_seconds", 0) or 0) for _, _, f in forecasters]
+    lead = lead_seconds(bar_s, natives) if timing == "validator" else 0
     note = progress or (lambda *a, **k: None)
     note(0.0, message="reading bars")
 
     # bars of the selection, with history before start and a horizon after end
     ctx = timedelta(seconds=_context_seconds(forecasters, bar_s, spec.history_days))
-    pad = timedelta(seconds=horizon + 2 * bar_s)
+    pad = timedelta(seconds=horizon + lead + 2 * bar_s)
     rd_start = spec.start - ctx if spec.start else None
     rd_end = spec.end + pad if spec.end else None
     bars = read_bars(Selection(sel.asset_class, sel.symbol, sel.freq, rd_start, rd_end), root=root)
@@ -455,16 +482,35 @@ def run_backtest(spec: BacktestSpec | dict | str, root=None, store=None,
             warm = min(spec.history_days * 86400 * NS, (data_end - int(bar_ts[0])) // 4)
             start_eff = _dt(int(bar_ts[0]) + int(warm))
     min_hist = max([MIN_HISTORY] + [int(getattr(f, "context_bars", 0) or 0) for _, _, f in forecasters])
-    o_ns = choose_origins(bar_ts, bar_s, horizon, start=start_eff, end=spec.end, data_end_ns=data_end,
+    o_ns = choose_origins(bar_ts, bar_s, horizon + lead, start=start_eff, end=spec.end, data_end_ns=data_end,
                           every=spec.every, n_origins=spec.n_origins, explicit=spec.origins, min_history=min_hist)
+    step_ns = task.step_seconds * NS
+    plan, dropped, held = None, [], []
+    if timing == "validator":
+        # one validator request per origin (see the module doc); a request whose final realised
+        # price is missing is not scored by the validator: dropped for every model alike
+        plan = plan_requests(o_ns + bar_s * NS, real_ts, real_px, task, bar_s, natives)
+        if not plan.scored.any():
+            raise DataError(f"no request in the period has its final realised price ({plan.n_dropped} dropped)")
+        dropped = [_dt(v) for v in o_ns[~plan.scored]]
+        o_ns = o_ns[plan.scored]
+        t0_ns, price_t0_ns, realised = plan.start_ns[plan.scored], plan.first_price_ns[plan.scored], \
+            plan.realised[plan.scored]
+
+        def _lead_forecast(f, bars_, origins_, task_, n_paths, seed, name):
+            out, across = forecast_across_lead(f, bars_, origins_, task_, plan.lead_s, n_paths, seed, name)
+            if not across and name not in held:
+                held.append(name)
+            return out
     origins = [_dt(v) for v in o_ns]
     n_o = len(origins)
-    t0_ns = o_ns + bar_s * NS
-    step_ns = task.step_seconds * NS
-    grid = t0_ns[:, None] + np.arange(task.n_points, dtype=np.int64)[None, :] * step_ns
-    realised = join_on_grid(real_ts, real_px, grid)
+    if plan is None:
+        t0_ns = price_t0_ns = o_ns + bar_s * NS
+    grid = t0_ns[:, None] + np.arange(task.n_points, dtype=np.int64)[None, :] * step_ns  # labels
+    if plan is None:
+        realised = join_on_grid(real_ts, real_px, grid)
     hist_len = max(4 * spec.seasonality, task.n_steps)
-    hist_grid = t0_ns[:, None] - np.arange(hist_len, -1, -1, dtype=np.int64)[None, :] * step_ns
+    hist_grid = price_t0_ns[:, None] - np.arange(hist_len, -1, -1, dtype=np.int64)[None, :] * step_ns
     history = join_on_grid(real_ts, real_px, hist_grid)
 
     # holding period: the whole horizon, or the origin spacing when origins are closer
@@ -504,7 +550,7 @@ def run_backtest(spec: BacktestSpec | dict | str, root=None, store=None,
                 break
             # never hand a forecaster bars after the latest origin of its batch
             cut = int(np.searchsorted(bar_ts, o_ns[idx[-1]], side="right"))
-            paths = _forecast(f, bars.slice(0, cut), [origins[i] for i in idx], task, spec.n_paths,
+            paths = (_forecast if plan is None else _lead_forecast)(f, bars.slice(0, cut), [origins[i] for i in idx], task, spec.n_paths,
                               spec.seed, name)
             real_c = realised[idx]
             sc = score_batch(paths, real_c, task)
@@ -574,6 +620,8 @@ def run_backtest(spec: BacktestSpec | dict | str, root=None, store=None,
         "bar_seconds": bar_s, "realised_freq": fine,
         "realised_coverage": float(np.isfinite(realised).mean()) if realised.size else 0.0,
         "holding_steps": hold, "created": datetime.now(timezone.utc).isoformat(),
+        "timing": {"mode": timing, **(plan.to_dict() if plan is not None else {}),
+                   "dropped_origins": [o.isoformat() for o in dropped], "held_t0": held},
     }
     result = BacktestResult(spec, task, sel.to_dict() | {"start": None, "end": None}, origins, per_origin, terms,
                             quantiles, pl.DataFrame(glu_rows) if glu_rows else pl.DataFrame(),

@@ -35,6 +35,8 @@ def add_commands(sub, common) -> None:
     p.add_argument("--method", default="dm", choices=["dm", "bootstrap"], help="paired significance test")
     p.add_argument("--device", default="auto")
     p.add_argument("--csv", help="write the leaderboard to this CSV (per-origin scores beside it)")
+    p.add_argument("--reward", action="store_true",
+                   help="also simulate the Synth reward: the compared models as the miners, shares of emissions")
     p.set_defaults(func=_compare)
 
     e = sub.add_parser("ensemble", parents=[common], help="save an ensemble of runs/baselines as a run")
@@ -129,7 +131,19 @@ def _compare(args):
           f"p={r['p_value']:.3g} -> {r['verdict']}" for r in tests),
         *(f"wrote {f}" for f in files),
     ])
-    return Result({**res.to_dict(), "files": files}, text, files)
+    data = {**res.to_dict(), "files": files}
+    if args.reward:
+        from .reward import from_per_origin, simulate
+
+        bt = res.backtest
+        rew = simulate(from_per_origin(bt.per_origin, req.selection.symbol, bt.task.horizon_seconds), bt.task.name)
+        data["reward"] = rew.to_dict()
+        cols = ["miner", "mean_score", "n_requests", "n_invalid", "mean_prompt_score", "final_share", "mean_share"]
+        text += (f"\n\nSynth reward ({rew.competition.task} prompt: window {rew.competition.window_days:g} days, "
+                 f"beta {rew.competition.beta:g}, asset weight {req.selection.symbol} "
+                 f"{rew.weights[req.selection.symbol]:.4g}); share of this competition, which pays half:\n"
+                 + table(rew.summary.select(cols).to_dicts(), cols))
+    return Result(data, text, files)
 
 
 def _ensemble(args):
