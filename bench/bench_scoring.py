@@ -1,15 +1,19 @@
-"""Scoring one 24-hour Synth forecast (1000 paths x 289 points): ours vs a straightforward
-reference that loops over the 345 terms calling properscoring.crps_ensemble.
+"""Scoring 24-hour Synth forecasts (1000 paths x 289 points, 345 terms) against the validator
+as deployed: properscoring's ``crps_ensemble`` with numba installed (its gufunc), called term
+by term as ``validator/crps_calculation.py`` does, one forecast after the other.
 
-    python bench/bench_scoring.py [--paths 1000] [--repeat 20] [--ref-repeat 3] [--batch 64]
+    python bench/bench_scoring.py [--origins 500] [--paths 1000] [--repeat 5]
 
-Prints the median time of each, the speed-up (goal >= 100x) and the relative difference of
-the totals (goal < 1e-9), plus the throughput of score_batch on many forecasts at once.
+Prints, for one forecast, the validator reference and ``score_paths``; for a whole backtest of
+``--origins`` forecasts, the reference forecast by forecast, ``score_batch`` (numpy) and
+``score_totals_torch`` (torch: CUDA when present, else CPU), the speed-ups (goal >= 10x
+against the reference) and the largest relative difference of the totals (goal < 1e-9).
 """
 from __future__ import annotations
 
 import argparse
 import os
+import platform
 import statistics
 import sys
 import time
@@ -32,37 +36,65 @@ def timed(fn, repeat: int) -> tuple[float, object]:
     return statistics.median(times), out
 
 
+def forecasts(n: int, paths: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """n GBM forecasts at BTC-like volatility and a realised path for each."""
+    task = TASKS["24h"]
+    rng = np.random.default_rng(seed)
+    sig = 0.5 * np.sqrt(300 / (365 * 86400))
+    lr = rng.normal(-0.5 * sig**2, sig, size=(n, paths, task.n_points - 1))
+    p = 60_000 * np.exp(np.concatenate([np.zeros((n, paths, 1)), np.cumsum(lr, axis=2)], axis=2))
+    real = 60_000 * np.exp(np.concatenate([np.zeros((n, 1)), np.cumsum(rng.normal(0, sig, (n, task.n_points - 1)),
+                                                                        axis=1)], axis=1))
+    return p, real
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--origins", type=int, default=500)
     ap.add_argument("--paths", type=int, default=1000)
-    ap.add_argument("--repeat", type=int, default=20)
-    ap.add_argument("--ref-repeat", type=int, default=3)
-    ap.add_argument("--batch", type=int, default=64)
+    ap.add_argument("--repeat", type=int, default=5)
     a = ap.parse_args()
+    import properscoring._crps as psc
+    import torch
+
+    from synthwb.evaluate.batched import score_totals_torch
+
+    core = getattr(psc._crps_ensemble_core, "__name__", str(psc._crps_ensemble_core))
+    numba_on = "gufunc" in core
     task = TASKS["24h"]
-    rng = np.random.default_rng(0)
-    sig = 0.5 * np.sqrt(300 / (365 * 86400))
-    lr = rng.normal(-0.5 * sig**2, sig, size=(a.paths, task.n_points - 1))
-    paths = 60_000 * np.exp(np.concatenate([np.zeros((a.paths, 1)), np.cumsum(lr, axis=1)], axis=1))
-    real = 60_000 * np.exp(np.concatenate([[0.0], np.cumsum(rng.normal(0, sig, task.n_points - 1))]))
     intervals = {iv.name: iv.seconds for iv in task.intervals}
+    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs; torch {torch.__version__} "
+          f"({torch.get_num_threads()} threads); CUDA: {torch.cuda.is_available()}")
+    print(f"properscoring core: {core} ({'numba, as the validator runs it' if numba_on else 'NO numba: install it'})")
 
-    score_paths(paths, real, task)  # warm-up
-    t_ours, ours = timed(lambda: score_paths(paths, real, task), a.repeat)
-    t_ref, ref = timed(lambda: reference(paths, real, task.step_seconds, intervals), a.ref_repeat)
-    rel = abs(ours.total - ref) / abs(ref)
+    p1, r1 = forecasts(1, a.paths, seed=1)
+    reference(p1[0], r1[0], task.step_seconds, intervals)  # numba compile / warm-up
+    score_paths(p1[0], r1[0], task)
+    t_ref1, ref1 = timed(lambda: reference(p1[0], r1[0], task.step_seconds, intervals), a.repeat)
+    t_one, one = timed(lambda: score_paths(p1[0], r1[0], task), a.repeat)
+    print(f"one 24h forecast ({a.paths} paths x {task.n_points} points, {one.n_terms} terms):")
+    print(f"  validator reference (numba properscoring, term by term): {t_ref1 * 1e3:8.2f} ms")
+    print(f"  score_paths (sort-based, vectorised):                    {t_one * 1e3:8.2f} ms  "
+          f"({t_ref1 / t_one:.2f}x; totals rel. diff {abs(one.total - ref1) / abs(ref1):.1e})")
 
-    batch_p = np.repeat(paths[None], a.batch, axis=0)
-    batch_r = np.repeat(real[None], a.batch, axis=0)
-    t_batch, _ = timed(lambda: score_batch(batch_p, batch_r, task), max(3, a.repeat // 5))
-
-    print(f"machine: {os.cpu_count()} CPUs (shared; figures are indicative)")
-    print(f"one 24h forecast: {a.paths} paths x {task.n_points} points, {ours.n_terms} terms")
-    print(f"  reference (loop over terms, properscoring): {t_ref * 1e3:9.1f} ms  (median of {a.ref_repeat})")
-    print(f"  ours (score_paths, sort-based, vectorised):  {t_ours * 1e3:9.2f} ms  (median of {a.repeat})")
-    print(f"  speed-up: {t_ref / t_ours:7.1f}x   (goal >= 100x)")
-    print(f"  totals: ours {ours.total:.9f}  reference {ref:.9f}  relative difference {rel:.2e}  (goal < 1e-9)")
-    print(f"score_batch: {a.batch} forecasts in {t_batch * 1e3:.1f} ms -> {a.batch / t_batch:.1f} forecasts/s")
+    p, r = forecasts(a.origins, a.paths)
+    t = time.perf_counter()
+    ref = np.array([reference(p[i], r[i], task.step_seconds, intervals) for i in range(a.origins)])
+    t_ref = time.perf_counter() - t
+    score_batch(p[:4], r[:4], task)
+    t_np, sb = timed(lambda: score_batch(p, r, task), max(1, a.repeat // 3))
+    score_totals_torch(p[:4], r[:4], task)
+    t_th, th = timed(lambda: score_totals_torch(p, r, task), max(1, a.repeat // 3))
+    dev = "cuda" if torch.cuda.is_available() else "cpu"
+    rel_np = float(np.max(np.abs(sb.totals - ref) / np.abs(ref)))
+    rel_th = float(np.max(np.abs(th - ref) / np.abs(ref)))
+    print(f"backtest of {a.origins} forecasts (24h task):")
+    print(f"  validator reference, one forecast after another: {t_ref:8.2f} s  ({t_ref / a.origins * 1e3:.2f} ms each)")
+    print(f"  score_batch (numpy):          {t_np:8.2f} s  {t_ref / t_np:6.2f}x  (goal >= 10x)  "
+          f"max rel. diff {rel_np:.1e} (goal < 1e-9)")
+    print(f"  score_totals_torch ({dev}):   {t_th:8.2f} s  {t_ref / t_th:6.2f}x  (goal >= 10x)  "
+          f"max rel. diff {rel_th:.1e} (goal < 1e-9)")
+    print(f"  totals: reference {ref.sum():.6f}  numpy {sb.totals.sum():.6f}  torch {th.sum():.6f}")
 
 
 if __name__ == "__main__":

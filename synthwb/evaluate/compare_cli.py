@@ -13,7 +13,6 @@
 from __future__ import annotations
 
 
-
 def _csv_list(text: str | None) -> list[str]:
     return [t.strip() for t in (text or "").split(",") if t.strip()]
 

@@ -1,0 +1,27 @@
+"""The batched torch scorer equals the validator's reference (properscoring) and score_batch."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from synthwb.evaluate.batched import score_totals_torch
+from synthwb.evaluate.reference import reference_score
+from synthwb.evaluate.synth import TASKS, score_batch
+
+
+@pytest.mark.parametrize("name", ["24h", "1h"])
+def test_torch_totals_equal_the_reference(name):
+    task = TASKS[name]
+    rng = np.random.default_rng(4)
+    b, n = 4, 50
+    p = 100 * np.exp(np.cumsum(rng.normal(0, 2e-3, (b, n, task.n_points)), axis=2))
+    r = 100 * np.exp(np.cumsum(rng.normal(0, 2e-3, (b, task.n_points)), axis=1))
+    r[1, 7] = np.nan  # a missing realised minute: its terms are skipped
+    p[2, 3, 5] = 0.0  # a zero price: invalid, -1
+    p[3, 0, 9] = np.nan  # NaN: invalid, -1
+    got = score_totals_torch(p, r, task, device="cpu", chunk_values=n * task.n_points * 3)  # two chunks
+    intervals = {iv.name: iv.seconds for iv in task.intervals}
+    want = np.array([reference_score(p[i], r[i], task.step_seconds, intervals) for i in range(b)])
+    assert got[2] == -1.0 and got[3] == -1.0 and want[2] == -1.0
+    np.testing.assert_allclose(got[:2], want[:2], rtol=1e-9)
+    np.testing.assert_allclose(got, score_batch(p, r, task).totals, rtol=1e-12)
