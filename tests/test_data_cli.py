@@ -24,12 +24,12 @@ def test_demo_list_show_via_subprocess(tmp_path):
     lake = tmp_path / "lake"
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     p = subprocess.run([sys.executable, "-m", "synthwb", "data", "demo", "--years", "0.005", "--seed", "2", "--start", "2024-01-08",
-                        "--root", str(lake), "--json"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+                        "--root", str(lake), "--json"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300, check=False)
     assert p.returncode == 0, p.stderr
     doc = json.loads(p.stdout)
     assert {s["symbol"] for s in doc["series"]} == {"BTC", "ETH", "SOL", "SPY"}
     p = subprocess.run([sys.executable, "-m", "synthwb", "data", "show", "--asset-class", "crypto", "--symbol", "DOGE",
-                        "--freq", "1h", "--root", str(lake)], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+                        "--freq", "1h", "--root", str(lake)], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300, check=False)
     assert p.returncode != 0
     assert p.stdout == ""
     assert p.stderr.startswith("error: ") and "DOGE" in p.stderr and p.stderr.count("\n") == 1
@@ -93,3 +93,65 @@ def test_import_ok_and_refused(capsys, tmp_path):
     rc, _, err = run_main(capsys, "data", "import", str(good), "--asset-class", "stocks", "--symbol", "ABC",
                           "--freq", "1min", "--root", str(lake))
     assert rc == 2 and "unknown asset class 'stocks'" in err
+
+
+CC = ("time,high,low,open,volumefrom,volumeto,close\n"
+      "1706745600,102,99,100,4,400,101\n1706749200,103,100,101,5,500,102\n1706752800,104,101,102,6,600,103\n")
+
+
+def test_import_dry_run_prints_the_preview_and_writes_nothing(capsys, tmp_path):
+    lake = tmp_path / "lake"
+    f = tmp_path / "histohour.csv"
+    f.write_text(CC)
+    rc, out, err = run_main(capsys, "data", "import", str(f), "--asset-class", "crypto", "--symbol", "ETH",
+                            "--freq", "1h", "--root", str(lake), "--dry-run")
+    assert rc == 0, err
+    assert "mapping: ts <- time, open <- open, high <- high, low <- low, close <- close, volume <- volumefrom" in out
+    assert "timestamps: epoch s; epoch (UTC)" in out
+    assert "rows: 3 in the file, 3 bars; duplicates: 0" in out and "frequency: inferred 1h, --freq 1h; gaps: 0" in out
+    assert "2024-02-01 00:00:00" in out and "2024-02-01 02:00:00" in out and "nothing written" in out
+    assert not lake.exists() or not list(lake.rglob("*.parquet"))
+    # --json: the same preview as one document
+    rc, out, _ = run_main(capsys, "data", "import", str(f), "--asset-class", "crypto", "--symbol", "ETH",
+                          "--freq", "1h", "--root", str(lake), "--dry-run", "--json")
+    doc = json.loads(out)
+    assert doc["dry_run"] is True and doc["preview"]["mapping"]["volume"] == "volumefrom"
+    assert doc["preview"]["first_rows"][0] == {"ts": "2024-02-01 00:00:00", "open": 100.0, "high": 102.0,
+                                               "low": 99.0, "close": 101.0, "volume": 4.0}
+    # a refused dry run: the preview on stdout, one error line on stderr, exit 2
+    rc, out, err = run_main(capsys, "data", "import", str(f), "--asset-class", "crypto", "--symbol", "ETH",
+                            "--freq", "1min", "--root", str(lake), "--dry-run")
+    assert rc == 2 and "problem: the bars are 1h apart" in out
+    assert err == "error: the bars are 1h apart (inferred frequency 1h) but --freq is 1min; use --freq 1h\n"
+
+
+def test_import_map_ts_format_tz_and_on_duplicate_flags(capsys, tmp_path):
+    lake = tmp_path / "lake"
+    f = tmp_path / "odd.csv"
+    f.write_text("When,O,H,L,C,VolumeFrom,VolumeTo\n"
+                 "05/06/2024 10:00,10,12,9,11,1,100\n05/06/2024 11:00,11,13,10,12,2,200\n"
+                 "05/06/2024 11:00,11,13,10,12,2,200\n")
+    base = ["data", "import", str(f), "--asset-class", "equity", "--symbol", "ABC", "--freq", "1h", "--root", str(lake)]
+    rc, _, err = run_main(capsys, *base)
+    assert rc == 2 and err.count("\n") == 1 and "missing column ts" in err and "--map ts=COLUMN" in err
+    rc, _, err = run_main(capsys, *base, "--map", "ts=When")
+    assert rc == 2 and "ambiguous day/month order" in err and "--ts-format '%d/%m/%Y %H:%M'" in err
+    args = [*base, "--map", "ts=When", "--map", "volume=VolumeTo", "--ts-format", "%d/%m/%Y %H:%M",
+            "--tz", "Europe/London"]
+    rc, _, err = run_main(capsys, *args)
+    assert rc == 2 and "duplicate timestamps in rows 2, 3" in err and "--on-duplicate" in err
+    assert not lake.exists() or not list(lake.rglob("*.parquet"))
+    rc, out, err = run_main(capsys, *args, "--on-duplicate", "first", "--json")
+    assert rc == 0, err
+    assert json.loads(out)["rows_written"] == 2
+    from synthwb.data.lake import read_bars
+    from synthwb.data.schema import Selection
+
+    got = read_bars(Selection("equity", "ABC", "1h"), root=lake)
+    # 5 June 2024 10:00 in London (BST, UTC+1) is 09:00 UTC
+    assert [t.isoformat() for t in got["ts"]] == ["2024-06-05T09:00:00+00:00", "2024-06-05T10:00:00+00:00"]
+    assert got["volume"].to_list() == [100.0, 200.0]
+    for bad, msg in ((["--map", "ts"], "write FIELD=COLUMN"), (["--map", "price=C"], "unknown field 'price'"),
+                     (["--tz", "Nowhere/City"], "unknown time zone 'Nowhere/City'")):
+        rc, _, err = run_main(capsys, *base, *bad)
+        assert rc == 2 and msg in err, err

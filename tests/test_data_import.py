@@ -2,7 +2,7 @@
 asserting the message AND that the lake is byte-for-byte unchanged."""
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import polars as pl
@@ -13,7 +13,6 @@ from synthwb.data.schema import Selection
 from synthwb.data.sources import hf_load, import_file, import_hf
 from synthwb.errors import DataError, NotFound
 
-UTC = timezone.utc
 HEADER = "timestamp,open,high,low,close,volume\n"
 
 

@@ -8,7 +8,7 @@ import gzip
 import io
 import zipfile
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -17,8 +17,6 @@ from synthwb.data.lake import read_bars
 from synthwb.data.schema import Selection
 from synthwb.data.sources import import_file, preview_file
 from synthwb.errors import DataError
-
-UTC = timezone.utc
 
 
 def dt(*a) -> datetime:
@@ -71,9 +69,9 @@ class Case:
 
 # -- files -----------------------------------------------------------------------------------
 
-ISO = lambda t: t.strftime("%Y-%m-%d %H:%M:%S")  # noqa: E731
-EPOCH_MS = lambda t: str(int(t.timestamp() * 1000))  # noqa: E731
-EPOCH_S = lambda t: str(int(t.timestamp()))  # noqa: E731
+ISO = lambda t: t.strftime("%Y-%m-%d %H:%M:%S")
+EPOCH_MS = lambda t: str(int(t.timestamp() * 1000))
+EPOCH_S = lambda t: str(int(t.timestamp()))
 
 # Yahoo puts Adj Close between Close and Volume
 yahoo_daily = lines("Date,Open,High,Low,Close,Adj Close,Volume", *[

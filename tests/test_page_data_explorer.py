@@ -11,7 +11,8 @@ import pytest
 from apptest_support import open_page as open_app
 from streamlit.testing.v1 import AppTest
 
-from synthwb.data.lake import inventory
+from synthwb.data.lake import inventory, read_bars
+from synthwb.data.schema import Selection
 
 
 def open_explorer(**sidebar) -> AppTest:
@@ -89,13 +90,16 @@ GOOD_CSV = b"timestamp,open,high,low,close,volume\n" + b"".join(
     f"2024-02-01 00:{m:02d}:00,10,12,9,11,{m + 1}\n".encode() for m in range(30))
 
 
-def _upload(at: AppTest, name: str, data: bytes, symbol: str) -> AppTest:
+def _upload(at: AppTest, name: str, data: bytes, symbol: str, click: bool = True) -> AppTest:
     at.file_uploader(key="de_upload").set_value((name, data, "text/csv"))
+    at.run()
     at.text_input(key="de_imp_sym").input(symbol)
     at.run()
-    at.button(key="de_imp_go").click()
-    at.run()
     assert not at.exception, at.exception
+    if click:
+        at.button(key="de_imp_go").click()
+        at.run()
+        assert not at.exception, at.exception
     return at
 
 
@@ -110,7 +114,70 @@ def test_import_a_file_from_the_page(lake_env):
 
 def test_a_bad_file_is_refused_on_the_page(lake_env):
     bad = GOOD_CSV.replace(b"2024-02-01 00:07:00,10,12,9", b"2024-02-01 00:07:00,10,8,9")
-    at = _upload(open_explorer(), "bad.csv", bad, "ABC")
+    at = _upload(open_explorer(), "bad.csv", bad, "ABC", click=False)
     assert "high < low in row 8" in texts(at.error)
+    assert at.button(key="de_imp_go").disabled
     assert "lake is unchanged" in texts(at.caption)
     assert not list(lake_env.root.rglob("*.parquet"))
+
+
+def _metric(at: AppTest, label: str) -> str:
+    return next(m.value for m in at.metric if m.label == label)
+
+
+# CryptoDataDownload-style: a URL line above the header, newest first, base and quote volumes
+CDD = (b"https://www.CryptoDataDownload.com\nunix,date,symbol,open,high,low,close,Volume BTC,Volume USDT\n"
+       + b"".join(f"{1704085200000 - 3600000 * i},x,BTC/USDT,{105 - i},{107 - i},{104 - i},{106 - i},{8 - i},{800 - i}\n"
+                  .encode() for i in range(6)))
+
+
+def test_import_panel_previews_the_file_with_its_mapping_before_writing(lake_env):
+    at = _upload(open_explorer(), "Binance_BTCUSDT_1h.csv", CDD, "BTC", click=False)
+    assert "the bars are 1h apart (inferred frequency 1h) but --freq is 1min; use --freq 1h" in texts(at.error)
+    at.selectbox(key="de_imp_freq").set_value("1h")
+    at.run()
+    # the mapping form, pre-filled with the guess
+    assert {f: at.selectbox(key=f"de_map_{f}").value for f in ("ts", "open", "close", "volume")} == \
+        {"ts": "unix", "open": "open", "close": "close", "volume": "Volume BTC"}
+    assert "Volume USDT" in at.selectbox(key="de_map_volume").options
+    # the preview: counts, inferred frequency, zone, first and last parsed rows
+    assert (_metric(at, "Rows in file"), _metric(at, "Bars"), _metric(at, "Duplicates"), _metric(at, "Gaps"),
+            _metric(at, "Inferred frequency")) == ("6", "6", "0", "0", "1h")
+    caps = texts(at.caption)
+    assert "1 preamble line(s) skipped" in caps and "epoch ms" in caps and "newest first" in caps
+    first, last = at.dataframe[0].value, at.dataframe[1].value
+    assert str(first["ts"].iloc[0]) == "2024-01-01 00:00:00" and float(first["close"].iloc[0]) == 101.0
+    assert str(last["ts"].iloc[-1]) == "2024-01-01 05:00:00" and float(last["volume"].iloc[-1]) == 8.0
+    assert not list(lake_env.root.rglob("*.parquet")), "the preview wrote to the lake"
+    # a changed mapping changes the preview, then Import writes what was previewed
+    at.selectbox(key="de_map_volume").set_value("Volume USDT")
+    at.run()
+    assert float(at.dataframe[1].value["volume"].iloc[-1]) == 800.0
+    at.button(key="de_imp_go").click()
+    at.run()
+    assert not at.exception, at.exception
+    assert "Imported 6 bars of crypto/BTC 1h" in texts(at.success)
+    out = read_bars(Selection("crypto", "BTC", "1h"), root=lake_env.root)
+    assert out["volume"].to_list() == [795.0, 796.0, 797.0, 798.0, 799.0, 800.0]
+
+
+def test_import_panel_asks_for_a_column_and_a_duplicate_policy(lake_env):
+    text = (b"timestamp,open,high,low,close,volume_btc,volume\n"
+            b"2024-02-01 00:00:00,10,12,9,11,1,100\n2024-02-01 00:01:00,10,12,9,11,2,200\n"
+            b"2024-02-01 00:01:00,11,13,10,12,3,300\n")
+    at = _upload(open_explorer(), "two.csv", text, "XBT", click=False)
+    assert "two or more columns fit volume: volume_btc, volume" in texts(at.error)
+    assert at.selectbox(key="de_map_volume").value == "(choose a column)"
+    assert at.button(key="de_imp_go").disabled
+    at.selectbox(key="de_map_volume").set_value("volume_btc")
+    at.run()
+    err = texts(at.error)
+    assert "duplicate timestamps in rows 2, 3" in err and "--on-duplicate" in err
+    assert _metric(at, "Duplicates") == "1"
+    at.selectbox(key="de_imp_dup").set_value("last")
+    at.run()
+    assert not at.error and not at.button(key="de_imp_go").disabled
+    at.button(key="de_imp_go").click()
+    at.run()
+    out = read_bars(Selection("crypto", "XBT", "1min"), root=lake_env.root)
+    assert out["volume"].to_list() == [1.0, 3.0] and out["close"].to_list() == [11.0, 12.0]

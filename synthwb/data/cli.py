@@ -95,7 +95,8 @@ def _import(args) -> Result:
     from ..errors import DataError
     from .sources import import_file, preview_file
 
-    opts = dict(tz=args.tz, ts_format=args.ts_format, mapping=parse_map(args.map), on_duplicate=args.on_duplicate)
+    opts = {"tz": args.tz, "ts_format": args.ts_format, "mapping": parse_map(args.map),
+            "on_duplicate": args.on_duplicate}
     if args.dry_run:
         from .lake import check_symbol
         from .schema import check_asset_class, check_freq

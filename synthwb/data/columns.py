@@ -167,17 +167,32 @@ def describe(source) -> str:
 
 
 def guess_mapping(raw: pl.DataFrame, symbol: str | None = None, header: bool = True,
-                  explicit: dict[str, str] | None = None) -> tuple[dict[str, object], dict[str, list[str]], list[str]]:
+                  explicit: dict[str, str] | None = None,
+                  into: dict | None = None, candidates: dict | None = None,
+                  notes: list | None = None) -> tuple[dict[str, object], dict[str, list[str]], list[str]]:
     """``(mapping, candidates, notes)``: for each field the source column (a list for a joined
     date + time, None for no volume). Raises :class:`DataError` naming the fix when a field has
-    no column or two equally good ones."""
+    no column or two equally good ones; ``into`` / ``candidates`` / ``notes`` (filled in place
+    when given) then still hold what was settled, for a mapping form to start from."""
     cols = list(raw.columns)
-    chosen = explicit_mapping(cols, explicit or {})
-    notes: list[str] = []
-    candidates: dict[str, list[str]] = {f: [] for f in FIELDS}
+    chosen = into if into is not None else {}
+    chosen.update(explicit_mapping(cols, explicit or {}))
+    errors: list[DataError] = []
+    notes = notes if notes is not None else []
+    candidates = candidates if candidates is not None else {}
+    candidates.update({f: [] for f in FIELDS})
+
+    def settle(f: str, pick, *args) -> None:
+        if f in chosen:
+            return
+        try:
+            chosen[f] = pick(*args)
+        except DataError as exc:
+            errors.append(exc)
     if not header:
-        return _positional(raw, chosen), candidates, ["no header row: columns read as time, open, high, low, close, "
-                                                      "volume in that order"]
+        notes.append("no header row: columns read as time, open, high, low, close, volume in that order")
+        chosen.update(_positional(raw, chosen))
+        return chosen, candidates, notes
     ranked: dict[str, list[tuple[int, str]]] = {f: [] for f in FIELDS}
     vol_kinds: dict[str, str] = {}
     for c in cols:
@@ -198,19 +213,15 @@ def guess_mapping(raw: pl.DataFrame, symbol: str | None = None, header: bool = T
             vol_kinds[c] = k
     for f in ("open", "high", "low", "close"):
         candidates[f] = [c for _, c in sorted(ranked[f], key=lambda x: -x[0])]
-        if f in chosen:
-            continue
-        chosen[f] = _best(f, ranked[f], notes)
+        settle(f, _best, f, ranked[f], notes)
     candidates["volume"] = list(vol_kinds)
-    if "volume" not in chosen:
-        chosen["volume"] = _pick_volume(raw, vol_kinds, notes)
+    settle("volume", _pick_volume, raw, vol_kinds, notes)
     candidates["ts"] = [c for _, c in sorted(ranked["ts"], key=lambda x: -x[0])]
-    if "ts" not in chosen:
-        chosen["ts"] = _pick_ts(raw, ranked["ts"], notes)
+    settle("ts", _pick_ts, raw, ranked["ts"], notes)
+    if errors:
+        raise errors[0]
     missing = [f for f in FIELDS if chosen.get(f) == MISSING or (chosen.get(f) is None and f != "volume")]
     if missing:
-        used = {c for v in chosen.values() for c in (v if isinstance(v, list) else [v]) if c}
-        free = [c for c in cols if c not in used]
         fix = " ".join(f"--map {f}=COLUMN" for f in missing)
         extra = "; a file without volume imports with --map volume=none" if "volume" in missing else ""
         hint = "; ".join(f"{f}: {NAMES_HINT[f]}" for f in missing)

@@ -66,7 +66,7 @@ def parse_numbers(s: pl.Series, decimal_comma: bool, name: str, source: str) -> 
 
 def freq_label(seconds: float) -> str:
     """A spacing in lake words (1min, 1h, 1d) or plain ones (30min, 2h, 7d, 45 s)."""
-    s = int(round(seconds))
+    s = round(seconds)
     for name, sec in FREQ_SECONDS.items():
         if sec == s:
             return name
@@ -106,8 +106,8 @@ def check_spacing(df: pl.DataFrame, freq: str, rows: pl.Series | None = None) ->
     step = FREQ_SECONDS[freq]
     spacing = infer_spacing(df["ts"])
     rows = rows if rows is not None else pl.Series(range(df.height))
-    at = lambda idx: ", ".join(f"{df['ts'][i]:%Y-%m-%d %H:%M:%S}" for i in idx[:3])  # noqa: E731
-    where = lambda idx: rows_text([rows[i] for i in idx])  # noqa: E731
+    at = lambda idx: ", ".join(f"{df['ts'][i]:%Y-%m-%d %H:%M:%S}" for i in idx[:3])
+    where = lambda idx: rows_text([rows[i] for i in idx])
     if spacing is None:
         return
     inferred = freq_label(spacing)
@@ -272,7 +272,8 @@ def preview_file(path: str | os.PathLike, *, freq: str | None = None, asset_clas
 
 
 def _fill(pv: Preview, raw: pl.DataFrame, *, symbol, tz, ts_format, mapping, asset_class) -> None:
-    pv.mapping, pv.candidates, pv.notes = guess_mapping(raw, symbol=symbol, header=pv.shape.header, explicit=mapping)
+    guess_mapping(raw, symbol=symbol, header=pv.shape.header, explicit=mapping, into=pv.mapping,
+                  candidates=pv.candidates, notes=pv.notes)
     ts, pv.timestamps = _read_ts(raw, pv.mapping["ts"], tz, ts_format)
     cols = [ts, pl.Series("_row", range(raw.height), dtype=pl.Int64)]
     for f in OHLCV:
@@ -368,8 +369,12 @@ def hf_load(repo_id: str, asset: str, timeframe: str, *, revision: str | None = 
     layout) or ``local_dir``.
     """
     from huggingface_hub import hf_hub_download
-    from huggingface_hub.errors import (EntryNotFoundError, LocalEntryNotFoundError,
-                                        RepositoryNotFoundError, RevisionNotFoundError)
+    from huggingface_hub.errors import (
+        EntryNotFoundError,
+        LocalEntryNotFoundError,
+        RepositoryNotFoundError,
+        RevisionNotFoundError,
+    )
 
     filename = hf_filename(asset, timeframe)
     try:

@@ -12,7 +12,7 @@
 """
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import polars as pl
@@ -289,7 +289,7 @@ def localise(naive: pl.Series, tz: str | None, name: str) -> tuple[pl.Series, st
 
 def future_warning(ts: pl.Series, now: datetime | None = None) -> str | None:
     """A warning when bars are dated after now + 1 day (a wrong epoch unit or format, usually)."""
-    limit = (now or datetime.now(timezone.utc)) + timedelta(days=1)
+    limit = (now or datetime.now(UTC)) + timedelta(days=1)
     late = (ts > limit).arg_true().to_list()
     if not late:
         return None

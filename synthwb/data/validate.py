@@ -47,7 +47,7 @@ def validate_bars(df: pl.DataFrame, *, row_offset: int = 1, row_label: str = "ro
     if df.height == 0:
         raise DataError("no bars: the data is empty")
     numbers = None if row_numbers is None else list(row_numbers)
-    where = lambda idx: rows_text(idx if numbers is None else [numbers[i] for i in idx], row_offset, row_label)  # noqa: E731
+    where = lambda idx: rows_text(idx if numbers is None else [numbers[i] for i in idx], row_offset, row_label)
 
     ts = df.schema["ts"]
     if not isinstance(ts, pl.Datetime):
