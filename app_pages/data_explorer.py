@@ -83,12 +83,18 @@ def _source_label(src) -> str:
     return NO_VOLUME if src is None else describe(src)
 
 
-def _chosen_mapping(key_of) -> dict:
-    """The explicit mapping the form's select boxes hold (``--map`` values)."""
+def _guess_label(guess, f: str) -> str:
+    """The form's label of the guessed source of ``f``."""
+    return _source_label(guess.mapping[f]) if f in guess.mapping and guess.mapping[f] != "__missing__" else CHOOSE
+
+
+def _chosen_mapping(guess, key_of) -> dict:
+    """The fields the user changed in the form, as ``--map`` values (the rest stay guessed,
+    so the preview keeps its notes on them)."""
     out = {}
     for f in MAP_FIELDS:
         choice = st.session_state.get(key_of(f))
-        if choice and choice != CHOOSE:
+        if choice and choice != CHOOSE and choice != _guess_label(guess, f):
             out[f] = "none" if choice == NO_VOLUME else choice.replace(" + ", "+")
     return out
 
@@ -104,7 +110,7 @@ def _mapping_form(pv, key_of) -> None:
             options.insert(0, _source_label(guess))
         if f == "volume":
             options.append(NO_VOLUME)
-        label = _source_label(guess) if f in pv.mapping and guess != "__missing__" else CHOOSE
+        label = _guess_label(pv, f)
         if label == CHOOSE:
             options.insert(0, CHOOSE)
         c.selectbox(f, options, index=options.index(label), key=key_of(f))
@@ -171,15 +177,22 @@ def _import_form(sel) -> None:
                               key="de_imp_tsfmt").strip()
     dup = c6.selectbox("Duplicate timestamps", ON_DUPLICATE, key="de_imp_dup",
                        help="error: refuse; first / last: keep that row; mean: average the rows")
-    mapping = _chosen_mapping(key_of)
     opts = {"freq": freq, "asset_class": ac, "symbol": sym or None, "tz": tz or None,
-            "ts_format": ts_format or None, "mapping": mapping, "on_duplicate": dup}
-    pv, fatal = _preview(fid, up.name, data, repr(sorted(opts.items())), opts)
+            "ts_format": ts_format or None, "mapping": {}, "on_duplicate": dup}
+    guess, fatal = _preview(fid, up.name, data, repr(sorted(opts.items())), opts)
     if fatal:
         st.error(fatal, icon=":material/error:")
         st.caption("Nothing was written; the lake is unchanged.")
         return
-    _mapping_form(pv, key_of)
+    mapping = _chosen_mapping(guess, key_of)
+    pv = guess
+    if mapping:
+        opts["mapping"] = mapping
+        pv, fatal = _preview(fid, up.name, data, repr(sorted(opts.items())), opts)
+        if fatal:
+            st.error(fatal, icon=":material/error:")
+            return
+    _mapping_form(guess, key_of)
     _show_preview(pv)
     if pv.problem:
         st.error(pv.problem, icon=":material/error:")
