@@ -11,7 +11,7 @@ import streamlit as st
 
 from synthwb.errors import SynthwbError
 from synthwb.features.featureset import list_featuresets
-from synthwb.models import list_specs, preset_names
+from synthwb.models import list_specs, preset_names, recommended_preset
 from synthwb.store import runs
 from synthwb.train import TrainConfig, train_job
 from synthwb.train.jobs import ACTIVE
@@ -81,9 +81,11 @@ def live_panel(job_id: str) -> None:
     m = st.columns(5)
     m[0].metric("Step", trains[-1]["step"] if trains else 0)
     m[1].metric("Train loss", f"{trains[-1]['loss']:.3f}" if trains else "–")
-    m[2].metric("Val CRPS (bps)", f"{vals[-1]['val_crps']:.3f}" if vals else "–",
-                help="mean CRPS over horizon steps of the return from t0, in basis points")
-    m[3].metric("Best val CRPS", f"{min(v['val_crps'] for v in vals):.3f}" if vals else "–")
+    score = [v for v in vals if v.get("val_score") is not None]
+    m[2].metric("Val score (task)", f"{score[-1]['val_score']:.1f}" if score else "–",
+                help="the target task's exact Synth score on the validation windows (1000 paths; lower is better)")
+    m[3].metric("Val 90% coverage", f"{score[-1]['val_coverage_90']:.2f}" if score else "–",
+                help="share of realised points inside the paths' 5-95% band (0.90 is calibrated)")
     m[4].metric("Skipped steps", trains[-1].get("skipped_steps", 0) if trains else 0,
                 help="steps with a NaN/inf loss or gradient, skipped")
     if hist:
@@ -109,20 +111,26 @@ def new_run_form() -> None:
     if not fsets:
         st.info("No saved feature set yet: build one on the Feature Lab page first.", icon=":material/science:")
         return
-    models = [f"preset: {p}" for p in preset_names()] + [f"spec: {s}" for s in list_specs(STORE)]
+    rec = recommended_preset()
+    models = [f"preset: {p}" for p in [rec, *[p for p in preset_names() if p != rec]]] + \
+        [f"spec: {s}" for s in list_specs(STORE)]
     d = TrainConfig()
     with st.form("train_form"):
         a, b, c = st.columns(3)
         fs_name = a.selectbox("Feature set", fsets, key="tr_fs")
         model = a.selectbox("Model", models, key="tr_model", help="a preset sized for the feature set, or a saved spec")
         context = a.number_input("Context (bars, presets)", 8, 100_000, 256, key="tr_context")
-        horizon = a.number_input("Horizon (steps, presets)", 1, 100_000, 288, key="tr_horizon")
+        horizon = a.number_input("Horizon (path steps, presets; 0 = the task's)", 0, 100_000, 0, key="tr_horizon",
+                                 help="0: the target task's horizon on the path grid (288 five-minute steps for 24h)")
         name = a.text_input("Run name", "", key="tr_name", placeholder="default: model-featureset")
         epochs = b.number_input("Epochs", 1, 100_000, d.epochs, key="tr_epochs")
         batch = b.number_input("Batch size", 1, 65_536, d.batch_size, key="tr_batch")
         lr = b.number_input("Learning rate", 1e-6, 1.0, d.lr, format="%.5f", key="tr_lr")
-        loss = b.selectbox("Loss", ["crps", "afcrps", "synth"], key="tr_loss",
-                           help="CRPS at every horizon step, almost-fair CRPS, or the Synth-style interval score")
+        loss = b.selectbox("Loss", ["synth", "crps", "afcrps"], key="tr_loss",
+                           help="the target task's Synth score (default), CRPS at every horizon step, or its "
+                                "almost-fair form")
+        task = b.selectbox("Target task", ["24h", "1h"], key="tr_task",
+                           help="the Synth prompt the run is trained, validated and calibrated for")
         n_paths = b.number_input("Paths per sample (train)", 2, 100_000, d.n_paths_train, key="tr_paths")
         device = b.selectbox("Device", ["auto", "cpu", "cuda", "mps"], key="tr_device")
         schedule = c.selectbox("Schedule", ["cosine", "cosine_restarts", "constant"], key="tr_sched")
@@ -147,16 +155,17 @@ def new_run_form() -> None:
     kind, _, mname = model.partition(": ")
     try:
         _, _, cfg = prepare(fs_name, mname, dict(
-            epochs=epochs, batch_size=batch, lr=lr, loss=loss, n_paths_train=n_paths, device=device,
+            epochs=epochs, batch_size=batch, lr=lr, loss=loss, synth_task=task, n_paths_train=n_paths, device=device,
             schedule=schedule, warmup_steps=warmup, patience=patience, max_steps=max_steps or None,
             val_every=val_every, tensorboard=tb, weight_decay=wd, grad_clip=clip, alpha=alpha, space=space,
-            n_paths_eval=n_eval, seed=seed, amp=amp, log_every=log_every), STORE, context=context, horizon=horizon)
+            n_paths_eval=n_eval, seed=seed, amp=amp, log_every=log_every), STORE, context=context,
+            horizon=horizon or None)
     except SynthwbError as exc:
         state.show_error(exc)
         return
     run_name = name.strip() or f"{mname}-{fs_name}"
     job = REG.submit("train", run_name, train_job, name=run_name, featureset=fs_name, model_spec=mname,
-                     config=cfg, store=STORE, root=ROOT, context=int(context), horizon=int(horizon))
+                     config=cfg, store=STORE, root=ROOT, context=int(context), horizon=int(horizon) or None)
     _watch(job.id)
     st.rerun()
 

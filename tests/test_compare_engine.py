@@ -15,7 +15,7 @@ from synthwb.errors import SpecError
 from synthwb.evaluate.compare import CompareRequest, compare, fit_ensemble
 
 SEL = Selection("crypto", "BTC", "1min")
-TINY_CFG = {"epochs": 1, "max_steps": 2, "batch_size": 8, "n_paths_train": 8, "n_paths_eval": 8,
+TINY_CFG = {"loss": "crps", "epochs": 1, "max_steps": 2, "batch_size": 8, "n_paths_train": 8, "n_paths_eval": 8,
             "max_val_batches": 1, "device": "cpu", "warmup_steps": 0}
 
 

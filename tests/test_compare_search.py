@@ -138,7 +138,7 @@ def test_feature_groups_and_ablation_specs():
         ablation_specs(spec, ["volume"])
 
 
-TINY_CFG = {"epochs": 1, "max_steps": 3, "batch_size": 8, "n_paths_train": 16, "n_paths_eval": 16,
+TINY_CFG = {"loss": "crps", "epochs": 1, "max_steps": 3, "batch_size": 8, "n_paths_train": 16, "n_paths_eval": 16,
             "max_val_batches": 2, "device": "cpu", "warmup_steps": 0}
 
 

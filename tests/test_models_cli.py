@@ -40,7 +40,7 @@ def test_validate_good_and_broken_spec(tmp_path):
     assert r.returncode == 0, r.stderr
     data = json.loads(r.stdout)
     assert data["valid"] is True and data["total_params"] > 0
-    assert [row["layer"] for row in data["layers"]] == ["input", "dlinear", "head:gbm"]
+    assert [row["layer"] for row in data["layers"]] == ["input", "dlinear", "head:gbm", "anchor (ewma vol + season)"]
     r = cli("validate", str(good))
     assert r.returncode == 0 and "valid; 1 blocks, head gbm" in r.stdout
 

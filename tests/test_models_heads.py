@@ -61,15 +61,21 @@ def test_extreme_inputs_give_finite_positive_paths(head, scale):
 
 @pytest.mark.parametrize("head", sorted(HEAD_PARAMS))
 def test_gradients_reach_head_parameters_through_paths(head):
+    """The heads' last layers start at zero (an untrained model is its baseline): the first
+    step moves them, and from the second step gradients reach the backbone too."""
     model = model_for(head)
     x, lc = inputs(lc=(100.0, 50.0, 200.0))
-    out = model(x, lc, n_paths=N, generator=torch.Generator().manual_seed(1))
-    # a CRPS-like loss on the final price against a realised value
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
     y = lc * 1.01
-    loss = (out.paths[:, :, -1] - y[:, None]).abs().mean()
-    loss.backward()
-    head_grads = [p.grad for p in model.head.parameters() if p.grad is not None and p.grad.abs().sum() > 0]
-    assert head_grads, f"no head parameter of {head} received a gradient"
+    for step in range(2):
+        opt.zero_grad()
+        out = model(x, lc, n_paths=N, generator=torch.Generator().manual_seed(1))
+        # a CRPS-like loss on the final price against a realised value
+        loss = (out.paths[:, :, -1] - y[:, None]).abs().mean()
+        loss.backward()
+        head_grads = [p.grad for p in model.head.parameters() if p.grad is not None and p.grad.abs().sum() > 0]
+        assert head_grads, f"no head parameter of {head} received a gradient at step {step}"
+        opt.step()
     assert model.backbone.input.weight.grad is not None and model.backbone.input.weight.grad.abs().sum() > 0
 
 

@@ -50,9 +50,9 @@ def test_spec_validation_errors_are_spec_errors(change, message):
 
 def test_validate_walks_every_layer():
     rows = validate_spec(tiny(norm_between=True))
-    assert [r.kind for r in rows] == ["input", "block", "norm", "block", "norm", "head"]
+    assert [r.kind for r in rows] == ["input", "block", "norm", "block", "norm", "head", "anchor"]
     assert rows[0].out_shape == ("B", 16, 8)
-    assert rows[-1].out_shape == ("B", "n_paths", 7)
+    assert rows[-2].out_shape == ("B", "n_paths", 7)
     # dlinear params: two 16x16 time maps + two 16 biases (hand count)
     assert rows[1].params == 2 * 16 * 16 + 2 * 16
     assert rows[3].causal is True and rows[1].causal is False

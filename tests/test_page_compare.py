@@ -145,7 +145,7 @@ def test_bad_input_shows_a_message_not_a_traceback(page_env):
     assert at.error and "horizon" in at.error[0].value
 
 
-TINY_CFG = {"epochs": 1, "max_steps": 2, "batch_size": 8, "n_paths_train": 8, "n_paths_eval": 8,
+TINY_CFG = {"loss": "crps", "epochs": 1, "max_steps": 2, "batch_size": 8, "n_paths_train": 8, "n_paths_eval": 8,
             "max_val_batches": 1, "device": "cpu", "warmup_steps": 0}
 
 
@@ -222,7 +222,7 @@ def test_ablation_and_search_tabs_run_background_jobs(page_env, demo_lake):
         at.selectbox(key=f"{prefix}_fs").set_value("tiny5")
         at.selectbox(key=f"{prefix}_model").set_value("preset:dlinear-gbm")
         at.number_input(key=f"{prefix}_ctx").set_value(32)
-        at.number_input(key=f"{prefix}_hor").set_value(12)
+        at.number_input(key=f"{prefix}_hor").set_value(288)  # the 24h task on 5-minute paths
         at.number_input(key=f"{prefix}_epochs").set_value(1)
         at.number_input(key=f"{prefix}_steps").set_value(2)
     at.run()

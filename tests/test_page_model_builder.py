@@ -44,7 +44,7 @@ def test_build_validate_break_save_reload(app, lake_env):
     assert any(s.value.startswith("Valid: 2 blocks, head gbm") for s in at.success)
     table = at.dataframe[0].value
     assert list(table["layer"]) == ["input", "dlinear", "layernorm (between)", "tcn", "layernorm (between)",
-                                    "head:gbm", "total"]
+                                    "head:gbm", "anchor (ewma vol + season)", "total"]
     # reorder with the arrow buttons (tcn up)
     uid_tcn = at.session_state["mb_stack"][1]["uid"]
     at.button(key=f"mb_up_{uid_tcn}").click()

@@ -32,6 +32,7 @@ def test_train_page_runs_a_short_training_to_completion(lake_env, demo_lake, mon
     at.selectbox(key="tr_model").select("preset: dlinear-gbm")
     at.number_input(key="tr_context").set_value(32)
     at.number_input(key="tr_horizon").set_value(8)
+    at.selectbox(key="tr_loss").select("crps")  # page mechanics: a short step-CRPS run
     at.text_input(key="tr_name").input("page run")
     at.number_input(key="tr_max_steps").set_value(6)
     at.number_input(key="tr_val_every").set_value(3)
@@ -81,11 +82,11 @@ def test_a_bad_pairing_is_refused_in_the_page(lake_env, demo_lake, monkeypatch):
     at.selectbox(key="tr_fs").select("tiny")
     at.number_input(key="tr_context").set_value(2000)  # longer than the validation split
     at.number_input(key="tr_horizon").set_value(8)
-    at.selectbox(key="tr_loss").select("synth")  # 15-minute bars cannot score the 24h task's 5-minute steps
+    at.selectbox(key="tr_loss").select("synth")  # 8 five-minute path steps cannot reach the 24h task's horizon
     at.button(key="tr_start").click()
     at.run()
     assert not at.exception
-    assert any("do not divide" in e.value for e in at.error)
+    assert any("use a horizon of at least 288 steps" in e.value for e in at.error)
     at.selectbox(key="tr_loss").select("crps")
     at.button(key="tr_start").click()
     at.run()
@@ -101,6 +102,7 @@ def test_stop_then_resume_from_the_page(lake_env, demo_lake, monkeypatch):
     at.selectbox(key="tr_model").select("preset: dlinear-gbm")
     at.number_input(key="tr_context").set_value(32)
     at.number_input(key="tr_horizon").set_value(8)
+    at.selectbox(key="tr_loss").select("crps")  # page mechanics: a short step-CRPS run
     at.text_input(key="tr_name").input("stop me")
     at.number_input(key="tr_epochs").set_value(2000)  # far more than the test will wait for
     at.number_input(key="tr_batch").set_value(16)

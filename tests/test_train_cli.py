@@ -22,7 +22,7 @@ def test_train_and_runs_commands(lake_env, demo_lake):
     make_featureset(demo_lake, lake_env.store)
     env = {"SYNTHWB_STORE_DIR": str(lake_env.store), "SYNTHWB_DATA_DIR": str(demo_lake)}
     r = _cli("train", "--name", "cli run", "--features", "tiny", "--preset", "dlinear-gbm", "--context", "32",
-             "--horizon", "8", "--max-steps", "6", "--batch-size", "16", "--n-paths", "16", "--n-paths-eval", "32",
+             "--horizon", "8", "--loss", "crps", "--max-steps", "6", "--batch-size", "16", "--n-paths", "16", "--n-paths-eval", "32",
              "--device", "cpu", "--val-every", "3", "--json", env=env)
     assert r.returncode == 0, r.stderr
     out = json.loads(r.stdout)

@@ -175,21 +175,37 @@ def test_loss_and_option_variants_train(fs_env, cfg):
         assert [e.step for e in acc.Scalars("train/loss")] == [1, 2, 3, 4]
 
 
+HOUR_TASK = {"name": "1h-5min", "step_seconds": 300, "n_points": 13,
+             "intervals": [{"name": "5min", "seconds": 300}, {"name": "30min", "seconds": 1800},
+                           {"name": "60min_abs", "seconds": 3600}]}
+
+
 def test_synth_loss_trains_on_five_minute_bars(lake_env, demo_lake):
     make_featureset(demo_lake, lake_env.store, name="tiny5", freq="5min")
-    info = train("synth", "tiny5", "dlinear-gbm", tiny_config(loss="synth", max_steps=3, alpha=0.0),
+    info = train("synth", "tiny5", "dlinear-gbm",
+                 tiny_config(loss="synth", synth_task=HOUR_TASK, max_steps=3, alpha=0.0, val_every=3),
                  store=lake_env.store, root=demo_lake, context=CONTEXT, horizon=12)
     rows = runs.read_metrics(info.run_id, lake_env.store, kind="train")
     assert info.status == "finished" and len(rows) == 3
-    # 12 five-minute steps of the 24h task: 12 (5min) + 2 (30min) + 1 (3hour, reduced) + abs terms;
-    # a sum of positive CRPS terms in bps, so well above a single term's size
+    # the loss is the mean score term (12 + 2 + 1 terms), each a positive CRPS in bps
     assert all(r["loss"] > 0 for r in rows)
+    val = runs.read_metrics(info.run_id, lake_env.store, kind="val")[-1]
+    # validation logs the objective, the task's exact score and its 90% coverage
+    assert val["val_score"] > val["val_loss"] > 0 and 0 <= val["val_coverage_90"] <= 1
 
 
 def test_synth_loss_refuses_bars_that_do_not_divide_the_intervals(fs_env):
+    # a 7-minute step neither divides the 15-minute bars nor is divided by them
+    task = {"name": "7m", "step_seconds": 420, "n_points": 9, "intervals": [{"name": "7min", "seconds": 420}]}
     with pytest.raises(SpecError, match="do not divide"):
-        _train("synth15", fs_env, loss="synth")
+        _train("synth15", fs_env, loss="synth", synth_task=task)
     assert runs.list_runs(fs_env[0].store) == []  # refused before any folder is made
+
+
+def test_synth_loss_refuses_a_horizon_short_of_the_task(fs_env):
+    with pytest.raises(SpecError, match="use a horizon of at least 288 steps"):
+        _train("short", fs_env, loss="synth", synth_task="24h")
+    assert runs.list_runs(fs_env[0].store) == []
 
 
 def test_spec_feature_count_mismatch_is_refused(fs_env):

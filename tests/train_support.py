@@ -28,7 +28,7 @@ def make_featureset(root: Path, store: Path, name: str = "tiny", symbol: str = "
 
 def tiny_config(**kw) -> dict:
     """A fast CPU config: small batches, few paths."""
-    base = dict(epochs=1, batch_size=32, lr=3e-3, n_paths_train=32, n_paths_eval=64, log_every=1,
+    base = dict(epochs=1, batch_size=32, lr=3e-3, n_paths_train=32, n_paths_eval=64, log_every=1, loss="crps", stride=1,
                 warmup_steps=2, device="cpu", max_val_batches=2, patience=0, seed=0)
     base.update(kw)
     return base

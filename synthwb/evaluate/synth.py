@@ -35,6 +35,7 @@ from typing import Any, Iterable, Mapping
 
 import numpy as np
 
+from ..data.realised import join_on_grid
 from ..data.schema import to_utc
 from ..errors import SpecError
 from .crps import crps_ensemble
@@ -491,20 +492,6 @@ def align_realised_batch(realised_ts, realised_prices, t0s, task: "str | SynthTa
         raise SpecError(f"realised timestamps {ts.shape} and prices {px.shape} must be 1-d of equal length")
     grid = to_ns(t0s)[:, None] + np.arange(n, dtype=np.int64)[None, :] * step * 1_000_000_000
     return join_on_grid(ts, px, grid)
-
-
-def join_on_grid(ts_ns: np.ndarray, prices: np.ndarray, grid_ns: np.ndarray) -> np.ndarray:
-    """Exact timestamp join: ``prices`` at each ``grid_ns`` value, NaN where no timestamp equals it."""
-    ts = np.asarray(ts_ns, dtype=np.int64)
-    px = np.asarray(prices, dtype=np.float64)
-    grid = np.asarray(grid_ns, dtype=np.int64)
-    if ts.size == 0:
-        return np.full(grid.shape, np.nan)
-    if ts.size > 1 and np.any(np.diff(ts) < 0):
-        order = np.argsort(ts, kind="stable")
-        ts, px = ts[order], px[order]
-    idx = np.clip(np.searchsorted(ts, grid), 0, ts.size - 1)
-    return np.where(ts[idx] == grid, px[idx], np.nan)
 
 
 def align_realised(realised_ts, realised_prices, t0, task: "str | SynthTask" = "24h",

@@ -83,11 +83,34 @@ def train_end(df: pl.DataFrame, split: SplitSpec) -> datetime | None:
     return df["ts"][a] if a < df.height else None
 
 
+def past_logret(close, ok=None):
+    """Log returns of a close series (numpy, float64): ``r[i] = log(c[i] / c[i-1])``, ``r[0]`` = NaN;
+    where ``ok`` (bool, same length) is False the return spans a gap and is NaN."""
+    c = np.asarray(close, dtype=np.float64)
+    r = np.full(c.shape, np.nan)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        r[1:] = np.log(c[1:] / c[:-1])
+    if ok is not None:
+        r = np.where(ok, r, np.nan)
+    r[~np.isfinite(r)] = np.nan
+    return r
+
+
+def regular_mask(ts_ns, bar_seconds: int):
+    """True where the step from the previous bar is exactly one bar (the baselines' rule)."""
+    ts = np.asarray(ts_ns, dtype=np.int64)
+    ok = np.zeros(ts.shape, dtype=bool)
+    ok[1:] = np.diff(ts) == int(bar_seconds) * 1_000_000_000
+    return ok
+
+
 @dataclass
 class Windows:
     """Rolling windows. ``x``: (N, context, F) float32 scaled features (a read-only strided view);
     ``last_close``: (N,) float64; ``future``: (N, horizon+1) float64 close prices, column 0 =
-    the last known close (t0); ``origin_ts``: (N,) datetime64 of the last context bar."""
+    the last known close (t0); ``origin_ts``: (N,) datetime64 of the last context bar;
+    ``past``: (N, context) raw log returns of the context bars (NaN across a gap: the anchor's
+    input); ``t0_s``: (N,) float64 epoch seconds of t0 (the close of the origin bar)."""
 
     x: np.ndarray
     last_close: np.ndarray
@@ -96,15 +119,18 @@ class Windows:
     feature_cols: list[str]
     context: int
     horizon: int
+    past: np.ndarray | None = None
+    t0_s: np.ndarray | None = None
 
     def __len__(self) -> int:
         return int(self.x.shape[0])
 
 
 def make_windows(frame: pl.DataFrame, feature_cols: list[str], context: int, horizon: int, stride: int = 1,
-                 target: str = "close", scaler=None) -> Windows:
+                 target: str = "close", scaler=None, bar_seconds: int | None = None) -> Windows:
     """Windows over ``frame`` (time-sorted). With ``scaler`` the features are scaled on the way
-    (the target stays in prices); without, ``frame``'s feature values are used as they are."""
+    (the target stays in prices); without, ``frame``'s feature values are used as they are.
+    ``bar_seconds`` (default: the median spacing) decides which returns span a gap."""
     if context < 1 or horizon < 0 or stride < 1:
         raise SpecError(f"windows need context >= 1, horizon >= 0, stride >= 1 (got {context}, {horizon}, {stride})")
     missing = [c for c in [*feature_cols, target, "ts"] if c not in frame.columns]
@@ -120,11 +146,18 @@ def make_windows(frame: pl.DataFrame, feature_cols: list[str], context: int, hor
     n = (T - context - horizon) // stride + 1 if T >= context + horizon else 0
     if n <= 0:
         return Windows(np.zeros((0, context, F), np.float32), np.zeros(0), np.zeros((0, horizon + 1)),
-                       np.array([], dtype="datetime64[us]"), list(feature_cols), context, horizon)
+                       np.array([], dtype="datetime64[us]"), list(feature_cols), context, horizon,
+                       np.zeros((0, context)), np.zeros(0))
     starts = np.arange(n) * stride
     # a stepped slice of the sliding view stays a view (no copy of N x context x F)
     x = sliding_window_view(feats, context, axis=0)[: (n - 1) * stride + 1: stride].transpose(0, 2, 1)
     origin = starts + context - 1
     fut = sliding_window_view(close, horizon + 1)[origin]
+    ts_ns = ts.astype("datetime64[ns]").astype(np.int64)
+    bar = int(bar_seconds or (np.median(np.diff(ts_ns)) // 1_000_000_000 if T > 1 else 1))
+    r = past_logret(close, regular_mask(ts_ns, bar))
+    past = sliding_window_view(r, context)[starts]
+    t0_s = ts_ns[origin] / 1e9 + bar
     return Windows(x=x, last_close=close[origin].copy(), future=np.ascontiguousarray(fut),
-                   origin_ts=ts[origin], feature_cols=list(feature_cols), context=context, horizon=horizon)
+                   origin_ts=ts[origin], feature_cols=list(feature_cols), context=context, horizon=horizon,
+                   past=past, t0_s=t0_s)

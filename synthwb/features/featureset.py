@@ -11,14 +11,16 @@ import json
 import platform
 import shutil
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
+import numpy as np
 import polars as pl
 
 from .. import __version__
 from ..config import featuresets_dir
-from ..data.schema import OHLCV, Selection
+from ..data import realised
+from ..data.schema import FREQ_SECONDS, OHLCV, Selection
 from ..errors import NotFound, SpecError
 from ..io import atomic_path, atomic_write_json, check_slug
 from .compute import build_features, compute_features
@@ -93,13 +95,23 @@ class FeatureSet:
         return split_frame(self.frame(root), self.split_spec)
 
     def windows(self, split: str, context: int, horizon: int, stride: int = 1, root=None,
-                warm_context: bool = True) -> Windows:
+                warm_context: bool = True, step_seconds: int | None = None) -> Windows:
         """Scaled windows whose forecast origin (last context bar) and whole future lie in one
         split ('train', 'val', 'test' or 'all'). With ``warm_context`` (default) the context of
         the first val/test windows reaches back into the preceding split: that is past data,
-        so nothing leaks, and short validation periods still give windows."""
+        so nothing leaks, and short validation periods still give windows.
+
+        ``step_seconds`` finer than the bar (it must divide it): ``horizon`` counts path steps,
+        and the future comes from the finest stored bars of the same series in the lake
+        (``root``), joined by close time (NaN where a fine bar is missing; such windows are
+        left out by the training data)."""
         if split not in (*SPLITS, "all"):
             raise SpecError(f"unknown split {split!r}; use one of {', '.join((*SPLITS, 'all'))}")
+        bar = FREQ_SECONDS[self.freq]
+        step = int(step_seconds or bar)
+        if step > bar or bar % step:
+            raise SpecError(f"a path step of {step} s must equal the {self.freq} bar or divide it")
+        h_bars = -(-int(horizon) * step // bar)
         frame = self.frame(root).sort("ts")
         if split == "all":
             df = frame
@@ -109,7 +121,17 @@ class FeatureSet:
             if warm_context and split != "train":
                 lo = max(0, lo - (context - 1))
             df = frame.slice(lo, hi - lo)
-        return make_windows(df, self.feature_cols, context, horizon, stride, scaler=self.scaler_obj)
+        w = make_windows(df, self.feature_cols, context, h_bars, stride, scaler=self.scaler_obj, bar_seconds=bar)
+        if step == bar:
+            return w
+        sel = self.sel
+        lo_t, hi_t = (df["ts"].min(), df["ts"].max() + timedelta(seconds=bar)) if df.height else (None, None)
+        ts, px, _ = realised.closes(sel.asset_class, sel.symbol, step, lo_t, hi_t, root=root)
+        t0_ns = np.round(w.t0_s * 1e9).astype(np.int64)
+        fut = realised.on_grid(ts, px, t0_ns, int(horizon) + 1, step)
+        fut[:, 0] = w.last_close
+        w.future, w.horizon = fut, int(horizon)
+        return w
 
     def features_for(self, bars_df: pl.DataFrame, root=None, fine: pl.DataFrame | None = None,
                      references: dict[str, pl.DataFrame] | None = None, scaled: bool = True,
@@ -119,10 +141,7 @@ class FeatureSet:
 
         Micro-structure features need the fine bars inside each bar: pass ``fine`` or they are
         read from the lake (``root``) for the bars' range; likewise the reference symbols."""
-        from datetime import timedelta
-
         from ..data.lake import read_bars
-        from ..data.schema import FREQ_SECONDS
         from .compute import _ref_selection
         from .microstructure import resample_with_micro
 

@@ -21,6 +21,7 @@ import torch
 from torch import Tensor, nn
 
 from ..errors import DataError, SpecError
+from .anchor import Anchor
 from .heads.base import HeadOutput
 from .registry import BLOCKS, HEADS, block_is_causal, block_min_len, block_out_len
 from .simulate import to_prices
@@ -129,7 +130,8 @@ class Backbone(nn.Module):
 
 
 class PathModel(nn.Module):
-    """Backbone + head -> price paths (DESIGN.md §4)."""
+    """Backbone + head -> price paths (DESIGN.md §4), anchored on GBM with EWMA volatility
+    (:mod:`synthwb.models.anchor`) unless ``spec.anchor == "none"``."""
 
     def __init__(self, spec: ModelSpec):
         super().__init__()
@@ -140,6 +142,18 @@ class PathModel(nn.Module):
         except (ValueError, TypeError, RuntimeError) as exc:
             raise SpecError(f"head {spec.head.name!r} cannot be built on backbone output "
                             f"{_shape('B', self.backbone.out_len, spec.d_model)}: {exc}") from None
+        self.init_vol = float(spec.head.params.get("init_vol", 0.002))
+        self.anchor = None
+        if spec.anchor == "ewma":
+            bar = spec.bar_seconds or spec.path_step or 1
+            self.anchor = Anchor(spec.halflife_bars, bar, spec.path_step or bar, spec.horizon, spec.seasonal)
+        # post-hoc calibration (fitted on the validation split, kept in run.json; not weights)
+        self.register_buffer("vol_scale", torch.tensor(1.0), persistent=False)
+        self.register_buffer("drift_shrink", torch.tensor(1.0), persistent=False)
+
+    def set_calibration(self, vol_scale: float = 1.0, drift_shrink: float = 1.0) -> None:
+        self.vol_scale.fill_(float(vol_scale))
+        self.drift_shrink.fill_(float(drift_shrink))
 
     def check_inputs(self, x: Tensor, last_close: Tensor, n_paths: int = 1) -> None:
         s = self.spec
@@ -160,17 +174,23 @@ class PathModel(nn.Module):
             raise DataError("last_close must be finite and strictly positive")
 
     def forward(self, x: Tensor, last_close: Tensor, n_paths: int = 1000,
-                generator: torch.Generator | None = None) -> PathOutput:
+                generator: torch.Generator | None = None, past: Tensor | None = None,
+                t0: Tensor | None = None) -> PathOutput:
         """x (B, context, n_features) scaled features, last_close (B,) prices -> PathOutput.
 
-        ``paths`` (B, n_paths, horizon + 1) in last_close's float dtype, column 0 == last_close,
-        strictly positive and finite; differentiable w.r.t. every parameter (reparameterised).
-        ``generator`` (on the model's device) makes the draw reproducible.
+        ``past`` (B, C) raw log returns of the context bars (NaN = gap) and ``t0`` (B,) the
+        forecast's start in epoch seconds feed the anchor; without ``past`` the head's own
+        scale (init_vol) is used. ``paths`` (B, n_paths, horizon + 1) in last_close's float
+        dtype, column 0 == last_close, strictly positive and finite; differentiable w.r.t.
+        every parameter (reparameterised). ``generator`` makes the draw reproducible.
         """
         self.check_inputs(x, last_close, n_paths)
         h = self.backbone(x)
         out: HeadOutput = self.head(h, operator.index(n_paths), generator)
         logret, extras = out.logret, dict(out.extras)
+        if self.anchor is not None and past is not None:
+            logret, extras = self._anchored(logret, extras, past, t0)
+            return PathOutput(to_prices(last_close, logret), extras)
         scale = self.backbone.output_scale()
         if scale is not None:
             scale = scale.to(logret.dtype)
@@ -180,6 +200,39 @@ class PathModel(nn.Module):
                     v = extras[k]
                     extras[k] = v * scale.reshape(-1, *([1] * (v.dim() - 1)))
         return PathOutput(to_prices(last_close, logret), extras)
+
+    def parts(self, x: Tensor, last_close: Tensor, n_paths: int, generator: torch.Generator | None,
+              past: Tensor, t0: Tensor | None) -> dict[str, Tensor]:
+        """:meth:`anchor_parts` of one forward pass (what the calibration fit varies)."""
+        if self.anchor is None:
+            raise SpecError("only an anchored model (anchor='ewma') has a calibration")
+        self.check_inputs(x, last_close, n_paths)
+        out: HeadOutput = self.head(self.backbone(x), operator.index(n_paths), generator)
+        return self.anchor_parts(out.logret, dict(out.extras), past, t0)
+
+    def _anchored(self, logret: Tensor, extras: dict, past: Tensor, t0: Tensor | None) -> tuple[Tensor, dict]:
+        """Read the head's increments as corrections of the anchor, then calibrate and add the
+        martingale drift -vol^2/2 per step."""
+        parts = self.anchor_parts(logret, extras, past, t0)
+        return self.compose(parts, float(self.vol_scale), float(self.drift_shrink)), {**extras, **parts}
+
+    def anchor_parts(self, logret: Tensor, extras: dict, past: Tensor, t0: Tensor | None) -> dict[str, Tensor]:
+        """The anchored forecast in pieces: ``centered`` increments (B, N, H) around the head's
+        ``drift`` (B, H), the per-step ``vol`` (B, H) and the ``anchor_vol`` (B, H)."""
+        base = self.anchor(past, t0)                                        # (B, H)
+        ratio = (base / self.init_vol).to(logret.dtype)
+        inc = torch.diff(logret, dim=-1, prepend=torch.zeros_like(logret[..., :1])) * ratio[:, None, :]
+        drift, vol = extras.get("drift"), extras.get("vol")
+        drift = drift * ratio if drift is not None and drift.shape == ratio.shape else torch.zeros_like(ratio)
+        vol = vol * ratio if vol is not None and vol.shape == ratio.shape else base.to(logret.dtype)
+        return {"centered": inc - drift[:, None, :], "drift": drift, "vol": vol, "anchor_vol": base}
+
+    @staticmethod
+    def compose(parts: dict[str, Tensor], vol_scale: float = 1.0, drift_shrink: float = 1.0) -> Tensor:
+        """Cumulative log returns (B, N, H) from :meth:`anchor_parts` under a calibration."""
+        vol = vol_scale * parts["vol"]
+        inc = vol_scale * parts["centered"] + (drift_shrink * parts["drift"] - 0.5 * vol.square())[:, None, :]
+        return torch.cumsum(inc, dim=-1)
 
     def param_summary(self) -> dict:
         """Parameter counts: total, trainable, input projection, each block, head."""
@@ -268,4 +321,7 @@ def validate_spec(spec: ModelSpec | dict, batch: int = 2, n_paths: int = 4) -> l
             raise SpecError(f"{where} returns non-finite log returns")
         rows.append(LayerInfo(None, f"head:{spec.head.name}", "head", ("B", h.shape[1], d), ("B", "n_paths", H + 1),
                               _count(model.head), None))
+        if model.anchor is not None:
+            rows.append(LayerInfo(None, "anchor (ewma vol" + (" + season)" if spec.seasonal else ")"), "anchor",
+                                  ("B", spec.context), ("B", H), _count(model.anchor), True))
     return rows

@@ -56,9 +56,9 @@ def _presets(args) -> Result:
     from .presets import PRESETS
 
     data = [{"name": n, "help": p["help"], "blocks": [b["name"] for b in p["blocks"]], "head": p["head"]["name"],
-             "d_model": p["d_model"]} for n, p in PRESETS.items()]
-    rows = [{**d, "blocks": " -> ".join(d["blocks"])} for d in data]
-    return Result(data, table(rows, ["name", "blocks", "head", "d_model", "help"]))
+             "d_model": p["d_model"], "recommended": bool(p.get("recommended"))} for n, p in PRESETS.items()]
+    rows = [{**d, "blocks": " -> ".join(d["blocks"]), "recommended": "yes" if d["recommended"] else ""} for d in data]
+    return Result(data, table(rows, ["name", "recommended", "blocks", "head", "d_model", "help"]))
 
 
 def _validate(args) -> Result:

@@ -5,6 +5,14 @@ from ..errors import NotFound
 from .spec import ModelSpec
 
 PRESETS: dict[str, dict] = {
+    "anchored-term": {
+        "help": "recommended: GBM with EWMA vol as the anchor, learned intraday vol profile, a GRU reading the "
+                "features and a term-structure head (vol level, mean reversion, small drift); trains in minutes on a CPU",
+        "recommended": True,
+        "blocks": [{"name": "gru", "params": {"hidden": 32}}],
+        "head": {"name": "term", "params": {}},
+        "d_model": 32, "norm_between": False, "dropout": 0.1,
+    },
     "hybrid-horizon": {
         "help": "DLinear -> TimesNet -> TimeMixer -> DLinear with a Horizon head (per-step drift and vol)",
         "blocks": [{"name": "dlinear", "params": {"kernel": 25}},
@@ -47,9 +55,14 @@ def preset_names() -> list[str]:
     return list(PRESETS)
 
 
+def recommended_preset() -> str:
+    """The preset the defaults use (marked ``"recommended": true``)."""
+    return next(k for k, v in PRESETS.items() if v.get("recommended"))
+
+
 def get_preset(name: str, n_features: int, context: int = 256, horizon: int = 288, **overrides) -> ModelSpec:
     """The preset ``name`` sized for ``n_features`` input features, ``context`` bars and ``horizon`` steps."""
     if name not in PRESETS:
         raise NotFound(f"unknown preset {name!r}; available: {', '.join(PRESETS)}")
-    p = {k: v for k, v in PRESETS[name].items() if k != "help"}
+    p = {k: v for k, v in PRESETS[name].items() if k not in ("help", "recommended")}
     return ModelSpec.from_dict({**p, "n_features": n_features, "context": context, "horizon": horizon, **overrides})

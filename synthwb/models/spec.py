@@ -8,7 +8,7 @@ Any validation failure raises :class:`synthwb.errors.SpecError` with one readabl
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
@@ -57,6 +57,14 @@ class ModelSpec(BaseModel):
     norm_between: bool = False
     dropout: float = Field(0.0, ge=0.0, lt=1.0)
     feature_set: str | None = None
+    # the classical anchor (synthwb.models.anchor): heads correct GBM with EWMA volatility
+    anchor: Literal["ewma", "none"] = "ewma"
+    anchor_halflife: float = Field(0.0, ge=0.0, le=100_000,
+                                   description="EWMA half-life in bars; 0 = a quarter of the context")
+    seasonal: bool = Field(True, description="learn an intraday/weekly log-vol profile over the path steps' clock times")
+    bar_seconds: int | None = Field(None, ge=1, description="the feature bar (set by training from the feature set)")
+    step_seconds: int | None = Field(None, ge=1, description="the path step; None = the bar. A finer step simulates "
+                                     "sub-bar paths (e.g. 1h features, 5-minute paths); horizon counts path steps")
 
     @field_validator("blocks")
     @classmethod
@@ -89,7 +97,20 @@ class ModelSpec(BaseModel):
         need = int(HEADS.get(self.head.name).meta.get("min_horizon", 1))
         if self.horizon < need:
             raise ValueError(f"head {self.head.name!r} needs a horizon of at least {need}, got {self.horizon}")
+        if self.bar_seconds and self.step_seconds and (self.step_seconds > self.bar_seconds
+                                                       or self.bar_seconds % self.step_seconds):
+            raise ValueError(f"the path step ({self.step_seconds} s) must equal the bar ({self.bar_seconds} s) "
+                             "or divide it (e.g. 300 s paths from 3600 s bars)")
         return self
+
+    @property
+    def path_step(self) -> int | None:
+        """Seconds between path points (the bar unless a finer step is set); None if unknown."""
+        return self.step_seconds or self.bar_seconds
+
+    @property
+    def halflife_bars(self) -> float:
+        return float(self.anchor_halflife or max(1.0, self.context / 4.0))
 
     # -- construction that always raises SpecError ---------------------------------------
     def __init__(self, **data: Any) -> None:

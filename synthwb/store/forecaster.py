@@ -26,6 +26,7 @@ import torch
 
 from ..data.schema import FREQ_SECONDS
 from ..errors import DataError, SpecError
+from ..features.datasets import past_logret, regular_mask
 from .runs import load_model, load_run, resolve_device
 
 # keep one forward pass under about this many path values (batch * n_paths * points)
@@ -35,9 +36,10 @@ _MAX_VALUES = 40_000_000
 class RunForecaster:
     """Forecaster over a trained run (see the module doc)."""
 
-    def __init__(self, run_id: str, store=None, device: str = "auto", which: str = "best", root=None):
+    def __init__(self, run_id: str, store=None, device: str = "auto", which: str = "best", root=None,
+                 calibrated: bool = True):
         self.run = load_run(run_id, store)
-        self.name = run_id
+        self.name = run_id if calibrated else f"{run_id} (uncalibrated)"
         self.device = resolve_device(device)
         self.model = load_model(run_id, which=which, store=store, device=str(self.device))
         self.spec = self.run.spec
@@ -46,13 +48,20 @@ class RunForecaster:
         self.context = int(self.spec.context)
         self.horizon = int(self.spec.horizon)
         self.freq = self.featureset.freq
-        self.step_seconds = FREQ_SECONDS[self.freq]
+        self.bar_seconds = FREQ_SECONDS[self.freq]
+        #: the path step (the bar, or a finer step the model simulates between bars)
+        self.step_seconds = int(self.spec.path_step or self.bar_seconds)
+        cal = self.run.info.get("calibration") or {}
+        #: the post-hoc calibration applied (fitted on the validation split), or None
+        self.calibration = cal if (calibrated and cal and self.model.anchor is not None) else None
+        if self.calibration:
+            self.model.set_calibration(cal.get("vol_scale", 1.0), cal.get("drift_shrink", 1.0))
         self.asset_class = self.featureset.selection["asset_class"]
         from ..features.compute import warmup_bars
 
         #: bars of history one forecast needs (features warm-up + context)
         self.context_bars = warmup_bars(self.featureset.feature_spec) + self.context + 1
-        span_days = self.context_bars * self.step_seconds / 86400.0
+        span_days = self.context_bars * self.bar_seconds / 86400.0
         #: calendar days of history to read before an origin (sessions: about 3x the bar span)
         self.context_days = span_days * (1.0 if self.asset_class == "crypto" else 3.0) + 1.0
 
@@ -77,14 +86,16 @@ class RunForecaster:
         bars = bars.sort("ts")
         if bars.height > 2:
             spacing = bars["ts"].diff().drop_nulls().dt.total_seconds().median()
-            if spacing is not None and spacing < self.step_seconds:
+            if spacing is not None and spacing < self.bar_seconds:
                 from ..data.resample import resample
 
                 bars = resample(bars, self.freq, self.asset_class)
         return bars
 
-    def inputs(self, bars: pl.DataFrame, origins: Sequence[datetime]) -> tuple[np.ndarray, np.ndarray]:
-        """Model inputs ``x`` (n_origins, context, F) and ``last_close`` (n_origins,)."""
+    def inputs(self, bars: pl.DataFrame, origins: Sequence[datetime]) -> tuple[np.ndarray, ...]:
+        """Model inputs ``x`` (n_origins, context, F), ``last_close`` (n_origins,), and the
+        anchor's ``past`` (n_origins, context) log returns and ``t0`` (n_origins,) epoch seconds,
+        built exactly as the training windows are (:func:`synthwb.features.datasets.make_windows`)."""
         from ..evaluate.synth import to_ns
 
         feats = self.featureset.features_for(self._bars(bars), root=self.root)
@@ -101,7 +112,9 @@ class RunForecaster:
             raise DataError(f"{self.name}: only {int(ends[i])} feature rows up to origin {origins[i]}; the model "
                             f"needs {self.context} (read about {self.context_days:.1f} days of bars before it)")
         idx = ends[:, None] - self.context + np.arange(self.context)[None, :]
-        return mat[idx], close[ends - 1]
+        r = past_logret(close, regular_mask(ts, self.bar_seconds))
+        t0 = ts[ends - 1] / 1e9 + self.bar_seconds
+        return mat[idx], close[ends - 1], r[idx], t0
 
     # -- protocol --------------------------------------------------------------------------
     @torch.no_grad()
@@ -111,14 +124,16 @@ class RunForecaster:
         m = self.grid_steps(n_steps, step_seconds)
         if len(origins) == 0:
             return np.empty((0, int(n_paths), m + 1))
-        x, last = self.inputs(bars, origins)
+        x, last, past, t0 = self.inputs(bars, origins)
         out = np.empty((len(origins), int(n_paths), m + 1), dtype=np.float64)
         chunk = max(1, _MAX_VALUES // (int(n_paths) * (self.horizon + 1)))
         gen = torch.Generator(device=self.device).manual_seed(int(seed))
         for a in range(0, len(origins), chunk):
             xb = torch.from_numpy(x[a:a + chunk]).to(self.device)
             lb = torch.from_numpy(last[a:a + chunk]).to(self.device, torch.float32)
-            paths = self.model(xb, lb, int(n_paths), generator=gen).paths[..., : m + 1]
+            anchor = {"past": torch.from_numpy(past[a:a + chunk]).to(self.device),
+                      "t0": torch.from_numpy(t0[a:a + chunk]).to(self.device)}
+            paths = self.model(xb, lb, int(n_paths), generator=gen, **anchor).paths[..., : m + 1]
             paths = paths.double() * (torch.from_numpy(last[a:a + chunk]).to(self.device)
                                       / lb.double())[:, None, None]  # exact t0 in float64
             out[a:a + chunk] = paths.cpu().numpy()

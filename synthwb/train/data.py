@@ -24,11 +24,17 @@ class Batch:
     x: torch.Tensor  # (B, context, F) float32
     last_close: torch.Tensor  # (B,)
     future: torch.Tensor  # (B, H+1)
+    past: torch.Tensor | None = None  # (B, context) raw log returns (NaN = gap): the anchor's input
+    t0: torch.Tensor | None = None  # (B,) float64 epoch seconds of t0
 
     def to(self, device: torch.device, non_blocking: bool = False) -> "Batch":
-        return Batch(self.x.to(device, non_blocking=non_blocking),
-                     self.last_close.to(device, non_blocking=non_blocking),
-                     self.future.to(device, non_blocking=non_blocking))
+        mv = lambda t: None if t is None else t.to(device, non_blocking=non_blocking)  # noqa: E731
+        return Batch(mv(self.x), mv(self.last_close), mv(self.future), mv(self.past), mv(self.t0))
+
+    @property
+    def anchor(self) -> dict:
+        """The keyword arguments of ``PathModel.forward`` that feed the anchor."""
+        return {"past": self.past, "t0": self.t0}
 
 
 def _as_tensor(a, dtype=torch.float32) -> torch.Tensor:
@@ -70,6 +76,10 @@ class WindowDataset(Dataset):
         ok = _finite_rows(x) & torch.isfinite(lc) & (lc > 0) & torch.isfinite(fut).all(1) & (fut > 0).all(1)
         self.dropped = int((~ok).sum())
         self.x, self.last_close, self.future = x, lc, fut
+        past = getattr(windows, "past", None)
+        t0 = getattr(windows, "t0_s", None)
+        self.past = None if past is None else _as_tensor(past)
+        self.t0 = None if t0 is None else _as_tensor(t0, torch.float64)
         self.index = ok.nonzero().squeeze(1)
         self.name = name
 
@@ -99,7 +109,8 @@ class WindowDataset(Dataset):
         if isinstance(idx, (list, tuple, np.ndarray)):
             idx = torch.as_tensor(idx, dtype=torch.long)
         rows = self.index[idx]
-        return Batch(self.x[rows], self.last_close[rows], self.future[rows])
+        return Batch(self.x[rows], self.last_close[rows], self.future[rows],
+                     None if self.past is None else self.past[rows], None if self.t0 is None else self.t0[rows])
 
     __getitems__ = __getitem__
 

@@ -28,10 +28,12 @@ from ..io import append_jsonl, atomic_path
 from ..store import runs as store_runs
 from .config import TrainConfig
 from .data import Batch, WindowDataset, epoch_order
-from .losses import diagnostics, training_loss
+from .calibrate import fit_calibration
+from .losses import coverage, diagnostics, exact_score, objective, training_loss
 from .schedule import build_scheduler
 
 ProgressFn = Callable[..., None]
+AUTO_WINDOWS = 8000
 
 
 @dataclass
@@ -135,31 +137,67 @@ def prepare(featureset: Any, model_spec: Any, config: TrainConfig | dict | None 
             context: int | None = None, horizon: int | None = None):
     """Resolve and cross-check a training setup before any run folder is made; returns
     ``(featureset, spec, config)``. Every problem raises a SynthwbError naming it (the Train
-    page calls this before it starts a job)."""
+    page calls this before it starts a job).
+
+    The spec is completed for the feature set: its bar (``bar_seconds``) and, when not set, the
+    path step and horizon of the task the run targets. With the synth loss the path step is the
+    task's step when it divides the bar (1h features -> 5-minute paths for the 24h task, the
+    targets then come from the finest stored bars), else the bar; a preset's horizon defaults to
+    the task's horizon on that grid."""
+    from ..evaluate.synth import get_task
+
     cfg = TrainConfig.parse(config)
     fs = resolve_featureset(featureset, store)
     spec = resolve_spec(model_spec, fs, store, context=context, horizon=horizon)
+    bar = step_seconds_of(fs)
+    step = spec.step_seconds
+    task = get_task(cfg.synth_task)
+    if step is None:
+        step = task.step_seconds if cfg.loss == "synth" and bar % task.step_seconds == 0 else bar
+    sizes: dict[str, Any] = {"bar_seconds": bar, "step_seconds": step if step != bar else None}
+    if horizon is None and isinstance(model_spec, str) and model_spec in preset_names() and cfg.loss == "synth":
+        sizes["horizon"] = task.horizon_seconds // step if task.horizon_seconds % step == 0 else spec.horizon
+    spec = spec.with_sizes(**sizes)
     if cfg.loss == "synth":
-        check_synth_grid(cfg.synth_task, step_seconds_of(fs))
-    need = int(spec.context) + int(spec.horizon)
+        check_synth_grid(task, step, int(spec.horizon))
+    need = int(spec.context) + -(-int(spec.horizon) * step // bar)
     rows = getattr(fs, "rows", None) or {}
     for split in ("train", "val"):
         if split in rows and int(rows[split]) < need:
             raise DataError(f"the {split} split of feature set {getattr(fs, 'name', '')!r} has {rows[split]} bars, "
-                            f"fewer than context {spec.context} + horizon {spec.horizon} = {need}; use a shorter "
-                            "context/horizon or more data")
+                            f"fewer than context {spec.context} + horizon {spec.horizon} steps ({need} bars); "
+                            "use a shorter context/horizon or more data")
     return fs, spec, cfg
 
 
-def check_synth_grid(task: str, step_seconds: int) -> None:
-    """The Synth loss scores on the model's grid: every interval must be a whole number of bars."""
+def check_synth_grid(task: Any, step_seconds: int, horizon: int | None = None) -> None:
+    """The Synth loss scores on the model's grid: every interval must be a whole number of path
+    steps, and the paths must reach the task's horizon."""
     from ..evaluate.synth import get_task
 
     t = get_task(task)
     bad = [iv.name for iv in t.intervals if iv.seconds % step_seconds]
     if bad:
-        raise SpecError(f"the synth loss for the {task} task needs bars that divide every scoring interval; "
-                        f"{step_seconds} s bars do not divide {bad} (use 1min or 5min bars, or the crps loss)")
+        raise SpecError(f"the synth loss for the {t.name} task needs a path step that divides every scoring "
+                        f"interval; {step_seconds} s steps do not divide {bad} (use 1min or 5min bars or paths, "
+                        "or the crps loss)")
+    if horizon is not None and horizon * step_seconds < t.horizon_seconds:
+        raise SpecError(f"the {t.name} task scores {t.horizon_seconds // 3600:g} h ahead but the model's horizon "
+                        f"is {horizon} steps of {step_seconds} s ({horizon * step_seconds / 3600:g} h); use a "
+                        f"horizon of at least {-(-t.horizon_seconds // step_seconds)} steps")
+
+
+def target_task(config: TrainConfig, step_seconds: int, horizon: int):
+    """(task, its points on the model grid) the validation scores, or (None, 0) when the grid
+    does not fit it (a step-CRPS run on bars the task cannot be scored on)."""
+    from ..evaluate.synth import get_task
+
+    task = get_task(config.synth_task)
+    try:
+        check_synth_grid(task, step_seconds, horizon)
+    except SpecError:
+        return None, 0
+    return task, task.grid_points(step_seconds)
 
 
 def preset_names() -> list[str]:
@@ -208,8 +246,9 @@ class _Trainer:
         self.progress = progress or (lambda *a, **k: None)
         self.stop_event = stop_event or threading.Event()
         self.device = store_runs.resolve_device(config.device)
-        self.step_seconds = step_seconds_of(fs)
+        self.step_seconds = int(spec.path_step or step_seconds_of(fs))
         self.context, self.horizon = int(spec.context), int(spec.horizon)
+        self.task, self.task_points = target_task(config, self.step_seconds, self.horizon)
 
         if self.device.type == "cpu":
             want = config.threads or (max(1, _cpu_count() - 1) if leave_one_core else 0)
@@ -217,8 +256,8 @@ class _Trainer:
                 torch.set_num_threads(want)  # process-wide: every CPU job shares torch's pool
         torch.manual_seed(config.seed)
         self.model = build_model(spec).to(self.device)
-        self.train_ds = self._windows("train", config.stride)
-        self.val_ds = self._windows("val", config.stride).limit(config.max_val_batches * config.batch_size)
+        self.train_ds = self._windows("train", config.stride or self._auto_stride())
+        self.val_ds = self._windows("val", 1).limit(config.max_val_batches * config.batch_size)
         self.batches_per_epoch = self.train_ds.n_batches(config.batch_size)
         total = self.batches_per_epoch * config.epochs
         self.total_steps = min(total, config.max_steps) if config.max_steps else total
@@ -244,8 +283,15 @@ class _Trainer:
             self.tb = SummaryWriter(log_dir=str(path / store_runs.TB_DIR))
 
     # -- data ---------------------------------------------------------------------------
+    def _auto_stride(self) -> int:
+        """A stride giving about AUTO_WINDOWS training windows (neighbouring windows share
+        almost everything, so more adds time, not information)."""
+        rows = int((getattr(self.fs, "rows", None) or {}).get("train", 0))
+        return max(1, rows // AUTO_WINDOWS)
+
     def _windows(self, split: str, stride: int) -> WindowDataset:
-        w = self.fs.windows(split, self.context, self.horizon, stride, root=self.root)
+        w = self.fs.windows(split, self.context, self.horizon, stride, root=self.root,
+                            step_seconds=self.step_seconds)
         ds = WindowDataset(w, name=f"{split} windows")
         if len(ds) == 0:
             raise DataError(f"the {split} split of the feature set has no complete windows of context "
@@ -308,47 +354,65 @@ class _Trainer:
     # -- validation ---------------------------------------------------------------------
     @torch.no_grad()
     def validate(self) -> dict | None:
+        """Validation figures, averaged over the (bounded) validation windows, on
+        ``n_paths_eval`` paths drawn with the same noise every time:
+
+        - ``val_loss``: the training objective (what early stopping and the best checkpoint use);
+        - ``val_score``: the target task's exact score (the validator's CRPS estimator), where
+          the model's grid fits the task, and ``val_coverage_90`` of the realised points;
+        - ``val_crps``, ``val_crps_last``, ``sharpness``, ``gauss_nll``, ``mae_median``.
+        """
         self.model.eval()
         t0 = time.perf_counter()
         gen = torch.Generator(device=self.device).manual_seed(self.cfg.seed + 12345)  # same noise every time
         sums: dict[str, float] = {}
         n = 0
+        n_batches = self.val_ds.n_batches(self.cfg.batch_size)
         try:
-            for b in self.val_ds.batches(self.cfg.batch_size):
+            for i, b in enumerate(self.val_ds.batches(self.cfg.batch_size)):
                 if self.stop_event.is_set():
                     return None
                 b = b.to(self.device)
                 with self.autocast():
-                    out = self.model(b.x, b.last_close, self.cfg.n_paths_eval, generator=gen)
-                d = diagnostics(out.paths.float(), b.future, b.last_close, self.cfg.space)
+                    out = self.model(b.x, b.last_close, self.cfg.n_paths_eval, generator=gen, **b.anchor)
+                paths = out.paths.float()
+                d = diagnostics(paths, b.future, b.last_close, self.cfg.space)
+                d["loss"] = objective(paths, b.future, b.last_close, self.cfg, self.step_seconds)
+                if self.task is not None:
+                    d["score"] = exact_score(paths, b.future, self.task, self.step_seconds)
+                    d["coverage_90"] = coverage(paths[..., :self.task_points], b.future[..., :self.task_points])
                 for k, v in d.items():
                     sums[k] = sums.get(k, 0.0) + float(v.sum())
                 n += b.x.shape[0]
+                self.progress(self.step / max(self.total_steps, 1), None,
+                              f"{self._message()} · validating {i + 1}/{n_batches}")
         finally:
             self.model.train()
-        row = {f"val_{k}" if k == "crps" or k == "crps_last" else k: v / max(n, 1) for k, v in sums.items()}
+        row = {(k if k in ("sharpness", "gauss_nll", "mae_median") else f"val_{k}"): v / max(n, 1)
+               for k, v in sums.items()}
         row["val_time"] = time.perf_counter() - t0
         return row
 
     def run_validation(self) -> bool:
-        """Validate, checkpoint, track the best; True when early stopping says stop."""
+        """Validate, checkpoint, track the best (on ``val_loss``); True when early stopping says stop."""
         row = self.validate()
         if row is None:
             return False
         self.last_val_step = self.step
-        crps = row["val_crps"]
-        improved = math.isfinite(crps) and crps < self.best_val - 1e-12
+        val = row["val_loss"]
+        improved = math.isfinite(val) and val < self.best_val - 1e-12
         if improved:
-            self.best_val, self.best_step, self.bad_vals = crps, self.step, 0
+            self.best_val, self.best_step, self.bad_vals = val, self.step, 0
             store_runs.save_weights(self.path / store_runs.BEST, self.model.state_dict(),
-                                    {"step": self.step, "val_crps": crps, "run_id": self.run_id})
+                                    {"step": self.step, "val_loss": val, "run_id": self.run_id})
             store_runs.update_run(self.run_id, self.store, best={
-                "val_crps": crps, "step": self.step, "epoch": self.epoch,
-                **{k: row[k] for k in ("val_crps_last", "sharpness", "gauss_nll") if k in row}})
+                "val_loss": val, "step": self.step, "epoch": self.epoch,
+                **{k: row[k] for k in ("val_score", "val_coverage_90", "val_crps", "val_crps_last", "sharpness",
+                                       "gauss_nll") if k in row}})
         else:
             self.bad_vals += 1
         self.log({"kind": "val", "step": self.step, "epoch": self.epoch, **row,
-                  "best_val_crps": self.best_val, "improved": improved})
+                  "best_val_loss": self.best_val, "improved": improved})
         self.checkpoint()
         return self.cfg.patience > 0 and self.bad_vals >= self.cfg.patience
 
@@ -358,7 +422,7 @@ class _Trainer:
         b = b.to(self.device, non_blocking=True)
         self.opt.zero_grad(set_to_none=True)
         with self.autocast():
-            out = self.model(b.x, b.last_close, self.cfg.n_paths_train, generator=self.gen)
+            out = self.model(b.x, b.last_close, self.cfg.n_paths_train, generator=self.gen, **b.anchor)
         loss = training_loss(out.paths, b.future, b.last_close, self.cfg, self.step_seconds)
         if not bool(torch.isfinite(loss)):
             return None
@@ -387,7 +451,7 @@ class _Trainer:
         cfg = self.cfg
         self.model.train()
         acc = {"loss": 0.0, "gn": 0.0, "wall": 0.0, "compute": 0.0, "n": 0}
-        val_every = cfg.val_every or self.batches_per_epoch
+        val_every = cfg.val_every or max(1, math.ceil(self.batches_per_epoch / 2))
         status = "finished"
         t_mark = time.perf_counter()
         while self.step < self.total_steps and self.epoch < cfg.epochs:
@@ -453,6 +517,24 @@ class _Trainer:
         if cfg.max_steps and self.step >= cfg.max_steps:
             return status, "max_steps reached"
         return status, "all epochs done"
+
+    def calibrate(self) -> None:
+        """Fit the post-hoc calibration of the best weights on the validation split (anchored
+        models with a target task); saved in run.json as ``calibration``."""
+        if not self.cfg.calibrate or self.task is None or self.model.anchor is None:
+            return
+        best = self.path / store_runs.BEST
+        if not best.is_file():
+            return
+        from ..models import build_model
+
+        self.progress(1.0, None, "calibrating on the validation split")
+        model = build_model(self.spec).to(self.device)
+        model.load_state_dict(store_runs.read_weights(best))
+        cal = fit_calibration(model, self.val_ds, self.task, self.step_seconds, self.cfg.calibration_paths,
+                              self.cfg.batch_size, self.device, self.cfg.seed)
+        store_runs.update_run(self.run_id, self.store, calibration=cal)
+        self.log({"kind": "calibration", "step": self.step, "epoch": self.epoch, **cal})
 
     def close(self) -> None:
         if self.tb is not None:
@@ -523,6 +605,8 @@ def train(
         status, reason = trainer.fit()
         if status == "interrupted":
             trainer.checkpoint()
+        else:
+            trainer.calibrate()
         info = store_runs.update_run(run_id, store, status=status, stop_reason=reason, ended=store_runs.now_iso())
         return RunInfo(run_id, path, status, trainer.step, trainer.epoch, info.get("best") or {},
                        reason, None, trainer.skipped)

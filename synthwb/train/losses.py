@@ -12,6 +12,7 @@ CRPS itself (sort-based O(n log n), standard and almost-fair) comes from
 """
 from __future__ import annotations
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -42,28 +43,70 @@ def step_crps(paths: torch.Tensor, future: torch.Tensor, last_close: torch.Tenso
     return crps_almost_fair_torch(x, y, alpha=alpha)
 
 
-def synth_loss(paths: torch.Tensor, future: torch.Tensor, task: str, step_seconds: int,
-               alpha: float = 0.0) -> torch.Tensor:
-    """The differentiable Synth-style score (DESIGN.md §5) on the model's grid, mean over the
-    batch; ``alpha`` > 0 uses the almost-fair CRPS in every term (less biased with few paths)."""
+def task_points(task, step_seconds: int) -> int:
+    """Points (t0 included) of ``task``'s horizon on a grid of ``step_seconds``."""
+    from ..evaluate.synth import get_task
+
+    return get_task(task).grid_points(step_seconds)
+
+
+def synth_score(paths: torch.Tensor, future: torch.Tensor, task, step_seconds: int,
+                alpha: float = 0.0) -> torch.Tensor:
+    """The Synth-style score of each forecast (B,) on the model's grid over the task's horizon
+    (longer paths are cut at it); ``alpha`` > 0 uses the almost-fair CRPS in every term."""
     from ..evaluate.synth import synth_loss_torch
 
-    return synth_loss_torch(paths, future, task, step_seconds, reduction="mean", fair=alpha)
+    n = task_points(task, step_seconds)
+    if paths.shape[-1] < n:
+        raise ValueError(f"paths of {paths.shape[-1]} points do not cover the task's {n}")
+    return synth_loss_torch(paths[..., :n], future[..., :n], task, step_seconds, reduction="none", fair=alpha)
+
+
+def objective(paths: torch.Tensor, future: torch.Tensor, last_close: torch.Tensor,
+              config: TrainConfig, step_seconds: int | None = None) -> torch.Tensor:
+    """Per-sample objective (B,) that training minimises and validation selects on."""
+    from ..evaluate.synth import get_task
+
+    paths = paths.float()
+    if config.loss == "crps":
+        return step_crps(paths, future, last_close, config.space).mean(dim=1)
+    if config.loss == "afcrps":
+        return step_crps(paths, future, last_close, config.space, alpha=config.alpha).mean(dim=1)
+    if config.loss == "synth":
+        if not step_seconds:
+            raise ValueError("the synth loss needs the path step in seconds")
+        task = get_task(config.synth_task)
+        return synth_score(paths, future, task, step_seconds, config.alpha) / task.n_terms(step_seconds)
+    raise ValueError(f"unknown loss {config.loss!r}")
 
 
 def training_loss(paths: torch.Tensor, future: torch.Tensor, last_close: torch.Tensor,
                   config: TrainConfig, step_seconds: int | None = None) -> torch.Tensor:
-    """The scalar loss the optimizer minimises, chosen by ``config.loss``."""
-    paths = paths.float()
-    if config.loss == "crps":
-        return step_crps(paths, future, last_close, config.space).mean()
-    if config.loss == "afcrps":
-        return step_crps(paths, future, last_close, config.space, alpha=config.alpha).mean()
-    if config.loss == "synth":
-        if not step_seconds:
-            raise ValueError("the synth loss needs the bar size in seconds")
-        return synth_loss(paths, future, config.synth_task, step_seconds, alpha=config.alpha)
-    raise ValueError(f"unknown loss {config.loss!r}")
+    """The scalar loss the optimizer minimises: the mean of :func:`objective`."""
+    return objective(paths, future, last_close, config, step_seconds).mean()
+
+
+def exact_score(paths: torch.Tensor, future: torch.Tensor, task, step_seconds: int) -> np.ndarray:
+    """The task's exact score of each forecast (B,), as the validator computes it (the numpy
+    scorer in float64; faster on a CPU than the differentiable torch form). Paths longer than
+    the task's horizon are cut at it."""
+    from ..evaluate.synth import score_batch
+
+    n = task_points(task, step_seconds)
+    p = paths[..., :n].detach().double().cpu().numpy()
+    y = future[..., :n].detach().double().cpu().numpy()
+    return score_batch(p, y, task, step_seconds=step_seconds).totals
+
+
+def coverage(paths: torch.Tensor, future: torch.Tensor, level: float = 0.9) -> np.ndarray:
+    """Per-sample share (B,) of realised points 1..H inside the ensemble's central ``level`` band
+    (the empirical quantiles of the sorted paths)."""
+    x = np.sort(paths[..., 1:].detach().float().cpu().numpy(), axis=1)        # (B, n, H)
+    n = x.shape[1]
+    lo = x[:, int(np.floor((1 - level) / 2 * (n - 1)))]
+    hi = x[:, int(np.ceil((1 + level) / 2 * (n - 1)))]
+    y = future[..., 1:].detach().float().cpu().numpy()
+    return ((y >= lo) & (y <= hi)).mean(axis=1)
 
 
 @torch.no_grad()

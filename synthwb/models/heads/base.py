@@ -42,11 +42,12 @@ def pool(h: Tensor) -> Tensor:
 
 
 def mlp(d_in: int, hidden: int, d_out: int, zero_last: bool = True) -> nn.Sequential:
-    """Two-layer GELU MLP; the last layer starts tiny (std 0.01, zero bias) so a fresh head outputs
-    about its init values while gradients still reach the whole network from the first step."""
+    """Two-layer GELU MLP; the last layer starts at zero, so a fresh head outputs exactly its init
+    values (an anchored model then equals its classical baseline); the last layer gets gradients
+    from the first step, the layers below from the second."""
     net = nn.Sequential(nn.LayerNorm(d_in), nn.Linear(d_in, hidden), nn.GELU(), nn.Linear(hidden, d_out))
     if zero_last:
-        nn.init.normal_(net[-1].weight, std=0.01)
+        nn.init.zeros_(net[-1].weight)
         nn.init.zeros_(net[-1].bias)
     return net
 

@@ -1,0 +1,60 @@
+"""Term-structure head: a few bounded corrections of the anchor, light enough to train on a CPU.
+
+From the pooled backbone output a small MLP gives four numbers per sample:
+
+- ``a``: the log-vol level at the first step, bounded to ±1.5 (x0.22 .. x4.5 of the anchor);
+- ``b``: the log-vol level the horizon reverts to, bounded to ±1.5 (volatility mean-reverts:
+  after a calm context vol tends to rise along the horizon, after a storm to fall);
+- ``c``: the speed of that reversion, ``tau = H / 4 * exp(2 tanh(c / 2))`` steps;
+- ``d``: a drift, bounded so that the cumulative drift at the horizon stays within a quarter
+  of the path's standard deviation there (``|drift| < 0.25 * vol / sqrt(H)`` per step).
+
+``log vol_t = log init_vol + a + (b - a) * (1 - exp(-t / tau))``; paths are Gaussian
+increments ``drift + vol_t * eps``. With the zero-initialised last layer every correction is 0
+and an anchored model is exactly GBM with EWMA volatility (:mod:`synthwb.models.anchor`).
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import Tensor, nn
+
+from ...registry import Param
+from ..registry import HEADS
+from ..simulate import gaussian_logret
+from .base import INIT_VOL, HeadOutput, mlp, pool
+
+LOG_VOL_BOUND = 1.5
+DRIFT_SD_SHARE = 0.25
+
+
+def _bounded(raw: Tensor, bound: float) -> Tensor:
+    return bound * torch.tanh(raw / bound)
+
+
+@HEADS.register(
+    "term", category="gaussian",
+    params=[INIT_VOL, Param("hidden", int, 32, low=4, high=2048)],
+    min_horizon=1,
+    help="vol level + mean-reverting term structure + small drift: bounded corrections of the anchor",
+)
+class TermHead(nn.Module):
+    """Term structure: start and long-run vol level, reversion speed and a small drift per sample."""
+
+    def __init__(self, d_model: int, seq_len: int, horizon: int, init_vol: float = 0.002, hidden: int = 32):
+        super().__init__()
+        self.horizon, self.init_vol = horizon, init_vol
+        self.net = mlp(2 * d_model, hidden, 4)
+        self.register_buffer("t", torch.arange(1, horizon + 1, dtype=torch.float32), persistent=False)
+
+    def forward(self, h: Tensor, n_paths: int, generator: torch.Generator | None = None) -> HeadOutput:
+        raw = self.net(pool(h))                                                    # (B, 4)
+        a = _bounded(raw[:, 0], LOG_VOL_BOUND)
+        b = _bounded(raw[:, 1], LOG_VOL_BOUND)
+        tau = self.horizon / 4.0 * torch.exp(_bounded(raw[:, 2], 2.0))
+        t = self.t.to(h.dtype)
+        w = 1.0 - torch.exp(-t[None, :] / tau[:, None])                            # (B, H)
+        vol = self.init_vol * torch.exp(a[:, None] + (b - a)[:, None] * w)
+        drift = DRIFT_SD_SHARE * vol / math.sqrt(self.horizon) * torch.tanh(raw[:, 3])[:, None]
+        return HeadOutput(gaussian_logret(drift, vol, n_paths, generator), {"drift": drift, "vol": vol})
