@@ -116,11 +116,11 @@ def _check_sets(path_sets: Sequence[np.ndarray]) -> list[np.ndarray]:
             raise SpecError(f"member {i} has no paths")
     # same origins: the members' t0 agree. Under validator timing column 0 is each path's own
     # estimate of the price at the start time (a few minutes after the last close), so compare
-    # the medians, to within 1%
+    # the medians (members simulate from the same last close), to within 0.1%
     t0 = np.nanmedian(sets[0][:, :, 0], axis=1)
     for i, p in enumerate(sets[1:], start=1):
         other = np.nanmedian(p[:, :, 0], axis=1)
-        ok = np.isclose(other, t0, rtol=1e-2, atol=0.0) | (np.isnan(other) & np.isnan(t0))
+        ok = np.isclose(other, t0, rtol=1e-3, atol=0.0) | (np.isnan(other) & np.isnan(t0))
         if not np.all(ok):
             raise SpecError(
                 f"member {i} starts from a different t0 price than member 0; "

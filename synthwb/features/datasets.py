@@ -127,10 +127,12 @@ class Windows:
 
 
 def make_windows(frame: pl.DataFrame, feature_cols: list[str], context: int, horizon: int, stride: int = 1,
-                 target: str = "close", scaler=None, bar_seconds: int | None = None) -> Windows:
+                 target: str = "close", scaler=None, bar_seconds: int | None = None,
+                 before: tuple | None = None) -> Windows:
     """Windows over ``frame`` (time-sorted). With ``scaler`` the features are scaled on the way
     (the target stays in prices); without, ``frame``'s feature values are used as they are.
-    ``bar_seconds`` (default: the median spacing) decides which returns span a gap."""
+    ``bar_seconds`` (default: the median spacing) decides which returns span a gap; ``before``
+    ``(ts, close)`` of the bar preceding the frame gives its first row a return too."""
     if context < 1 or horizon < 0 or stride < 1:
         raise SpecError(f"windows need context >= 1, horizon >= 0, stride >= 1 (got {context}, {horizon}, {stride})")
     missing = [c for c in [*feature_cols, target, "ts"] if c not in frame.columns]
@@ -155,7 +157,11 @@ def make_windows(frame: pl.DataFrame, feature_cols: list[str], context: int, hor
     fut = sliding_window_view(close, horizon + 1)[origin]
     ts_ns = ts.astype("datetime64[ns]").astype(np.int64)
     bar = int(bar_seconds or (np.median(np.diff(ts_ns)) // 1_000_000_000 if T > 1 else 1))
-    r = past_logret(close, regular_mask(ts_ns, bar))
+    if before is not None:
+        b_ts = np.datetime64(before[0].replace(tzinfo=None), "ns").astype(np.int64)
+        r = past_logret(np.r_[before[1], close], regular_mask(np.r_[b_ts, ts_ns], bar))[1:]
+    else:
+        r = past_logret(close, regular_mask(ts_ns, bar))
     past = sliding_window_view(r, context)[starts]
     t0_s = ts_ns[origin] / 1e9 + bar
     return Windows(x=x, last_close=close[origin].copy(), future=np.ascontiguousarray(fut),

@@ -114,14 +114,16 @@ class FeatureSet:
         h_bars = -(-int(horizon) * step // bar)
         frame = self.frame(root).sort("ts")
         if split == "all":
-            df = frame
+            df, before = frame, None
         else:
             a, b = self.split_spec.bounds(frame)
             lo, hi = {"train": (0, a), "val": (a, b), "test": (b, frame.height)}[split]
             if warm_context and split != "train":
                 lo = max(0, lo - (context - 1))
             df = frame.slice(lo, hi - lo)
-        w = make_windows(df, self.feature_cols, context, h_bars, stride, scaler=self.scaler_obj, bar_seconds=bar)
+            before = (frame["ts"][lo - 1], float(frame["close"][lo - 1])) if lo > 0 else None
+        w = make_windows(df, self.feature_cols, context, h_bars, stride, scaler=self.scaler_obj, bar_seconds=bar,
+                         before=before)
         if step == bar:
             return w
         sel = self.sel

@@ -34,16 +34,15 @@ SEASON_HARMONICS = 3        # daily harmonics; plus 1 weekly harmonic and a week
 def ewma_vol(past: Tensor, halflife: float) -> Tensor:
     """EWMA RMS of log returns ``past`` (B, C), newest last, NaN = skipped -> (B,) per-bar vol.
 
-    Weights ``0.5 ** (age / halflife)`` with the newest return weighing 1, normalised over the
-    returns that are present: the estimator of :class:`synthwb.evaluate.baselines.GBMEWMA`.
+    Weights ``0.5 ** (age / halflife)`` with the newest return weighing 1, ``age`` counted over
+    the returns that are present (a return across a gap is left out, not aged), normalised: the
+    estimator of :class:`synthwb.evaluate.baselines.GBMEWMA` on the same bars.
     """
-    C = past.shape[-1]
-    age = torch.arange(C - 1, -1, -1, device=past.device, dtype=past.dtype)
-    w = torch.pow(torch.tensor(0.5, dtype=past.dtype, device=past.device), age / max(float(halflife), 1e-9))
     ok = torch.isfinite(past)
+    age = (ok.flip(-1).cumsum(-1).flip(-1) - 1).to(past.dtype)               # 0 for the newest present
+    w = torch.pow(torch.tensor(0.5, dtype=past.dtype, device=past.device), age / max(float(halflife), 1e-9)) * ok
     r2 = torch.where(ok, past, torch.zeros_like(past)).square()
-    wsum = (w * ok).sum(-1).clamp_min(1e-30)
-    var = (w * r2).sum(-1) / wsum
+    var = (w * r2).sum(-1) / w.sum(-1).clamp_min(1e-30)
     return var.clamp_min(1e-16).sqrt()
 
 

@@ -214,7 +214,10 @@ class PathModel(nn.Module):
         """Read the head's increments as corrections of the anchor, then calibrate and add the
         martingale drift -vol^2/2 per step."""
         parts = self.anchor_parts(logret, extras, past, t0)
-        return self.compose(parts, float(self.vol_scale), float(self.drift_shrink)), {**extras, **parts}
+        s, d = float(self.vol_scale), float(self.drift_shrink)
+        vol = s * parts["vol"]
+        eff = {"drift": d * parts["drift"] - 0.5 * vol.square(), "vol": vol, "anchor_vol": parts["anchor_vol"]}
+        return self.compose(parts, s, d), {**extras, **eff}
 
     def anchor_parts(self, logret: Tensor, extras: dict, past: Tensor, t0: Tensor | None) -> dict[str, Tensor]:
         """The anchored forecast in pieces: ``centered`` increments (B, N, H) around the head's
