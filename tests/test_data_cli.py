@@ -155,3 +155,24 @@ def test_import_map_ts_format_tz_and_on_duplicate_flags(capsys, tmp_path):
                      (["--tz", "Nowhere/City"], "unknown time zone 'Nowhere/City'")):
         rc, _, err = run_main(capsys, *base, *bad)
         assert rc == 2 and msg in err, err
+
+
+def test_import_sort_puts_a_glitched_vendor_file_in_order(capsys, tmp_path):
+    # newest first, with a block of rows out of place (as in CryptoDataDownload's hourly Coinbase export)
+    hours = [9, 8, 7, 3, 6, 2, 5, 1, 4, 0]
+    rows = [f"2019-10-17 {h:02d}:00,{100 + h},{101 + h},{99 + h},{100.5 + h},{h + 1}" for h in hours]
+    f = tmp_path / "glitch.csv"
+    f.write_text("Timestamps are UTC timezone,https://example.com\nDate,Open,High,Low,Close,Volume\n" + "\n".join(rows) + "\n")
+    lake = tmp_path / "lake"
+    args = ["data", "import", str(f), "--asset-class", "crypto", "--symbol", "GLT", "--freq", "1h", "--root", str(lake)]
+    rc, _, err = run_main(capsys, *args)
+    assert rc == 2 and "not sorted ascending" in err and "--sort" in err
+    assert not lake.exists() or not any(lake.rglob("*.parquet"))
+    rc, out, err = run_main(capsys, *args, "--sort", "--json")
+    assert rc == 0, err
+    from synthwb.data.lake import read_bars
+    from synthwb.data.schema import Selection
+
+    bars = read_bars(Selection("crypto", "GLT", "1h"), root=lake)
+    assert bars["ts"].dt.hour().to_list() == list(range(10))
+    assert bars["close"].to_list() == [100.5 + h for h in range(10)]

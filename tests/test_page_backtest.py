@@ -94,22 +94,44 @@ def test_a_trained_run_gives_the_same_numbers_on_the_page_and_the_cli(demo_env, 
     at = open_page()
     at.multiselect(key="bt_runs").set_value(["page-bt"])
     at.multiselect(key="bt_baselines").set_value(["gbm"])
-    at.date_input(key="bt_from").set_value(date(2024, 1, 15))
-    at.date_input(key="bt_to").set_value(date(2024, 1, 19))
     at.number_input(key="bt_origins").set_value(2)
     at.number_input(key="bt_paths").set_value(32)
     at.number_input(key="bt_seed").set_value(3)
+    at.run()
+    # with a run chosen, the period defaults to the run's held-out test split, as the CLI does
+    assert at.radio(key="bt_period").value == "held-out test split"
     at.button(key="bt_go").click()
     at.run()
     assert get_registry().wait_all(timeout=300)
     at.run()
     assert not at.exception, at.exception
     assert not at.error, [e.value for e in at.error]
+    assert not at.warning, [w.value for w in at.warning]       # no origin inside the training data
     summary = next(d.value for d in at.dataframe if "mean_score" in d.value.columns)
     assert set(summary["model"]) == {"page-bt", "gbm"}
+    rc = main(["backtest", "--run", "page-bt", "--baseline", "gbm", "--origins", "2", "--n-paths", "32",
+               "--seed", "3", "--no-save", "--json"])
+    assert rc == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["meta"]["n_in_sample"] == 0
+    cli = {r["model"]: r["mean_score"] for r in out["summary"]}
+    assert dict(zip(summary["model"], summary["mean_score"])) == pytest.approx(cli, rel=1e-12)
 
-    rc = main(["backtest", "--run", "page-bt", "--baseline", "gbm", "--start", "2024-01-15", "--end", "2024-01-20",
+    # dates inside the run's training split: scored, but flagged on the page and in the per-origin table
+    at.radio(key="bt_period").set_value("dates").run()
+    at.date_input(key="bt_from").set_value(date(2024, 1, 5))
+    at.date_input(key="bt_to").set_value(date(2024, 1, 9))
+    at.button(key="bt_go").click()
+    at.run()
+    assert get_registry().wait_all(timeout=300)
+    at.run()
+    assert not at.exception, at.exception
+    assert any("2 of 2 origins lie before" in w.value for w in at.warning), [w.value for w in at.warning]
+    summary = next(d.value for d in at.dataframe if "mean_score" in d.value.columns)
+    rc = main(["backtest", "--run", "page-bt", "--baseline", "gbm", "--start", "2024-01-05", "--end", "2024-01-10",
                "--origins", "2", "--n-paths", "32", "--seed", "3", "--no-save", "--json"])
     assert rc == 0
-    cli = {r["model"]: r["mean_score"] for r in json.loads(capsys.readouterr().out)["summary"]}
+    out = json.loads(capsys.readouterr().out)
+    assert all(r["in_sample"] for r in out["per_origin"])
+    cli = {r["model"]: r["mean_score"] for r in out["summary"]}
     assert dict(zip(summary["model"], summary["mean_score"])) == pytest.approx(cli, rel=1e-12)

@@ -29,6 +29,9 @@ def add_commands(sub, common: argparse.ArgumentParser) -> None:
                    help="strftime format of the timestamps, e.g. '%%d.%%m.%%Y %%H:%%M' (default: inferred)")
     p.add_argument("--on-duplicate", default="error", choices=("error", "first", "last", "mean"),
                    help="bars sharing a timestamp: refuse (default), keep the first / last, or average them")
+    p.add_argument("--sort", action="store_true",
+                   help="put rows in time order first (a vendor file with rows out of place); duplicates then "
+                        "follow --on-duplicate")
     p.add_argument("--dry-run", action="store_true", help="print the preview (mapping, zone, rows, frequency) "
                                                             "and write nothing")
     p.set_defaults(func=_import)
@@ -96,7 +99,7 @@ def _import(args) -> Result:
     from .sources import import_file, preview_file
 
     opts = {"tz": args.tz, "ts_format": args.ts_format, "mapping": parse_map(args.map),
-            "on_duplicate": args.on_duplicate}
+            "on_duplicate": args.on_duplicate, "sort": args.sort}
     if args.dry_run:
         from .lake import check_symbol
         from .schema import check_asset_class, check_freq

@@ -152,6 +152,7 @@ class Preview:
     notes: list[str] = field(default_factory=list)
     timestamps: dict = field(default_factory=dict)
     order: str = "oldest first"
+    sort: bool = False
     rows: int = 0
     duplicates: int = 0
     on_duplicate: str = "error"
@@ -248,10 +249,12 @@ def _apply_duplicates(df: pl.DataFrame, policy: str) -> pl.DataFrame:
 def preview_file(path: str | os.PathLike, *, freq: str | None = None, asset_class: str | None = None,
                  symbol: str | None = None, tz: str | None = None, ts_format: str | None = None,
                  mapping: dict[str, str] | None = None, on_duplicate: str = "error",
-                 name: str | None = None) -> Preview:
+                 name: str | None = None, sort: bool = False) -> Preview:
     """Read and check a file of bars; nothing is written. Raises :class:`DataError` when the
     file cannot be read as a table at all; every later problem (columns, times, duplicates,
-    spacing, invalid bars) is in ``problem`` with as much of the preview as was reached."""
+    spacing, invalid bars) is in ``problem`` with as much of the preview as was reached.
+    ``sort``: put rows in time order first (a vendor file with rows out of place); the
+    duplicate policy then applies to rows that share a time."""
     if on_duplicate not in ON_DUPLICATE:
         raise DataError(f"unknown --on-duplicate {on_duplicate!r}; use one of {', '.join(ON_DUPLICATE)}")
     if freq is not None:
@@ -262,6 +265,7 @@ def preview_file(path: str | os.PathLike, *, freq: str | None = None, asset_clas
     raw, shape = read_table(path)
     pv = Preview(file=name or Path(path).name, shape=shape, columns=list(raw.columns), rows=raw.height,
                  on_duplicate=on_duplicate, freq=freq)
+    pv.sort = bool(sort)
     if raw.height == 0:
         raise DataError(f"the file {pv.file} has a header but no rows")
     try:
@@ -289,6 +293,10 @@ def _fill(pv: Preview, raw: pl.DataFrame, *, symbol, tz, ts_format, mapping, ass
     warn = future_warning(df["ts"])
     if warn:
         pv.warnings.append(warn)
+    if pv.sort:
+        n_out = int((df["ts"].diff().dt.total_microseconds().drop_nulls() < 0).sum())
+        df = df.sort("ts", maintain_order=True)
+        pv.order = f"sorted by time ({n_out} rows were out of order)"
     df = _apply_duplicates(df, pv.on_duplicate)
     d = df["ts"].diff().dt.total_microseconds().drop_nulls()
     if d.len() and (d < 0).all():
@@ -317,7 +325,8 @@ def load_file(path: str | os.PathLike, tz: str | None = None, **options) -> pl.D
 
 def import_file(path: str | os.PathLike, asset_class: str, symbol: str, freq: str, root=None,
                 tz: str | None = None, *, ts_format: str | None = None, mapping: dict[str, str] | None = None,
-                on_duplicate: str = "error", dry_run: bool = False, name: str | None = None) -> dict:
+                on_duplicate: str = "error", dry_run: bool = False, name: str | None = None,
+                sort: bool = False) -> dict:
     """Validate a CSV/Parquet file of bars and write it into the lake.
 
     Nothing is written unless the whole file is valid (and nothing at all with ``dry_run``).
@@ -330,7 +339,7 @@ def import_file(path: str | os.PathLike, asset_class: str, symbol: str, freq: st
     check_freq(freq)
     check_symbol(symbol)
     pv = preview_file(path, freq=freq, asset_class=asset_class, symbol=symbol, tz=tz, ts_format=ts_format,
-                      mapping=mapping, on_duplicate=on_duplicate, name=name)
+                      mapping=mapping, on_duplicate=on_duplicate, name=name, sort=sort)
     if pv.problem:
         raise DataError(pv.problem)
     if dry_run:

@@ -83,7 +83,7 @@ def validate_bars(df: pl.DataFrame, *, row_offset: int = 1, row_label: str = "ro
         i = back[0]
         raise DataError(
             f"timestamps are not sorted ascending: {where(back)} go back in time "
-            f"({out['ts'][i - 1]:%Y-%m-%d %H:%M:%S} then {out['ts'][i]:%Y-%m-%d %H:%M:%S}); sort the file by time"
+            f"({out['ts'][i - 1]:%Y-%m-%d %H:%M:%S} then {out['ts'][i]:%Y-%m-%d %H:%M:%S}); sort the file by time, or import with --sort"
         )
 
     nonpos = pl.any_horizontal([pl.col(c) <= 0 for c in PRICES])

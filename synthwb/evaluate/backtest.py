@@ -79,6 +79,19 @@ __all__ = [
 ]
 
 QUANTILES = (5, 25, 50, 75, 95)
+COVERAGE_LEVELS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95)
+PIT_SCHEMA = {"origin": pl.Datetime("us", "UTC"), "model": pl.Utf8, "step": pl.Int32, "pit": pl.Float64}
+
+
+def _pit_frame(srt: np.ndarray, real: np.ndarray, origins: pl.Series, name: str) -> pl.DataFrame:
+    """PIT of each realised point 1..T-1 in its sorted ensemble ``srt`` (B, P, T): the share of
+    paths at or below it (mid-rank for ties), one row per (origin, step) with a realised value."""
+    below = (srt < real[:, None, :]).mean(axis=1)
+    at = (srt <= real[:, None, :]).mean(axis=1)
+    pit = 0.5 * (below + at)[:, 1:]
+    b, k = np.nonzero(np.isfinite(real[:, 1:]))
+    return pl.DataFrame({"origin": origins.gather(b), "model": [name] * b.size,
+                         "step": (k + 1).astype(np.int32), "pit": pit[b, k]}, schema=PIT_SCHEMA)
 NS = 1_000_000_000
 
 
@@ -138,6 +151,7 @@ class BacktestSpec(BaseModel):
     history_days: float = Field(14.0, gt=0)
     batch_size: int = Field(16, ge=1, le=4096)
     device: str = "auto"
+    uncalibrated: bool = Field(False, description="also score each calibrated run without its calibration")
     timing: Literal["validator", "bar"] | None = Field(
         None, description='"validator" (default for the 24h/1h presets) or "bar" (default for custom tasks)')
 
@@ -228,6 +242,18 @@ class BacktestResult:
     paths: dict[str, dict[int, np.ndarray]] = field(default_factory=dict)  # model -> origin idx -> (P, T)
     meta: dict = field(default_factory=dict)
     status: str = "finished"
+    pit: pl.DataFrame = field(default_factory=lambda: pl.DataFrame(schema=PIT_SCHEMA))  # origin, model, step, pit
+
+    def coverage_by_level(self, levels=COVERAGE_LEVELS) -> pl.DataFrame:
+        """model, level, coverage: the share of realised points inside each central band of
+        the paths (from the PIT values; a calibrated forecast has coverage == level)."""
+        if self.pit.is_empty():
+            return pl.DataFrame(schema={"model": pl.Utf8, "level": pl.Float64, "coverage": pl.Float64})
+        return pl.concat([
+            self.pit.group_by("model", maintain_order=True)
+            .agg(((pl.col("pit") - 0.5).abs() <= lv / 2).mean().alias("coverage"))
+            .with_columns(pl.lit(float(lv)).alias("level")) for lv in levels
+        ]).select("model", "level", "coverage")
 
     @property
     def models(self) -> list[str]:
@@ -356,8 +382,14 @@ def _load_forecasters(spec: BacktestSpec, store, extra=(), root=None) -> list[tu
 
     out: list[tuple[str, str, Any]] = list(extra)
     for run_id in spec.models:
-        kind = "ensemble" if read_info(run_id, store).get("kind") == "ensemble" else "run"
+        info = read_info(run_id, store)
+        kind = "ensemble" if info.get("kind") == "ensemble" else "run"
         out.append((run_id, kind, load_forecaster(run_id, store=store, device=spec.device, root=root)))
+        if spec.uncalibrated and kind == "run" and info.get("calibration"):
+            from ..store.forecaster import RunForecaster
+
+            f = RunForecaster(run_id, store=store, device=spec.device, root=root, calibrated=False)
+            out.append((f.name, kind, f))
     for b in spec.baselines:
         out.append((b.label, "baseline", BaselineForecaster(b.name, **b.params)))
     names = [n for n, _, _ in out]
@@ -384,20 +416,26 @@ def _resolve_selection(spec: BacktestSpec, store) -> Selection:
     return Selection(sel["asset_class"], sel["symbol"], sel["freq"])
 
 
-def _unseen_start(run_ids: Sequence[str], store, root) -> datetime | None:
-    """The latest first test-split bar over the runs' feature sets: no run was trained or
-    validated on anything from there on. None when no run records a feature set."""
+def test_starts(run_ids: Sequence[str], store, root) -> dict[str, datetime]:
+    """Each run's first test-split bar (runs without a feature set, e.g. ensembles, are left out)."""
     from ..store import load_run
 
-    starts = []
+    starts = {}
     for run_id in run_ids:
         try:
             test = load_run(run_id, store).featureset.splits(root)["test"]
         except SynthwbError:  # an ensemble or a run without a feature set: no split to honour
             continue
         if not test.is_empty():
-            starts.append(test["ts"].min())
-    return max(starts) if starts else None
+            starts[run_id] = test["ts"].min()
+    return starts
+
+
+def _unseen_start(run_ids: Sequence[str], store, root) -> datetime | None:
+    """The latest first test-split bar over the runs' feature sets: no run was trained or
+    validated on anything from there on. None when no run records a feature set."""
+    starts = test_starts(run_ids, store, root)
+    return max(starts.values()) if starts else None
 
 
 def _context_seconds(forecasters, bar_seconds: int, history_days: float) -> float:
@@ -481,6 +519,7 @@ def run_backtest(spec: BacktestSpec | dict | str, root=None, store=None,
         if start_eff is None:
             warm = min(spec.history_days * 86400 * NS, (data_end - int(bar_ts[0])) // 4)
             start_eff = _dt(int(bar_ts[0]) + int(warm))
+    seen_until = _unseen_start(spec.models, store, root)   # origins before it lie in a run's train/val split
     min_hist = max([MIN_HISTORY] + [int(getattr(f, "context_bars", 0) or 0) for _, _, f in forecasters])
     o_ns = choose_origins(bar_ts, bar_s, horizon + lead, start=start_eff, end=spec.end, data_end_ns=data_end,
                           every=spec.every, n_origins=spec.n_origins, explicit=spec.origins, min_history=min_hist)
@@ -532,6 +571,7 @@ def run_backtest(spec: BacktestSpec | dict | str, root=None, store=None,
     glu_rows: list[dict] = []
     trade_rows: list[dict] = []
     kept: dict[str, dict[int, np.ndarray]] = {}
+    pit_frames: list[pl.DataFrame] = []
     timings: dict[str, float] = {}
     origin_series = pl.Series("origin", origins, dtype=pl.Datetime("us", "UTC"))
     times_all = grid
@@ -558,7 +598,8 @@ def run_backtest(spec: BacktestSpec | dict | str, root=None, store=None,
                 po_rows.append({"origin": origins[i], "t0": _dt(t0_ns[i]), "model": name, "kind": kind,
                                 "total": float(sc.totals[j]) if sc.valid[j] else None,
                                 "valid": bool(sc.valid[j]), "reason": sc.reasons[j],
-                                "n_terms": int(sc.n_terms[j])})
+                                "n_terms": int(sc.n_terms[j]),
+                                "in_sample": bool(seen_until is not None and origins[i] < seen_until)})
             # tidy terms
             for iv in task.intervals:
                 t = sc.terms[iv.name]
@@ -574,6 +615,7 @@ def run_backtest(spec: BacktestSpec | dict | str, root=None, store=None,
             mean = np.full((len(idx), task.n_points), np.nan)
             if finite.any():
                 srt = np.sort(paths[finite], axis=1)  # one sort for every quantile and metric
+                pit_frames.append(_pit_frame(srt, real_c[finite], origin_series.gather(np.asarray(idx)[finite]), name))
                 qs[:, finite] = sorted_quantiles(srt, [q / 100 for q in QUANTILES])
                 mean[finite] = paths[finite].mean(axis=1)
                 gm.update(srt, real_c[finite], history[idx][finite], presorted=True)
@@ -607,7 +649,7 @@ def run_backtest(spec: BacktestSpec | dict | str, root=None, store=None,
 
     per_origin = pl.DataFrame(po_rows, schema={
         "origin": pl.Datetime("us", "UTC"), "t0": pl.Datetime("us", "UTC"), "model": pl.Utf8, "kind": pl.Utf8,
-        "total": pl.Float64, "valid": pl.Boolean, "reason": pl.Utf8, "n_terms": pl.Int64})
+        "total": pl.Float64, "valid": pl.Boolean, "reason": pl.Utf8, "n_terms": pl.Int64, "in_sample": pl.Boolean})
     terms = pl.concat(term_frames) if term_frames else pl.DataFrame(schema={
         "origin": pl.Datetime("us", "UTC"), "model": pl.Utf8, "interval": pl.Utf8, "kind": pl.Utf8,
         "term": pl.Int32, "score": pl.Float64})
@@ -620,13 +662,16 @@ def run_backtest(spec: BacktestSpec | dict | str, root=None, store=None,
         "bar_seconds": bar_s, "realised_freq": fine,
         "realised_coverage": float(np.isfinite(realised).mean()) if realised.size else 0.0,
         "holding_steps": hold, "created": datetime.now(timezone.utc).isoformat(),
+        "n_in_sample": int(sum(o < seen_until for o in origins)) if seen_until is not None else 0,
+        "unseen_from": seen_until.isoformat() if seen_until is not None else None,
         "timing": {"mode": timing, **(plan.to_dict() if plan is not None else {}),
                    "dropped_origins": [o.isoformat() for o in dropped], "held_t0": held},
     }
     result = BacktestResult(spec, task, sel.to_dict() | {"start": None, "end": None}, origins, per_origin, terms,
                             quantiles, pl.DataFrame(glu_rows) if glu_rows else pl.DataFrame(),
                             pl.DataFrame(trade_rows) if trade_rows else pl.DataFrame(),
-                            realised, kept, meta, status)
+                            realised, kept, meta, status,
+                            pl.concat(pit_frames) if pit_frames else pl.DataFrame(schema=PIT_SCHEMA))
     note(1.0, message="done" if status == "finished" else "stopped")
     return result
 
@@ -660,6 +705,7 @@ def save_backtest(result: BacktestResult, folder: str | os.PathLike) -> Path:
         if not result.quantiles.is_empty():
             result.quantiles.write_parquet(tmp / "quantiles.parquet")
         np.save(tmp / "realised.npy", result.realised)
+        result.pit.write_parquet(tmp / "pit.parquet")
         os.replace(tmp, folder)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -707,6 +753,7 @@ def load_backtest(folder: str | os.PathLike) -> BacktestResult:
     trd = pl.DataFrame(info.get("trading") or [])
     origins = [datetime.fromisoformat(o) for o in info.get("origins", [])]
     realised = np.load(folder / "realised.npy") if (folder / "realised.npy").exists() else np.empty((0, 0))
+    pit = pl.read_parquet(folder / "pit.parquet") if (folder / "pit.parquet").exists() else pl.DataFrame(schema=PIT_SCHEMA)
     return BacktestResult(spec, SynthTask.from_dict(info["task"]), info.get("selection") or {}, origins,
                           per_origin, terms, quantiles, glu, trd, realised, {}, info.get("meta") or {},
-                          info.get("status", "finished"))
+                          info.get("status", "finished"), pit)

@@ -43,6 +43,8 @@ def add_commands(sub, common: argparse.ArgumentParser) -> None:
     p.add_argument("--spec", help="a BacktestSpec JSON file (command-line options are ignored)")
     p.add_argument("--csv", help="write per_origin/intervals/quantiles CSVs: a folder, or OUT.csv (+ OUT_intervals.csv, OUT_quantiles.csv)")
     p.add_argument("--no-save", dest="save", action="store_false", help="do not save the result beside the run")
+    p.add_argument("--uncalibrated", action="store_true",
+                   help="also score each calibrated run without its calibration (before / after)")
     p.set_defaults(func=_backtest)
 
     try:
@@ -89,6 +91,7 @@ def spec_from_args(args) -> "BacktestSpec":  # noqa: F821
         "n_origins": args.origins, "every": args.every, "n_paths": args.n_paths, "seed": args.seed,
         "models": runs, "baselines": baselines, "seasonality": args.seasonality,
         "threshold_bps": args.threshold_bps, "cost_bps": args.cost_bps, "device": args.device,
+        "uncalibrated": bool(getattr(args, "uncalibrated", False)),
     })
 
 
@@ -119,6 +122,10 @@ def _backtest(args) -> Result:
         f"realised data: {result.meta['realised_freq']} bars, coverage {result.meta['realised_coverage']:.1%}; "
         f"{result.meta['elapsed_s']:.1f} s",
     ]
+    if result.meta.get("n_in_sample"):
+        lines.append(f"warning: {result.meta['n_in_sample']} of {len(result.origins)} origins lie before "
+                     f"{result.meta['unseen_from']} (inside a run's training or validation split): in-sample scores, "
+                     "marked in_sample in per_origin")
     if saved:
         lines.append(f"saved: {saved}")
     lines += [f"wrote {f}" for f in files]

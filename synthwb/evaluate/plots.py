@@ -13,7 +13,7 @@ import polars as pl
 from ..errors import SpecError
 
 __all__ = ["quantile_fan", "terminal_distribution", "interval_bars", "score_over_origins", "path_trajectories",
-           "drift_vol"]
+           "drift_vol", "pit_histogram", "coverage_curve"]
 
 _BAND = ("rgba(31,119,180,0.15)", "rgba(31,119,180,0.32)")
 
@@ -96,3 +96,30 @@ def path_trajectories(paths: np.ndarray, times: Sequence | None = None, title: s
         x = list(times)[1:len(y) + 1] if times is not None else np.arange(1, len(y) + 1)
         fig.add_trace(go.Scatter(x=x, y=y, mode="lines", name=name))
     return _layout(fig, title, height, "basis points").update_layout(hovermode="x unified")
+
+
+def pit_histogram(pit: pl.DataFrame, bins: int = 20, title: str = "", height: int = 300) -> go.Figure:
+    """PIT histogram per model (density; a calibrated forecast is flat at 1, a too-narrow one
+    U-shaped, a too-wide one hump-shaped, a biased one tilted)."""
+    fig = go.Figure()
+    edges = np.linspace(0, 1, bins + 1)
+    for (model,), g in pit.group_by("model", maintain_order=True):
+        h, _ = np.histogram(g["pit"].to_numpy(), bins=edges, density=True)
+        fig.add_trace(go.Scatter(x=np.repeat(edges, 2)[1:-1], y=np.repeat(h, 2), mode="lines", name=str(model)))
+    fig.add_hline(y=1.0, line=dict(color="grey", dash="dot"))
+    fig.update_xaxes(title="PIT (share of paths below the realised price)", range=[0, 1])
+    return _layout(fig, title, height, "density")
+
+
+def coverage_curve(cov: pl.DataFrame, title: str = "", height: int = 300) -> go.Figure:
+    """Observed coverage of each central band against its nominal level, per model (the
+    diagonal is perfect calibration)."""
+    fig = go.Figure()
+    fig.add_trace(go.Scatter(x=[0, 1], y=[0, 1], mode="lines", line=dict(color="grey", dash="dot"),
+                             name="calibrated", hoverinfo="skip"))
+    for (model,), g in cov.group_by("model", maintain_order=True):
+        g = g.sort("level")
+        fig.add_trace(go.Scatter(x=g["level"], y=g["coverage"], mode="lines+markers", name=str(model)))
+    fig.update_xaxes(title="nominal level of the central band", range=[0, 1])
+    fig.update_yaxes(range=[0, 1])
+    return _layout(fig, title, height, "observed coverage")
