@@ -201,9 +201,19 @@ def test_three_runs_and_two_baselines_with_a_fitted_ensemble(page_env, demo_lake
     board = at.dataframe[0].value
     assert set(board["model"]) == {a, b, "fitted-mix", "gbm", "bootstrap"}
     assert (board["n_origins"] == 4).all()
+    # runs chosen: the period is the runs' held-out test split, nothing in-sample
+    assert at.radio(key="cmp_period").value == "held-out test split"
+    assert not any("in-sample" in w.value for w in at.warning)
     at.radio(key="cmp_order").set_value("random").run()
     assert not at.exception, at.exception
     assert len(at.get("download_button")) == 3
+    # the sidebar's whole range reaches into the runs' training data: flagged
+    at.radio(key="cmp_period").set_value("sidebar dates").run()
+    at.button(key="cmp_go").click().run()
+    _wait_jobs(at)
+    assert not at.exception, at.exception
+    assert any("in-sample" in w.value and "of 4 origins lie before" in w.value for w in at.warning), \
+        [w.value for w in at.warning]
 
 
 def test_ablation_and_search_tabs_run_background_jobs(page_env, demo_lake):

@@ -34,7 +34,8 @@ def _list(args) -> Result:
     from .runs import list_runs
 
     rows = list_runs(args.store)
-    cols = ["run_id", "status", "model", "featureset", "symbol", "freq", "step", "best_val_crps", "created"]
+    cols = ["run_id", "status", "model", "featureset", "symbol", "freq", "step", "best_val_score", "best_val_crps",
+            "created"]
     return Result(rows, table(rows, cols))
 
 
@@ -55,7 +56,12 @@ def _show(args) -> Result:
     lines.append("config     " + ", ".join(f"{k}={cfg.get(k)}" for k in
                                           ("epochs", "batch_size", "lr", "loss", "schedule", "n_paths_train", "device")))
     lines.append(f"progress   step {s['step']} epoch {s['epoch']}")
-    lines.append(f"best       val_crps={s['best_val_crps']} at step {s['best_step']}")
+    lines.append(f"best       val_score={s['best_val_score']} val_coverage_90={s['best_val_coverage_90']} "
+                 f"val_crps={s['best_val_crps']} at step {s['best_step']}")
+    cal = run.info.get("calibration") or {}
+    if cal.get("n_windows"):
+        lines.append(f"calibrated vol x{cal['vol_scale']:.4f}, drift x{cal['drift_shrink']:g} (validation score "
+                     f"{cal['val_score_before']:.2f} -> {cal['val_score_after']:.2f}, {cal['n_windows']} windows)")
     if run.error:
         lines.append(f"error      {run.error}")
     lines.append("files      " + ", ".join(data["files"]))

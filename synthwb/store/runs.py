@@ -183,7 +183,8 @@ def _summary(info: dict) -> dict:
         "symbol": sel.get("symbol"), "freq": sel.get("freq"),
         "featureset": info.get("featureset_name"), "model": info.get("model_name") or _spec_label(spec),
         "loss": cfg.get("loss"), "step": last.get("step"), "epoch": last.get("epoch"),
-        "best_val_crps": best.get("val_crps"), "best_step": best.get("step"),
+        "best_val_crps": best.get("val_crps"), "best_val_score": best.get("val_score"),
+        "best_val_coverage_90": best.get("val_coverage_90"), "best_step": best.get("step"),
         "n_params": info.get("n_params"), "error": info.get("error"),
     }
 

@@ -17,9 +17,11 @@ def add_commands(sub, common) -> None:
     p.add_argument("--features", help="saved feature set name (not needed with --resume)")
     g = p.add_mutually_exclusive_group()
     g.add_argument("--spec", help="model spec: a JSON file or a saved spec name")
-    g.add_argument("--preset", help="model preset (see `synthwb models presets`)")
+    g.add_argument("--preset", help="model preset (see `synthwb models presets`; default: the recommended one)")
     p.add_argument("--context", type=int, help="context length for a preset (bars)")
-    p.add_argument("--horizon", type=int, help="horizon for a preset (bars)")
+    p.add_argument("--horizon", type=int, help="horizon for a preset in path steps (default: the target task's)")
+    p.add_argument("--task", help='the task the run targets: 24h (default), 1h, or a task JSON file (loss, '
+                                  'validation and calibration use it)')
     p.add_argument("--config", help="training config JSON file (options below override it)")
     p.add_argument("--epochs", type=int)
     p.add_argument("--max-steps", type=int, dest="max_steps")
@@ -65,9 +67,13 @@ def _train(args):
     else:
         if not args.features:
             raise SpecError("--features is required (the name of a saved feature set)")
-        if not (args.spec or args.preset):
-            raise SpecError("give a model with --spec SPEC.json (or a saved spec name) or --preset P")
+        if args.task:
+            overrides["synth_task"] = read_json_file(args.task, "task file") if args.task.endswith(".json") else args.task
         config = TrainConfig.parse(base, **overrides)
+        if not (args.spec or args.preset):
+            from ..models import recommended_preset
+
+            args.preset = recommended_preset()
         featureset, model_spec = args.features, args.spec or args.preset
 
     stop = threading.Event()
@@ -85,12 +91,12 @@ def _train(args):
         if fraction and step:
             bar.total = max(int(round(step / fraction)), step)
         if metrics.get("kind") == "val":
-            state["val"] = metrics.get("val_crps")
+            state["val"] = metrics.get("val_score", metrics.get("val_loss"))
         post = {}
         if "loss" in metrics:
             post["loss"] = f"{metrics['loss']:.4g}"
         if state["val"] is not None:
-            post["val_crps"] = f"{state['val']:.4g}"
+            post["val"] = f"{state['val']:.5g}"
         bar.set_postfix(post, refresh=False)
         bar.update(step - bar.n)
 
@@ -111,9 +117,16 @@ def _train(args):
         if state["bar"] is not None:
             state["bar"].close()
     d = info.to_dict()
-    best = info.best.get("val_crps")
+    b = info.best
+    best = (f"; best at step {b.get('step')}: val score {b['val_score']:.1f}, 90% coverage {b['val_coverage_90']:.3f}"
+            if b.get("val_score") is not None else
+            f"; best val loss {b['val_loss']:.4f} at step {b.get('step')}" if b.get("val_loss") is not None else "")
+    from ..store import runs
+
+    cal = runs.read_info(info.run_id, args.store).get("calibration") or {}
+    calib = (f"\ncalibration (validation split): vol x{cal['vol_scale']:.3f}, drift x{cal['drift_shrink']:g}, "
+             f"val score {cal['val_score_before']:.1f} -> {cal['val_score_after']:.1f}" if cal.get("n_windows") else "")
     text = (f"run {info.run_id}: {info.status} at step {info.step}"
-            + (f" ({info.stop_reason})" if info.stop_reason else "")
-            + (f"; best val CRPS {best:.4f} bps at step {info.best.get('step')}" if best is not None else "")
+            + (f" ({info.stop_reason})" if info.stop_reason else "") + best + calib
             + f"\nsaved in {info.path}")
     return Result(d, text)
