@@ -91,6 +91,8 @@ def test_backtest_a_run_beside_baselines(app):
     go(page, "Backtest")
     main = page.locator('[data-testid="stMain"]')
     pick(main, page, "Runs", "run-a")
+    # a run is chosen: the period is its held-out test split
+    assert main.get_by_role("radio", name="held-out test split").is_checked()
     set_number(page, "Origins", 4)
     set_number(page, "Paths", 200)
     page.get_by_role("button", name=re.compile("Run backtest")).click()
@@ -99,6 +101,7 @@ def test_backtest_a_run_beside_baselines(app):
     text = main.inner_text()
     for model in ("run-a", "gbm", "garch", "bootstrap"):
         assert model in text
+    assert "in-sample" not in text
     assert page.locator(".js-plotly-plot").count() >= 1
     no_exception(page)
     shot(page, "flow_backtest")
@@ -127,7 +130,7 @@ def test_train_from_the_page_and_come_back(app):
     main = page.locator('[data-testid="stMain"]')
     pick(main, page, "Model", "preset: dlinear-gbm")
     set_number(page, "Context (bars, presets)", 32, in_form=True)
-    set_number(page, "Horizon (steps, presets)", 24, in_form=True)
+    # horizon 0 (default): the target task's, 288 five-minute steps; the default loss is its score
     set_number(page, "Max steps (0 = all epochs)", 30, in_form=True)
     set_number(page, "Paths per sample (train)", 16, in_form=True)
     main.get_by_label("Run name").fill("page-run")

@@ -12,7 +12,7 @@ from synthwb.models.simulate import MAX_LOGRET, bounded_vol, to_prices
 
 H, CTX, NF, B, N = 12, 24, 3, 3, 64
 HEAD_PARAMS = {"gbm": {}, "horizon": {"n_heads": 2}, "bridge": {}, "mixture": {"components": 3},
-               "student_t": {"n_heads": 2}, "neural_sde": {"hidden": 8}}
+               "student_t": {"n_heads": 2}, "neural_sde": {"hidden": 8}, "term": {}}
 
 
 def model_for(head, blocks=None, horizon=H, **head_params):
@@ -201,3 +201,24 @@ def test_price_conversion_guards():
     torch.testing.assert_close(p[1, 0, 1], lc[1] * math.exp(MAX_LOGRET), rtol=1e-5, atol=0)
     v = bounded_vol(torch.tensor([-1e9, 0.0, 1e9]), 0.002)
     assert float(v[1]) == pytest.approx(0.002) and float(v[0]) > 0 and math.isfinite(float(v[2]))
+
+
+def test_term_head_tails_start_gaussian_and_are_learned_pathwise():
+    """The term head's innovations are Tukey-h transformed normals: exactly N(0, 1) at h = 0
+    (untrained), unit variance with heavier tails for h > 0, and h gets a gradient at h = 0."""
+    model = model_for("term")
+    x, lc = inputs(lc=(100.0, 50.0, 200.0))
+    out = model(x, lc, n_paths=4000, generator=torch.Generator().manual_seed(2))
+    assert torch.equal(out.extras["tail"], torch.zeros(B))
+    inc = torch.diff(torch.log(out.paths.detach()), dim=-1) / out.extras["vol"].detach()[:, None, :]
+    k = ((inc - inc.mean()) ** 4).mean() / inc.var() ** 2
+    assert abs(float(k) - 3.0) < 0.15                                 # Gaussian kurtosis
+    loss = (out.paths[:, :, -1] - lc[:, None]).abs().mean()           # any loss of the paths
+    loss.backward()
+    assert model.head.net[-1].bias.grad[4] != 0                         # the tail weight moves from step 1
+    with torch.no_grad():
+        model.head.net[-1].bias[4] = 2.0                                # h = 0.2 tanh(2) ~ 0.19
+        fat = model(x, lc, n_paths=4000, generator=torch.Generator().manual_seed(2))
+    inc = torch.diff(torch.log(fat.paths), dim=-1) / fat.extras["vol"][:, None, :]
+    assert float(inc.var()) == pytest.approx(1.0, abs=0.08)            # unit variance kept
+    assert float(((inc - inc.mean()) ** 4).mean() / inc.var() ** 2) > 6.0

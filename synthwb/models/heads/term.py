@@ -7,11 +7,15 @@ From the pooled backbone output a small MLP gives four numbers per sample:
   after a calm context vol tends to rise along the horizon, after a storm to fall);
 - ``c``: the speed of that reversion, ``tau = H / 4 * exp(2 tanh(c / 2))`` steps;
 - ``d``: a drift, bounded so that the cumulative drift at the horizon stays within a quarter
-  of the path's standard deviation there (``|drift| < 0.25 * vol / sqrt(H)`` per step).
+  of the path's standard deviation there (``|drift| < 0.25 * vol / sqrt(H)`` per step);
+- ``e``: the tail weight ``h`` of Tukey's h-transform of the innovations,
+  ``eps = z * exp(h z^2 / 2) * (1 - 2h)^(3/4)`` with ``z ~ N(0, 1)``: unit variance for every
+  ``h``, Gaussian at ``h = 0``, heavier tails as ``h`` grows (bounded to [-0.03, 0.2]; the
+  transform is pathwise differentiable, so the tails are learned from the first step).
 
-``log vol_t = log init_vol + a + (b - a) * (1 - exp(-t / tau))``; paths are Gaussian
-increments ``drift + vol_t * eps``. With the zero-initialised last layer every correction is 0
-and an anchored model is exactly GBM with EWMA volatility (:mod:`synthwb.models.anchor`).
+``log vol_t = log init_vol + a + (b - a) * (1 - exp(-t / tau))``; paths are increments
+``drift + vol_t * eps``. With the zero-initialised last layer every correction is 0 and an
+anchored model is exactly GBM with EWMA volatility (:mod:`synthwb.models.anchor`).
 """
 from __future__ import annotations
 
@@ -22,11 +26,12 @@ from torch import Tensor, nn
 
 from ...registry import Param
 from ..registry import HEADS
-from ..simulate import gaussian_logret
+from ..simulate import normal
 from .base import INIT_VOL, HeadOutput, mlp, pool
 
 LOG_VOL_BOUND = 1.5
 DRIFT_SD_SHARE = 0.25
+TAIL_MAX, TAIL_MIN = 0.2, 0.03   # Tukey h in [-TAIL_MIN, TAIL_MAX] (kurtosis 3 .. about 30)
 
 
 def _bounded(raw: Tensor, bound: float) -> Tensor:
@@ -45,7 +50,7 @@ class TermHead(nn.Module):
     def __init__(self, d_model: int, seq_len: int, horizon: int, init_vol: float = 0.002, hidden: int = 32):
         super().__init__()
         self.horizon, self.init_vol = horizon, init_vol
-        self.net = mlp(2 * d_model, hidden, 4)
+        self.net = mlp(2 * d_model, hidden, 5)
         self.register_buffer("t", torch.arange(1, horizon + 1, dtype=torch.float32), persistent=False)
 
     def forward(self, h: Tensor, n_paths: int, generator: torch.Generator | None = None) -> HeadOutput:
@@ -57,4 +62,10 @@ class TermHead(nn.Module):
         w = 1.0 - torch.exp(-t[None, :] / tau[:, None])                            # (B, H)
         vol = self.init_vol * torch.exp(a[:, None] + (b - a)[:, None] * w)
         drift = DRIFT_SD_SHARE * vol / math.sqrt(self.horizon) * torch.tanh(raw[:, 3])[:, None]
-        return HeadOutput(gaussian_logret(drift, vol, n_paths, generator), {"drift": drift, "vol": vol})
+        h_tail = torch.where(raw[:, 4] >= 0, TAIL_MAX * torch.tanh(raw[:, 4]), TAIL_MIN * torch.tanh(raw[:, 4]))
+        B, H = vol.shape
+        z = normal((B, n_paths, H), vol, generator)
+        hh = h_tail[:, None, None]
+        eps = z * torch.exp(hh * z.square() / 2) * (1 - 2 * hh) ** 0.75
+        logret = torch.cumsum(drift[:, None, :] + vol[:, None, :] * eps, dim=-1)
+        return HeadOutput(logret, {"drift": drift, "vol": vol, "tail": h_tail})
