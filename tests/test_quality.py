@@ -115,7 +115,7 @@ def test_validation_selects_on_the_training_objective_and_calibrates(fs5):
                       calibration_paths=64)
     info = train("sel", "tiny5", "dlinear-gbm", cfg, store=store, root=root, context=CONTEXT, horizon=12)
     vals = runs.read_metrics(info.run_id, store, kind="val")
-    assert [v["step"] for v in vals] == [2, 4, 6]
+    assert [v["step"] for v in vals] == [0, 2, 4, 6]      # step 0: the untrained anchor (the baseline)
     best = min(vals, key=lambda v: v["val_loss"])
     run = runs.load_run(info.run_id, store)
     assert run.best["step"] == best["step"] and run.best["val_loss"] == pytest.approx(best["val_loss"])

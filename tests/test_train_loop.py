@@ -59,7 +59,8 @@ def test_train_writes_a_complete_run(fs_env):
     for r in train_rows:
         assert math.isfinite(r["loss"]) and r["lr"] > 0 and r["grad_norm"] >= 0
         assert 0 < r["compute_time"] <= r["step_time"]
-    assert [r["step"] for r in val_rows] == [s for s in range(10, expected_steps + 1, 10)] + [expected_steps]
+    # step 0: the untrained anchored model (its classical baseline), then every 10 steps and the end
+    assert [r["step"] for r in val_rows] == [0] + [s for s in range(10, expected_steps + 1, 10)] + [expected_steps]
     for r in val_rows:
         assert r["val_crps"] > 0 and r["sharpness"] > 0 and math.isfinite(r["gauss_nll"])
     # best = the minimum validation CRPS in the log, and its step
@@ -139,10 +140,10 @@ def test_early_stopping_on_validation_crps(fs_env):
     # a learning rate this small cannot change the validation CRPS (same validation noise each time)
     info = _train("early", fs_env, lr=1e-12, warmup_steps=0, val_every=2, patience=2, epochs=5)
     assert info.status == "finished"
-    assert info.step == 6  # best at 2, no improvement at 4 and 6
+    assert info.step == 4  # best at 0 (the untrained anchor), no improvement at 2 and 4
     assert "early stopping" in info.stop_reason
     vals = [r for r in runs.read_metrics("early", fs_env[0].store, kind="val")]
-    assert [r["step"] for r in vals] == [2, 4, 6]
+    assert [r["step"] for r in vals] == [0, 2, 4]
     assert [r["improved"] for r in vals] == [True, False, False]
 
 

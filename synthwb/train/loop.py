@@ -34,6 +34,7 @@ from .schedule import build_scheduler
 
 ProgressFn = Callable[..., None]
 AUTO_WINDOWS = 8000
+AUTO_VAL_EVERY = 100    # default validation interval (steps), at most half an epoch
 
 
 @dataclass
@@ -450,8 +451,12 @@ class _Trainer:
         """
         cfg = self.cfg
         self.model.train()
+        if self.step == 0 and self.last_val_step < 0 and self.model.anchor is not None:
+            # the untrained anchored model is its classical baseline: validate it first, so the
+            # best checkpoint is never worse on validation than the anchor itself
+            self.run_validation()
         acc = {"loss": 0.0, "gn": 0.0, "wall": 0.0, "compute": 0.0, "n": 0}
-        val_every = cfg.val_every or max(1, math.ceil(self.batches_per_epoch / 2))
+        val_every = cfg.val_every or max(1, min(AUTO_VAL_EVERY, math.ceil(self.batches_per_epoch / 2)))
         status = "finished"
         t_mark = time.perf_counter()
         while self.step < self.total_steps and self.epoch < cfg.epochs:
