@@ -62,7 +62,7 @@ def real_lake(tmp: Path) -> Path:
 
 
 def run_series(root: Path, store: Path, asset_class: str, symbol: str, freq: str, task, origins: int,
-               preset: str | None, epochs: int | None, seed: int) -> list[dict]:
+               preset: str | None, epochs: int | None, seed: int, overrides: dict | None = None) -> list[dict]:
     from synthwb.data.schema import Selection
     from synthwb.evaluate.backtest import run_backtest
     from synthwb.evaluate.compare import dm_test
@@ -80,7 +80,7 @@ def run_series(root: Path, store: Path, asset_class: str, symbol: str, freq: str
     save_featureset(fs, store)
     t_feat = time.perf_counter() - t
     preset = preset or recommended_preset()
-    cfg = {"synth_task": task, "seed": seed, **({"epochs": epochs} if epochs else {})}
+    cfg = {"synth_task": task, "seed": seed, **({"epochs": epochs} if epochs else {}), **(overrides or {})}
     t = time.perf_counter()
     info = train(f"{name}-{preset}", name, preset, cfg, store=store, root=root)
     t_train = time.perf_counter() - t
@@ -128,6 +128,8 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--real", action="store_true", help="real BTC 1h candles from a PyPI package (see the doc)")
     ap.add_argument("--json", help="also write the rows to this JSON file")
+    ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                    help="override a training setting (TrainConfig field), e.g. --set lr=3e-4; default: none")
     args = ap.parse_args()
     os.environ.setdefault("OMP_NUM_THREADS", "2")
     tmp = Path(tempfile.mkdtemp(prefix="synthwb-quality-"))
@@ -145,10 +147,12 @@ def main() -> None:
     if isinstance(task, str) and task.endswith(".json"):
         task = json.loads(Path(task).read_text())
     print(f"lake {root}; task {task if isinstance(task, str) else task['name']}; store {store}")
+    overrides = {k: json.loads(v) if v[:1] in "0123456789-.[{tfn" else v
+                 for k, v in (kv.split("=", 1) for kv in args.set)}
     rows = []
     for f in freqs:
         rows += run_series(root, store, args.asset_class, args.symbol, f, task, args.origins, args.preset,
-                           args.epochs, args.seed)
+                           args.epochs, args.seed, overrides)
     print(f"\n{'series':<10} {'model':<34} {'n':>4} {'mean':>9} {'vs gbm':>7} {'cov90':>6} {'DM p':>8} {'train s':>8}")
     for r in rows:
         cov = f"{r['coverage_90']:.3f}" if r["coverage_90"] is not None else "-"

@@ -186,7 +186,7 @@ def test_featureset_save_load_windows_and_features_for(demo_lake, lake_env):
     # features at forecast origins from raw history: same as the stored frame, scaled
     hist = read_bars(Selection("crypto", "BTC", "1h", "2024-01-01", "2024-01-18"), root=demo_lake)
     out = loaded.features_for(hist, root=demo_lake)
-    assert out.columns == ["ts", "raw_close", *fs.feature_cols]
+    assert out.columns == ["ts", "raw_close", "raw_high", "raw_low", *fs.feature_cols]
     stored = fs.scaler_obj.transform(fs.frame()).filter(pl.col("ts") == out["ts"][-1])
     row = out.filter(pl.col("ts") == out["ts"][-1])
     for c in ("rsi_14", "ms_rv", "vreg", "close"):

@@ -155,3 +155,24 @@ def test_hourly_features_simulate_five_minute_paths_from_the_finest_bars(lake_en
     info = train("sub", "tiny1h", "dlinear-gbm", cfg, store=lake_env.store, root=demo_lake, context=24)
     spec = runs.load_run(info.run_id, lake_env.store).spec
     assert (spec.bar_seconds, spec.step_seconds, spec.horizon) == (3600, 300, 12)
+
+
+def test_the_anchor_blends_towards_the_range_and_fast_estimates_only_when_trained(fs5):
+    """At initialisation the anchor is the plain EWMA whatever the bar ranges; its blend weights
+    move it towards the Parkinson (high/low) and fast-EWMA estimates, computed here by hand."""
+    fs, root, _ = fs5
+    w = fs.windows("test", CONTEXT, 12, 1)
+    model = _untrained(len(fs.feature_cols))
+    b = _batch(w, np.arange(8))
+    with torch.no_grad():
+        plain = model(b.x, b.last_close, 4, torch.Generator().manual_seed(0), past=b.past, t0=b.t0).extras["anchor_vol"]
+        ranged = model(b.x, b.last_close, 4, torch.Generator().manual_seed(0), **b.anchor).extras["anchor_vol"]
+        assert torch.allclose(plain, ranged)
+        model.anchor.blend[1] = 2 * math.atanh(0.5)                       # w_range = 2 tanh(atanh(0.5)) = 1
+        full_range = model(b.x, b.last_close, 4, torch.Generator().manual_seed(0), **b.anchor).extras["anchor_vol"]
+    hl = CONTEXT / 4
+    for j in range(8):
+        r = w.past_range[j]
+        wts = 0.5 ** (np.arange(CONTEXT)[::-1] / hl)
+        parkinson = np.sqrt(np.sum(wts * r * r) / np.sum(wts) / (4 * np.log(2)))
+        assert float(full_range[j, 0]) == pytest.approx(parkinson, rel=1e-4)

@@ -97,8 +97,9 @@ def test_persistent_nonfinite_loss_stops_with_a_clear_reason(fs_env):
     run = runs.load_run("doomed", env.store)
     assert run.status == "failed"
     assert "consecutive steps with a NaN/inf loss" in run.info["stop_reason"]
-    assert not (run.path / "weights.safetensors").exists()  # nothing good to save, nothing saved
-    assert not (run.path / "last.safetensors").exists()
+    # nothing good came of training: the only weights saved are the untrained anchor's (step 0,
+    # validated before the first step), never a poisoned state
+    assert run.best["step"] == 0 and run.last["step"] == 0
     assert not [p for p in run.path.iterdir() if p.name.endswith(".tmp")]
 
 

@@ -96,6 +96,18 @@ def past_logret(close, ok=None):
     return r
 
 
+def bar_range(frame: pl.DataFrame, high: str = "high", low: str = "low") -> np.ndarray | None:
+    """log(high / low) of each bar (NaN where not positive and finite), or None without high/low."""
+    if high not in frame.columns or low not in frame.columns:
+        return None
+    h = frame[high].cast(pl.Float64).to_numpy()
+    lo = frame[low].cast(pl.Float64).to_numpy()
+    with np.errstate(divide="ignore", invalid="ignore"):
+        r = np.log(h / lo)
+    r[~np.isfinite(r) | (r < 0)] = np.nan
+    return r
+
+
 def regular_mask(ts_ns, bar_seconds: int):
     """True where the step from the previous bar is exactly one bar (the baselines' rule)."""
     ts = np.asarray(ts_ns, dtype=np.int64)
@@ -110,7 +122,8 @@ class Windows:
     ``last_close``: (N,) float64; ``future``: (N, horizon+1) float64 close prices, column 0 =
     the last known close (t0); ``origin_ts``: (N,) datetime64 of the last context bar;
     ``past``: (N, context) raw log returns of the context bars (NaN across a gap: the anchor's
-    input); ``t0_s``: (N,) float64 epoch seconds of t0 (the close of the origin bar)."""
+    input); ``t0_s``: (N,) float64 epoch seconds of t0 (the close of the origin bar);
+    ``past_range``: (N, context) log(high / low) of the context bars (the range-based vol input)."""
 
     x: np.ndarray
     last_close: np.ndarray
@@ -121,6 +134,7 @@ class Windows:
     horizon: int
     past: np.ndarray | None = None
     t0_s: np.ndarray | None = None
+    past_range: np.ndarray | None = None
 
     def __len__(self) -> int:
         return int(self.x.shape[0])
@@ -149,7 +163,7 @@ def make_windows(frame: pl.DataFrame, feature_cols: list[str], context: int, hor
     if n <= 0:
         return Windows(np.zeros((0, context, F), np.float32), np.zeros(0), np.zeros((0, horizon + 1)),
                        np.array([], dtype="datetime64[us]"), list(feature_cols), context, horizon,
-                       np.zeros((0, context)), np.zeros(0))
+                       np.zeros((0, context)), np.zeros(0), np.zeros((0, context)))
     starts = np.arange(n) * stride
     # a stepped slice of the sliding view stays a view (no copy of N x context x F)
     x = sliding_window_view(feats, context, axis=0)[: (n - 1) * stride + 1: stride].transpose(0, 2, 1)
@@ -164,6 +178,8 @@ def make_windows(frame: pl.DataFrame, feature_cols: list[str], context: int, hor
         r = past_logret(close, regular_mask(ts_ns, bar))
     past = sliding_window_view(r, context)[starts]
     t0_s = ts_ns[origin] / 1e9 + bar
+    rng = bar_range(frame)
+    past_range = None if rng is None else sliding_window_view(rng, context)[starts]
     return Windows(x=x, last_close=close[origin].copy(), future=np.ascontiguousarray(fut),
                    origin_ts=ts[origin], feature_cols=list(feature_cols), context=context, horizon=horizon,
-                   past=past, t0_s=t0_s)
+                   past=past, t0_s=t0_s, past_range=past_range)

@@ -139,7 +139,8 @@ class FeatureSet:
                      references: dict[str, pl.DataFrame] | None = None, scaled: bool = True,
                      dropna: bool = True) -> pl.DataFrame:
         """Features of arbitrary history (``ts`` + OHLCV at this set's frequency), scaled with
-        the stored scaler: ``ts``, ``raw_close`` (unscaled close, the t0 price) and the feature columns.
+        the stored scaler: ``ts``, ``raw_close`` (unscaled close, the t0 price), ``raw_high`` and
+        ``raw_low`` (the anchor's bar range) and the feature columns.
 
         Micro-structure features need the fine bars inside each bar: pass ``fine`` or they are
         read from the lake (``root``) for the bars' range; likewise the reference symbols."""
@@ -167,7 +168,8 @@ class FeatureSet:
                 ctx.references[ref] = read_bars(_ref_selection(ref, sel, spec.freq, lo - timedelta(days=7), hi),
                                                 root=root)
         frame = compute_features(bars, spec, ctx, dropna=dropna)
-        out = frame.select("ts", pl.col("close").alias("raw_close"), *self.feature_cols)
+        out = frame.select("ts", pl.col("close").alias("raw_close"), pl.col("high").alias("raw_high"),
+                           pl.col("low").alias("raw_low"), *self.feature_cols)
         return self.scaler_obj.transform(out, self.feature_cols) if scaled else out
 
     # -- records -----------------------------------------------------------------------

@@ -29,6 +29,7 @@ from torch import Tensor, nn
 DAY = 86400.0
 WEEK = 7 * DAY
 SEASON_HARMONICS = 3        # daily harmonics; plus 1 weekly harmonic and a weekend flag
+PARKINSON = 4.0 * math.log(2.0)   # E[log(high/low)^2] = 4 ln 2 * variance (Brownian bar)
 
 
 def ewma_vol(past: Tensor, halflife: float) -> Tensor:
@@ -38,12 +39,16 @@ def ewma_vol(past: Tensor, halflife: float) -> Tensor:
     the returns that are present (a return across a gap is left out, not aged), normalised: the
     estimator of :class:`synthwb.evaluate.baselines.GBMEWMA` on the same bars.
     """
-    ok = torch.isfinite(past)
-    age = (ok.flip(-1).cumsum(-1).flip(-1) - 1).to(past.dtype)               # 0 for the newest present
-    w = torch.pow(torch.tensor(0.5, dtype=past.dtype, device=past.device), age / max(float(halflife), 1e-9)) * ok
-    r2 = torch.where(ok, past, torch.zeros_like(past)).square()
-    var = (w * r2).sum(-1) / w.sum(-1).clamp_min(1e-30)
-    return var.clamp_min(1e-16).sqrt()
+    return ewma_ms(past, halflife).clamp_min(1e-16).sqrt()
+
+
+def ewma_ms(x: Tensor, halflife: float) -> Tensor:
+    """Exponentially weighted mean of ``x**2`` over the present (finite) entries, newest last."""
+    ok = torch.isfinite(x)
+    age = (ok.flip(-1).cumsum(-1).flip(-1) - 1).to(x.dtype)                  # 0 for the newest present
+    w = torch.pow(torch.tensor(0.5, dtype=x.dtype, device=x.device), age / max(float(halflife), 1e-9)) * ok
+    x2 = torch.where(ok, x, torch.zeros_like(x)).square()
+    return (w * x2).sum(-1) / w.sum(-1).clamp_min(1e-30)
 
 
 def season_features(t0_s: Tensor, horizon: int, step_seconds: float) -> Tensor:
@@ -62,19 +67,34 @@ def season_features(t0_s: Tensor, horizon: int, step_seconds: float) -> Tensor:
 
 
 class Anchor(nn.Module):
-    """Per-step anchor volatility (B, H) from the context returns and the steps' clock times."""
+    """Per-step anchor volatility (B, H) from the context returns and the steps' clock times.
+
+    Two learned blend weights (zero at initialisation, so the anchor starts as the plain EWMA)
+    move the log-vol towards a fast EWMA (half-life / 8) and towards the range-based
+    (Parkinson) EWMA of the context bars' log(high / low), a far less noisy estimate of the same
+    volatility: ``log vol = log s + w_fast (log s_fast - log s) + w_range (log s_range - log s)``,
+    each ``w`` bounded to (-2, 2)."""
 
     def __init__(self, halflife: float, bar_seconds: float, step_seconds: float, horizon: int, seasonal: bool):
         super().__init__()
         self.halflife, self.horizon = float(halflife), int(horizon)
         self.bar_seconds, self.step_seconds = float(bar_seconds), float(step_seconds)
+        self.blend = nn.Parameter(torch.zeros(2))                   # fast EWMA, range EWMA
         self.season = nn.Linear(2 * SEASON_HARMONICS + 3, 1) if seasonal else None
         if self.season is not None:
             nn.init.zeros_(self.season.weight)
             nn.init.zeros_(self.season.bias)
 
-    def forward(self, past: Tensor, t0_s: Tensor | None) -> Tensor:
-        vol = ewma_vol(past.float(), self.halflife) * math.sqrt(self.step_seconds / self.bar_seconds)   # (B,)
+    def forward(self, past: Tensor, t0_s: Tensor | None, past_range: Tensor | None = None) -> Tensor:
+        past = past.float()
+        slow = torch.log(ewma_ms(past, self.halflife).clamp_min(1e-16))             # (B,) log per-bar variance
+        fast = torch.log(ewma_ms(past, max(1.0, self.halflife / 8)).clamp_min(1e-16))
+        w = 2.0 * torch.tanh(self.blend / 2.0)
+        log_v = slow + w[0] * (fast - slow)
+        if past_range is not None:
+            rng = torch.log((ewma_ms(past_range.float(), self.halflife) / PARKINSON).clamp_min(1e-16))
+            log_v = log_v + w[1] * (rng - slow)
+        vol = torch.exp(0.5 * log_v) * math.sqrt(self.step_seconds / self.bar_seconds)   # (B,)
         vol = vol[:, None].expand(-1, self.horizon)
         if self.season is not None and t0_s is not None:
             f = season_features(t0_s, self.horizon, self.step_seconds).to(vol.dtype)

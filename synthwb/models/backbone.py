@@ -175,11 +175,12 @@ class PathModel(nn.Module):
 
     def forward(self, x: Tensor, last_close: Tensor, n_paths: int = 1000,
                 generator: torch.Generator | None = None, past: Tensor | None = None,
-                t0: Tensor | None = None) -> PathOutput:
+                t0: Tensor | None = None, past_range: Tensor | None = None) -> PathOutput:
         """x (B, context, n_features) scaled features, last_close (B,) prices -> PathOutput.
 
         ``past`` (B, C) raw log returns of the context bars (NaN = gap) and ``t0`` (B,) the
-        forecast's start in epoch seconds feed the anchor; without ``past`` the head's own
+        forecast's start in epoch seconds feed the anchor (``past_range`` (B, C), log(high / low)
+        of the context bars, its range-based estimate); without ``past`` the head's own
         scale (init_vol) is used. ``paths`` (B, n_paths, horizon + 1) in last_close's float
         dtype, column 0 == last_close, strictly positive and finite; differentiable w.r.t.
         every parameter (reparameterised). ``generator`` makes the draw reproducible.
@@ -189,7 +190,7 @@ class PathModel(nn.Module):
         out: HeadOutput = self.head(h, operator.index(n_paths), generator)
         logret, extras = out.logret, dict(out.extras)
         if self.anchor is not None and past is not None:
-            logret, extras = self._anchored(logret, extras, past, t0)
+            logret, extras = self._anchored(logret, extras, past, t0, past_range)
             return PathOutput(to_prices(last_close, logret), extras)
         scale = self.backbone.output_scale()
         if scale is not None:
@@ -202,27 +203,29 @@ class PathModel(nn.Module):
         return PathOutput(to_prices(last_close, logret), extras)
 
     def parts(self, x: Tensor, last_close: Tensor, n_paths: int, generator: torch.Generator | None,
-              past: Tensor, t0: Tensor | None) -> dict[str, Tensor]:
+              past: Tensor, t0: Tensor | None, past_range: Tensor | None = None) -> dict[str, Tensor]:
         """:meth:`anchor_parts` of one forward pass (what the calibration fit varies)."""
         if self.anchor is None:
             raise SpecError("only an anchored model (anchor='ewma') has a calibration")
         self.check_inputs(x, last_close, n_paths)
         out: HeadOutput = self.head(self.backbone(x), operator.index(n_paths), generator)
-        return self.anchor_parts(out.logret, dict(out.extras), past, t0)
+        return self.anchor_parts(out.logret, dict(out.extras), past, t0, past_range)
 
-    def _anchored(self, logret: Tensor, extras: dict, past: Tensor, t0: Tensor | None) -> tuple[Tensor, dict]:
+    def _anchored(self, logret: Tensor, extras: dict, past: Tensor, t0: Tensor | None,
+                  past_range: Tensor | None = None) -> tuple[Tensor, dict]:
         """Read the head's increments as corrections of the anchor, then calibrate and add the
         martingale drift -vol^2/2 per step."""
-        parts = self.anchor_parts(logret, extras, past, t0)
+        parts = self.anchor_parts(logret, extras, past, t0, past_range)
         s, d = float(self.vol_scale), float(self.drift_shrink)
         vol = s * parts["vol"]
         eff = {"drift": d * parts["drift"] - 0.5 * vol.square(), "vol": vol, "anchor_vol": parts["anchor_vol"]}
         return self.compose(parts, s, d), {**extras, **eff}
 
-    def anchor_parts(self, logret: Tensor, extras: dict, past: Tensor, t0: Tensor | None) -> dict[str, Tensor]:
+    def anchor_parts(self, logret: Tensor, extras: dict, past: Tensor, t0: Tensor | None,
+                     past_range: Tensor | None = None) -> dict[str, Tensor]:
         """The anchored forecast in pieces: ``centered`` increments (B, N, H) around the head's
         ``drift`` (B, H), the per-step ``vol`` (B, H) and the ``anchor_vol`` (B, H)."""
-        base = self.anchor(past, t0)                                        # (B, H)
+        base = self.anchor(past, t0, past_range)                            # (B, H)
         ratio = (base / self.init_vol).to(logret.dtype)
         inc = torch.diff(logret, dim=-1, prepend=torch.zeros_like(logret[..., :1])) * ratio[:, None, :]
         drift, vol = extras.get("drift"), extras.get("vol")

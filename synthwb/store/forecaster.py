@@ -26,7 +26,7 @@ import torch
 
 from ..data.schema import FREQ_SECONDS
 from ..errors import DataError, SpecError
-from ..features.datasets import past_logret, regular_mask
+from ..features.datasets import bar_range, past_logret, regular_mask
 from .runs import load_model, load_run, resolve_device
 
 # keep one forward pass under about this many path values (batch * n_paths * points)
@@ -94,7 +94,8 @@ class RunForecaster:
 
     def inputs(self, bars: pl.DataFrame, origins: Sequence[datetime]) -> tuple[np.ndarray, ...]:
         """Model inputs ``x`` (n_origins, context, F), ``last_close`` (n_origins,), and the
-        anchor's ``past`` (n_origins, context) log returns and ``t0`` (n_origins,) epoch seconds,
+        anchor's ``past`` (n_origins, context) log returns, ``t0`` (n_origins,) epoch seconds and
+        ``past_range`` (n_origins, context) log(high / low),
         built exactly as the training windows are (:func:`synthwb.features.datasets.make_windows`)."""
         from ..evaluate.synth import to_ns
 
@@ -114,7 +115,8 @@ class RunForecaster:
         idx = ends[:, None] - self.context + np.arange(self.context)[None, :]
         r = past_logret(close, regular_mask(ts, self.bar_seconds))
         t0 = ts[ends - 1] / 1e9 + self.bar_seconds
-        return mat[idx], close[ends - 1], r[idx], t0
+        rng = bar_range(feats, "raw_high", "raw_low")
+        return mat[idx], close[ends - 1], r[idx], t0, rng[idx]
 
     # -- protocol --------------------------------------------------------------------------
     @torch.no_grad()
@@ -124,7 +126,7 @@ class RunForecaster:
         m = self.grid_steps(n_steps, step_seconds)
         if len(origins) == 0:
             return np.empty((0, int(n_paths), m + 1))
-        x, last, past, t0 = self.inputs(bars, origins)
+        x, last, past, t0, rng = self.inputs(bars, origins)
         out = np.empty((len(origins), int(n_paths), m + 1), dtype=np.float64)
         chunk = max(1, _MAX_VALUES // (int(n_paths) * (self.horizon + 1)))
         gen = torch.Generator(device=self.device).manual_seed(int(seed))
@@ -132,7 +134,8 @@ class RunForecaster:
             xb = torch.from_numpy(x[a:a + chunk]).to(self.device)
             lb = torch.from_numpy(last[a:a + chunk]).to(self.device, torch.float32)
             anchor = {"past": torch.from_numpy(past[a:a + chunk]).to(self.device),
-                      "t0": torch.from_numpy(t0[a:a + chunk]).to(self.device)}
+                      "t0": torch.from_numpy(t0[a:a + chunk]).to(self.device),
+                      "past_range": torch.from_numpy(rng[a:a + chunk]).to(self.device)}
             paths = self.model(xb, lb, int(n_paths), generator=gen, **anchor).paths[..., : m + 1]
             paths = paths.double() * (torch.from_numpy(last[a:a + chunk]).to(self.device)
                                       / lb.double())[:, None, None]  # exact t0 in float64

@@ -33,7 +33,7 @@ def fit_calibration(model, val_ds, task, step_seconds: int, n_paths: int = 1000,
     batches = []
     for b in val_ds.batches(batch_size):
         b = b.to(device)
-        batches.append((b, model.parts(b.x, b.last_close, n_paths, gen, b.past, b.t0)))
+        batches.append((b, model.parts(b.x, b.last_close, n_paths, gen, b.past, b.t0, b.past_range)))
     n = sum(b.x.shape[0] for b, _ in batches)
     if n == 0:
         return {"vol_scale": 1.0, "drift_shrink": 1.0, "n_windows": 0}

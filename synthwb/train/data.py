@@ -26,15 +26,17 @@ class Batch:
     future: torch.Tensor  # (B, H+1)
     past: torch.Tensor | None = None  # (B, context) raw log returns (NaN = gap): the anchor's input
     t0: torch.Tensor | None = None  # (B,) float64 epoch seconds of t0
+    past_range: torch.Tensor | None = None  # (B, context) log(high / low) of the context bars
 
     def to(self, device: torch.device, non_blocking: bool = False) -> "Batch":
         mv = lambda t: None if t is None else t.to(device, non_blocking=non_blocking)  # noqa: E731
-        return Batch(mv(self.x), mv(self.last_close), mv(self.future), mv(self.past), mv(self.t0))
+        return Batch(mv(self.x), mv(self.last_close), mv(self.future), mv(self.past), mv(self.t0),
+                     mv(self.past_range))
 
     @property
     def anchor(self) -> dict:
         """The keyword arguments of ``PathModel.forward`` that feed the anchor."""
-        return {"past": self.past, "t0": self.t0}
+        return {"past": self.past, "t0": self.t0, "past_range": self.past_range}
 
 
 def _as_tensor(a, dtype=torch.float32) -> torch.Tensor:
@@ -76,10 +78,9 @@ class WindowDataset(Dataset):
         ok = _finite_rows(x) & torch.isfinite(lc) & (lc > 0) & torch.isfinite(fut).all(1) & (fut > 0).all(1)
         self.dropped = int((~ok).sum())
         self.x, self.last_close, self.future = x, lc, fut
-        past = getattr(windows, "past", None)
-        t0 = getattr(windows, "t0_s", None)
-        self.past = None if past is None else _as_tensor(past)
-        self.t0 = None if t0 is None else _as_tensor(t0, torch.float64)
+        self.past = None if windows.past is None else _as_tensor(windows.past)
+        self.t0 = None if windows.t0_s is None else _as_tensor(windows.t0_s, torch.float64)
+        self.past_range = None if windows.past_range is None else _as_tensor(windows.past_range)
         self.index = ok.nonzero().squeeze(1)
         self.name = name
 
@@ -109,8 +110,9 @@ class WindowDataset(Dataset):
         if isinstance(idx, (list, tuple, np.ndarray)):
             idx = torch.as_tensor(idx, dtype=torch.long)
         rows = self.index[idx]
-        return Batch(self.x[rows], self.last_close[rows], self.future[rows],
-                     None if self.past is None else self.past[rows], None if self.t0 is None else self.t0[rows])
+        pick = lambda t: None if t is None else t[rows]  # noqa: E731
+        return Batch(self.x[rows], self.last_close[rows], self.future[rows], pick(self.past), pick(self.t0),
+                     pick(self.past_range))
 
     __getitems__ = __getitem__
 
