@@ -72,7 +72,7 @@ def _setup(sel) -> None:
     p1.radio("Test period", [HELD_OUT, DATES], key="bt_period", horizontal=True, disabled=not S.bt_runs,
              help="held-out: the runs' unseen test split (the latest common one), as the CLI does by default; "
                   "dates: any period, origins inside a run's training or validation split are flagged")
-    p2.checkbox("Also score runs uncalibrated", False, key="bt_uncal",
+    p2.checkbox("Also score runs uncalibrated", True, key="bt_uncal",
                 help="before / after the calibration fitted on the validation split")
     dates = not S.bt_runs or S.bt_period == DATES
     c = st.columns([1, 1, 1, 1, 1, 1, 1])

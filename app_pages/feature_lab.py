@@ -187,7 +187,9 @@ with tab_save:
     name = c1.text_input("Feature set name", value=f"{sel.symbol.lower()}-{sel.freq}", key="fl_save_name",
                          help="a-z, 0-9, '.', '_' or '-'; Model Builder and Train list it by this name")
     scaling = c2.selectbox("Scaling", ["standard", "minmax", "none"], key="fl_scaling")
-    ohlcv = c3.checkbox("OHLCV as inputs", value=True, key="fl_ohlcv")
+    ohlcv = c3.checkbox("OHLCV as inputs", value=default_spec(sel.freq).include_ohlcv, key="fl_ohlcv",
+                        help="raw price levels drift out of the range seen in training; off by default, "
+                             "as in `features build`")
     if st.button("Save feature set", type="primary", icon=":material/save:", key="fl_save"):
         cols = (list(rep[1].kept) if use_kept else list(feature_cols))
         cols = (["open", "high", "low", "close", "volume"] if ohlcv else []) + cols

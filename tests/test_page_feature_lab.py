@@ -40,6 +40,8 @@ def test_feature_lab_pick_preview_save(app, lake_env):
     preview = at.dataframe[0].value
     assert "cci_10" in preview.columns and "ms_vwap_dev" in preview.columns
     assert len(at.get("plotly_chart")) >= 2  # price chart + correlation heatmap
+    assert _checkbox(at, "fl_ohlcv").value is False   # the stationary default, as `features build`
+    _checkbox(at, "fl_ohlcv").check()
     at.text_input(key="fl_save_name").set_value("lab-set")
     at.button(key="fl_save").click()
     at.run()
@@ -59,6 +61,8 @@ def test_feature_lab_selection_and_bad_param(app):
     assert not at.exception, at.exception
     assert any("kept (" in c.value for c in at.caption)
     # a MACD with fast >= slow is a user mistake shown as a message, not a traceback
+    _checkbox(at, "fl_on_macd").check()
+    at.run()
     at.number_input(key="fl_p_macd_fast").set_value(40)
     at.run()
     assert not at.exception

@@ -233,15 +233,21 @@ def overlay_columns(spec: FeatureSpec) -> list[str]:
 
 
 def default_spec(freq: str = "1h") -> FeatureSpec:
-    """A sensible starting set: returns, trend, momentum, volatility, calendar, regime."""
-    return FeatureSpec(freq=freq, features=(
+    """A sensible starting set for the path models: returns, realised volatility at two scales,
+    momentum and regime, all stationary (ratios, oscillators, one-hot states), without the raw
+    OHLCV or price-level indicators.
+
+    Price levels (OHLC, EMA, MACD, Bollinger bands, ATR) and the calendar year drift out of the
+    range the scaler saw in training as soon as the market moves, and a model reading them
+    generalises worse on held-out data (measured by bench/bench_quality.py on real BTC candles).
+    Clock time needs no feature either: anchored models learn an intraday/weekly profile from
+    the forecast's own timestamps. Feature Lab and spec files can add any of them back."""
+    return FeatureSpec(freq=freq, include_ohlcv=False, features=(
         {"name": "log_return", "params": {"periods": 1}},
-        {"name": "ema", "params": {"window": 12}},
+        {"name": "rolling_std", "params": {"window": 12}},
+        {"name": "rolling_std", "params": {"window": 48}},
         {"name": "rsi", "params": {"window": 14}},
-        {"name": "macd", "params": {}},
-        {"name": "bollinger", "params": {}},
-        {"name": "atr", "params": {}},
-        {"name": "calendar", "params": {}},
+        {"name": "stochastic", "params": {}},
         {"name": "adx_regime", "params": {}},
     ))
 

@@ -6,8 +6,9 @@ from .spec import ModelSpec
 
 PRESETS: dict[str, dict] = {
     "anchored-term": {
-        "help": "recommended: GBM with EWMA vol as the anchor, learned intraday vol profile, a GRU reading the "
-                "features and a term-structure head (vol level, mean reversion, small drift); trains in minutes on a CPU",
+        "help": "recommended: GBM with EWMA vol as the anchor (blended towards range-based vol), a learned intraday "
+                "vol profile, a GRU reading the features and a term head (vol level, mean reversion, small drift, "
+                "tails); trains in minutes on a CPU",
         "recommended": True,
         "blocks": [{"name": "gru", "params": {"hidden": 32}}],
         "head": {"name": "term", "params": {}},
