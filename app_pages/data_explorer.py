@@ -172,13 +172,16 @@ def _import_form(sel) -> None:
     freq = c3.selectbox("Frequency", FREQS, index=0, key="de_imp_freq")
     tz = c4.text_input("Zone of naive timestamps", value="UTC", key="de_imp_tz",
                        help="IANA name, e.g. America/New_York. Rows with an explicit UTC offset keep it.").strip()
-    c5, c6 = st.columns([3, 1])
+    c5, c6, c7 = st.columns([3, 1, 1])
     ts_format = c5.text_input("Timestamp format", value="", placeholder="inferred (e.g. %d.%m.%Y %H:%M)",
                               key="de_imp_tsfmt").strip()
     dup = c6.selectbox("Duplicate timestamps", ON_DUPLICATE, key="de_imp_dup",
                        help="error: refuse; first / last: keep that row; mean: average the rows")
+    srt = c7.checkbox("Sort rows by time", False, key="de_imp_sort",
+                      help="for a vendor file with rows out of place (CLI: --sort); duplicates then follow "
+                           "the policy on the left")
     opts = {"freq": freq, "asset_class": ac, "symbol": sym or None, "tz": tz or None,
-            "ts_format": ts_format or None, "mapping": {}, "on_duplicate": dup}
+            "ts_format": ts_format or None, "mapping": {}, "on_duplicate": dup, "sort": srt}
     guess, fatal = _preview(fid, up.name, data, repr(sorted(opts.items())), opts)
     if fatal:
         st.error(fatal, icon=":material/error:")
@@ -206,7 +209,8 @@ def _import_form(sel) -> None:
         try:
             with st.spinner(f"Importing {up.name}..."):
                 res = import_file(path, ac, sym, freq, root=state.lake_root(), tz=tz or None,
-                                  ts_format=ts_format or None, mapping=mapping, on_duplicate=dup, name=up.name)
+                                  ts_format=ts_format or None, mapping=mapping, on_duplicate=dup, name=up.name,
+                                  sort=srt)
         except SynthwbError as exc:
             state.show_error(exc)
             st.caption("Nothing was written; the lake is unchanged.")

@@ -181,3 +181,17 @@ def test_import_panel_asks_for_a_column_and_a_duplicate_policy(lake_env):
     at.run()
     out = read_bars(Selection("crypto", "XBT", "1min"), root=lake_env.root)
     assert out["volume"].to_list() == [1.0, 3.0] and out["close"].to_list() == [11.0, 12.0]
+
+
+def test_rows_out_of_place_are_sorted_on_request(lake_env):
+    hours = [9, 8, 7, 3, 6, 2, 5, 1, 4, 0]
+    rows = "\n".join(f"2024-03-01 {h:02d}:00,{100 + h},{101 + h},{99 + h},{100.5 + h},{h + 1}" for h in hours)
+    data = ("Date,Open,High,Low,Close,Volume\n" + rows + "\n").encode()
+    at = _upload(open_explorer(), "glitch.csv", data, "GLT", click=False)
+    at.selectbox(key="de_imp_freq").set_value("1h").run()
+    assert "--sort" in texts(at.error) and at.button(key="de_imp_go").disabled
+    at.checkbox(key="de_imp_sort").check().run()
+    assert not at.error, texts(at.error)
+    at.button(key="de_imp_go").click().run()
+    assert not at.exception, at.exception
+    assert "Imported 10 bars of crypto/GLT 1h" in texts(at.success)
