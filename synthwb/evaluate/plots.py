@@ -108,7 +108,7 @@ def pit_histogram(pit: pl.DataFrame, bins: int = 20, title: str = "", height: in
         fig.add_trace(go.Scatter(x=np.repeat(edges, 2)[1:-1], y=np.repeat(h, 2), mode="lines", name=str(model)))
     fig.add_hline(y=1.0, line=dict(color="grey", dash="dot"))
     fig.update_xaxes(title="PIT (share of paths below the realised price)", range=[0, 1])
-    return _layout(fig, title, height, "density")
+    return _legend_below(_layout(fig, title, height, "density"))
 
 
 def coverage_curve(cov: pl.DataFrame, title: str = "", height: int = 300) -> go.Figure:
@@ -122,4 +122,11 @@ def coverage_curve(cov: pl.DataFrame, title: str = "", height: int = 300) -> go.
         fig.add_trace(go.Scatter(x=g["level"], y=g["coverage"], mode="lines+markers", name=str(model)))
     fig.update_xaxes(title="nominal level of the central band", range=[0, 1])
     fig.update_yaxes(range=[0, 1])
-    return _layout(fig, title, height, "observed coverage")
+    return _legend_below(_layout(fig, title, height, "observed coverage"))
+
+
+def _legend_below(fig: go.Figure) -> go.Figure:
+    """Many models: the legend goes under the axis, clear of the title."""
+    fig.update_layout(legend=dict(orientation="h", yanchor="top", y=-0.28, x=0),
+                      margin=dict(b=90), height=(fig.layout.height or 300) + 60)
+    return fig
