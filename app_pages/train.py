@@ -137,7 +137,7 @@ def new_run_form() -> None:
         warmup = c.number_input("Warm-up steps", 0, 1_000_000, d.warmup_steps, key="tr_warmup")
         patience = c.number_input("Early-stop patience (0 = off)", 0, 1000, d.patience, key="tr_patience")
         max_steps = c.number_input("Max steps (0 = all epochs)", 0, 10_000_000, 0, key="tr_max_steps")
-        val_every = c.number_input("Validate every N steps (0 = each epoch)", 0, 1_000_000, 0, key="tr_val_every")
+        val_every = c.number_input("Validate every N steps (0 = every 100)", 0, 1_000_000, 0, key="tr_val_every")
         tb = c.checkbox("TensorBoard events", False, key="tr_tb")
         with st.expander("Advanced"):
             e1, e2, e3 = st.columns(3)
@@ -192,7 +192,8 @@ def runs_list() -> None:
     if not rows:
         st.caption(f"No saved runs in `{STORE}` yet.")
         return
-    cols = ("run_id", "status", "model", "featureset", "symbol", "freq", "step", "best_val_crps", "created")
+    cols = ("run_id", "status", "model", "featureset", "symbol", "freq", "step", "best_val_score", "best_val_coverage_90",
+            "created")
     st.dataframe([{k: r.get(k) for k in cols} for r in rows], hide_index=True)
     rid = st.selectbox("Run", [r["run_id"] for r in rows], key="tr_run")
     try:
