@@ -36,6 +36,17 @@ def lake_env(tmp_path, monkeypatch):
     return ns
 
 
+@pytest.fixture
+def page_env(monkeypatch, tmp_path, demo_lake):
+    """The shared demo lake read-only, an empty store in tmp_path (returned), env vars set."""
+    store = tmp_path / "store"
+    store.mkdir()
+    monkeypatch.setenv("SYNTHWB_DATA_DIR", str(demo_lake))
+    monkeypatch.setenv("SYNTHWB_STORE_DIR", str(store))
+    monkeypatch.setenv("SYNTHWB_CACHE_DIR", str(tmp_path / "cache"))
+    return store
+
+
 @pytest.fixture(scope="session")
 def demo_lake(tmp_path_factory) -> Path:
     """A small read-only demo lake (years=0.05 from 2024-01-01, seed 0): BTC, ETH, SOL (crypto) + SPY (equity)."""

@@ -16,18 +16,6 @@ from streamlit.testing.v1 import AppTest
 from synthwb.train.jobs import get_registry
 
 
-@pytest.fixture
-def page_env(monkeypatch, tmp_path, demo_lake):
-    import streamlit as st
-
-    store = tmp_path / "store"
-    store.mkdir()
-    monkeypatch.setenv("SYNTHWB_DATA_DIR", str(demo_lake))
-    monkeypatch.setenv("SYNTHWB_STORE_DIR", str(store))
-    monkeypatch.setenv("SYNTHWB_CACHE_DIR", str(tmp_path / "cache"))
-    st.cache_data.clear()
-    st.cache_resource.clear()
-    return store
 
 
 

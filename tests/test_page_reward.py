@@ -13,12 +13,8 @@ from apptest_support import DEMO_SIDEBAR, open_page
 from synthwb.train.jobs import get_registry
 
 
-def test_reward_tab_shows_the_shares_of_the_cli(monkeypatch, tmp_path, demo_lake):
-    store = tmp_path / "store"
-    store.mkdir()
-    monkeypatch.setenv("SYNTHWB_DATA_DIR", str(demo_lake))
-    monkeypatch.setenv("SYNTHWB_STORE_DIR", str(store))
-    monkeypatch.setenv("SYNTHWB_CACHE_DIR", str(tmp_path / "cache"))
+def test_reward_tab_shows_the_shares_of_the_cli(page_env, demo_lake):
+    store = page_env
     at = open_page("compare", timeout=180, **DEMO_SIDEBAR)
     assert not at.exception, at.exception
     at.multiselect(key="cmp_baselines").set_value(["gbm", "garch"]).run()
