@@ -416,26 +416,20 @@ def _resolve_selection(spec: BacktestSpec, store) -> Selection:
     return Selection(sel["asset_class"], sel["symbol"], sel["freq"])
 
 
-def test_starts(run_ids: Sequence[str], store, root) -> dict[str, datetime]:
-    """Each run's first test-split bar (runs without a feature set, e.g. ensembles, are left out)."""
+def _unseen_start(run_ids: Sequence[str], store, root) -> datetime | None:
+    """The latest first test-split bar over the runs' feature sets: no run was trained or
+    validated on anything from there on. None when no run records a feature set."""
     from ..store import load_run
 
-    starts = {}
+    starts = []
     for run_id in run_ids:
         try:
             test = load_run(run_id, store).featureset.splits(root)["test"]
         except SynthwbError:  # an ensemble or a run without a feature set: no split to honour
             continue
         if not test.is_empty():
-            starts[run_id] = test["ts"].min()
-    return starts
-
-
-def _unseen_start(run_ids: Sequence[str], store, root) -> datetime | None:
-    """The latest first test-split bar over the runs' feature sets: no run was trained or
-    validated on anything from there on. None when no run records a feature set."""
-    starts = test_starts(run_ids, store, root)
-    return max(starts.values()) if starts else None
+            starts.append(test["ts"].min())
+    return max(starts) if starts else None
 
 
 def _context_seconds(forecasters, bar_seconds: int, history_days: float) -> float:
@@ -511,15 +505,15 @@ def run_backtest(spec: BacktestSpec | dict | str, root=None, store=None,
     real_px = fine_bars["close"].to_numpy().astype(np.float64)
     data_end = int(min(real_ts[-1], bar_ts[-1] + bar_s * NS)) if real_ts.size else int(bar_ts[-1] + bar_s * NS)
 
+    seen_until = _unseen_start(spec.models, store, root)   # origins before it lie in a run's train/val split
     start_eff = spec.start
     if start_eff is None and not spec.origins:
         # default test period: data no run has seen (its feature set's test split); without
         # runs, after a quarter of the data (at most history_days) of history
-        start_eff = _unseen_start(spec.models, store, root)
+        start_eff = seen_until
         if start_eff is None:
             warm = min(spec.history_days * 86400 * NS, (data_end - int(bar_ts[0])) // 4)
             start_eff = _dt(int(bar_ts[0]) + int(warm))
-    seen_until = _unseen_start(spec.models, store, root)   # origins before it lie in a run's train/val split
     min_hist = max([MIN_HISTORY] + [int(getattr(f, "context_bars", 0) or 0) for _, _, f in forecasters])
     o_ns = choose_origins(bar_ts, bar_s, horizon + lead, start=start_eff, end=spec.end, data_end_ns=data_end,
                           every=spec.every, n_origins=spec.n_origins, explicit=spec.origins, min_history=min_hist)
