@@ -12,13 +12,13 @@ from datetime import datetime, time, timedelta, timezone
 import polars as pl
 import streamlit as st
 
-from synthwb.errors import SynthwbError
+from synthwb.core.errors import SynthwbError
 from synthwb.evaluate import export
-from synthwb.evaluate import plots as eplots
+from synthwb.charts import backtest as eplots
 from synthwb.evaluate.backtest import BacktestSpec, run_backtest, save_beside_run
-from synthwb.evaluate.baselines import BASELINES
-from synthwb.evaluate.synth import TASKS
-from synthwb.plots import fan_chart
+from synthwb.forecast.baselines import BASELINES
+from synthwb.scoring.synth import TASKS
+from synthwb.charts.base import fan_chart
 from ui import jobs as bg
 from ui import state
 

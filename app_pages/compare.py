@@ -11,12 +11,12 @@ from datetime import datetime, time, timedelta, timezone
 import polars as pl
 import streamlit as st
 
-from synthwb.errors import SynthwbError
+from synthwb.core.errors import SynthwbError
 from synthwb.evaluate import compare as cmp
-from synthwb.evaluate import compare_plots as cplots
-from synthwb.evaluate.baselines import BASELINES
-from synthwb.evaluate.ensemble import BASELINE_PREFIX
-from synthwb.train.jobs import ACTIVE
+from synthwb.charts import compare as cplots
+from synthwb.forecast.baselines import BASELINES
+from synthwb.forecast.ensemble import BASELINE_PREFIX
+from synthwb.jobs.registry import ACTIVE
 from ui import jobs as bg
 from ui import state
 
@@ -237,7 +237,7 @@ def _on_fit(sel) -> None:
 
 
 def _on_save(weights: list[float] | None, fit) -> None:
-    from synthwb.evaluate.ensemble import save_ensemble
+    from synthwb.forecast.ensemble import save_ensemble
 
     sel = state.selection()
     try:
@@ -317,7 +317,7 @@ def _training_inputs(prefix: str):
 
 
 def _on_ablation(fs, model, ctx, hor, config) -> None:
-    from synthwb.evaluate.search import submit_ablation
+    from synthwb.research.search import submit_ablation
 
     try:
         jobs = submit_ablation(bg.registry(), S.abl_name, fs, model, config, groups=S.get("abl_groups") or None,
@@ -329,7 +329,7 @@ def _on_ablation(fs, model, ctx, hor, config) -> None:
 
 
 def _ablation() -> None:
-    from synthwb.evaluate.search import feature_groups
+    from synthwb.research.search import feature_groups
     from synthwb.features.featureset import load_featureset
 
     inputs = _training_inputs("abl")
@@ -354,7 +354,7 @@ def _ablation() -> None:
 
 
 def _ablation_tables(jobs) -> None:
-    from synthwb.evaluate.search import ablation_table
+    from synthwb.research.search import ablation_table
 
     st.dataframe(pl.DataFrame([{"job": j.name, "status": j.status, "progress": j.progress, "error": j.error}
                                for j in jobs], schema_overrides={"error": pl.Utf8}), hide_index=True, width="stretch",
@@ -374,7 +374,7 @@ def _ablation_live() -> None:
 
 
 def _on_search(fs, model, ctx, hor, config) -> None:
-    from synthwb.evaluate.search import parse_space, search_job
+    from synthwb.research.search import parse_space, search_job
 
     try:
         space = parse_space([ln for ln in S.hp_space.splitlines() if ln.strip()])

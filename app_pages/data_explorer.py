@@ -9,7 +9,7 @@ import polars as pl
 import streamlit as st
 
 from synthwb.data.schema import ASSET_CLASSES, FREQS, is_24_7
-from synthwb.errors import SynthwbError
+from synthwb.core.errors import SynthwbError
 from ui import state
 
 
@@ -250,7 +250,7 @@ def _empty_lake() -> None:
 
 
 def _chart(df: pl.DataFrame, sel, report: dict) -> None:
-    from synthwb.data.plots import MAX_CANDLES, candles_figure, display_bars
+    from synthwb.charts.data import MAX_CANDLES, candles_figure, display_bars
 
     shown, freq, aggregated = display_bars(df, sel.freq, sel.asset_class)
     gaps = pl.DataFrame({"ts": [g["start"] for g in report["gaps"]["list"]]},
@@ -267,7 +267,7 @@ def _chart(df: pl.DataFrame, sel, report: dict) -> None:
 
 
 def _quality(report: dict) -> None:
-    from synthwb.data.plots import coverage_figure
+    from synthwb.charts.data import coverage_figure
 
     c = st.columns(5)
     c[0].metric("Missing share", f"{report['missing_share']:.2%}",
@@ -291,7 +291,7 @@ def _quality(report: dict) -> None:
 
 
 def _stats(df: pl.DataFrame, sel) -> None:
-    from synthwb.data.plots import realized_vol_figure, returns_histogram
+    from synthwb.charts.data import realized_vol_figure, returns_histogram
     from synthwb.data.stats import summary
 
     s = summary(df, sel.freq, sel.asset_class)

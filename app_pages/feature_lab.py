@@ -10,9 +10,9 @@ import polars as pl
 import streamlit as st
 
 from synthwb.data.schema import FREQ_SECONDS, FREQS
-from synthwb.errors import SynthwbError
+from synthwb.core.errors import SynthwbError
 from synthwb.features.registry import FEATURES, FeatureSpec, default_spec
-from synthwb.registry import Param
+from synthwb.core.registry import Param
 from ui import state
 from ui.widgets import param_widget
 
@@ -131,7 +131,7 @@ with tab_prev:
     st.caption(f"last 500 of {frame.height:,} rows; columns: ts, OHLCV + {len(feature_cols)} features")
 
 with tab_chart:
-    from synthwb.features.plots import oscillator_groups, price_figure
+    from synthwb.charts.features import oscillator_groups, price_figure
 
     groups = list(oscillator_groups(spec))
     c1, c2 = st.columns([3, 1])
@@ -144,12 +144,12 @@ with tab_chart:
         st.caption("showing the last 1,500 bars")
 
 with tab_corr:
-    from synthwb.features.plots import correlation_figure
+    from synthwb.charts.features import correlation_figure
 
     st.plotly_chart(correlation_figure(parts["train"], feature_cols), width="stretch", key="fl_corr")
 
 with tab_sel:
-    from synthwb.features.plots import importance_figure
+    from synthwb.charts.features import importance_figure
     from synthwb.features.selection import select_features
 
     with st.form("fl_sel_form"):

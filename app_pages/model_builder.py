@@ -7,12 +7,12 @@ import sys
 import streamlit as st
 from streamlit_sortables import sort_items
 
-from synthwb.errors import SynthwbError
+from synthwb.core.errors import SynthwbError
 from synthwb.models import (BLOCKS, HEADS, PRESETS, ModelSpec, delete_spec, get_preset, list_specs, load_spec, save_spec,
                             summary)
 from synthwb.models import stack as stk
 from synthwb.models.registry import block_is_causal, block_min_len
-from synthwb.plots import fan_chart, trajectory_chart
+from synthwb.charts.base import fan_chart, trajectory_chart
 from ui import state
 from ui.widgets import params_form
 

@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import streamlit as st
 
-from synthwb.errors import SynthwbError
+from synthwb.core.errors import SynthwbError
 from synthwb.features.featureset import list_featuresets
 from synthwb.models import list_specs, preset_names, recommended_preset
 from synthwb.store import runs
 from synthwb.train import TrainConfig, train_job
-from synthwb.train.jobs import ACTIVE
+from synthwb.jobs.registry import ACTIVE
 from synthwb.train.loop import prepare
-from synthwb.train.plots import curves_figure
+from synthwb.charts.train import curves_figure
 from ui import jobs as bg
 from ui import state
 
@@ -215,7 +215,7 @@ def runs_list() -> None:
         st.plotly_chart(curves_figure(hist), key=f"run_curves_{rid}")
     a, b, c = st.columns(3)
     can_resume = run.status in ("interrupted", "failed", "finished") and run.has_weights("last") and not busy
-    more = a.number_input("Epochs (total) for resume", 1, 100_000, int(run.config.epochs), key=f"tr_more_{rid}")
+    more = a.number_input("Epochs (total) for resume", 1, 100_000, int(TrainConfig.parse(run.info.get('config') or {}).epochs), key=f"tr_more_{rid}")
     if a.button("Resume", key=f"tr_resume_{rid}", disabled=not can_resume, icon=":material/play_arrow:"):
         job = REG.submit("train", rid, train_job, name=rid, featureset=None, model_spec=None,
                          config={"epochs": int(more)}, store=STORE, root=ROOT, resume=True)

@@ -24,8 +24,8 @@ import polars as pl
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from synthwb.evaluate.compare import leaderboard  # noqa: E402
-from synthwb.evaluate.ensemble import fit_weights, mix_paths  # noqa: E402
-from synthwb.evaluate.synth import TASKS, score_batch  # noqa: E402
+from synthwb.forecast.ensemble import fit_weights, mix_paths  # noqa: E402
+from synthwb.scoring.synth import TASKS, score_batch  # noqa: E402
 
 
 def gbm_paths(rng, n_origins: int, n_paths: int, n_steps: int, sigma: float, drift: float = 0.0) -> np.ndarray:
@@ -70,7 +70,7 @@ def bench_fit(members: int, origins: int, evals: int) -> None:
 
 
 def _q(sets, realised):
-    from synthwb.evaluate.ensemble import _task_scorer, pair_score_matrix
+    from synthwb.forecast.ensemble import _task_scorer, pair_score_matrix
 
     q, _ = pair_score_matrix(sets, _task_scorer("24h", realised, None))
     return q

@@ -23,8 +23,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import numpy as np  # noqa: E402
 
-from synthwb.evaluate.reference import reference_score as reference  # noqa: E402
-from synthwb.evaluate.synth import TASKS, score_batch, score_paths  # noqa: E402
+from synthwb.scoring.reference import reference_score as reference  # noqa: E402
+from synthwb.scoring.synth import TASKS, score_batch, score_paths  # noqa: E402
 
 
 def timed(fn, repeat: int) -> tuple[float, object]:
@@ -57,7 +57,7 @@ def main() -> None:
     import properscoring._crps as psc
     import torch
 
-    from synthwb.evaluate.batched import score_totals_torch
+    from synthwb.scoring.batched import score_totals_torch
 
     core = getattr(psc._crps_ensemble_core, "__name__", str(psc._crps_ensemble_core))
     numba_on = "gufunc" in core

@@ -39,8 +39,8 @@ def main() -> None:
     from synthwb.features.registry import default_spec
     from synthwb.store import runs
     from synthwb.train import TrainConfig, train_job
-    from synthwb.train.jobs import JobRegistry
-    from synthwb.train.plots import curves_figure
+    from synthwb.jobs.registry import JobRegistry
+    from synthwb.charts.train import curves_figure
 
     tmp = Path(tempfile.mkdtemp(prefix="bench_train_"))
     root, store = tmp / "lake", tmp / "store"

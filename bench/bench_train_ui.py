@@ -33,7 +33,7 @@ def main() -> None:
 
     from synthwb.data.demo import generate_demo_lake
     from synthwb.train import TrainConfig, train, train_job
-    from synthwb.train.jobs import get_registry
+    from synthwb.jobs.registry import get_registry
     from train_support import make_featureset, tiny_config
 
     generate_demo_lake(root=root, years=0.05, seed=0, start="2024-01-01", symbols=None)

@@ -11,7 +11,7 @@ import polars as pl
 import pytest
 
 from synthwb.data.schema import Selection
-from synthwb.errors import SpecError
+from synthwb.core.errors import SpecError
 from synthwb.evaluate.compare import CompareRequest, compare, fit_ensemble
 
 SEL = Selection("crypto", "BTC", "1min")
@@ -41,7 +41,7 @@ def _request(runs, baselines, **kw):
 
 
 def test_compare_run_baselines_and_ensemble_on_shared_origins(lake_env, demo_lake, tiny_run):
-    from synthwb.evaluate.ensemble import save_ensemble
+    from synthwb.forecast.ensemble import save_ensemble
 
     ens = save_ensemble("mix", [tiny_run, "baseline:gbm"], [0.5, 0.5], store=lake_env.store)
     req = _request([tiny_run, ens], ["gbm", "bootstrap"], benchmark="gbm")
@@ -154,8 +154,8 @@ def test_fitted_ensemble_is_saved_and_scored(lake_env, demo_lake):
     info = read_info(doc["run_id"], lake_env.store)
     assert info["kind"] == "ensemble" and info["fit"]["weights"] == pytest.approx(fit.weights)
     # the store's one entry point gives the ensemble's forecaster, like any run's
-    from synthwb.evaluate.ensemble import EnsembleForecaster
-    from synthwb.store import load_forecaster
+    from synthwb.forecast.ensemble import EnsembleForecaster
+    from synthwb.forecast.kinds import load_forecaster
 
     assert isinstance(load_forecaster(doc["run_id"], store=lake_env.store, device="cpu"), EnsembleForecaster)
     res = compare(_request([doc["run_id"]], ["gbm", "bootstrap"]), root=demo_lake, store=lake_env.store)

@@ -5,9 +5,10 @@ import numpy as np
 import pytest
 import properscoring
 
-from synthwb.errors import SpecError
-from synthwb.evaluate.crps import crps_ensemble
-from synthwb.evaluate.ensemble import (
+from synthwb.core.errors import SpecError
+from synthwb.forecast.base import ForecasterBase
+from synthwb.scoring.crps import crps_ensemble
+from synthwb.forecast.ensemble import (
     EnsembleForecaster,
     allocate,
     fit_weights,
@@ -139,7 +140,7 @@ def test_quadratic_form_is_exact_for_rational_weights():
     assert fit.score <= fit.equal_score + 1e-12
 
 
-class _Const:
+class _Const(ForecasterBase):
     """A real (if simple) forecaster: every path flat at ``level`` after t0."""
 
     def __init__(self, level: float):
@@ -164,7 +165,7 @@ def test_ensemble_forecaster_asks_members_for_their_share():
 
 
 def test_fit_weights_with_the_synth_scorer_is_exact_on_pooled_ensembles():
-    from synthwb.evaluate.synth import SynthTask, score_batch
+    from synthwb.scoring.synth import SynthTask, score_batch
 
     task = SynthTask.custom("tiny", 60, 7, {"1min": 60, "3min": 180, "6min_abs": 360})
     rng = np.random.default_rng(4)
@@ -194,8 +195,9 @@ def test_fit_weights_with_the_synth_scorer_is_exact_on_pooled_ensembles():
 def test_saved_ensemble_of_baselines_loads_and_forecasts(lake_env, demo_lake):
     from synthwb.data.lake import read_bars
     from synthwb.data.schema import Selection
-    from synthwb.errors import NotFound
-    from synthwb.evaluate.ensemble import load_ensemble_forecaster, save_ensemble
+    from synthwb.core.errors import NotFound
+    from synthwb.forecast.ensemble import save_ensemble
+    from synthwb.forecast.kinds import load_forecaster
     from synthwb.store import list_runs, read_info
 
     run_id = save_ensemble("gbm + boot", ["baseline:gbm", "baseline:bootstrap"], [3, 1], store=lake_env.store)
@@ -206,7 +208,7 @@ def test_saved_ensemble_of_baselines_loads_and_forecasts(lake_env, demo_lake):
     assert run_id in [r["run_id"] for r in list_runs(lake_env.store)]
     assert not (lake_env.store / run_id / "weights.safetensors").exists()
 
-    ens = load_ensemble_forecaster(run_id, store=lake_env.store)
+    ens = load_forecaster(run_id, store=lake_env.store)
     bars = read_bars(Selection("crypto", "BTC", "5min"), root=demo_lake)
     origins = [bars["ts"][3000], bars["ts"][4000]]
     paths = ens.forecast(bars, origins, n_steps=12, step_seconds=300, n_paths=100, seed=0)

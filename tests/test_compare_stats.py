@@ -8,7 +8,7 @@ import polars as pl
 import pytest
 from scipy import stats
 
-from synthwb.errors import SpecError
+from synthwb.core.errors import SpecError
 from synthwb.evaluate.compare import block_bootstrap, leaderboard, overlap_lag, shared_origins, significance
 
 

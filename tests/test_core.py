@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 
 from synthwb.data.schema import Selection
-from synthwb.errors import NotFound, SpecError
-from synthwb.io import append_jsonl, atomic_path, atomic_write_json, check_slug, read_jsonl, slugify
-from synthwb.registry import Param, Registry
+from synthwb.core.errors import NotFound, SpecError
+from synthwb.core.io import append_jsonl, atomic_path, atomic_write_json, check_slug, read_jsonl, slugify
+from synthwb.core.registry import Param, Registry
 
 ROOT = Path(__file__).resolve().parents[1]
 

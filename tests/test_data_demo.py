@@ -10,7 +10,7 @@ import pytest
 from synthwb.data.demo import demo_frames, generate_demo_lake
 from synthwb.data.lake import inventory, read_bars
 from synthwb.data.schema import Selection
-from synthwb.errors import SpecError
+from synthwb.core.errors import SpecError
 
 UTC = timezone.utc
 

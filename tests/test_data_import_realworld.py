@@ -16,7 +16,7 @@ import pytest
 from synthwb.data.lake import read_bars
 from synthwb.data.schema import Selection
 from synthwb.data.sources import import_file, preview_file
-from synthwb.errors import DataError
+from synthwb.core.errors import DataError
 
 
 def dt(*a) -> datetime:

@@ -11,7 +11,7 @@ import pytest
 
 from synthwb.data.lake import inventory, read_bars, write_bars
 from synthwb.data.schema import Selection
-from synthwb.errors import DataError, NotFound
+from synthwb.core.errors import DataError, NotFound
 
 UTC = timezone.utc
 

@@ -8,7 +8,7 @@ import pytest
 
 from synthwb.data.cleaning import quality_report
 from synthwb.data.lake import read_bars
-from synthwb.data.plots import (MAX_CANDLES, candles_figure, coverage_figure, display_bars, realized_vol_figure,
+from synthwb.charts.data import (MAX_CANDLES, candles_figure, coverage_figure, display_bars, realized_vol_figure,
                                 returns_histogram)
 from synthwb.data.schema import Selection
 

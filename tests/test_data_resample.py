@@ -9,7 +9,7 @@ import polars as pl
 import pytest
 
 from synthwb.data.resample import resample
-from synthwb.errors import DataError
+from synthwb.core.errors import DataError
 
 UTC = timezone.utc
 NY = ZoneInfo("America/New_York")

@@ -10,10 +10,11 @@ import pytest
 
 from synthwb.data.lake import read_bars
 from synthwb.data.schema import Selection
-from synthwb.errors import SpecError
+from synthwb.core.errors import SpecError
 from synthwb.evaluate.backtest import BacktestSpec, load_backtest, run_backtest, save_backtest, save_beside_run
-from synthwb.evaluate.baselines import BaselineForecaster
-from synthwb.evaluate.synth import TASKS, score_paths
+from synthwb.forecast.base import ForecasterBase
+from synthwb.forecast.baselines import BaselineForecaster
+from synthwb.scoring.synth import TASKS, score_paths
 
 SEL = {"asset_class": "crypto", "symbol": "BTC", "freq": "5min"}
 
@@ -78,7 +79,7 @@ def test_tables_are_consistent(result):
     assert result.paths["gbm"][0].shape == (64, 289)
 
 
-class Recorder:
+class Recorder(ForecasterBase):
     """A real Forecaster that wraps a baseline and records the newest bar it was given."""
 
     name = "recorder"
@@ -168,7 +169,7 @@ def test_trained_run_is_backtested_beside_baselines_and_saved(lake_env, demo_lak
     import json
 
     from synthwb.cli import main
-    from synthwb.store import load_forecaster
+    from synthwb.forecast.kinds import load_forecaster
     from synthwb.train import train
     from train_support import make_featureset, tiny_config
 
@@ -213,7 +214,7 @@ def test_trained_run_is_backtested_beside_baselines_and_saved(lake_env, demo_lak
     assert cli == pytest.approx({(r["origin"].isoformat(), r["model"]): r["total"] for r in po.to_dicts()}, rel=1e-12)
 
 
-class Broken:
+class Broken(ForecasterBase):
     """A real Forecaster whose first origin's forecast contains a zero price (validator: -1)."""
 
     name = "broken"

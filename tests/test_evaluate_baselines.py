@@ -7,8 +7,8 @@ import numpy as np
 import polars as pl
 import pytest
 
-from synthwb.errors import DataError, NotFound, SpecError
-from synthwb.evaluate.baselines import BASELINES, BaselineForecaster, garch_fit, simulate_baseline
+from synthwb.core.errors import DataError, NotFound, SpecError
+from synthwb.forecast.baselines import BASELINES, BaselineForecaster, garch_fit, simulate_baseline
 
 T0 = datetime(2024, 3, 1, tzinfo=timezone.utc)
 YEAR = 365 * 86400

@@ -4,9 +4,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from synthwb.evaluate.batched import score_totals_torch
-from synthwb.evaluate.reference import reference_score
-from synthwb.evaluate.synth import TASKS, score_batch
+from synthwb.scoring.batched import score_totals_torch
+from synthwb.scoring.reference import reference_score
+from synthwb.scoring.synth import TASKS, score_batch
 
 
 @pytest.mark.parametrize("name", ["24h", "1h"])

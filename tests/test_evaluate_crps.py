@@ -6,8 +6,8 @@ import properscoring as ps
 import pytest
 import torch
 
-from synthwb.errors import SpecError
-from synthwb.evaluate.crps import (
+from synthwb.core.errors import SpecError
+from synthwb.scoring.crps import (
     crps_almost_fair,
     crps_almost_fair_torch,
     crps_ensemble,

@@ -4,9 +4,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from synthwb.errors import SpecError
-from synthwb.evaluate.metrics import QUANTILE_LEVELS, gluonts_metrics
-from synthwb.evaluate.trading import (
+from synthwb.core.errors import SpecError
+from synthwb.scoring.metrics import QUANTILE_LEVELS, gluonts_metrics
+from synthwb.scoring.trading import (
     TradingConfig,
     directional_accuracy,
     path_stats,

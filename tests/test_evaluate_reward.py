@@ -11,7 +11,7 @@ import numpy as np
 import polars as pl
 import pytest
 
-from synthwb.errors import SpecError
+from synthwb.core.errors import SpecError
 from synthwb.evaluate.reward import (
     ASSET_WEIGHTS,
     from_per_origin,

@@ -9,9 +9,9 @@ import polars as pl
 import pytest
 import torch
 
-from synthwb.errors import SpecError
-from synthwb.evaluate.reference import reference_score
-from synthwb.evaluate.synth import (
+from synthwb.core.errors import SpecError
+from synthwb.scoring.reference import reference_score
+from synthwb.scoring.synth import (
     TASKS,
     Interval,
     SynthTask,

@@ -7,8 +7,8 @@ from datetime import datetime, timezone
 import numpy as np
 import pytest
 
-from synthwb.errors import SpecError
-from synthwb.evaluate.synth import SynthTask
+from synthwb.core.errors import SpecError
+from synthwb.scoring.synth import SynthTask
 from synthwb.evaluate.timing import (
     NS,
     forecast_across_lead,
@@ -156,8 +156,8 @@ def test_backtest_in_validator_timing_matches_a_recomputation(demo_lake):
     from synthwb.data.lake import read_bars
     from synthwb.data.schema import Selection
     from synthwb.evaluate.backtest import BacktestSpec, run_backtest
-    from synthwb.evaluate.baselines import BaselineForecaster
-    from synthwb.evaluate.synth import TASKS, score_paths
+    from synthwb.forecast.baselines import BaselineForecaster
+    from synthwb.scoring.synth import TASKS, score_paths
 
     spec = BacktestSpec.parse({"selection": {"asset_class": "crypto", "symbol": "BTC", "freq": "5min"},
                                "task": "24h", "start": "2024-01-08", "n_origins": 3, "n_paths": 32,

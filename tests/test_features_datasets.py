@@ -11,7 +11,7 @@ import pytest
 from synthwb.data.lake import read_bars
 from synthwb.data.resample import resample
 from synthwb.data.schema import Selection
-from synthwb.errors import NotFound, SpecError
+from synthwb.core.errors import NotFound, SpecError
 from synthwb.features.compute import build_features, cache_key
 from synthwb.features.datasets import SplitSpec, make_windows, split_frame
 from synthwb.features.featureset import (FeatureSet, create_featureset, delete_featureset, list_featuresets,

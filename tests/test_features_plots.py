@@ -8,7 +8,7 @@ import plotly.graph_objects as go
 
 from synthwb.data.schema import Selection
 from synthwb.features.compute import build_features
-from synthwb.features.plots import correlation_figure, importance_figure, oscillator_groups, price_figure
+from synthwb.charts.features import correlation_figure, importance_figure, oscillator_groups, price_figure
 from synthwb.features.registry import FeatureSpec
 from synthwb.features.selection import SelectionReport
 

@@ -7,8 +7,8 @@ import time
 
 import pytest
 
-from synthwb.errors import NotFound
-from synthwb.train.jobs import JobRegistry, get_registry
+from synthwb.core.errors import NotFound
+from synthwb.jobs.registry import JobRegistry, get_registry
 
 
 def _wait_for(pred, timeout=10.0):

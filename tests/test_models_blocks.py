@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch
 
-from synthwb.errors import SpecError
+from synthwb.core.errors import SpecError
 from synthwb.models import BLOCKS, ModelSpec, chain_lengths, validate_spec
 from synthwb.models.blocks.decomp import MovingAvg
 from synthwb.models.blocks.timesnet import fft_periods

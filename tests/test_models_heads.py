@@ -6,7 +6,7 @@ import math
 import pytest
 import torch
 
-from synthwb.errors import DataError, SpecError
+from synthwb.core.errors import DataError, SpecError
 from synthwb.models import HEADS, ModelSpec, build_model
 from synthwb.models.simulate import MAX_LOGRET, bounded_vol, to_prices
 

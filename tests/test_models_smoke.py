@@ -6,7 +6,7 @@ import pytest
 
 from synthwb.data.lake import read_bars
 from synthwb.data.schema import Selection
-from synthwb.errors import DataError
+from synthwb.core.errors import DataError
 from synthwb.features.featureset import create_featureset, save_featureset
 from synthwb.features.registry import FeatureSpec
 from synthwb.models import ModelSpec

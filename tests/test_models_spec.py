@@ -7,11 +7,11 @@ import numpy as np
 import pytest
 import torch
 
-from synthwb.errors import NotFound, SpecError
+from synthwb.core.errors import NotFound, SpecError
 from synthwb.models import (PRESETS, ModelSpec, build_model, get_preset, list_specs, load_spec, save_spec, summary,
                             validate_spec)
 from synthwb.models import stack as st
-from synthwb.plots import fan_chart, path_quantiles
+from synthwb.charts.base import fan_chart, path_quantiles
 
 
 def tiny(**over):

@@ -15,7 +15,7 @@ from apptest_support import open_page as open_app
 from streamlit.testing.v1 import AppTest
 
 from synthwb.cli import main
-from synthwb.train.jobs import get_registry
+from synthwb.jobs.registry import get_registry
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ from apptest_support import DEMO_SIDEBAR
 from apptest_support import open_page as open_app
 from streamlit.testing.v1 import AppTest
 
-from synthwb.train.jobs import get_registry
+from synthwb.jobs.registry import get_registry
 
 
 

@@ -10,7 +10,7 @@ from contextlib import redirect_stdout
 import pytest
 from apptest_support import DEMO_SIDEBAR, open_page
 
-from synthwb.train.jobs import get_registry
+from synthwb.jobs.registry import get_registry
 
 
 def test_reward_tab_shows_the_shares_of_the_cli(page_env, demo_lake):

@@ -9,7 +9,7 @@ from streamlit.testing.v1 import AppTest
 from train_support import make_featureset
 
 from synthwb.store import runs
-from synthwb.train.jobs import get_registry
+from synthwb.jobs.registry import get_registry
 
 
 def _page(lake_env) -> AppTest:

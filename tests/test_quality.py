@@ -16,8 +16,8 @@ import torch
 
 from synthwb.data.lake import read_bars
 from synthwb.data.schema import Selection
-from synthwb.evaluate.baselines import BaselineForecaster
-from synthwb.evaluate.synth import get_task, score_batch
+from synthwb.forecast.baselines import BaselineForecaster
+from synthwb.scoring.synth import get_task, score_batch
 from synthwb.models import build_model, get_preset
 from synthwb.store import runs
 from synthwb.train.calibrate import fit_calibration
@@ -25,6 +25,7 @@ from synthwb.train.data import WindowDataset
 from synthwb.train.loop import train
 from synthwb.train.losses import objective
 from synthwb.train.config import TrainConfig
+from synthwb.forecast.run import load_model
 from train_support import make_featureset, tiny_config
 
 CONTEXT = 48
@@ -120,7 +121,7 @@ def test_validation_selects_on_the_training_objective_and_calibrates(fs5):
     run = runs.load_run(info.run_id, store)
     assert run.best["step"] == best["step"] and run.best["val_loss"] == pytest.approx(best["val_loss"])
     # the best checkpoint's validation objective, recomputed from its weights with the same noise
-    model = runs.load_model(info.run_id, "best", store)
+    model = load_model(info.run_id, "best", store)
     tc = TrainConfig.parse(cfg)
     val = WindowDataset(fs.windows("val", CONTEXT, 12, 1)).limit(tc.max_val_batches * tc.batch_size)
     gen = torch.Generator().manual_seed(tc.seed + 12345)

@@ -9,9 +9,10 @@ import torch
 
 from synthwb.data.lake import read_bars
 from synthwb.data.schema import Selection
-from synthwb.errors import DataError, SpecError
-from synthwb.store import load_forecaster, runs
+from synthwb.core.errors import DataError, SpecError
+from synthwb.forecast.kinds import load_forecaster
 from synthwb.train import train
+from synthwb.forecast.run import load_model
 
 from train_support import CONTEXT, HORIZON, make_featureset, tiny_config
 
@@ -53,7 +54,7 @@ def test_forecaster_rebuilds_the_training_inputs_and_forecasts(trained):
     again = f.forecast(bars, origins, n_steps=HORIZON, step_seconds=900, n_paths=64, seed=3)
     assert np.array_equal(paths, again)
     # same as running the model by hand on the training windows with the same generator
-    model = runs.load_model("fc", store=env.store)
+    model = load_model("fc", store=env.store)
     ref = model(torch.from_numpy(np.ascontiguousarray(w.x[idx])), torch.from_numpy(w.last_close[idx]).float(), 64,
                 generator=torch.Generator().manual_seed(3), past=torch.from_numpy(w.past[idx]),
                 t0=torch.from_numpy(w.t0_s[idx]), past_range=torch.from_numpy(w.past_range[idx])).paths

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from synthwb.errors import NotFound, SpecError, SynthwbError
+from synthwb.core.errors import NotFound, SpecError, SynthwbError
 from synthwb.store import runs
 
 

@@ -9,10 +9,11 @@ import polars as pl
 import pytest
 import torch
 
-from synthwb.errors import SpecError
+from synthwb.core.errors import SpecError
 from synthwb.store import runs
 from synthwb.train import TrainingFailed, train, train_job
-from synthwb.train.jobs import JobRegistry
+from synthwb.jobs.registry import JobRegistry
+from synthwb.forecast.run import load_model
 
 from train_support import CONTEXT, HORIZON, make_featureset, tiny_config
 
@@ -56,7 +57,7 @@ def test_exception_in_training_thread_fails_only_that_job(fs_env):
     assert run.status == "failed" and "listener crashed at step 12" in run.error
     assert "Traceback" in run.info["traceback"]
     assert run.last["step"] == 10  # checkpoints at validations 5 and 10 survive
-    model = runs.load_model("bad", which="last", store=env.store)
+    model = load_model("bad", which="last", store=env.store)
     assert sum(p.numel() for p in model.parameters()) > 0
     assert runs.load_run("good", env.store).status == "finished"
 
@@ -179,12 +180,12 @@ def test_spec_weights_mismatch_is_refused(fs_env):
     meta["model_spec"]["d_model"] = meta["model_spec"]["d_model"] * 2
     p.write_text(json.dumps(meta))
     with pytest.raises(SpecError, match="does not match its weights .*mm/weights.safetensors.*with other shapes"):
-        runs.load_model("mm", store=env.store)
+        load_model("mm", store=env.store)
 
 
 def test_resume_without_checkpoint_is_a_clear_error(fs_env):
     env, root, _ = fs_env
-    from synthwb.errors import NotFound
+    from synthwb.core.errors import NotFound
 
     rid = runs.create_run("empty", env.store)
     with pytest.raises((NotFound, SpecError)):

@@ -8,11 +8,12 @@ import numpy as np
 import pytest
 import torch
 
-from synthwb.errors import SpecError
+from synthwb.core.errors import SpecError
 from synthwb.store import runs
 from synthwb.train import TrainConfig, train
 from synthwb.train.losses import diagnostics, step_crps, to_space
 from synthwb.train.schedule import lr_curve
+from synthwb.forecast.run import load_model
 
 from train_support import CONTEXT, HORIZON, make_featureset, tiny_config
 
@@ -71,7 +72,7 @@ def test_train_writes_a_complete_run(fs_env):
     assert [m for _, m in seen if m] == [{k: v for k, v in r.items()} for r in rows]
     assert seen[-1][0] == 1.0
 
-    model = runs.load_model(info.run_id, store=env.store)
+    model = load_model(info.run_id, store=env.store)
     w = fs.windows("val", CONTEXT, HORIZON, 1)
     x = torch.from_numpy(np.ascontiguousarray(w.x[:4]))
     lc = torch.from_numpy(w.last_close[:4]).float()

@@ -1,7 +1,7 @@
 """Training-curve figures: the right series on the right panels, thinned when long."""
 from __future__ import annotations
 
-from synthwb.train.plots import MAX_POINTS, curves_figure, lr_figure
+from synthwb.charts.train import MAX_POINTS, curves_figure, lr_figure
 
 
 def test_curves_figure_series_and_axes():

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from synthwb.train.jobs import ACTIVE, Job, JobRegistry
+from synthwb.jobs.registry import ACTIVE, Job, JobRegistry
 
 from . import state
 
@@ -12,7 +12,7 @@ from . import state
 @st.cache_resource
 def registry() -> JobRegistry:
     """The one registry of this process: jobs survive reruns, page switches and refreshes."""
-    from synthwb.train.jobs import get_registry
+    from synthwb.jobs.registry import get_registry
 
     return get_registry()
 

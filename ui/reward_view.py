@@ -10,7 +10,7 @@ import plotly.graph_objects as go
 import polars as pl
 import streamlit as st
 
-from synthwb.errors import SynthwbError
+from synthwb.core.errors import SynthwbError
 from synthwb.evaluate import reward as rw
 
 SUMMARY_COLUMNS = ["miner", "mean_score", "n_requests", "n_invalid", "mean_prompt_score", "final_share", "mean_share"]
@@ -55,7 +55,7 @@ def reward_view(per_origin: pl.DataFrame, task: str, asset: str | None = None, k
         f"subtracted; a {comp.window_days:g}-day rolling window averages them with the asset weights; a softmax "
         f"with beta {comp.beta:g} gives each model's share. This competition pays half of the emissions.")
     try:
-        from synthwb.evaluate.synth import get_task
+        from synthwb.scoring.synth import get_task
 
         ours = rw.from_per_origin(per_origin, asset, get_task(task).horizon_seconds)
     except SynthwbError as exc:

@@ -6,7 +6,7 @@ from pathlib import Path
 import polars as pl
 import streamlit as st
 
-from synthwb.config import data_dir, store_dir
+from synthwb.core.config import data_dir, store_dir
 from synthwb.data.schema import Selection
 
 SEL_KEY = "synthwb_selection"

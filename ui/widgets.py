@@ -1,11 +1,11 @@
-"""Widgets drawn from the registry idiom: one input per :class:`synthwb.registry.Param`."""
+"""Widgets drawn from the registry idiom: one input per :class:`synthwb.core.registry.Param`."""
 from __future__ import annotations
 
 from typing import Any
 
 import streamlit as st
 
-from synthwb.registry import Entry, Param
+from synthwb.core.registry import Entry, Param
 
 
 def param_widget(p: Param, key: str, value: Any = None, label: str | None = None):

@@ -1,2 +1,2 @@
 """Market data: the Parquet lake, sources, cleaning and resampling."""
-from .schema import ASSET_CLASSES, COLUMNS, FREQ_SECONDS, FREQS, OHLCV, Selection  # noqa: F401
+from synthwb.data.schema import ASSET_CLASSES, COLUMNS, FREQ_SECONDS, FREQS, OHLCV, Selection  # noqa: F401

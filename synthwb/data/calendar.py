@@ -15,7 +15,7 @@ from datetime import date, datetime, timedelta
 
 import polars as pl
 
-from .schema import FREQ_SECONDS, SESSION_TZ, check_asset_class, is_24_7
+from synthwb.data.schema import FREQ_SECONDS, SESSION_TZ, check_asset_class, is_24_7
 
 # session anchor (minutes after local midnight) and length (minutes) per asset class
 _ANCHOR_MIN = {"equity": 9 * 60 + 30, "etf": 9 * 60 + 30, "index": 9 * 60 + 30, "fx": 17 * 60}

@@ -13,9 +13,9 @@ from zoneinfo import ZoneInfo
 
 import polars as pl
 
-from ..errors import DataError
-from .calendar import bucket_expr, session_minutes, trading_date_expr
-from .schema import FREQ_SECONDS, SESSION_TZ, check_asset_class, check_freq, is_24_7
+from synthwb.core.errors import DataError
+from synthwb.data.calendar import bucket_expr, session_minutes, trading_date_expr
+from synthwb.data.schema import FREQ_SECONDS, SESSION_TZ, check_asset_class, check_freq, is_24_7
 
 TS_DTYPE = pl.Datetime("us", "UTC")
 PRICES = ("open", "high", "low", "close")

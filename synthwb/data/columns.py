@@ -17,7 +17,8 @@ import re
 
 import polars as pl
 
-from ..errors import DataError
+from synthwb.core.errors import DataError
+from synthwb.data.timeparse import parse_timestamps
 
 FIELDS = ("ts", "open", "high", "low", "close", "volume")
 NO_VOLUME = "none"
@@ -112,8 +113,6 @@ def volume_kind(toks: list[str], symbol: str | None) -> str | None:
 
 
 def _looks_like_time(values: pl.Series) -> bool:
-    from .timeparse import parse_timestamps
-
     sample = values.drop_nulls().head(20)
     if sample.len() == 0:
         return False

@@ -27,10 +27,11 @@ import numpy as np
 import polars as pl
 from scipy.signal import lfilter
 
-from ..config import data_dir
-from ..errors import SpecError
-from .calendar import session_minutes
-from .schema import to_utc
+from synthwb.core.config import data_dir
+from synthwb.core.errors import SpecError
+from synthwb.data.calendar import session_minutes
+from synthwb.core.time import to_utc
+from synthwb.data.lake import write_bars
 
 MIN_PER_YEAR = 365.25 * 1440
 
@@ -218,8 +219,6 @@ def generate_demo_lake(root=None, years: float = 2.0, seed: int = 0, start: str 
     Returns ``{"root", "years", "seed", "seconds", "series": [{asset_class, symbol, freq, rows,
     start, end, partitions}]}``.
     """
-    from .lake import write_bars
-
     t_start = time.perf_counter()
     root = data_dir(root)
     frames = demo_frames(years=years, seed=seed, start=start, symbols=symbols)

@@ -30,10 +30,12 @@ from pathlib import Path
 import polars as pl
 import pyarrow.parquet as pq
 
-from ..config import data_dir
-from ..errors import DataError, NotFound
-from ..io import atomic_path
-from .schema import COLUMNS, FREQ_SECONDS, FREQS, OHLCV, Selection, check_asset_class, check_freq, is_24_7
+from synthwb.core.config import data_dir
+from synthwb.core.errors import DataError, NotFound
+from synthwb.core.io import atomic_path
+from synthwb.data.schema import COLUMNS, FREQ_SECONDS, FREQS, OHLCV, Selection, check_asset_class, check_freq, is_24_7
+from synthwb.data.resample import resample
+from synthwb.data.validate import validate_bars
 
 TS_DTYPE = pl.Datetime("us", "UTC")
 PART_FILE = "part.parquet"
@@ -212,8 +214,6 @@ def read_bars(sel: Selection, root=None) -> pl.DataFrame:
             f"{sel.asset_class}/{sel.symbol} has no {sel.freq} bars and none finer to resample from "
             f"(stored: {', '.join(stored)})"
         )
-    from .resample import resample
-
     src = finer[0]
     # pad so the first and last target bars are complete, then cut back to [start, end)
     pad = timedelta(seconds=FREQ_SECONDS[sel.freq]) + (timedelta(days=1) if not is_24_7(sel.asset_class) else timedelta(0))
@@ -374,8 +374,6 @@ def write_bars(df: pl.DataFrame, asset_class: str, symbol: str, freq: str, root=
     Returns ``{"asset_class", "symbol", "freq", "rows_written", "rows_replaced", "partitions",
     "start", "end"}``.
     """
-    from .validate import validate_bars
-
     check_asset_class(asset_class)
     check_freq(freq)
     check_symbol(symbol)

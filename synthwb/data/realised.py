@@ -13,16 +13,16 @@ from datetime import datetime
 
 import numpy as np
 
-from ..errors import DataError
-from .schema import FREQ_SECONDS, Selection
+from synthwb.core.errors import DataError
+from synthwb.data.schema import FREQ_SECONDS, Selection
+from synthwb.data.lake import stored_freqs
+from synthwb.data.lake import read_bars
 
 NS = 1_000_000_000
 
 
 def finest_freq(asset_class: str, symbol: str, step_seconds: int, root=None) -> str | None:
     """The finest stored timeframe whose bar divides ``step_seconds`` (None if none does)."""
-    from .lake import stored_freqs
-
     for f in stored_freqs(asset_class, symbol, root):
         if int(step_seconds) % FREQ_SECONDS[f] == 0:
             return f
@@ -33,8 +33,6 @@ def closes(asset_class: str, symbol: str, step_seconds: int, start: datetime | N
            end: datetime | None = None, root=None) -> tuple[np.ndarray, np.ndarray, str]:
     """(close times in int64 ns, close prices, freq) from the finest stored bars that divide
     ``step_seconds``; DataError when no stored timeframe is fine enough."""
-    from .lake import read_bars
-
     freq = finest_freq(asset_class, symbol, step_seconds, root)
     if freq is None:
         raise DataError(f"{asset_class}/{symbol}: no stored timeframe is fine enough for a {step_seconds} s "

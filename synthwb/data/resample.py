@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import polars as pl
 
-from .calendar import bucket_expr
-from .schema import FREQ_SECONDS, check_asset_class, check_freq
+from synthwb.data.calendar import bucket_expr
+from synthwb.data.schema import FREQ_SECONDS, check_asset_class, check_freq
+from synthwb.core.errors import DataError
 
 TS_DTYPE = pl.Datetime("us", "UTC")
 
@@ -29,8 +30,6 @@ def resample(df: pl.DataFrame, freq: str, asset_class: str = "crypto") -> pl.Dat
     if df.height > 1:
         step = df.select(pl.col("ts").diff().min()).item()
         if step is not None and step.total_seconds() > FREQ_SECONDS[freq]:
-            from ..errors import DataError
-
             raise DataError(
                 f"cannot resample to {freq}: the bars are coarser ({step.total_seconds():.0f} s apart)"
             )

@@ -2,10 +2,10 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from datetime import date, datetime, timezone
-from typing import Any
+from datetime import datetime
 
-from ..errors import SpecError
+from synthwb.core.errors import SpecError
+from synthwb.core.time import to_utc
 
 ASSET_CLASSES = ("crypto", "fx", "equity", "etf", "index")
 FREQS = ("1min", "5min", "15min", "1h", "4h", "1d")
@@ -35,23 +35,6 @@ def check_freq(freq: str) -> str:
     if freq not in FREQS:
         raise SpecError(f"unknown frequency {freq!r}; use one of {', '.join(FREQS)}")
     return freq
-
-
-def to_utc(value: Any, what: str) -> datetime | None:
-    if value is None or value == "":
-        return None
-    if isinstance(value, datetime):
-        dt = value
-    elif isinstance(value, date):
-        dt = datetime(value.year, value.month, value.day)
-    else:
-        try:
-            dt = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
-        except ValueError:
-            raise SpecError(f"{what}: cannot read {value!r} as a date (use YYYY-MM-DD or ISO 8601)") from None
-    if dt.tzinfo is None:
-        dt = dt.replace(tzinfo=timezone.utc)
-    return dt.astimezone(timezone.utc)
 
 
 @dataclass(frozen=True)

@@ -24,12 +24,15 @@ from pathlib import Path
 
 import polars as pl
 
-from ..errors import DataError, NotFound, SynthwbError
-from .columns import FIELDS, describe, guess_mapping
-from .schema import FREQ_SECONDS, FREQS, OHLCV, check_asset_class, check_freq
-from .tabular import Shape, read_table
-from .timeparse import check_zone, future_warning, parse_timestamps
-from .validate import rows_text, validate_bars
+from synthwb.core.text import table
+from synthwb.core.errors import DataError, NotFound, SynthwbError
+from synthwb.data.columns import FIELDS, describe, guess_mapping
+from synthwb.data.schema import FREQ_SECONDS, FREQS, OHLCV, check_asset_class, check_freq
+from synthwb.data.tabular import Shape, read_table
+from synthwb.data.timeparse import check_zone, future_warning, parse_timestamps
+from synthwb.data.validate import rows_text, validate_bars
+from synthwb.data.cleaning import quality_report
+from synthwb.data.lake import check_symbol, write_bars
 
 TS_DTYPE = pl.Datetime("us", "UTC")
 ON_DUPLICATE = ("error", "first", "last", "mean")
@@ -186,8 +189,6 @@ class Preview:
 
     def text(self) -> str:
         """The preview as the CLI's --dry-run prints it."""
-        from ..cli import table
-
         sh = self.shape
         read = [sh.format]
         if sh.compression:
@@ -310,8 +311,6 @@ def _fill(pv: Preview, raw: pl.DataFrame, *, symbol, tz, ts_format, mapping, ass
     if pv.freq:
         check_spacing(pv.bars, pv.freq, rows)
         if asset_class:
-            from .cleaning import quality_report
-
             pv.gaps = quality_report(pv.bars, pv.freq, asset_class)["gaps"]["count"]
 
 
@@ -333,8 +332,6 @@ def import_file(path: str | os.PathLike, asset_class: str, symbol: str, freq: st
     Rows already stored at the same timestamps are replaced. Returns write_bars' summary plus
     ``file``, ``warnings`` and ``preview`` (:meth:`Preview.to_dict`).
     """
-    from .lake import check_symbol, write_bars
-
     check_asset_class(asset_class)
     check_freq(freq)
     check_symbol(symbol)
@@ -410,8 +407,6 @@ def import_hf(repo_id: str, asset: str, timeframe: str, *, asset_class: str = "c
               revision: str | None = None, cache_dir=None, local_dir=None) -> dict:
     """:func:`hf_load` and write the bars into the lake (symbol defaults to the asset name,
     freq to the timeframe's lake name, e.g. ``1m`` -> ``1min``)."""
-    from .lake import check_symbol, write_bars
-
     check_asset_class(asset_class)
     freq = freq or HF_TIMEFRAMES.get(timeframe)
     if freq is None:

@@ -6,7 +6,7 @@ import math
 import numpy as np
 import polars as pl
 
-from .schema import FREQ_SECONDS, is_24_7
+from synthwb.data.schema import FREQ_SECONDS, is_24_7
 
 # bars per year: crypto trades 365.25 days of 24 h; session assets 252 days of 6.5 h
 _SESSION_SECONDS_PER_YEAR = 252 * 6.5 * 3600

@@ -26,7 +26,7 @@ from pathlib import Path
 
 import polars as pl
 
-from ..errors import DataError
+from synthwb.core.errors import DataError
 
 DELIMITERS = ("\t", ";", "|", ",")
 DELIMITER_NAMES = {",": "comma", ";": "semicolon", "\t": "tab", "|": "pipe"}

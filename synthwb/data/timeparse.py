@@ -17,8 +17,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import polars as pl
 
-from ..errors import DataError
-from .validate import rows_text
+from synthwb.core.errors import DataError
+from synthwb.data.validate import rows_text
 
 TS_DTYPE = pl.Datetime("us", "UTC")
 NAIVE = pl.Datetime("us")

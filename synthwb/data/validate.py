@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import polars as pl
 
-from ..errors import DataError
-from .schema import COLUMNS, OHLCV
+from synthwb.core.errors import DataError
+from synthwb.data.schema import COLUMNS, OHLCV
 
 TS_DTYPE = pl.Datetime("us", "UTC")
 PRICES = ("open", "high", "low", "close")

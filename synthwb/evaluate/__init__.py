@@ -10,6 +10,6 @@
 - :mod:`.export`: CSV export with spreadsheet-formula neutralisation.
 - :mod:`.plots`: backtest figures. :mod:`.compare` / :mod:`.ensemble`: model comparison.
 
-Submodules are imported explicitly (``from synthwb.evaluate.synth import score_paths``) so
+Submodules are imported explicitly (``from synthwb.scoring.synth import score_paths``) so
 importing the package stays cheap.
 """

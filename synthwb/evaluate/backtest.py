@@ -5,8 +5,8 @@ The contract
 A *Forecaster* has ``name: str`` and
 ``forecast(bars, origins, n_steps, step_seconds, n_paths, seed) -> (n_origins, n_paths, n_steps + 1)``
 prices, column 0 = the last close at or before each origin, using only bars with
-``ts <= origin``. Baselines (:mod:`synthwb.evaluate.baselines`) and trained runs
-(``synthwb.store.load_forecaster``) both implement it; ensembles too.
+``ts <= origin``. Baselines (:mod:`synthwb.forecast.baselines`) and trained runs
+(:func:`synthwb.forecast.kinds.load_forecaster`) both implement it; ensembles too.
 
 Time conventions
 ----------------
@@ -44,26 +44,36 @@ from __future__ import annotations
 import json
 import math
 import os
-import shutil
 import threading
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any, Callable, Literal, Protocol, Sequence, runtime_checkable
+from typing import Any, Callable, Literal, Sequence
 
 import numpy as np
 import polars as pl
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from ..data.schema import FREQ_SECONDS, Selection, to_utc
-from ..errors import DataError, NotFound, SpecError, SynthwbError
-from ..io import atomic_write_json, check_slug, slugify
-from .baselines import BASELINES, MIN_HISTORY, BaselineForecaster
-from .metrics import GluonMetrics, sorted_quantiles
-from .synth import SynthTask, get_task, join_on_grid, score_batch, to_ns
-from .timing import forecast_across_lead, lead_seconds, plan_requests
-from .trading import TradingConfig, path_stats, trading_metrics
+from synthwb.data.schema import FREQ_SECONDS, Selection
+
+from synthwb.core.time import to_utc
+from synthwb.core.errors import DataError, NotFound, SpecError, SynthwbError
+from synthwb.core.io import check_slug, slugify
+from synthwb.data.lake import read_bars, stored_freqs
+from synthwb.evaluate import export
+from synthwb.features.featureset import run_featureset
+from synthwb.forecast.base import Forecaster, check_forecaster  # noqa: F401  (Forecaster: re-exported)
+from synthwb.forecast.kinds import load_forecaster
+from synthwb.store import backtests as store_bt
+from synthwb.store.runs import load_run
+from synthwb.forecast.baselines import BASELINES, MIN_HISTORY, BaselineForecaster
+from synthwb.scoring.metrics import GluonMetrics, sorted_quantiles
+from synthwb.scoring.synth import SynthTask, get_task, score_batch
+from synthwb.data.realised import join_on_grid
+from synthwb.core.time import to_ns
+from synthwb.evaluate.timing import forecast_across_lead, lead_seconds, plan_requests
+from synthwb.scoring.trading import TradingConfig, path_stats, trading_metrics
 
 __all__ = [
     "Forecaster",
@@ -74,7 +84,6 @@ __all__ = [
     "choose_origins",
     "save_backtest",
     "load_backtest",
-    "list_backtests",
     "QUANTILES",
 ]
 
@@ -93,14 +102,6 @@ def _pit_frame(srt: np.ndarray, real: np.ndarray, origins: pl.Series, name: str)
     return pl.DataFrame({"origin": origins.gather(b), "model": [name] * b.size,
                          "step": (k + 1).astype(np.int32), "pit": pit[b, k]}, schema=PIT_SCHEMA)
 NS = 1_000_000_000
-
-
-@runtime_checkable
-class Forecaster(Protocol):
-    name: str
-
-    def forecast(self, bars: pl.DataFrame, origins: list[datetime], n_steps: int, step_seconds: int,
-                 n_paths: int, seed: int) -> np.ndarray: ...
 
 
 # ------------------------------------------------------------------------------------ spec
@@ -377,21 +378,21 @@ def _dt(ns: int) -> datetime:
 
 
 def _load_forecasters(spec: BacktestSpec, store, extra=(), root=None) -> list[tuple[str, str, Any]]:
-    """(name, kind, forecaster) for the spec's runs (trained runs and saved ensembles) and baselines."""
-    from ..store import load_forecaster, read_info
-
+    """(name, kind, forecaster) for the spec's saved runs (any kind) and baselines; ``extra``
+    forecasters come first. A path model with a calibration is also scored without it when the
+    spec asks (``uncalibrated``)."""
     out: list[tuple[str, str, Any]] = list(extra)
     for run_id in spec.models:
-        info = read_info(run_id, store)
-        kind = "ensemble" if info.get("kind") == "ensemble" else "run"
+        run = load_run(run_id, store)
+        kind = "ensemble" if run.kind == "ensemble" else "run"
         out.append((run_id, kind, load_forecaster(run_id, store=store, device=spec.device, root=root)))
-        if spec.uncalibrated and kind == "run" and info.get("calibration"):
-            from ..store.forecaster import RunForecaster
-
-            f = RunForecaster(run_id, store=store, device=spec.device, root=root, calibrated=False)
+        if spec.uncalibrated and run.kind == "path" and run.info.get("calibration"):
+            f = load_forecaster(run_id, store=store, device=spec.device, root=root, calibrated=False)
             out.append((f.name, kind, f))
     for b in spec.baselines:
         out.append((b.label, "baseline", BaselineForecaster(b.name, **b.params)))
+    for name, _, f in out:
+        check_forecaster(f, repr(name))
     names = [n for n, _, _ in out]
     dup = sorted({n for n in names if names.count(n) > 1})
     if dup:
@@ -404,11 +405,8 @@ def _resolve_selection(spec: BacktestSpec, store) -> Selection:
     if sel is None:
         if not spec.models:
             raise SpecError("a baselines-only backtest needs a selection (asset class, symbol, timeframe)")
-        from ..store import read_info
-
         for run_id in spec.models:
-            info = read_info(run_id, store)
-            sel = info.get("selection") or (info.get("data") or {}).get("selection")
+            sel = load_run(run_id, store).info.get("selection")
             if sel:
                 break
         if not sel:
@@ -419,12 +417,10 @@ def _resolve_selection(spec: BacktestSpec, store) -> Selection:
 def _unseen_start(run_ids: Sequence[str], store, root) -> datetime | None:
     """The latest first test-split bar over the runs' feature sets: no run was trained or
     validated on anything from there on. None when no run records a feature set."""
-    from ..store import load_run
-
     starts = []
     for run_id in run_ids:
         try:
-            test = load_run(run_id, store).featureset.splits(root)["test"]
+            test = run_featureset(load_run(run_id, store)).splits(root)["test"]
         except SynthwbError:  # an ensemble or a run without a feature set: no split to honour
             continue
         if not test.is_empty():
@@ -435,15 +431,15 @@ def _unseen_start(run_ids: Sequence[str], store, root) -> datetime | None:
 def _context_seconds(forecasters, bar_seconds: int, history_days: float) -> float:
     secs = history_days * 86400.0
     for _, _, f in forecasters:
-        secs = max(secs, float(getattr(f, "context_days", 0) or 0) * 86400.0)
-        secs = max(secs, float(getattr(f, "context_bars", 0) or 0) * bar_seconds * 1.5)
+        secs = max(secs, float(f.context_days) * 86400.0)
+        secs = max(secs, float(f.context_bars) * bar_seconds * 1.5)
     return secs
 
 
 def _forecast(f, bars, origins, task: SynthTask, n_paths: int, seed: int, name: str) -> np.ndarray:
     """Ask a forecaster for the task grid; a model on a finer native grid is subsampled."""
     step = task.step_seconds
-    native = int(getattr(f, "step_seconds", 0) or 0)
+    native = int(f.step_seconds)
     ratio = 1
     if native and native != step:
         if step % native:
@@ -464,20 +460,18 @@ def run_backtest(spec: BacktestSpec | dict | str, root=None, store=None,
     called as batches finish; setting ``stop_event`` ends early with status "interrupted".
     ``forecasters``: extra Forecaster objects (kind "custom") scored beside the spec's runs
     and baselines; a custom backtest needs ``spec.selection``."""
-    from ..data.lake import read_bars, stored_freqs
-
     t_start = time.perf_counter()
     spec = BacktestSpec.parse(spec)
     task = spec.task_obj()
     sel = _resolve_selection(spec, store)
     bar_s = FREQ_SECONDS[sel.freq]
     horizon = task.horizon_seconds
-    extra = [(str(getattr(f, "name", "") or f"custom{i}"), "custom", f) for i, f in enumerate(forecasters)]
+    extra = [(str(f.name or f"custom{i}"), "custom", f) for i, f in enumerate(forecasters)]
     forecasters = _load_forecasters(spec, store, extra, root)
     if not forecasters:
         raise SpecError("nothing to backtest: give at least one run or one baseline")
     timing = spec.timing_mode()
-    natives = [int(getattr(f, "step_seconds", 0) or 0) for _, _, f in forecasters]
+    natives = [int(f.step_seconds) for _, _, f in forecasters]
     lead = lead_seconds(bar_s, natives) if timing == "validator" else 0
     note = progress or (lambda *a, **k: None)
     note(0.0, message="reading bars")
@@ -514,7 +508,7 @@ def run_backtest(spec: BacktestSpec | dict | str, root=None, store=None,
         if start_eff is None:
             warm = min(spec.history_days * 86400 * NS, (data_end - int(bar_ts[0])) // 4)
             start_eff = _dt(int(bar_ts[0]) + int(warm))
-    min_hist = max([MIN_HISTORY] + [int(getattr(f, "context_bars", 0) or 0) for _, _, f in forecasters])
+    min_hist = max([MIN_HISTORY] + [int(f.context_bars) for _, _, f in forecasters])
     o_ns = choose_origins(bar_ts, bar_s, horizon + lead, start=start_eff, end=spec.end, data_end_ns=data_end,
                           every=spec.every, n_origins=spec.n_origins, explicit=spec.origins, min_history=min_hist)
     step_ns = task.step_seconds * NS
@@ -682,72 +676,31 @@ def default_slug(result: BacktestResult) -> str:
 
 
 def save_backtest(result: BacktestResult, folder: str | os.PathLike) -> Path:
-    """Write a backtest folder atomically: spec.json, result.json, CSVs, terms.parquet."""
-    from .export import write_csvs
-
-    folder = Path(folder)
-    if folder.exists():
-        raise SpecError(f"backtest folder {folder} already exists")
-    tmp = folder.parent / f".{folder.name}.tmp"
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
-    try:
-        atomic_write_json(tmp / "spec.json", json.loads(result.spec.model_dump_json()))
-        atomic_write_json(tmp / "result.json", result.to_dict())
-        write_csvs(result, tmp)
-        result.terms.write_parquet(tmp / "terms.parquet")
-        if not result.quantiles.is_empty():
-            result.quantiles.write_parquet(tmp / "quantiles.parquet")
-        np.save(tmp / "realised.npy", result.realised)
-        result.pit.write_parquet(tmp / "pit.parquet")
-        os.replace(tmp, folder)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    return folder
+    """Write a backtest folder atomically (:mod:`synthwb.store.backtests`)."""
+    return store_bt.write_backtest(
+        folder, spec=json.loads(result.spec.model_dump_json()), result=result.to_dict(),
+        csvs=export.csv_texts(result),
+        frames={"terms": result.terms, "quantiles": result.quantiles, "pit": result.pit},
+        arrays={"realised": result.realised})
 
 
 def save_beside_run(result: BacktestResult, run_id: str, store=None, slug: str | None = None) -> Path:
     """Save into ``models_store/<run_id>/backtests/<slug>/``."""
-    from ..store import run_dir
-
     slug = check_slug(slug or default_slug(result), "backtest name")
-    return save_backtest(result, run_dir(run_id, store) / "backtests" / slug)
-
-
-def list_backtests(run_id: str, store=None) -> list[dict]:
-    from ..store import run_dir
-
-    base = run_dir(run_id, store) / "backtests"
-    out = []
-    if base.is_dir():
-        for d in sorted(base.iterdir()):
-            if d.is_dir() and not d.name.startswith(".") and (d / "result.json").exists():
-                info = json.loads((d / "result.json").read_text())
-                out.append({"name": d.name, "path": str(d), "n_origins": info.get("n_origins"),
-                            "task": info.get("task", {}).get("name"), "summary": info.get("summary")})
-    return out
+    return save_backtest(result, store_bt.backtest_folder(run_id, slug, store))
 
 
 def load_backtest(folder: str | os.PathLike) -> BacktestResult:
     """Read a saved backtest back (paths are not saved; quantiles are)."""
-    folder = Path(folder)
-    if not (folder / "result.json").exists():
-        raise NotFound(f"no backtest in {folder}")
-    info = json.loads((folder / "result.json").read_text())
+    info, frames, arrays = store_bt.read_backtest(folder)
     spec = BacktestSpec.parse(info["spec"])
-    per_origin = pl.read_csv(folder / "per_origin.csv", try_parse_dates=True)
-    per_origin = per_origin.with_columns(
+    per_origin = frames["per_origin"].with_columns(
         pl.col("origin").cast(pl.Datetime("us", "UTC")), pl.col("t0").cast(pl.Datetime("us", "UTC")),
         pl.col("reason").fill_null("").str.strip_prefix("'"), pl.col("total").cast(pl.Float64))
-    terms = pl.read_parquet(folder / "terms.parquet")
-    q = folder / "quantiles.parquet"
-    quantiles = pl.read_parquet(q) if q.exists() else pl.DataFrame()
     glu = pl.DataFrame(info.get("gluonts") or [])
     trd = pl.DataFrame(info.get("trading") or [])
     origins = [datetime.fromisoformat(o) for o in info.get("origins", [])]
-    realised = np.load(folder / "realised.npy") if (folder / "realised.npy").exists() else np.empty((0, 0))
-    pit = pl.read_parquet(folder / "pit.parquet") if (folder / "pit.parquet").exists() else pl.DataFrame(schema=PIT_SCHEMA)
     return BacktestResult(spec, SynthTask.from_dict(info["task"]), info.get("selection") or {}, origins,
-                          per_origin, terms, quantiles, glu, trd, realised, {}, info.get("meta") or {},
-                          info.get("status", "finished"), pit)
+                          per_origin, frames["terms"], frames.get("quantiles", pl.DataFrame()), glu, trd,
+                          arrays.get("realised", np.empty((0, 0))), {}, info.get("meta") or {},
+                          info.get("status", "finished"), frames.get("pit", pl.DataFrame(schema=PIT_SCHEMA)))

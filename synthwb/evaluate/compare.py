@@ -27,7 +27,15 @@ from typing import Any, Callable, Sequence
 import numpy as np
 import polars as pl
 
-from ..errors import SpecError
+from synthwb.core.errors import SpecError
+from synthwb.data.schema import Selection
+from synthwb.store import read_info
+from synthwb.evaluate.backtest import BacktestSpec
+from synthwb.evaluate.backtest import _records
+from synthwb.evaluate.export import to_csv
+from synthwb.core.io import atomic_write_text
+from synthwb.evaluate.backtest import run_backtest
+from synthwb.forecast.ensemble import BASELINE_PREFIX, fit_weights
 
 __all__ = [
     "SignificanceResult",
@@ -376,15 +384,11 @@ class CompareRequest:
     def from_options(cls, runs: Sequence[str], baselines: Sequence[str], asset_class: str | None = None,
                      symbol: str | None = None, freq: str | None = None, store=None, **kw: Any) -> "CompareRequest":
         """Build from loose options; a missing selection part comes from the first run's record."""
-        from ..data.schema import Selection
-
         named = [str(x).strip() for x in [*runs, *baselines] if str(x).strip()]
         if len(named) < 2:
             raise SpecError(f"a comparison needs at least two models (runs and/or baselines); got {named or 'none'}")
         sel: dict = {}
         if runs and not (asset_class and symbol and freq):
-            from ..store import read_info
-
             for r in runs:
                 sel = read_info(r, store).get("selection") or {}
                 if sel:
@@ -401,8 +405,6 @@ class CompareRequest:
         return cls(list(runs), list(baselines), Selection(sel["asset_class"], sel["symbol"], sel["freq"]), **kw)
 
     def backtest_spec(self, device: str = "auto", keep_paths: int = 0):
-        from .backtest import BacktestSpec
-
         return BacktestSpec.parse({
             "selection": {k: getattr(self.selection, k) for k in ("asset_class", "symbol", "freq")},
             "task": self.task, "start": self.start, "end": self.end, "n_origins": int(self.n_origins),
@@ -479,26 +481,18 @@ class CompareResult:
         return q, dict(zip(sc["model"].to_list(), sc["total"].to_list()))
 
     def to_dict(self) -> dict:
-        from .backtest import _records
-
         return {"request": self.request.to_dict(), "task": self.task, "benchmark": self.benchmark,
                 "n_origins": self.n_origins, "dm_lag": self.lag, "leaderboard": _records(self.board),
                 "tests": _records(self.tests), "intervals": _records(self.intervals),
                 "per_origin": _records(self.per_origin), "meta": self.backtest.meta}
 
     def board_csv(self) -> str:
-        from .export import to_csv
-
         return to_csv(self.board)
 
     def per_origin_csv(self) -> str:
-        from .export import to_csv
-
         return to_csv(self.per_origin)
 
     def intervals_csv(self) -> str:
-        from .export import to_csv
-
         return to_csv(self.intervals)
 
     def write_csv(self, out: str | Any) -> list[str]:
@@ -507,7 +501,6 @@ class CompareResult:
         intervals.csv). Each file is written atomically."""
         from pathlib import Path
 
-        from ..io import atomic_write_text
 
         out = Path(out)
         if out.suffix.lower() == ".csv":
@@ -577,8 +570,6 @@ def compare(request: CompareRequest, root=None, store=None, progress: Callable[.
             stop_event=None, device: str = "auto") -> CompareResult:
     """Backtest every run and baseline on the same origins, then rank them and test the
     differences against the benchmark (:func:`summarise`)."""
-    from .backtest import run_backtest
-
     bt = run_backtest(request.backtest_spec(device=device), root=root, store=store, progress=progress,
                       stop_event=stop_event)
     if bt.status != "finished":
@@ -591,8 +582,6 @@ def compare_models(runs: Sequence[str], baselines: Sequence[str], selection, *, 
                    benchmark: str | None = None, method: str = "dm", root=None, store=None,
                    progress: Callable[..., None] | None = None, stop_event=None, device: str = "auto") -> CompareResult:
     """:func:`compare` with loose arguments (``selection``: a Selection or its dict)."""
-    from ..data.schema import Selection
-
     sel = selection if isinstance(selection, Selection) else Selection.from_dict(dict(selection))
     req = CompareRequest(list(runs), list(baselines), sel, task=task, start=start, end=end, n_origins=origins,
                          n_paths=n_paths, seed=seed, benchmark=benchmark, method=method)
@@ -603,10 +592,7 @@ def fit_ensemble(request: CompareRequest, members: Sequence[str], root=None, sto
                  progress: Callable[..., None] | None = None, stop_event=None, device: str = "auto"):
     """Fit mixture weights for ``members`` (run ids and ``baseline:<name>``) on the request's
     period (use a validation period, not the test period): backtest them on shared origins
-    keeping every path set, then :func:`synthwb.evaluate.ensemble.fit_weights`."""
-    from .backtest import run_backtest
-    from .ensemble import BASELINE_PREFIX, fit_weights
-
+    keeping every path set, then :func:`synthwb.forecast.ensemble.fit_weights`."""
     if int(request.n_origins) > 200:
         raise SpecError(f"fitting ensemble weights keeps every path set in memory: use at most 200 origins, "
                         f"not {request.n_origins}")

@@ -14,16 +14,16 @@ from typing import TYPE_CHECKING
 
 import polars as pl
 
-from ..io import atomic_write_text
+from synthwb.store import backtests as store_bt
+from synthwb.store.backtests import CSV_FILES  # noqa: F401  (re-exported for the pages)
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .backtest import BacktestResult
+    from synthwb.evaluate.backtest import BacktestResult
 
 __all__ = ["neutralise", "neutralise_frame", "to_csv", "per_origin_csv", "intervals_csv", "quantiles_csv",
-           "write_csvs", "CSV_FILES"]
+           "csv_texts", "write_csvs", "CSV_FILES"]
 
 _DANGEROUS = ("=", "+", "-", "@", "\t", "\r")
-CSV_FILES = ("per_origin.csv", "intervals.csv", "quantiles.csv")
 
 
 def neutralise(value: str | None) -> str | None:
@@ -59,14 +59,12 @@ def quantiles_csv(result: "BacktestResult") -> str:
     return to_csv(result.quantiles)
 
 
+def csv_texts(result: "BacktestResult") -> list[str]:
+    """The per-origin, interval and quantile CSV texts."""
+    return [per_origin_csv(result), intervals_csv(result), quantiles_csv(result)]
+
+
 def write_csvs(result: "BacktestResult", out: str | os.PathLike) -> list[Path]:
-    """Write the three CSVs. ``out`` is a folder, or a ``.csv`` file for the per-origin scores
-    with ``<stem>_intervals.csv`` and ``<stem>_quantiles.csv`` beside it. Atomic per file."""
-    out = Path(out)
-    if out.suffix.lower() == ".csv":
-        paths = [out, out.with_name(f"{out.stem}_intervals.csv"), out.with_name(f"{out.stem}_quantiles.csv")]
-    else:
-        paths = [out / name for name in CSV_FILES]
-    for path, text in zip(paths, (per_origin_csv(result), intervals_csv(result), quantiles_csv(result))):
-        atomic_write_text(path, text)
-    return paths
+    """Write the three CSVs (:func:`synthwb.store.backtests.write_csvs`: ``out`` is a folder or a
+    ``.csv`` file for the per-origin scores with ``<stem>_intervals.csv`` and ``<stem>_quantiles.csv``)."""
+    return store_bt.write_csvs(csv_texts(result), out)

@@ -35,7 +35,8 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 import polars as pl
 
-from ..errors import SpecError
+from synthwb.core.errors import SpecError
+from synthwb.evaluate.backtest import _records
 
 __all__ = [
     "ASSET_WEIGHTS",
@@ -234,8 +235,6 @@ class RewardResult:
     weights: dict = field(default_factory=dict)
 
     def to_dict(self) -> dict:
-        from .backtest import _records
-
         return {"competition": self.competition.label, "task": self.competition.task,
                 "window_days": self.competition.window_days, "beta": self.competition.beta,
                 "asset_weights": self.weights, "summary": _records(self.summary),

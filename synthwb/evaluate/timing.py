@@ -41,8 +41,10 @@ from typing import Any, Iterable, Sequence
 
 import numpy as np
 
-from ..errors import SpecError
-from .synth import SynthTask, get_task, join_on_grid, to_ns
+from synthwb.core.errors import SpecError
+from synthwb.scoring.synth import SynthTask, get_task
+from synthwb.data.realised import join_on_grid
+from synthwb.core.time import to_ns
 
 __all__ = [
     "LABEL_OFFSET_S",

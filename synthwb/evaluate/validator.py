@@ -34,8 +34,11 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from ..errors import SpecError
-from .synth import SynthTask, get_task, to_ns
+from synthwb.core.errors import SpecError
+from synthwb.scoring.synth import SynthTask, get_task
+from synthwb.core.time import to_ns
+from synthwb.core.io import atomic_write_text
+from synthwb.core.io import read_json_file
 
 __all__ = [
     "CORRECT",
@@ -161,8 +164,6 @@ def check_paths(paths, task: "str | SynthTask" = "24h", n_paths: int | None = No
 
 def write_response(response: Sequence, out: "str | os.PathLike") -> Path:
     """Write a response as JSON, atomically (a bad response is not written)."""
-    from ..io import atomic_write_text
-
     out = Path(out)
     text = json.dumps(list(response), allow_nan=False, separators=(",", ":"))
     atomic_write_text(out, text + "\n")
@@ -170,8 +171,6 @@ def write_response(response: Sequence, out: "str | os.PathLike") -> Path:
 
 
 def read_response(path: "str | os.PathLike") -> list:
-    from ..io import read_json_file
-
     data = read_json_file(str(path), "response file")
     if not isinstance(data, list):
         raise SpecError(f"{path}: a response is a JSON list [start, increment, path, ...]")

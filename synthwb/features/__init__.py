@@ -6,7 +6,7 @@ Names are imported lazily (``from synthwb.features import build_features`` works
 """
 from __future__ import annotations
 
-from .._lazy import lazy_exports
+from synthwb.core.lazy import lazy_exports
 
 _EXPORTS = {
     "build_features": "compute", "compute_features": "compute",

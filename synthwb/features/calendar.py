@@ -5,8 +5,8 @@ import math
 
 import polars as pl
 
-from ..data.schema import market_tz
-from .registry import FEATURES
+from synthwb.data.schema import market_tz
+from synthwb.features.registry import FEATURES
 
 CALENDAR_COLS = ("cal_year", "cal_month", "cal_day", "cal_hour", "cal_weekday", "cal_weekend",
                  "cal_hour_sin", "cal_hour_cos", "cal_dow_sin", "cal_dow_cos")

@@ -20,12 +20,13 @@ from pathlib import Path
 
 import polars as pl
 
-from ..config import cache_dir, data_dir
-from ..data.schema import FREQ_SECONDS, OHLCV, Selection, is_24_7
-from ..errors import DataError, SpecError
-from ..io import atomic_path
-from .microstructure import resample_with_micro
-from .registry import FEATURES, FEATURES_VERSION, FeatureContext, FeatureSpec, wants_ctx
+from synthwb.core.config import cache_dir, data_dir
+from synthwb.data.schema import FREQ_SECONDS, OHLCV, Selection, is_24_7
+from synthwb.core.errors import DataError, SpecError
+from synthwb.core.io import atomic_path
+from synthwb.features.microstructure import resample_with_micro
+from synthwb.features.registry import FEATURES, FEATURES_VERSION, FeatureContext, FeatureSpec, wants_ctx
+from synthwb.data.lake import read_bars
 
 __all__ = ["compute_features", "build_features", "warmup_bars", "load_context", "cache_key"]
 
@@ -96,8 +97,6 @@ def _ref_selection(ref: str, sel: Selection, freq: str, start, end) -> Selection
 def load_context(sel: Selection, spec: FeatureSpec, root=None, fit_end: datetime | None = None,
                  fitted: dict | None = None) -> tuple[pl.DataFrame, FeatureContext]:
     """Read the bars (padded for warm-up), fine bars and references a spec needs."""
-    from ..data.lake import read_bars
-
     if sel.freq != spec.freq:
         raise SpecError(f"the selection is {sel.freq} bars but the feature spec is for {spec.freq}")
     start = sel.start - _pad(spec, sel.asset_class) if sel.start else None

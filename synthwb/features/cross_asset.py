@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import polars as pl
 
-from ..errors import SpecError
-from ..registry import Param
-from .registry import FEATURES, ref_label
+from synthwb.core.errors import SpecError
+from synthwb.core.registry import Param
+from synthwb.features.registry import FEATURES, ref_label
 
 
 def _names(p: dict, refs: tuple) -> list[str]:

@@ -8,8 +8,8 @@ import numpy as np
 import polars as pl
 from numpy.lib.stride_tricks import sliding_window_view
 
-from ..data.schema import to_utc
-from ..errors import SpecError
+from synthwb.core.time import to_utc
+from synthwb.core.errors import SpecError
 
 SPLITS = ("train", "val", "test")
 

@@ -17,17 +17,16 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import SpecError
-from .datasets import SPLITS
-from .registry import FEATURES
+from synthwb.core.errors import SpecError
+from synthwb.features.datasets import SPLITS
+from synthwb.features.registry import FEATURES
+from synthwb.features.registry import makes_of
 
 PANDAS_FREQ = {"1min": "min", "5min": "5min", "15min": "15min", "1h": "h", "4h": "4h", "1d": "D"}
 
 
 def known_ahead_columns(fs) -> list[str]:
     """Feature columns known ahead of time (calendar), among the set's feature columns."""
-    from .registry import makes_of
-
     spec = fs.feature_spec
     known: set[str] = set()
     for it in spec.features:

@@ -17,16 +17,19 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 
-from .. import __version__
-from ..config import featuresets_dir
-from ..data import realised
-from ..data.schema import FREQ_SECONDS, OHLCV, Selection
-from ..errors import NotFound, SpecError
-from ..io import atomic_path, atomic_write_json, check_slug
-from .compute import build_features, compute_features
-from .datasets import SPLITS, SplitSpec, Windows, make_windows, split_frame, train_end
-from .registry import FEATURES, FEATURES_VERSION, FeatureContext, FeatureSpec
-from .scaling import Scaler
+from synthwb.core import __version__
+from synthwb.core.config import featuresets_dir
+from synthwb.data import realised
+from synthwb.data.schema import FREQ_SECONDS, OHLCV, Selection
+from synthwb.core.errors import NotFound, SpecError
+from synthwb.core.io import atomic_path, atomic_write_json, check_slug
+from synthwb.features.compute import build_features, compute_features
+from synthwb.features.datasets import SPLITS, SplitSpec, Windows, make_windows, split_frame, train_end
+from synthwb.features.registry import FEATURES, FEATURES_VERSION, FeatureContext, FeatureSpec
+from synthwb.features.scaling import Scaler
+from synthwb.data.lake import read_bars
+from synthwb.features.compute import _ref_selection
+from synthwb.features.microstructure import resample_with_micro
 
 FILE = "featureset.json"
 FRAME = "frame.parquet"
@@ -144,10 +147,6 @@ class FeatureSet:
 
         Micro-structure features need the fine bars inside each bar: pass ``fine`` or they are
         read from the lake (``root``) for the bars' range; likewise the reference symbols."""
-        from ..data.lake import read_bars
-        from .compute import _ref_selection
-        from .microstructure import resample_with_micro
-
         spec, sel = self.feature_spec, self.sel
         bars = bars_df.sort("ts")
         ctx = FeatureContext(asset_class=sel.asset_class, freq=spec.freq, fit_end=self._fit_end_dt(),
@@ -275,3 +274,12 @@ def delete_featureset(name: str, store=None) -> None:
         raise NotFound(f"no feature set named {name!r}")
     (folder / FILE).unlink()
     shutil.rmtree(folder, ignore_errors=True)
+
+
+def run_featureset(run) -> FeatureSet:
+    """The feature set embedded in a saved run (:class:`synthwb.store.runs.Run`): spec, selection
+    and scaling, rebuilt without the lake."""
+    data = run.info.get("featureset")
+    if not data:
+        raise SpecError(f"run {run.run_id!r} has no feature set in run.json")
+    return FeatureSet.from_dict(data)

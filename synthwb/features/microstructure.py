@@ -26,9 +26,9 @@ import math
 
 import polars as pl
 
-from ..data.calendar import bucket_expr
-from ..data.schema import OHLCV
-from .registry import FEATURES
+from synthwb.data.calendar import bucket_expr
+from synthwb.data.schema import OHLCV
+from synthwb.features.registry import FEATURES
 
 MICRO_EXTRA = ("ms_rv", "ms_skew", "ms_kurt", "ms_parkinson", "ms_efficiency", "ms_vwap_dev",
                "ms_signed_volume", "ms_upper_wick", "ms_lower_wick", "ms_body", "ms_clv")

@@ -7,10 +7,10 @@ import math
 import numpy as np
 import polars as pl
 
-from ..data.schema import FREQ_SECONDS, is_24_7
-from ..registry import Param
-from .indicators import log_return, safe_div, true_range, wilder
-from .registry import FEATURES
+from synthwb.data.schema import FREQ_SECONDS, is_24_7
+from synthwb.core.registry import Param
+from synthwb.features.expr import log_return, safe_div, true_range, wilder
+from synthwb.features.registry import FEATURES
 
 REGIME_LABELS = ("up", "down", "range", "neutral")
 

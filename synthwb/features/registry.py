@@ -27,9 +27,9 @@ from typing import Any, Callable, Iterable
 
 import polars as pl
 
-from ..data.schema import FREQ_SECONDS, OHLCV, check_freq
-from ..errors import NotFound, SpecError
-from ..registry import Entry, Param, Registry
+from synthwb.data.schema import FREQ_SECONDS, OHLCV, check_freq
+from synthwb.core.errors import NotFound, SpecError
+from synthwb.core.registry import Entry, Param, Registry
 
 __all__ = ["FEATURES", "Param", "FeatureItem", "FeatureSpec", "FeatureContext", "feature_columns",
            "makes_of", "wants_ctx", "default_spec", "ref_key"]
@@ -260,8 +260,8 @@ def register(name: str, *, category: str, params: Iterable[Param] = (), needs: t
 
 
 # register the built-in families (they import FEATURES from this module)
-from . import calendar as _calendar  # noqa: E402,F401
-from . import indicators as _indicators  # noqa: E402,F401
-from . import microstructure as _micro  # noqa: E402,F401
-from . import regimes as _regimes  # noqa: E402,F401
-from . import cross_asset as _cross  # noqa: E402,F401
+from synthwb.features import calendar as _calendar  # noqa: E402,F401
+from synthwb.features import indicators as _indicators  # noqa: E402,F401
+from synthwb.features import microstructure as _micro  # noqa: E402,F401
+from synthwb.features import regimes as _regimes  # noqa: E402,F401
+from synthwb.features import cross_asset as _cross  # noqa: E402,F401

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import polars as pl
 
-from ..errors import SpecError
+from synthwb.core.errors import SpecError
 
 METHODS = ("standard", "minmax", "none")
 

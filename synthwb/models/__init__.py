@@ -10,7 +10,7 @@ Names are imported lazily so that the CLI's start-up does not import torch.
 """
 from __future__ import annotations
 
-from .._lazy import lazy_exports
+from synthwb.core.lazy import lazy_exports
 
 _EXPORTS = {
     **dict.fromkeys(["LayerInfo", "PathModel", "PathOutput", "build_model", "chain_lengths", "validate_spec"], "backbone"),

@@ -37,7 +37,7 @@ def ewma_vol(past: Tensor, halflife: float) -> Tensor:
 
     Weights ``0.5 ** (age / halflife)`` with the newest return weighing 1, ``age`` counted over
     the returns that are present (a return across a gap is left out, not aged), normalised: the
-    estimator of :class:`synthwb.evaluate.baselines.GBMEWMA` on the same bars.
+    estimator of :class:`synthwb.forecast.baselines.GBMEWMA` on the same bars.
     """
     return ewma_ms(past, halflife).clamp_min(1e-16).sqrt()
 

@@ -20,12 +20,12 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from ..errors import DataError, SpecError
-from .anchor import Anchor
-from .heads.base import HeadOutput
-from .registry import BLOCKS, HEADS, block_is_causal, block_min_len, block_out_len
-from .simulate import to_prices
-from .spec import ModelSpec
+from synthwb.core.errors import DataError, SpecError
+from synthwb.models.anchor import Anchor
+from synthwb.models.heads.base import HeadOutput
+from synthwb.models.registry import BLOCKS, HEADS, block_is_causal, block_min_len, block_out_len
+from synthwb.models.simulate import to_prices
+from synthwb.models.spec import ModelSpec
 
 # extras that are in log-return units and so follow RevIN's de-normalisation
 _LOGRET_EXTRAS = ("drift", "vol", "macro", "macro_mean", "macro_vol", "comp_drift", "comp_vol")

@@ -1,8 +1,8 @@
 """A per-layer summary table of a spec (like a Keras / torchinfo summary)."""
 from __future__ import annotations
 
-from .backbone import validate_spec
-from .spec import ModelSpec
+from synthwb.models.backbone import validate_spec
+from synthwb.models.spec import ModelSpec
 
 
 def _fmt(shape) -> str:

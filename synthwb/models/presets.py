@@ -1,8 +1,8 @@
 """Named model specs to start from."""
 from __future__ import annotations
 
-from ..errors import NotFound
-from .spec import ModelSpec
+from synthwb.core.errors import NotFound
+from synthwb.models.spec import ModelSpec
 
 PRESETS: dict[str, dict] = {
     "anchored-term": {

@@ -1,4 +1,4 @@
-"""The two model registries: backbone blocks and path heads (synthwb.registry idiom).
+"""The two model registries: backbone blocks and path heads (synthwb.core.registry idiom).
 
 Block entries carry metadata the assembler checks before any forward pass:
 
@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..registry import Entry, Registry
+from synthwb.core.registry import Entry, Registry
 
 BLOCKS = Registry("block")
 HEADS = Registry("head")
@@ -41,9 +41,5 @@ def block_is_causal(entry: Entry, params: dict[str, Any]) -> bool:
     return bool(fn(params)) if fn else bool(entry.meta.get("causal", False))
 
 
-def _load_all() -> None:
-    """Import every block and head module so their decorators run."""
-    from . import blocks, heads  # noqa: F401
-
-
-_load_all()
+# every block and head module registers itself on import
+from synthwb.models import blocks, heads  # noqa: E402,F401

@@ -12,10 +12,11 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from ..data.schema import FREQ_SECONDS
-from ..errors import DataError
-from .backbone import build_model
-from .spec import ModelSpec
+from synthwb.data.schema import FREQ_SECONDS
+from synthwb.core.errors import DataError
+from synthwb.models.backbone import build_model
+from synthwb.models.spec import ModelSpec
+from synthwb.features import load_featureset
 
 
 @dataclass
@@ -41,8 +42,6 @@ def _pick(n_total: int, n: int) -> np.ndarray:
 
 def windows_from_featureset(spec: ModelSpec, name: str, split: str = "val", n: int = 4, store=None,
                             root=None) -> SmokeWindows:
-    from ..features import load_featureset
-
     fs = load_featureset(name, store)
     w = fs.windows(split, spec.context, spec.horizon, stride=max(1, spec.horizon // 4), root=root)
     if len(w) == 0:

@@ -3,7 +3,7 @@
 ``ModelSpec`` (pydantic v2) holds the blocks in order with their params, the head, and the
 sizes. Parameters are resolved against the registries on construction (defaults filled in,
 types coerced, bounds checked), so a saved spec is explicit and a bad one never builds.
-Any validation failure raises :class:`synthwb.errors.SpecError` with one readable line.
+Any validation failure raises :class:`synthwb.core.errors.SpecError` with one readable line.
 """
 from __future__ import annotations
 
@@ -12,10 +12,10 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from ..config import specs_dir
-from ..errors import NotFound, SpecError
-from ..io import atomic_write_json, check_slug, read_json_file
-from .registry import BLOCKS, HEADS
+from synthwb.core.config import specs_dir
+from synthwb.core.errors import NotFound, SpecError
+from synthwb.core.io import atomic_write_json, check_slug, read_json_file
+from synthwb.models.registry import BLOCKS, HEADS
 
 
 _PREFIX = "invalid model spec: "
@@ -181,3 +181,14 @@ def delete_spec(name: str, store=None) -> None:
     if not path.is_file():
         raise NotFound(f"no saved model spec named {name!r}")
     path.unlink()
+
+
+def run_spec(run) -> ModelSpec:
+    """The model spec a saved run (:class:`synthwb.store.runs.Run`) was trained with."""
+    data = run.info.get("model_spec")
+    if not data:
+        raise SpecError(f"run {run.run_id!r} has no model spec in run.json")
+    try:
+        return ModelSpec.model_validate(data)
+    except SpecError as exc:
+        raise SpecError(f"run {run.run_id!r}: invalid model spec in run.json: {exc}") from None

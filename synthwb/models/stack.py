@@ -5,7 +5,7 @@ the stack and stable while the item moves, so widget keys and drag labels follow
 """
 from __future__ import annotations
 
-from ..errors import SpecError
+from synthwb.core.errors import SpecError
 
 
 def label(item: dict) -> str:

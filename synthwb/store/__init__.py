@@ -1,10 +1,14 @@
-"""models_store: save, list and load training runs (DESIGN.md §6)."""
-from .runs import (  # noqa: F401
+"""models_store: all file I/O for runs, feature sets, model specs and backtests (README "Layout").
+
+It sits just above ``core`` and deals in plain values (dicts, frames, tensors); the layer
+that owns a type (features, models, forecast, evaluate) rebuilds it from what is read here.
+"""
+from synthwb.store.runs import (  # noqa: F401
     Run,
+    RunRecord,
     create_run,
     delete_run,
     list_runs,
-    load_model,
     load_run,
     read_info,
     read_metrics,
@@ -12,10 +16,3 @@ from .runs import (  # noqa: F401
     run_dir,
     update_run,
 )
-
-
-def load_forecaster(run_id, store=None, device="auto", which="best", root=None):
-    """A :class:`synthwb.store.forecaster.RunForecaster` for a saved run (see that module)."""
-    from .forecaster import load_forecaster as _load
-
-    return _load(run_id, store=store, device=device, which=which, root=root)

@@ -10,8 +10,8 @@
         metrics.jsonl         one line per logged step / validation
         tb/                   optional TensorBoard event files
 
-Every file is written atomically (:mod:`synthwb.io`), so a crash leaves the previous version.
-Run ids are slugs (:func:`synthwb.io.check_slug`); user text never becomes a path unchecked.
+Every file is written atomically (:mod:`synthwb.core.io`), so a crash leaves the previous version.
+Run ids are slugs (:func:`synthwb.core.io.check_slug`); user text never becomes a path unchecked.
 """
 from __future__ import annotations
 
@@ -22,14 +22,15 @@ import sys
 import threading
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
-from .. import __version__
-from ..config import store_dir
-from ..errors import NotFound, SpecError, SynthwbError
-from ..io import atomic_path, atomic_write_json, check_slug, read_jsonl, slugify
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from synthwb.core import __version__
+from synthwb.core.config import store_dir
+from synthwb.core.errors import NotFound, SpecError, SynthwbError
+from synthwb.core.io import atomic_path, atomic_write_json, check_slug, read_jsonl, slugify
 
 RUN_JSON = "run.json"
 BEST = "weights.safetensors"
@@ -39,6 +40,64 @@ METRICS = "metrics.jsonl"
 TB_DIR = "tb"
 STATUSES = ("queued", "running", "stopping", "finished", "failed", "interrupted")
 ACTIVE = ("queued", "running", "stopping")
+
+RunKind = Literal["path", "ensemble", "moirai"]
+
+
+class RunRecord(BaseModel):
+    """run.json, typed. ``kind`` says which forecaster kind reloads the run
+    (:mod:`synthwb.forecast.kinds`): a trained path model, a saved ensemble, or a Moirai run.
+    The nested payloads (feature set, model spec, config) are validated by the layer that owns
+    their type when it rebuilds them; fields a newer version adds are kept (``extra="allow"``)."""
+
+    model_config = ConfigDict(extra="allow", protected_namespaces=())
+
+    run_id: str
+    name: str
+    kind: RunKind = "path"
+    status: Literal["queued", "running", "stopping", "finished", "failed", "interrupted"] = "queued"
+    created: str | None = None
+    updated: str | None = None
+    started: str | None = None
+    ended: str | None = None
+    pid: int | None = None
+    versions: dict[str, str] = Field(default_factory=dict)
+    best: dict[str, Any] = Field(default_factory=dict)
+    last: dict[str, Any] = Field(default_factory=dict)
+    error: str | None = None
+    traceback: str | None = None
+    stop_reason: str | None = None
+    selection: dict[str, Any] | None = None
+    featureset_name: str | None = None
+    featureset: dict[str, Any] | None = None
+    model_name: str | None = None
+    model_spec: dict[str, Any] | None = None
+    config: dict[str, Any] | None = None
+    context: int | None = None
+    horizon: int | None = None
+    n_features: int | None = None
+    step_seconds: int | None = None
+    n_params: int | None = None
+    device: str | None = None
+    total_steps: int | None = None
+    n_train_windows: int | None = None
+    n_val_windows: int | None = None
+    calibration: dict[str, Any] | None = None
+    members: list[str] | None = None
+    weights: list[float] | None = None
+    fit: dict[str, Any] | None = None
+    moirai: dict[str, Any] | None = None
+
+
+def _checked(info: dict, what: str) -> dict:
+    """``info`` as RunRecord accepts it (a field of the wrong type is a clear error, not a bad file)."""
+    try:
+        return RunRecord.model_validate(info).model_dump(mode="json")
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(x) for x in first["loc"])
+        raise SpecError(f"{what}: run.json field {where!r}: {first['msg']}") from None
+
 
 _locks: dict[str, threading.Lock] = {}
 _locks_guard = threading.Lock()
@@ -107,6 +166,11 @@ def create_run(name: str, store: str | os.PathLike | None = None, /, **fields: A
             "pid": os.getpid(), "best": {}, "last": {}, "error": None, "stop_reason": None,
         }
         info.update(fields)
+        try:
+            info = _checked(info, f"run {run_id!r}")
+        except SpecError:
+            path.rmdir()
+            raise
         atomic_write_json(path / RUN_JSON, info)
         return run_id
     raise SpecError(f"too many runs named {base!r}")
@@ -138,6 +202,7 @@ def update_run(run_id: str, store: str | os.PathLike | None = None, /, **fields:
             else:
                 info[k] = v
         info["updated"] = now_iso()
+        info = _checked(info, f"run {run_id!r}")
         atomic_write_json(path, info)
     return info
 
@@ -261,39 +326,21 @@ class Run:
     def error(self) -> str | None:
         return self.info.get("error")
 
-    @cached_property
-    def spec(self):
-        from ..models import ModelSpec
+    @property
+    def record(self) -> RunRecord:
+        """run.json, typed (:class:`RunRecord`)."""
+        return RunRecord.model_validate(self.info)
 
-        try:
-            return ModelSpec.model_validate(self.info["model_spec"])
-        except KeyError:
-            raise SpecError(f"run {self.run_id!r} has no model spec in run.json") from None
-        except Exception as exc:  # pydantic ValidationError
-            raise SpecError(f"run {self.run_id!r}: invalid model spec in run.json: {exc}") from None
-
-    @cached_property
-    def config(self):
-        from ..train.config import TrainConfig
-
-        return TrainConfig.parse(self.info.get("config") or {})
-
-    @cached_property
-    def featureset(self):
-        """The embedded feature set (spec + selection + scaling), rebuilt without the lake."""
-        from ..features.featureset import FeatureSet
-
-        data = self.info.get("featureset")
-        if not data:
-            raise SpecError(f"run {self.run_id!r} has no feature set in run.json")
-        return FeatureSet.from_dict(data)
+    @property
+    def kind(self) -> str:
+        return self.record.kind
 
     @property
     def metrics(self) -> list[dict]:
         return read_jsonl(self.path / METRICS)
 
     def has_weights(self, which: str = "best") -> bool:
-        return (self.path / _weights_file(which)).is_file()
+        return (self.path / weights_file(which)).is_file()
 
     def summary(self) -> dict:
         return _summary(self.info)
@@ -307,7 +354,7 @@ def load_run(run_id: str, store: str | os.PathLike | None = None) -> Run:
 # ---------------------------------------------------------------------------- weights
 
 
-def _weights_file(which: str) -> str:
+def weights_file(which: str) -> str:
     if which == "best":
         return BEST
     if which == "last":
@@ -365,54 +412,6 @@ def check_weights_match(model, state: dict, what: str = "weights") -> None:
         if shapes:
             parts.append(f"{len(shapes)} with other shapes (e.g. {shapes[:3]})")
         raise SpecError(f"the model spec does not match its {what}: " + "; ".join(parts))
-
-
-def load_model(run_id: str, which: str = "best", store: str | os.PathLike | None = None,
-               device: str = "cpu"):
-    """Rebuild the run's model from its spec and load its weights (eval mode, on ``device``).
-
-    Refuses with :class:`SpecError` when the spec and the weights disagree (keys or shapes).
-    """
-    from ..models import build_model
-
-    run = load_run(run_id, store)
-    fname = _weights_file(which)
-    wpath = run.path / fname
-    if not wpath.is_file():
-        alt = run.path / (LAST if which == "best" else BEST)
-        raise NotFound(
-            f"run {run_id!r} has no {which} weights ({fname}) yet"
-            + (f"; {alt.name} exists (use which={'last' if which == 'best' else 'best'!r})" if alt.is_file() else "")
-        )
-    model = build_model(run.spec)
-    state = read_weights(wpath)
-    check_weights_match(model, state, f"weights ({run_id}/{fname})")
-    model.load_state_dict(state, strict=True)
-    dev = resolve_device(device)
-    return model.to(dev).eval()
-
-
-def resolve_device(device: str = "auto"):
-    """'auto' -> CUDA, then MPS, then CPU; an unavailable explicit device is a clear error."""
-    import torch
-
-    if device in (None, "auto"):
-        if torch.cuda.is_available():
-            return torch.device("cuda")
-        mps = getattr(torch.backends, "mps", None)
-        if mps is not None and mps.is_available():
-            return torch.device("mps")
-        return torch.device("cpu")
-    if str(device).startswith("cuda") and not torch.cuda.is_available():
-        raise SpecError("device 'cuda' requested but CUDA is not available here (use auto or cpu)")
-    if device == "mps":
-        mps = getattr(torch.backends, "mps", None)
-        if mps is None or not mps.is_available():
-            raise SpecError("device 'mps' requested but MPS is not available here (use auto or cpu)")
-    try:
-        return torch.device(device)
-    except RuntimeError:
-        raise SpecError(f"unknown device {device!r}; use auto, cpu, cuda or mps") from None
 
 
 # ---------------------------------------------------------------------------- rename / delete

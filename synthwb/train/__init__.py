@@ -7,7 +7,7 @@
 Background use (the Train page): ``get_registry().submit("train", name, train_job, name=...,
 featureset=..., model_spec=..., config=...)``.
 """
-from .._lazy import lazy_exports
+from synthwb.core.lazy import lazy_exports
 
 _EXPORTS = {"TrainConfig": "config", "RunInfo": "loop", "TrainingFailed": "loop", "train": "loop", "train_job": "loop"}
 __getattr__, __all__ = lazy_exports(__name__, _EXPORTS)

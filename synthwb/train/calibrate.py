@@ -15,8 +15,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from ..models.simulate import to_prices
-from .losses import exact_score
+from synthwb.models.simulate import to_prices
+from synthwb.train.losses import exact_score
 
 VOL_SCALES = tuple(float(v) for v in np.exp(np.linspace(-np.log(1.5), np.log(1.5), 11)))  # 1.0 in the middle
 DRIFT_SHRINKS = (0.0, 0.5, 1.0)

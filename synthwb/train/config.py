@@ -5,7 +5,8 @@ from typing import Any, Literal, Optional
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from ..errors import SpecError
+from synthwb.core.errors import SpecError
+from synthwb.scoring.synth import get_task
 
 
 class TrainConfig(BaseModel):
@@ -62,8 +63,6 @@ class TrainConfig(BaseModel):
     @field_validator("synth_task")
     @classmethod
     def _task(cls, v: Any) -> Any:
-        from ..evaluate.synth import get_task
-
         try:
             t = get_task(v)
         except Exception as exc:  # noqa: BLE001 - any bad task is one readable line

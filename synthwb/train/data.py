@@ -16,7 +16,7 @@ import numpy as np
 import torch
 from torch.utils.data import BatchSampler, DataLoader, Dataset, SequentialSampler
 
-from ..errors import DataError
+from synthwb.core.errors import DataError
 
 
 @dataclass

@@ -22,15 +22,23 @@ from typing import Any, Callable
 
 import torch
 
-from ..data.schema import FREQ_SECONDS
-from ..errors import DataError, NotFound, SpecError, SynthwbError
-from ..io import append_jsonl, atomic_path
-from ..store import runs as store_runs
-from .config import TrainConfig
-from .data import Batch, WindowDataset, epoch_order
-from .calibrate import fit_calibration
-from .losses import coverage, diagnostics, exact_score, objective, training_loss
-from .schedule import build_scheduler
+from synthwb.data.schema import FREQ_SECONDS
+from synthwb.core.errors import DataError, NotFound, SpecError, SynthwbError
+from synthwb.core.io import append_jsonl, atomic_path
+from synthwb.core.device import resolve_device
+from synthwb.store import runs as store_runs
+from synthwb.train.config import TrainConfig
+from synthwb.models.spec import run_spec
+from synthwb.features.featureset import run_featureset
+from synthwb.train.data import Batch, WindowDataset, epoch_order
+from synthwb.train.calibrate import fit_calibration
+from synthwb.train.losses import coverage, diagnostics, exact_score, objective, training_loss
+from synthwb.train.schedule import build_scheduler
+from synthwb.features.featureset import load_featureset
+from synthwb import models
+from synthwb.scoring.synth import get_task
+from synthwb.models import preset_names as _names
+from synthwb.models import build_model
 
 ProgressFn = Callable[..., None]
 AUTO_WINDOWS = 8000
@@ -67,8 +75,6 @@ class TrainingFailed(SynthwbError):
 def resolve_featureset(featureset: Any, store=None):
     """A FeatureSet object, or the name of a saved one."""
     if isinstance(featureset, (str, os.PathLike)):
-        from ..features.featureset import load_featureset
-
         return load_featureset(str(featureset), store=store)
     return featureset
 
@@ -105,8 +111,6 @@ def resolve_spec(model_spec: Any, fs, store=None, context: int | None = None, ho
     Presets are sized for the feature set (its number of features) and ``context``/``horizon``
     (preset defaults when None).
     """
-    from .. import models
-
     ModelSpec = models.ModelSpec
     if isinstance(model_spec, ModelSpec):
         spec = model_spec
@@ -145,8 +149,6 @@ def prepare(featureset: Any, model_spec: Any, config: TrainConfig | dict | None 
     task's step when it divides the bar (1h features -> 5-minute paths for the 24h task, the
     targets then come from the finest stored bars), else the bar; a preset's horizon defaults to
     the task's horizon on that grid."""
-    from ..evaluate.synth import get_task
-
     cfg = TrainConfig.parse(config)
     fs = resolve_featureset(featureset, store)
     spec = resolve_spec(model_spec, fs, store, context=context, horizon=horizon)
@@ -174,8 +176,6 @@ def prepare(featureset: Any, model_spec: Any, config: TrainConfig | dict | None 
 def check_synth_grid(task: Any, step_seconds: int, horizon: int | None = None) -> None:
     """The Synth loss scores on the model's grid: every interval must be a whole number of path
     steps, and the paths must reach the task's horizon."""
-    from ..evaluate.synth import get_task
-
     t = get_task(task)
     bad = [iv.name for iv in t.intervals if iv.seconds % step_seconds]
     if bad:
@@ -191,8 +191,6 @@ def check_synth_grid(task: Any, step_seconds: int, horizon: int | None = None) -
 def target_task(config: TrainConfig, step_seconds: int, horizon: int):
     """(task, its points on the model grid) the validation scores, or (None, 0) when the grid
     does not fit it (a step-CRPS run on bars the task cannot be scored on)."""
-    from ..evaluate.synth import get_task
-
     task = get_task(config.synth_task)
     try:
         check_synth_grid(task, step_seconds, horizon)
@@ -202,8 +200,6 @@ def target_task(config: TrainConfig, step_seconds: int, horizon: int):
 
 
 def preset_names() -> list[str]:
-    from ..models import preset_names as _names
-
     return _names()
 
 
@@ -240,13 +236,11 @@ class _Trainer:
     def __init__(self, run_id: str, path: Path, store, fs, spec, config: TrainConfig,
                  progress: ProgressFn | None, stop_event: threading.Event | None, root=None,
                  leave_one_core: bool = False):
-        from ..models import build_model
-
         self.run_id, self.path, self.store, self.root = run_id, path, store, root
         self.fs, self.spec, self.cfg = fs, spec, config
         self.progress = progress or (lambda *a, **k: None)
         self.stop_event = stop_event or threading.Event()
-        self.device = store_runs.resolve_device(config.device)
+        self.device = resolve_device(config.device)
         self.step_seconds = int(spec.path_step or step_seconds_of(fs))
         self.context, self.horizon = int(spec.context), int(spec.horizon)
         self.task, self.task_points = target_task(config, self.step_seconds, self.horizon)
@@ -531,8 +525,6 @@ class _Trainer:
         best = self.path / store_runs.BEST
         if not best.is_file():
             return
-        from ..models import build_model
-
         self.progress(1.0, None, "calibrating on the validation split")
         model = build_model(self.spec).to(self.device)
         model.load_state_dict(store_runs.read_weights(best))
@@ -578,8 +570,8 @@ def train(
         if run.status in ("running", "stopping") and run.info.get("pid") == os.getpid():
             raise SpecError(f"run {run_id!r} is already running")
         fs = _resume_featureset(run, store)
-        spec = run.spec
-        cfg = TrainConfig.parse(run.config, **(_config_overrides(config)))
+        spec = run_spec(run)
+        cfg = TrainConfig.parse(run.info.get("config") or {}, **(_config_overrides(config)))
         store_runs.update_run(run_id, store, config=cfg.model_dump(mode="json"))
     else:
         fs, spec, cfg = prepare(featureset, model_spec, config, store, context=context, horizon=horizon)
@@ -644,10 +636,8 @@ def _config_overrides(config: TrainConfig | dict | None) -> dict:
 def _resume_featureset(run, store):
     """The run's embedded feature set; its saved twin (same content) when available, so the
     stored frame is used instead of rebuilding from the lake."""
-    fs = run.featureset
+    fs = run_featureset(run)
     try:
-        from ..features.featureset import load_featureset
-
         saved = load_featureset(fs.name, store)
     except (SynthwbError, OSError):
         return fs
@@ -656,6 +646,6 @@ def _resume_featureset(run, store):
 
 
 def train_job(progress: ProgressFn, stop_event: threading.Event, **kwargs: Any) -> RunInfo:
-    """``train`` shaped for :class:`synthwb.train.jobs.JobRegistry` (``fn(progress, stop_event, **kw)``)."""
+    """``train`` shaped for :class:`synthwb.jobs.registry.JobRegistry` (``fn(progress, stop_event, **kw)``)."""
     kwargs.setdefault("leave_one_core", True)
     return train(progress=progress, stop_event=stop_event, **kwargs)

@@ -8,7 +8,7 @@ basis points so numbers read the same in logs, plots and the Synth scorer:
 - ``logret``:   ``log(p / last_close) * 1e4`` (log return from t0, bps)
 
 CRPS itself (sort-based O(n log n), standard and almost-fair) comes from
-:mod:`synthwb.evaluate.crps`; the Synth-style loss from :mod:`synthwb.evaluate.synth`.
+:mod:`synthwb.scoring.crps`; the Synth-style loss from :mod:`synthwb.scoring.synth`.
 """
 from __future__ import annotations
 
@@ -16,8 +16,11 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..evaluate.crps import crps_almost_fair_torch, crps_ensemble_torch
-from .config import TrainConfig
+from synthwb.scoring.crps import crps_almost_fair_torch, crps_ensemble_torch
+from synthwb.train.config import TrainConfig
+from synthwb.scoring.synth import get_task
+from synthwb.scoring.synth import synth_loss_torch
+from synthwb.scoring.synth import score_batch
 
 BPS = 1e4
 
@@ -45,8 +48,6 @@ def step_crps(paths: torch.Tensor, future: torch.Tensor, last_close: torch.Tenso
 
 def task_points(task, step_seconds: int) -> int:
     """Points (t0 included) of ``task``'s horizon on a grid of ``step_seconds``."""
-    from ..evaluate.synth import get_task
-
     return get_task(task).grid_points(step_seconds)
 
 
@@ -54,8 +55,6 @@ def synth_score(paths: torch.Tensor, future: torch.Tensor, task, step_seconds: i
                 alpha: float = 0.0) -> torch.Tensor:
     """The Synth-style score of each forecast (B,) on the model's grid over the task's horizon
     (longer paths are cut at it); ``alpha`` > 0 uses the almost-fair CRPS in every term."""
-    from ..evaluate.synth import synth_loss_torch
-
     n = task_points(task, step_seconds)
     if paths.shape[-1] < n:
         raise ValueError(f"paths of {paths.shape[-1]} points do not cover the task's {n}")
@@ -65,8 +64,6 @@ def synth_score(paths: torch.Tensor, future: torch.Tensor, task, step_seconds: i
 def objective(paths: torch.Tensor, future: torch.Tensor, last_close: torch.Tensor,
               config: TrainConfig, step_seconds: int | None = None) -> torch.Tensor:
     """Per-sample objective (B,) that training minimises and validation selects on."""
-    from ..evaluate.synth import get_task
-
     paths = paths.float()
     if config.loss == "crps":
         return step_crps(paths, future, last_close, config.space).mean(dim=1)
@@ -90,8 +87,6 @@ def exact_score(paths: torch.Tensor, future: torch.Tensor, task, step_seconds: i
     """The task's exact score of each forecast (B,), as the validator computes it (the numpy
     scorer in float64; faster on a CPU than the differentiable torch form). Paths longer than
     the task's horizon are cut at it."""
-    from ..evaluate.synth import score_batch
-
     n = task_points(task, step_seconds)
     p = paths[..., :n].detach().double().cpu().numpy()
     y = future[..., :n].detach().double().cpu().numpy()

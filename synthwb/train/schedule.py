@@ -16,7 +16,7 @@ from torch.optim.lr_scheduler import (
     SequentialLR,
 )
 
-from .config import TrainConfig
+from synthwb.train.config import TrainConfig
 
 
 class _Warmup:

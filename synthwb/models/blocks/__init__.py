@@ -1,5 +1,5 @@
 """Backbone blocks, one module each; importing this package registers them in BLOCKS."""
-from . import (  # noqa: F401
+from synthwb.models.blocks import (  # noqa: F401
     dlinear,
     fourier,
     gru,

@@ -11,9 +11,9 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from ...registry import Param
-from ..registry import BLOCKS
-from .decomp import SeriesDecomp
+from synthwb.core.registry import Param
+from synthwb.models.registry import BLOCKS
+from synthwb.models.blocks.decomp import SeriesDecomp
 
 
 @BLOCKS.register(

@@ -11,8 +11,8 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from ...registry import Param
-from ..registry import BLOCKS
+from synthwb.core.registry import Param
+from synthwb.models.registry import BLOCKS
 
 
 @BLOCKS.register(

@@ -12,8 +12,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from ...registry import Param
-from ..registry import BLOCKS
+from synthwb.core.registry import Param
+from synthwb.models.registry import BLOCKS
 
 
 def n_patches(seq_len: int, patch_len: int, stride: int, pad_end: bool) -> int:

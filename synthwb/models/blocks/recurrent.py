@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from torch import Tensor, nn
 
-from ...registry import Param
+from synthwb.core.registry import Param
 
 RECURRENT_PARAMS = [
     Param("hidden", int, 64, low=1, high=2048, help="hidden size"),

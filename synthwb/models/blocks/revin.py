@@ -22,9 +22,9 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from ...errors import SpecError
-from ...registry import Param
-from ..registry import BLOCKS
+from synthwb.core.errors import SpecError
+from synthwb.core.registry import Param
+from synthwb.models.registry import BLOCKS
 
 
 @BLOCKS.register(

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from torch import Tensor, nn
 
-from ...registry import Param
-from ..registry import BLOCKS
+from synthwb.core.registry import Param
+from synthwb.models.registry import BLOCKS
 
 
 class CausalConv1d(nn.Conv1d):

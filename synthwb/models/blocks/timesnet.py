@@ -18,8 +18,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from ...registry import Param
-from ..registry import BLOCKS
+from synthwb.core.registry import Param
+from synthwb.models.registry import BLOCKS
 
 
 class Inception2d(nn.Module):

@@ -9,9 +9,9 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from ...registry import Param
-from ..registry import BLOCKS
-from ..simulate import sinusoidal
+from synthwb.core.registry import Param
+from synthwb.models.registry import BLOCKS
+from synthwb.models.simulate import sinusoidal
 
 
 @BLOCKS.register(

@@ -1,2 +1,2 @@
 """Path heads, one module each; importing this package registers them in HEADS."""
-from . import bridge, gbm, horizon, mixture, sde, student_t, term  # noqa: F401
+from synthwb.models.heads import bridge, gbm, horizon, mixture, sde, student_t, term  # noqa: F401

@@ -23,8 +23,8 @@ from dataclasses import dataclass, field
 import torch
 from torch import Tensor, nn
 
-from ...registry import Param
-from ..simulate import sinusoidal
+from synthwb.core.registry import Param
+from synthwb.models.simulate import sinusoidal
 
 INIT_VOL = Param("init_vol", float, 0.002, low=1e-6, high=1.0,
                  help="per-step log-return volatility at initialisation (0.002 ~ 5-min crypto)")

@@ -14,10 +14,10 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from ...registry import Param
-from ..registry import HEADS
-from ..simulate import DRIFT_VOL_RATIO, bounded_drift, bounded_vol, normal, sub_generator_seed
-from .base import INIT_VOL, HeadOutput, HorizonDecoder, mlp, pool
+from synthwb.core.registry import Param
+from synthwb.models.registry import HEADS
+from synthwb.models.simulate import DRIFT_VOL_RATIO, bounded_drift, bounded_vol, normal, sub_generator_seed
+from synthwb.models.heads.base import INIT_VOL, HeadOutput, HorizonDecoder, mlp, pool
 
 NU_MIN, NU_MAX = 2.05, 100.0
 

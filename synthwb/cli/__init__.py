@@ -1,0 +1,100 @@
+"""``python -m synthwb``: the headless face of the engine (DESIGN.md §7).
+
+Each area owns its commands in ``synthwb/<area>/cli.py`` with a function
+``add_commands(sub, common)`` that adds argparse sub-parsers (built with
+``parents=[common]``) and sets ``func`` to a handler. A handler takes the parsed args and
+returns a :class:`Result`: JSON-able ``data`` (printed with ``--json``) and human ``text``.
+Area cli modules import the engine lazily inside handlers so ``--help`` stays fast.
+
+Exit status: 0 on success; 2 with a one-line ``error: ...`` on stderr for any user error
+(:class:`synthwb.core.errors.SynthwbError`); 130 on Ctrl-C.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import sys
+from dataclasses import dataclass, field
+from typing import Any, Sequence
+
+from synthwb.core.text import table  # noqa: F401  (the area modules print with it)
+
+AREAS = (
+    "synthwb.cli.data",
+    "synthwb.cli.features",
+    "synthwb.cli.models",
+    "synthwb.cli.train",
+    "synthwb.cli.backtest",
+    "synthwb.cli.forecast",
+    "synthwb.cli.runs",
+)
+
+
+@dataclass
+class Result:
+    data: Any = None
+    text: str = ""
+    files: list[str] = field(default_factory=list)
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with a one-line error (DESIGN.md §7: a one-line reason on stderr)."""
+
+    def error(self, message: str):  # type: ignore[override]
+        self.exit(2, f"error: {self.prog}: {message} (see --help)\n")
+
+
+def common_parent() -> argparse.ArgumentParser:
+    common = _Parser(add_help=False)
+    common.add_argument("--root", default=None, help="lake root (default: $SYNTHWB_DATA_DIR or ./data/ohlcv)")
+    common.add_argument("--store", default=None, help="models store (default: $SYNTHWB_STORE_DIR or ./models_store)")
+    common.add_argument("--json", action="store_true", help="print one JSON document on stdout")
+    return common
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="synthwb", description="synthwb: probabilistic candle forecasting workbench")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    common = common_parent()
+    for name in AREAS:
+        try:
+            mod = importlib.import_module(name)
+        except ModuleNotFoundError as exc:  # an area not built yet must not break the others
+            if exc.name == name:
+                continue
+            raise
+        mod.add_commands(sub, common)
+    return parser
+
+
+def _print(result: Result, as_json: bool) -> None:
+    if as_json:
+        json.dump(result.data, sys.stdout, indent=2, default=str)
+        sys.stdout.write("\n")
+    elif result.text:
+        sys.stdout.write(result.text.rstrip("\n") + "\n")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    from synthwb.core.errors import SynthwbError
+
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    func = getattr(args, "func", None)
+    if func is None:
+        parser.parse_args([*(argv or sys.argv[1:]), "--help"])
+        return 2
+    try:
+        result = func(args)
+    except SynthwbError as exc:
+        msg = " ".join(str(exc).split())
+        sys.stderr.write(f"error: {msg}\n")
+        return 2
+    except KeyboardInterrupt:
+        sys.stderr.write("error: interrupted\n")
+        return 130
+    _print(result if isinstance(result, Result) else Result(result, str(result or "")), getattr(args, "json", False))
+    return 0
+
+

@@ -1,0 +1,132 @@
+"""`synthwb backtest` (DESIGN.md §7), plus the compare/ensemble/search commands of
+:mod:`synthwb.cli.compare`.
+
+    synthwb backtest --run RUN [--run RUN2] [--baseline gbm ...] [--task 24h|1h]
+                     [--asset-class C --symbol S --freq F]   (required without --run)
+                     [--start D] [--end D] [--origins N] [--every K] [--n-paths N] [--seed S]
+                     [--csv OUT] [--json] [--spec FILE.json] [--no-save]
+
+The page and this command build the same :class:`BacktestSpec` and call the same
+``run_backtest``, so they print the same numbers for the same inputs.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+
+from synthwb.cli import Result, table
+
+
+def add_commands(sub, common: argparse.ArgumentParser) -> None:
+    p = sub.add_parser("backtest", parents=[common],
+                       help="rolling backtest of runs and baselines with the Synth-style score")
+    p.add_argument("--run", action="append", default=[], help="run id (repeat or comma-separate for several)")
+    p.add_argument("--baseline", action="append", default=None,
+                   help="baseline name (repeat or comma-separate; default: all of gbm, gbm_ewma, garch, bootstrap; "
+                        "'none' for no baselines)")
+    p.add_argument("--asset-class", dest="asset_class", help="data selection (default: the run's)")
+    p.add_argument("--symbol")
+    p.add_argument("--freq", help="timeframe the forecasters read (1min, 5min, ...)")
+    p.add_argument("--task", default="24h",
+                   help="Synth task preset 24h or 1h (default 24h), or a JSON file with a custom task "
+                        '{"name", "step_seconds", "n_points", "intervals": [{"name", "seconds"}]}')
+    p.add_argument("--start", help="first origin (UTC date or ISO time)")
+    p.add_argument("--end", help="end of the test period: every scored horizon ends by it")
+    p.add_argument("--origins", type=int, default=50, help="number of forecast origins (default 50)")
+    p.add_argument("--every", type=int, default=None, help="origins every K bars instead of evenly spread")
+    p.add_argument("--n-paths", dest="n_paths", type=int, default=1000)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seasonality", type=int, default=1, help="MASE/MSIS seasonality in forecast steps")
+    p.add_argument("--threshold-bps", dest="threshold_bps", type=float, default=0.0)
+    p.add_argument("--cost-bps", dest="cost_bps", type=float, default=1.0)
+    p.add_argument("--device", default="auto")
+    p.add_argument("--spec", help="a BacktestSpec JSON file (command-line options are ignored)")
+    p.add_argument("--csv", help="write per_origin/intervals/quantiles CSVs: a folder, or OUT.csv (+ OUT_intervals.csv, OUT_quantiles.csv)")
+    p.add_argument("--no-save", dest="save", action="store_false", help="do not save the result beside the run")
+    p.add_argument("--uncalibrated", action="store_true",
+                   help="also score each calibrated run without its calibration (before / after)")
+    p.set_defaults(func=_backtest)
+
+    try:
+        from synthwb.cli import compare as compare_cli
+    except ImportError:  # pragma: no cover - compare ships with evaluate
+        return
+    compare_cli.add_commands(sub, common)
+
+
+def _names(values: list[str] | None) -> list[str]:
+    out: list[str] = []
+    for v in values or []:
+        out += [s.strip() for s in v.split(",") if s.strip()]
+    return out
+
+
+def spec_from_args(args) -> "BacktestSpec":  # noqa: F821
+    """The BacktestSpec a set of CLI arguments stands for."""
+    from synthwb.core.errors import SpecError
+    from synthwb.core.io import read_json_file
+    from synthwb.evaluate.backtest import BacktestSpec
+    from synthwb.forecast.baselines import BASELINES
+
+    if args.spec:
+        return BacktestSpec.parse(read_json_file(args.spec, "backtest spec file"))
+    runs = _names(args.run)
+    if args.baseline is None:
+        baselines = BASELINES.names()
+    else:
+        baselines = [b for b in _names(args.baseline) if b.lower() != "none"]
+    sel_parts = (args.asset_class, args.symbol, args.freq)
+    selection = None
+    if any(sel_parts):
+        if not all(sel_parts):
+            raise SpecError("give --asset-class, --symbol and --freq together")
+        selection = {"asset_class": args.asset_class, "symbol": args.symbol, "freq": args.freq}
+    elif not runs:
+        raise SpecError("give --run RUN, or --asset-class/--symbol/--freq for a baselines-only backtest")
+    task = args.task
+    if task.endswith(".json"):
+        task = read_json_file(task, "task file (or use a preset: 24h, 1h)")
+    return BacktestSpec.parse({
+        "selection": selection, "task": task, "start": args.start, "end": args.end,
+        "n_origins": args.origins, "every": args.every, "n_paths": args.n_paths, "seed": args.seed,
+        "models": runs, "baselines": baselines, "seasonality": args.seasonality,
+        "threshold_bps": args.threshold_bps, "cost_bps": args.cost_bps, "device": args.device,
+        "uncalibrated": bool(getattr(args, "uncalibrated", False)),
+    })
+
+
+def _backtest(args) -> Result:
+    from synthwb.evaluate.backtest import run_backtest, save_beside_run
+    from synthwb.evaluate.export import write_csvs
+
+    spec = spec_from_args(args)
+    result = run_backtest(spec, root=args.root, store=args.store)
+    files: list[str] = []
+    saved = None
+    if args.save and spec.models:
+        saved = str(save_beside_run(result, spec.models[0], store=args.store))
+    if args.csv:
+        files = [str(p) for p in write_csvs(result, args.csv)]
+    data = result.to_dict()
+    data["saved"] = saved
+    data["files"] = files
+    summ = result.summary()
+    cols = [c for c in ("rank", "model", "kind", "mean_score", "median_score", "n_origins", "n_invalid",
+                        "vs_best_baseline", "wQL", "coverage_90", "directional_accuracy") if c in summ.columns]
+    sel = result.selection
+    lines = [
+        f"backtest {result.task.name} on {sel['asset_class']}/{sel['symbol']} {sel['freq']}: "
+        f"{len(result.origins)} origins {result.origins[0]:%Y-%m-%d %H:%M} .. {result.origins[-1]:%Y-%m-%d %H:%M} UTC, "
+        f"{spec.n_paths} paths, seed {spec.seed}",
+        table(summ.select(cols).to_dicts(), cols),
+        f"realised data: {result.meta['realised_freq']} bars, coverage {result.meta['realised_coverage']:.1%}; "
+        f"{result.meta['elapsed_s']:.1f} s",
+    ]
+    if result.meta.get("n_in_sample"):
+        lines.append(f"warning: {result.meta['n_in_sample']} of {len(result.origins)} origins lie before "
+                     f"{result.meta['unseen_from']} (inside a run's training or validation split): in-sample scores, "
+                     "marked in_sample in per_origin")
+    if saved:
+        lines.append(f"saved: {saved}")
+    lines += [f"wrote {f}" for f in files]
+    return Result(json.loads(json.dumps(data, default=str)), "\n".join(lines), files)

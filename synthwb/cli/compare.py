@@ -1,0 +1,211 @@
+"""`synthwb compare | ensemble | search | ablation` (DESIGN.md §7).
+
+    synthwb compare --runs A,B,... [--baselines gbm,...] [--benchmark NAME] [--task 24h|1h]
+                    [--asset-class C --symbol S --freq F] [--start D] [--end D] [--origins K]
+                    [--n-paths N] [--seed S] [--method dm|bootstrap] [--csv OUT] [--json]
+    synthwb ensemble --name N --members A,B,... [--weights 0.5,0.5 | --fit --start D --end D]
+    synthwb search  --name N --features FS (--spec S | --preset P) --space PATH=LOW:HIGH[:log] ...
+                    [--method grid|random|tpe] [--trials K] [--keep K]
+    synthwb ablation --name N --features FS (--spec S | --preset P) [--groups a,b]
+
+``compare`` prints the leaderboard the Compare page shows (same engine call, same numbers).
+"""
+from __future__ import annotations
+
+
+def _csv_list(text: str | None) -> list[str]:
+    return [t.strip() for t in (text or "").split(",") if t.strip()]
+
+
+def add_commands(sub, common) -> None:
+    p = sub.add_parser("compare", parents=[common], help="compare runs and baselines on shared origins")
+    p.add_argument("--runs", default="", help="comma-separated run ids (ensembles included)")
+    p.add_argument("--baselines", default="", help="comma-separated baselines, e.g. gbm,garch (see backtest)")
+    p.add_argument("--benchmark", help="model the others are measured against (default: first baseline, else first run)")
+    p.add_argument("--asset-class", dest="asset_class", help="default: the first run's selection")
+    p.add_argument("--symbol")
+    p.add_argument("--freq")
+    p.add_argument("--task", default="24h", help="Synth task preset: 24h or 1h")
+    p.add_argument("--start", help="first origin date (UTC, YYYY-MM-DD or ISO)")
+    p.add_argument("--end", help="end of the test period (UTC)")
+    p.add_argument("--origins", type=int, default=20, help="number of forecast origins (default 20)")
+    p.add_argument("--n-paths", type=int, default=1000, dest="n_paths")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--method", default="dm", choices=["dm", "bootstrap"], help="paired significance test")
+    p.add_argument("--device", default="auto")
+    p.add_argument("--csv", help="write the leaderboard to this CSV (per-origin scores beside it)")
+    p.add_argument("--reward", action="store_true",
+                   help="also simulate the Synth reward: the compared models as the miners, shares of emissions")
+    p.set_defaults(func=_compare)
+
+    e = sub.add_parser("ensemble", parents=[common], help="save an ensemble of runs/baselines as a run")
+    e.add_argument("--name", required=True)
+    e.add_argument("--members", required=True, help="comma-separated run ids and baseline:<name> entries")
+    e.add_argument("--weights", help="comma-separated weights (default equal)")
+    e.add_argument("--fit", action="store_true", help="fit the weights on --start/--end (a validation period)")
+    e.add_argument("--asset-class", dest="asset_class")
+    e.add_argument("--symbol")
+    e.add_argument("--freq")
+    e.add_argument("--task", default="24h")
+    e.add_argument("--start")
+    e.add_argument("--end")
+    e.add_argument("--origins", type=int, default=20)
+    e.add_argument("--n-paths", type=int, default=500, dest="n_paths")
+    e.add_argument("--seed", type=int, default=0)
+    e.add_argument("--device", default="auto")
+    e.set_defaults(func=_ensemble)
+
+    s = sub.add_parser("search", parents=[common], help="hyperparameter search (grid, random, Optuna TPE)")
+    _training_args(s)
+    s.add_argument("--space", nargs="+", required=True,
+                   help="dimensions PATH=LOW:HIGH[:log|:int] or PATH=A,B,C, e.g. config.lr=1e-4:1e-2:log")
+    s.add_argument("--method", default="tpe", choices=["grid", "random", "tpe"])
+    s.add_argument("--trials", type=int, default=10)
+    s.add_argument("--per-dim", type=int, default=3, dest="per_dim", help="grid points per numeric dimension")
+    s.add_argument("--keep", type=int, default=3, help="keep the best K trial runs, delete the rest (-1: keep all)")
+    s.add_argument("--seed", type=int, default=0)
+    s.set_defaults(func=_search)
+
+    a = sub.add_parser("ablation", parents=[common], help="retrain without each feature group; val CRPS change")
+    _training_args(a)
+    a.add_argument("--groups", help="comma-separated feature groups (default: every group in the set)")
+    a.set_defaults(func=_ablation)
+
+
+def _training_args(p) -> None:
+    p.add_argument("--name", required=True, help="name prefix of the trial runs")
+    p.add_argument("--features", required=True, help="saved feature set name")
+    g = p.add_mutually_exclusive_group(required=True)
+    g.add_argument("--spec", help="model spec JSON file or saved spec name")
+    g.add_argument("--preset", help="model preset")
+    p.add_argument("--context", type=int)
+    p.add_argument("--horizon", type=int)
+    p.add_argument("--config", help="training config JSON file")
+    p.add_argument("--epochs", type=int)
+    p.add_argument("--max-steps", type=int, dest="max_steps")
+    p.add_argument("--device", choices=["auto", "cpu", "cuda", "mps"])
+
+
+def _train_config(args) -> dict:
+    from synthwb.core.io import read_json_file
+
+    cfg: dict = read_json_file(args.config, "training config") if args.config else {}
+    for k in ("epochs", "max_steps", "device"):
+        if getattr(args, k, None) is not None:
+            cfg[k] = getattr(args, k)
+    return cfg
+
+
+def _model_spec(args):
+    """--spec FILE.json -> dict; --spec NAME (saved) or --preset P -> the name."""
+    from synthwb.core.io import read_json_file
+
+    if args.spec and args.spec.endswith(".json"):
+        return read_json_file(args.spec, "model spec file")
+    return args.spec or args.preset
+
+
+def _compare(args):
+    from synthwb.cli import Result, table
+    from synthwb.evaluate import compare as cmp
+
+    req = cmp.CompareRequest.from_options(
+        runs=_csv_list(args.runs), baselines=_csv_list(args.baselines), benchmark=args.benchmark,
+        asset_class=args.asset_class, symbol=args.symbol, freq=args.freq, task=args.task, start=args.start,
+        end=args.end, origins=args.origins, n_paths=args.n_paths, seed=args.seed, method=args.method,
+        store=args.store,
+    )
+    res = cmp.compare(req, root=args.root, store=args.store, device=args.device)
+    files = []
+    if args.csv:
+        files = res.write_csv(args.csv)
+    board = res.board_rows()
+    tests = [r for r in res.tests.to_dicts() if r["method"] == req.method]
+    text = "\n".join([
+        f"{req.selection.symbol} {req.selection.freq} · task {res.task} · {res.n_origins} shared origins "
+        f"· benchmark {res.benchmark}",
+        table(board, cmp.BOARD_COLUMNS),
+        f"\npaired test vs {res.benchmark} ({req.method}, overlap h={res.lag}):",
+        *(f"  {r['model']}: mean diff {r['mean_diff']:+.2f} [{r['ci_low']:+.2f}, {r['ci_high']:+.2f}] "
+          f"p={r['p_value']:.3g} -> {r['verdict']}" for r in tests),
+        *(f"wrote {f}" for f in files),
+    ])
+    data = {**res.to_dict(), "files": files}
+    if args.reward:
+        from synthwb.evaluate.reward import from_per_origin, simulate
+
+        bt = res.backtest
+        rew = simulate(from_per_origin(bt.per_origin, req.selection.symbol, bt.task.horizon_seconds), bt.task.name)
+        data["reward"] = rew.to_dict()
+        cols = ["miner", "mean_score", "n_requests", "n_invalid", "mean_prompt_score", "final_share", "mean_share"]
+        text += (f"\n\nSynth reward ({rew.competition.task} prompt: window {rew.competition.window_days:g} days, "
+                 f"beta {rew.competition.beta:g}, asset weight {req.selection.symbol} "
+                 f"{rew.weights[req.selection.symbol]:.4g}); share of this competition, which pays half:\n"
+                 + table(rew.summary.select(cols).to_dicts(), cols))
+    return Result(data, text, files)
+
+
+def _ensemble(args):
+    from synthwb.cli import Result
+    from synthwb.evaluate import compare as cmp
+    from synthwb.forecast.ensemble import normalise_weights, save_ensemble
+
+    members = _csv_list(args.members)
+    fit = None
+    if args.fit:
+        req = cmp.CompareRequest.from_options(
+            runs=[m for m in members if not m.startswith("baseline:")],
+            baselines=[m.split(":", 1)[1] for m in members if m.startswith("baseline:")],
+            asset_class=args.asset_class, symbol=args.symbol, freq=args.freq, task=args.task, start=args.start,
+            end=args.end, origins=args.origins, n_paths=args.n_paths, seed=args.seed, store=args.store)
+        fit = cmp.fit_ensemble(req, members, root=args.root, store=args.store, device=args.device)
+        weights = fit.weights
+    else:
+        weights = [float(w) for w in _csv_list(args.weights)] or None
+    run_id = save_ensemble(args.name, members, weights, store=args.store, fit=fit)
+    w = normalise_weights(weights, len(members)).tolist()
+    lines = [f"saved ensemble {run_id}"] + [f"  {m}: {x:.4f}" for m, x in zip(members, w)]
+    if fit is not None:
+        lines.append(f"validation score {fit.score:.2f} (equal weights {fit.equal_score:.2f}; members "
+                     + ", ".join(f"{s:.2f}" for s in fit.member_scores) + f") on {fit.n_origins} origins")
+    return Result({"run_id": run_id, "members": members, "weights": w, "fit": fit.to_dict() if fit else None},
+                  "\n".join(lines))
+
+
+def _progress_printer():
+    import sys
+
+    def cb(fraction=None, metrics=None, message=None):
+        if message and metrics is None:
+            return
+        if metrics and "trial" in metrics:
+            sys.stderr.write(f"  {message}: value={metrics.get('value')}\n")
+    return cb
+
+
+def _search(args):
+    import threading
+
+    from synthwb.cli import Result, table
+    from synthwb.research.search import search_job
+
+    res = search_job(_progress_printer(), threading.Event(), run_name=args.name, featureset=args.features,
+                     model_spec=_model_spec(args), space=args.space, method=args.method, n_trials=args.trials,
+                     config=_train_config(args), store=args.store, root=args.root, seed=args.seed, per_dim=args.per_dim,
+                     keep=None if args.keep < 0 else args.keep, context=args.context, horizon=args.horizon)
+    rows = res.table().to_dicts()
+    best = res.best
+    text = table(rows) + ("\nbest: trial %d value %.4f run %s" % (best.number, best.value, best.run_id) if best else
+                          "\nno trial finished")
+    return Result(res.to_dict(), text)
+
+
+def _ablation(args):
+    from synthwb.cli import Result, table
+    from synthwb.research.search import run_ablation
+
+    res = run_ablation(args.name, args.features, _model_spec(args), _train_config(args),
+                       groups=_csv_list(args.groups) or None, store=args.store, root=args.root,
+                       progress=None, context=args.context, horizon=args.horizon)
+    rows = res.table().to_dicts()
+    return Result(rows, table(rows, ["group", "removed", "n_features", "val_crps", "delta", "pct", "run_id", "status"]))

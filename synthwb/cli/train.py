@@ -1,0 +1,132 @@
+"""`synthwb train --name RUN --features N (--spec SPEC.json | --preset P) ...` (DESIGN.md §7).
+
+Runs the same loop as the Train page, headless, with a tqdm progress bar on stderr. The
+first Ctrl-C stops cooperatively (the run is saved as ``interrupted`` and can be resumed
+with ``--resume``); a second one aborts.
+"""
+from __future__ import annotations
+
+import signal
+import sys
+import threading
+
+
+def add_commands(sub, common) -> None:
+    p = sub.add_parser("train", parents=[common], help="train a path model on a saved feature set")
+    p.add_argument("--name", required=True, help="run name (a unique run id is made from it); with --resume the run id")
+    p.add_argument("--features", help="saved feature set name (not needed with --resume)")
+    g = p.add_mutually_exclusive_group()
+    g.add_argument("--spec", help="model spec: a JSON file or a saved spec name")
+    g.add_argument("--preset", help="model preset (see `synthwb models presets`; default: the recommended one)")
+    p.add_argument("--context", type=int, help="context length for a preset (bars)")
+    p.add_argument("--horizon", type=int, help="horizon for a preset in path steps (default: the target task's)")
+    p.add_argument("--task", help='the task the run targets: 24h (default), 1h, or a task JSON file (loss, '
+                                  'validation and calibration use it)')
+    p.add_argument("--config", help="training config JSON file (options below override it)")
+    p.add_argument("--epochs", type=int)
+    p.add_argument("--max-steps", type=int, dest="max_steps")
+    p.add_argument("--batch-size", type=int, dest="batch_size")
+    p.add_argument("--lr", type=float)
+    p.add_argument("--weight-decay", type=float, dest="weight_decay")
+    p.add_argument("--loss", choices=["crps", "afcrps", "synth"])
+    p.add_argument("--alpha", type=float)
+    p.add_argument("--schedule", choices=["cosine", "cosine_restarts", "constant"])
+    p.add_argument("--warmup-steps", type=int, dest="warmup_steps")
+    p.add_argument("--n-paths", type=int, dest="n_paths_train", help="paths per sample while training")
+    p.add_argument("--n-paths-eval", type=int, dest="n_paths_eval")
+    p.add_argument("--patience", type=int)
+    p.add_argument("--val-every", type=int, dest="val_every")
+    p.add_argument("--seed", type=int)
+    p.add_argument("--device", choices=["auto", "cpu", "cuda", "mps"])
+    p.add_argument("--amp", action="store_true", default=None, help="mixed precision (CUDA only)")
+    p.add_argument("--tensorboard", action="store_true", default=None, help="write TensorBoard events to <run>/tb")
+    p.add_argument("--space", choices=["relative", "logret"])
+    p.add_argument("--num-workers", type=int, dest="num_workers")
+    p.add_argument("--resume", action="store_true", help="continue the run --name from its last checkpoint")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(func=_train)
+
+
+_CONFIG_KEYS = ("epochs", "max_steps", "batch_size", "lr", "weight_decay", "loss", "alpha", "schedule",
+                "warmup_steps", "n_paths_train", "n_paths_eval", "patience", "val_every", "seed", "device",
+                "amp", "tensorboard", "space", "num_workers")
+
+
+def _train(args):
+    from synthwb.cli import Result
+    from synthwb.core.errors import SpecError
+    from synthwb.core.io import read_json_file
+    from synthwb.train.config import TrainConfig
+    from synthwb.train.loop import train
+
+    base: dict = read_json_file(args.config, "training config") if args.config else {}
+    overrides = {k: getattr(args, k) for k in _CONFIG_KEYS if getattr(args, k) is not None}
+    if args.resume:
+        config = {**base, **overrides}
+        featureset = model_spec = None
+    else:
+        if not args.features:
+            raise SpecError("--features is required (the name of a saved feature set)")
+        if args.task:
+            overrides["synth_task"] = read_json_file(args.task, "task file") if args.task.endswith(".json") else args.task
+        config = TrainConfig.parse(base, **overrides)
+        if not (args.spec or args.preset):
+            from synthwb.models import recommended_preset
+
+            args.preset = recommended_preset()
+        featureset, model_spec = args.features, args.spec or args.preset
+
+    stop = threading.Event()
+    state: dict = {"val": None, "bar": None}
+
+    def progress(fraction=None, metrics=None, message=None):
+        if args.no_progress or not metrics or "step" not in metrics:
+            return
+        bar = state["bar"]
+        if bar is None:  # made on the first logged step, so a setup error prints one clean line
+            from tqdm import tqdm
+
+            bar = state["bar"] = tqdm(total=None, unit="step", file=sys.stderr, dynamic_ncols=True, leave=True)
+        step = int(metrics["step"])
+        if fraction and step:
+            bar.total = max(int(round(step / fraction)), step)
+        if metrics.get("kind") == "val":
+            state["val"] = metrics.get("val_score", metrics.get("val_loss"))
+        post = {}
+        if "loss" in metrics:
+            post["loss"] = f"{metrics['loss']:.4g}"
+        if state["val"] is not None:
+            post["val"] = f"{state['val']:.5g}"
+        bar.set_postfix(post, refresh=False)
+        bar.update(step - bar.n)
+
+    def on_sigint(signum, frame):
+        if stop.is_set():
+            raise KeyboardInterrupt
+        stop.set()
+        sys.stderr.write("\nstopping after this step (Ctrl-C again to abort)...\n")
+
+    old = signal.signal(signal.SIGINT, on_sigint) if threading.current_thread() is threading.main_thread() else None
+    try:
+        info = train(args.name, featureset, model_spec, config, store=args.store, root=args.root,
+                     progress=progress, stop_event=stop, resume=args.resume,
+                     context=args.context, horizon=args.horizon)
+    finally:
+        if old is not None:
+            signal.signal(signal.SIGINT, old)
+        if state["bar"] is not None:
+            state["bar"].close()
+    d = info.to_dict()
+    b = info.best
+    best = (f"; best at step {b.get('step')}: val score {b['val_score']:.1f}, 90% coverage {b['val_coverage_90']:.3f}"
+            if b.get("val_score") is not None else
+            f"; best val loss {b['val_loss']:.4f} at step {b.get('step')}" if b.get("val_loss") is not None else "")
+    from synthwb.store import runs
+
+    cal = runs.read_info(info.run_id, args.store).get("calibration") or {}
+    calib = (f"\ncalibration (validation split): vol x{cal['vol_scale']:.3f}, drift x{cal['drift_shrink']:g}, "
+             f"val score {cal['val_score_before']:.1f} -> {cal['val_score_after']:.1f}" if cal.get("n_windows") else "")
+    text = (f"run {info.run_id}: {info.status} at step {info.step}"
+            + (f" ({info.stop_reason})" if info.stop_reason else "") + best + calib
+            + f"\nsaved in {info.path}")
+    return Result(d, text)

@@ -1,0 +1,55 @@
+"""Time utilities: the one ``to_utc`` (dates and instants; naive means UTC) and the one
+``to_ns`` (any timestamps to int64 UTC nanoseconds)."""
+from __future__ import annotations
+
+from datetime import date, datetime, timezone
+from typing import Any
+
+import numpy as np
+import polars as pl
+
+from synthwb.core.errors import SpecError
+
+
+def to_utc(value: Any, what: str) -> datetime | None:
+    if value is None or value == "":
+        return None
+    if isinstance(value, datetime):
+        dt = value
+    elif isinstance(value, date):
+        dt = datetime(value.year, value.month, value.day)
+    else:
+        try:
+            dt = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+        except ValueError:
+            raise SpecError(f"{what}: cannot read {value!r} as a date (use YYYY-MM-DD or ISO 8601)") from None
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=timezone.utc)
+    return dt.astimezone(timezone.utc)
+
+
+def to_ns(values) -> np.ndarray:
+    """Timestamps (polars/pandas/numpy datetimes, python datetimes, ISO strings) -> int64 UTC ns."""
+    if isinstance(values, (datetime, str, np.datetime64)):
+        return to_ns([values])
+    if isinstance(values, pl.Series):
+        s = values
+        if s.dtype == pl.Datetime and s.dtype.time_zone:
+            s = s.dt.convert_time_zone("UTC").dt.replace_time_zone(None)
+        return s.cast(pl.Datetime("ns")).cast(pl.Int64).to_numpy()
+    arr = np.asarray(values)
+    if arr.dtype.kind == "M":
+        return arr.astype("datetime64[ns]").astype(np.int64)
+    if arr.dtype.kind in "iu":
+        return arr.astype(np.int64)
+    out = np.empty(arr.shape, dtype=np.int64)
+    flat = arr.ravel()
+    for i, v in enumerate(flat):
+        if isinstance(v, (str, datetime)):  # naive means UTC
+            v = to_utc(v, "timestamp")
+            out.flat[i] = int(round(v.timestamp() * 1e6)) * 1000
+        elif hasattr(v, "value"):  # pandas Timestamp
+            out.flat[i] = int(v.value)
+        else:
+            raise SpecError(f"cannot read {v!r} as a timestamp")
+    return out

@@ -1,0 +1,164 @@
+"""A saved run as a Forecaster (the protocol the backtest and compare engines score).
+
+``RunForecaster.forecast(bars, origins, n_steps, step_seconds, n_paths, seed)`` returns price
+paths ``(n_origins, n_paths, n_points)`` with column 0 = the last close at or before each
+origin. For each origin it takes the bars with ``ts <= origin``, computes the features with the
+run's saved feature set (same spec, same scaler fitted on the run's training split), builds the
+last ``context`` rows as the model input, and runs all origins through the model in batches
+on the device.
+
+The paths are on the model's own grid (``self.step_seconds``, the run's bar size). When the
+task asks for another step no interpolation is done: the paths cover the task's horizon on the
+model's grid (``ceil(n_steps * step_seconds / self.step_seconds)`` steps) and the scorer aligns
+them by timestamps (``synth_loss_torch`` / the scorer handle a model step that divides the
+task's intervals). Bars finer than the run's bar size are resampled first.
+"""
+from __future__ import annotations
+
+import math
+from datetime import datetime
+from typing import Sequence
+
+import numpy as np
+import polars as pl
+import torch
+
+from synthwb.core.device import resolve_device
+from synthwb.core.errors import DataError, NotFound, SpecError
+from synthwb.core.time import to_ns
+from synthwb.data.resample import resample
+from synthwb.data.schema import FREQ_SECONDS
+from synthwb.features.compute import warmup_bars
+from synthwb.features.datasets import bar_range, past_logret, regular_mask
+from synthwb.features.featureset import run_featureset
+from synthwb.forecast.base import ForecasterBase
+from synthwb.models.backbone import build_model
+from synthwb.models.spec import run_spec
+from synthwb.store.runs import BEST, LAST, Run, check_weights_match, load_run, read_weights, weights_file
+
+# keep one forward pass under about this many path values (batch * n_paths * points)
+_MAX_VALUES = 40_000_000
+
+
+class RunForecaster(ForecasterBase):
+    """Forecaster over a trained run (see the module doc)."""
+
+    def __init__(self, run_id: str, store=None, device: str = "auto", which: str = "best", root=None,
+                 calibrated: bool = True):
+        self.run = load_run(run_id, store)
+        self.name = run_id if calibrated else f"{run_id} (uncalibrated)"
+        self.device = resolve_device(device)
+        self.model = load_model(self.run, which=which, device=str(self.device))
+        self.spec = run_spec(self.run)
+        self.featureset = run_featureset(self.run)
+        self.root = root
+        self.context = int(self.spec.context)
+        self.horizon = int(self.spec.horizon)
+        self.freq = self.featureset.freq
+        self.bar_seconds = FREQ_SECONDS[self.freq]
+        #: the path step (the bar, or a finer step the model simulates between bars)
+        self.step_seconds = int(self.spec.path_step or self.bar_seconds)
+        cal = self.run.info.get("calibration") or {}
+        #: the post-hoc calibration applied (fitted on the validation split), or None
+        self.calibration = cal if (calibrated and cal and self.model.anchor is not None) else None
+        if self.calibration:
+            self.model.set_calibration(cal.get("vol_scale", 1.0), cal.get("drift_shrink", 1.0))
+        self.asset_class = self.featureset.selection["asset_class"]
+        #: bars of history one forecast needs (features warm-up + context)
+        self.context_bars = warmup_bars(self.featureset.feature_spec) + self.context + 1
+        span_days = self.context_bars * self.bar_seconds / 86400.0
+        #: calendar days of history to read before an origin (sessions: about 3x the bar span)
+        self.context_days = span_days * (1.0 if self.asset_class == "crypto" else 3.0) + 1.0
+
+    def __repr__(self) -> str:
+        return f"RunForecaster({self.name!r}, {self.freq}, context={self.context}, horizon={self.horizon})"
+
+    # -- grid ------------------------------------------------------------------------------
+    def grid_steps(self, n_steps: int, step_seconds: int) -> int:
+        """Model steps needed to cover ``n_steps`` of ``step_seconds`` (on the model's grid)."""
+        need = math.ceil(int(n_steps) * int(step_seconds) / self.step_seconds)
+        if need > self.horizon:
+            raise SpecError(
+                f"run {self.name!r} forecasts {self.horizon} steps of {self.step_seconds} s "
+                f"({self.horizon * self.step_seconds / 3600:g} h); the task needs "
+                f"{int(n_steps) * int(step_seconds) / 3600:g} h. Train with a longer horizon.")
+        return need
+
+    # -- inputs ----------------------------------------------------------------------------
+    def _bars(self, bars: pl.DataFrame) -> pl.DataFrame:
+        if bars.is_empty():
+            raise DataError("no bars to forecast from")
+        bars = bars.sort("ts")
+        if bars.height > 2:
+            spacing = bars["ts"].diff().drop_nulls().dt.total_seconds().median()
+            if spacing is not None and spacing < self.bar_seconds:
+                bars = resample(bars, self.freq, self.asset_class)
+        return bars
+
+    def inputs(self, bars: pl.DataFrame, origins: Sequence[datetime]) -> tuple[np.ndarray, ...]:
+        """Model inputs ``x`` (n_origins, context, F), ``last_close`` (n_origins,), and the
+        anchor's ``past`` (n_origins, context) log returns, ``t0`` (n_origins,) epoch seconds and
+        ``past_range`` (n_origins, context) log(high / low),
+        built exactly as the training windows are (:func:`synthwb.features.datasets.make_windows`)."""
+        feats = self.featureset.features_for(self._bars(bars), root=self.root)
+        cols = list(self.featureset.feature_cols)
+        mat = feats.select(cols).to_numpy().astype(np.float64)
+        mat = np.nan_to_num(mat, nan=0.0, posinf=0.0, neginf=0.0).astype(np.float32)  # as in training windows
+        close = feats["raw_close"].to_numpy().astype(np.float64)
+        ts = to_ns(feats["ts"])
+        o_ns = to_ns(list(origins))
+        ends = np.searchsorted(ts, o_ns, side="right")
+        short = np.nonzero(ends < self.context)[0]
+        if len(short):
+            i = int(short[0])
+            raise DataError(f"{self.name}: only {int(ends[i])} feature rows up to origin {origins[i]}; the model "
+                            f"needs {self.context} (read about {self.context_days:.1f} days of bars before it)")
+        idx = ends[:, None] - self.context + np.arange(self.context)[None, :]
+        r = past_logret(close, regular_mask(ts, self.bar_seconds))
+        t0 = ts[ends - 1] / 1e9 + self.bar_seconds
+        rng = bar_range(feats, "raw_high", "raw_low")
+        return mat[idx], close[ends - 1], r[idx], t0, rng[idx]
+
+    # -- protocol --------------------------------------------------------------------------
+    @torch.no_grad()
+    def forecast(self, bars: pl.DataFrame, origins: Sequence[datetime], n_steps: int, step_seconds: int,
+                 n_paths: int = 1000, seed: int = 0) -> np.ndarray:
+        """Paths ``(n_origins, n_paths, m + 1)`` on the model's grid, ``m = grid_steps(...)``."""
+        m = self.grid_steps(n_steps, step_seconds)
+        if len(origins) == 0:
+            return np.empty((0, int(n_paths), m + 1))
+        x, last, past, t0, rng = self.inputs(bars, origins)
+        out = np.empty((len(origins), int(n_paths), m + 1), dtype=np.float64)
+        chunk = max(1, _MAX_VALUES // (int(n_paths) * (self.horizon + 1)))
+        gen = torch.Generator(device=self.device).manual_seed(int(seed))
+        for a in range(0, len(origins), chunk):
+            xb = torch.from_numpy(x[a:a + chunk]).to(self.device)
+            lb = torch.from_numpy(last[a:a + chunk]).to(self.device, torch.float32)
+            anchor = {"past": torch.from_numpy(past[a:a + chunk]).to(self.device),
+                      "t0": torch.from_numpy(t0[a:a + chunk]).to(self.device),
+                      "past_range": torch.from_numpy(rng[a:a + chunk]).to(self.device)}
+            paths = self.model(xb, lb, int(n_paths), generator=gen, **anchor).paths[..., : m + 1]
+            paths = paths.double() * (torch.from_numpy(last[a:a + chunk]).to(self.device)
+                                      / lb.double())[:, None, None]  # exact t0 in float64
+            out[a:a + chunk] = paths.cpu().numpy()
+        return out
+
+
+def load_model(run_id: str | Run, which: str = "best", store=None, device: str = "cpu"):
+    """Rebuild a run's path model from its spec and load its weights (eval mode, on ``device``).
+
+    Refuses with :class:`SpecError` when the spec and the weights disagree (keys or shapes)."""
+    run = run_id if isinstance(run_id, Run) else load_run(run_id, store)
+    fname = weights_file(which)
+    wpath = run.path / fname
+    if not wpath.is_file():
+        alt = run.path / (LAST if which == "best" else BEST)
+        raise NotFound(
+            f"run {run.run_id!r} has no {which} weights ({fname}) yet"
+            + (f"; {alt.name} exists (use which={'last' if which == 'best' else 'best'!r})" if alt.is_file() else "")
+        )
+    model = build_model(run_spec(run))
+    state = read_weights(wpath)
+    check_weights_match(model, state, f"weights ({run.run_id}/{fname})")
+    model.load_state_dict(state, strict=True)
+    return model.to(resolve_device(device)).eval()
