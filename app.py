@@ -27,6 +27,7 @@ PAGES = [
     st.Page("app_pages/train.py", title="Train", icon=":material/model_training:"),
     st.Page("app_pages/backtest.py", title="Backtest", icon=":material/query_stats:"),
     st.Page("app_pages/compare.py", title="Compare", icon=":material/compare_arrows:"),
+    st.Page("app_pages/research.py", title="Research", icon=":material/experiment:"),
 ]
 
 nav = st.navigation(PAGES)

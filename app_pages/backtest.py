@@ -7,29 +7,22 @@ terminal distribution and drift/volatility, GluonTS and trading metrics, CSV dow
 Draws only: every number comes from synthwb.evaluate.backtest (same call as the CLI)."""
 from __future__ import annotations
 
-from datetime import datetime, time, timedelta, timezone
+from datetime import UTC, datetime, time, timedelta
 
 import polars as pl
 import streamlit as st
 
+from synthwb.charts import backtest as eplots
+from synthwb.charts import forecast as fplots
 from synthwb.core.errors import SynthwbError
 from synthwb.evaluate import export
-from synthwb.charts import backtest as eplots
-from synthwb.evaluate.backtest import BacktestSpec, run_backtest, save_beside_run
+from synthwb.evaluate.backtest import BacktestSpec
 from synthwb.forecast.baselines import BASELINES
 from synthwb.scoring.synth import TASKS
-from synthwb.charts.base import fan_chart
 from ui import jobs as bg
 from ui import state
 
 S = st.session_state
-
-
-def _backtest_job(progress, stop_event, *, spec, root, store):
-    result = run_backtest(spec, root=root, store=store, progress=progress, stop_event=stop_event)
-    if spec.models and result.status == "finished":
-        result.meta["saved"] = str(save_beside_run(result, spec.models[0], store=store))
-    return result
 
 
 HELD_OUT, DATES = "held-out test split", "dates"
@@ -42,8 +35,8 @@ def _on_run(sel) -> None:
         spec = BacktestSpec.parse({
             "selection": None if runs else {"asset_class": sel.asset_class, "symbol": sel.symbol, "freq": sel.freq},
             "task": S.bt_task, "models": runs, "baselines": list(S.bt_baselines),
-            "start": None if held_out else datetime.combine(S.bt_from, time(), tzinfo=timezone.utc),
-            "end": None if held_out else datetime.combine(S.bt_to + timedelta(days=1), time(), tzinfo=timezone.utc),
+            "start": None if held_out else datetime.combine(S.bt_from, time(), tzinfo=UTC),
+            "end": None if held_out else datetime.combine(S.bt_to + timedelta(days=1), time(), tzinfo=UTC),
             "uncalibrated": bool(S.bt_uncal),
             "n_origins": int(S.bt_origins), "every": int(S.bt_every) or None, "n_paths": int(S.bt_paths),
             "seed": int(S.bt_seed), "cost_bps": float(S.bt_cost), "threshold_bps": float(S.bt_threshold),
@@ -53,7 +46,7 @@ def _on_run(sel) -> None:
         S.bt_error = exc
         return
     label = f"{', '.join(runs + [b.label for b in spec.baselines])} · {spec.task}"
-    bg.submit("bt_job", "backtest", label, _backtest_job, spec=spec)
+    bg.submit("bt_job", "backtest", label, spec=spec)
 
 
 def _setup(sel) -> None:
@@ -129,11 +122,11 @@ def _fans(res) -> None:
     score = res.per_origin.filter((pl.col("model") == model) & (pl.col("origin") == res.origins[i]))["total"][0]
     title = f"{model} · score {score:.1f}" if score is not None else f"{model} · invalid forecast"
     if i not in kept:  # bands from the stored quantiles
-        st.plotly_chart(eplots.quantile_fan(q, title=title), width="stretch", key="bt_fan")
+        st.plotly_chart(fplots.quantile_fan(q, title=title), width="stretch", key="bt_fan")
         st.caption("Full path sets are kept for the origins marked 'paths kept' (terminal distribution, drift, vol).")
         return
     paths, times = kept[i], q["time"].to_list()
-    st.plotly_chart(fan_chart(paths, times, res.realised[i], title=title), width="stretch", key="bt_fan")
+    st.plotly_chart(fplots.fan_chart(paths, times, res.realised[i], title=title), width="stretch", key="bt_fan")
     a, b = st.columns(2)
     a.plotly_chart(eplots.terminal_distribution(paths, res.realised[i][-1], title="Final price"),
                    width="stretch", key="bt_terminal")
@@ -177,10 +170,10 @@ def _results(res) -> None:
     with tabs[0]:
         _fans(res)
     with tabs[1]:
-        st.plotly_chart(eplots.interval_bars(res.intervals, title="Mean CRPS per interval"), width="stretch",
+        st.plotly_chart(fplots.interval_chart(res.intervals, title="Mean CRPS per interval"), width="stretch",
                         key="bt_iv")
     with tabs[2]:
-        st.plotly_chart(eplots.score_over_origins(res.per_origin), width="stretch", key="bt_time")
+        st.plotly_chart(fplots.score_over_time(res.per_origin), width="stretch", key="bt_time")
     with tabs[3]:
         _calibration(res)
     with tabs[4]:

@@ -4,15 +4,16 @@ Draws only; every computation is a synthwb.features call."""
 from __future__ import annotations
 
 import time
-from datetime import datetime, time as dtime, timezone
+from datetime import UTC, datetime
+from datetime import time as dtime
 
 import polars as pl
 import streamlit as st
 
-from synthwb.data.schema import FREQ_SECONDS, FREQS
 from synthwb.core.errors import SynthwbError
-from synthwb.features.registry import FEATURES, FeatureSpec, default_spec
 from synthwb.core.registry import Param
+from synthwb.data.schema import FREQ_SECONDS, FREQS
+from synthwb.features.registry import FEATURES, FeatureSpec, default_spec
 from ui import state
 from ui.widgets import param_widget
 
@@ -81,7 +82,7 @@ def _split_chooser(frame: pl.DataFrame):
     span = hi - lo
     v = c2.date_input("validation from", value=lo + span * 0.7, min_value=lo, max_value=hi, key="fl_split_vs")
     t = c3.date_input("test from", value=lo + span * 0.85, min_value=lo, max_value=hi, key="fl_split_ts")
-    as_dt = lambda d: datetime.combine(d, dtime(), tzinfo=timezone.utc)  # noqa: E731
+    as_dt = lambda d: datetime.combine(d, dtime(), tzinfo=UTC)  # noqa: E731
     return SplitSpec(val_start=as_dt(v), test_start=as_dt(t))
 
 

@@ -7,12 +7,23 @@ import sys
 import streamlit as st
 from streamlit_sortables import sort_items
 
+from synthwb.charts.backtest import path_trajectories
+from synthwb.charts.forecast import fan_chart
 from synthwb.core.errors import SynthwbError
-from synthwb.models import (BLOCKS, HEADS, PRESETS, ModelSpec, delete_spec, get_preset, list_specs, load_spec, save_spec,
-                            summary)
+from synthwb.models import (
+    BLOCKS,
+    HEADS,
+    PRESETS,
+    ModelSpec,
+    delete_spec,
+    get_preset,
+    list_specs,
+    load_spec,
+    save_spec,
+    summary,
+)
 from synthwb.models import stack as stk
 from synthwb.models.registry import block_is_causal, block_min_len
-from synthwb.charts.base import fan_chart, trajectory_chart
 from ui import state
 from ui.widgets import params_form
 
@@ -252,5 +263,5 @@ if spec is not None:
                                       title="Untrained paths vs realised"), width="stretch")
             ex = {n: res["extras"][n][k] for n in ("drift", "vol") if n in res["extras"]}
             if ex:
-                st.plotly_chart(trajectory_chart(ex, title="Per-step drift and vol (log return)"),
+                st.plotly_chart(path_trajectories(None, extras=ex, title="Per-step drift and vol (log return)", ytitle="log return"),
                                 width="stretch")

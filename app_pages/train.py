@@ -9,16 +9,19 @@ from __future__ import annotations
 
 import streamlit as st
 
+from synthwb.charts.train import curves_figure
 from synthwb.core.errors import SynthwbError
 from synthwb.features.featureset import list_featuresets
+from synthwb.jobs.adapters import train_job
+from synthwb.jobs.registry import ACTIVE
 from synthwb.models import list_specs, preset_names, recommended_preset
 from synthwb.store import runs
-from synthwb.train import TrainConfig, train_job
-from synthwb.jobs.registry import ACTIVE
+from synthwb.train import TrainConfig
+from synthwb.train.config import FORM_ADVANCED, FORM_MAIN, config_from_form, config_label, config_param
 from synthwb.train.loop import prepare
-from synthwb.charts.train import curves_figure
 from ui import jobs as bg
 from ui import state
+from ui.widgets import fields_form
 
 S = st.session_state
 
@@ -114,7 +117,6 @@ def new_run_form() -> None:
     rec = recommended_preset()
     models = [f"preset: {p}" for p in [rec, *[p for p in preset_names() if p != rec]]] + \
         [f"spec: {s}" for s in list_specs(STORE)]
-    d = TrainConfig()
     with st.form("train_form"):
         a, b, c = st.columns(3)
         fs_name = a.selectbox("Feature set", fsets, key="tr_fs")
@@ -123,43 +125,17 @@ def new_run_form() -> None:
         horizon = a.number_input("Horizon (path steps, presets; 0 = the task's)", 0, 100_000, 0, key="tr_horizon",
                                  help="0: the target task's horizon on the path grid (288 five-minute steps for 24h)")
         name = a.text_input("Run name", "", key="tr_name", placeholder="default: model-featureset")
-        epochs = b.number_input("Epochs", 1, 100_000, d.epochs, key="tr_epochs")
-        batch = b.number_input("Batch size", 1, 65_536, d.batch_size, key="tr_batch")
-        lr = b.number_input("Learning rate", 1e-6, 1.0, d.lr, format="%.5f", key="tr_lr")
-        loss = b.selectbox("Loss", ["synth", "crps", "afcrps"], key="tr_loss",
-                           help="the target task's Synth score (default), CRPS at every horizon step, or its "
-                                "almost-fair form")
-        task = b.selectbox("Target task", ["24h", "1h"], key="tr_task",
-                           help="the Synth prompt the run is trained, validated and calibrated for")
-        n_paths = b.number_input("Paths per sample (train)", 2, 100_000, d.n_paths_train, key="tr_paths")
-        device = b.selectbox("Device", ["auto", "cpu", "cuda", "mps"], key="tr_device")
-        schedule = c.selectbox("Schedule", ["cosine", "cosine_restarts", "constant"], key="tr_sched")
-        warmup = c.number_input("Warm-up steps", 0, 1_000_000, d.warmup_steps, key="tr_warmup")
-        patience = c.number_input("Early-stop patience (0 = off)", 0, 1000, d.patience, key="tr_patience")
-        max_steps = c.number_input("Max steps (0 = all epochs)", 0, 10_000_000, 0, key="tr_max_steps")
-        val_every = c.number_input("Validate every N steps (0 = every 100)", 0, 1_000_000, 0, key="tr_val_every")
-        tb = c.checkbox("TensorBoard events", False, key="tr_tb")
+        labels = {n: config_label(n) for n in FORM_MAIN + FORM_ADVANCED}
+        main = fields_form([config_param(n) for n in FORM_MAIN], "tr", labels, containers=[b, c])
         with st.expander("Advanced"):
-            e1, e2, e3 = st.columns(3)
-            wd = e1.number_input("Weight decay", 0.0, 10.0, d.weight_decay, format="%.5f", key="tr_wd")
-            clip = e1.number_input("Grad clip (0 = off)", 0.0, 1e6, d.grad_clip, key="tr_clip")
-            alpha = e2.number_input("Almost-fair alpha", 0.0, 1.0, d.alpha, key="tr_alpha")
-            space = e2.selectbox("CRPS space", ["relative", "logret"], key="tr_space")
-            n_eval = e3.number_input("Paths (validation)", 2, 100_000, d.n_paths_eval, key="tr_paths_eval")
-            seed = e3.number_input("Seed", 0, 2**31 - 1, d.seed, key="tr_seed")
-            log_every = e1.number_input("Log every N steps", 1, 100_000, d.log_every, key="tr_log_every")
-            amp = e3.checkbox("Mixed precision (CUDA)", False, key="tr_amp")
+            advanced = fields_form([config_param(n) for n in FORM_ADVANCED], "tr", labels)
         start = st.form_submit_button("Start training", type="primary", icon=":material/play_arrow:", key="tr_start")
     if not start:
         return
     kind, _, mname = model.partition(": ")
     try:
-        _, _, cfg = prepare(fs_name, mname, dict(
-            epochs=epochs, batch_size=batch, lr=lr, loss=loss, synth_task=task, n_paths_train=n_paths, device=device,
-            schedule=schedule, warmup_steps=warmup, patience=patience, max_steps=max_steps or None,
-            val_every=val_every, tensorboard=tb, weight_decay=wd, grad_clip=clip, alpha=alpha, space=space,
-            n_paths_eval=n_eval, seed=seed, amp=amp, log_every=log_every), STORE, context=context,
-            horizon=horizon or None)
+        _, _, cfg = prepare(fs_name, mname, config_from_form({**main, **advanced}), STORE, context=context,
+                            horizon=horizon or None)
     except SynthwbError as exc:
         state.show_error(exc)
         return

@@ -66,12 +66,12 @@ def run_series(root: Path, store: Path, asset_class: str, symbol: str, freq: str
     from synthwb.data.schema import Selection
     from synthwb.evaluate.backtest import run_backtest
     from synthwb.evaluate.compare import dm_test
-    from synthwb.scoring.synth import get_task
     from synthwb.features.datasets import SplitSpec
     from synthwb.features.featureset import create_featureset, save_featureset
     from synthwb.features.registry import default_spec
-    from synthwb.models import recommended_preset
     from synthwb.forecast.run import RunForecaster
+    from synthwb.models import recommended_preset
+    from synthwb.scoring.synth import get_task
     from synthwb.train.loop import train
 
     name = f"{symbol.lower()}-{freq}"

@@ -33,14 +33,14 @@ def main() -> None:
 
     if a.threads:
         torch.set_num_threads(a.threads)
+    from synthwb.charts.train import curves_figure
     from synthwb.data.demo import generate_demo_lake
     from synthwb.data.schema import Selection
     from synthwb.features.featureset import create_featureset, save_featureset
     from synthwb.features.registry import default_spec
+    from synthwb.jobs.registry import JobRegistry
     from synthwb.store import runs
     from synthwb.train import TrainConfig, train_job
-    from synthwb.jobs.registry import JobRegistry
-    from synthwb.charts.train import curves_figure
 
     tmp = Path(tempfile.mkdtemp(prefix="bench_train_"))
     root, store = tmp / "lake", tmp / "store"

@@ -30,11 +30,11 @@ def main() -> None:
     os.environ.update(SYNTHWB_DATA_DIR=str(root), SYNTHWB_STORE_DIR=str(store), SYNTHWB_CACHE_DIR=str(cache))
 
     from streamlit.testing.v1 import AppTest
+    from train_support import make_featureset, tiny_config
 
     from synthwb.data.demo import generate_demo_lake
-    from synthwb.train import TrainConfig, train, train_job
     from synthwb.jobs.registry import get_registry
-    from train_support import make_featureset, tiny_config
+    from synthwb.train import TrainConfig, train, train_job
 
     generate_demo_lake(root=root, years=0.05, seed=0, start="2024-01-01", symbols=None)
     make_featureset(root, store, name="tiny")

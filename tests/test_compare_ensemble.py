@@ -2,12 +2,11 @@
 from __future__ import annotations
 
 import numpy as np
-import pytest
 import properscoring
+import pytest
 
 from synthwb.core.errors import SpecError
 from synthwb.forecast.base import ForecasterBase
-from synthwb.scoring.crps import crps_ensemble
 from synthwb.forecast.ensemble import (
     EnsembleForecaster,
     allocate,
@@ -16,6 +15,7 @@ from synthwb.forecast.ensemble import (
     normalise_weights,
     pair_score_matrix,
 )
+from synthwb.scoring.crps import crps_ensemble
 
 
 @pytest.mark.parametrize(
@@ -193,9 +193,9 @@ def test_fit_weights_with_the_synth_scorer_is_exact_on_pooled_ensembles():
 
 
 def test_saved_ensemble_of_baselines_loads_and_forecasts(lake_env, demo_lake):
+    from synthwb.core.errors import NotFound
     from synthwb.data.lake import read_bars
     from synthwb.data.schema import Selection
-    from synthwb.core.errors import NotFound
     from synthwb.forecast.ensemble import save_ensemble
     from synthwb.forecast.kinds import load_forecaster
     from synthwb.store import list_runs, read_info

@@ -7,11 +7,10 @@ import threading
 import pytest
 
 from synthwb.core.errors import SpecError
+from synthwb.research.ablation import ablation_specs, feature_groups
 from synthwb.research.search import (
     Dim,
-    ablation_specs,
     apply_params,
-    feature_groups,
     grid_points,
     parse_dim,
     random_points,
@@ -157,9 +156,9 @@ def tiny_featureset(lake_env, demo_lake):
 
 
 def test_training_search_keeps_the_best_runs(lake_env, tiny_featureset):
-    from synthwb.research.search import search_job
-    from synthwb.store import list_runs, read_info
+    from synthwb.jobs.adapters import search_job
     from synthwb.jobs.registry import JobRegistry
+    from synthwb.store import list_runs, read_info
 
     reg = JobRegistry(max_running=1)
     job = reg.submit("search", "hp", search_job, run_name="hp", featureset="tiny", model_spec="dlinear-gbm",
@@ -182,9 +181,10 @@ def test_training_search_keeps_the_best_runs(lake_env, tiny_featureset):
 
 
 def test_ablation_retrains_without_each_group(lake_env, demo_lake, tiny_featureset):
-    from synthwb.research.search import FULL, ablation_table, submit_ablation
-    from synthwb.store import read_info
+    from synthwb.jobs.adapters import submit_ablation
     from synthwb.jobs.registry import JobRegistry
+    from synthwb.research.ablation import FULL, ablation_table
+    from synthwb.store import read_info
 
     reg = JobRegistry(max_running=2)
     jobs = submit_ablation(reg, "abl", "tiny", "dlinear-gbm", TINY_CFG, groups=["trend", "momentum"],

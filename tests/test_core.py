@@ -4,15 +4,15 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
-from synthwb.data.schema import Selection
 from synthwb.core.errors import NotFound, SpecError
 from synthwb.core.io import append_jsonl, atomic_path, atomic_write_json, check_slug, read_jsonl, slugify
 from synthwb.core.registry import Param, Registry
+from synthwb.data.schema import Selection
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -114,7 +114,7 @@ def test_jsonl_skips_torn_last_line(tmp_path):
 
 def test_selection_validation_and_round_trip():
     s = Selection("crypto", "BTC", "1h", "2024-01-01", datetime(2024, 2, 1))
-    assert s.start == datetime(2024, 1, 1, tzinfo=timezone.utc) and s.end.tzinfo is not None
+    assert s.start == datetime(2024, 1, 1, tzinfo=UTC) and s.end.tzinfo is not None
     assert Selection.from_dict(json.loads(json.dumps(s.to_dict()))) == s
     for kwargs, word in [(dict(asset_class="stocks"), "asset class"), (dict(freq="2h"), "frequency"),
                          (dict(symbol="../x"), "symbol"), (dict(start="2024-02-01", end="2024-01-01"), "not before"),

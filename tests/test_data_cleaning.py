@@ -2,18 +2,24 @@
 from __future__ import annotations
 
 import math
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 
 import numpy as np
 import polars as pl
 import pytest
 
 from synthwb.data.calendar import nyse_holidays
-from synthwb.data.cleaning import (cap_outliers_mad, cap_outliers_zscore, expected_grid, fill_gaps,
-                                   quality_report, to_market_tz)
+from synthwb.data.cleaning import (
+    cap_outliers_mad,
+    cap_outliers_zscore,
+    expected_grid,
+    fill_gaps,
+    quality_report,
+    to_market_tz,
+)
 from synthwb.data.stats import summary
 
-UTC = timezone.utc
+UTC = UTC
 
 
 def frame(ts, close=None) -> pl.DataFrame:

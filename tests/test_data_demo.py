@@ -1,18 +1,18 @@
 """The demo generator: reproducible, realistic stylised facts, sessions, gaps."""
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import numpy as np
 import polars as pl
 import pytest
 
+from synthwb.core.errors import SpecError
 from synthwb.data.demo import demo_frames, generate_demo_lake
 from synthwb.data.lake import inventory, read_bars
 from synthwb.data.schema import Selection
-from synthwb.core.errors import SpecError
 
-UTC = timezone.utc
+UTC = UTC
 
 
 @pytest.fixture(scope="module")

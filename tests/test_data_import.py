@@ -8,10 +8,10 @@ from pathlib import Path
 import polars as pl
 import pytest
 
+from synthwb.core.errors import DataError, NotFound
 from synthwb.data.lake import read_bars
 from synthwb.data.schema import Selection
 from synthwb.data.sources import hf_load, import_file, import_hf
-from synthwb.core.errors import DataError, NotFound
 
 HEADER = "timestamp,open,high,low,close,volume\n"
 

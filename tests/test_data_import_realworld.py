@@ -13,10 +13,10 @@ from pathlib import Path
 
 import pytest
 
+from synthwb.core.errors import DataError
 from synthwb.data.lake import read_bars
 from synthwb.data.schema import Selection
 from synthwb.data.sources import import_file, preview_file
-from synthwb.core.errors import DataError
 
 
 def dt(*a) -> datetime:

@@ -2,18 +2,18 @@
 from __future__ import annotations
 
 import shutil
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import numpy as np
 import polars as pl
 import pytest
 
+from synthwb.core.errors import DataError, NotFound
 from synthwb.data.lake import inventory, read_bars, write_bars
 from synthwb.data.schema import Selection
-from synthwb.core.errors import DataError, NotFound
 
-UTC = timezone.utc
+UTC = UTC
 
 
 def bars(start: datetime, n: int, step_min: int = 1, base: float = 100.0) -> pl.DataFrame:

@@ -6,10 +6,16 @@ from datetime import date, timedelta
 import numpy as np
 import pytest
 
+from synthwb.charts.data import (
+    MAX_CANDLES,
+    candles_figure,
+    coverage_figure,
+    display_bars,
+    realized_vol_figure,
+    returns_histogram,
+)
 from synthwb.data.cleaning import quality_report
 from synthwb.data.lake import read_bars
-from synthwb.charts.data import (MAX_CANDLES, candles_figure, coverage_figure, display_bars, realized_vol_figure,
-                                returns_histogram)
 from synthwb.data.schema import Selection
 
 

@@ -1,17 +1,17 @@
 """Resampling against bars computed by hand with plain Python (zoneinfo for sessions)."""
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import numpy as np
 import polars as pl
 import pytest
 
-from synthwb.data.resample import resample
 from synthwb.core.errors import DataError
+from synthwb.data.resample import resample
 
-UTC = timezone.utc
+UTC = UTC
 NY = ZoneInfo("America/New_York")
 
 

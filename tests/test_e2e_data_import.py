@@ -14,7 +14,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "scripts"))
-from screenshot import CHROMIUM, launch_browser, streamlit_server, wait_idle
+from screenshot import CHROMIUM, launch_browser, streamlit_server, wait_idle  # noqa: E402
 
 pytestmark = [pytest.mark.e2e,
               pytest.mark.skipif(not os.path.exists(CHROMIUM), reason=f"no Chromium at {CHROMIUM}")]

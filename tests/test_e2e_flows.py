@@ -23,8 +23,9 @@ SHOTS = os.environ.get("SYNTHWB_SHOTS")
 @pytest.fixture(scope="module")
 def env(demo_lake, tmp_path_factory):
     """A lake, a 5-minute feature set and two tiny trained runs on the 24h task's grid (288 steps)."""
-    from synthwb.train import train
     from train_support import make_featureset, tiny_config
+
+    from synthwb.train import train
 
     lake = tmp_path_factory.mktemp("flow_lake")
     shutil.copytree(demo_lake, lake, dirs_exist_ok=True)

@@ -2,16 +2,22 @@
 from __future__ import annotations
 
 import threading
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import numpy as np
 import polars as pl
 import pytest
 
+from synthwb.core.errors import SpecError
 from synthwb.data.lake import read_bars
 from synthwb.data.schema import Selection
-from synthwb.core.errors import SpecError
-from synthwb.evaluate.backtest import BacktestSpec, load_backtest, run_backtest, save_backtest, save_beside_run
+from synthwb.evaluate.backtest import (
+    BacktestSpec,
+    load_backtest,
+    run_backtest,
+    save_backtest,
+    save_beside_run,
+)
 from synthwb.forecast.base import ForecasterBase
 from synthwb.forecast.baselines import BaselineForecaster
 from synthwb.scoring.synth import TASKS, score_paths
@@ -105,11 +111,11 @@ def test_forecasters_never_get_bars_after_their_origins(demo_lake):
 def test_explicit_origins_snap_to_bars_and_every_k(demo_lake):
     res = run_backtest(small_spec(origins=["2024-01-10T00:02:30Z", "2024-01-11T12:00:00Z"], baselines=["gbm"]),
                        root=demo_lake)
-    assert res.origins == [datetime(2024, 1, 10, 0, 0, tzinfo=timezone.utc),
-                           datetime(2024, 1, 11, 12, 0, tzinfo=timezone.utc)]
+    assert res.origins == [datetime(2024, 1, 10, 0, 0, tzinfo=UTC),
+                           datetime(2024, 1, 11, 12, 0, tzinfo=UTC)]
     res2 = run_backtest(small_spec(every=12, n_origins=3, baselines=["gbm"], start="2024-01-09"), root=demo_lake)
     d = np.diff([o.timestamp() for o in res2.origins])
-    assert res2.origins[0] == datetime(2024, 1, 9, tzinfo=timezone.utc) and np.all(d == 3600)
+    assert res2.origins[0] == datetime(2024, 1, 9, tzinfo=UTC) and np.all(d == 3600)
 
 
 def test_one_hour_task_on_one_minute_bars(demo_lake):
@@ -168,10 +174,11 @@ CUSTOM_TASK = {"name": "1h-on-5min", "step_seconds": 300, "n_points": 13,
 def test_trained_run_is_backtested_beside_baselines_and_saved(lake_env, demo_lake, tmp_path, capsys):
     import json
 
+    from train_support import make_featureset, tiny_config
+
     from synthwb.cli import main
     from synthwb.forecast.kinds import load_forecaster
     from synthwb.train import train
-    from train_support import make_featureset, tiny_config
 
     make_featureset(demo_lake, lake_env.store, freq="5min")
     train("bt-run", "tiny", "dlinear-gbm", tiny_config(max_steps=3), store=lake_env.store, root=demo_lake,

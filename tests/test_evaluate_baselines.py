@@ -1,7 +1,7 @@
 """Baselines: shape, t0, positivity, seeds, volatility estimates, GARCH fit, no look-ahead."""
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import numpy as np
 import polars as pl
@@ -10,7 +10,7 @@ import pytest
 from synthwb.core.errors import DataError, NotFound, SpecError
 from synthwb.forecast.baselines import BASELINES, BaselineForecaster, garch_fit, simulate_baseline
 
-T0 = datetime(2024, 3, 1, tzinfo=timezone.utc)
+T0 = datetime(2024, 3, 1, tzinfo=UTC)
 YEAR = 365 * 86400
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import math
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import numpy as np
 import polars as pl
@@ -24,7 +24,7 @@ from synthwb.evaluate.reward import (
     softmax,
 )
 
-DAY = datetime(2024, 5, 1, tzinfo=timezone.utc)
+DAY = datetime(2024, 5, 1, tzinfo=UTC)
 W_ETH = 0.7064366394033871
 
 

@@ -2,7 +2,7 @@
 batch == single, torch loss == numpy scorer, timestamp alignment, reference levels."""
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import numpy as np
 import polars as pl
@@ -198,7 +198,7 @@ def test_torch_loss_equals_numpy_and_has_gradients():
 
 
 def test_align_by_timestamps_not_positions():
-    t0 = datetime(2024, 1, 1, 0, 0, tzinfo=timezone.utc)
+    t0 = datetime(2024, 1, 1, 0, 0, tzinfo=UTC)
     # 1-minute data with a missing minute at t0+10min; forecast grid is 5 minutes
     ts = [t0 + timedelta(minutes=m) for m in range(0, 24 * 60 + 1) if m != 10]
     px = np.array([1000.0 + (t - t0).total_seconds() / 60 for t in ts])

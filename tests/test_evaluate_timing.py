@@ -2,13 +2,12 @@
 last known close, the start time, and the dropped request (synthwb.evaluate.timing)."""
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import numpy as np
 import pytest
 
 from synthwb.core.errors import SpecError
-from synthwb.scoring.synth import SynthTask
 from synthwb.evaluate.timing import (
     NS,
     forecast_across_lead,
@@ -19,8 +18,9 @@ from synthwb.evaluate.timing import (
     scored_mask,
     validator_start_time,
 )
+from synthwb.scoring.synth import SynthTask
 
-T0 = datetime(2024, 3, 1, 12, 0, tzinfo=timezone.utc)
+T0 = datetime(2024, 3, 1, 12, 0, tzinfo=UTC)
 T0_NS = int(T0.timestamp()) * NS
 # a small task: 5 points 2 minutes apart (horizon 8 minutes)
 TASK = SynthTask.custom("tiny", 120, 5, {"2min": 120, "8min_abs": 480})
@@ -37,10 +37,10 @@ def minute_candles(first_open_min: int, last_open_min: int, missing=()):
 
 def test_start_time_is_the_next_minute_plus_sixty_seconds():
     # validator: (request + 1 min).replace(second=0, microsecond=0) + 60 s
-    assert validator_start_time("2024-03-01T12:00:00") == datetime(2024, 3, 1, 12, 2, tzinfo=timezone.utc)
-    assert validator_start_time("2024-03-01T12:00:59.900") == datetime(2024, 3, 1, 12, 2, tzinfo=timezone.utc)
-    assert validator_start_time("2024-03-01T12:01:00") == datetime(2024, 3, 1, 12, 3, tzinfo=timezone.utc)
-    assert validator_start_time("2024-03-01T23:59:30") == datetime(2024, 3, 2, 0, 1, tzinfo=timezone.utc)
+    assert validator_start_time("2024-03-01T12:00:00") == datetime(2024, 3, 1, 12, 2, tzinfo=UTC)
+    assert validator_start_time("2024-03-01T12:00:59.900") == datetime(2024, 3, 1, 12, 2, tzinfo=UTC)
+    assert validator_start_time("2024-03-01T12:01:00") == datetime(2024, 3, 1, 12, 3, tzinfo=UTC)
+    assert validator_start_time("2024-03-01T23:59:30") == datetime(2024, 3, 2, 0, 1, tzinfo=UTC)
 
 
 def test_label_t_is_the_close_of_the_candle_that_opens_at_t():

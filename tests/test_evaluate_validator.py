@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import math
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import numpy as np
 import pytest
@@ -20,7 +20,7 @@ from synthwb.evaluate.validator import (
     write_response,
 )
 
-START = int(datetime(2024, 1, 10, 12, 2, tzinfo=timezone.utc).timestamp())  # 1704888120
+START = int(datetime(2024, 1, 10, 12, 2, tzinfo=UTC).timestamp())  # 1704888120
 
 
 def good(n_paths=1000, n_points=61, inc=60, start=START):

@@ -2,26 +2,32 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import numpy as np
 import polars as pl
 import pytest
 
+from synthwb.core.errors import NotFound, SpecError
 from synthwb.data.lake import read_bars
 from synthwb.data.resample import resample
 from synthwb.data.schema import Selection
-from synthwb.core.errors import NotFound, SpecError
 from synthwb.features.compute import build_features, cache_key
 from synthwb.features.datasets import SplitSpec, make_windows, split_frame
-from synthwb.features.featureset import (FeatureSet, create_featureset, delete_featureset, list_featuresets,
-                                         load_featureset, save_featureset)
+from synthwb.features.featureset import (
+    FeatureSet,
+    create_featureset,
+    delete_featureset,
+    list_featuresets,
+    load_featureset,
+    save_featureset,
+)
 from synthwb.features.microstructure import resample_with_micro
 from synthwb.features.registry import FeatureSpec, default_spec
 from synthwb.features.scaling import Scaler
 from synthwb.features.selection import select_features
 
-T0 = datetime(2024, 1, 1, tzinfo=timezone.utc)
+T0 = datetime(2024, 1, 1, tzinfo=UTC)
 
 
 def frame(n=50):
@@ -137,8 +143,8 @@ def test_build_features_from_lake_with_cache(demo_lake, lake_env):
     df = build_features(sel, spec, root=demo_lake)
     assert df.columns[:6] == ["ts", "open", "high", "low", "close", "volume"]
     assert df.columns[6:] == spec.columns()
-    assert df["ts"].min() == datetime(2024, 1, 5, tzinfo=timezone.utc)  # warm-up read before the start
-    assert df["ts"].max() < datetime(2024, 1, 15, tzinfo=timezone.utc)
+    assert df["ts"].min() == datetime(2024, 1, 5, tzinfo=UTC)  # warm-up read before the start
+    assert df["ts"].max() < datetime(2024, 1, 15, tzinfo=UTC)
     assert df.null_count().sum_horizontal()[0] == 0
     assert np.isfinite(df.drop("ts").to_numpy()).all()
     files = list((lake_env.cache / "features").glob("*.parquet"))
@@ -193,7 +199,7 @@ def test_featureset_save_load_windows_and_features_for(demo_lake, lake_env):
         assert row[c][0] == pytest.approx(stored[c][0], rel=1e-6, abs=1e-9), c
     # the stored vol-regime centers are reused: a short history labels bars exactly as the saved frame
     assert len(loaded.fitted["vol_regime_24_3"]) == 3
-    short = loaded.features_for(hist.filter(pl.col("ts") >= datetime(2024, 1, 12, tzinfo=timezone.utc)),
+    short = loaded.features_for(hist.filter(pl.col("ts") >= datetime(2024, 1, 12, tzinfo=UTC)),
                                 root=demo_lake, scaled=False)
     both = short.join(fs.frame(), on="ts", suffix="_saved")
     assert both.height > 50

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import math
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import numpy as np
 import polars as pl
@@ -12,7 +12,7 @@ from synthwb.features.compute import compute_features
 from synthwb.features.microstructure import MICRO_FEATURES, resample_with_micro
 from synthwb.features.registry import FeatureContext, FeatureSpec
 
-T0 = datetime(2024, 1, 1, tzinfo=timezone.utc)
+T0 = datetime(2024, 1, 1, tzinfo=UTC)
 
 
 def bars(close, high=None, low=None, volume=None, open_=None, step=timedelta(hours=1)):
@@ -192,7 +192,7 @@ def test_parabolic_sar_by_hand():
 
 
 def test_calendar_market_timezone():
-    ts = [datetime(2024, 7, 6, 14, 30, tzinfo=timezone.utc)]  # a Saturday, 10:30 New York (EDT)
+    ts = [datetime(2024, 7, 6, 14, 30, tzinfo=UTC)]  # a Saturday, 10:30 New York (EDT)
     df = bars([1.0]).with_columns(pl.Series("ts", ts).dt.cast_time_unit("us"))
     eq = feat(df, "calendar", ctx=FeatureContext("equity", "1h"))
     cr = feat(df, "calendar", ctx=FeatureContext("crypto", "1h"))

@@ -4,7 +4,7 @@ Also: each feature makes exactly the columns it declares, and nothing non-finite
 """
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import numpy as np
 import polars as pl
@@ -14,7 +14,7 @@ from synthwb.features.compute import compute_features
 from synthwb.features.microstructure import resample_with_micro
 from synthwb.features.registry import FEATURES, FeatureContext, FeatureSpec, makes_of
 
-T0 = datetime(2024, 3, 1, tzinfo=timezone.utc)
+T0 = datetime(2024, 3, 1, tzinfo=UTC)
 HOURS, CUT = 120, 80  # 120 hourly bars from 1-minute bars; the past is the first 80
 
 

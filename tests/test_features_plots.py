@@ -1,14 +1,14 @@
 """Feature Lab figure builders (plotly, no streamlit) and a session-asset build."""
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import numpy as np
 import plotly.graph_objects as go
 
+from synthwb.charts.features import correlation_figure, importance_figure, oscillator_groups, price_figure
 from synthwb.data.schema import Selection
 from synthwb.features.compute import build_features
-from synthwb.charts.features import correlation_figure, importance_figure, oscillator_groups, price_figure
 from synthwb.features.registry import FeatureSpec
 from synthwb.features.selection import SelectionReport
 
@@ -62,5 +62,5 @@ def test_session_asset_features_use_new_york_time(demo_lake, lake_env):
     assert hours <= set(range(9, 16)) and 9 in hours  # session bars open 09:30 .. 15:30 New York
     assert frame["cal_weekend"].sum() == 0
     first = frame["ts"].min()
-    assert first >= datetime(2024, 1, 8, tzinfo=timezone.utc)
+    assert first >= datetime(2024, 1, 8, tzinfo=UTC)
     assert np.isfinite(frame.drop("ts").to_numpy()).all()

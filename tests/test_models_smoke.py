@@ -4,9 +4,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from synthwb.core.errors import DataError
 from synthwb.data.lake import read_bars
 from synthwb.data.schema import Selection
-from synthwb.core.errors import DataError
 from synthwb.features.featureset import create_featureset, save_featureset
 from synthwb.features.registry import FeatureSpec
 from synthwb.models import ModelSpec

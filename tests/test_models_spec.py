@@ -7,11 +7,20 @@ import numpy as np
 import pytest
 import torch
 
+from synthwb.charts.forecast import fan_chart, path_quantiles
 from synthwb.core.errors import NotFound, SpecError
-from synthwb.models import (PRESETS, ModelSpec, build_model, get_preset, list_specs, load_spec, save_spec, summary,
-                            validate_spec)
+from synthwb.models import (
+    PRESETS,
+    ModelSpec,
+    build_model,
+    get_preset,
+    list_specs,
+    load_spec,
+    save_spec,
+    summary,
+    validate_spec,
+)
 from synthwb.models import stack as st
-from synthwb.charts.base import fan_chart, path_quantiles
 
 
 def tiny(**over):

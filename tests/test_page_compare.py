@@ -16,14 +16,10 @@ from streamlit.testing.v1 import AppTest
 from synthwb.jobs.registry import get_registry
 
 
-
-
-
-
-def _open(**sidebar) -> AppTest:
+def _open(page: str = "compare", **sidebar) -> AppTest:
     """Sidebar choices are preset through session_state before the first run (AppTest does not
     keep the sidebar's widgets after switch_page)."""
-    at = open_app("compare", timeout=180, **{**DEMO_SIDEBAR, **sidebar})
+    at = open_app(page, timeout=180, **{**DEMO_SIDEBAR, **sidebar})
     assert not at.exception, at.exception
     return at
 
@@ -91,7 +87,7 @@ def test_compare_page_runs_a_comparison_like_the_cli(page_env, demo_lake):
 def test_ensemble_builder_saves_a_run_that_can_be_compared(page_env, demo_lake):
     from synthwb.store import list_runs, read_info
 
-    at = _open()
+    at = _open("research")
     at.multiselect(key="ens_members").set_value(["baseline:gbm", "baseline:bootstrap"]).run()
     at.radio(key="ens_mode").set_value("custom").run()
     _by_key(at.number_input, "ens_w_baseline:gbm").set_value(3.0)
@@ -105,7 +101,7 @@ def test_ensemble_builder_saves_a_run_that_can_be_compared(page_env, demo_lake):
     info = read_info("page-mix", page_env)
     assert info["kind"] == "ensemble" and info["weights"] == pytest.approx([0.75, 0.25])
     # it shows up as a run to compare, and compares
-    at.run()
+    at = _open()
     assert "page-mix (BTC 5min)" in at.multiselect(key="cmp_runs").options
     at.multiselect(key="cmp_runs").set_value(["page-mix"]).run()
     at.multiselect(key="cmp_baselines").set_value(["gbm"]).run()
@@ -119,9 +115,10 @@ def test_ensemble_builder_saves_a_run_that_can_be_compared(page_env, demo_lake):
 
 
 def test_bad_input_shows_a_message_not_a_traceback(page_env):
-    at = _open(sb_range=(date(2024, 1, 18), date(2024, 1, 18)))
+    at = _open("research", sb_range=(date(2024, 1, 18), date(2024, 1, 18)))
     at.multiselect(key="ens_members").set_value(["baseline:gbm"]).run()
     assert at.button(key="ens_save").disabled  # one member is not an ensemble
+    at = _open(sb_range=(date(2024, 1, 18), date(2024, 1, 18)))
     # a comparison over a period too short for the 24-hour task fails as a message
     at.multiselect(key="cmp_baselines").set_value(["gbm", "bootstrap"]).run()
     at.selectbox(key="cmp_task").set_value("24h")
@@ -155,11 +152,11 @@ def test_three_runs_and_two_baselines_with_a_fitted_ensemble(page_env, demo_lake
 
     a = _train_1m(page_env, demo_lake, "tiny-a", 0)
     b = _train_1m(page_env, demo_lake, "tiny-b", 1)
-    at = _open(sb_freq="1min")
-    at.selectbox(key="cmp_task").set_value("1h").run()
+    at = _open("research", sb_freq="1min")
     # the ensemble builder: fit the weights of run a + gbm on a validation period, save
     at.multiselect(key="ens_members").set_value([a, "baseline:gbm"]).run()
     at.radio(key="ens_mode").set_value("fitted").run()
+    at.selectbox(key="ens_task").set_value("1h")
     at.date_input(key="ens_val").set_value((date(2024, 1, 8), date(2024, 1, 10)))
     at.number_input(key="ens_origins").set_value(3)
     at.number_input(key="ens_paths").set_value(32)
@@ -178,6 +175,8 @@ def test_three_runs_and_two_baselines_with_a_fitted_ensemble(page_env, demo_lake
     assert info["fit"]["n_origins"] == 3
 
     # compare three runs (two trained, one ensemble) and two baselines on the same origins
+    at = _open(sb_freq="1min")
+    at.selectbox(key="cmp_task").set_value("1h").run()
     at.multiselect(key="cmp_runs").set_value([a, b, "fitted-mix"]).run()
     at.multiselect(key="cmp_baselines").set_value(["gbm", "bootstrap"]).run()
     at.number_input(key="cmp_origins").set_value(4)
@@ -215,7 +214,7 @@ def test_ablation_and_search_tabs_run_background_jobs(page_env, demo_lake):
                                                               {"name": "ema", "params": {"window": 12}})),
                            root=demo_lake)
     save_featureset(fs, store=page_env)
-    at = _open()
+    at = _open("research")
     for prefix in ("abl", "hp"):
         at.selectbox(key=f"{prefix}_fs").set_value("tiny5")
         at.selectbox(key=f"{prefix}_model").set_value("preset:dlinear-gbm")

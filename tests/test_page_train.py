@@ -8,8 +8,8 @@ from apptest_support import open_page as open_app
 from streamlit.testing.v1 import AppTest
 from train_support import make_featureset
 
-from synthwb.store import runs
 from synthwb.jobs.registry import get_registry
+from synthwb.store import runs
 
 
 def _page(lake_env) -> AppTest:
@@ -36,9 +36,9 @@ def test_train_page_runs_a_short_training_to_completion(lake_env, demo_lake, mon
     at.text_input(key="tr_name").input("page run")
     at.number_input(key="tr_max_steps").set_value(6)
     at.number_input(key="tr_val_every").set_value(3)
-    at.number_input(key="tr_batch").set_value(16)
-    at.number_input(key="tr_paths").set_value(16)
-    at.number_input(key="tr_paths_eval").set_value(32)
+    at.number_input(key="tr_batch_size").set_value(16)
+    at.number_input(key="tr_n_paths_train").set_value(16)
+    at.number_input(key="tr_n_paths_eval").set_value(32)
     at.selectbox(key="tr_device").select("cpu")
     at.button(key="tr_start").click()
     at.run()
@@ -105,9 +105,9 @@ def test_stop_then_resume_from_the_page(lake_env, demo_lake, monkeypatch):
     at.selectbox(key="tr_loss").select("crps")  # page mechanics: a short step-CRPS run
     at.text_input(key="tr_name").input("stop me")
     at.number_input(key="tr_epochs").set_value(2000)  # far more than the test will wait for
-    at.number_input(key="tr_batch").set_value(16)
-    at.number_input(key="tr_paths").set_value(16)
-    at.number_input(key="tr_paths_eval").set_value(16)
+    at.number_input(key="tr_batch_size").set_value(16)
+    at.number_input(key="tr_n_paths_train").set_value(16)
+    at.number_input(key="tr_n_paths_eval").set_value(16)
     at.number_input(key="tr_val_every").set_value(20)
     at.number_input(key="tr_log_every").set_value(1)
     at.selectbox(key="tr_device").select("cpu")

@@ -13,20 +13,21 @@ import math
 import numpy as np
 import pytest
 import torch
+from train_support import make_featureset, tiny_config
 
 from synthwb.data.lake import read_bars
 from synthwb.data.schema import Selection
 from synthwb.forecast.baselines import BaselineForecaster
-from synthwb.scoring.synth import get_task, score_batch
+from synthwb.forecast.run import load_model
 from synthwb.models import build_model, get_preset
+from synthwb.models.spec import run_spec
+from synthwb.scoring.synth import get_task, score_batch
 from synthwb.store import runs
 from synthwb.train.calibrate import fit_calibration
+from synthwb.train.config import TrainConfig
 from synthwb.train.data import WindowDataset
 from synthwb.train.loop import train
 from synthwb.train.losses import objective
-from synthwb.train.config import TrainConfig
-from synthwb.forecast.run import load_model
-from train_support import make_featureset, tiny_config
 
 CONTEXT = 48
 HOUR_TASK = {"name": "1h-5min", "step_seconds": 300, "n_points": 13,
@@ -154,7 +155,7 @@ def test_hourly_features_simulate_five_minute_paths_from_the_finest_bars(lake_en
     # a run on those features trains with 5-minute paths and forecasts them
     cfg = tiny_config(loss="synth", synth_task=HOUR_TASK, max_steps=2, val_every=2, calibrate=False)
     info = train("sub", "tiny1h", "dlinear-gbm", cfg, store=lake_env.store, root=demo_lake, context=24)
-    spec = runs.load_run(info.run_id, lake_env.store).spec
+    spec = run_spec(runs.load_run(info.run_id, lake_env.store))
     assert (spec.bar_seconds, spec.step_seconds, spec.horizon) == (3600, 300, 12)
 
 

@@ -1,20 +1,19 @@
 """A saved run as a Forecaster: inputs identical to the training windows, paths on its grid."""
 from __future__ import annotations
 
-from datetime import timezone
+from datetime import UTC
 
 import numpy as np
 import pytest
 import torch
+from train_support import CONTEXT, HORIZON, make_featureset, tiny_config
 
+from synthwb.core.errors import DataError, SpecError
 from synthwb.data.lake import read_bars
 from synthwb.data.schema import Selection
-from synthwb.core.errors import DataError, SpecError
 from synthwb.forecast.kinds import load_forecaster
-from synthwb.train import train
 from synthwb.forecast.run import load_model
-
-from train_support import CONTEXT, HORIZON, make_featureset, tiny_config
+from synthwb.train import train
 
 
 @pytest.fixture
@@ -26,7 +25,7 @@ def trained(lake_env, demo_lake):
 
 
 def _origins(w, idx):
-    return [w.origin_ts[i].astype("datetime64[us]").item().replace(tzinfo=timezone.utc) for i in idx]
+    return [w.origin_ts[i].astype("datetime64[us]").item().replace(tzinfo=UTC) for i in idx]
 
 
 def test_forecaster_rebuilds_the_training_inputs_and_forecasts(trained):

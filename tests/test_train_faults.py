@@ -8,14 +8,14 @@ import threading
 import polars as pl
 import pytest
 import torch
+from train_support import CONTEXT, HORIZON, make_featureset, tiny_config
 
 from synthwb.core.errors import SpecError
-from synthwb.store import runs
-from synthwb.train import TrainingFailed, train, train_job
-from synthwb.jobs.registry import JobRegistry
 from synthwb.forecast.run import load_model
-
-from train_support import CONTEXT, HORIZON, make_featureset, tiny_config
+from synthwb.jobs.adapters import train_job
+from synthwb.jobs.registry import JobRegistry
+from synthwb.store import runs
+from synthwb.train import TrainingFailed, train
 
 
 @pytest.fixture

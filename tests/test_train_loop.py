@@ -7,15 +7,14 @@ import math
 import numpy as np
 import pytest
 import torch
+from train_support import CONTEXT, HORIZON, make_featureset, tiny_config
 
 from synthwb.core.errors import SpecError
+from synthwb.forecast.run import load_model
 from synthwb.store import runs
 from synthwb.train import TrainConfig, train
 from synthwb.train.losses import diagnostics, step_crps, to_space
 from synthwb.train.schedule import lr_curve
-from synthwb.forecast.run import load_model
-
-from train_support import CONTEXT, HORIZON, make_featureset, tiny_config
 
 
 @pytest.fixture

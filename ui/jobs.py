@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import streamlit as st
 
-from synthwb.jobs.registry import ACTIVE, Job, JobRegistry
+from synthwb.core.errors import SynthwbError
+from synthwb.jobs.adapters import JOB_KINDS
+from synthwb.jobs.registry import ACTIVE, Job, JobRegistry, get_registry
+from synthwb.store import list_runs
 
 from . import state
 
@@ -12,8 +15,6 @@ from . import state
 @st.cache_resource
 def registry() -> JobRegistry:
     """The one registry of this process: jobs survive reruns, page switches and refreshes."""
-    from synthwb.jobs.registry import get_registry
-
     return get_registry()
 
 
@@ -22,9 +23,10 @@ def job(key: str) -> Job | None:
     return registry().find(st.session_state.get(key))
 
 
-def submit(key: str, kind: str, label: str, fn, **kwargs) -> Job:
-    """Start ``fn`` in the background with this app's lake and store, and watch it under
-    ``session_state[key]``."""
+def submit(key: str, kind: str, label: str, **kwargs) -> Job:
+    """Start the job kind ``kind`` (:data:`synthwb.jobs.adapters.JOB_KINDS`) in the background with
+    this app's lake and store, and watch it under ``session_state[key]``."""
+    fn = JOB_KINDS.get(kind).obj
     j = registry().submit(kind, label, fn, root=str(state.lake_root()), store=str(state.store_root()), **kwargs)
     st.session_state[key] = j.id
     return j
@@ -35,9 +37,12 @@ def busy(key: str) -> bool:
 
 
 def finished_runs() -> list[dict]:
-    from synthwb.store import list_runs
-
-    return [r for r in list_runs(state.store_root()) if r.get("status") == "finished"]
+    """The store's finished runs (an unreadable store is shown as a message, with no runs)."""
+    try:
+        return [r for r in list_runs(state.store_root()) if r.get("status") == "finished"]
+    except SynthwbError as exc:
+        state.show_error(exc)
+        return []
 
 
 def progress_bar(j: Job, key: str) -> None:

@@ -1,7 +1,7 @@
 """The shared sidebar: asset class / symbol / timeframe / date range pickers every page reads."""
 from __future__ import annotations
 
-from datetime import datetime, time, timedelta, timezone
+from datetime import UTC, datetime, time, timedelta
 
 import streamlit as st
 
@@ -42,8 +42,8 @@ def render_sidebar() -> None:
         rng = st.date_input("Date range (UTC)", value=default, min_value=lo, max_value=hi, key="sb_range")
         start, end = (rng if isinstance(rng, (tuple, list)) and len(rng) == 2 else (default[0], default[1]))
         sel = Selection(ac, sym, freq,
-                        datetime.combine(start, time(), tzinfo=timezone.utc),
-                        datetime.combine(end + timedelta(days=1), time(), tzinfo=timezone.utc))
+                        datetime.combine(start, time(), tzinfo=UTC),
+                        datetime.combine(end + timedelta(days=1), time(), tzinfo=UTC))
         st.session_state[state.SEL_KEY] = sel
         rows = int(sub["rows"].sum())
         st.caption(f"{sym}: {lo} to {hi}, {rows:,} stored rows ({', '.join(sorted(sub['freq'].to_list(), key=FREQ_SECONDS.get))})")

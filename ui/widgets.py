@@ -38,3 +38,15 @@ def params_form(entry: Entry, values: dict, prefix: str, columns: int = 3) -> di
         with cols[j % columns]:
             out[p.name] = param_widget(p, f"{prefix}_{p.name}", values.get(p.name))
     return out
+
+
+def fields_form(params: list[Param], prefix: str, labels: dict[str, str] | None = None, columns: int = 3,
+                containers=None) -> dict:
+    """Inputs for typed fields (e.g. TrainConfig's, as Params) in a grid, keyed ``<prefix>_<name>``;
+    returns name -> value. ``containers``: the columns to fill (default: a new row of ``columns``)."""
+    cols = containers or st.columns(columns)
+    out = {}
+    for j, p in enumerate(params):
+        with cols[j % len(cols)]:
+            out[p.name] = param_widget(p, f"{prefix}_{p.name}", label=(labels or {}).get(p.name))
+    return out

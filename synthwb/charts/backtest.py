@@ -1,10 +1,10 @@
-"""Backtest figures (plotly). The generic fan chart lives in :mod:`synthwb.charts.base`; these are
-the evaluate-specific views: fan charts from stored quantiles, the terminal distribution
-with the realised price, per-interval CRPS bars, scores over origins, drift and volatility
-trajectories of a path set."""
+"""Backtest figures (plotly) beside the shared fan, interval and score-over-time charts of
+:mod:`synthwb.charts.forecast`: the terminal distribution with the realised price, drift and
+volatility per step of a path set (or of a head's own extras), the PIT histogram and the
+coverage curve."""
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import plotly.graph_objects as go
@@ -12,33 +12,12 @@ import polars as pl
 
 from synthwb.core.errors import SpecError
 
-__all__ = ["quantile_fan", "terminal_distribution", "interval_bars", "score_over_origins", "path_trajectories",
-           "drift_vol", "pit_histogram", "coverage_curve"]
-
-_BAND = ("rgba(31,119,180,0.15)", "rgba(31,119,180,0.32)")
-
+__all__ = ["terminal_distribution", "path_trajectories", "drift_vol", "pit_histogram", "coverage_curve"]
 
 def _layout(fig: go.Figure, title: str, height: int, ytitle: str = "") -> go.Figure:
     fig.update_layout(title=title or None, height=height, margin=dict(l=10, r=10, t=40 if title else 10, b=10),
                       legend=dict(orientation="h", yanchor="bottom", y=1.0, x=0), yaxis_title=ytitle or None)
     return fig
-
-
-def quantile_fan(q: pl.DataFrame, title: str = "", height: int = 360) -> go.Figure:
-    """Fan chart of one origin and model from the backtest's quantile table (time, p5..p95, realised)."""
-    need = {"time", "p5", "p25", "p50", "p75", "p95", "realised"}
-    if not need <= set(q.columns):
-        raise SpecError(f"quantile table lacks {sorted(need - set(q.columns))}")
-    x = q["time"].to_list()
-    fig = go.Figure()
-    for (lo, hi), colour in zip((("p5", "p95"), ("p25", "p75")), _BAND):
-        fig.add_trace(go.Scatter(x=x, y=q[hi], mode="lines", line=dict(width=0), showlegend=False, hoverinfo="skip"))
-        fig.add_trace(go.Scatter(x=x, y=q[lo], mode="lines", line=dict(width=0), fill="tonexty", fillcolor=colour,
-                                 name=f"P{lo[1:]}-P{hi[1:]}"))
-    fig.add_trace(go.Scatter(x=x, y=q["p50"], mode="lines", line=dict(color="rgb(31,119,180)", width=2), name="median"))
-    fig.add_trace(go.Scatter(x=x, y=q["realised"], mode="lines", line=dict(color="black", width=2), name="realised",
-                             connectgaps=False))
-    return _layout(fig, title, height, "price")
 
 
 def terminal_distribution(paths: np.ndarray, realised_last: float | None = None, title: str = "",
@@ -56,28 +35,6 @@ def terminal_distribution(paths: np.ndarray, realised_last: float | None = None,
     return _layout(fig, title, height, "density").update_layout(xaxis_title="final price", bargap=0.02)
 
 
-def interval_bars(intervals: pl.DataFrame, title: str = "", height: int = 320) -> go.Figure:
-    """Mean per-interval CRPS (sum of an interval's terms, averaged over origins) per model."""
-    agg = (intervals.group_by(["model", "interval"], maintain_order=True).agg(pl.col("score").mean()))
-    order = list(dict.fromkeys(intervals["interval"].to_list()))
-    fig = go.Figure()
-    for model in dict.fromkeys(agg["model"].to_list()):
-        sub = agg.filter(pl.col("model") == model)
-        lookup = dict(zip(sub["interval"], sub["score"]))
-        fig.add_trace(go.Bar(x=order, y=[lookup.get(i) for i in order], name=model))
-    fig.update_layout(barmode="group", xaxis_title="interval")
-    return _layout(fig, title, height, "mean CRPS per origin")
-
-
-def score_over_origins(per_origin: pl.DataFrame, title: str = "", height: int = 300) -> go.Figure:
-    """The Synth score of each origin, one line per model (invalid forecasts left out)."""
-    fig = go.Figure()
-    for model in dict.fromkeys(per_origin["model"].to_list()):
-        sub = per_origin.filter((pl.col("model") == model) & pl.col("valid")).sort("origin")
-        fig.add_trace(go.Scatter(x=sub["origin"].to_list(), y=sub["total"], mode="lines+markers", name=model))
-    return _layout(fig, title, height, "score (lower is better)")
-
-
 def drift_vol(paths: np.ndarray) -> dict[str, np.ndarray]:
     """Per-step drift and volatility of a path set in basis points: the mean and standard
     deviation across paths of the log return of each step (what the head implied)."""
@@ -86,8 +43,8 @@ def drift_vol(paths: np.ndarray) -> dict[str, np.ndarray]:
     return {"drift (bp/step)": lr.mean(axis=0), "volatility (bp/step)": lr.std(axis=0)}
 
 
-def path_trajectories(paths: np.ndarray, times: Sequence | None = None, title: str = "", height: int = 280,
-                      extras: dict[str, np.ndarray] | None = None) -> go.Figure:
+def path_trajectories(paths: np.ndarray | None, times: Sequence | None = None, title: str = "", height: int = 280,
+                      extras: dict[str, np.ndarray] | None = None, ytitle: str = "basis points") -> go.Figure:
     """Drift and volatility per step (from the paths, or from a head's own ``extras``)."""
     series = extras or drift_vol(paths)
     fig = go.Figure()
@@ -95,7 +52,7 @@ def path_trajectories(paths: np.ndarray, times: Sequence | None = None, title: s
         y = np.asarray(y, dtype=float)
         x = list(times)[1:len(y) + 1] if times is not None else np.arange(1, len(y) + 1)
         fig.add_trace(go.Scatter(x=x, y=y, mode="lines", name=name))
-    return _layout(fig, title, height, "basis points").update_layout(hovermode="x unified")
+    return _layout(fig, title, height, ytitle).update_layout(hovermode="x unified", xaxis_title="step after t0")
 
 
 def pit_histogram(pit: pl.DataFrame, bins: int = 20, title: str = "", height: int = 300) -> go.Figure:

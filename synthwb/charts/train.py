@@ -5,7 +5,7 @@ it is redrawn every two seconds while a job trains, so it must stay cheap.
 """
 from __future__ import annotations
 
-from typing import Iterable
+from collections.abc import Iterable
 
 import plotly.graph_objects as go
 

@@ -15,8 +15,9 @@ import argparse
 import importlib
 import json
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any
 
 from synthwb.core.text import table  # noqa: F401  (the area modules print with it)
 

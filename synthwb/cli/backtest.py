@@ -61,7 +61,7 @@ def _names(values: list[str] | None) -> list[str]:
     return out
 
 
-def spec_from_args(args) -> "BacktestSpec":  # noqa: F821
+def spec_from_args(args) -> BacktestSpec:  # noqa: F821
     """The BacktestSpec a set of CLI arguments stands for."""
     from synthwb.core.errors import SpecError
     from synthwb.core.io import read_json_file

@@ -149,6 +149,7 @@ def _ensemble(args):
     from synthwb.cli import Result
     from synthwb.evaluate import compare as cmp
     from synthwb.forecast.ensemble import normalise_weights, save_ensemble
+    from synthwb.research.ensembles import fit_ensemble
 
     members = _csv_list(args.members)
     fit = None
@@ -158,7 +159,7 @@ def _ensemble(args):
             baselines=[m.split(":", 1)[1] for m in members if m.startswith("baseline:")],
             asset_class=args.asset_class, symbol=args.symbol, freq=args.freq, task=args.task, start=args.start,
             end=args.end, origins=args.origins, n_paths=args.n_paths, seed=args.seed, store=args.store)
-        fit = cmp.fit_ensemble(req, members, root=args.root, store=args.store, device=args.device)
+        fit = fit_ensemble(req, members, root=args.root, store=args.store, device=args.device)
         weights = fit.weights
     else:
         weights = [float(w) for w in _csv_list(args.weights)] or None
@@ -187,22 +188,22 @@ def _search(args):
     import threading
 
     from synthwb.cli import Result, table
-    from synthwb.research.search import search_job
+    from synthwb.research.search import search_runs
 
-    res = search_job(_progress_printer(), threading.Event(), run_name=args.name, featureset=args.features,
+    res = search_runs(_progress_printer(), threading.Event(), run_name=args.name, featureset=args.features,
                      model_spec=_model_spec(args), space=args.space, method=args.method, n_trials=args.trials,
                      config=_train_config(args), store=args.store, root=args.root, seed=args.seed, per_dim=args.per_dim,
                      keep=None if args.keep < 0 else args.keep, context=args.context, horizon=args.horizon)
     rows = res.table().to_dicts()
     best = res.best
-    text = table(rows) + ("\nbest: trial %d value %.4f run %s" % (best.number, best.value, best.run_id) if best else
+    text = table(rows) + (f"\nbest: trial {best.number} value {best.value:.4f} run {best.run_id}" if best else
                           "\nno trial finished")
     return Result(res.to_dict(), text)
 
 
 def _ablation(args):
     from synthwb.cli import Result, table
-    from synthwb.research.search import run_ablation
+    from synthwb.research.ablation import run_ablation
 
     res = run_ablation(args.name, args.features, _model_spec(args), _train_config(args),
                        groups=_csv_list(args.groups) or None, store=args.store, root=args.root,

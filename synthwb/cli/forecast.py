@@ -13,6 +13,7 @@ atomically. A response the validator would refuse is not written: exit 2 with it
 from __future__ import annotations
 
 import argparse
+from datetime import UTC
 
 
 def add_commands(sub, common: argparse.ArgumentParser) -> None:
@@ -32,20 +33,25 @@ def make_response(run_id: str, task: str, at=None, n_paths: int | None = None, s
                   device: str = "auto", root=None, store=None) -> tuple[list, dict]:
     """(response, facts) for a request to ``run_id`` at ``at`` (see the module doc)."""
     import math
-    from datetime import datetime, timedelta, timezone
+    from datetime import datetime, timedelta
 
     import polars as pl
 
+    from synthwb.core.errors import DataError, SpecError
+    from synthwb.core.time import to_ns, to_utc
     from synthwb.data.lake import read_bars
     from synthwb.data.schema import FREQ_SECONDS, Selection
-    from synthwb.core.time import to_utc
-    from synthwb.core.errors import DataError, SpecError
-    from synthwb.forecast.kinds import load_forecaster
-    from synthwb.store import read_info
-    from synthwb.scoring.synth import get_task
-    from synthwb.core.time import to_ns
-    from synthwb.evaluate.timing import LABEL_OFFSET_S, NS, forecast_across_lead, forecast_grid, validator_start_ns
+    from synthwb.evaluate.timing import (
+        LABEL_OFFSET_S,
+        NS,
+        forecast_across_lead,
+        forecast_grid,
+        validator_start_ns,
+    )
     from synthwb.evaluate.validator import CORRECT, to_response, validate_response
+    from synthwb.forecast.kinds import load_forecaster
+    from synthwb.scoring.synth import get_task
+    from synthwb.store import read_info
 
     task_obj = get_task(task)
     n_paths = int(n_paths or task_obj.n_paths)
@@ -91,7 +97,7 @@ def make_response(run_id: str, task: str, at=None, n_paths: int | None = None, s
     if verdict != CORRECT:
         raise SpecError(f"the validator would refuse this response: {verdict}")
     def _dt(ns: int):
-        return datetime.fromtimestamp(int(ns) // NS, tz=timezone.utc)
+        return datetime.fromtimestamp(int(ns) // NS, tz=UTC)
 
     facts = {
         "run": run_id, "task": task_obj.name, "selection": dict(sel),

@@ -62,8 +62,8 @@ def _presets(args) -> Result:
 
 
 def _validate(args) -> Result:
-    from synthwb.models.spec import read_spec_file
     from synthwb.models.layer_summary import summary
+    from synthwb.models.spec import read_spec_file
 
     spec = read_spec_file(args.spec)
     rows = summary(spec)

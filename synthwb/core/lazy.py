@@ -3,7 +3,7 @@ package (e.g. for ``python -m synthwb --help``) does not pay for torch, polars o
 from __future__ import annotations
 
 import importlib
-from typing import Callable
+from collections.abc import Callable
 
 
 def lazy_exports(package: str, exports: dict[str, str]) -> tuple[Callable[[str], object], list[str]]:

@@ -17,8 +17,9 @@ validated with :meth:`Entry.resolve`.
 """
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any
 
 from synthwb.core.errors import NotFound, SpecError
 
@@ -198,8 +199,3 @@ class Registry:
 
     def describe(self) -> list[dict]:
         return [e.describe() for e in self._entries.values()]
-
-
-def coerce_params(entry: Entry, values: Iterable[tuple[str, Any]]) -> dict:
-    """Resolve (name, value) pairs, e.g. parsed from ``--param k=v`` strings."""
-    return entry.resolve(dict(values))

@@ -1,7 +1,8 @@
 """Plain-text tables (the CLI's and the import preview's output)."""
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 
 def table(rows: list[dict], columns: Sequence[str] | None = None) -> str:

@@ -2,7 +2,7 @@
 ``to_ns`` (any timestamps to int64 UTC nanoseconds)."""
 from __future__ import annotations
 
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from typing import Any
 
 import numpy as np
@@ -24,8 +24,8 @@ def to_utc(value: Any, what: str) -> datetime | None:
         except ValueError:
             raise SpecError(f"{what}: cannot read {value!r} as a date (use YYYY-MM-DD or ISO 8601)") from None
     if dt.tzinfo is None:
-        dt = dt.replace(tzinfo=timezone.utc)
-    return dt.astimezone(timezone.utc)
+        dt = dt.replace(tzinfo=UTC)
+    return dt.astimezone(UTC)
 
 
 def to_ns(values) -> np.ndarray:

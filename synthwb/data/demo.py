@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import time
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import numpy as np
 import polars as pl
@@ -29,8 +29,8 @@ from scipy.signal import lfilter
 
 from synthwb.core.config import data_dir
 from synthwb.core.errors import SpecError
-from synthwb.data.calendar import session_minutes
 from synthwb.core.time import to_utc
+from synthwb.data.calendar import session_minutes
 from synthwb.data.lake import write_bars
 
 MIN_PER_YEAR = 365.25 * 1440
@@ -197,7 +197,7 @@ def demo_frames(years: float = 2.0, seed: int = 0, start: str = "2023-01-01",
     if unknown:
         raise SpecError(f"unknown demo symbol(s) {', '.join(map(str, unknown))}; choose from {', '.join(SYMBOLS)}")
     t0 = to_utc(start, "start")
-    t0 = datetime(t0.year, t0.month, t0.day, tzinfo=timezone.utc)
+    t0 = datetime(t0.year, t0.month, t0.day, tzinfo=UTC)
     n = max(2, int(round(years * MIN_PER_YEAR)))
     rng = np.random.default_rng(np.random.SeedSequence(int(seed)))
     crypto = _crypto_frames(rng, t0, n)

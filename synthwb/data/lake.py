@@ -24,7 +24,7 @@ import re
 import threading
 import time
 from contextlib import ExitStack, contextmanager
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import polars as pl
@@ -33,8 +33,17 @@ import pyarrow.parquet as pq
 from synthwb.core.config import data_dir
 from synthwb.core.errors import DataError, NotFound
 from synthwb.core.io import atomic_path
-from synthwb.data.schema import COLUMNS, FREQ_SECONDS, FREQS, OHLCV, Selection, check_asset_class, check_freq, is_24_7
 from synthwb.data.resample import resample
+from synthwb.data.schema import (
+    COLUMNS,
+    FREQ_SECONDS,
+    FREQS,
+    OHLCV,
+    Selection,
+    check_asset_class,
+    check_freq,
+    is_24_7,
+)
 from synthwb.data.validate import validate_bars
 
 TS_DTYPE = pl.Datetime("us", "UTC")
@@ -229,7 +238,7 @@ def read_bars(sel: Selection, root=None) -> pl.DataFrame:
 
 _FOOTER_CACHE: dict[str, tuple[tuple[int, int], tuple[int, int | None, int | None]]] = {}
 _FOOTER_LOCK = threading.Lock()
-_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _UNIT_PER_US = {"s": 1e-6, "ms": 1e-3, "us": 1.0, "ns": 1e3}
 
 
@@ -238,7 +247,7 @@ def _to_us(value, unit: str) -> int | None:
         return None
     if isinstance(value, datetime):
         if value.tzinfo is None:
-            value = value.replace(tzinfo=timezone.utc)
+            value = value.replace(tzinfo=UTC)
         return int((value - _EPOCH) / timedelta(microseconds=1))
     return int(int(value) / _UNIT_PER_US.get(unit, 1.0))
 

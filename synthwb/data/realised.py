@@ -14,9 +14,8 @@ from datetime import datetime
 import numpy as np
 
 from synthwb.core.errors import DataError
+from synthwb.data.lake import read_bars, stored_freqs
 from synthwb.data.schema import FREQ_SECONDS, Selection
-from synthwb.data.lake import stored_freqs
-from synthwb.data.lake import read_bars
 
 NS = 1_000_000_000
 

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import polars as pl
 
+from synthwb.core.errors import DataError
 from synthwb.data.calendar import bucket_expr
 from synthwb.data.schema import FREQ_SECONDS, check_asset_class, check_freq
-from synthwb.core.errors import DataError
 
 TS_DTYPE = pl.Datetime("us", "UTC")
 

@@ -64,7 +64,7 @@ class Selection:
         return d
 
     @classmethod
-    def from_dict(cls, d: dict) -> "Selection":
+    def from_dict(cls, d: dict) -> Selection:
         return cls(**{k: d.get(k) for k in ("asset_class", "symbol", "freq", "start", "end")})
 
     def key(self) -> str:

@@ -24,15 +24,15 @@ from pathlib import Path
 
 import polars as pl
 
-from synthwb.core.text import table
 from synthwb.core.errors import DataError, NotFound, SynthwbError
+from synthwb.core.text import table
+from synthwb.data.cleaning import quality_report
 from synthwb.data.columns import FIELDS, describe, guess_mapping
+from synthwb.data.lake import check_symbol, write_bars
 from synthwb.data.schema import FREQ_SECONDS, FREQS, OHLCV, check_asset_class, check_freq
 from synthwb.data.tabular import Shape, read_table
 from synthwb.data.timeparse import check_zone, future_warning, parse_timestamps
 from synthwb.data.validate import rows_text, validate_bars
-from synthwb.data.cleaning import quality_report
-from synthwb.data.lake import check_symbol, write_bars
 
 TS_DTYPE = pl.Datetime("us", "UTC")
 ON_DUPLICATE = ("error", "first", "last", "mean")

@@ -46,34 +46,33 @@ import math
 import os
 import threading
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, Callable, Literal, Sequence
+from typing import Any, Literal
 
 import numpy as np
 import polars as pl
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from synthwb.data.schema import FREQ_SECONDS, Selection
-
-from synthwb.core.time import to_utc
 from synthwb.core.errors import DataError, NotFound, SpecError, SynthwbError
 from synthwb.core.io import check_slug, slugify
+from synthwb.core.time import to_ns, to_utc
 from synthwb.data.lake import read_bars, stored_freqs
+from synthwb.data.realised import join_on_grid
+from synthwb.data.schema import FREQ_SECONDS, Selection
 from synthwb.evaluate import export
+from synthwb.evaluate.timing import forecast_across_lead, lead_seconds, plan_requests
 from synthwb.features.featureset import run_featureset
 from synthwb.forecast.base import Forecaster, check_forecaster  # noqa: F401  (Forecaster: re-exported)
-from synthwb.forecast.kinds import load_forecaster
-from synthwb.store import backtests as store_bt
-from synthwb.store.runs import load_run
 from synthwb.forecast.baselines import BASELINES, MIN_HISTORY, BaselineForecaster
+from synthwb.forecast.kinds import load_forecaster
 from synthwb.scoring.metrics import GluonMetrics, sorted_quantiles
 from synthwb.scoring.synth import SynthTask, get_task, score_batch
-from synthwb.data.realised import join_on_grid
-from synthwb.core.time import to_ns
-from synthwb.evaluate.timing import forecast_across_lead, lead_seconds, plan_requests
 from synthwb.scoring.trading import TradingConfig, path_stats, trading_metrics
+from synthwb.store import backtests as store_bt
+from synthwb.store.runs import load_run
 
 __all__ = [
     "Forecaster",
@@ -198,7 +197,7 @@ class BacktestSpec(BaseModel):
         return self
 
     @classmethod
-    def parse(cls, obj: Any) -> "BacktestSpec":
+    def parse(cls, obj: Any) -> BacktestSpec:
         """Validate a dict/JSON string; a bad spec raises :class:`SpecError` naming the field."""
         try:
             if isinstance(obj, (str, bytes)):
@@ -371,7 +370,7 @@ def choose_origins(bar_ts_ns: np.ndarray, bar_seconds: int, horizon_seconds: int
 
 
 def _dt(ns: int) -> datetime:
-    return datetime.fromtimestamp(int(ns) // NS, tz=timezone.utc) + timedelta(microseconds=(int(ns) % NS) // 1000)
+    return datetime.fromtimestamp(int(ns) // NS, tz=UTC) + timedelta(microseconds=(int(ns) % NS) // 1000)
 
 
 # ---------------------------------------------------------------------------------- running
@@ -649,7 +648,7 @@ def run_backtest(spec: BacktestSpec | dict | str, root=None, store=None,
         "model_seconds": {k: round(v, 3) for k, v in timings.items()},
         "bar_seconds": bar_s, "realised_freq": fine,
         "realised_coverage": float(np.isfinite(realised).mean()) if realised.size else 0.0,
-        "holding_steps": hold, "created": datetime.now(timezone.utc).isoformat(),
+        "holding_steps": hold, "created": datetime.now(UTC).isoformat(),
         "n_in_sample": int(sum(o < seen_until for o in origins)) if seen_until is not None else 0,
         "unseen_from": seen_until.isoformat() if seen_until is not None else None,
         "timing": {"mode": timing, **(plan.to_dict() if plan is not None else {}),
@@ -671,7 +670,7 @@ def default_slug(result: BacktestResult) -> str:
     o = result.origins
     first = o[0].strftime("%Y%m%d") if o else "none"
     last = o[-1].strftime("%Y%m%d") if o else "none"
-    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S")
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
     return slugify(f"{result.task.name}-{first}-{last}-{len(o)}o-{stamp}")
 
 

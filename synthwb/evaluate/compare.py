@@ -21,21 +21,19 @@ overlapping forecast horizons create).
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import numpy as np
 import polars as pl
 
 from synthwb.core.errors import SpecError
-from synthwb.data.schema import Selection
-from synthwb.store import read_info
-from synthwb.evaluate.backtest import BacktestSpec
-from synthwb.evaluate.backtest import _records
-from synthwb.evaluate.export import to_csv
 from synthwb.core.io import atomic_write_text
-from synthwb.evaluate.backtest import run_backtest
-from synthwb.forecast.ensemble import BASELINE_PREFIX, fit_weights
+from synthwb.data.schema import Selection
+from synthwb.evaluate.backtest import BacktestSpec, _records, run_backtest
+from synthwb.evaluate.export import to_csv
+from synthwb.store import read_info
 
 __all__ = [
     "SignificanceResult",
@@ -48,9 +46,7 @@ __all__ = [
     "CompareRequest",
     "CompareResult",
     "compare",
-    "compare_models",
     "summarise",
-    "fit_ensemble",
     "LEADERBOARD_METRICS",
     "BOARD_COLUMNS",
 ]
@@ -382,7 +378,7 @@ class CompareRequest:
 
     @classmethod
     def from_options(cls, runs: Sequence[str], baselines: Sequence[str], asset_class: str | None = None,
-                     symbol: str | None = None, freq: str | None = None, store=None, **kw: Any) -> "CompareRequest":
+                     symbol: str | None = None, freq: str | None = None, store=None, **kw: Any) -> CompareRequest:
         """Build from loose options; a missing selection part comes from the first run's record."""
         named = [str(x).strip() for x in [*runs, *baselines] if str(x).strip()]
         if len(named) < 2:
@@ -575,40 +571,3 @@ def compare(request: CompareRequest, root=None, store=None, progress: Callable[.
     if bt.status != "finished":
         raise SpecError("the comparison was stopped before every model was scored")
     return summarise(request, bt)
-
-
-def compare_models(runs: Sequence[str], baselines: Sequence[str], selection, *, task: str = "24h",
-                   start=None, end=None, origins: int = 20, n_paths: int = 1000, seed: int = 0,
-                   benchmark: str | None = None, method: str = "dm", root=None, store=None,
-                   progress: Callable[..., None] | None = None, stop_event=None, device: str = "auto") -> CompareResult:
-    """:func:`compare` with loose arguments (``selection``: a Selection or its dict)."""
-    sel = selection if isinstance(selection, Selection) else Selection.from_dict(dict(selection))
-    req = CompareRequest(list(runs), list(baselines), sel, task=task, start=start, end=end, n_origins=origins,
-                         n_paths=n_paths, seed=seed, benchmark=benchmark, method=method)
-    return compare(req, root=root, store=store, progress=progress, stop_event=stop_event, device=device)
-
-
-def fit_ensemble(request: CompareRequest, members: Sequence[str], root=None, store=None,
-                 progress: Callable[..., None] | None = None, stop_event=None, device: str = "auto"):
-    """Fit mixture weights for ``members`` (run ids and ``baseline:<name>``) on the request's
-    period (use a validation period, not the test period): backtest them on shared origins
-    keeping every path set, then :func:`synthwb.forecast.ensemble.fit_weights`."""
-    if int(request.n_origins) > 200:
-        raise SpecError(f"fitting ensemble weights keeps every path set in memory: use at most 200 origins, "
-                        f"not {request.n_origins}")
-    names = [m[len(BASELINE_PREFIX):] if m.startswith(BASELINE_PREFIX) else m for m in members]
-    missing = [n for n in names if n not in request.models]
-    if missing:
-        raise SpecError(f"ensemble member(s) {missing} are not in the fitting request")
-    bt = run_backtest(request.backtest_spec(device=device, keep_paths=int(request.n_origins)), root=root,
-                      store=store, progress=progress, stop_event=stop_event)
-    if bt.status != "finished":
-        raise SpecError("fitting was stopped before every member was scored")
-    n_o = len(bt.origins)
-    sets = []
-    for n in names:
-        kept = bt.paths.get(n, {})
-        if len(kept) != n_o:
-            raise SpecError(f"member {n!r} produced no usable paths on {n_o - len(kept)} of {n_o} origins")
-        sets.append(np.stack([kept[i] for i in range(n_o)]).astype(np.float64))
-    return fit_weights(sets, bt.realised, task=bt.task)

@@ -47,24 +47,24 @@ def to_csv(df: pl.DataFrame) -> str:
     return neutralise_frame(df).write_csv(datetime_format="%Y-%m-%dT%H:%M:%S%.6f%:z", float_precision=None)
 
 
-def per_origin_csv(result: "BacktestResult") -> str:
+def per_origin_csv(result: BacktestResult) -> str:
     return to_csv(result.per_origin)
 
 
-def intervals_csv(result: "BacktestResult") -> str:
+def intervals_csv(result: BacktestResult) -> str:
     return to_csv(result.intervals)
 
 
-def quantiles_csv(result: "BacktestResult") -> str:
+def quantiles_csv(result: BacktestResult) -> str:
     return to_csv(result.quantiles)
 
 
-def csv_texts(result: "BacktestResult") -> list[str]:
+def csv_texts(result: BacktestResult) -> list[str]:
     """The per-origin, interval and quantile CSV texts."""
     return [per_origin_csv(result), intervals_csv(result), quantiles_csv(result)]
 
 
-def write_csvs(result: "BacktestResult", out: str | os.PathLike) -> list[Path]:
+def write_csvs(result: BacktestResult, out: str | os.PathLike) -> list[Path]:
     """Write the three CSVs (:func:`synthwb.store.backtests.write_csvs`: ``out`` is a folder or a
     ``.csv`` file for the per-origin scores with ``<stem>_intervals.csv`` and ``<stem>_quantiles.csv``)."""
     return store_bt.write_csvs(csv_texts(result), out)

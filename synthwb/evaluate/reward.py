@@ -28,9 +28,10 @@ from __future__ import annotations
 
 import io
 import math
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import polars as pl
@@ -172,7 +173,7 @@ def score_requests(table: pl.DataFrame) -> pl.DataFrame:
     where every response is invalid are dropped (the validator does not score them)."""
     t = _check_table(table).sort("scored_time", "request", "miner")
     parts = []
-    for (req,), g in t.group_by(["request"], maintain_order=True):
+    for _, g in t.group_by(["request"], maintain_order=True):
         ps, p90, low = prompt_scores(g["score"].fill_null(-1.0).to_numpy())
         if ps is None:
             continue
@@ -295,7 +296,7 @@ def from_per_origin(per_origin: pl.DataFrame, asset: str | None = None, time_len
     )
 
 
-def read_population_csv(data: "str | bytes | Any") -> pl.DataFrame:
+def read_population_csv(data: str | bytes | Any) -> pl.DataFrame:
     """Other miners' scores per request from CSV (a path, bytes or a file object) with columns
     ``asset``, ``scored_time``, ``miner``, ``score`` and optionally ``request`` (default: asset
     and scored time). Invalid responses: an empty score or -1."""

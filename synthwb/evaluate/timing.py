@@ -35,16 +35,17 @@ held their t0 across the lead this way.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
-from typing import Any, Iterable, Sequence
+from datetime import UTC, datetime
+from typing import Any
 
 import numpy as np
 
 from synthwb.core.errors import SpecError
-from synthwb.scoring.synth import SynthTask, get_task
-from synthwb.data.realised import join_on_grid
 from synthwb.core.time import to_ns
+from synthwb.data.realised import join_on_grid
+from synthwb.scoring.synth import SynthTask, get_task
 
 __all__ = [
     "LABEL_OFFSET_S",
@@ -82,17 +83,17 @@ def validator_start_ns(request_ns) -> np.ndarray:
 def validator_start_time(request_time: datetime | str) -> datetime:
     """:func:`validator_start_ns` for one request time (naive means UTC)."""
     ns = int(validator_start_ns(to_ns(request_time))[0])
-    return datetime.fromtimestamp(ns // NS, tz=timezone.utc)
+    return datetime.fromtimestamp(ns // NS, tz=UTC)
 
 
-def label_grid_ns(start_ns, task: "str | SynthTask" = "24h") -> np.ndarray:
+def label_grid_ns(start_ns, task: str | SynthTask = "24h") -> np.ndarray:
     """Grid labels ``start + i * step`` ``(n_requests, n_points)``."""
     task = get_task(task)
     s = np.asarray(start_ns, dtype=np.int64).reshape(-1)
     return s[:, None] + np.arange(task.n_points, dtype=np.int64)[None, :] * task.step_seconds * NS
 
 
-def realised_on_labels(close_ts_ns, close_px, start_ns, task: "str | SynthTask" = "24h") -> np.ndarray:
+def realised_on_labels(close_ts_ns, close_px, start_ns, task: str | SynthTask = "24h") -> np.ndarray:
     """The realised path of each request as the validator builds it: label ``t`` gets the
     close stamped ``t + 60 s`` (the 1-minute candle opening at ``t``), NaN where none is.
 
@@ -139,7 +140,7 @@ class RequestPlan:
                 "n_requests": int(self.scored.size), "n_dropped": self.n_dropped}
 
 
-def plan_requests(last_close_ns, close_ts_ns, close_px, task: "str | SynthTask", bar_seconds: int,
+def plan_requests(last_close_ns, close_ts_ns, close_px, task: str | SynthTask, bar_seconds: int,
                   native_steps: Iterable[int] = ()) -> RequestPlan:
     """Requests for origins whose last known close is at ``last_close_ns`` (see the module doc)."""
     task = get_task(task)
@@ -153,7 +154,7 @@ def plan_requests(last_close_ns, close_ts_ns, close_px, task: "str | SynthTask",
     return RequestPlan(c, request, start, lead, realised, scored_mask(realised))
 
 
-def forecast_grid(lead_s: int, task: "str | SynthTask", native_step: int | None = None) -> tuple[int, int, int, int]:
+def forecast_grid(lead_s: int, task: str | SynthTask, native_step: int | None = None) -> tuple[int, int, int, int]:
     """(grid step, steps to ask for, index of t0, stride) for a forecast from the last close
     that covers the lead and the task horizon. ``native_step``: the forecaster's own step
     (None: it takes any step)."""
@@ -165,7 +166,7 @@ def forecast_grid(lead_s: int, task: "str | SynthTask", native_step: int | None 
     return g, (lead_s + task.horizon_seconds) // g, lead_s // g, step // g
 
 
-def forecast_across_lead(f, bars, origins: Sequence[datetime], task: "str | SynthTask", lead_s: int,
+def forecast_across_lead(f, bars, origins: Sequence[datetime], task: str | SynthTask, lead_s: int,
                          n_paths: int, seed: int, name: str) -> tuple[np.ndarray, bool]:
     """Paths ``(n_origins, n_paths, n_points)`` whose column 0 is the forecaster's estimate of
     the price ``lead_s`` after its last close, and whether it simulated the lead (False: it

@@ -28,17 +28,17 @@ from __future__ import annotations
 import json
 import math
 import os
+from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
 from synthwb.core.errors import SpecError
-from synthwb.scoring.synth import SynthTask, get_task
+from synthwb.core.io import atomic_write_text, read_json_file
 from synthwb.core.time import to_ns
-from synthwb.core.io import atomic_write_text
-from synthwb.core.io import read_json_file
+from synthwb.scoring.synth import SynthTask, get_task
 
 __all__ = [
     "CORRECT",
@@ -83,13 +83,13 @@ def round_price(num: float) -> float:
     return r
 
 
-def _start_seconds(start_time: "datetime | str | int") -> int:
+def _start_seconds(start_time: datetime | str | int) -> int:
     if isinstance(start_time, (int, np.integer)):
         return int(start_time)
     return int(to_ns(start_time)[0] // NS)
 
 
-def to_response(paths, start_time: "datetime | str | int", task: "str | SynthTask" = "24h") -> list:
+def to_response(paths, start_time: datetime | str | int, task: str | SynthTask = "24h") -> list:
     """``[start_ts, time_increment, path_1, ...]`` with every price rounded (see the module doc)."""
     task = get_task(task)
     arr = np.asarray(paths, dtype=np.float64)
@@ -108,7 +108,7 @@ def _point_reason(point: Any) -> str | None:
     return None
 
 
-def validate_response(response: Any, task: "str | SynthTask", start_time: "datetime | str | int",
+def validate_response(response: Any, task: str | SynthTask, start_time: datetime | str | int,
                       n_paths: int | None = None) -> str:
     """``"CORRECT"`` or the validator's reason for refusing ``response`` (module doc).
     ``n_paths`` defaults to the task's (1000)."""
@@ -153,7 +153,7 @@ def validate_response(response: Any, task: "str | SynthTask", start_time: "datet
     return CORRECT
 
 
-def check_paths(paths, task: "str | SynthTask" = "24h", n_paths: int | None = None) -> str:
+def check_paths(paths, task: str | SynthTask = "24h", n_paths: int | None = None) -> str:
     """The validator's verdict on a forecast array ``(n_paths, n_points)`` once exported
     (rounded): ``"CORRECT"`` or the reason."""
     arr = np.asarray(paths, dtype=np.float64)
@@ -162,7 +162,7 @@ def check_paths(paths, task: "str | SynthTask" = "24h", n_paths: int | None = No
     return validate_response(to_response(arr, 0, task), task, 0, n_paths)
 
 
-def write_response(response: Sequence, out: "str | os.PathLike") -> Path:
+def write_response(response: Sequence, out: str | os.PathLike) -> Path:
     """Write a response as JSON, atomically (a bad response is not written)."""
     out = Path(out)
     text = json.dumps(list(response), allow_nan=False, separators=(",", ":"))
@@ -170,7 +170,7 @@ def write_response(response: Sequence, out: "str | os.PathLike") -> Path:
     return out
 
 
-def read_response(path: "str | os.PathLike") -> list:
+def read_response(path: str | os.PathLike) -> list:
     data = read_json_file(str(path), "response file")
     if not isinstance(data, list):
         raise SpecError(f"{path}: a response is a JSON list [start, increment, path, ...]")

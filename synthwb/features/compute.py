@@ -21,12 +21,12 @@ from pathlib import Path
 import polars as pl
 
 from synthwb.core.config import cache_dir, data_dir
-from synthwb.data.schema import FREQ_SECONDS, OHLCV, Selection, is_24_7
 from synthwb.core.errors import DataError, SpecError
 from synthwb.core.io import atomic_path
+from synthwb.data.lake import read_bars
+from synthwb.data.schema import FREQ_SECONDS, OHLCV, Selection, is_24_7
 from synthwb.features.microstructure import resample_with_micro
 from synthwb.features.registry import FEATURES, FEATURES_VERSION, FeatureContext, FeatureSpec, wants_ctx
-from synthwb.data.lake import read_bars
 
 __all__ = ["compute_features", "build_features", "warmup_bars", "load_context", "cache_key"]
 

@@ -8,8 +8,8 @@ import numpy as np
 import polars as pl
 from numpy.lib.stride_tricks import sliding_window_view
 
-from synthwb.core.time import to_utc
 from synthwb.core.errors import SpecError
+from synthwb.core.time import to_utc
 
 SPLITS = ("train", "val", "test")
 
@@ -48,7 +48,7 @@ class SplitSpec:
                 "test_start": self.test_start.isoformat() if self.test_start else None}
 
     @classmethod
-    def from_dict(cls, d: dict | None) -> "SplitSpec":
+    def from_dict(cls, d: dict | None) -> SplitSpec:
         d = d or {}
         return cls(train=float(d.get("train", 0.7)), val=float(d.get("val", 0.15)),
                    val_start=d.get("val_start"), test_start=d.get("test_start"))

@@ -19,8 +19,7 @@ import numpy as np
 
 from synthwb.core.errors import SpecError
 from synthwb.features.datasets import SPLITS
-from synthwb.features.registry import FEATURES
-from synthwb.features.registry import makes_of
+from synthwb.features.registry import FEATURES, makes_of
 
 PANDAS_FREQ = {"1min": "min", "5min": "5min", "15min": "15min", "1h": "h", "4h": "4h", "1d": "D"}
 

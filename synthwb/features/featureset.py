@@ -1,38 +1,30 @@
 """Saved feature sets: a named, frozen (selection, spec, split, scaler) that Model Builder,
 Train and Backtest use.
 
-Layout: ``<store>/_featuresets/<name>/featureset.json`` (+ ``frame.parquet``, the unscaled
-feature frame, so training does not need the lake). Both files are written atomically; the
-JSON last, so a folder without ``featureset.json`` is never listed.
+Saved in ``<store>/_featuresets/<name>/`` by :mod:`synthwb.store.featuresets`.
 """
 from __future__ import annotations
 
-import json
 import platform
-import shutil
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import numpy as np
 import polars as pl
 
 from synthwb.core import __version__
-from synthwb.core.config import featuresets_dir
+from synthwb.core.errors import SpecError
+from synthwb.core.io import check_slug
 from synthwb.data import realised
+from synthwb.data.lake import read_bars
 from synthwb.data.schema import FREQ_SECONDS, OHLCV, Selection
-from synthwb.core.errors import NotFound, SpecError
-from synthwb.core.io import atomic_path, atomic_write_json, check_slug
-from synthwb.features.compute import build_features, compute_features
+from synthwb.features.compute import _ref_selection, build_features, compute_features
 from synthwb.features.datasets import SPLITS, SplitSpec, Windows, make_windows, split_frame, train_end
+from synthwb.features.microstructure import resample_with_micro
 from synthwb.features.registry import FEATURES, FEATURES_VERSION, FeatureContext, FeatureSpec
 from synthwb.features.scaling import Scaler
-from synthwb.data.lake import read_bars
-from synthwb.features.compute import _ref_selection
-from synthwb.features.microstructure import resample_with_micro
-
-FILE = "featureset.json"
-FRAME = "frame.parquet"
+from synthwb.store import featuresets as store_fs
 
 
 def _versions() -> dict:
@@ -86,10 +78,8 @@ class FeatureSet:
     def frame(self, root=None) -> pl.DataFrame:
         """The unscaled feature frame: stored copy if saved with one, else rebuilt from the lake."""
         if self._frame is None:
-            stored = self._dir / FRAME if self._dir else None
-            if stored is not None and stored.exists():
-                self._frame = pl.read_parquet(stored)
-            else:
+            self._frame = store_fs.read_frame(self._dir)
+            if self._frame is None:
                 self._frame = build_features(self.sel, self.feature_spec, root=root, fit_end=self._fit_end_dt(),
                                              fitted=dict(self.fitted))
         return self._frame
@@ -178,7 +168,7 @@ class FeatureSet:
                 "versions": self.versions, "rows": self.rows, "fit_end": self.fit_end, "fitted": self.fitted}
 
     @classmethod
-    def from_dict(cls, d: dict) -> "FeatureSet":
+    def from_dict(cls, d: dict) -> FeatureSet:
         try:
             fs = cls(name=d["name"], selection=d["selection"], spec=d["spec"], split=d.get("split") or {},
                      scaler=d["scaler"], feature_cols=list(d["feature_cols"]), created=d.get("created", ""),
@@ -212,68 +202,29 @@ def create_featureset(name: str, sel: Selection, spec: FeatureSpec, split: Split
     scaler = Scaler(scaling).fit(parts["train"], cols)
     fs = FeatureSet(name=name, selection=sel.to_dict(), spec=spec.to_dict(), split=split.to_dict(),
                     scaler=scaler.to_dict(), feature_cols=cols,
-                    created=datetime.now(timezone.utc).isoformat(timespec="seconds"), versions=_versions(),
+                    created=datetime.now(UTC).isoformat(timespec="seconds"), versions=_versions(),
                     rows={k: v.height for k, v in parts.items()},
                     fit_end=fit_end.isoformat() if fit_end is not None else None, fitted=fitted)
     fs._frame = frame
     return fs
 
 
-def _folder(name: str, store=None) -> Path:
-    return featuresets_dir(store) / check_slug(name, "feature set name")
-
-
 def save_featureset(fs: FeatureSet, store=None, with_frame: bool = True, overwrite: bool = True) -> Path:
-    folder = _folder(fs.name, store)
-    if not overwrite and (folder / FILE).exists():
-        raise SpecError(f"a feature set named {fs.name!r} already exists")
-    folder.mkdir(parents=True, exist_ok=True)
-    if with_frame and fs._frame is not None:
-        with atomic_path(folder / FRAME, suffix=".parquet") as tmp:
-            fs._frame.write_parquet(tmp)
-    atomic_write_json(folder / FILE, fs.to_dict())
+    folder = store_fs.write_featureset(fs.name, fs.to_dict(), fs._frame if with_frame else None, store,
+                                       overwrite=overwrite)
     fs._dir = folder
-    return folder / FILE
+    return folder / store_fs.FILE
 
 
 def load_featureset(name: str, store=None) -> FeatureSet:
-    path = _folder(name, store) / FILE
-    if not path.exists():
-        have = list_featuresets(store)
-        raise NotFound(f"no feature set named {name!r}; saved: {', '.join(f['name'] for f in have) or 'none'}")
-    try:
-        d = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
-        raise SpecError(f"feature set {name!r}: {FILE} is not valid JSON ({exc})") from None
-    fs = FeatureSet.from_dict(d)
-    fs._dir = path.parent
+    record, folder = store_fs.read_featureset(name, store)
+    fs = FeatureSet.from_dict(record)
+    fs._dir = folder
     return fs
 
 
-def list_featuresets(store=None) -> list[dict]:
-    """Summaries of saved feature sets, newest first."""
-    base = featuresets_dir(store)
-    out = []
-    if not base.exists():
-        return out
-    for f in sorted(base.glob(f"*/{FILE}")):
-        try:
-            d = json.loads(f.read_text(encoding="utf-8"))
-            sel = d["selection"]
-            out.append({"name": d["name"], "asset_class": sel["asset_class"], "symbol": sel["symbol"],
-                        "freq": sel["freq"], "features": len(d["feature_cols"]), "rows": sum(d.get("rows", {}).values()),
-                        "scaling": d["scaler"]["method"], "created": d.get("created", "")})
-        except (OSError, json.JSONDecodeError, KeyError, TypeError):
-            continue
-    return sorted(out, key=lambda r: r["created"], reverse=True)
-
-
-def delete_featureset(name: str, store=None) -> None:
-    folder = _folder(name, store)
-    if not (folder / FILE).exists():
-        raise NotFound(f"no feature set named {name!r}")
-    (folder / FILE).unlink()
-    shutil.rmtree(folder, ignore_errors=True)
+list_featuresets = store_fs.list_featuresets
+delete_featureset = store_fs.delete_featureset
 
 
 def run_featureset(run) -> FeatureSet:

@@ -7,8 +7,8 @@ import math
 import numpy as np
 import polars as pl
 
-from synthwb.data.schema import FREQ_SECONDS, is_24_7
 from synthwb.core.registry import Param
+from synthwb.data.schema import FREQ_SECONDS, is_24_7
 from synthwb.features.expr import log_return, safe_div, true_range, wilder
 from synthwb.features.registry import FEATURES
 

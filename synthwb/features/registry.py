@@ -21,15 +21,15 @@ from __future__ import annotations
 import hashlib
 import inspect
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Callable, Iterable
 
 import polars as pl
 
-from synthwb.data.schema import FREQ_SECONDS, OHLCV, check_freq
 from synthwb.core.errors import NotFound, SpecError
 from synthwb.core.registry import Entry, Param, Registry
+from synthwb.data.schema import FREQ_SECONDS, OHLCV, check_freq
 
 __all__ = ["FEATURES", "Param", "FeatureItem", "FeatureSpec", "FeatureContext", "feature_columns",
            "makes_of", "wants_ctx", "default_spec", "ref_key"]
@@ -181,7 +181,7 @@ class FeatureSpec:
                 "dropna": self.dropna}
 
     @classmethod
-    def from_dict(cls, d: dict) -> "FeatureSpec":
+    def from_dict(cls, d: dict) -> FeatureSpec:
         if not isinstance(d, dict):
             raise SpecError(f"a feature spec is a JSON object, got {type(d).__name__}")
         known = {"freq", "base_freq", "features", "references", "include_ohlcv", "dropna"}
@@ -201,7 +201,7 @@ class FeatureSpec:
     model_dump_json = to_json
 
     @classmethod
-    def from_json(cls, text: str) -> "FeatureSpec":
+    def from_json(cls, text: str) -> FeatureSpec:
         try:
             d = json.loads(text)
         except json.JSONDecodeError as exc:
@@ -252,16 +252,9 @@ def default_spec(freq: str = "1h") -> FeatureSpec:
     ))
 
 
-def register(name: str, *, category: str, params: Iterable[Param] = (), needs: tuple = ("close",),
-             makes: Callable | tuple = (), help: str | None = None, **meta: Any):
-    """Shorthand for ``FEATURES.register`` with the feature-specific metadata."""
-    return FEATURES.register(name, category=category, params=list(params), help=help,
-                             needs=tuple(needs), makes=makes, **meta)
-
-
 # register the built-in families (they import FEATURES from this module)
 from synthwb.features import calendar as _calendar  # noqa: E402,F401
+from synthwb.features import cross_asset as _cross  # noqa: E402,F401
 from synthwb.features import indicators as _indicators  # noqa: E402,F401
 from synthwb.features import microstructure as _micro  # noqa: E402,F401
 from synthwb.features import regimes as _regimes  # noqa: E402,F401
-from synthwb.features import cross_asset as _cross  # noqa: E402,F401

@@ -29,7 +29,7 @@ class Scaler:
     def fitted(self) -> bool:
         return bool(self.columns)
 
-    def fit(self, train_df: pl.DataFrame, cols: list[str]) -> "Scaler":
+    def fit(self, train_df: pl.DataFrame, cols: list[str]) -> Scaler:
         missing = [c for c in cols if c not in train_df.columns]
         if missing:
             raise SpecError(f"cannot fit the scaler: column(s) {missing} are not in the frame")
@@ -79,7 +79,7 @@ class Scaler:
                 "scale": list(self.scale)}
 
     @classmethod
-    def from_dict(cls, d: dict) -> "Scaler":
+    def from_dict(cls, d: dict) -> Scaler:
         try:
             s = cls(d["method"], list(d.get("columns", [])), [float(v) for v in d.get("center", [])],
                     [float(v) for v in d.get("scale", [])])

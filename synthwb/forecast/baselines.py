@@ -29,8 +29,9 @@ origin depend only on the seed, the origin and the bars up to it.
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 

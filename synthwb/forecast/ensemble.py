@@ -22,8 +22,9 @@ names and weights; no weights file). Members are run ids or baseline names writt
 from __future__ import annotations
 
 import os
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import numpy as np
 

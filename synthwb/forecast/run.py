@@ -16,8 +16,8 @@ task's intervals). Bars finer than the run's bar size are resampled first.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from datetime import datetime
-from typing import Sequence
 
 import numpy as np
 import polars as pl

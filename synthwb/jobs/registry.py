@@ -21,9 +21,10 @@ import threading
 import time
 import traceback
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
-from typing import Any, Callable
+from datetime import UTC, datetime
+from typing import Any
 
 from synthwb.core.errors import NotFound
 from synthwb.store.runs import ACTIVE  # one set of statuses for jobs and runs
@@ -34,7 +35,7 @@ ProgressCb = Callable[..., None]
 
 
 def _now() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 @dataclass(eq=False)

@@ -14,7 +14,7 @@ from synthwb.core.lazy import lazy_exports
 
 _EXPORTS = {
     **dict.fromkeys(["LayerInfo", "PathModel", "PathOutput", "build_model", "chain_lengths", "validate_spec"], "backbone"),
-    **dict.fromkeys(["PRESETS", "get_preset", "preset_names", "recommended_preset"], "presets"),
+    **dict.fromkeys(["PRESETS", "as_spec", "get_preset", "preset_names", "recommended_preset"], "presets"),
     **dict.fromkeys(["BLOCKS", "HEADS"], "registry"),
     **dict.fromkeys(["LayerSpec", "ModelSpec", "delete_spec", "list_specs", "load_spec", "read_spec_file", "save_spec"], "spec"),
     **dict.fromkeys(["apply_order", "move"], "stack"),

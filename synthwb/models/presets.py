@@ -1,8 +1,10 @@
 """Named model specs to start from."""
 from __future__ import annotations
 
-from synthwb.core.errors import NotFound
-from synthwb.models.spec import ModelSpec
+import os
+
+from synthwb.core.errors import NotFound, SpecError
+from synthwb.models.spec import ModelSpec, load_spec, read_spec_file
 
 PRESETS: dict[str, dict] = {
     "anchored-term": {
@@ -67,3 +69,22 @@ def get_preset(name: str, n_features: int, context: int = 256, horizon: int = 28
         raise NotFound(f"unknown preset {name!r}; available: {', '.join(PRESETS)}")
     p = {k: v for k, v in PRESETS[name].items() if k not in ("help", "recommended")}
     return ModelSpec.from_dict({**p, "n_features": n_features, "context": context, "horizon": horizon, **overrides})
+
+
+def as_spec(model_spec, n_features: int, store=None, context: int | None = None,
+            horizon: int | None = None) -> ModelSpec:
+    """A ModelSpec from a ModelSpec, a dict, a JSON file, a preset name (sized for
+    ``n_features`` and ``context``/``horizon``, preset defaults when None) or a saved spec name."""
+    if isinstance(model_spec, ModelSpec):
+        return model_spec
+    if isinstance(model_spec, dict):
+        return ModelSpec.from_dict(model_spec)
+    if isinstance(model_spec, (str, os.PathLike)):
+        text = str(model_spec)
+        if text.endswith(".json"):
+            return read_spec_file(text)
+        if text in PRESETS:
+            kw = {k: int(v) for k, v in (("context", context), ("horizon", horizon)) if v is not None}
+            return get_preset(text, n_features=int(n_features), **kw)
+        return load_spec(text, store)
+    raise SpecError(f"model_spec must be a ModelSpec, dict, preset or spec name, not {type(model_spec).__name__}")

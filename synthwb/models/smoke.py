@@ -12,11 +12,11 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from synthwb.data.schema import FREQ_SECONDS
 from synthwb.core.errors import DataError
+from synthwb.data.schema import FREQ_SECONDS
+from synthwb.features import load_featureset
 from synthwb.models.backbone import build_model
 from synthwb.models.spec import ModelSpec
-from synthwb.features import load_featureset
 
 
 @dataclass

@@ -12,11 +12,10 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from synthwb.core.config import specs_dir
 from synthwb.core.errors import NotFound, SpecError
-from synthwb.core.io import atomic_write_json, check_slug, read_json_file
+from synthwb.core.io import check_slug, read_json_file
 from synthwb.models.registry import BLOCKS, HEADS
-
+from synthwb.store import specs as store_specs
 
 _PREFIX = "invalid model spec: "
 
@@ -93,7 +92,7 @@ class ModelSpec(BaseModel):
         return check_slug(v, "feature set name") if v else None
 
     @model_validator(mode="after")
-    def _horizon(self) -> "ModelSpec":
+    def _horizon(self) -> ModelSpec:
         need = int(HEADS.get(self.head.name).meta.get("min_horizon", 1))
         if self.horizon < need:
             raise ValueError(f"head {self.head.name!r} needs a horizon of at least {need}, got {self.horizon}")
@@ -120,14 +119,14 @@ class ModelSpec(BaseModel):
             raise SpecError(_format(exc)) from None
 
     @classmethod
-    def model_validate(cls, obj: Any, *args: Any, **kwargs: Any) -> "ModelSpec":
+    def model_validate(cls, obj: Any, *args: Any, **kwargs: Any) -> ModelSpec:
         try:
             return super().model_validate(obj, *args, **kwargs)
         except ValidationError as exc:
             raise SpecError(_format(exc)) from None
 
     @classmethod
-    def model_validate_json(cls, data: str | bytes, *args: Any, **kwargs: Any) -> "ModelSpec":
+    def model_validate_json(cls, data: str | bytes, *args: Any, **kwargs: Any) -> ModelSpec:
         try:
             return super().model_validate_json(data, *args, **kwargs)
         except ValidationError as exc:
@@ -137,12 +136,12 @@ class ModelSpec(BaseModel):
         return self.model_dump(mode="json")
 
     @classmethod
-    def from_dict(cls, d: dict) -> "ModelSpec":
+    def from_dict(cls, d: dict) -> ModelSpec:
         if not isinstance(d, dict):
             raise SpecError(f"invalid model spec: expected a JSON object, got {type(d).__name__}")
         return cls.model_validate(d)
 
-    def with_sizes(self, **sizes: Any) -> "ModelSpec":
+    def with_sizes(self, **sizes: Any) -> ModelSpec:
         """A copy with some top-level fields replaced (re-validated)."""
         return ModelSpec.from_dict({**self.to_dict(), **sizes})
 
@@ -152,35 +151,17 @@ def read_spec_file(path: str | Path) -> ModelSpec:
     return ModelSpec.from_dict(read_json_file(path, "spec file"))
 
 
-def _spec_path(name: str, store=None) -> Path:
-    return specs_dir(store) / f"{check_slug(name, 'spec name')}.json"
-
-
 def save_spec(name: str, spec: ModelSpec, store=None) -> Path:
     """Write ``spec`` as <store>/_specs/<name>.json atomically; returns the path."""
-    path = _spec_path(name, store)
-    atomic_write_json(path, spec.to_dict())
-    return path
+    return store_specs.write_spec(name, spec.to_dict(), store)
 
 
 def load_spec(name: str, store=None) -> ModelSpec:
-    path = _spec_path(name, store)
-    if not path.is_file():
-        have = ", ".join(list_specs(store)) or "none"
-        raise NotFound(f"no saved model spec named {name!r}; saved: {have}")
-    return read_spec_file(path)
+    return ModelSpec.from_dict(store_specs.read_spec(name, store))
 
 
-def list_specs(store=None) -> list[str]:
-    d = specs_dir(store)
-    return sorted(p.stem for p in d.glob("*.json")) if d.is_dir() else []
-
-
-def delete_spec(name: str, store=None) -> None:
-    path = _spec_path(name, store)
-    if not path.is_file():
-        raise NotFound(f"no saved model spec named {name!r}")
-    path.unlink()
+list_specs = store_specs.list_specs
+delete_spec = store_specs.delete_spec
 
 
 def run_spec(run) -> ModelSpec:

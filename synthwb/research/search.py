@@ -13,9 +13,9 @@ recorded with its error and the search goes on) and returns a :class:`SearchResu
 best validation CRPS; with ``keep`` the search deletes all but the best ``keep`` trial runs
 when it ends, so the best trials stay in models_store as ordinary runs.
 
-Feature ablation (:func:`run_ablation`) retrains the same model with one feature group (a
-feature-registry category) removed at a time and reports the change in validation CRPS per
-group against the full feature set: a positive change means the group helped.
+Feature ablation is in :mod:`synthwb.research.ablation`; evaluation of the runs a search
+leaves is Backtest's and Compare's (:mod:`synthwb.evaluate`), as neuralforecast keeps
+``auto.py`` apart from evaluation.
 """
 from __future__ import annotations
 
@@ -24,22 +24,17 @@ import itertools
 import math
 import threading
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import numpy as np
 
 from synthwb.core.errors import SpecError, SynthwbError
+from synthwb.research.ablation import model_spec_for
+from synthwb.store import delete_run, update_run
 from synthwb.train.config import TrainConfig
-from synthwb.train.loop import resolve_featureset
-from synthwb.store import update_run
-from synthwb.train.loop import train
-from synthwb.store import delete_run
-from synthwb.features.registry import FeatureSpec
-from synthwb.features.registry import FEATURES
-from synthwb import models
-from synthwb.features.featureset import create_featureset
-from synthwb.core.io import slugify
+from synthwb.train.loop import resolve_featureset, train
 
 __all__ = [
     "Dim",
@@ -53,17 +48,8 @@ __all__ = [
     "run_search",
     "training_objective",
     "METHODS",
-    "feature_groups",
-    "ablation_specs",
-    "AblationResult",
-    "ablation_table",
-    "ablation_groups",
-    "ablation_job",
-    "run_ablation",
-    "submit_ablation",
-    "search_job",
+    "search_runs",
     "prune_runs",
-    "FULL",
 ]
 
 METHODS = ("grid", "random", "tpe")
@@ -374,7 +360,7 @@ def run_search(
 
 def _base_settings(featureset, model_spec, config, store, context=None, horizon=None) -> tuple[Any, dict]:
     fs = resolve_featureset(featureset, store)
-    spec = _model_spec_for(model_spec, len(fs.feature_cols), store, context, horizon)
+    spec = model_spec_for(model_spec, len(fs.feature_cols), store, context, horizon)
     cfg = TrainConfig.parse(config)
     return fs, {"config": cfg.model_dump(mode="json"), "spec": spec.model_dump(mode="json")}
 
@@ -412,12 +398,12 @@ def prune_runs(result: SearchResult, keep: int, store=None) -> list[str]:
     return kept
 
 
-def search_job(progress, stop_event, *, run_name: str, featureset, model_spec, space: Sequence[str | Dim],
+def search_runs(progress, stop_event, *, run_name: str, featureset, model_spec, space: Sequence[str | Dim],
                method: str = "random", n_trials: int = 10, config=None, store=None, seed: int = 0,
                per_dim: int = 3, keep: int | None = 3, context: int | None = None,
                horizon: int | None = None, root=None) -> SearchResult:
-    """The whole search as one background job: ``registry.submit("search", label, search_job,
-    run_name=..., ...)``; trial runs are named ``<run_name>-tNNN``."""
+    """A whole search over training runs (the "search" job and ``synthwb search`` run it);
+    trial runs are named ``<run_name>-tNNN``."""
     objective = training_objective(run_name, featureset, model_spec, config, store, context=context, horizon=horizon,
                                    root=root)
     result = run_search(space, objective, method, n_trials, seed, per_dim, progress, stop_event)
@@ -426,175 +412,3 @@ def search_job(progress, stop_event, *, run_name: str, featureset, model_spec, s
     else:
         result.kept = [t.run_id for t in result.finished if t.run_id]
     return result
-
-
-# ------------------------------------------------------------------------------ ablation
-
-
-def _feature_spec(spec_or_fs):
-    if isinstance(spec_or_fs, FeatureSpec):
-        return spec_or_fs
-    if isinstance(spec_or_fs, dict):
-        return FeatureSpec.from_dict(spec_or_fs)
-    inner = getattr(spec_or_fs, "spec", None)
-    if isinstance(inner, FeatureSpec):
-        return inner
-    raise SpecError(f"expected a feature spec or feature set, got {type(spec_or_fs).__name__}")
-
-
-def feature_groups(spec) -> dict[str, list[str]]:
-    """The spec's features by registry category (the ablation groups), in spec order."""
-    fspec = _feature_spec(spec)
-    groups: dict[str, list[str]] = {}
-    for it in fspec.features:
-        groups.setdefault(FEATURES.get(it.name).category or "other", []).append(it.name)
-    return groups
-
-
-def ablation_specs(spec, groups: Sequence[str] | None = None) -> dict[str, Any]:
-    """``{group: FeatureSpec without that group}`` for each group (default: every group).
-
-    Reference symbols are dropped when no remaining feature needs them. A group whose removal
-    leaves the model with no input at all is refused with a message."""
-    fspec = _feature_spec(spec)
-    have = feature_groups(fspec)
-    groups = list(groups) if groups else list(have)
-    unknown = [g for g in groups if g not in have]
-    if unknown:
-        raise SpecError(f"feature group(s) {unknown} are not in this feature set; groups: {list(have)}")
-    out = {}
-    for g in groups:
-        keep = [it for it in fspec.features if (FEATURES.get(it.name).category or "other") != g]
-        if not keep and not fspec.include_ohlcv:
-            raise SpecError(f"removing group {g!r} leaves no model input (no features and include_ohlcv off)")
-        d = fspec.to_dict()
-        d["features"] = [it.to_dict() for it in keep]
-        if not any(FEATURES.get(it.name).meta.get("refs") for it in keep):
-            d["references"] = []
-        out[g] = FeatureSpec.from_dict(d)
-    return out
-
-
-FULL = "(all features)"
-
-
-def _model_spec_for(model_spec, n_features: int, store=None, context: int | None = None,
-                    horizon: int | None = None):
-    """The model spec resized to ``n_features`` inputs (the input projection is the only change)."""
-    if isinstance(model_spec, str) and model_spec in models.preset_names():
-        kw = {k: v for k, v in (("context", context), ("horizon", horizon)) if v is not None}
-        return models.get_preset(model_spec, n_features=n_features, **kw)
-    if isinstance(model_spec, models.ModelSpec):
-        spec = model_spec
-    elif isinstance(model_spec, dict):
-        spec = models.ModelSpec.from_dict(model_spec)
-    elif isinstance(model_spec, str):
-        spec = models.load_spec(model_spec, store)
-    else:
-        raise SpecError(f"model_spec must be a ModelSpec, dict, preset or saved spec name, not {type(model_spec).__name__}")
-    sizes = {"n_features": int(n_features)}
-    if context is not None:
-        sizes["context"] = int(context)
-    if horizon is not None:
-        sizes["horizon"] = int(horizon)
-    return spec.with_sizes(**sizes)
-
-
-def _variant(fs, group: str, fspec, root=None):
-    """The feature set ``fs`` rebuilt without ``group`` (same selection, split and scaling)."""
-    if group == FULL:
-        return fs
-    keep_cols = [c for c in fs.feature_cols if c in set(fspec.model_columns())]
-    if not keep_cols:
-        raise SpecError(f"removing group {group!r} leaves the feature set {fs.name!r} with no columns")
-    name = slugify(f"{fs.name}-no-{group}")[:80] or "ablation"
-    return create_featureset(name, fs.sel, fspec, fs.split_spec, scaling=fs.scaler_obj.method,
-                             feature_cols=keep_cols, root=root)
-
-
-def ablation_job(progress, stop_event, *, run_name: str, featureset, group: str, model_spec, config=None,
-                 store=None, root=None, context: int | None = None, horizon: int | None = None) -> dict:
-    """Train one ablation variant (``group`` removed, or :data:`FULL`); a background-job function."""
-    fs = resolve_featureset(featureset, store)
-    fspec = fs.feature_spec if group == FULL else ablation_specs(fs.feature_spec, [group])[group]
-    if progress:
-        progress(0.0, message=f"building features without {group}" if group != FULL else "full feature set")
-    variant = _variant(fs, group, fspec, root)
-    spec = _model_spec_for(model_spec, len(variant.feature_cols), store, context, horizon)
-    info = train(f"{run_name}-{'full' if group == FULL else 'no-' + group}", variant, spec, config, store=store, progress=progress, stop_event=stop_event)
-    update_run(info.run_id, store, ablation={"name": run_name, "group": group})
-    removed = feature_groups(fs.feature_spec).get(group, []) if group != FULL else []
-    return {"group": group, "removed": removed, "n_features": len(variant.feature_cols), "run_id": info.run_id,
-            "status": info.status, "val_crps": (info.best or {}).get("val_crps"), "error": info.error}
-
-
-@dataclass
-class AblationResult:
-    name: str
-    rows: list[dict]
-
-    def table(self):
-        """group, removed, n_features, val_crps, delta (variant - full), pct, run_id, status."""
-        return ablation_table(self.rows)
-
-
-def ablation_table(rows: Sequence[dict]):
-    """The change in validation CRPS per removed group against the full set (positive = the group helped)."""
-    import polars as pl
-
-    rows = [dict(r) for r in rows]
-    full = next((r for r in rows if r.get("group") == FULL), None)
-    base = full.get("val_crps") if full else None
-    out = []
-    for r in rows:
-        v = r.get("val_crps")
-        delta = (v - base) if (v is not None and base is not None) else None
-        out.append({"group": r.get("group"), "removed": ", ".join(r.get("removed") or []),
-                    "n_features": r.get("n_features"), "val_crps": v, "delta": delta,
-                    "pct": (delta / base * 100.0) if (delta is not None and base) else None,
-                    "run_id": r.get("run_id"), "status": r.get("status"), "error": r.get("error")})
-    schema = {"group": pl.Utf8, "removed": pl.Utf8, "n_features": pl.Int64, "val_crps": pl.Float64,
-              "delta": pl.Float64, "pct": pl.Float64, "run_id": pl.Utf8, "status": pl.Utf8, "error": pl.Utf8}
-    df = pl.DataFrame(out, schema=schema)
-    return df.sort(pl.col("group") != FULL, pl.col("delta"), descending=[False, True], nulls_last=True)
-
-
-def ablation_groups(featureset, groups: Sequence[str] | None = None, store=None) -> list[str]:
-    """[FULL, group, ...]: the variants an ablation trains (groups checked against the set)."""
-    fs = resolve_featureset(featureset, store)
-    return [FULL, *ablation_specs(fs.feature_spec, groups)]
-
-
-def run_ablation(name: str, featureset, model_spec, config=None, groups: Sequence[str] | None = None,
-                 store=None, root=None, progress=None, stop_event: threading.Event | None = None,
-                 context: int | None = None, horizon: int | None = None) -> AblationResult:
-    """Train the full set and each group-removed variant one after another (CLI, tests)."""
-    stop_event = stop_event or threading.Event()
-    variants = ablation_groups(featureset, groups, store)
-    rows = []
-    for i, g in enumerate(variants):
-        if stop_event.is_set():
-            break
-
-        def cb(fraction=None, metrics=None, message=None, _i=i, _g=g):
-            if progress is not None:
-                f = None if fraction is None else (_i + float(fraction)) / len(variants)
-                progress(f, metrics=metrics, message=f"{_g}: {message}" if message else _g)
-
-        try:
-            rows.append(ablation_job(cb, stop_event, run_name=name, featureset=featureset, group=g, model_spec=model_spec,
-                                     config=config, store=store, root=root, context=context, horizon=horizon))
-        except SynthwbError as exc:
-            rows.append({"group": g, "status": "failed", "error": str(exc)})
-    return AblationResult(name, rows)
-
-
-def submit_ablation(registry, name: str, featureset, model_spec, config=None, groups: Sequence[str] | None = None,
-                    store=None, root=None, context: int | None = None, horizon: int | None = None) -> list:
-    """One background job per variant (kind "ablation"); collect with :func:`ablation_table`
-    over ``[job.result for job in jobs if job.result]``."""
-    variants = ablation_groups(featureset, groups, store)
-    return [registry.submit("ablation", f"{name}: {g}", ablation_job, run_name=name, featureset=featureset, group=g,
-                            model_spec=model_spec, config=config, store=store, root=root, context=context,
-                            horizon=horizon)
-            for g in variants]

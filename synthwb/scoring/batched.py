@@ -18,7 +18,7 @@ from synthwb.scoring.synth import BP, SynthTask, _plan, get_task
 __all__ = ["score_totals_torch"]
 
 
-def score_totals_torch(paths, realised, task: "str | SynthTask" = "24h", device: str | None = None,
+def score_totals_torch(paths, realised, task: str | SynthTask = "24h", device: str | None = None,
                        chunk_values: int = 1 << 26) -> np.ndarray:
     """Totals ``(B,)`` of ``paths`` ``(B, n_paths, n_points)`` against ``realised`` ``(B, n_points)``
     on the task's grid; -1 for an invalid forecast. ``device``: default CUDA if available, else CPU.

@@ -29,16 +29,16 @@ the model's grid, provided the paths cover the task's horizon.
 """
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Mapping
+from typing import Any
 
 import numpy as np
 
-from synthwb.data.realised import join_on_grid
-from synthwb.core.time import to_ns
 from synthwb.core.errors import SpecError
-from synthwb.scoring.crps import crps_ensemble
-from synthwb.scoring.crps import crps_almost_fair_torch
+from synthwb.core.time import to_ns
+from synthwb.data.realised import join_on_grid
+from synthwb.scoring.crps import crps_almost_fair_torch, crps_ensemble
 
 __all__ = [
     "KINDS",
@@ -149,7 +149,7 @@ class SynthTask:
 
     @classmethod
     def custom(cls, name: str, step_seconds: int, n_points: int,
-               intervals: Mapping[str, int] | Iterable[Interval | dict], n_paths: int = 1000) -> "SynthTask":
+               intervals: Mapping[str, int] | Iterable[Interval | dict], n_paths: int = 1000) -> SynthTask:
         """A task from ``{"name": seconds}`` (kinds from the names) or a list of intervals."""
         if isinstance(intervals, Mapping):
             ivs = tuple(Interval(k, v) for k, v in intervals.items())
@@ -175,7 +175,7 @@ class SynthTask:
                 "n_paths": self.n_paths, "intervals": [iv.to_dict() for iv in self.intervals]}
 
     @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> "SynthTask":
+    def from_dict(cls, d: Mapping[str, Any]) -> SynthTask:
         try:
             return cls(d["name"], d["step_seconds"], d["n_points"],
                        tuple(Interval(**iv) for iv in d["intervals"]), d.get("n_paths", 1000))
@@ -196,7 +196,7 @@ TASKS: dict[str, SynthTask] = {
 }
 
 
-def get_task(task: "str | SynthTask | Mapping") -> SynthTask:
+def get_task(task: str | SynthTask | Mapping) -> SynthTask:
     """A task by preset name ("24h", "1h"), a SynthTask, or its dict form."""
     if isinstance(task, SynthTask):
         return task
@@ -358,7 +358,7 @@ def _prepare(paths, realised, task, step_seconds, batch: bool) -> tuple[np.ndarr
 # ------------------------------------------------------------------------------ scoring
 
 
-def score_paths(paths, realised, task: "str | SynthTask" = "24h", *, step_seconds: int | None = None) -> ScoreResult:
+def score_paths(paths, realised, task: str | SynthTask = "24h", *, step_seconds: int | None = None) -> ScoreResult:
     """Score one forecast exactly as the validator does (see module doc).
 
     ``paths`` ``(n_paths, n_points)`` prices, ``realised`` ``(n_points,)`` with NaN allowed,
@@ -394,7 +394,7 @@ def score_paths(paths, realised, task: "str | SynthTask" = "24h", *, step_second
     return ScoreResult(total, True, "", out)
 
 
-def score_batch(paths, realised, task: "str | SynthTask" = "24h", *, step_seconds: int | None = None) -> BatchScore:
+def score_batch(paths, realised, task: str | SynthTask = "24h", *, step_seconds: int | None = None) -> BatchScore:
     """Score B forecasts at once: ``paths`` ``(B, n_paths, n_points)``, ``realised`` ``(B, n_points)``.
 
     One sort per interval array, no Python loop over terms or forecasts. Same numbers as
@@ -442,7 +442,7 @@ def score_batch(paths, realised, task: "str | SynthTask" = "24h", *, step_second
 # ------------------------------------------------------------------------------ alignment
 
 
-def align_realised_batch(realised_ts, realised_prices, t0s, task: "str | SynthTask" = "24h",
+def align_realised_batch(realised_ts, realised_prices, t0s, task: str | SynthTask = "24h",
                          step_seconds: int | None = None) -> np.ndarray:
     """Realised prices on each forecast's grid ``t0 + i * step`` by exact timestamp join.
 
@@ -460,7 +460,7 @@ def align_realised_batch(realised_ts, realised_prices, t0s, task: "str | SynthTa
     return join_on_grid(ts, px, grid)
 
 
-def align_realised(realised_ts, realised_prices, t0, task: "str | SynthTask" = "24h",
+def align_realised(realised_ts, realised_prices, t0, task: str | SynthTask = "24h",
                    step_seconds: int | None = None) -> np.ndarray:
     """Realised prices ``(n_points,)`` on the grid of one forecast made at ``t0`` (exact joins)."""
     return align_realised_batch(realised_ts, realised_prices, [t0] if not isinstance(t0, (list, np.ndarray)) else t0,

@@ -1,12 +1,16 @@
 """Training configuration: one pydantic model, saved as JSON inside every run's run.json."""
 from __future__ import annotations
 
-from typing import Any, Literal, Optional
+import types
+import typing
+from typing import Any, Literal
 
+import annotated_types as at
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from synthwb.core.errors import SpecError
-from synthwb.scoring.synth import get_task
+from synthwb.core.registry import Param
+from synthwb.scoring.synth import TASKS, get_task
 
 
 class TrainConfig(BaseModel):
@@ -25,38 +29,39 @@ class TrainConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
-    epochs: int = Field(4, ge=1, le=100_000)
-    batch_size: int = Field(32, ge=1, le=65_536)
-    lr: float = Field(1e-3, gt=0, le=10)
-    weight_decay: float = Field(1e-2, ge=0, le=10)
-    grad_clip: float = Field(5.0, ge=0, description="max global grad norm; 0 disables clipping")
-    warmup_steps: int = Field(50, ge=0)
-    schedule: Literal["cosine", "cosine_restarts", "constant"] = "cosine"
-    restart_period: int = Field(500, ge=1, description="steps of the first cosine cycle (cosine_restarts)")
-    min_lr_ratio: float = Field(0.05, ge=0, le=1, description="cosine floor as a share of lr")
-    loss: Literal["crps", "afcrps", "synth"] = "synth"
-    alpha: float = Field(0.95, ge=0, le=1, description="almost-fair CRPS weight (afcrps, and the synth loss terms; 0 = standard)")
-    synth_task: Any = Field("24h", description='the task the run targets: "24h", "1h" or a custom task dict')
-    n_paths_train: int = Field(100, ge=2, le=100_000)
-    n_paths_eval: int = Field(1000, ge=2, le=100_000)
-    patience: int = Field(4, ge=0, description="validations without improvement before stopping; 0 disables")
-    max_steps: Optional[int] = Field(None, ge=1)
-    val_every: int = Field(0, ge=0, description="validate every N steps; 0 = every 100 steps (at most half an epoch)")
-    max_val_batches: int = Field(4, ge=1, description="validation uses at most this many batches of windows, evenly spread over the split")
-    calibrate: bool = Field(True, description="fit a vol scale and drift shrink on the validation split after training")
-    calibration_paths: int = Field(256, ge=16, le=100_000, description="paths per window in the calibration fit")
-    log_every: int = Field(10, ge=1)
-    checkpoint_every: int = Field(0, ge=0, description="save last.* every N steps; 0 = at validations")
-    max_bad_steps: int = Field(20, ge=1, description="consecutive NaN/inf steps before the run stops")
-    stride: int = Field(0, ge=0, description="window stride over the training split; 0 = auto (about 8000 windows)")
-    seed: int = 0
-    device: Literal["auto", "cpu", "cuda", "mps"] = "auto"
-    amp: bool = Field(False, description="mixed precision (CUDA only)")
-    amp_dtype: Literal["bf16", "fp16"] = "bf16"
-    tensorboard: bool = False
-    space: Literal["relative", "logret"] = "relative"
-    num_workers: int = Field(0, ge=0, le=64)
-    threads: int = Field(0, ge=0, le=1024, description=(
+    epochs: int = Field(4, ge=1, le=100_000, title="Epochs")
+    batch_size: int = Field(32, ge=1, le=65_536, title="Batch size")
+    lr: float = Field(1e-3, gt=0, le=10, title="Learning rate")
+    weight_decay: float = Field(1e-2, ge=0, le=10, title="Weight decay")
+    grad_clip: float = Field(5.0, ge=0, title="Grad clip", description="max global grad norm; 0 disables clipping")
+    warmup_steps: int = Field(50, ge=0, title="Warm-up steps")
+    schedule: Literal["cosine", "cosine_restarts", "constant"] = Field("cosine", title="Schedule")
+    restart_period: int = Field(500, ge=1, title="Restart period", description="steps of the first cosine cycle (cosine_restarts)")
+    min_lr_ratio: float = Field(0.05, ge=0, le=1, title="Min lr ratio", description="cosine floor as a share of lr")
+    loss: Literal["synth", "crps", "afcrps"] = Field("synth", title="Loss", description=(
+        "the target task's Synth score (default), CRPS at every horizon step, or its almost-fair form"))
+    alpha: float = Field(0.95, ge=0, le=1, title="Almost-fair alpha", description="almost-fair CRPS weight (afcrps, and the synth loss terms; 0 = standard)")
+    synth_task: Any = Field("24h", title="Target task", description='the task the run targets: "24h", "1h" or a custom task dict')
+    n_paths_train: int = Field(100, ge=2, le=100_000, title="Paths per sample (train)")
+    n_paths_eval: int = Field(1000, ge=2, le=100_000, title="Paths (validation)")
+    patience: int = Field(4, ge=0, title="Early-stop patience", description="validations without improvement before stopping; 0 disables")
+    max_steps: int | None = Field(None, ge=1, title="Max steps (0 = all epochs)", description="stop after this many steps; 0 = all epochs")
+    val_every: int = Field(0, ge=0, title="Validate every N steps", description="validate every N steps; 0 = every 100 steps (at most half an epoch)")
+    max_val_batches: int = Field(4, ge=1, title="Validation batches", description="validation uses at most this many batches of windows, evenly spread over the split")
+    calibrate: bool = Field(True, title="Calibrate", description="fit a vol scale and drift shrink on the validation split after training")
+    calibration_paths: int = Field(256, ge=16, le=100_000, title="Calibration paths", description="paths per window in the calibration fit")
+    log_every: int = Field(10, ge=1, title="Log every N steps")
+    checkpoint_every: int = Field(0, ge=0, title="Checkpoint every N steps", description="save last.* every N steps; 0 = at validations")
+    max_bad_steps: int = Field(20, ge=1, title="Max bad steps", description="consecutive NaN/inf steps before the run stops")
+    stride: int = Field(0, ge=0, title="Window stride", description="window stride over the training split; 0 = auto (about 8000 windows)")
+    seed: int = Field(0, ge=0, le=2**31 - 1, title="Seed")
+    device: Literal["auto", "cpu", "cuda", "mps"] = Field("auto", title="Device")
+    amp: bool = Field(False, title="Mixed precision", description="mixed precision (CUDA only)")
+    amp_dtype: Literal["bf16", "fp16"] = Field("bf16", title="AMP dtype")
+    tensorboard: bool = Field(False, title="TensorBoard events")
+    space: Literal["relative", "logret"] = Field("relative", title="CRPS space")
+    num_workers: int = Field(0, ge=0, le=64, title="Data workers")
+    threads: int = Field(0, ge=0, le=1024, title="CPU threads", description=(
         "torch CPU threads; 0 = auto: torch's default headless, all cores but one in a background "
         "job so the app stays responsive"))
 
@@ -70,7 +75,7 @@ class TrainConfig(BaseModel):
         return v if isinstance(v, str) else t.to_dict()
 
     @classmethod
-    def parse(cls, data: dict | "TrainConfig" | None = None, **overrides) -> "TrainConfig":
+    def parse(cls, data: dict | TrainConfig | None = None, **overrides) -> TrainConfig:
         """Build from a dict plus keyword overrides; any bad value raises SpecError naming it."""
         if isinstance(data, TrainConfig):
             data = data.model_dump()
@@ -83,3 +88,55 @@ class TrainConfig(BaseModel):
                 loc = ".".join(str(x) for x in err["loc"]) or "config"
                 parts.append(f"{loc}: {err['msg']}")
             raise SpecError("invalid training config: " + "; ".join(parts)) from None
+
+
+#: the Train page's form: the main settings, then those under "Advanced" (every other field
+#: keeps its default there and is set from the CLI or a config file)
+FORM_MAIN = ("epochs", "batch_size", "lr", "loss", "synth_task", "n_paths_train", "device", "schedule",
+             "warmup_steps", "patience", "max_steps", "val_every", "tensorboard")
+FORM_ADVANCED = ("weight_decay", "grad_clip", "alpha", "space", "n_paths_eval", "seed", "log_every", "amp",
+                 "calibrate", "max_val_batches", "stride", "restart_period", "min_lr_ratio")
+
+
+def _optional(annotation: Any) -> tuple[Any, bool]:
+    args = typing.get_args(annotation)
+    if typing.get_origin(annotation) in (typing.Union, types.UnionType) and type(None) in args:
+        return next(a for a in args if a is not type(None)), True
+    return annotation, False
+
+
+def config_param(name: str) -> Param:
+    """A TrainConfig field as a registry :class:`Param` (type, default, bounds, choices, help),
+    so the page builds its widget the way block and head forms are built. An optional
+    number reads 0 as "none" (``max_steps``)."""
+    f = TrainConfig.model_fields[name]
+    ann, optional = _optional(f.annotation)
+    low = high = None
+    for m in f.metadata:
+        if isinstance(m, (at.Ge, at.Gt)):
+            low = float(m.ge if isinstance(m, at.Ge) else m.gt)
+        elif isinstance(m, (at.Le, at.Lt)):
+            high = float(m.le if isinstance(m, at.Le) else m.lt)
+    help_ = f.description or ""
+    if typing.get_origin(ann) is Literal:
+        return Param(name, str, f.default, choices=typing.get_args(ann), help=help_)
+    if name == "synth_task":
+        return Param(name, str, f.default, choices=tuple(TASKS), help=help_)
+    kind = {bool: bool, int: int, float: float}.get(ann, str)
+    default = 0 if (optional and f.default is None) else f.default
+    if optional:
+        low = 0.0
+    return Param(name, kind, default, low=low, high=high, help=help_)
+
+
+def config_label(name: str) -> str:
+    return TrainConfig.model_fields[name].title or name
+
+
+def config_from_form(values: dict[str, Any]) -> dict[str, Any]:
+    """Form values (field -> value) as TrainConfig input: 0 in an optional number is None."""
+    out = {}
+    for name, v in values.items():
+        _, optional = _optional(TrainConfig.model_fields[name].annotation)
+        out[name] = None if (optional and v == 0) else v
+    return out

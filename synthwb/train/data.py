@@ -9,8 +9,8 @@ step; with ``num_workers > 0`` the same batches come through a torch DataLoader.
 from __future__ import annotations
 
 import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Iterator
 
 import numpy as np
 import torch
@@ -28,7 +28,7 @@ class Batch:
     t0: torch.Tensor | None = None  # (B,) float64 epoch seconds of t0
     past_range: torch.Tensor | None = None  # (B, context) log(high / low) of the context bars
 
-    def to(self, device: torch.device, non_blocking: bool = False) -> "Batch":
+    def to(self, device: torch.device, non_blocking: bool = False) -> Batch:
         mv = lambda t: None if t is None else t.to(device, non_blocking=non_blocking)  # noqa: E731
         return Batch(mv(self.x), mv(self.last_close), mv(self.future), mv(self.past), mv(self.t0),
                      mv(self.past_range))
@@ -84,7 +84,7 @@ class WindowDataset(Dataset):
         self.index = ok.nonzero().squeeze(1)
         self.name = name
 
-    def limit(self, n_max: int) -> "WindowDataset":
+    def limit(self, n_max: int) -> WindowDataset:
         """Keep at most ``n_max`` windows, evenly spread (cheap validation)."""
         if len(self) > n_max:
             pick = torch.linspace(0, len(self) - 1, n_max).round().long().unique()

@@ -16,29 +16,29 @@ import os
 import threading
 import time
 import traceback
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import torch
 
-from synthwb.data.schema import FREQ_SECONDS
+from synthwb.core.device import resolve_device
 from synthwb.core.errors import DataError, NotFound, SpecError, SynthwbError
 from synthwb.core.io import append_jsonl, atomic_path
-from synthwb.core.device import resolve_device
-from synthwb.store import runs as store_runs
-from synthwb.train.config import TrainConfig
+from synthwb.data.schema import FREQ_SECONDS
+from synthwb.features.featureset import load_featureset, run_featureset
+from synthwb.models import build_model
+from synthwb.models import preset_names as _names
+from synthwb.models.presets import as_spec
 from synthwb.models.spec import run_spec
-from synthwb.features.featureset import run_featureset
-from synthwb.train.data import Batch, WindowDataset, epoch_order
+from synthwb.scoring.synth import get_task
+from synthwb.store import runs as store_runs
 from synthwb.train.calibrate import fit_calibration
+from synthwb.train.config import TrainConfig
+from synthwb.train.data import Batch, WindowDataset, epoch_order
 from synthwb.train.losses import coverage, diagnostics, exact_score, objective, training_loss
 from synthwb.train.schedule import build_scheduler
-from synthwb.features.featureset import load_featureset
-from synthwb import models
-from synthwb.scoring.synth import get_task
-from synthwb.models import preset_names as _names
-from synthwb.models import build_model
 
 ProgressFn = Callable[..., None]
 AUTO_WINDOWS = 8000
@@ -111,26 +111,7 @@ def resolve_spec(model_spec: Any, fs, store=None, context: int | None = None, ho
     Presets are sized for the feature set (its number of features) and ``context``/``horizon``
     (preset defaults when None).
     """
-    ModelSpec = models.ModelSpec
-    if isinstance(model_spec, ModelSpec):
-        spec = model_spec
-    elif isinstance(model_spec, dict):
-        spec = ModelSpec.from_dict(model_spec)
-    elif isinstance(model_spec, (str, os.PathLike)):
-        text = str(model_spec)
-        if text.endswith(".json"):
-            spec = models.read_spec_file(text)
-        elif text in preset_names():
-            kw = {"n_features": n_features_of(fs)}
-            if context is not None:
-                kw["context"] = int(context)
-            if horizon is not None:
-                kw["horizon"] = int(horizon)
-            spec = models.get_preset(text, **kw)
-        else:
-            spec = models.load_spec(text, store)
-    else:
-        raise SpecError(f"model_spec must be a ModelSpec, dict, preset or spec name, not {type(model_spec).__name__}")
+    spec = as_spec(model_spec, n_features_of(fs), store, context, horizon)
     nf = n_features_of(fs)
     if int(spec.n_features) != nf:
         raise SpecError(f"the model spec expects {spec.n_features} input features but the feature set "
@@ -643,9 +624,3 @@ def _resume_featureset(run, store):
         return fs
     same = all(saved.to_dict().get(k) == fs.to_dict().get(k) for k in ("selection", "spec", "split", "scaler", "feature_cols"))
     return saved if same else fs
-
-
-def train_job(progress: ProgressFn, stop_event: threading.Event, **kwargs: Any) -> RunInfo:
-    """``train`` shaped for :class:`synthwb.jobs.registry.JobRegistry` (``fn(progress, stop_event, **kw)``)."""
-    kwargs.setdefault("leave_one_core", True)
-    return train(progress=progress, stop_event=stop_event, **kwargs)

@@ -17,10 +17,8 @@ import torch
 import torch.nn.functional as F
 
 from synthwb.scoring.crps import crps_almost_fair_torch, crps_ensemble_torch
+from synthwb.scoring.synth import get_task, score_batch, synth_loss_torch
 from synthwb.train.config import TrainConfig
-from synthwb.scoring.synth import get_task
-from synthwb.scoring.synth import synth_loss_torch
-from synthwb.scoring.synth import score_batch
 
 BPS = 1e4
 

@@ -12,8 +12,8 @@ import torch
 from torch import Tensor, nn
 
 from synthwb.core.registry import Param
-from synthwb.models.registry import BLOCKS
 from synthwb.models.blocks.decomp import SeriesDecomp
+from synthwb.models.registry import BLOCKS
 
 
 @BLOCKS.register(

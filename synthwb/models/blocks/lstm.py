@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from torch import nn
 
-from synthwb.models.registry import BLOCKS
 from synthwb.models.blocks.recurrent import RECURRENT_META, RECURRENT_PARAMS, RecurrentBlock
+from synthwb.models.registry import BLOCKS
 
 
 @BLOCKS.register("lstm", category="recurrent", params=RECURRENT_PARAMS, **RECURRENT_META)

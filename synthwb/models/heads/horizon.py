@@ -13,9 +13,9 @@ import torch
 from torch import Tensor, nn
 
 from synthwb.core.registry import Param
+from synthwb.models.heads.base import INIT_VOL, HeadOutput, HorizonDecoder, mlp
 from synthwb.models.registry import HEADS
 from synthwb.models.simulate import DRIFT_VOL_RATIO, bounded_drift, bounded_vol, gaussian_logret
-from synthwb.models.heads.base import INIT_VOL, HeadOutput, HorizonDecoder, mlp
 
 
 @HEADS.register(

@@ -19,9 +19,9 @@ import torchsde
 from torch import Tensor, nn
 
 from synthwb.core.registry import Param
+from synthwb.models.heads.base import INIT_VOL, HeadOutput, mlp, pool
 from synthwb.models.registry import HEADS
 from synthwb.models.simulate import DRIFT_VOL_RATIO, bounded_drift, bounded_vol, sub_generator_seed
-from synthwb.models.heads.base import INIT_VOL, HeadOutput, mlp, pool
 
 
 class _SDE(nn.Module):

@@ -15,9 +15,9 @@ import torch
 from torch import Tensor, nn
 
 from synthwb.core.registry import Param
+from synthwb.models.heads.base import INIT_VOL, HeadOutput, HorizonDecoder, mlp, pool
 from synthwb.models.registry import HEADS
 from synthwb.models.simulate import DRIFT_VOL_RATIO, bounded_drift, bounded_vol, normal, sub_generator_seed
-from synthwb.models.heads.base import INIT_VOL, HeadOutput, HorizonDecoder, mlp, pool
 
 NU_MIN, NU_MAX = 2.05, 100.0
 

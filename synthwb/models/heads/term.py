@@ -31,9 +31,9 @@ import torch
 from torch import Tensor, nn
 
 from synthwb.core.registry import Param
+from synthwb.models.heads.base import INIT_VOL, HeadOutput, mlp, pool
 from synthwb.models.registry import HEADS
 from synthwb.models.simulate import normal
-from synthwb.models.heads.base import INIT_VOL, HeadOutput, mlp, pool
 
 LOG_VOL_BOUND = 1.5
 DRIFT_SD_SHARE = 0.25

@@ -1,0 +1,195 @@
+"""Data Explorer's import forms: a file (preview, column mapping, time format, zone,
+duplicates, sort) and a Hugging Face dataset. ``done(message)`` is called after a write."""
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+
+import polars as pl
+import streamlit as st
+
+from synthwb.core.errors import SynthwbError
+from synthwb.data.schema import ASSET_CLASSES, FREQS
+from ui import state
+
+NO_VOLUME = "(none: volume 0)"
+CHOOSE = "(choose a column)"
+MAP_FIELDS = ("ts", "open", "high", "low", "close", "volume")
+
+
+@st.cache_data(max_entries=4, show_spinner=False)
+def _preview(fid: str, name: str, _data: bytes, opts_key: str, _opts: dict):
+    """The import preview of an uploaded file (cached per file and options)."""
+    from synthwb.data.sources import preview_file
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / f"upload{''.join(Path(name).suffixes[-2:]) or '.csv'}"
+        path.write_bytes(_data)
+        try:
+            return preview_file(path, name=name, **_opts), None
+        except SynthwbError as exc:
+            return None, str(exc)
+
+
+def _source_label(src) -> str:
+    from synthwb.data.columns import describe
+
+    return NO_VOLUME if src is None else describe(src)
+
+
+def _guess_label(guess, f: str) -> str:
+    """The form's label of the guessed source of ``f``."""
+    return _source_label(guess.mapping[f]) if f in guess.mapping and guess.mapping[f] != "__missing__" else CHOOSE
+
+
+def _chosen_mapping(guess, key_of) -> dict:
+    """The fields the user changed in the form, as ``--map`` values (the rest stay guessed,
+    so the preview keeps its notes on them)."""
+    out = {}
+    for f in MAP_FIELDS:
+        choice = st.session_state.get(key_of(f))
+        if choice and choice != CHOOSE and choice != _guess_label(guess, f):
+            out[f] = "none" if choice == NO_VOLUME else choice.replace(" + ", "+")
+    return out
+
+
+def _mapping_form(pv, key_of) -> None:
+    """One select box per field, pre-filled with the guess (read back by _chosen_mapping)."""
+    st.markdown("**Column mapping** (pre-filled with the guess; change a field to override it)")
+    cols = st.columns(len(MAP_FIELDS))
+    for c, f in zip(cols, MAP_FIELDS):
+        options = list(pv.columns)
+        guess = pv.mapping.get(f)
+        if isinstance(guess, list):
+            options.insert(0, _source_label(guess))
+        if f == "volume":
+            options.append(NO_VOLUME)
+        label = _guess_label(pv, f)
+        if label == CHOOSE:
+            options.insert(0, CHOOSE)
+        c.selectbox(f, options, index=options.index(label), key=key_of(f))
+
+
+def _show_preview(pv) -> None:
+    sh = pv.shape
+    read = [sh.format.upper()] + ([sh.compression] if sh.compression else [])
+    if sh.format == "csv":
+        from synthwb.data.sources import describe_delim
+
+        read += [sh.encoding, describe_delim(sh), f"header on line {sh.header_line}" if sh.header else "no header row"]
+        if sh.skipped_lines:
+            read.append(f"{len(sh.skipped_lines)} preamble line(s) skipped")
+    st.markdown("**Preview** (nothing is written until you press Import)")
+    m = st.columns(5)
+    m[0].metric("Rows in file", f"{pv.rows:,}")
+    m[1].metric("Bars", f"{pv.bars.height if pv.bars is not None else 0:,}")
+    m[2].metric("Duplicates", f"{pv.duplicates:,}")
+    m[3].metric("Gaps", "?" if pv.gaps is None else f"{pv.gaps:,}")
+    m[4].metric("Inferred frequency", pv.inferred_freq or "?")
+    ts = pv.timestamps
+    st.caption(f"Read as {', '.join(read)}. Timestamps: {ts.get('format', '?')}; zone: {ts.get('zone', '?')}; "
+               f"order: {pv.order}.")
+    for n in pv.notes:
+        st.caption(f"Note: {n}")
+    for w in pv.warnings:
+        st.warning(w, icon=":material/warning:")
+    if pv.bars is not None and pv.bars.height:
+        left, right = st.columns(2)
+        left.markdown("First rows")
+        left.dataframe(pl.DataFrame(pv.rows_shown("first")), hide_index=True, key="de_imp_first")
+        right.markdown("Last rows")
+        right.dataframe(pl.DataFrame(pv.rows_shown("last")), hide_index=True, key="de_imp_last")
+
+
+def import_form(sel, done: Callable[[str], None]) -> None:
+    import hashlib
+
+    from synthwb.data.sources import ON_DUPLICATE, import_file
+
+    st.markdown("**Import a CSV or Parquet file** (plain, gzip or zip; comma, semicolon or tab; exchange and "
+                "vendor exports such as Yahoo, Binance, CryptoDataDownload, MetaTrader). The file is read and "
+                "previewed first; rows at timestamps already stored are replaced.")
+    up = st.file_uploader("File", type=["csv", "parquet", "pq", "txt", "tsv", "gz", "zip"], key="de_upload")
+    if up is None:
+        return
+    data = up.getvalue()
+    fid = hashlib.sha1(data).hexdigest()[:12]
+    key_of = lambda f: f"de_map_{f}"
+    if st.session_state.get("de_imp_fid") != fid:  # a new file: forget the last file's choices
+        for f in MAP_FIELDS:
+            st.session_state.pop(key_of(f), None)
+        st.session_state["de_imp_fid"] = fid
+    c1, c2, c3, c4 = st.columns(4)
+    ac = c1.selectbox("Asset class", ASSET_CLASSES, index=ASSET_CLASSES.index(sel.asset_class) if sel else 0,
+                      key="de_imp_ac")
+    sym = c2.text_input("Symbol", value="", placeholder="e.g. BTC", key="de_imp_sym").strip()
+    freq = c3.selectbox("Frequency", FREQS, index=0, key="de_imp_freq")
+    tz = c4.text_input("Zone of naive timestamps", value="UTC", key="de_imp_tz",
+                       help="IANA name, e.g. America/New_York. Rows with an explicit UTC offset keep it.").strip()
+    c5, c6, c7 = st.columns([3, 1, 1])
+    ts_format = c5.text_input("Timestamp format", value="", placeholder="inferred (e.g. %d.%m.%Y %H:%M)",
+                              key="de_imp_tsfmt").strip()
+    dup = c6.selectbox("Duplicate timestamps", ON_DUPLICATE, key="de_imp_dup",
+                       help="error: refuse; first / last: keep that row; mean: average the rows")
+    srt = c7.checkbox("Sort rows by time", False, key="de_imp_sort",
+                      help="for a vendor file with rows out of place (CLI: --sort); duplicates then follow "
+                           "the policy on the left")
+    opts = {"freq": freq, "asset_class": ac, "symbol": sym or None, "tz": tz or None,
+            "ts_format": ts_format or None, "mapping": {}, "on_duplicate": dup, "sort": srt}
+    guess, fatal = _preview(fid, up.name, data, repr(sorted(opts.items())), opts)
+    if fatal:
+        st.error(fatal, icon=":material/error:")
+        st.caption("Nothing was written; the lake is unchanged.")
+        return
+    mapping = _chosen_mapping(guess, key_of)
+    pv = guess
+    if mapping:
+        opts["mapping"] = mapping
+        pv, fatal = _preview(fid, up.name, data, repr(sorted(opts.items())), opts)
+        if fatal:
+            st.error(fatal, icon=":material/error:")
+            return
+    _mapping_form(guess, key_of)
+    _show_preview(pv)
+    if pv.problem:
+        st.error(pv.problem, icon=":material/error:")
+        st.caption("Nothing was written; the lake is unchanged. Fix the file or the choices above.")
+    if not st.button("Import", key="de_imp_go", disabled=bool(pv.problem) or not sym, icon=":material/upload:",
+                     type="primary", help=None if sym else "Enter a symbol first"):
+        return
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / f"upload{''.join(Path(up.name).suffixes[-2:]) or '.csv'}"
+        path.write_bytes(data)
+        try:
+            with st.spinner(f"Importing {up.name}..."):
+                res = import_file(path, ac, sym, freq, root=state.lake_root(), tz=tz or None,
+                                  ts_format=ts_format or None, mapping=mapping, on_duplicate=dup, name=up.name,
+                                  sort=srt)
+        except SynthwbError as exc:
+            state.show_error(exc)
+            st.caption("Nothing was written; the lake is unchanged.")
+            return
+    done(f"Imported {res['rows_written']:,} bars of {ac}/{res['symbol']} {freq} from {up.name} into "
+          f"{res['partitions']} partition(s); {res['rows_replaced']:,} stored rows replaced.")
+
+
+def hf_form(done: Callable[[str], None]) -> None:
+    from synthwb.data.sources import import_hf
+
+    st.markdown("**Import from a Hugging Face dataset** laid out as `data/{ASSET}/{timeframe}.parquet` "
+                "(e.g. open-synth-training-data); uses the local hub cache when offline.")
+    c1, c2, c3, c4 = st.columns([2, 1, 1, 1])
+    repo = c1.text_input("Dataset repo", placeholder="owner/open-synth-training-data", key="de_hf_repo")
+    asset = c2.text_input("Asset", value="BTC", key="de_hf_asset")
+    tf = c3.text_input("Timeframe file", value="1m", key="de_hf_tf")
+    ac = c4.selectbox("Asset class", ASSET_CLASSES, key="de_hf_ac")
+    if not st.button("Fetch and import", key="de_hf_go", disabled=not repo.strip(), icon=":material/cloud_download:"):
+        return
+    try:
+        with st.spinner(f"Fetching data/{asset}/{tf}.parquet from {repo}..."):
+            res = import_hf(repo.strip(), asset.strip(), tf.strip(), asset_class=ac, root=state.lake_root())
+    except SynthwbError as exc:
+        state.show_error(exc)
+        return
+    done(f"Imported {res['rows_written']:,} bars from {res['source']} as {ac}/{res['symbol']} {res['freq']}.")
