@@ -426,6 +426,19 @@ def _resolve_featureset(featureset, store):
     return featureset
 
 
+def _saved_twin(fs, store):
+    """The saved feature set with the same content as the run's embedded one (its stored frame
+    spares rebuilding from the lake), else the embedded one."""
+    try:
+        from ..features.featureset import load_featureset
+
+        saved = load_featureset(fs.name, store)
+    except (SynthwbError, OSError):
+        return fs
+    keys = ("selection", "spec", "split", "scaler", "feature_cols")
+    return saved if all(saved.to_dict().get(k) == fs.to_dict().get(k) for k in keys) else fs
+
+
 def prepare(featureset, spec, config=None, store=None):
     """Resolve and cross-check a Moirai setup before any run folder is made: ``(fs, spec,
     config, loaded checkpoint)``. Every problem raises a SynthwbError naming it."""
@@ -473,7 +486,7 @@ def moirai_train(name: str, featureset: Any = None, spec: Any = None, config: An
             raise SpecError(f"run {name!r} is not a Moirai run")
         if run.status in ("running", "stopping") and run.info.get("pid") == os.getpid():
             raise SpecError(f"run {name!r} is already running")
-        run_id, fs = run.run_id, run.featureset
+        run_id, fs = run.run_id, _saved_twin(run.featureset, store)
         spec = MoiraiSpec.parse(run.info.get("moirai_spec"))
         cfg = MoiraiFinetuneConfig.parse(run.info.get("finetune_config"), **(dict(config or {})
                                          if not isinstance(config, MoiraiFinetuneConfig) else config.model_dump()))
