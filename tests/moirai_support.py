@@ -6,15 +6,15 @@ import pytest
 from train_support import make_featureset
 
 
-@pytest.fixture(scope="session")
-def tiny_ckpt(tmp_path_factory):
+@pytest.fixture(scope="session", name="tiny_ckpt")
+def tiny_ckpt_fixture(tmp_path_factory):
     from synthwb.moirai.checkpoints import make_tiny_checkpoint
 
     return make_tiny_checkpoint(tmp_path_factory.mktemp("moirai") / "tiny", seed=0)
 
 
-@pytest.fixture(scope="session")
-def fs5(tmp_path_factory, demo_lake):
+@pytest.fixture(scope="session", name="fs5")
+def fs5_fixture(tmp_path_factory, demo_lake):
     """(feature set, its store): BTC 5-minute bars, OHLCV + logret_1 + rsi_14."""
     store = tmp_path_factory.mktemp("moirai_store")
     return make_featureset(demo_lake, store, name="btc5", freq="5min"), store

@@ -3,11 +3,11 @@ from __future__ import annotations
 
 import json
 import threading
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import numpy as np
 import pytest
-from moirai_support import btc5_bars, fs5, tiny_ckpt  # noqa: F401 - fixtures
+from moirai_support import btc5_bars, fs5_fixture, tiny_ckpt_fixture  # noqa: F401 - fixtures
 from safetensors.torch import load_file
 
 from synthwb.errors import SpecError
@@ -125,10 +125,10 @@ def test_zero_shot_run_and_bad_setups(tiny_ckpt, fs5, demo_lake, tmp_path):
 
 
 def test_cli_forecast_checkpoints_and_train(tiny_ckpt, fs5, demo_lake, monkeypatch, capsys, tmp_path):
-    import synthwb.cli as cli
+    from synthwb import cli
     from synthwb.moirai.cli import add_train_options, train_from_args
 
-    fs, store = fs5
+    _, store = fs5
     monkeypatch.setattr(cli, "AREAS", (*cli.AREAS, "synthwb.moirai.cli"))
     argv = ["moirai", "forecast", "--checkpoint", str(tiny_ckpt), "--features", "btc5", "--root", str(demo_lake),
             "--store", str(store), "--context", "64", "--horizon", "24", "--patch-size", "16", "--samples", "200",
@@ -136,7 +136,7 @@ def test_cli_forecast_checkpoints_and_train(tiny_ckpt, fs5, demo_lake, monkeypat
     assert cli.main(argv) == 0
     out = json.loads(capsys.readouterr().out)
     bars = btc5_bars(demo_lake)
-    last = bars.filter(bars["ts"] <= datetime(2024, 1, 10, 12, tzinfo=timezone.utc))["close"][-1]
+    last = bars.filter(bars["ts"] <= datetime(2024, 1, 10, 12, tzinfo=UTC))["close"][-1]
     assert out["t0"] == float(last) and out["origin"].startswith("2024-01-10 12:00")
     q = out["quantiles"]
     assert q[0]["step"] == 0 and q[-1]["step"] == 24 and all(r["q05"] <= r["q50"] <= r["q95"] for r in q)

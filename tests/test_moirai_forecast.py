@@ -6,7 +6,7 @@ from datetime import timedelta
 
 import numpy as np
 import pytest
-from moirai_support import btc5_bars, fs5, tiny_ckpt  # noqa: F401 - fixtures
+from moirai_support import btc5_bars, fs5_fixture, tiny_ckpt_fixture  # noqa: F401 - fixtures
 
 from synthwb.errors import DataError, NotFound, SpecError
 
@@ -104,7 +104,7 @@ def test_tensor_path_gives_the_gluonts_predictors_samples(tiny_ckpt):
 
     module = load_checkpoint(tiny_ckpt).module
     L, H, S = 96, 20, 50
-    tgt, obs, pad, cov, cov_obs = _packed(L=L, short=L)  # full histories: gluonts pads nothing itself
+    tgt, _, pad, cov, cov_obs = _packed(L=L, short=L)  # full histories: gluonts pads nothing itself
     tgt[1, 50] = np.nan
     obs_nan = np.isfinite(tgt)
     ours = sample_tensors(module, tgt, obs_nan, pad, cov, cov_obs, L, H, 16, S, seed=7, mode="full")

@@ -182,11 +182,13 @@ _cache: dict[tuple, LoadedCheckpoint] = {}
 _cache_lock = threading.Lock()
 
 
-def load_checkpoint(id_or_dir: str | os.PathLike, cache: bool = True) -> LoadedCheckpoint:
+def load_checkpoint(id_or_dir: str | os.PathLike, cache: bool = True,
+                    local_files_only: bool = False) -> LoadedCheckpoint:
     """Load a Moirai checkpoint: a local folder (``config.json`` + ``model.safetensors``) or a hub
     id. Hub ids go through ``<Module>.from_pretrained(hub_id)`` (huggingface_hub: the HF cache,
     else a download). Without network and cache this raises :class:`NotFound` saying how to
-    download the folder. ``cache``: share one loaded module per checkpoint (do not train it)."""
+    download the folder. ``cache``: share one loaded module per checkpoint (do not train it).
+    ``local_files_only``: a hub id is read from the HF cache only (no network attempt)."""
     ref = str(id_or_dir).strip()
     if not ref:
         raise SpecError("no Moirai checkpoint given (a hub id such as Salesforce/moirai-1.1-R-small or a folder)")
@@ -214,10 +216,11 @@ def load_checkpoint(id_or_dir: str | os.PathLike, cache: bool = True) -> LoadedC
             raise SpecError(f"cannot load the Moirai checkpoint in {path}: {type(exc).__name__}: {exc}") from None
     else:
         try:
-            module = cls.from_pretrained(ref)
+            module = cls.from_pretrained(ref, local_files_only=bool(local_files_only))
         except Exception as exc:  # noqa: BLE001 - no network / unknown repo
+            where = "the Hugging Face cache" if local_files_only else "the Hugging Face hub or its cache"
             raise NotFound(
-                f"cannot load {ref!r} from the Hugging Face hub or its cache ({type(exc).__name__}: "
+                f"cannot load {ref!r} from {where} ({type(exc).__name__}: "
                 f"{' '.join(str(exc).split())[:200]}). On a machine with network access run "
                 f"`huggingface-cli download {ref} --local-dir DIR` (or let from_pretrained fill the HF cache), "
                 "then pass DIR as the checkpoint") from None

@@ -162,7 +162,7 @@ def train_from_args(args):
             state["bar"] = tqdm(total=None, unit="step", file=sys.stderr, dynamic_ncols=True)
         bar, step = state["bar"], int(metrics["step"])
         if fraction and step:
-            bar.total = max(int(round(step / fraction)), step)
+            bar.total = max(round(step / fraction), step)
         post = {k: f"{metrics[k]:.4g}" for k in ("loss", "val_loss") if isinstance(metrics.get(k), float)}
         bar.set_postfix(post, refresh=False)
         bar.update(step - bar.n)
