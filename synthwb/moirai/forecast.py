@@ -283,7 +283,9 @@ class MoiraiForecaster:
         self.spec = MoiraiSpec.parse(spec)
         self.featureset = featureset
         self.root = root
-        self.device = str(device)
+        from ..store.runs import resolve_device
+
+        self.device = str(resolve_device(device))  # "auto": CUDA, then MPS, then CPU
         self.mode = mode
         if module is None:
             loaded = load_checkpoint(self.spec.checkpoint)
