@@ -1,0 +1,73 @@
+"""The Moirai page with AppTest: a real demo lake + store and the tiny real checkpoint."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from moirai_support import tiny_ckpt_fixture  # noqa: F401 - fixture
+from streamlit.testing.v1 import AppTest
+from train_support import make_featureset
+
+from synthwb.store import runs
+
+PAGE = str(Path(__file__).resolve().parents[1] / "app_pages" / "moirai.py")
+
+
+def test_page_previews_saves_and_finetunes(page_env, demo_lake, tiny_ckpt):
+    from synthwb.train.jobs import get_registry
+
+    at = AppTest.from_file(PAGE, default_timeout=120)
+    at.run()
+    assert not at.exception
+    assert any("Feature Lab" in i.value for i in at.info)  # no feature set yet
+
+    make_featureset(demo_lake, page_env, name="btc5", freq="5min")
+    at.run()
+    assert not at.exception, at.exception
+    assert any("CC-BY-NC-4.0" in c.value for c in at.caption)  # the catalogue's licence
+    assert at.error, "a hub id without network must be a message, not a crash"
+    at.radio(key="mo_source").set_value("Local folder").run()
+    at.text_input(key="mo_dir").input(str(tiny_ckpt))
+    at.run()
+    assert not at.exception, at.exception
+    at.number_input(key="mo_context").set_value(64)
+    at.number_input(key="mo_horizon").set_value(24)
+    at.selectbox(key="mo_patch").select(16)
+    at.multiselect(key="mo_covs").select("volume")
+    at.run()
+    assert [m.value for m in at.metric][:2] == ["12", "2"]  # 2 variates x ceil(88 / 16)
+    at.number_input(key="mo_context").set_value(4096)
+    at.selectbox(key="mo_patch").select(8)
+    at.run()
+    assert any("max_seq_len 512" in w.value for w in at.warning)
+    at.number_input(key="mo_context").set_value(64)
+    at.selectbox(key="mo_patch").select(16)
+    at.number_input(key="mo_prev_paths").set_value(100)
+    at.button(key="mo_preview").click()
+    at.run()
+    assert not at.exception, at.exception
+    assert not at.error
+    assert any("median at the horizon" in c.value for c in at.caption)
+
+    at.text_input(key="mo_name").input("zs page")
+    at.button(key="mo_save_zs").click()
+    at.run()
+    assert not at.exception, at.exception
+    assert runs.read_info("zs-page", page_env)["kind"] == "moirai"
+
+    at.text_input(key="mo_name").input("ft page")
+    at.selectbox(key="mo_pattern").select("head")
+    at.number_input(key="mo_max_steps").set_value(3)
+    at.number_input(key="mo_batch").set_value(4)
+    at.button(key="mo_start").click()
+    at.run()
+    assert not at.exception, at.exception
+    job = get_registry().jobs("moirai")[0]
+    assert job.name == "ft page"
+    assert job.wait(120), "the fine-tune did not finish"
+    assert job.status == "finished", job.error
+    at.run()
+    assert not at.exception
+    assert any("ft-page" in s.value and "finished at step 3" in s.value for s in at.success)
+    info = runs.read_info("ft-page", page_env)
+    assert info["kind"] == "moirai" and info["finetune_config"]["finetune"] == "head"
+    assert (runs.run_dir("ft-page", page_env) / "weights.safetensors").is_file()
