@@ -25,6 +25,7 @@ PAGES = [
     st.Page("app_pages/feature_lab.py", title="Feature Lab", icon=":material/science:"),
     st.Page("app_pages/model_builder.py", title="Model Builder", icon=":material/account_tree:"),
     st.Page("app_pages/train.py", title="Train", icon=":material/model_training:"),
+    st.Page("app_pages/moirai.py", title="Moirai", icon=":material/neurology:"),
     st.Page("app_pages/backtest.py", title="Backtest", icon=":material/query_stats:"),
     st.Page("app_pages/compare.py", title="Compare", icon=":material/compare_arrows:"),
     st.Page("app_pages/research.py", title="Research", icon=":material/experiment:"),

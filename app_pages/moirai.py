@@ -10,15 +10,15 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
-from synthwb.errors import SynthwbError
+from synthwb.charts.forecast import fan_chart
+from synthwb.charts.train import curves_figure
+from synthwb.core.errors import SynthwbError
 from synthwb.features.featureset import list_featuresets, load_featureset
 from synthwb.moirai.checkpoints import CATALOGUE, load_checkpoint
-from synthwb.moirai.finetune import MoiraiFinetuneConfig, moirai_train, moirai_train_job, prepare
+from synthwb.moirai.finetune import MoiraiFinetuneConfig, moirai_train, prepare
 from synthwb.moirai.forecast import OHLCV_COVARIATES, MoiraiForecaster, MoiraiSpec, token_budget
 from synthwb.moirai.versions import capabilities
-from synthwb.plots import fan_chart
 from synthwb.store import runs
-from synthwb.train.plots import curves_figure
 from ui import jobs as bg
 from ui import state
 
@@ -170,7 +170,7 @@ cfg = {"finetune": pattern, "epochs": int(epochs), "max_steps": int(max_steps), 
 if start:
     try:
         prepare(fs, spec, MoiraiFinetuneConfig.parse(cfg), STORE)
-        bg.submit(JOB_KEY, "moirai", run_name.strip() or f"moirai-{fs_name}", moirai_train_job,
+        bg.submit(JOB_KEY, "moirai", run_name.strip() or f"moirai-{fs_name}",
                   name=run_name.strip() or f"moirai-{fs_name}", featureset=fs_name,
                   spec=spec.model_dump(mode="json"), config=cfg)
         st.rerun()

@@ -12,7 +12,7 @@ import streamlit as st
 from synthwb.charts.train import curves_figure
 from synthwb.core.errors import SynthwbError
 from synthwb.features.featureset import list_featuresets
-from synthwb.jobs.adapters import train_job
+from synthwb.jobs.adapters import JOB_KINDS, train_job
 from synthwb.jobs.registry import ACTIVE
 from synthwb.models import list_specs, preset_names, recommended_preset
 from synthwb.store import runs
@@ -148,7 +148,7 @@ def new_run_form() -> None:
 
 # ------------------------------------------------------------------------- jobs and runs
 def jobs_list() -> None:
-    jobs = REG.jobs("train")
+    jobs = REG.jobs("train") + REG.jobs("moirai")
     if not jobs:
         st.caption("No training jobs in this app process yet.")
         return
@@ -177,7 +177,7 @@ def runs_list() -> None:
     except SynthwbError as exc:
         state.show_error(exc)
         return
-    busy = any(j.kwargs.get("name") == rid or (j.result is None and j.name == rid) for j in REG.active("train"))
+    busy = any(j.kwargs.get("name") == rid or (j.result is None and j.name == rid) for j in REG.active("train") + REG.active("moirai"))
     busy = busy or run.status in ACTIVE
     info = run.info
     st.markdown(f"**{run.run_id}** · `{run.status}`" + (f" · {info.get('stop_reason')}" if info.get("stop_reason") else "")
@@ -191,10 +191,13 @@ def runs_list() -> None:
         st.plotly_chart(curves_figure(hist), key=f"run_curves_{rid}")
     a, b, c = st.columns(3)
     can_resume = run.status in ("interrupted", "failed", "finished") and run.has_weights("last") and not busy
-    more = a.number_input("Epochs (total) for resume", 1, 100_000, int(TrainConfig.parse(run.info.get('config') or {}).epochs), key=f"tr_more_{rid}")
+    cfg = info.get("finetune_config") if run.kind == "moirai" else info.get("config")
+    more = a.number_input("Epochs (total) for resume", 1, 100_000, int((cfg or {}).get("epochs") or TrainConfig().epochs),
+                          key=f"tr_more_{rid}")
     if a.button("Resume", key=f"tr_resume_{rid}", disabled=not can_resume, icon=":material/play_arrow:"):
-        job = REG.submit("train", rid, train_job, name=rid, featureset=None, model_spec=None,
-                         config={"epochs": int(more)}, store=STORE, root=ROOT, resume=True)
+        kind = "moirai" if run.kind == "moirai" else "train"  # each kind of run resumes in its own job
+        job = REG.submit(kind, rid, JOB_KINDS.get(kind).obj, name=rid, featureset=None, config={"epochs": int(more)},
+                         store=STORE, root=ROOT, resume=True, **({} if kind == "moirai" else {"model_spec": None}))
         _watch(job.id)
         st.rerun()
     new = b.text_input("New name", key=f"tr_rename_{rid}")

@@ -10,7 +10,7 @@ import pytest
 from moirai_support import btc5_bars, fs5_fixture, tiny_ckpt_fixture  # noqa: F401 - fixtures
 from safetensors.torch import load_file
 
-from synthwb.errors import SpecError
+from synthwb.core.errors import SpecError
 from synthwb.store import runs
 
 SPEC = {"context": 64, "horizon": 16, "patch_size": 16, "covariates": ["volume", "rsi_14"], "samples": 100}
@@ -124,12 +124,10 @@ def test_zero_shot_run_and_bad_setups(tiny_ckpt, fs5, demo_lake, tmp_path):
     assert {r["run_id"] for r in runs.list_runs(tmp_path)} == {"zs"}  # nothing half-made
 
 
-def test_cli_forecast_checkpoints_and_train(tiny_ckpt, fs5, demo_lake, monkeypatch, capsys, tmp_path):
+def test_cli_forecast_checkpoints_and_train(tiny_ckpt, fs5, demo_lake, capsys, tmp_path):
     from synthwb import cli
-    from synthwb.moirai.cli import add_train_options, train_from_args
 
     _, store = fs5
-    monkeypatch.setattr(cli, "AREAS", (*cli.AREAS, "synthwb.moirai.cli"))
     argv = ["moirai", "forecast", "--checkpoint", str(tiny_ckpt), "--features", "btc5", "--root", str(demo_lake),
             "--store", str(store), "--context", "64", "--horizon", "24", "--patch-size", "16", "--samples", "200",
             "--covariates", "volume", "--at", "2024-01-10T12:00:00", "--json"]
@@ -149,16 +147,41 @@ def test_cli_forecast_checkpoints_and_train(tiny_ckpt, fs5, demo_lake, monkeypat
                      str(store), "--patch-size", "24"]) == 2
     assert "patch size 24" in capsys.readouterr().err
 
-    parser = cli._Parser(prog="synthwb train")
-    for a in ("--root", "--store"):
-        parser.add_argument(a)
-    parser.add_argument("--name", required=True)
-    parser.add_argument("--features")
-    add_train_options(parser)
-    args = parser.parse_args(["--name", "cli run", "--features", "btc5", "--store", str(store), "--moirai",
-                              str(tiny_ckpt), "--finetune", "head", "--context", "64", "--horizon", "16",
-                              "--patch-size", "16", "--max-steps", "2", "--batch-size", "4", "--no-progress"])
-    result = train_from_args(args)
-    assert result.data["status"] == "finished" and result.data["step"] == 2
-    info = runs.read_info(result.data["run_id"], store)
+    argv = ["train", "--name", "cli run", "--features", "btc5", "--store", str(store), "--moirai", str(tiny_ckpt),
+            "--finetune", "head", "--context", "64", "--horizon", "16", "--patch-size", "16", "--max-steps", "2",
+            "--batch-size", "4", "--no-progress", "--json"]
+    assert cli.main(argv) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["status"] == "finished" and data["step"] == 2
+    info = runs.read_info(data["run_id"], store)
     assert info["kind"] == "moirai" and info["finetune_config"]["finetune"] == "head"
+
+
+def test_moirai_and_path_runs_in_backtest_and_compare_cli(tiny_ckpt, fs5, demo_lake, capsys, tmp_path):
+    """A zero-shot Moirai run saved with ``train --moirai --finetune none`` is a run like any
+    other: ``backtest --run`` and ``compare --runs`` score it beside a path model and gbm."""
+    from train_support import tiny_config
+
+    from synthwb.cli import main
+    from synthwb.train.loop import train
+
+    _, store = fs5
+    assert main(["train", "--name", "zs", "--features", "btc5", "--store", str(store), "--root", str(demo_lake),
+                 "--moirai", str(tiny_ckpt), "--finetune", "none", "--context", "64", "--horizon", "13",
+                 "--patch-size", "16", "--samples", "100", "--json"]) == 0
+    zs = json.loads(capsys.readouterr().out)["run_id"]
+    assert runs.load_run(zs, store).kind == "moirai"
+    path = train("pm", "btc5", "dlinear-gbm", tiny_config(max_steps=2, synth_task=TASK), store=store,
+                 root=demo_lake, context=32, horizon=12).run_id
+    task = tmp_path / "task.json"
+    task.write_text(json.dumps(TASK))
+    common = ["--store", str(store), "--root", str(demo_lake), "--task", str(task), "--start", "2024-01-12",
+              "--end", "2024-01-14", "--origins", "4", "--n-paths", "64", "--json"]
+    assert main(["backtest", "--run", zs, "--baseline", "gbm", *common]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    models = {r["model"]: r for r in doc["summary"]}
+    assert set(models) == {zs, "gbm"} and models[zs]["n_origins"] == 4 and models[zs]["n_invalid"] == 0
+    assert main(["compare", "--runs", f"{zs},{path}", "--baselines", "gbm", "--benchmark", "gbm", *common]) == 0
+    board = {r["model"]: r for r in json.loads(capsys.readouterr().out)["leaderboard"]}
+    assert set(board) == {zs, path, "gbm"}
+    assert all(board[m]["n_origins"] == 4 and np.isfinite(board[m]["mean"]) for m in board)

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from moirai_support import btc5_bars, fs5_fixture, tiny_ckpt_fixture  # noqa: F401 - fixtures
 
-from synthwb.errors import DataError, NotFound, SpecError
+from synthwb.core.errors import DataError, NotFound, SpecError
 
 
 def _spec(ckpt, **kw):

@@ -13,7 +13,7 @@ PAGE = str(Path(__file__).resolve().parents[1] / "app_pages" / "moirai.py")
 
 
 def test_page_previews_saves_and_finetunes(page_env, demo_lake, tiny_ckpt):
-    from synthwb.train.jobs import get_registry
+    from synthwb.jobs.registry import get_registry
 
     at = AppTest.from_file(PAGE, default_timeout=120)
     at.run()

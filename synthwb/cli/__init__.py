@@ -29,6 +29,7 @@ AREAS = (
     "synthwb.cli.backtest",
     "synthwb.cli.forecast",
     "synthwb.cli.runs",
+    "synthwb.cli.moirai",
 )
 
 
@@ -44,6 +45,15 @@ class _Parser(argparse.ArgumentParser):
 
     def error(self, message: str):  # type: ignore[override]
         self.exit(2, f"error: {self.prog}: {message} (see --help)\n")
+
+
+def task_arg(value: str | None):
+    """``--task``: a preset name (24h, 1h) or a custom task JSON file, read here for every command."""
+    if value and str(value).lower().endswith(".json"):
+        from synthwb.core.io import read_json_file
+
+        return read_json_file(value, "task file (or use a preset: 24h, 1h)")
+    return value
 
 
 def common_parent() -> argparse.ArgumentParser:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from synthwb.cli import Result, table
+from synthwb.cli import Result, table, task_arg
 
 
 def add_commands(sub, common: argparse.ArgumentParser) -> None:
@@ -83,9 +83,7 @@ def spec_from_args(args) -> BacktestSpec:  # noqa: F821
         selection = {"asset_class": args.asset_class, "symbol": args.symbol, "freq": args.freq}
     elif not runs:
         raise SpecError("give --run RUN, or --asset-class/--symbol/--freq for a baselines-only backtest")
-    task = args.task
-    if task.endswith(".json"):
-        task = read_json_file(task, "task file (or use a preset: 24h, 1h)")
+    task = task_arg(args.task)
     return BacktestSpec.parse({
         "selection": selection, "task": task, "start": args.start, "end": args.end,
         "n_origins": args.origins, "every": args.every, "n_paths": args.n_paths, "seed": args.seed,

@@ -1,6 +1,6 @@
 """`synthwb compare | ensemble | search | ablation` (DESIGN.md §7).
 
-    synthwb compare --runs A,B,... [--baselines gbm,...] [--benchmark NAME] [--task 24h|1h]
+    synthwb compare --runs A,B,... [--baselines gbm,...] [--benchmark NAME] [--task 24h|1h|FILE.json]
                     [--asset-class C --symbol S --freq F] [--start D] [--end D] [--origins K]
                     [--n-paths N] [--seed S] [--method dm|bootstrap] [--csv OUT] [--json]
     synthwb ensemble --name N --members A,B,... [--weights 0.5,0.5 | --fit --start D --end D]
@@ -25,7 +25,7 @@ def add_commands(sub, common) -> None:
     p.add_argument("--asset-class", dest="asset_class", help="default: the first run's selection")
     p.add_argument("--symbol")
     p.add_argument("--freq")
-    p.add_argument("--task", default="24h", help="Synth task preset: 24h or 1h")
+    p.add_argument("--task", default="24h", help="Synth task: 24h, 1h or a custom task JSON file")
     p.add_argument("--start", help="first origin date (UTC, YYYY-MM-DD or ISO)")
     p.add_argument("--end", help="end of the test period (UTC)")
     p.add_argument("--origins", type=int, default=20, help="number of forecast origins (default 20)")
@@ -106,12 +106,12 @@ def _model_spec(args):
 
 
 def _compare(args):
-    from synthwb.cli import Result, table
+    from synthwb.cli import Result, table, task_arg
     from synthwb.evaluate import compare as cmp
 
     req = cmp.CompareRequest.from_options(
         runs=_csv_list(args.runs), baselines=_csv_list(args.baselines), benchmark=args.benchmark,
-        asset_class=args.asset_class, symbol=args.symbol, freq=args.freq, task=args.task, start=args.start,
+        asset_class=args.asset_class, symbol=args.symbol, freq=args.freq, task=task_arg(args.task), start=args.start,
         end=args.end, origins=args.origins, n_paths=args.n_paths, seed=args.seed, method=args.method,
         store=args.store,
     )
@@ -146,7 +146,7 @@ def _compare(args):
 
 
 def _ensemble(args):
-    from synthwb.cli import Result
+    from synthwb.cli import Result, task_arg
     from synthwb.evaluate import compare as cmp
     from synthwb.forecast.ensemble import normalise_weights, save_ensemble
     from synthwb.research.ensembles import fit_ensemble
@@ -157,7 +157,7 @@ def _ensemble(args):
         req = cmp.CompareRequest.from_options(
             runs=[m for m in members if not m.startswith("baseline:")],
             baselines=[m.split(":", 1)[1] for m in members if m.startswith("baseline:")],
-            asset_class=args.asset_class, symbol=args.symbol, freq=args.freq, task=args.task, start=args.start,
+            asset_class=args.asset_class, symbol=args.symbol, freq=args.freq, task=task_arg(args.task), start=args.start,
             end=args.end, origins=args.origins, n_paths=args.n_paths, seed=args.seed, store=args.store)
         fit = fit_ensemble(req, members, root=args.root, store=args.store, device=args.device)
         weights = fit.weights

@@ -6,10 +6,6 @@ with ``--resume``); a second one aborts.
 """
 from __future__ import annotations
 
-import signal
-import sys
-import threading
-
 
 def add_commands(sub, common) -> None:
     p = sub.add_parser("train", parents=[common], help="train a path model on a saved feature set")
@@ -44,6 +40,9 @@ def add_commands(sub, common) -> None:
     p.add_argument("--num-workers", type=int, dest="num_workers")
     p.add_argument("--resume", action="store_true", help="continue the run --name from its last checkpoint")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    from synthwb.cli.moirai import add_train_options  # --moirai, --finetune and the fine-tune settings
+
+    add_train_options(p)
     p.set_defaults(func=_train)
 
 
@@ -52,8 +51,24 @@ _CONFIG_KEYS = ("epochs", "max_steps", "batch_size", "lr", "weight_decay", "loss
                 "amp", "tensorboard", "space", "num_workers")
 
 
+def _is_moirai(args) -> bool:
+    """``--moirai``, or ``--resume`` of a run that is a Moirai run."""
+    if getattr(args, "moirai", None):
+        return True
+    if not args.resume:
+        return False
+    from synthwb.store import runs
+
+    return runs.load_run(args.name, args.store).kind == "moirai"
+
+
 def _train(args):
-    from synthwb.cli import Result
+    if _is_moirai(args):
+        from synthwb.cli.moirai import train_from_args
+
+        return train_from_args(args)
+    from synthwb.cli import Result, task_arg
+    from synthwb.cli.progress import StepBar, run_stoppable
     from synthwb.core.errors import SpecError
     from synthwb.core.io import read_json_file
     from synthwb.train.config import TrainConfig
@@ -68,7 +83,7 @@ def _train(args):
         if not args.features:
             raise SpecError("--features is required (the name of a saved feature set)")
         if args.task:
-            overrides["synth_task"] = read_json_file(args.task, "task file") if args.task.endswith(".json") else args.task
+            overrides["synth_task"] = task_arg(args.task)
         config = TrainConfig.parse(base, **overrides)
         if not (args.spec or args.preset):
             from synthwb.models import recommended_preset
@@ -76,46 +91,10 @@ def _train(args):
             args.preset = recommended_preset()
         featureset, model_spec = args.features, args.spec or args.preset
 
-    stop = threading.Event()
-    state: dict = {"val": None, "bar": None}
-
-    def progress(fraction=None, metrics=None, message=None):
-        if args.no_progress or not metrics or "step" not in metrics:
-            return
-        bar = state["bar"]
-        if bar is None:  # made on the first logged step, so a setup error prints one clean line
-            from tqdm import tqdm
-
-            bar = state["bar"] = tqdm(total=None, unit="step", file=sys.stderr, dynamic_ncols=True, leave=True)
-        step = int(metrics["step"])
-        if fraction and step:
-            bar.total = max(int(round(step / fraction)), step)
-        if metrics.get("kind") == "val":
-            state["val"] = metrics.get("val_score", metrics.get("val_loss"))
-        post = {}
-        if "loss" in metrics:
-            post["loss"] = f"{metrics['loss']:.4g}"
-        if state["val"] is not None:
-            post["val"] = f"{state['val']:.5g}"
-        bar.set_postfix(post, refresh=False)
-        bar.update(step - bar.n)
-
-    def on_sigint(signum, frame):
-        if stop.is_set():
-            raise KeyboardInterrupt
-        stop.set()
-        sys.stderr.write("\nstopping after this step (Ctrl-C again to abort)...\n")
-
-    old = signal.signal(signal.SIGINT, on_sigint) if threading.current_thread() is threading.main_thread() else None
-    try:
-        info = train(args.name, featureset, model_spec, config, store=args.store, root=args.root,
-                     progress=progress, stop_event=stop, resume=args.resume,
-                     context=args.context, horizon=args.horizon)
-    finally:
-        if old is not None:
-            signal.signal(signal.SIGINT, old)
-        if state["bar"] is not None:
-            state["bar"].close()
+    bar = StepBar(enabled=not args.no_progress)
+    info = run_stoppable(lambda stop: train(args.name, featureset, model_spec, config, store=args.store,
+                                            root=args.root, progress=bar, stop_event=stop, resume=args.resume,
+                                            context=args.context, horizon=args.horizon), bar)
     d = info.to_dict()
     b = info.best
     best = (f"; best at step {b.get('step')}: val score {b['val_score']:.1f}, 90% coverage {b['val_coverage_90']:.3f}"

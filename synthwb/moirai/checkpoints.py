@@ -8,15 +8,17 @@ weight is CC-BY-NC-4.0 (non-commercial); the catalogue says so for each.
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
+import sys
 import threading
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..errors import NotFound, SpecError
+from synthwb.core.errors import NotFound, SpecError
 
 LICENCE = "CC-BY-NC-4.0"
 LICENCE_URL = "https://creativecommons.org/licenses/by-nc/4.0/"
@@ -211,12 +213,14 @@ def load_checkpoint(id_or_dir: str | os.PathLike, cache: bool = True,
     cls = module_class(family)
     if path is not None:
         try:
-            module = cls.from_pretrained(str(path))
+            with contextlib.redirect_stdout(sys.stderr):  # the hub mixin prints; stdout is --json's
+                module = cls.from_pretrained(str(path))
         except Exception as exc:  # noqa: BLE001 - a broken folder must read as a clear error
             raise SpecError(f"cannot load the Moirai checkpoint in {path}: {type(exc).__name__}: {exc}") from None
     else:
         try:
-            module = cls.from_pretrained(ref, local_files_only=bool(local_files_only))
+            with contextlib.redirect_stdout(sys.stderr):
+                module = cls.from_pretrained(ref, local_files_only=bool(local_files_only))
         except Exception as exc:  # noqa: BLE001 - no network / unknown repo
             where = "the Hugging Face cache" if local_files_only else "the Hugging Face hub or its cache"
             raise NotFound(

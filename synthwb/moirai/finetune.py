@@ -40,11 +40,15 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from ..data.schema import FREQ_SECONDS
-from ..errors import DataError, NotFound, SpecError, SynthwbError
-from ..io import append_jsonl, atomic_path
-from ..store import runs as store_runs
-from .forecast import OHLCV_COVARIATES, MoiraiSpec, check_patch, forecast_module
+from synthwb.core.device import resolve_device
+from synthwb.core.errors import DataError, NotFound, SpecError, SynthwbError
+from synthwb.core.io import append_jsonl, atomic_path
+from synthwb.data.schema import FREQ_SECONDS
+from synthwb.features.datasets import past_logret, regular_mask
+from synthwb.features.featureset import load_featureset, run_featureset
+from synthwb.moirai.checkpoints import build_module, load_checkpoint, module_config
+from synthwb.moirai.forecast import OHLCV_COVARIATES, MoiraiSpec, check_patch, forecast_module
+from synthwb.store import runs as store_runs
 
 ProgressFn = Callable[..., None]
 PATTERNS = ("full", "freeze_ffn", "head", "none")
@@ -164,7 +168,6 @@ def split_windows(fs, spec: MoiraiSpec, split: str, stride: int = 1, root=None) 
     import polars as pl
     from numpy.lib.stride_tricks import sliding_window_view
 
-    from ..features.datasets import past_logret, regular_mask
 
     frame = fs.frame(root).sort("ts")
     a, b = fs.split_spec.bounds(frame)
@@ -218,7 +221,7 @@ class _Finetuner:
         self.fs, self.spec, self.cfg = fs, spec, cfg
         self.progress = progress or (lambda *a, **k: None)
         self.stop_event = stop_event or threading.Event()
-        self.device = store_runs.resolve_device(cfg.device)
+        self.device = resolve_device(cfg.device)
         if self.device.type == "cpu" and cfg.threads:
             torch.set_num_threads(cfg.threads)
         torch.manual_seed(cfg.seed)
@@ -420,8 +423,6 @@ class _Finetuner:
 
 def _resolve_featureset(featureset, store):
     if isinstance(featureset, (str, os.PathLike)):
-        from ..features.featureset import load_featureset
-
         return load_featureset(str(featureset), store=store)
     return featureset
 
@@ -430,8 +431,6 @@ def _saved_twin(fs, store):
     """The saved feature set with the same content as the run's embedded one (its stored frame
     spares rebuilding from the lake), else the embedded one."""
     try:
-        from ..features.featureset import load_featureset
-
         saved = load_featureset(fs.name, store)
     except (SynthwbError, OSError):
         return fs
@@ -442,8 +441,6 @@ def _saved_twin(fs, store):
 def prepare(featureset, spec, config=None, store=None):
     """Resolve and cross-check a Moirai setup before any run folder is made: ``(fs, spec,
     config, loaded checkpoint)``. Every problem raises a SynthwbError naming it."""
-    from .checkpoints import load_checkpoint
-
     fs = _resolve_featureset(featureset, store)
     spec = MoiraiSpec.parse(spec)
     cfg = MoiraiFinetuneConfig.parse(config)
@@ -478,15 +475,13 @@ def moirai_train(name: str, featureset: Any = None, spec: Any = None, config: An
     ``name``: the run name (a new unique run id is made from it), or with ``resume=True`` the id of
     an interrupted run to continue from its last checkpoint (``featureset``/``spec`` then come
     from the run; ``config`` may change e.g. ``epochs``/``max_steps``)."""
-    from .checkpoints import build_module, module_config
-
     if resume:
         run = store_runs.load_run(name, store)
         if run.info.get("kind") != "moirai":
             raise SpecError(f"run {name!r} is not a Moirai run")
         if run.status in ("running", "stopping") and run.info.get("pid") == os.getpid():
             raise SpecError(f"run {name!r} is already running")
-        run_id, fs = run.run_id, _saved_twin(run.featureset, store)
+        run_id, fs = run.run_id, _saved_twin(run_featureset(run), store)
         spec = MoiraiSpec.parse(run.info.get("moirai_spec"))
         cfg = MoiraiFinetuneConfig.parse(run.info.get("finetune_config"), **(dict(config or {})
                                          if not isinstance(config, MoiraiFinetuneConfig) else config.model_dump()))
@@ -541,6 +536,6 @@ def moirai_train(name: str, featureset: Any = None, spec: Any = None, config: An
 
 
 def moirai_train_job(progress: ProgressFn, stop_event: threading.Event, **kwargs: Any) -> MoiraiRunResult:
-    """``moirai_train`` shaped for :class:`synthwb.train.jobs.JobRegistry`
+    """``moirai_train`` shaped for :class:`synthwb.jobs.registry.JobRegistry`
     (``fn(progress, stop_event, **kw)``; the pages pass ``root`` and ``store``)."""
     return moirai_train(progress=progress, stop_event=stop_event, **kwargs)

@@ -37,8 +37,16 @@ import numpy as np
 import polars as pl
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from ..data.schema import FREQ_SECONDS
-from ..errors import DataError, SpecError
+from synthwb.core.device import resolve_device
+from synthwb.core.errors import DataError, SpecError
+from synthwb.core.time import to_utc
+from synthwb.data.resample import resample
+from synthwb.data.schema import FREQ_SECONDS
+from synthwb.features.compute import warmup_bars
+from synthwb.features.datasets import past_logret, regular_mask
+from synthwb.features.featureset import run_featureset
+from synthwb.moirai.checkpoints import build_module, load_checkpoint
+from synthwb.store.runs import BEST, LAST, load_run, read_weights
 
 OHLCV_COVARIATES = ("open", "high", "low", "close", "volume")
 FLOOR = 1e-9
@@ -245,8 +253,6 @@ def sample_tensors(module, target: np.ndarray, observed: np.ndarray, is_pad: np.
 
 def _ts_ns(values) -> np.ndarray:
     """A polars datetime Series or a list of datetimes (naive = UTC) as int64 UTC nanoseconds."""
-    from ..data.schema import to_utc
-
     if isinstance(values, pl.Series):
         s = values
         if getattr(s.dtype, "time_zone", None):
@@ -278,13 +284,9 @@ class MoiraiForecaster:
 
     def __init__(self, spec: MoiraiSpec | dict, featureset, module=None, name: str | None = None,
                  root=None, device: str = "cpu", checkpoint_info: dict | None = None, mode: str = "fast"):
-        from .checkpoints import load_checkpoint
-
         self.spec = MoiraiSpec.parse(spec)
         self.featureset = featureset
         self.root = root
-        from ..store.runs import resolve_device
-
         self.device = str(resolve_device(device))  # "auto": CUDA, then MPS, then CPU
         self.mode = mode
         if module is None:
@@ -312,8 +314,6 @@ class MoiraiForecaster:
                              and c not in OHLCV_COVARIATES]
         warm = 0
         if self.feature_covs:
-            from ..features.compute import warmup_bars
-
             warm = warmup_bars(featureset.feature_spec)
         self.name = name or f"moirai:{self.info.get('checkpoint', self.spec.checkpoint)}"
         self.context_bars = int(self.spec.past_length + warm + 1)
@@ -333,15 +333,12 @@ class MoiraiForecaster:
     def from_run(cls, run_id: str, store=None, root=None, device: str = "cpu") -> MoiraiForecaster:
         """The saved Moirai run ``run_id`` (fine-tuned weights, or the base checkpoint for a
         zero-shot run)."""
-        from ..store.runs import BEST, LAST, load_run, read_weights
-        from .checkpoints import build_module, load_checkpoint
-
         run = load_run(run_id, store)
         if run.info.get("kind") != "moirai":
             raise SpecError(f"run {run_id!r} is not a Moirai run (kind {run.info.get('kind')!r})")
         meta = run.info.get("moirai") or {}
         spec = MoiraiSpec.parse(run.info.get("moirai_spec"))
-        fs = run.featureset
+        fs = run_featureset(run)
         wpath = next((run.path / f for f in (BEST, LAST) if (run.path / f).is_file()), None)
         if wpath is not None:
             module = build_module(meta.get("module_config") or {}, meta.get("family", "moirai"))
@@ -378,8 +375,6 @@ class MoiraiForecaster:
         if bars.height > 2:
             spacing = bars["ts"].diff().drop_nulls().dt.total_seconds().median()
             if spacing is not None and spacing < self.bar_seconds:
-                from ..data.resample import resample
-
                 bars = resample(bars, self.freq, self.asset_class)
         return bars
 
@@ -397,8 +392,6 @@ class MoiraiForecaster:
         if self.spec.target == "close":
             series = close.copy()
         else:
-            from ..features.datasets import past_logret, regular_mask
-
             series = past_logret(close, regular_mask(ts, self.bar_seconds))
         series[~np.isfinite(series)] = np.nan
         covs = []

@@ -87,6 +87,9 @@ class RunRecord(BaseModel):
     weights: list[float] | None = None
     fit: dict[str, Any] | None = None
     moirai: dict[str, Any] | None = None
+    moirai_spec: dict[str, Any] | None = None
+    finetune_config: dict[str, Any] | None = None
+    n_trainable: int | None = None
 
 
 def _checked(info: dict, what: str) -> dict:

@@ -2,15 +2,11 @@
 
 Wiring (in ``synthwb/cli.py`` / ``synthwb/train/cli.py``):
 
-- add ``"synthwb.moirai.cli"`` to ``AREAS`` (this module's :func:`add_commands`);
+- add ``"synthwb.cli.moirai"`` to ``AREAS`` (this module's :func:`add_commands`);
 - in the ``train`` parser call :func:`add_train_options(p)`; in its handler, first
   ``if getattr(args, "moirai", None): return train_from_args(args)``.
 """
 from __future__ import annotations
-
-import signal
-import sys
-import threading
 
 
 def add_commands(sub, common) -> None:
@@ -73,7 +69,7 @@ _CFG_KEYS = ("epochs", "max_steps", "batch_size", "lr", "weight_decay", "patienc
 
 
 def spec_from_args(args, checkpoint: str):
-    from .forecast import MoiraiSpec
+    from synthwb.moirai.forecast import MoiraiSpec
 
     return MoiraiSpec.parse({"checkpoint": checkpoint},
                             **{k: getattr(args, k, None) for k in _SPEC_KEYS})
@@ -84,12 +80,13 @@ def _forecast(args):
 
     import numpy as np
 
-    from ..cli import Result, table
-    from ..data.lake import read_bars
-    from ..data.schema import Selection, to_utc
-    from ..errors import DataError
-    from ..features.featureset import load_featureset
-    from .forecast import MoiraiForecaster, quantile_summary
+    from synthwb.cli import Result, table
+    from synthwb.core.errors import DataError
+    from synthwb.core.time import to_utc
+    from synthwb.data.lake import read_bars
+    from synthwb.data.schema import Selection
+    from synthwb.features.featureset import load_featureset
+    from synthwb.moirai.forecast import MoiraiForecaster, quantile_summary
 
     fs = load_featureset(args.features, args.store)
     spec = spec_from_args(args, args.checkpoint)
@@ -120,9 +117,9 @@ def _forecast(args):
 
 
 def _checkpoints(args):
-    from ..cli import Result, table
-    from .checkpoints import catalogue
-    from .versions import capabilities, installed_versions
+    from synthwb.cli import Result, table
+    from synthwb.moirai.checkpoints import catalogue
+    from synthwb.moirai.versions import capabilities, installed_versions
 
     cat = catalogue()
     caps = capabilities()
@@ -136,9 +133,10 @@ def _checkpoints(args):
 
 def train_from_args(args):
     """The ``synthwb train --name RUN --features F --moirai ID_OR_DIR [--finetune ...]`` handler."""
-    from ..cli import Result
-    from ..errors import SpecError
-    from .finetune import moirai_train
+    from synthwb.cli import Result
+    from synthwb.cli.progress import StepBar, run_stoppable
+    from synthwb.core.errors import SpecError
+    from synthwb.moirai.finetune import moirai_train
 
     cfg = {k: getattr(args, k) for k in _CFG_KEYS if getattr(args, k, None) is not None}
     if getattr(args, "finetune", None):
@@ -150,38 +148,9 @@ def train_from_args(args):
         if not getattr(args, "features", None):
             raise SpecError("--features is required (the name of a saved feature set)")
         featureset, spec = args.features, spec_from_args(args, args.moirai)
-    stop = threading.Event()
-    state: dict = {"bar": None}
-
-    def progress(fraction=None, metrics=None, message=None):
-        if getattr(args, "no_progress", False) or not metrics or "step" not in metrics:
-            return
-        if state["bar"] is None:
-            from tqdm import tqdm
-
-            state["bar"] = tqdm(total=None, unit="step", file=sys.stderr, dynamic_ncols=True)
-        bar, step = state["bar"], int(metrics["step"])
-        if fraction and step:
-            bar.total = max(round(step / fraction), step)
-        post = {k: f"{metrics[k]:.4g}" for k in ("loss", "val_loss") if isinstance(metrics.get(k), float)}
-        bar.set_postfix(post, refresh=False)
-        bar.update(step - bar.n)
-
-    def on_sigint(signum, frame):
-        if stop.is_set():
-            raise KeyboardInterrupt
-        stop.set()
-        sys.stderr.write("\nstopping after this step (Ctrl-C again to abort)...\n")
-
-    old = signal.signal(signal.SIGINT, on_sigint) if threading.current_thread() is threading.main_thread() else None
-    try:
-        res = moirai_train(args.name, featureset, spec, cfg, store=args.store, root=args.root, progress=progress,
-                           stop_event=stop, resume=resume)
-    finally:
-        if old is not None:
-            signal.signal(signal.SIGINT, old)
-        if state["bar"] is not None:
-            state["bar"].close()
+    bar = StepBar(enabled=not getattr(args, "no_progress", False), val_keys=("val_loss",))
+    res = run_stoppable(lambda stop: moirai_train(args.name, featureset, spec, cfg, store=args.store, root=args.root,
+                                                  progress=bar, stop_event=stop, resume=resume), bar)
     b = res.best
     best = f"; best val NLL {b['val_loss']:.4f} at step {b.get('step')}" if b.get("val_loss") is not None else ""
     text = (f"run {res.run_id}: {res.status} at step {res.step}" + (f" ({res.stop_reason})" if res.stop_reason else "")
