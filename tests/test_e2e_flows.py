@@ -1,6 +1,6 @@
 """Browser user flows on a real `streamlit run` (Debian Chromium through Playwright):
 train from the Train page while switching pages, backtest a run beside the baselines, and
-compare two runs with baselines. Set SYNTHWB_SHOTS=DIR to keep screenshots of each step."""
+compare a path run and a Moirai run with baselines; preview Moirai on its page. Set SYNTHWB_SHOTS=DIR to keep screenshots of each step."""
 from __future__ import annotations
 
 import os
@@ -33,7 +33,14 @@ def env(demo_lake, tmp_path_factory):
     make_featureset(lake, store, name="tiny", freq="5min")
     for run, preset in (("run-a", "dlinear-gbm"), ("run-b", "tcn-bridge")):
         train(run, "tiny", preset, tiny_config(max_steps=3), store=store, root=lake, context=32, horizon=288)
-    return {"SYNTHWB_DATA_DIR": str(lake), "SYNTHWB_STORE_DIR": str(store),
+    # a zero-shot Moirai run of the tiny random checkpoint, on the same feature set
+    from synthwb.moirai.checkpoints import make_tiny_checkpoint
+    from synthwb.moirai.finetune import moirai_train
+
+    ckpt = make_tiny_checkpoint(tmp_path_factory.mktemp("flow_moirai") / "tiny")
+    moirai_train("moirai-zs", "tiny", {"checkpoint": str(ckpt), "context": 64, "horizon": 288, "patch_size": 16,
+                                       "samples": 100}, {"finetune": "none"}, store=store)
+    return {"SYNTHWB_DATA_DIR": str(lake), "SYNTHWB_STORE_DIR": str(store), "MOIRAI_CKPT": str(ckpt),
             "SYNTHWB_CACHE_DIR": str(tmp_path_factory.mktemp("flow_cache"))}
 
 
@@ -108,21 +115,41 @@ def test_backtest_a_run_beside_baselines(app):
     shot(page, "flow_backtest")
 
 
-def test_compare_two_runs_and_baselines(app):
+def test_compare_a_path_run_a_moirai_run_and_baselines(app):
     page = app
     go(page, "Compare")
     main = page.locator('[data-testid="stMain"]')
+    pick(main, page, "Runs", "moirai-zs")
     pick(main, page, "Runs", "run-a")
-    pick(main, page, "Runs", "run-b")
     set_number(page, "Origins", 4)
     set_number(page, "Paths", 200)
     page.get_by_role("button", name=re.compile("^.*Compare$")).last.click()
     page.get_by_text("Leaderboard", exact=True).first.wait_for(timeout=180_000)
     wait_idle(page, timeout_ms=120_000)
     text = main.inner_text()
-    assert "run-a" in text and "run-b" in text and "gbm" in text
+    assert "run-a" in text and "moirai-zs" in text and "gbm" in text
     no_exception(page)
     shot(page, "flow_compare")
+
+
+def test_moirai_page_previews_a_local_checkpoint(app, env):
+    page = app
+    go(page, "Moirai")
+    main = page.locator('[data-testid="stMain"]')
+    main.get_by_text("Local folder", exact=True).click()
+    wait_idle(page, timeout_ms=60_000)
+    box = main.get_by_label("Folder with config.json + model.safetensors")
+    box.fill(env["MOIRAI_CKPT"])
+    box.press("Enter")
+    main.get_by_text(re.compile("^Licence: CC-BY-NC-4.0")).first.wait_for(timeout=120_000)  # the folder loaded
+    wait_idle(page, timeout_ms=60_000)
+    set_number(page, "Context (bars)", 64)
+    set_number(page, "Samples", 100)
+    page.get_by_role("button", name=re.compile("Preview")).click()
+    page.get_by_text(re.compile("median at the horizon")).first.wait_for(timeout=120_000)
+    assert page.locator(".js-plotly-plot").count() >= 1
+    no_exception(page)
+    shot(page, "flow_moirai")
 
 
 def test_train_from_the_page_and_come_back(app):

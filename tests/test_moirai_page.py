@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from apptest_support import DEMO_SIDEBAR, open_page
 from moirai_support import tiny_ckpt_fixture  # noqa: F401 - fixture
 from streamlit.testing.v1 import AppTest
 from train_support import make_featureset
@@ -48,6 +49,7 @@ def test_page_previews_saves_and_finetunes(page_env, demo_lake, tiny_ckpt):
     assert not at.error
     assert any("median at the horizon" in c.value for c in at.caption)
 
+    at.number_input(key="mo_horizon").set_value(288)  # the 24h task on 5-minute bars
     at.text_input(key="mo_name").input("zs page")
     at.button(key="mo_save_zs").click()
     at.run()
@@ -71,3 +73,31 @@ def test_page_previews_saves_and_finetunes(page_env, demo_lake, tiny_ckpt):
     info = runs.read_info("ft-page", page_env)
     assert info["kind"] == "moirai" and info["finetune_config"]["finetune"] == "head"
     assert (runs.run_dir("ft-page", page_env) / "weights.safetensors").is_file()
+
+    # both Moirai runs are scored by the Backtest and Compare pages beside gbm
+    bt = open_page("backtest", **DEMO_SIDEBAR)
+    bt.multiselect(key="bt_runs").set_value(["zs-page", "ft-page"])
+    bt.multiselect(key="bt_baselines").set_value(["gbm"])
+    bt.number_input(key="bt_origins").set_value(2)
+    bt.number_input(key="bt_paths").set_value(32)
+    bt.button(key="bt_go").click().run()
+    assert get_registry().wait_all(timeout=300)
+    bt.run()
+    assert not bt.exception, bt.exception
+    assert not bt.error, [e.value for e in bt.error]
+    summary = next(d.value for d in bt.dataframe if "mean_score" in d.value.columns)
+    assert set(summary["model"]) == {"zs-page", "ft-page", "gbm"}
+    assert (summary["n_invalid"] == 0).all()
+
+    cmp = open_page("compare", **DEMO_SIDEBAR)
+    cmp.multiselect(key="cmp_runs").set_value(["zs-page", "ft-page"]).run()
+    cmp.multiselect(key="cmp_baselines").set_value(["gbm"]).run()
+    cmp.number_input(key="cmp_origins").set_value(2)
+    cmp.number_input(key="cmp_paths").set_value(32)
+    cmp.run()
+    cmp.button(key="cmp_go").click().run()
+    assert get_registry().wait_all(timeout=300)
+    cmp.run()
+    assert not cmp.exception, cmp.exception
+    board = cmp.dataframe[0].value
+    assert set(board["model"]) == {"zs-page", "ft-page", "gbm"} and (board["n_origins"] == 2).all()
