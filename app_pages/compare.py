@@ -62,7 +62,7 @@ def _setup(sel, runs: list[dict]) -> None:
     c2.multiselect("Baselines", BASELINES.names(), key="cmp_baselines")
     models = list(S.cmp_runs) + list(S.cmp_baselines)
     c1, c2, c3, c4, c5, c6 = st.columns([1, 1, 1, 1, 2, 1])
-    c1.selectbox("Task", ["24h", "1h"], key="cmp_task", help="Synth task preset (DESIGN.md §5)")
+    c1.selectbox("Task", ["24h", "1h"], key="cmp_task", help="the Synth validator's 24-hour or 1-hour prompt")
     c2.number_input("Origins", 2, 2000, 20, key="cmp_origins", help="forecast origins spread over the period")
     c3.number_input("Paths", 10, 5000, 1000, step=100, key="cmp_paths")
     c4.number_input("Seed", 0, 2**31 - 1, 0, key="cmp_seed")

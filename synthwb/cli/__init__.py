@@ -1,4 +1,4 @@
-"""``python -m synthwb``: the headless face of the engine (DESIGN.md §7).
+"""``python -m synthwb``: the headless face of the engine (../shared/DESIGN.md §7).
 
 Each area owns its commands in ``synthwb/<area>/cli.py`` with a function
 ``add_commands(sub, common)`` that adds argparse sub-parsers (built with
@@ -27,6 +27,7 @@ AREAS = (
     "synthwb.cli.models",
     "synthwb.cli.train",
     "synthwb.cli.backtest",
+    "synthwb.cli.compare",
     "synthwb.cli.forecast",
     "synthwb.cli.runs",
     "synthwb.cli.moirai",
@@ -41,7 +42,7 @@ class Result:
 
 
 class _Parser(argparse.ArgumentParser):
-    """argparse with a one-line error (DESIGN.md §7: a one-line reason on stderr)."""
+    """argparse with a one-line error (../shared/DESIGN.md §7: a one-line reason on stderr)."""
 
     def error(self, message: str):  # type: ignore[override]
         self.exit(2, f"error: {self.prog}: {message} (see --help)\n")

@@ -1,5 +1,4 @@
-"""`synthwb backtest` (DESIGN.md §7), plus the compare/ensemble/search commands of
-:mod:`synthwb.cli.compare`.
+"""`synthwb backtest` (../shared/DESIGN.md §7).
 
     synthwb backtest --run RUN [--run RUN2] [--baseline gbm ...] [--task 24h|1h]
                      [--asset-class C --symbol S --freq F]   (required without --run)
@@ -46,12 +45,6 @@ def add_commands(sub, common: argparse.ArgumentParser) -> None:
     p.add_argument("--uncalibrated", action="store_true",
                    help="also score each calibrated run without its calibration (before / after)")
     p.set_defaults(func=_backtest)
-
-    try:
-        from synthwb.cli import compare as compare_cli
-    except ImportError:  # pragma: no cover - compare ships with evaluate
-        return
-    compare_cli.add_commands(sub, common)
 
 
 def _names(values: list[str] | None) -> list[str]:

@@ -1,4 +1,4 @@
-"""`synthwb compare | ensemble | search | ablation` (DESIGN.md §7).
+"""`synthwb compare | ensemble | search | ablation` (../shared/DESIGN.md §7).
 
     synthwb compare --runs A,B,... [--baselines gbm,...] [--benchmark NAME] [--task 24h|1h|FILE.json]
                     [--asset-class C --symbol S --freq F] [--start D] [--end D] [--origins K]

@@ -1,4 +1,4 @@
-"""``python -m synthwb data demo|import|list|show`` (DESIGN.md §7)."""
+"""``python -m synthwb data demo|import|list|show`` (../shared/DESIGN.md §7)."""
 from __future__ import annotations
 
 import argparse

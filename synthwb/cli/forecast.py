@@ -1,4 +1,4 @@
-"""`synthwb forecast` (DESIGN.md §7): one validator-format response from a saved run.
+"""`synthwb forecast` (../shared/DESIGN.md §7): one validator-format response from a saved run.
 
     synthwb forecast --run RUN [--at TIME] --task 24h|1h --out FILE.json
                      [--n-paths 1000] [--seed S] [--device D]

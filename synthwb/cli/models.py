@@ -1,4 +1,4 @@
-"""`python -m synthwb models ...`: the registries, presets, spec validation (DESIGN.md §7)."""
+"""`python -m synthwb models ...`: the registries, presets, spec validation (../shared/DESIGN.md §7)."""
 from __future__ import annotations
 
 import argparse

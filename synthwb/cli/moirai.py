@@ -1,4 +1,4 @@
-"""``synthwb moirai forecast | checkpoints`` and the ``synthwb train --moirai`` options (DESIGN.md §7).
+"""``synthwb moirai forecast | checkpoints`` and the ``synthwb train --moirai`` options (../shared/DESIGN.md §7).
 
 Wiring (in ``synthwb/cli.py`` / ``synthwb/train/cli.py``):
 

@@ -1,4 +1,4 @@
-"""`synthwb runs list | show RUN | delete RUN [--yes] | rename RUN NEW` (DESIGN.md §7)."""
+"""`synthwb runs list | show RUN | delete RUN [--yes] | rename RUN NEW` (../shared/DESIGN.md §7)."""
 from __future__ import annotations
 
 import sys

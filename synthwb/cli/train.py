@@ -1,4 +1,4 @@
-"""`synthwb train --name RUN --features N (--spec SPEC.json | --preset P) ...` (DESIGN.md §7).
+"""`synthwb train --name RUN --features N (--spec SPEC.json | --preset P) ...` (../shared/DESIGN.md §7).
 
 Runs the same loop as the Train page, headless, with a tqdm progress bar on stderr. The
 first Ctrl-C stops cooperatively (the run is saved as ``interrupted`` and can be resumed

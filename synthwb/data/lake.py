@@ -1,4 +1,4 @@
-"""The OHLCV lake (DESIGN.md §2): hive-partitioned Parquet, read with partition pruning.
+"""The OHLCV lake (../shared/DESIGN.md §2): hive-partitioned Parquet, read with partition pruning.
 
 Layout::
 

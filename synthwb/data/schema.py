@@ -1,4 +1,4 @@
-"""The lake's fixed vocabulary (DESIGN.md §2) and the data selection every page shares."""
+"""The lake's fixed vocabulary (../shared/DESIGN.md §2) and the data selection every page shares."""
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass

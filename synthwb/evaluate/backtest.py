@@ -451,6 +451,159 @@ def _forecast(f, bars, origins, task: SynthTask, n_paths: int, seed: int, name: 
     return paths[:, :, ::ratio] if ratio > 1 else paths
 
 
+@dataclass
+class _Data:
+    """The bars the forecasters read and the realised prices they are scored on."""
+
+    bars: pl.DataFrame
+    bar_ts: np.ndarray        # bar open times, ns
+    real_ts: np.ndarray       # realised prices' times (the finest stored bars' close times), ns
+    real_px: np.ndarray
+    fine: str                 # the realised prices' timeframe
+    data_end: int             # ns: no realised price after it
+
+
+def _read_data(spec: BacktestSpec, sel: Selection, forecasters, horizon: int, lead: int, root) -> _Data:
+    """Bars of the selection (with history before start and a horizon after end), and realised
+    prices from the finest stored timeframe, stamped with each bar's close time."""
+    bar_s = FREQ_SECONDS[sel.freq]
+    ctx = timedelta(seconds=_context_seconds(forecasters, bar_s, spec.history_days))
+    pad = timedelta(seconds=horizon + lead + 2 * bar_s)
+    rd_start = spec.start - ctx if spec.start else None
+    rd_end = spec.end + pad if spec.end else None
+    bars = read_bars(Selection(sel.asset_class, sel.symbol, sel.freq, rd_start, rd_end), root=root)
+    if bars.is_empty():
+        raise DataError(f"no {sel.freq} bars for {sel.asset_class}/{sel.symbol} in the chosen period")
+    bar_ts = _bars_ts_ns(bars)
+    stored = stored_freqs(sel.asset_class, sel.symbol, root)
+    fine = stored[0] if stored and FREQ_SECONDS[stored[0]] <= bar_s else sel.freq
+    if fine == sel.freq:
+        fine_bars = bars
+    else:
+        lo = spec.start - timedelta(seconds=2 * bar_s) if spec.start else None
+        fine_bars = read_bars(Selection(sel.asset_class, sel.symbol, fine, lo, rd_end), root=root)
+    real_ts = _bars_ts_ns(fine_bars) + FREQ_SECONDS[fine] * NS
+    real_px = fine_bars["close"].to_numpy().astype(np.float64)
+    data_end = int(min(real_ts[-1], bar_ts[-1] + bar_s * NS)) if real_ts.size else int(bar_ts[-1] + bar_s * NS)
+    return _Data(bars, bar_ts, real_ts, real_px, fine, data_end)
+
+
+@dataclass
+class _Origins:
+    """The scored origins, each forecast's t0 on the task grid and the realised path there."""
+
+    o_ns: np.ndarray
+    origins: list[datetime]
+    t0_ns: np.ndarray          # label times start here
+    price_t0_ns: np.ndarray    # the last known price's time
+    realised: np.ndarray       # (n_origins, n_points)
+    history: np.ndarray        # realised prices before t0 (for MASE/MSIS)
+    plan: Any = None           # the validator's requests (validator timing), else None
+    dropped: list[datetime] = field(default_factory=list)
+
+
+def _place_origins(spec: BacktestSpec, task: SynthTask, data: _Data, bar_s: int, horizon: int, lead: int,
+                   natives: list[int], min_hist: int, seen_until: datetime | None) -> _Origins:
+    start = spec.start
+    if start is None and not spec.origins:
+        # default test period: data no run has seen (its feature set's test split); without
+        # runs, after a quarter of the data (at most history_days) of history
+        start = seen_until
+        if start is None:
+            warm = min(spec.history_days * 86400 * NS, (data.data_end - int(data.bar_ts[0])) // 4)
+            start = _dt(int(data.bar_ts[0]) + int(warm))
+    o_ns = choose_origins(data.bar_ts, bar_s, horizon + lead, start=start, end=spec.end, data_end_ns=data.data_end,
+                          every=spec.every, n_origins=spec.n_origins, explicit=spec.origins, min_history=min_hist)
+    step_ns = task.step_seconds * NS
+    plan, dropped = None, []
+    if spec.timing_mode() == "validator":
+        # one validator request per origin (see the module doc); a request whose final realised
+        # price is missing is not scored by the validator: dropped for every model alike
+        plan = plan_requests(o_ns + bar_s * NS, data.real_ts, data.real_px, task, bar_s, natives)
+        if not plan.scored.any():
+            raise DataError(f"no request in the period has its final realised price ({plan.n_dropped} dropped)")
+        dropped = [_dt(v) for v in o_ns[~plan.scored]]
+        o_ns = o_ns[plan.scored]
+        t0_ns, price_t0_ns = plan.start_ns[plan.scored], plan.first_price_ns[plan.scored]
+        realised = plan.realised[plan.scored]
+    else:
+        t0_ns = price_t0_ns = o_ns + bar_s * NS
+        grid = t0_ns[:, None] + np.arange(task.n_points, dtype=np.int64)[None, :] * step_ns
+        realised = join_on_grid(data.real_ts, data.real_px, grid)
+    hist_len = max(4 * spec.seasonality, task.n_steps)
+    hist_grid = price_t0_ns[:, None] - np.arange(hist_len, -1, -1, dtype=np.int64)[None, :] * step_ns
+    history = join_on_grid(data.real_ts, data.real_px, hist_grid)
+    return _Origins(o_ns, [_dt(v) for v in o_ns], t0_ns, price_t0_ns, realised, history, plan, dropped)
+
+
+class _Tables:
+    """The result tables, filled one (model, batch of origins) at a time."""
+
+    def __init__(self, task: SynthTask, org: _Origins, keep_idx: set[int], seen_until: datetime | None):
+        self.task, self.org, self.keep_idx, self.seen_until = task, org, keep_idx, seen_until
+        self.origin_series = pl.Series("origin", org.origins, dtype=pl.Datetime("us", "UTC"))
+        self.grid = org.t0_ns[:, None] + np.arange(task.n_points, dtype=np.int64)[None, :] * task.step_seconds * NS
+        self.po_rows: list[dict] = []
+        self.term_frames: list[pl.DataFrame] = []
+        self.q_frames: list[pl.DataFrame] = []
+        self.pit_frames: list[pl.DataFrame] = []
+        self.glu_rows: list[dict] = []
+        self.trade_rows: list[dict] = []
+        self.kept: dict[str, dict[int, np.ndarray]] = {}
+
+    def add(self, name: str, kind: str, idx: list[int], paths: np.ndarray, gm: GluonMetrics, hold: int | None,
+            stats_parts: list[dict], real_parts: list[np.ndarray]) -> None:
+        """Score one batch: per-origin totals, tidy terms, quantiles, PIT, metrics' running sums."""
+        task, org = self.task, self.org
+        real_c = org.realised[idx]
+        sc = score_batch(paths, real_c, task)
+        for j, i in enumerate(idx):
+            self.po_rows.append({"origin": org.origins[i], "t0": _dt(org.t0_ns[i]), "model": name, "kind": kind,
+                                 "total": float(sc.totals[j]) if sc.valid[j] else None,
+                                 "valid": bool(sc.valid[j]), "reason": sc.reasons[j], "n_terms": int(sc.n_terms[j]),
+                                 "in_sample": bool(self.seen_until is not None and org.origins[i] < self.seen_until)})
+        gather = np.asarray(idx)
+        for iv in task.intervals:
+            t = sc.terms[iv.name]
+            b_idx, pos = np.nonzero(np.isfinite(t))
+            if b_idx.size:
+                self.term_frames.append(pl.DataFrame({
+                    "origin": self.origin_series.gather(gather[b_idx]), "model": [name] * b_idx.size,
+                    "interval": [iv.name] * b_idx.size, "kind": [iv.kind] * b_idx.size,
+                    "term": pos.astype(np.int32), "score": t[b_idx, pos]}))
+        finite = np.isfinite(paths).all(axis=(1, 2))
+        qs = np.full((len(QUANTILES), len(idx), task.n_points), np.nan)
+        mean = np.full((len(idx), task.n_points), np.nan)
+        if finite.any():
+            srt = np.sort(paths[finite], axis=1)  # one sort for every quantile and metric
+            self.pit_frames.append(_pit_frame(srt, real_c[finite], self.origin_series.gather(gather[finite]), name))
+            qs[:, finite] = sorted_quantiles(srt, [q / 100 for q in QUANTILES])
+            mean[finite] = paths[finite].mean(axis=1)
+            gm.update(srt, real_c[finite], org.history[idx][finite], presorted=True)
+            stats_parts.append(path_stats(paths[finite], hold, median_path=qs[QUANTILES.index(50), finite]))
+            real_parts.append(real_c[finite])
+        B, T = len(idx), task.n_points
+        self.q_frames.append(pl.DataFrame({
+            "origin": self.origin_series.gather(np.repeat(gather, T)), "model": [name] * (B * T),
+            "step": np.tile(np.arange(T, dtype=np.int32), B),
+            "time": pl.Series(self.grid[idx].ravel() // 1000, dtype=pl.Int64).cast(pl.Datetime("us", "UTC")),
+            **{f"p{q}": qs[k].ravel() for k, q in enumerate(QUANTILES)},
+            "mean": mean.ravel(), "realised": real_c.ravel()}))
+        for j, i in enumerate(idx):
+            if i in self.keep_idx:
+                self.kept.setdefault(name, {})[i] = paths[j].astype(np.float32)
+
+    def per_origin(self) -> pl.DataFrame:
+        return pl.DataFrame(self.po_rows, schema={
+            "origin": pl.Datetime("us", "UTC"), "t0": pl.Datetime("us", "UTC"), "model": pl.Utf8, "kind": pl.Utf8,
+            "total": pl.Float64, "valid": pl.Boolean, "reason": pl.Utf8, "n_terms": pl.Int64, "in_sample": pl.Boolean})
+
+    def terms(self) -> pl.DataFrame:
+        return pl.concat(self.term_frames) if self.term_frames else pl.DataFrame(schema={
+            "origin": pl.Datetime("us", "UTC"), "model": pl.Utf8, "interval": pl.Utf8, "kind": pl.Utf8,
+            "term": pl.Int32, "score": pl.Float64})
+
+
 def run_backtest(spec: BacktestSpec | dict | str, root=None, store=None,
                  progress: Callable[..., None] | None = None,
                  stop_event: threading.Event | None = None,
@@ -475,94 +628,35 @@ def run_backtest(spec: BacktestSpec | dict | str, root=None, store=None,
     note = progress or (lambda *a, **k: None)
     note(0.0, message="reading bars")
 
-    # bars of the selection, with history before start and a horizon after end
-    ctx = timedelta(seconds=_context_seconds(forecasters, bar_s, spec.history_days))
-    pad = timedelta(seconds=horizon + lead + 2 * bar_s)
-    rd_start = spec.start - ctx if spec.start else None
-    rd_end = spec.end + pad if spec.end else None
-    bars = read_bars(Selection(sel.asset_class, sel.symbol, sel.freq, rd_start, rd_end), root=root)
-    if bars.is_empty():
-        raise DataError(f"no {sel.freq} bars for {sel.asset_class}/{sel.symbol} in the chosen period")
-    bar_ts = _bars_ts_ns(bars)
-
-    # realised prices: the finest stored timeframe, stamped with each bar's close time
-    stored = stored_freqs(sel.asset_class, sel.symbol, root)
-    fine = stored[0] if stored and FREQ_SECONDS[stored[0]] <= bar_s else sel.freq
-    fine_s = FREQ_SECONDS[fine]
-    if fine == sel.freq:
-        fine_bars = bars
-    else:
-        lo = spec.start - timedelta(seconds=2 * bar_s) if spec.start else None
-        fine_bars = read_bars(Selection(sel.asset_class, sel.symbol, fine, lo, rd_end), root=root)
-    real_ts = _bars_ts_ns(fine_bars) + fine_s * NS
-    real_px = fine_bars["close"].to_numpy().astype(np.float64)
-    data_end = int(min(real_ts[-1], bar_ts[-1] + bar_s * NS)) if real_ts.size else int(bar_ts[-1] + bar_s * NS)
-
+    data = _read_data(spec, sel, forecasters, horizon, lead, root)
     seen_until = _unseen_start(spec.models, store, root)   # origins before it lie in a run's train/val split
-    start_eff = spec.start
-    if start_eff is None and not spec.origins:
-        # default test period: data no run has seen (its feature set's test split); without
-        # runs, after a quarter of the data (at most history_days) of history
-        start_eff = seen_until
-        if start_eff is None:
-            warm = min(spec.history_days * 86400 * NS, (data_end - int(bar_ts[0])) // 4)
-            start_eff = _dt(int(bar_ts[0]) + int(warm))
     min_hist = max([MIN_HISTORY] + [int(f.context_bars) for _, _, f in forecasters])
-    o_ns = choose_origins(bar_ts, bar_s, horizon + lead, start=start_eff, end=spec.end, data_end_ns=data_end,
-                          every=spec.every, n_origins=spec.n_origins, explicit=spec.origins, min_history=min_hist)
-    step_ns = task.step_seconds * NS
-    plan, dropped, held = None, [], []
-    if timing == "validator":
-        # one validator request per origin (see the module doc); a request whose final realised
-        # price is missing is not scored by the validator: dropped for every model alike
-        plan = plan_requests(o_ns + bar_s * NS, real_ts, real_px, task, bar_s, natives)
-        if not plan.scored.any():
-            raise DataError(f"no request in the period has its final realised price ({plan.n_dropped} dropped)")
-        dropped = [_dt(v) for v in o_ns[~plan.scored]]
-        o_ns = o_ns[plan.scored]
-        t0_ns, price_t0_ns, realised = plan.start_ns[plan.scored], plan.first_price_ns[plan.scored], \
-            plan.realised[plan.scored]
+    org = _place_origins(spec, task, data, bar_s, horizon, lead, natives, min_hist, seen_until)
+    origins, n_o = org.origins, len(org.origins)
+    held: list[str] = []
 
-        def _lead_forecast(f, bars_, origins_, task_, n_paths, seed, name):
-            out, across = forecast_across_lead(f, bars_, origins_, task_, plan.lead_s, n_paths, seed, name)
-            if not across and name not in held:
-                held.append(name)
-            return out
-    origins = [_dt(v) for v in o_ns]
-    n_o = len(origins)
-    if plan is None:
-        t0_ns = price_t0_ns = o_ns + bar_s * NS
-    grid = t0_ns[:, None] + np.arange(task.n_points, dtype=np.int64)[None, :] * step_ns  # labels
-    if plan is None:
-        realised = join_on_grid(real_ts, real_px, grid)
-    hist_len = max(4 * spec.seasonality, task.n_steps)
-    hist_grid = price_t0_ns[:, None] - np.arange(hist_len, -1, -1, dtype=np.int64)[None, :] * step_ns
-    history = join_on_grid(real_ts, real_px, hist_grid)
+    def forecast(f, bars_, origins_, name):
+        if org.plan is None:
+            return _forecast(f, bars_, origins_, task, spec.n_paths, spec.seed, name)
+        out, across = forecast_across_lead(f, bars_, origins_, task, org.plan.lead_s, spec.n_paths, spec.seed, name)
+        if not across and name not in held:
+            held.append(name)
+        return out
 
     # holding period: the whole horizon, or the origin spacing when origins are closer
     hold = spec.holding_steps
     if hold is None and n_o > 1:
-        spacing = int(np.min(np.diff(o_ns)) // step_ns)
+        spacing = int(np.min(np.diff(org.o_ns)) // (task.step_seconds * NS))
         hold = max(1, min(task.n_steps, spacing))
     trade_cfg = TradingConfig(spec.threshold_bps, spec.cost_bps, hold)
     keep_idx = set(np.unique(np.round(np.linspace(0, n_o - 1, min(spec.keep_paths, n_o))).astype(int)).tolist()) \
         if spec.keep_paths else set()
+    tables = _Tables(task, org, keep_idx, seen_until)
 
     chunks = [list(range(i, min(i + spec.batch_size, n_o))) for i in range(0, n_o, spec.batch_size)]
-    total_units = len(chunks) * len(forecasters)
-    done_units = 0
+    total_units, done_units = len(chunks) * len(forecasters), 0
     status = "finished"
-    po_rows: list[dict] = []
-    term_frames: list[pl.DataFrame] = []
-    q_frames: list[pl.DataFrame] = []
-    glu_rows: list[dict] = []
-    trade_rows: list[dict] = []
-    kept: dict[str, dict[int, np.ndarray]] = {}
-    pit_frames: list[pl.DataFrame] = []
     timings: dict[str, float] = {}
-    origin_series = pl.Series("origin", origins, dtype=pl.Datetime("us", "UTC"))
-    times_all = grid
-
     for name, kind, f in forecasters:
         if stop_event is not None and stop_event.is_set():
             status = "interrupted"
@@ -576,89 +670,40 @@ def run_backtest(spec: BacktestSpec | dict | str, root=None, store=None,
                 status = "interrupted"
                 break
             # never hand a forecaster bars after the latest origin of its batch
-            cut = int(np.searchsorted(bar_ts, o_ns[idx[-1]], side="right"))
-            paths = (_forecast if plan is None else _lead_forecast)(f, bars.slice(0, cut), [origins[i] for i in idx], task, spec.n_paths,
-                              spec.seed, name)
-            real_c = realised[idx]
-            sc = score_batch(paths, real_c, task)
-            for j, i in enumerate(idx):
-                po_rows.append({"origin": origins[i], "t0": _dt(t0_ns[i]), "model": name, "kind": kind,
-                                "total": float(sc.totals[j]) if sc.valid[j] else None,
-                                "valid": bool(sc.valid[j]), "reason": sc.reasons[j],
-                                "n_terms": int(sc.n_terms[j]),
-                                "in_sample": bool(seen_until is not None and origins[i] < seen_until)})
-            # tidy terms
-            for iv in task.intervals:
-                t = sc.terms[iv.name]
-                b_idx, pos = np.nonzero(np.isfinite(t))
-                if b_idx.size:
-                    term_frames.append(pl.DataFrame({
-                        "origin": origin_series.gather(np.asarray(idx)[b_idx]),
-                        "model": [name] * b_idx.size, "interval": [iv.name] * b_idx.size,
-                        "kind": [iv.kind] * b_idx.size, "term": pos.astype(np.int32),
-                        "score": t[b_idx, pos]}))
-            finite = np.isfinite(paths).all(axis=(1, 2))
-            qs = np.full((len(QUANTILES), len(idx), task.n_points), np.nan)
-            mean = np.full((len(idx), task.n_points), np.nan)
-            if finite.any():
-                srt = np.sort(paths[finite], axis=1)  # one sort for every quantile and metric
-                pit_frames.append(_pit_frame(srt, real_c[finite], origin_series.gather(np.asarray(idx)[finite]), name))
-                qs[:, finite] = sorted_quantiles(srt, [q / 100 for q in QUANTILES])
-                mean[finite] = paths[finite].mean(axis=1)
-                gm.update(srt, real_c[finite], history[idx][finite], presorted=True)
-                st = path_stats(paths[finite], hold, median_path=qs[QUANTILES.index(50), finite])
-                stats_parts.append(st)
-                real_parts.append(real_c[finite])
-            B, T = len(idx), task.n_points
-            q_frames.append(pl.DataFrame({
-                "origin": origin_series.gather(np.repeat(np.asarray(idx), T)),
-                "model": [name] * (B * T),
-                "step": np.tile(np.arange(T, dtype=np.int32), B),
-                "time": pl.Series(times_all[idx].ravel() // 1000, dtype=pl.Int64).cast(pl.Datetime("us", "UTC")),
-                **{f"p{q}": qs[k].ravel() for k, q in enumerate(QUANTILES)},
-                "mean": mean.ravel(),
-                "realised": real_c.ravel(),
-            }))
-            for j, i in enumerate(idx):
-                if i in keep_idx:
-                    kept.setdefault(name, {})[i] = paths[j].astype(np.float32)
+            cut = int(np.searchsorted(data.bar_ts, org.o_ns[idx[-1]], side="right"))
+            paths = forecast(f, data.bars.slice(0, cut), [origins[i] for i in idx], name)
+            tables.add(name, kind, idx, paths, gm, hold, stats_parts, real_parts)
             done_units += 1
             note(done_units / total_units, message=f"{name}: {min(idx[-1] + 1, n_o)}/{n_o} origins")
         timings[name] = time.perf_counter() - t_model
-        g = gm.get()
-        glu_rows.append({"model": name, **{k: v for k, v in g.items()}})
+        tables.glu_rows.append({"model": name, **gm.get()})
+        tr = {}
         if stats_parts:
             st = {k: np.concatenate([s[k] for s in stats_parts]) for k in stats_parts[0]}
             tr = trading_metrics(st, np.concatenate(real_parts), task.step_seconds, trade_cfg)
-        else:
-            tr = {}
-        trade_rows.append({"model": name, **tr})
+        tables.trade_rows.append({"model": name, **tr})
 
-    per_origin = pl.DataFrame(po_rows, schema={
-        "origin": pl.Datetime("us", "UTC"), "t0": pl.Datetime("us", "UTC"), "model": pl.Utf8, "kind": pl.Utf8,
-        "total": pl.Float64, "valid": pl.Boolean, "reason": pl.Utf8, "n_terms": pl.Int64, "in_sample": pl.Boolean})
-    terms = pl.concat(term_frames) if term_frames else pl.DataFrame(schema={
-        "origin": pl.Datetime("us", "UTC"), "model": pl.Utf8, "interval": pl.Utf8, "kind": pl.Utf8,
-        "term": pl.Int32, "score": pl.Float64})
-    quantiles = pl.concat(q_frames) if q_frames else pl.DataFrame()
     elapsed = time.perf_counter() - t_start
+    realised = org.realised
     meta = {
         "elapsed_s": round(elapsed, 3),
         "origins_per_second": round(n_o * len(forecasters) / elapsed, 3) if elapsed > 0 else None,
         "model_seconds": {k: round(v, 3) for k, v in timings.items()},
-        "bar_seconds": bar_s, "realised_freq": fine,
+        "bar_seconds": bar_s, "realised_freq": data.fine,
         "realised_coverage": float(np.isfinite(realised).mean()) if realised.size else 0.0,
         "holding_steps": hold, "created": datetime.now(UTC).isoformat(),
         "n_in_sample": int(sum(o < seen_until for o in origins)) if seen_until is not None else 0,
         "unseen_from": seen_until.isoformat() if seen_until is not None else None,
-        "timing": {"mode": timing, **(plan.to_dict() if plan is not None else {}),
-                   "dropped_origins": [o.isoformat() for o in dropped], "held_t0": held},
+        "timing": {"mode": timing, **(org.plan.to_dict() if org.plan is not None else {}),
+                   "dropped_origins": [o.isoformat() for o in org.dropped], "held_t0": held},
     }
-    result = BacktestResult(spec, task, sel.to_dict() | {"start": None, "end": None}, origins, per_origin, terms,
-                            quantiles, pl.DataFrame(glu_rows) if glu_rows else pl.DataFrame(),
-                            pl.DataFrame(trade_rows) if trade_rows else pl.DataFrame(),
-                            realised, kept, meta, status,
-                            pl.concat(pit_frames) if pit_frames else pl.DataFrame(schema=PIT_SCHEMA))
+    t = tables
+    result = BacktestResult(spec, task, sel.to_dict() | {"start": None, "end": None}, origins, t.per_origin(),
+                            t.terms(), pl.concat(t.q_frames) if t.q_frames else pl.DataFrame(),
+                            pl.DataFrame(t.glu_rows) if t.glu_rows else pl.DataFrame(),
+                            pl.DataFrame(t.trade_rows) if t.trade_rows else pl.DataFrame(),
+                            realised, t.kept, meta, status,
+                            pl.concat(t.pit_frames) if t.pit_frames else pl.DataFrame(schema=PIT_SCHEMA))
     note(1.0, message="done" if status == "finished" else "stopped")
     return result
 

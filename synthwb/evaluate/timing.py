@@ -1,4 +1,4 @@
-"""The Synth validator's timing (DESIGN.md §5), as plain functions on int64 UTC nanoseconds.
+"""The Synth validator's timing (../shared/DESIGN.md §5), as plain functions on int64 UTC nanoseconds.
 
 What the validator does (mode-network/synth-subnet: ``neurons/validator.py``,
 ``utils/helpers.round_time_to_minutes``, ``validator/price_data_provider.py``):

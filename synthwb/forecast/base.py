@@ -5,7 +5,7 @@ a baseline, Moirai) gives the backtest, compare and the validator-format CLI.
     paths.shape == (len(origins), n_paths, f.grid_steps(n_steps, step_seconds) + 1)
 
 ``paths[:, :, 0]`` is the last close at or before each origin; prices are strictly positive
-(DESIGN.md §4). ``bars`` are the selection's bars up to (at least) the last origin; a
+(../shared/DESIGN.md §4). ``bars`` are the selection's bars up to (at least) the last origin; a
 forecaster reads only bars with ``ts <= origin`` for each origin.
 
 The attributes the engine reads are declared here and read directly, never with getattr:

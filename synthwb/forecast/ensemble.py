@@ -7,7 +7,7 @@ pooled paths are a sample of the mixture ``sum_m w_m F_m`` (a proper distributio
 convex in the weights).
 
 Fitting the weights exploits that convexity exactly. For any score that is a sum of ensemble
-CRPS terms (the Synth score, DESIGN.md §5, and the plain per-step CRPS), the score of the
+CRPS terms (the Synth score, ../shared/DESIGN.md §5, and the plain per-step CRPS), the score of the
 weighted mixture of member ensembles is a quadratic form ``S(w) = w' Q w`` on the simplex:
 ``CRPS(sum w_m F_m, y) = sum_m w_m E|X_m - y| - 1/2 sum_mn w_m w_n E|X_m - X_n'|``. ``Q`` is
 recovered from the scorer itself (no duplicated scoring logic): ``Q_mm`` is member ``m``'s

@@ -1,4 +1,4 @@
-"""Models: block registry + blocks, heads, backbone assembly, path simulation (DESIGN.md §4).
+"""Models: block registry + blocks, heads, backbone assembly, path simulation (../shared/DESIGN.md §4).
 
     from synthwb.models import build_model, get_preset, validate_spec
     spec = get_preset("hybrid-horizon", n_features=16, context=256, horizon=288)

@@ -1,4 +1,4 @@
-"""The classical anchor every path model starts from (DESIGN.md §4, issue "forecast quality").
+"""The classical anchor every path model starts from (../shared/DESIGN.md §4, issue "forecast quality").
 
 A head alone would start from noise: a constant ``init_vol`` and whatever drift its first layer
 gives. Anchored models (``ModelSpec.anchor == "ewma"``) instead start from the classical

@@ -1,4 +1,4 @@
-"""Backbone assembly, the path model, and the chain check (DESIGN.md §4).
+"""Backbone assembly, the path model, and the chain check (../shared/DESIGN.md §4).
 
 ``build_model(spec)`` -> :class:`PathModel`: input projection (n_features -> d_model, per
 time step), the blocks in order (each optionally followed by LayerNorm with
@@ -130,7 +130,7 @@ class Backbone(nn.Module):
 
 
 class PathModel(nn.Module):
-    """Backbone + head -> price paths (DESIGN.md §4), anchored on GBM with EWMA volatility
+    """Backbone + head -> price paths (../shared/DESIGN.md §4), anchored on GBM with EWMA volatility
     (:mod:`synthwb.models.anchor`) unless ``spec.anchor == "none"``."""
 
     def __init__(self, spec: ModelSpec):

@@ -1,6 +1,6 @@
 """Path simulation in log-return space, shared by every head.
 
-Conventions (DESIGN.md §4):
+Conventions (../shared/DESIGN.md §4):
 
 - a head produces ``logret`` of shape (B, n_paths, H): the cumulative log return from t0 to
   each of the H future steps (step 1..H);

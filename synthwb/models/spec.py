@@ -1,4 +1,4 @@
-"""The model spec: a serialisable value that fully describes a model (DESIGN.md §4).
+"""The model spec: a serialisable value that fully describes a model (../shared/DESIGN.md §4).
 
 ``ModelSpec`` (pydantic v2) holds the blocks in order with their params, the head, and the
 sizes. Parameters are resolved against the registries on construction (defaults filled in,

@@ -1,4 +1,4 @@
-"""Zero-shot (and fine-tuned) Moirai forecasts as DESIGN.md §4 price paths.
+"""Zero-shot (and fine-tuned) Moirai forecasts as ../shared/DESIGN.md §4 price paths.
 
 :class:`MoiraiSpec` says what to forecast: the target (``close`` prices or their log returns),
 the past dynamic covariates (OHLCV columns and the feature set's columns), context and

@@ -1,4 +1,4 @@
-"""A slow, plain transcription of the Synth validator's scoring (DESIGN.md §5): a Python loop
+"""A slow, plain transcription of the Synth validator's scoring (../shared/DESIGN.md §5): a Python loop
 over intervals and terms calling properscoring's ``crps_ensemble``.
 
 It exists to check :mod:`synthwb.scoring.synth` (tests) and to time it against the way a

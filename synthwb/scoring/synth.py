@@ -1,4 +1,4 @@
-"""The Synth-style scorer (DESIGN.md §5), matching the public Synth validator.
+"""The Synth-style scorer (../shared/DESIGN.md §5), matching the public Synth validator.
 
 A forecast is ``paths`` ``(n_paths, n_points)`` of simulated prices on a grid of
 ``step_seconds``, column 0 being t0 (the last known close). ``realised`` ``(n_points,)`` are the

@@ -1,4 +1,4 @@
-"""models_store/: one folder per run (DESIGN.md §6).
+"""models_store/: one folder per run (../shared/DESIGN.md §6).
 
     <store>/<run_id>/
         run.json              selection, embedded feature set (with scaling params), model spec,
@@ -18,10 +18,10 @@ from __future__ import annotations
 import os
 import platform
 import shutil
-import sys
 import threading
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from importlib import metadata
 from pathlib import Path
 from typing import Any, Literal
 
@@ -117,16 +117,9 @@ def now_iso() -> str:
 
 
 def versions() -> dict:
-    out = {"synthwb": __version__, "python": platform.python_version()}
-    for mod in ("torch", "polars", "numpy"):
-        m = sys.modules.get(mod)
-        if m is None:
-            try:
-                m = __import__(mod)
-            except ImportError:
-                continue
-        out[mod] = getattr(m, "__version__", "?")
-    return out
+    """The versions a run was made with (read from the installed packages, without importing them)."""
+    return {"synthwb": __version__, "python": platform.python_version(),
+            **{dist: metadata.version(dist) for dist in ("torch", "polars", "numpy")}}
 
 
 # ---------------------------------------------------------------------------- paths

@@ -8,7 +8,7 @@ backbone output ``h`` (B, T', d_model) and returns a :class:`HeadOutput`:
 - ``extras``: named tensors for plots and diagnostics, at least "drift" and "vol" of shape
   (B, horizon) (per-step mean and std of the log return) where the head has them.
 
-:class:`synthwb.models.backbone.PathModel` turns ``logret`` into DESIGN.md §4 prices.
+:class:`synthwb.models.backbone.PathModel` turns ``logret`` into ../shared/DESIGN.md §4 prices.
 Every head draws its randomness from ``generator`` (reproducible under a seed) and builds
 paths from the parameters by differentiable arithmetic (reparameterised).
 
