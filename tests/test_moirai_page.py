@@ -101,3 +101,12 @@ def test_page_previews_saves_and_finetunes(page_env, demo_lake, tiny_ckpt):
     assert not cmp.exception, cmp.exception
     board = cmp.dataframe[0].value
     assert set(board["model"]) == {"zs-page", "ft-page", "gbm"} and (board["n_origins"] == 2).all()
+
+    # the Train page lists the Moirai runs and resumes one in a "moirai" job
+    tr = open_page("train", **DEMO_SIDEBAR)
+    tr.selectbox(key="tr_run").set_value("ft-page").run()
+    assert not tr.exception, tr.exception
+    tr.button(key="tr_resume_ft-page").click().run()
+    assert not tr.exception, tr.exception
+    resumed = [j for j in get_registry().jobs("moirai") if j.kwargs.get("resume")]
+    assert resumed and resumed[0].wait(120) and resumed[0].status == "finished", resumed and resumed[0].error

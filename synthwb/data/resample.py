@@ -48,3 +48,16 @@ def resample(df: pl.DataFrame, freq: str, asset_class: str = "crypto") -> pl.Dat
         .sort("ts")
         .collect()
     )
+
+
+def bars_on(bars: pl.DataFrame, freq: str, asset_class: str, what: str = "forecast") -> pl.DataFrame:
+    """``bars`` sorted, on ``freq``: finer bars are resampled up (a forecaster reads bars of
+    its own timeframe); bars already that coarse are used as they are."""
+    if bars is None or bars.is_empty():
+        raise DataError(f"no bars to {what} from")
+    bars = bars.sort("ts")
+    if bars.height > 2:
+        spacing = bars["ts"].diff().drop_nulls().dt.total_seconds().median()
+        if spacing is not None and spacing < FREQ_SECONDS[freq]:
+            bars = resample(bars, freq, asset_class)
+    return bars

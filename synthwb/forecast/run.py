@@ -15,7 +15,6 @@ task's intervals). Bars finer than the run's bar size are resampled first.
 """
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from datetime import datetime
 
@@ -24,9 +23,9 @@ import polars as pl
 import torch
 
 from synthwb.core.device import resolve_device
-from synthwb.core.errors import DataError, NotFound, SpecError
+from synthwb.core.errors import DataError, NotFound
 from synthwb.core.time import to_ns
-from synthwb.data.resample import resample
+from synthwb.data.resample import bars_on
 from synthwb.data.schema import FREQ_SECONDS
 from synthwb.features.compute import warmup_bars
 from synthwb.features.datasets import bar_range, past_logret, regular_mask
@@ -34,6 +33,7 @@ from synthwb.features.featureset import run_featureset
 from synthwb.forecast.base import ForecasterBase
 from synthwb.models.backbone import build_model
 from synthwb.models.spec import run_spec
+from synthwb.scoring.synth import steps_covering
 from synthwb.store.runs import BEST, LAST, Run, check_weights_match, load_run, read_weights, weights_file
 
 # keep one forward pass under about this many path values (batch * n_paths * points)
@@ -76,31 +76,15 @@ class RunForecaster(ForecasterBase):
     # -- grid ------------------------------------------------------------------------------
     def grid_steps(self, n_steps: int, step_seconds: int) -> int:
         """Model steps needed to cover ``n_steps`` of ``step_seconds`` (on the model's grid)."""
-        need = math.ceil(int(n_steps) * int(step_seconds) / self.step_seconds)
-        if need > self.horizon:
-            raise SpecError(
-                f"run {self.name!r} forecasts {self.horizon} steps of {self.step_seconds} s "
-                f"({self.horizon * self.step_seconds / 3600:g} h); the task needs "
-                f"{int(n_steps) * int(step_seconds) / 3600:g} h. Train with a longer horizon.")
-        return need
+        return steps_covering(n_steps, step_seconds, self.step_seconds, self.horizon, f"run {self.name!r}")
 
     # -- inputs ----------------------------------------------------------------------------
-    def _bars(self, bars: pl.DataFrame) -> pl.DataFrame:
-        if bars.is_empty():
-            raise DataError("no bars to forecast from")
-        bars = bars.sort("ts")
-        if bars.height > 2:
-            spacing = bars["ts"].diff().drop_nulls().dt.total_seconds().median()
-            if spacing is not None and spacing < self.bar_seconds:
-                bars = resample(bars, self.freq, self.asset_class)
-        return bars
-
     def inputs(self, bars: pl.DataFrame, origins: Sequence[datetime]) -> tuple[np.ndarray, ...]:
         """Model inputs ``x`` (n_origins, context, F), ``last_close`` (n_origins,), and the
         anchor's ``past`` (n_origins, context) log returns, ``t0`` (n_origins,) epoch seconds and
         ``past_range`` (n_origins, context) log(high / low),
         built exactly as the training windows are (:func:`synthwb.features.datasets.make_windows`)."""
-        feats = self.featureset.features_for(self._bars(bars), root=self.root)
+        feats = self.featureset.features_for(bars_on(bars, self.freq, self.asset_class), root=self.root)
         cols = list(self.featureset.feature_cols)
         mat = feats.select(cols).to_numpy().astype(np.float64)
         mat = np.nan_to_num(mat, nan=0.0, posinf=0.0, neginf=0.0).astype(np.float32)  # as in training windows

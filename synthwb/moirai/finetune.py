@@ -41,8 +41,8 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from synthwb.core.device import resolve_device
-from synthwb.core.errors import DataError, NotFound, SpecError, SynthwbError
-from synthwb.core.io import append_jsonl, atomic_path
+from synthwb.core.errors import DataError, SpecError, SynthwbError
+from synthwb.core.io import append_jsonl
 from synthwb.data.schema import FREQ_SECONDS
 from synthwb.features.datasets import past_logret, regular_mask
 from synthwb.features.featureset import load_featureset, run_featureset
@@ -203,15 +203,6 @@ def split_windows(fs, spec: MoiraiSpec, split: str, stride: int = 1, root=None) 
 # ----------------------------------------------------------------------------- trainer
 
 
-def _load_state(path: Path) -> dict:
-    import torch
-
-    try:
-        return torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # noqa: BLE001 - a torn/corrupt file is a clear error
-        raise SynthwbError(f"cannot read training state {path.name}: {exc}") from None
-
-
 class _Finetuner:
     def __init__(self, run_id: str, path: Path, store, fs, spec: MoiraiSpec, cfg: MoiraiFinetuneConfig,
                  module, progress: ProgressFn | None, stop_event: threading.Event | None, root=None):
@@ -278,22 +269,11 @@ class _Finetuner:
                 "best_val": self.best_val, "best_step": self.best_step, "bad_vals": self.bad_vals}
 
     def checkpoint(self) -> None:
-        store_runs.save_weights(self.path / store_runs.LAST, self.module.state_dict(),
-                                {"step": self.step, "run_id": self.run_id})
-        import torch
-
-        with atomic_path(self.path / store_runs.LAST_STATE) as tmp:
-            torch.save(self.state(), tmp)
+        store_runs.save_last(self.path, self.module.state_dict(), self.state(), {"step": self.step, "run_id": self.run_id})
         store_runs.update_run(self.run_id, self.store, last={"step": self.step, "epoch": self.epoch})
 
     def restore(self) -> None:
-        wpath, spath = self.path / store_runs.LAST, self.path / store_runs.LAST_STATE
-        if not wpath.is_file() or not spath.is_file():
-            raise NotFound(f"run {self.run_id!r} has no last checkpoint to resume from")
-        state = store_runs.read_weights(wpath)
-        store_runs.check_weights_match(self.module, state, f"last weights ({self.run_id})")
-        self.module.load_state_dict(state)
-        st = _load_state(spath)
+        st = store_runs.load_last(self.path, self.module, self.run_id)
         self.opt.load_state_dict(st["optimizer"])
         self.sched.load_state_dict(st["scheduler"])
         self.step, self.epoch, self.batch_in_epoch = int(st["step"]), int(st["epoch"]), int(st["batch_in_epoch"])

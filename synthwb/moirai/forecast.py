@@ -40,12 +40,13 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from synthwb.core.device import resolve_device
 from synthwb.core.errors import DataError, SpecError
 from synthwb.core.time import to_utc
-from synthwb.data.resample import resample
+from synthwb.data.resample import bars_on
 from synthwb.data.schema import FREQ_SECONDS
 from synthwb.features.compute import warmup_bars
 from synthwb.features.datasets import past_logret, regular_mask
 from synthwb.features.featureset import run_featureset
 from synthwb.moirai.checkpoints import build_module, load_checkpoint
+from synthwb.scoring.synth import steps_covering
 from synthwb.store.runs import BEST, LAST, load_run, read_weights
 
 OHLCV_COVARIATES = ("open", "high", "low", "close", "volume")
@@ -359,29 +360,14 @@ class MoiraiForecaster:
     # -- grid ------------------------------------------------------------------------------
     def grid_steps(self, n_steps: int, step_seconds: int) -> int:
         """Model steps needed to cover ``n_steps`` of ``step_seconds`` (on the model's grid)."""
-        need = math.ceil(int(n_steps) * int(step_seconds) / self.step_seconds)
-        if need > self.spec.horizon:
-            raise SpecError(
-                f"{self.name!r} forecasts {self.spec.horizon} steps of {self.step_seconds} s "
-                f"({self.spec.horizon * self.step_seconds / 3600:g} h); the task needs "
-                f"{int(n_steps) * int(step_seconds) / 3600:g} h. Use a longer horizon.")
-        return need
+        return steps_covering(n_steps, step_seconds, self.step_seconds, self.spec.horizon, repr(self.name),
+                              "Use a longer horizon.")
 
     # -- inputs ----------------------------------------------------------------------------
-    def _bars(self, bars: pl.DataFrame) -> pl.DataFrame:
-        if bars is None or bars.is_empty():
-            raise DataError("no bars to forecast from")
-        bars = bars.sort("ts")
-        if bars.height > 2:
-            spacing = bars["ts"].diff().drop_nulls().dt.total_seconds().median()
-            if spacing is not None and spacing < self.bar_seconds:
-                bars = resample(bars, self.freq, self.asset_class)
-        return bars
-
     def inputs(self, bars: pl.DataFrame, origins: Sequence[datetime]) -> dict[str, np.ndarray]:
         """Packed numpy inputs for the origins: ``target``, ``observed``, ``is_pad`` ``(N, L)``,
         ``cov``/``cov_obs`` ``(N, L, C)`` (or None), ``last_close`` ``(N,)`` and ``end_ts``."""
-        bars = self._bars(bars)
+        bars = bars_on(bars, self.freq, self.asset_class)
         close = bars["close"].cast(pl.Float64).to_numpy()
         ts = _ts_ns(bars["ts"])
         o_ns = _ts_ns(list(origins))

@@ -29,6 +29,7 @@ the model's grid, provided the paths cover the task's horizon.
 """
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -524,3 +525,14 @@ def synth_loss_torch(paths, realised, task_or_intervals: Any = "24h", step_secon
     if reduction != "none":
         raise SpecError(f"reduction must be 'none', 'mean' or 'sum', got {reduction!r}")
     return total
+
+
+def steps_covering(n_steps: int, step_seconds: int, own_step: int, horizon: int, name: str,
+                   fix: str = "Train with a longer horizon.") -> int:
+    """Steps of ``own_step`` seconds that cover ``n_steps`` of ``step_seconds``; a forecaster
+    whose ``horizon`` (in its own steps) falls short is refused, naming both spans."""
+    need = math.ceil(int(n_steps) * int(step_seconds) / int(own_step))
+    if need > int(horizon):
+        raise SpecError(f"{name} forecasts {horizon} steps of {own_step} s ({horizon * own_step / 3600:g} h); "
+                        f"the task needs {int(n_steps) * int(step_seconds) / 3600:g} h. {fix}")
+    return need

@@ -443,3 +443,33 @@ def delete_run(run_id: str, store: str | os.PathLike | None = None, force: bool 
     trash = path.with_name(f".deleting-{run_id}-{os.getpid()}")
     os.rename(path, trash)
     shutil.rmtree(trash, ignore_errors=True)
+
+
+# ---------------------------------------------------------------------------- last checkpoint
+
+
+def save_last(path: Path, state_dict: dict, state: dict, metadata: dict | None = None) -> None:
+    """A run's resumable checkpoint: ``last.safetensors`` (weights, never NaN) and
+    ``last_state.pt`` (optimizer, scheduler, step, RNG: tensors and plain types only)."""
+    import torch  # lazy: the store reads run.json without torch
+
+    save_weights(path / LAST, state_dict, metadata)
+    with atomic_path(path / LAST_STATE) as tmp:
+        torch.save(state, tmp)
+
+
+def load_last(path: Path, model, run_id: str) -> dict:
+    """Load ``last.safetensors`` into ``model`` (keys and shapes checked) and return the
+    training state of ``last_state.pt`` (read with ``weights_only=True``)."""
+    import torch  # lazy: the store reads run.json without torch
+
+    wpath, spath = path / LAST, path / LAST_STATE
+    if not wpath.is_file() or not spath.is_file():
+        raise NotFound(f"run {run_id!r} has no last checkpoint to resume from")
+    weights = read_weights(wpath)
+    check_weights_match(model, weights, f"last weights ({run_id})")
+    model.load_state_dict(weights)
+    try:
+        return torch.load(spath, map_location="cpu", weights_only=True)
+    except Exception as exc:  # noqa: BLE001 - a torn/corrupt file is a clear error
+        raise SynthwbError(f"cannot read training state {spath.name}: {exc}") from None

@@ -24,8 +24,8 @@ from typing import Any
 import torch
 
 from synthwb.core.device import resolve_device
-from synthwb.core.errors import DataError, NotFound, SpecError, SynthwbError
-from synthwb.core.io import append_jsonl, atomic_path
+from synthwb.core.errors import DataError, SpecError, SynthwbError
+from synthwb.core.io import append_jsonl
 from synthwb.data.schema import FREQ_SECONDS
 from synthwb.features.featureset import load_featureset, run_featureset
 from synthwb.models import build_model
@@ -194,18 +194,6 @@ def _amp_context(device: torch.device, config: TrainConfig):
     return contextlib.nullcontext
 
 
-def _save_state(path: Path, state: dict) -> None:
-    with atomic_path(path) as tmp:
-        torch.save(state, tmp)
-
-
-def _load_state(path: Path) -> dict:
-    try:
-        return torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # noqa: BLE001 - a torn/corrupt file is a clear error
-        raise SynthwbError(f"cannot read training state {path.name}: {exc}") from None
-
-
 def _cpu_count() -> int:
     try:
         return len(os.sched_getaffinity(0))
@@ -287,13 +275,7 @@ class _Trainer:
         }
 
     def restore(self) -> None:
-        wpath, spath = self.path / store_runs.LAST, self.path / store_runs.LAST_STATE
-        if not wpath.is_file() or not spath.is_file():
-            raise NotFound(f"run {self.run_id!r} has no last checkpoint to resume from")
-        weights = store_runs.read_weights(wpath)
-        store_runs.check_weights_match(self.model, weights, f"last weights ({self.run_id})")
-        self.model.load_state_dict(weights)
-        st = _load_state(spath)
+        st = store_runs.load_last(self.path, self.model, self.run_id)
         self.opt.load_state_dict(st["optimizer"])
         self.sched.load_state_dict(st["scheduler"])
         if st.get("scaler") and self.scaler.is_enabled():
@@ -308,8 +290,7 @@ class _Trainer:
     def checkpoint(self) -> None:
         """last.safetensors + last_state.pt (never with NaN: save_weights refuses)."""
         meta = {"step": self.step, "epoch": self.epoch, "run_id": self.run_id}
-        store_runs.save_weights(self.path / store_runs.LAST, self.model.state_dict(), meta)
-        _save_state(self.path / store_runs.LAST_STATE, self.state())
+        store_runs.save_last(self.path, self.model.state_dict(), self.state(), meta)
         store_runs.update_run(self.run_id, self.store, last={"step": self.step, "epoch": self.epoch,
                                                             "skipped_steps": self.skipped})
 
