@@ -99,6 +99,9 @@ def _table(res) -> None:
         "median_score": st.column_config.NumberColumn("median", format="%.2f"),
         "vs_best_baseline": st.column_config.NumberColumn("vs best baseline", format="%.4f"),
         "coverage_90": st.column_config.NumberColumn("90% coverage", format="%.3f"),
+        "n_refused": st.column_config.NumberColumn("refused by validator", help=(
+            "forecasts the Synth validator would refuse once exported (e.g. fewer than 1000 paths, a zero price); "
+            "its reason is in the per-origin CSV, column validator")),
     })
     n_in = res.meta.get("n_in_sample") or 0
     if n_in:

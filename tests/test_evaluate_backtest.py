@@ -243,3 +243,23 @@ def test_invalid_forecasts_are_reported_not_scored(demo_lake):
     assert res.terms.filter((pl.col("model") == "broken") & (pl.col("origin") == po["origin"][0])).height == 0
     s = res.summary().filter(pl.col("model") == "broken")
     assert s["n_invalid"][0] == 1 and s["n_origins"][0] == 3
+
+
+def test_each_forecast_gets_the_validators_verdict(demo_lake):
+    """The per-origin table says, for every forecast, whether the validator would accept it once
+    exported, in the validator's words (independently: validate_response on the exported response)."""
+    from synthwb.evaluate.validator import CORRECT, to_response, validate_response
+
+    spec = small_spec(baselines=["gbm"], n_paths=1000, keep_paths=3)
+    res = run_backtest(spec, root=demo_lake, forecasters=[Broken()])
+    po = res.per_origin.sort("origin")
+    broken = po.filter(pl.col("model") == "broken")
+    assert broken["validator"].to_list() == ["Zero price encountered in simulation runs", "", ""]
+    assert po.filter(pl.col("model") == "gbm")["validator"].to_list() == ["", "", ""]
+    for paths in res.paths["gbm"].values():  # the kept path sets, exported and checked the slow way
+        assert validate_response(to_response(paths, 0, res.task), res.task, 0) == CORRECT
+    s = res.summary()
+    assert dict(zip(s["model"], s["n_refused"])) == {"broken": 1, "gbm": 0}
+    # fewer paths than the validator asks for: every forecast would be refused, and says why
+    few = run_backtest(small_spec(baselines=["gbm"]), root=demo_lake)
+    assert set(few.per_origin["validator"]) == {f"Number of paths is incorrect: expected 1000, got {few.spec.n_paths}"}

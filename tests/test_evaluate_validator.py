@@ -186,3 +186,20 @@ def test_forecast_command_bad_input(one_minute_run, demo_lake, tmp_path, capsys)
     rc, _, err = run_cli(["forecast", "--run", "fc-run", "--task", "1h", "--at", "2019-01-01", "--out", str(out),
                           *base], capsys)
     assert rc == 2 and err.startswith("error: ") and not out.exists()
+
+
+def test_batch_verdicts_match_the_validator_on_exported_responses():
+    from synthwb.evaluate.validator import batch_reasons
+
+    rng = np.random.default_rng(0)
+    task = "1h"
+    paths = 100 * np.exp(np.cumsum(0.001 * rng.standard_normal((5, 1000, 61)), axis=2))
+    paths[1, 10, 5] = np.nan
+    paths[2, 3, 0] = 0.0
+    paths[3, 7, 9] = -2.5
+    got = batch_reasons(paths, task)
+    want = [validate_response(to_response(p, 0, task), task, 0) for p in paths]
+    assert got == [("" if w == CORRECT else w) for w in want]
+    assert got[0] == got[4] == "" and got[3] == "Negative price -2.5"
+    assert batch_reasons(paths[:, :999], task) == ["Number of paths is incorrect: expected 1000, got 999"] * 5
+    assert batch_reasons(paths[:, :, :60], task) == ["Number of time points is incorrect: expected 61, got 60"] * 5

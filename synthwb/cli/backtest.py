@@ -87,6 +87,8 @@ def spec_from_args(args) -> BacktestSpec:  # noqa: F821
 
 
 def _backtest(args) -> Result:
+    import polars as pl
+
     from synthwb.evaluate.backtest import run_backtest, save_beside_run
     from synthwb.evaluate.export import write_csvs
 
@@ -103,7 +105,7 @@ def _backtest(args) -> Result:
     data["files"] = files
     summ = result.summary()
     cols = [c for c in ("rank", "model", "kind", "mean_score", "median_score", "n_origins", "n_invalid",
-                        "vs_best_baseline", "wQL", "coverage_90", "directional_accuracy") if c in summ.columns]
+                        "n_refused", "vs_best_baseline", "wQL", "coverage_90", "directional_accuracy") if c in summ.columns]
     sel = result.selection
     lines = [
         f"backtest {result.task.name} on {sel['asset_class']}/{sel['symbol']} {sel['freq']}: "
@@ -113,6 +115,12 @@ def _backtest(args) -> Result:
         f"realised data: {result.meta['realised_freq']} bars, coverage {result.meta['realised_coverage']:.1%}; "
         f"{result.meta['elapsed_s']:.1f} s",
     ]
+    refused = result.per_origin.filter(pl.col("validator").fill_null("") != "")
+    if refused.height:
+        first = refused.row(0, named=True)
+        lines.append(f"the validator would refuse {refused.height} of {result.per_origin.height} forecasts once exported "
+                     f"(column validator in per_origin), e.g. {first['model']} at {first['origin']:%Y-%m-%d %H:%M}: "
+                     f"{first['validator']}")
     if result.meta.get("n_in_sample"):
         lines.append(f"warning: {result.meta['n_in_sample']} of {len(result.origins)} origins lie before "
                      f"{result.meta['unseen_from']} (inside a run's training or validation split): in-sample scores, "

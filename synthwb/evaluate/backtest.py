@@ -64,6 +64,7 @@ from synthwb.data.realised import join_on_grid
 from synthwb.data.schema import FREQ_SECONDS, Selection
 from synthwb.evaluate import export
 from synthwb.evaluate.timing import forecast_across_lead, lead_seconds, plan_requests
+from synthwb.evaluate.validator import batch_reasons
 from synthwb.features.featureset import run_featureset
 from synthwb.forecast.base import Forecaster, check_forecaster  # noqa: F401  (Forecaster: re-exported)
 from synthwb.forecast.baselines import BASELINES, MIN_HISTORY, BaselineForecaster
@@ -276,7 +277,8 @@ class BacktestResult:
         po = self.per_origin
         valid = po.filter(pl.col("valid"))
         stats = (po.group_by(["model", "kind"], maintain_order=True)
-                 .agg(pl.len().alias("n_origins"), (~pl.col("valid")).sum().alias("n_invalid")))
+                 .agg(pl.len().alias("n_origins"), (~pl.col("valid")).sum().alias("n_invalid"),
+                      (pl.col("validator").fill_null("") != "").sum().alias("n_refused")))
         sc = (valid.group_by("model", maintain_order=True)
               .agg(pl.col("total").mean().alias("mean_score"), pl.col("total").median().alias("median_score"),
                    pl.col("total").std().alias("std_score")))
@@ -557,11 +559,13 @@ class _Tables:
         task, org = self.task, self.org
         real_c = org.realised[idx]
         sc = score_batch(paths, real_c, task)
+        verdicts = batch_reasons(paths, task)
         for j, i in enumerate(idx):
             self.po_rows.append({"origin": org.origins[i], "t0": _dt(org.t0_ns[i]), "model": name, "kind": kind,
                                  "total": float(sc.totals[j]) if sc.valid[j] else None,
                                  "valid": bool(sc.valid[j]), "reason": sc.reasons[j], "n_terms": int(sc.n_terms[j]),
-                                 "in_sample": bool(self.seen_until is not None and org.origins[i] < self.seen_until)})
+                                 "in_sample": bool(self.seen_until is not None and org.origins[i] < self.seen_until),
+                                 "validator": verdicts[j]})
         gather = np.asarray(idx)
         for iv in task.intervals:
             t = sc.terms[iv.name]
@@ -596,7 +600,8 @@ class _Tables:
     def per_origin(self) -> pl.DataFrame:
         return pl.DataFrame(self.po_rows, schema={
             "origin": pl.Datetime("us", "UTC"), "t0": pl.Datetime("us", "UTC"), "model": pl.Utf8, "kind": pl.Utf8,
-            "total": pl.Float64, "valid": pl.Boolean, "reason": pl.Utf8, "n_terms": pl.Int64, "in_sample": pl.Boolean})
+            "total": pl.Float64, "valid": pl.Boolean, "reason": pl.Utf8, "n_terms": pl.Int64, "in_sample": pl.Boolean,
+            "validator": pl.Utf8})
 
     def terms(self) -> pl.DataFrame:
         return pl.concat(self.term_frames) if self.term_frames else pl.DataFrame(schema={
@@ -741,6 +746,10 @@ def load_backtest(folder: str | os.PathLike) -> BacktestResult:
     per_origin = frames["per_origin"].with_columns(
         pl.col("origin").cast(pl.Datetime("us", "UTC")), pl.col("t0").cast(pl.Datetime("us", "UTC")),
         pl.col("reason").fill_null("").str.strip_prefix("'"), pl.col("total").cast(pl.Float64))
+    if "validator" in per_origin.columns:  # saved before the validator's verdict was recorded: unknown
+        per_origin = per_origin.with_columns(pl.col("validator").fill_null("").cast(pl.Utf8).str.strip_prefix("'"))
+    else:
+        per_origin = per_origin.with_columns(pl.lit(None, pl.Utf8).alias("validator"))
     glu = pl.DataFrame(info.get("gluonts") or [])
     trd = pl.DataFrame(info.get("trading") or [])
     origins = [datetime.fromisoformat(o) for o in info.get("origins", [])]

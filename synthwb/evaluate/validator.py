@@ -175,3 +175,34 @@ def read_response(path: str | os.PathLike) -> list:
     if not isinstance(data, list):
         raise SpecError(f"{path}: a response is a JSON list [start, increment, path, ...]")
     return data
+
+
+def batch_reasons(paths, task: str | SynthTask = "24h") -> list[str]:
+    """The validator's verdict on each forecast of a batch ``(n_forecasts, n_paths, n_points)``
+    once exported by :func:`to_response`: ``""`` when it would be accepted, else its reason.
+
+    The export sets the start time and the increment and rounds every price to 8 significant
+    digits, so what can still be refused is the path count, the point count, and a price that
+    is not finite, zero or negative (the same order and words as :func:`validate_response`)."""
+    task = get_task(task)
+    arr = np.asarray(paths, dtype=np.float64)
+    if arr.ndim != 3:
+        raise SpecError(f"a batch of forecasts is (n_forecasts, n_paths, n_points), got shape {arr.shape}")
+    points = task.horizon_seconds // task.step_seconds + 1
+    if arr.shape[1] != task.n_paths:
+        return [f"Number of paths is incorrect: expected {task.n_paths}, got {arr.shape[1]}"] * arr.shape[0]
+    if arr.shape[2] != points:
+        return [f"Number of time points is incorrect: expected {points}, got {arr.shape[2]}"] * arr.shape[0]
+    finite = np.isfinite(arr).all(axis=(1, 2))
+    zero = (arr == 0).any(axis=(1, 2))
+    out = []
+    for i in range(arr.shape[0]):
+        if not finite[i]:
+            out.append("Price is not finite (NaN or infinite): the score would be NaN")
+        elif zero[i]:
+            out.append("Zero price encountered in simulation runs")
+        elif (neg := arr[i][arr[i] < 0]).size:
+            out.append(f"Negative price {round_price(float(neg[0]))}")
+        else:
+            out.append("")
+    return out
