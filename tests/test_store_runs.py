@@ -176,3 +176,24 @@ def test_process_killed_during_checkpoint_writes_leaves_a_loadable_file(tmp_path
     w = runs.read_weights(f)["w"]
     assert w.shape == (4_000_000,)
     assert bool((w == w[0]).all()) and float(w[0]) >= 1.0
+
+
+@pytest.mark.parametrize("content", ["[]", '"text"', '{"run_id": "bad", "name": "bad", "selection": 5}',
+                                     '{"run_id": "bad", "name": "bad", "best": [1, 2]}'])
+def test_a_wrong_shape_run_json_is_listed_as_broken_not_a_crash(tmp_path, content):
+    good = runs.create_run("good", tmp_path, selection={"asset_class": "crypto", "symbol": "BTC", "freq": "5min"})
+    (tmp_path / "bad").mkdir()
+    (tmp_path / "bad" / runs.RUN_JSON).write_text(content)
+    listed = {r["run_id"]: r for r in runs.list_runs(tmp_path)}
+    assert listed[good]["status"] == "queued" or listed[good]["status"] == "interrupted"
+    assert listed["bad"]["status"] == "failed" and "run.json" in listed["bad"]["error"]
+    with pytest.raises(SynthwbError, match="bad"):
+        runs.read_info("bad", tmp_path)
+
+
+def test_the_app_listens_on_localhost_only():
+    import tomllib
+    from pathlib import Path
+
+    cfg = tomllib.loads((Path(__file__).resolve().parents[1] / ".streamlit" / "config.toml").read_text())
+    assert cfg["server"]["address"] == "127.0.0.1"

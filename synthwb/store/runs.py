@@ -173,7 +173,8 @@ def create_run(name: str, store: str | os.PathLike | None = None, /, **fields: A
 
 
 def read_info(run_id: str, store: str | os.PathLike | None = None) -> dict:
-    """The raw run.json of a run."""
+    """A run's run.json, checked against :class:`RunRecord` (a wrong-shape file is a clear
+    error), with the effective status."""
     import json
 
     path = run_dir(run_id, store) / RUN_JSON
@@ -181,6 +182,7 @@ def read_info(run_id: str, store: str | os.PathLike | None = None) -> dict:
         info = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
         raise SynthwbError(f"run {run_id!r}: cannot read run.json ({exc})") from None
+    info = _checked(info, f"run {run_id!r}")
     info["status"] = effective_status(info)
     return info
 
@@ -274,11 +276,13 @@ def list_runs(store: str | os.PathLike | None = None) -> list[dict]:
             continue
         try:
             info = json.loads(f.read_text(encoding="utf-8"))
-        except (OSError, ValueError) as exc:
+            if isinstance(info, dict):
+                info.setdefault("run_id", path.name)
+            info = _checked(info, f"run {path.name!r}")
+        except (OSError, ValueError) as exc:  # SpecError is a ValueError: a wrong-shape run.json
             out.append({"run_id": path.name, "name": path.name, "status": "failed",
                         "error": f"unreadable run.json: {exc}", "created": None})
             continue
-        info.setdefault("run_id", path.name)
         out.append(_summary(info))
     out.sort(key=lambda r: r.get("created") or "", reverse=True)
     return out
