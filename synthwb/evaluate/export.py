@@ -15,13 +15,12 @@ from typing import TYPE_CHECKING
 import polars as pl
 
 from synthwb.store import backtests as store_bt
-from synthwb.store.backtests import CSV_FILES  # noqa: F401  (re-exported for the pages)
 
 if TYPE_CHECKING:  # pragma: no cover
     from synthwb.evaluate.backtest import BacktestResult
 
 __all__ = ["neutralise", "neutralise_frame", "to_csv", "per_origin_csv", "intervals_csv", "quantiles_csv",
-           "csv_texts", "write_csvs", "CSV_FILES"]
+           "csv_texts", "write_csvs"]
 
 _DANGEROUS = ("=", "+", "-", "@", "\t", "\r")
 

@@ -5,6 +5,7 @@ Saved in ``<store>/_featuresets/<name>/`` by :mod:`synthwb.store.featuresets`.
 """
 from __future__ import annotations
 
+import os
 import platform
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -14,7 +15,7 @@ import numpy as np
 import polars as pl
 
 from synthwb.core import __version__
-from synthwb.core.errors import SpecError
+from synthwb.core.errors import SpecError, SynthwbError
 from synthwb.core.io import check_slug
 from synthwb.data import realised
 from synthwb.data.lake import read_bars
@@ -234,3 +235,21 @@ def run_featureset(run) -> FeatureSet:
     if not data:
         raise SpecError(f"run {run.run_id!r} has no feature set in run.json")
     return FeatureSet.from_dict(data)
+
+
+def resolve_featureset(featureset, store=None) -> FeatureSet:
+    """A FeatureSet object, or the name of a saved one."""
+    if isinstance(featureset, (str, os.PathLike)):
+        return load_featureset(str(featureset), store=store)
+    return featureset
+
+
+def saved_twin(fs: FeatureSet, store=None) -> FeatureSet:
+    """The saved feature set with the same content as ``fs`` (a run's embedded copy), whose
+    stored frame spares rebuilding from the lake; else ``fs`` itself."""
+    try:
+        saved = load_featureset(fs.name, store)
+    except (SynthwbError, OSError):
+        return fs
+    keys = ("selection", "spec", "split", "scaler", "feature_cols")
+    return saved if all(saved.to_dict().get(k) == fs.to_dict().get(k) for k in keys) else fs

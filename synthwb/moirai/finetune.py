@@ -41,11 +41,12 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from synthwb.core.device import resolve_device
-from synthwb.core.errors import DataError, SpecError, SynthwbError
+from synthwb.core.errors import DataError, SpecError
 from synthwb.core.io import append_jsonl
+from synthwb.core.training import early_stop_reason, end_of_loop
 from synthwb.data.schema import FREQ_SECONDS
 from synthwb.features.datasets import past_logret, regular_mask
-from synthwb.features.featureset import load_featureset, run_featureset
+from synthwb.features.featureset import resolve_featureset, run_featureset, saved_twin
 from synthwb.moirai.checkpoints import build_module, load_checkpoint, module_config
 from synthwb.moirai.forecast import OHLCV_COVARIATES, MoiraiSpec, check_patch, forecast_module
 from synthwb.store import runs as store_runs
@@ -382,8 +383,7 @@ class _Finetuner:
                               "step_time": acc["wall"] / k, "skipped_steps": acc["skipped"]})
                     acc = {"loss": 0.0, "gn": 0.0, "wall": 0.0, "n": 0, "skipped": 0}
                 if (self.step % val_every == 0 or self.step == self.total_steps) and self.run_validation():
-                    return "finished", (f"early stopping: no validation improvement in {cfg.patience} "
-                                        f"validations (best {self.best_val:.4f} at step {self.best_step})")
+                    return "finished", early_stop_reason(cfg.patience, self.best_val, self.best_step)
                 if self.step >= self.total_steps:
                     break
             else:
@@ -391,37 +391,16 @@ class _Finetuner:
                 self.batch_in_epoch = 0
                 continue
             break
-        if self.last_val_step != self.step:
-            self.run_validation()
-        if cfg.max_steps and self.step >= cfg.max_steps:
-            return "finished", "max_steps reached"
-        return "finished", "all epochs done"
+        return "finished", end_of_loop(self.step, self.last_val_step, self.run_validation, cfg.max_steps)
 
 
 # ----------------------------------------------------------------------------- entry points
 
 
-def _resolve_featureset(featureset, store):
-    if isinstance(featureset, (str, os.PathLike)):
-        return load_featureset(str(featureset), store=store)
-    return featureset
-
-
-def _saved_twin(fs, store):
-    """The saved feature set with the same content as the run's embedded one (its stored frame
-    spares rebuilding from the lake), else the embedded one."""
-    try:
-        saved = load_featureset(fs.name, store)
-    except (SynthwbError, OSError):
-        return fs
-    keys = ("selection", "spec", "split", "scaler", "feature_cols")
-    return saved if all(saved.to_dict().get(k) == fs.to_dict().get(k) for k in keys) else fs
-
-
 def prepare(featureset, spec, config=None, store=None):
     """Resolve and cross-check a Moirai setup before any run folder is made: ``(fs, spec,
     config, loaded checkpoint)``. Every problem raises a SynthwbError naming it."""
-    fs = _resolve_featureset(featureset, store)
+    fs = resolve_featureset(featureset, store)
     spec = MoiraiSpec.parse(spec)
     cfg = MoiraiFinetuneConfig.parse(config)
     loaded = load_checkpoint(spec.checkpoint, cache=cfg.finetune == "none")
@@ -461,7 +440,7 @@ def moirai_train(name: str, featureset: Any = None, spec: Any = None, config: An
             raise SpecError(f"run {name!r} is not a Moirai run")
         if run.status in ("running", "stopping") and run.info.get("pid") == os.getpid():
             raise SpecError(f"run {name!r} is already running")
-        run_id, fs = run.run_id, _saved_twin(run_featureset(run), store)
+        run_id, fs = run.run_id, saved_twin(run_featureset(run), store)
         spec = MoiraiSpec.parse(run.info.get("moirai_spec"))
         cfg = MoiraiFinetuneConfig.parse(run.info.get("finetune_config"), **(dict(config or {})
                                          if not isinstance(config, MoiraiFinetuneConfig) else config.model_dump()))

@@ -17,10 +17,10 @@ import polars as pl
 from synthwb import models
 from synthwb.core.errors import SpecError, SynthwbError
 from synthwb.core.io import slugify
-from synthwb.features.featureset import create_featureset
+from synthwb.features.featureset import create_featureset, resolve_featureset
 from synthwb.features.registry import FEATURES, FeatureSpec
 from synthwb.store import update_run
-from synthwb.train.loop import resolve_featureset, train
+from synthwb.train.loop import train
 
 
 def _feature_spec(spec_or_fs):

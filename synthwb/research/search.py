@@ -31,10 +31,11 @@ from typing import Any
 import numpy as np
 
 from synthwb.core.errors import SpecError, SynthwbError
+from synthwb.features.featureset import resolve_featureset
 from synthwb.research.ablation import model_spec_for
 from synthwb.store import delete_run, update_run
 from synthwb.train.config import TrainConfig
-from synthwb.train.loop import resolve_featureset, train
+from synthwb.train.loop import train
 
 __all__ = [
     "Dim",

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -38,7 +38,8 @@ LAST = "last.safetensors"
 LAST_STATE = "last_state.pt"
 METRICS = "metrics.jsonl"
 TB_DIR = "tb"
-STATUSES = ("queued", "running", "stopping", "finished", "failed", "interrupted")
+Status = Literal["queued", "running", "stopping", "finished", "failed", "interrupted"]
+STATUSES: tuple[str, ...] = get_args(Status)
 ACTIVE = ("queued", "running", "stopping")
 
 RunKind = Literal["path", "ensemble", "moirai"]
@@ -55,7 +56,7 @@ class RunRecord(BaseModel):
     run_id: str
     name: str
     kind: RunKind = "path"
-    status: Literal["queued", "running", "stopping", "finished", "failed", "interrupted"] = "queued"
+    status: Status = "queued"
     created: str | None = None
     updated: str | None = None
     started: str | None = None

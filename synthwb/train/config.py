@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from synthwb.core.errors import SpecError
 from synthwb.core.registry import Param
-from synthwb.scoring.synth import TASKS, get_task
+from synthwb.scoring.synth import get_task
 
 
 class TrainConfig(BaseModel):
@@ -41,7 +41,7 @@ class TrainConfig(BaseModel):
     loss: Literal["synth", "crps", "afcrps"] = Field("synth", title="Loss", description=(
         "the target task's Synth score (default), CRPS at every horizon step, or its almost-fair form"))
     alpha: float = Field(0.95, ge=0, le=1, title="Almost-fair alpha", description="almost-fair CRPS weight (afcrps, and the synth loss terms; 0 = standard)")
-    synth_task: Any = Field("24h", title="Target task", description='the task the run targets: "24h", "1h" or a custom task dict')
+    synth_task: Any = Field("24h", title="Target task", json_schema_extra={"choices": ["24h", "1h"]}, description='the task the run targets: "24h", "1h" or a custom task dict')
     n_paths_train: int = Field(100, ge=2, le=100_000, title="Paths per sample (train)")
     n_paths_eval: int = Field(1000, ge=2, le=100_000, title="Paths (validation)")
     patience: int = Field(4, ge=0, title="Early-stop patience", description="validations without improvement before stopping; 0 disables")
@@ -120,8 +120,9 @@ def config_param(name: str) -> Param:
     help_ = f.description or ""
     if typing.get_origin(ann) is Literal:
         return Param(name, str, f.default, choices=typing.get_args(ann), help=help_)
-    if name == "synth_task":
-        return Param(name, str, f.default, choices=tuple(TASKS), help=help_)
+    choices = (f.json_schema_extra or {}).get("choices")  # a field the form offers a fixed set for
+    if choices:
+        return Param(name, str, f.default, choices=tuple(choices), help=help_)
     kind = {bool: bool, int: int, float: float}.get(ann, str)
     default = 0 if (optional and f.default is None) else f.default
     if optional:

@@ -26,8 +26,9 @@ import torch
 from synthwb.core.device import resolve_device
 from synthwb.core.errors import DataError, SpecError, SynthwbError
 from synthwb.core.io import append_jsonl
+from synthwb.core.training import early_stop_reason, end_of_loop
 from synthwb.data.schema import FREQ_SECONDS
-from synthwb.features.featureset import load_featureset, run_featureset
+from synthwb.features.featureset import resolve_featureset, run_featureset, saved_twin
 from synthwb.models import build_model
 from synthwb.models import preset_names as _names
 from synthwb.models.presets import as_spec
@@ -70,13 +71,6 @@ class TrainingFailed(SynthwbError):
 
 
 # ------------------------------------------------------------------------------ inputs
-
-
-def resolve_featureset(featureset: Any, store=None):
-    """A FeatureSet object, or the name of a saved one."""
-    if isinstance(featureset, (str, os.PathLike)):
-        return load_featureset(str(featureset), store=store)
-    return featureset
 
 
 def featureset_payload(fs) -> dict:
@@ -460,9 +454,7 @@ class _Trainer:
                 if self.step % val_every == 0 or self.step == self.total_steps:
                     validated = True
                     if self.run_validation():
-                        reason = (f"early stopping: no validation improvement in {cfg.patience} "
-                                  f"validations (best {self.best_val:.4f} at step {self.best_step})")
-                        return status, reason
+                        return status, early_stop_reason(cfg.patience, self.best_val, self.best_step)
                 if cfg.checkpoint_every and self.step % cfg.checkpoint_every == 0 and not validated:
                     self.checkpoint()
                 t_mark += time.perf_counter() - t_excl  # validation and checkpoints are not step time
@@ -473,11 +465,7 @@ class _Trainer:
                 self.batch_in_epoch = 0
                 continue
             break
-        if self.last_val_step != self.step:
-            self.run_validation()
-        if cfg.max_steps and self.step >= cfg.max_steps:
-            return status, "max_steps reached"
-        return status, "all epochs done"
+        return status, end_of_loop(self.step, self.last_val_step, self.run_validation, cfg.max_steps)
 
     def calibrate(self) -> None:
         """Fit the post-hoc calibration of the best weights on the validation split (anchored
@@ -531,7 +519,7 @@ def train(
         run_id = run.run_id
         if run.status in ("running", "stopping") and run.info.get("pid") == os.getpid():
             raise SpecError(f"run {run_id!r} is already running")
-        fs = _resume_featureset(run, store)
+        fs = saved_twin(run_featureset(run), store)
         spec = run_spec(run)
         cfg = TrainConfig.parse(run.info.get("config") or {}, **(_config_overrides(config)))
         store_runs.update_run(run_id, store, config=cfg.model_dump(mode="json"))
@@ -595,13 +583,3 @@ def _config_overrides(config: TrainConfig | dict | None) -> dict:
     return dict(config)
 
 
-def _resume_featureset(run, store):
-    """The run's embedded feature set; its saved twin (same content) when available, so the
-    stored frame is used instead of rebuilding from the lake."""
-    fs = run_featureset(run)
-    try:
-        saved = load_featureset(fs.name, store)
-    except (SynthwbError, OSError):
-        return fs
-    same = all(saved.to_dict().get(k) == fs.to_dict().get(k) for k in ("selection", "spec", "split", "scaler", "feature_cols"))
-    return saved if same else fs
