@@ -132,6 +132,9 @@ def _backtests(args) -> Result:
 def _backtest(args) -> Result:
     import polars as pl
 
+    from synthwb.cli.backends import ray_options
+
+    ray_options(args)  # --ray-address without --backend ray is refused
     if args.backend != "local" or len(_symbols(args)) > 1:
         return _backtests(args)
     from synthwb.evaluate.backtest import run_backtest, save_beside_run

@@ -7,8 +7,10 @@ per variant (:mod:`synthwb.jobs.adapters`) and collects them with :func:`ablatio
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import shutil
+import sys
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -208,7 +210,8 @@ def _ablation_on_ray(variants: list[str], setup: dict, options: RayOptions | Non
         trainable = tune.with_resources(tune.with_parameters(_tune_variant, setup=setup), opts.resources)
         tuner = tune.Tuner(trainable, param_space={"group": tune.grid_search(variants)}, run_config=run_config)
         try:
-            grid = tuner.fit()
+            with contextlib.redirect_stdout(sys.stderr):  # Tune's tables never reach a --json stdout
+                grid = tuner.fit()
         finally:
             shutil.rmtree(folder, ignore_errors=True)
     rows = []

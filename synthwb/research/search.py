@@ -19,10 +19,12 @@ leaves is Backtest's and Compare's (:mod:`synthwb.evaluate`), as neuralforecast 
 """
 from __future__ import annotations
 
+import contextlib
 import copy
 import itertools
 import math
 import shutil
+import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -462,6 +464,19 @@ def _tune_trial(config: dict, setup: dict) -> None:
                  "seconds": time.perf_counter() - t0})
 
 
+@dataclass(frozen=True)
+class _DefineByRun:
+    """Optuna's define-by-run space for Tune's OptunaSearch: every dimension suggested by the
+    trial (as the local TPE search does), plus the trial's number for the run name."""
+
+    dims: tuple[Dim, ...]
+
+    def __call__(self, trial) -> dict:
+        for d in self.dims:
+            d.suggest(trial)
+        return {"_number": trial.number}
+
+
 def _sampler(method: str, dims: Sequence[Dim], seed: int, per_dim: int):
     import optuna  # lazy: slow to import, only TPE and Ray searches need it
 
@@ -491,18 +506,14 @@ def _search_on_ray(space, method: str, n_trials: int, seed: int, per_dim: int, p
         from ray import tune  # lazy: ray is heavy
         from ray.tune.search.optuna import OptunaSearch  # lazy: ray is heavy
 
-        def define(trial):
-            for d in dims:
-                d.suggest(trial)
-            return {"_number": trial.number}
-
-        alg = OptunaSearch(space=define, metric="value", mode="min", sampler=_sampler(method, dims, seed, per_dim))
+        alg = OptunaSearch(space=_DefineByRun(tuple(dims)), metric="value", mode="min", sampler=_sampler(method, dims, seed, per_dim))
         run_config, folder = tune_run_config(f"{setup['name']}-search")
         trainable = tune.with_resources(tune.with_parameters(_tune_trial, setup=setup), opts.resources)
         tuner = tune.Tuner(trainable, tune_config=tune.TuneConfig(search_alg=alg, num_samples=n_trials),
                            run_config=run_config)
         try:
-            grid = tuner.fit()
+            with contextlib.redirect_stdout(sys.stderr):  # Tune's tables never reach a --json stdout
+                grid = tuner.fit()
         finally:
             shutil.rmtree(folder, ignore_errors=True)
     for r in grid:
