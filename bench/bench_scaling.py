@@ -1,7 +1,8 @@
 """Beyond one CPU: DDP training on 2 processes vs 1, a search run locally vs on Ray, and how a
 backtest's time grows with origins and with paths; on a CUDA machine also the GPU figures.
 
-    python bench/bench_scaling.py [--ddp-steps 20] [--trials 6] [--skip ddp,search,backtest]
+    python bench/bench_scaling.py [--ddp-steps 20] [--trials 6] [--skip ddp,search,backtest,cuda]
+                                  [--device-figures cuda|cpu] [--fig-steps 40] [--fig-origins 500]
 
 1. **DDP** (gloo, CPU): the recommended preset (GRU + term head; context 64, 5-minute paths
    over 24 h = 288 steps, 200 paths per window) at a global batch of 32: 1 process x 1 thread,
@@ -16,10 +17,11 @@ backtest's time grows with origins and with paths; on a CUDA machine also the GP
    scoring, the validator timing and the bookkeeping are the same for any forecaster) over
    5-minute BTC origins of the 24 h task: origins 1k and 10k at 100 paths, paths 100, 1000 at
    1k origins and 10000 at 100 origins; seconds and ms per origin.
-4. **CUDA** (only when ``torch.cuda.is_available()``): the hybrid-horizon preset at batch 32,
-   context 256, d_model 64, 1000 paths, H 288 (bf16 autocast): train steps/s and peak GPU
-   memory; a 500-origin 24 h backtest of it (origins/s); scored forecasts/s of
-   ``score_totals_torch`` on the GPU (1000 paths x 289 points each).
+4. **Device figures** on CUDA (only when ``torch.cuda.is_available()``; ``--device-figures cpu``
+   prints the same on the CPU): the hybrid-horizon preset at batch 32, context 256, d_model 64,
+   1000 paths, H 288 (bf16 autocast on CUDA): train steps/s and peak GPU memory (CPU: peak RSS);
+   a 500-origin 24 h backtest of it (origins/s); scored forecasts/s of ``score_totals_torch``
+   (1000 paths x 289 points each).
 """
 from __future__ import annotations
 
@@ -39,8 +41,9 @@ os.environ.setdefault("PYTHONPATH", str(ROOT))  # Ray workers and DDP processes 
 def _median_step_s(run_id: str, store) -> float:
     from synthwb.store import runs
 
-    rows = [r for r in runs.read_metrics(run_id, store, "train") if r["step"] > 3]
-    return statistics.median(r["step_time"] for r in rows)
+    rows = runs.read_metrics(run_id, store, "train")
+    later = [r for r in rows if r["step"] > 3] or rows  # the first steps warm up
+    return statistics.median(r["step_time"] for r in later)
 
 
 def _table(rows: list[dict], cols: list[str]) -> str:
@@ -135,7 +138,11 @@ def bench_backtest(root: Path) -> None:
     print(_table(rows, ["origins", "paths", "seconds", "ms per origin", "origins/s"]))
 
 
-def bench_cuda(root: Path, store: Path) -> None:
+def bench_device(root: Path, store: Path, device: str, steps: int, origins: int) -> None:
+    """The issue's device figures: train steps/s and peak memory of the hybrid preset, a backtest
+    of it, and scored forecasts/s (CUDA: bf16 autocast, peak GPU memory; CPU: fp32, peak RSS)."""
+    import resource
+
     import numpy as np
     import torch
 
@@ -143,35 +150,41 @@ def bench_cuda(root: Path, store: Path) -> None:
     from synthwb.scoring.batched import score_totals_torch
     from synthwb.train import train
 
-    name = torch.cuda.get_device_name(0)
-    torch.cuda.reset_peak_memory_stats()
-    cfg = dict(epochs=1, max_steps=40, batch_size=32, n_paths_train=1000, n_paths_eval=100, log_every=1,
-               val_every=10_000, max_val_batches=1, device="cuda", amp=True, amp_dtype="bf16", warmup_steps=2,
+    cuda = device == "cuda"
+    sync = torch.cuda.synchronize if cuda else (lambda: None)
+    if cuda:
+        torch.cuda.reset_peak_memory_stats()
+    cfg = dict(epochs=1, max_steps=steps, batch_size=32, n_paths_train=1000, n_paths_eval=100, log_every=1,
+               val_every=10_000, max_val_batches=1, device=device, amp=cuda, amp_dtype="bf16", warmup_steps=2,
                calibrate=False, patience=0)
-    info = train("gpu", "b5", "hybrid-horizon", cfg, store=store, root=root, context=256, horizon=288)
+    info = train(f"hybrid-{device}", "b5", "hybrid-horizon", cfg, store=store, root=root, context=256, horizon=288)
     s = _median_step_s(info.run_id, store)
-    peak = torch.cuda.max_memory_allocated() / 2**30
+    peak = (f"peak GPU memory {torch.cuda.max_memory_allocated() / 2**30:.2f} GiB" if cuda else
+            f"peak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20:.2f} GiB")
     t = time.perf_counter()
-    r = run_backtest({"models": [info.run_id], "baselines": [], "n_origins": 500, "every": 1, "n_paths": 1000,
-                      "keep_paths": 0, "batch_size": 64, "device": "cuda", "seed": 0}, root=root, store=store)
+    r = run_backtest({"models": [info.run_id], "baselines": [], "n_origins": origins, "every": 1, "n_paths": 1000,
+                      "keep_paths": 0, "batch_size": 64, "device": device, "seed": 0}, root=root, store=store)
     bt = time.perf_counter() - t
     rng = np.random.default_rng(0)
-    paths = 100.0 * np.exp(np.cumsum(rng.normal(0, 1e-3, (500, 1000, 289)), axis=-1))
-    real = 100.0 * np.exp(np.cumsum(rng.normal(0, 1e-3, (500, 289)), axis=-1))
-    score_totals_torch(paths[:8], real[:8], "24h", device="cuda")  # warm-up
-    torch.cuda.synchronize()
+    n_sc = 500 if cuda else 50
+    paths = 100.0 * np.exp(np.cumsum(rng.normal(0, 1e-3, (n_sc, 1000, 289)), axis=-1))
+    real = 100.0 * np.exp(np.cumsum(rng.normal(0, 1e-3, (n_sc, 289)), axis=-1))
+    score_totals_torch(paths[:4], real[:4], "24h", device=device)  # warm-up
+    sync()
     t = time.perf_counter()
-    score_totals_torch(paths, real, "24h", device="cuda")
-    torch.cuda.synchronize()
+    score_totals_torch(paths, real, "24h", device=device)
+    sync()
     sc = time.perf_counter() - t
-    print(f"\nCUDA: {name}, torch {torch.__version__}")
+    name = torch.cuda.get_device_name(0) if cuda else f"CPU, {torch.get_num_threads()} threads"
+    print(f"\n{device.upper()} figures: {name}, torch {torch.__version__}")
     print(_table([
-        {"what": "train hybrid-horizon, batch 32, ctx 256, d_model 64, 1000 paths, H 288, bf16",
-         "figure": f"{1 / s:.1f} steps/s (goal >= 20 on an H100-class GPU); peak GPU memory {peak:.2f} GiB"},
-        {"what": "500-origin 24h backtest of it, 1000 paths", "figure": f"{bt:.1f} s, {len(r.origins) / bt:.1f} origins/s "
-                                                                        "(goal < 10 s)"},
-        {"what": "score_totals_torch, 500 forecasts x 1000 paths x 289 points",
-         "figure": f"{500 / sc:.0f} scored forecasts/s"},
+        {"what": f"train hybrid-horizon, batch 32, ctx 256, d_model 64, 1000 paths, H 288{', bf16' if cuda else ''}",
+         "figure": f"{1 / s:.2f} steps/s ({steps} steps){' (goal >= 20 on an H100-class GPU)' if cuda else ''}; "
+                   f"{peak}"},
+        {"what": f"{len(r.origins)}-origin 24h backtest of it, 1000 paths",
+         "figure": f"{bt:.1f} s, {len(r.origins) / bt:.1f} origins/s{' (goal: 500 origins < 10 s)' if cuda else ''}"},
+        {"what": f"score_totals_torch, {n_sc} forecasts x 1000 paths x 289 points",
+         "figure": f"{n_sc / sc:.0f} scored forecasts/s"},
     ], ["what", "figure"]))
 
 
@@ -180,6 +193,10 @@ def main() -> None:
     ap.add_argument("--ddp-steps", type=int, default=20)
     ap.add_argument("--trials", type=int, default=6)
     ap.add_argument("--skip", default="", help="comma-separated parts to skip: ddp, search, backtest, cuda")
+    ap.add_argument("--device-figures", default="cuda", choices=["cuda", "cpu"],
+                    help="the device figures (part 4) on CUDA when present (default), or on the CPU")
+    ap.add_argument("--fig-steps", type=int, default=40, help="training steps for the device figures")
+    ap.add_argument("--fig-origins", type=int, default=500, help="backtest origins for the device figures")
     a = ap.parse_args()
     skip = {s.strip() for s in a.skip.split(",") if s.strip()}
 
@@ -206,9 +223,11 @@ def main() -> None:
             bench_search(root, store, a.trials)
         if "backtest" not in skip:
             bench_backtest(root)
-        if "cuda" not in skip:
+        if a.device_figures == "cpu":
+            bench_device(root, store, "cpu", a.fig_steps, a.fig_origins)
+        elif "cuda" not in skip:
             if torch.cuda.is_available():
-                bench_cuda(root, store)
+                bench_device(root, store, "cuda", a.fig_steps, a.fig_origins)
             else:
                 print("\nCUDA: no GPU here; the CUDA figures (train steps/s, peak GPU memory, backtest origins/s, "
                       "scored forecasts/s) are not measured")
