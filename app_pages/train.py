@@ -125,6 +125,9 @@ def new_run_form() -> None:
         horizon = a.number_input("Horizon (path steps, presets; 0 = the task's)", 0, 100_000, 0, key="tr_horizon",
                                  help="0: the target task's horizon on the path grid (288 five-minute steps for 24h)")
         name = a.text_input("Run name", "", key="tr_name", placeholder="default: model-featureset")
+        devices = a.number_input("Processes (DDP)", 1, 64, 1, key="tr_devices",
+                                 help="data-parallel processes: gloo on CPU, one GPU each on CUDA; the batch size is "
+                                      "per process")
         labels = {n: config_label(n) for n in FORM_MAIN + FORM_ADVANCED}
         main = fields_form([config_param(n) for n in FORM_MAIN], "tr", labels, containers=[b, c])
         with st.expander("Advanced"):
@@ -141,7 +144,8 @@ def new_run_form() -> None:
         return
     run_name = name.strip() or f"{mname}-{fs_name}"
     job = REG.submit("train", run_name, train_job, name=run_name, featureset=fs_name, model_spec=mname,
-                     config=cfg, store=STORE, root=ROOT, context=int(context), horizon=int(horizon) or None)
+                     config=cfg, store=STORE, root=ROOT, context=int(context), horizon=int(horizon) or None,
+                     devices=int(devices))
     _watch(job.id)
     st.rerun()
 

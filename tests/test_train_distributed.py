@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from datetime import UTC
 from pathlib import Path
 
@@ -173,3 +174,63 @@ def test_early_stopping_is_decided_once_for_every_rank(lake_env, demo_lake):
     assert (two.status, two.step, two.stop_reason) == (one.status, one.step, one.stop_reason)
     assert [r["step"] for r in runs.read_metrics("two", lake_env.store, "val")] == \
         [r["step"] for r in runs.read_metrics("one", lake_env.store, "val")]
+
+
+def test_a_ddp_job_streams_progress_stops_and_resumes(lake_env, demo_lake):
+    """The Train page's path: a background job on 2 processes; rank 0's rows reach the job's
+    progress in this process, Stop ends every rank at the next step (interrupted, resumable)."""
+    from synthwb.jobs.adapters import train_job
+    from synthwb.jobs.registry import JobRegistry
+
+    make_featureset(demo_lake, lake_env.store)
+    cfg = tiny_config(max_steps=100_000, epochs=1000, val_every=5, calibrate=False, batch_size=16)
+    reg = JobRegistry()
+    job = reg.submit("train", "ddp job", train_job, devices=2, name="ddp-job", featureset="tiny",
+                     model_spec="dlinear-gbm", config=cfg, store=lake_env.store, root=demo_lake, context=CONTEXT,
+                     horizon=HORIZON)
+    deadline = time.time() + 240
+    while time.time() < deadline and not any(m.get("kind") == "val" and m.get("step", 0) >= 5 for m in job.metrics):
+        time.sleep(0.2)
+    job.stop()
+    assert job.wait(240) and job.status == "interrupted", (job.status, job.error)
+    info = job.result
+    assert info.stop_reason == "stopped by the user" and 5 <= info.step < 100_000
+    train_rows = [m for m in job.metrics if m.get("kind") == "train"]
+    assert train_rows and train_rows[-1]["step"] <= info.step  # rank 0's rows, relayed live
+    assert runs.read_info("ddp-job", lake_env.store)["status"] == "interrupted"
+    more = train_on_devices(2, "ddp-job", config={"max_steps": info.step + 3}, store=lake_env.store, root=demo_lake,
+                            resume=True)
+    assert more.status == "finished" and more.step == info.step + 3
+    steps = [r["step"] for r in runs.read_metrics("ddp-job", lake_env.store, "train")]
+    assert steps == list(range(1, info.step + 4))  # no step lost or repeated across the stop
+
+
+def test_train_page_starts_a_two_process_run(lake_env, demo_lake, monkeypatch):
+    from apptest_support import open_page
+
+    from synthwb.jobs.registry import get_registry
+
+    monkeypatch.setenv("SYNTHWB_DATA_DIR", str(demo_lake))
+    make_featureset(demo_lake, lake_env.store)
+    at = open_page("train")
+    at.selectbox(key="tr_fs").select("tiny")
+    at.selectbox(key="tr_model").select("preset: dlinear-gbm")
+    at.number_input(key="tr_context").set_value(CONTEXT)
+    at.number_input(key="tr_horizon").set_value(HORIZON)
+    at.selectbox(key="tr_loss").select("crps")
+    at.text_input(key="tr_name").input("two procs")
+    at.number_input(key="tr_devices").set_value(2)
+    at.number_input(key="tr_max_steps").set_value(4)
+    at.number_input(key="tr_batch_size").set_value(16)
+    at.selectbox(key="tr_device").select("cpu")
+    at.button(key="tr_start").click()
+    at.run()
+    assert not at.exception, at.exception
+    job_id = at.query_params["job"][0] if isinstance(at.query_params["job"], list) else at.query_params["job"]
+    job = get_registry().get(job_id)
+    assert job.wait(300) and job.status == "finished", job.error
+    at.run()
+    assert not at.exception
+    assert any("two-procs" in s.value and "finished at step 4" in s.value for s in at.success)
+    info = runs.read_info("two-procs", lake_env.store)
+    assert info["distributed"] == {"world_size": 2, "global_batch_size": 32} and info["status"] == "finished"

@@ -105,9 +105,9 @@ def _train(args):
     if args.devices is not None and args.devices != 1 and env_world_size() <= 1:  # launch the DDP processes here
         from synthwb.train.launch import train_on_devices
 
-        info = train_on_devices(args.devices, args.name, featureset, model_spec, config, store=args.store,
-                                root=args.root, resume=args.resume, context=args.context, horizon=args.horizon,
-                                progress=bar)
+        info = run_stoppable(lambda stop: train_on_devices(
+            args.devices, args.name, featureset, model_spec, config, store=args.store, root=args.root,
+            resume=args.resume, context=args.context, horizon=args.horizon, progress=bar, stop_event=stop), bar)
     else:
         info = run_stoppable(lambda stop: train(args.name, featureset, model_spec, config, store=args.store,
                                                 root=args.root, progress=bar, stop_event=stop, resume=args.resume,

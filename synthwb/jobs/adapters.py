@@ -16,6 +16,7 @@ from synthwb.core.registry import Registry
 from synthwb.evaluate import compare as cmp
 from synthwb.evaluate.backtest import BacktestSpec, run_backtest, save_beside_run
 from synthwb.research import ablation, ensembles, search
+from synthwb.train.launch import train_on_devices
 from synthwb.train.loop import train
 
 JOB_KINDS = Registry("job kind")
@@ -34,7 +35,11 @@ def _stoppable(fn: Callable[[], Any], stop_event: threading.Event) -> Any:
 
 
 @JOB_KINDS.register("train", help="train a path model (Train page)")
-def train_job(progress: Progress, stop_event: threading.Event, **kwargs: Any):
+def train_job(progress: Progress, stop_event: threading.Event, devices: int = 1, **kwargs: Any):
+    """One process, or ``devices`` > 1 data-parallel processes (DDP) launched from the job."""
+    if int(devices) != 1:
+        kwargs.pop("leave_one_core", None)
+        return train_on_devices(int(devices), progress=progress, stop_event=stop_event, **kwargs)
     kwargs.setdefault("leave_one_core", True)
     return train(progress=progress, stop_event=stop_event, **kwargs)
 
