@@ -137,7 +137,8 @@ def test_devices_launcher_and_cuda_on_a_cpu_machine_leave_no_run_behind(lake_env
     base = ["-m", "synthwb", "train", "--name", "x", "--features", "tiny", "--preset", "dlinear-gbm", "--context",
             str(CONTEXT), "--horizon", str(HORIZON), "--loss", "crps", "--max-steps", "2"]
     cases = [(["--devices", "0"], "--devices must be at least 1"),
-             (["--devices", "2", "--features", "missing"], "no feature set named 'missing'")]
+             (["--devices", "2", "--features", "missing"], "no feature set named 'missing'"),
+             (["--devices", "2", "--moirai", "Salesforce/moirai-1.1-R-small"], "Moirai fine-tuning runs on one process")]
     if not torch.cuda.is_available():
         cases += [(["--device", "cuda"], "CUDA is not available"), (["--devices", "2", "--device", "cuda"],
                                                                      "CUDA is not available")]

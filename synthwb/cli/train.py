@@ -72,6 +72,11 @@ def _rank() -> int:
 
 def _train(args):
     if _is_moirai(args):
+        from synthwb.core.errors import SpecError
+        from synthwb.train.distributed import env_world_size
+
+        if (args.devices or 1) != 1 or env_world_size() > 1:
+            raise SpecError("Moirai fine-tuning runs on one process: drop --devices (and torchrun)")
         from synthwb.cli.moirai import train_from_args
 
         return train_from_args(args)
