@@ -37,6 +37,16 @@ def local_ray():
         os.environ["PYTHONPATH"] = old
 
 
+def test_an_unreachable_ray_address_is_one_clear_line(lake_env, demo_lake, capsys):
+    """Runs before the module's Ray starts (Ray itself would retry such an address for minutes)."""
+    assert not ray.is_initialized()
+    code = main(["backtest", "--asset-class", "crypto", "--symbol", "BTC,ETH", "--freq", "5min", "--baseline", "gbm",
+                 "--root", str(demo_lake), "--backend", "ray", "--ray-address", "127.0.0.1:1"])
+    err = capsys.readouterr().err
+    assert code == 2 and err.startswith("error: cannot reach a Ray cluster at 127.0.0.1:1") and err.count("\n") == 1
+    assert not ray.is_initialized()
+
+
 def _cfg() -> dict:
     return tiny_config(max_steps=3, val_every=3, calibrate=False, batch_size=16)
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import socket
 import tempfile
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -79,6 +80,7 @@ def ray_session(options: RayOptions | None = None) -> Iterator[Any]:
     kw: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False,
                           "runtime_env": {"env_vars": {"PYTHONPATH": os.pathsep.join(paths)}}}
     if opts.address:
+        _check_reachable(opts.address)
         kw["address"] = opts.address
     else:
         kw["num_cpus"] = opts.num_cpus or os.cpu_count() or 1
@@ -92,6 +94,23 @@ def ray_session(options: RayOptions | None = None) -> Iterator[Any]:
         yield ray
     finally:
         ray.shutdown()
+
+
+def _check_reachable(address: str, timeout: float = 5.0) -> None:
+    """A ``HOST:PORT`` or ``ray://HOST:PORT`` address must accept a connection (Ray itself
+    retries an unreachable one for minutes); ``auto`` is Ray's to resolve."""
+    if address == "auto":
+        return
+    hostport = address.split("://", 1)[1] if "://" in address else address
+    host, _, port = hostport.rpartition(":")
+    if not host or not port.isdigit():
+        raise SpecError(f"--ray-address {address!r}: use auto, HOST:PORT (a `ray start --head` GCS, port 6379) "
+                        "or ray://HOST:10001 (Ray Client)")
+    try:
+        socket.create_connection((host, int(port)), timeout=timeout).close()
+    except OSError as exc:
+        raise SpecError(f"cannot reach a Ray cluster at {address} ({exc.strerror or exc}); start one with "
+                        "`ray start --head` or fix --ray-address") from None
 
 
 def absolute_paths(store=None, root=None) -> dict[str, str]:
