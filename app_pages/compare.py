@@ -38,11 +38,11 @@ def _on_compare(sel) -> None:
         req = cmp.CompareRequest(
             runs=list(S.cmp_runs), baselines=list(S.cmp_baselines), selection=sel, task=S.cmp_task,
             start=start, end=end, n_origins=int(S.cmp_origins), n_paths=int(S.cmp_paths), seed=int(S.cmp_seed),
-            benchmark=S.get("cmp_bench"), method=S.cmp_method)
+            benchmark=S.get("cmp_bench"), method=S.cmp_method, assets=list(S.get("cmp_assets") or []))
     except SynthwbError as exc:
         S.cmp_error = exc
         return
-    label = f"{', '.join(req.models)} on {sel.symbol} {sel.freq}"
+    label = f"{', '.join(req.models)} on {', '.join(req.symbols)} {sel.freq}"
     bg.submit("cmp_job", "compare", label, request=req)
 
 
@@ -70,6 +70,14 @@ def _setup(sel, runs: list[dict]) -> None:
                  index=models.index(S.cmp_baselines[0]) if S.cmp_baselines else 0, disabled=not models)
     c6.selectbox("Test", ["dm", "bootstrap"], key="cmp_method",
                  format_func={"dm": "Diebold-Mariano", "bootstrap": "block bootstrap"}.get)
+    inv = state.inventory(str(state.lake_root()))
+    others = sorted(set(inv.filter(pl.col("asset_class") == sel.asset_class)["symbol"].to_list()) - {sel.symbol})
+    S.cmp_assets = [a for a in S.get("cmp_assets", []) if a in others]
+    st.multiselect("More assets for the Synth reward", others, key="cmp_assets",
+                   placeholder=f"only {sel.symbol}" if others else f"no other {sel.asset_class} symbol in the lake",
+                   disabled=not others, help="the same models are also scored on these symbols (same timeframe and "
+                   "period); the leaderboard stays on the sidebar's symbol, the Synth reward runs over every asset "
+                   "with the validator's asset weights (editable there)")
     st.radio("Test period", [HELD_OUT, SIDEBAR], key="cmp_period", horizontal=True, disabled=not S.cmp_runs,
              help="held-out: the runs' latest common unseen test split (as the CLI and the Backtest page); "
                   "sidebar: the sidebar's range, with in-sample origins flagged")
@@ -186,8 +194,7 @@ def _results(res: cmp.CompareResult) -> None:
     with tabs[3]:
         _over_time(res)
     with tabs[4]:
-        reward_view(res.backtest.per_origin.filter(pl.col("model").is_in(res.models)), res.task,
-                    res.request.selection.symbol)
+        reward_view(res.reward_table(), res.task)
     with tabs[5]:
         _downloads(res)
 

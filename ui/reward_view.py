@@ -13,7 +13,7 @@ import streamlit as st
 from synthwb.core.errors import SynthwbError
 from synthwb.evaluate import reward as rw
 
-SUMMARY_COLUMNS = ["miner", "mean_score", "n_requests", "n_invalid", "mean_prompt_score", "final_share", "mean_share"]
+SUMMARY_COLUMNS = rw.SUMMARY_COLUMNS
 
 
 def _weights_editor(assets: list[str], key: str) -> dict[str, float]:

@@ -12,6 +12,8 @@
 """
 from __future__ import annotations
 
+from synthwb.core.errors import SpecError
+
 
 def _csv_list(text: str | None) -> list[str]:
     return [t.strip() for t in (text or "").split(",") if t.strip()]
@@ -36,6 +38,10 @@ def add_commands(sub, common) -> None:
     p.add_argument("--csv", help="write the leaderboard to this CSV (per-origin scores beside it)")
     p.add_argument("--reward", action="store_true",
                    help="also simulate the Synth reward: the compared models as the miners, shares of emissions")
+    p.add_argument("--assets", help="more symbols (same asset class and timeframe), e.g. ETH,SOL: the same models "
+                                    "are scored on them too and the reward runs over every asset")
+    p.add_argument("--asset-weight", action="append", default=[], dest="asset_weight", metavar="ASSET=W",
+                   help="override an asset's reward weight (repeatable; default: the validator's table)")
     p.set_defaults(func=_compare)
 
     e = sub.add_parser("ensemble", parents=[common], help="save an ensemble of runs/baselines as a run")
@@ -113,8 +119,11 @@ def _compare(args):
         runs=_csv_list(args.runs), baselines=_csv_list(args.baselines), benchmark=args.benchmark,
         asset_class=args.asset_class, symbol=args.symbol, freq=args.freq, task=task_arg(args.task), start=args.start,
         end=args.end, origins=args.origins, n_paths=args.n_paths, seed=args.seed, method=args.method,
-        store=args.store,
+        store=args.store, assets=_csv_list(args.assets),
     )
+    weights = _asset_weights(args.asset_weight)
+    if req.assets and not args.reward:
+        raise SpecError("--assets feeds the Synth reward: add --reward")
     res = cmp.compare(req, root=args.root, store=args.store, device=args.device)
     files = []
     if args.csv:
@@ -132,17 +141,37 @@ def _compare(args):
     ])
     data = {**res.to_dict(), "files": files}
     if args.reward:
-        from synthwb.evaluate.reward import from_per_origin, simulate
+        from synthwb.evaluate.reward import SUMMARY_COLUMNS, from_per_origin, simulate
 
         bt = res.backtest
-        rew = simulate(from_per_origin(bt.per_origin, req.selection.symbol, bt.task.horizon_seconds), bt.task.name)
+        rew = simulate(from_per_origin(res.reward_table(), None, bt.task.horizon_seconds), bt.task.name, weights)
         data["reward"] = rew.to_dict()
-        cols = ["miner", "mean_score", "n_requests", "n_invalid", "mean_prompt_score", "final_share", "mean_share"]
+        aw = ", ".join(f"{a} {w:.4g}" for a, w in rew.weights.items())
         text += (f"\n\nSynth reward ({rew.competition.task} prompt: window {rew.competition.window_days:g} days, "
-                 f"beta {rew.competition.beta:g}, asset weight {req.selection.symbol} "
-                 f"{rew.weights[req.selection.symbol]:.4g}); share of this competition, which pays half:\n"
-                 + table(rew.summary.select(cols).to_dicts(), cols))
+                 f"beta {rew.competition.beta:g}; asset weights {aw}); share of this competition, which pays half:\n"
+                 + table(rew.summary.select(SUMMARY_COLUMNS).to_dicts(), SUMMARY_COLUMNS))
+        if req.assets:
+            import polars as pl
+
+            per = (res.reward_table().filter(pl.col("valid")).group_by("asset", "model")
+                   .agg(pl.col("total").mean().alias("mean_score")).pivot(on="asset", index="model",
+                                                                          values="mean_score"))
+            text += "\n\nmean score per asset:\n" + table(per.to_dicts(), per.columns)
     return Result(data, text, files)
+
+
+def _asset_weights(items: list[str]) -> dict[str, float]:
+    out: dict[str, float] = {}
+    for it in items:
+        name, sep, val = it.partition("=")
+        try:
+            w = float(val)
+        except ValueError:
+            w = float("nan")
+        if not sep or not name.strip() or not (w >= 0 and w < float("inf")):
+            raise SpecError(f"--asset-weight {it!r}: write ASSET=WEIGHT with a finite weight >= 0, e.g. ETH=0.7")
+        out[name.strip()] = w
+    return out
 
 
 def _ensemble(args):
