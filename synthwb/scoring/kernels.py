@@ -4,11 +4,11 @@ The validator's CRPS of one term is ``mean|x - y| - 1/n^2 * sum_i (2i - n - 1) x
 term's ``n`` simulated values ``x`` (sorted for the second sum). For a batch of forecasts the
 work is three passes over ``(B, terms, n_paths)`` values:
 
-1. :func:`term_values`: every term's simulated values, written contiguously per term (a blocked
-   transpose of the ``(B, n_paths, n_points)`` paths fused with the returns
+1. ``term_values``: every term's simulated values, written contiguously per term (a tiled
+   transpose of the ``(B, n_paths, n_points)`` paths fused with the validity flags and the returns
    ``(p[e] - p[s]) / p[s] * 10000``, the validator's formula, or the price level for ``_abs``);
 2. numpy's in-place sort along the last axis (SIMD on x86: the fastest sort there is here);
-3. :func:`crps_sorted`: both sums in one pass over the sorted values.
+3. ``crps_sorted``: both sums in one pass over the sorted values.
 
 Each kernel releases the GIL, so ``score_batch`` runs chunks of forecasts on several threads.
 numba is imported lazily (about 0.4 s); the first call compiles (or loads numba's on-disk cache).
@@ -42,27 +42,43 @@ def term_layout(plans) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[tuple[s
 
 @functools.cache
 def kernels():
-    """``(term_values, crps_sorted, flags)`` compiled with numba (cached on disk by numba)."""
+    """``(term_values, crps_sorted)`` compiled with numba (cached on disk by numba)."""
     import numba  # lazy: numba takes ~0.4 s to import; only scoring needs it
 
     @numba.njit(nogil=True, cache=True, error_model="numpy")
-    def term_values(paths, starts, ends, is_abs, out):  # pragma: no cover - compiled
-        b_n, p_n, _ = paths.shape
+    def term_values(paths, starts, ends, is_abs, out, bad):  # pragma: no cover - compiled
+        """out[b, t, :] = term t's simulated values of forecast b; bad[b] = (any NaN, any +-inf,
+        any zero) over all of forecast b's prices."""
+        b_n, p_n, n_pts = paths.shape
         t_n = starts.shape[0]
-        jb = 16  # paths per block: their rows stay in L1 while every term is written
+        jb = 32  # paths per tile: the tile (n_points x 32) stays in L1/L2 while every term is written
+        tile = np.empty((n_pts, jb))
         for b in range(b_n):
+            nan = inf = zero = False
             for j0 in range(0, p_n, jb):
-                j1 = min(p_n, j0 + jb)
+                jl = min(jb, p_n - j0)
+                for jj in range(jl):  # transpose the block of paths into the tile
+                    for i in range(n_pts):
+                        tile[i, jj] = paths[b, j0 + jj, i]
+                for i in range(n_pts):
+                    for jj in range(jl):
+                        v = tile[i, jj]
+                        nan |= v != v
+                        zero |= v == 0.0
+                        inf |= (v - v != 0.0) & (v == v)
                 for t in range(t_n):
-                    e_i = ends[t]
+                    e = tile[ends[t]]
+                    o = out[b, t, j0:j0 + jl]
                     if is_abs[t]:
-                        for j in range(j0, j1):
-                            out[b, t, j] = paths[b, j, e_i]
+                        for jj in range(jl):
+                            o[jj] = e[jj]
                     else:
-                        s_i = starts[t]
-                        for j in range(j0, j1):
-                            s = paths[b, j, s_i]
-                            out[b, t, j] = (paths[b, j, e_i] - s) / s * 10000.0
+                        s = tile[starts[t]]
+                        for jj in range(jl):  # the validator's formula, contiguous: vectorised
+                            o[jj] = (e[jj] - s[jj]) / s[jj] * 10000.0
+            bad[b, 0] = nan
+            bad[b, 1] = inf
+            bad[b, 2] = zero
         return out
 
     # reassociation lets the two sums vectorise; NaN/inf semantics are kept (no nnan/ninf)
@@ -83,23 +99,4 @@ def kernels():
                 out[b, t] = a * inv_n - g * inv_n2
         return out
 
-    @numba.njit(nogil=True, cache=True)
-    def flags(paths, out):  # pragma: no cover - compiled
-        """Per forecast: out[b] = (any NaN, any +-inf, any zero), one pass, no temporaries."""
-        for b in range(paths.shape[0]):
-            nan = inf = zero = False
-            for j in range(paths.shape[1]):
-                for i in range(paths.shape[2]):
-                    v = paths[b, j, i]
-                    if v != v:
-                        nan = True
-                    elif v == 0.0:
-                        zero = True
-                    elif v - v != 0.0:
-                        inf = True
-            out[b, 0] = nan
-            out[b, 1] = inf
-            out[b, 2] = zero
-        return out
-
-    return term_values, crps_sorted, flags
+    return term_values, crps_sorted

@@ -415,12 +415,11 @@ def score_batch(paths, realised, task: str | SynthTask = "24h", *, step_seconds:
                         (realised[:, ends] - realised[:, starts]) / realised[:, starts] * BP)
     raw = np.empty((b, len(ends)))
     bad = np.zeros((b, 3), dtype=np.bool_)  # NaN, inf, zero
-    term_values, crps_sorted, flags = kernels()
+    term_values, crps_sorted = kernels()
 
     def run(a: int) -> None:
         sl = slice(a, min(a + chunk, b))
-        flags(paths[sl], bad[sl])
-        buf = term_values(paths[sl], starts, ends, is_abs, np.empty((sl.stop - a, len(ends), m)))
+        buf = term_values(paths[sl], starts, ends, is_abs, np.empty((sl.stop - a, len(ends), m)), bad[sl])
         buf.sort(axis=-1)  # numpy's SIMD sort, in place, GIL released
         crps_sorted(buf, real[sl], raw[sl])
 
