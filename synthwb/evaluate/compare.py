@@ -596,31 +596,42 @@ def _part(progress: Callable[..., None] | None, i: int, n: int) -> Callable[...,
 
 
 def compare(request: CompareRequest, root=None, store=None, progress: Callable[..., None] | None = None,
-            stop_event=None, device: str = "auto") -> CompareResult:
+            stop_event=None, device: str = "auto",
+            run_many: Callable[[list[BacktestSpec]], list[Any]] | None = None) -> CompareResult:
     """Backtest every run and baseline on the same origins, then rank them and test the
     differences against the benchmark (:func:`summarise`). With ``request.assets``, the same
     models are also backtested on those symbols (same class, timeframe and period): the
     leaderboard stays on the first symbol, and :meth:`CompareResult.reward_table` holds every
-    asset's scores for the Synth reward."""
+    asset's scores for the Synth reward. ``run_many(specs) -> results``: another way to run the
+    per-asset backtests (e.g. :func:`synthwb.research.backend.run_backtests` on Ray); default:
+    one after another in this process, with ``progress`` and ``stop_event``."""
     symbols = request.symbols
-    results = []
-    for i, sym in enumerate(symbols):
-        cb = _part(progress, i, len(symbols))
-        if cb is not None and len(symbols) > 1:
-            cb(0.0, message=f"asset {sym} ({i + 1}/{len(symbols)})")
-        try:
-            bt = run_backtest(request.backtest_spec(device=device, symbol=sym), root=root, store=store,
-                              progress=cb, stop_event=stop_event)
-        except SynthwbError as exc:
-            if i == 0:
-                raise
-            raise type(exc)(f"asset {sym}: {exc}") from None
-        if bt.status != "finished":
-            raise SpecError("the comparison was stopped before every model was scored")
-        results.append(bt)
+    specs = [request.backtest_spec(device=device, symbol=sym) for sym in symbols]
+    if run_many is not None:
+        results = run_many(specs)
+    else:
+        results = []
+        for i, (sym, spec) in enumerate(zip(symbols, specs)):
+            cb = _part(progress, i, len(symbols))
+            if cb is not None and len(symbols) > 1:
+                cb(0.0, message=f"asset {sym} ({i + 1}/{len(symbols)})")
+            results.append(_for_asset(sym if i else None, lambda s=spec, c=cb: run_backtest(
+                s, root=root, store=store, progress=c, stop_event=stop_event)))
+    if any(bt.status != "finished" for bt in results):
+        raise SpecError("the comparison was stopped before every model was scored")
     res = summarise(request, results[0])
     if len(results) > 1:
         res.by_asset = pl.concat([
             bt.per_origin.filter(pl.col("model").is_in(request.models)).with_columns(pl.lit(sym).alias("asset"))
             for sym, bt in zip(symbols, results)], how="diagonal_relaxed")
     return res
+
+
+def _for_asset(symbol: str | None, fn: Callable[[], Any]) -> Any:
+    """``fn()``; a user error names the extra asset it concerns."""
+    try:
+        return fn()
+    except SynthwbError as exc:
+        if symbol is None:
+            raise
+        raise type(exc)(f"asset {symbol}: {exc}") from None
