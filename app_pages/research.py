@@ -231,7 +231,7 @@ def _trials_live() -> None:
 # ------------------------------------------------------------------------------ page
 st.title(":material/experiment: Research")
 sel = state.require_selection()
-runs = bg.finished_runs()
+runs = bg.usable_runs()
 
 t_ens, t_abl, t_hp = st.tabs(["Ensemble builder", "Feature ablation", "Hyperparameter search"])
 with t_ens:
