@@ -165,7 +165,7 @@ def test_train_from_the_page_and_come_back(app):
     go(page, "Train")
     main = page.locator('[data-testid="stMain"]')
     pick(main, page, "Model", "preset: dlinear-gbm")
-    set_number(page, "Context (bars, presets)", 32, in_form=True)
+    set_number(page, "Context (bars)", 32, in_form=True)
     # horizon 0 (default): the target task's, 288 five-minute steps; the default loss is its score
     set_number(page, "Max steps (0 = all epochs)", 30, in_form=True)
     set_number(page, "Paths per sample (train)", 16, in_form=True)

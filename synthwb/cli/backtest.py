@@ -106,6 +106,8 @@ def _backtest(args) -> Result:
     summ = result.summary()
     cols = [c for c in ("rank", "model", "kind", "mean_score", "median_score", "n_origins", "n_invalid",
                         "n_refused", "vs_best_baseline", "wQL", "coverage_90", "directional_accuracy") if c in summ.columns]
+    if summ["note"].str.len_chars().max():
+        cols.append("note")  # e.g. "interrupted, best weights at step 40"
     sel = result.selection
     lines = [
         f"backtest {result.task.name} on {sel['asset_class']}/{sel['symbol']} {sel['freq']}: "

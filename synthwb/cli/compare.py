@@ -129,11 +129,13 @@ def _compare(args):
     if args.csv:
         files = res.write_csv(args.csv)
     board = res.board_rows()
+    # the note column (e.g. "interrupted, best weights at step 40") only when a run has one
+    cols = [c for c in cmp.BOARD_COLUMNS if c != "note" or any(r["note"] for r in board)]
     tests = [r for r in res.tests.to_dicts() if r["method"] == req.method]
     text = "\n".join([
         f"{req.selection.symbol} {req.selection.freq} · task {res.task} · {res.n_origins} shared origins "
         f"· benchmark {res.benchmark}",
-        table(board, cmp.BOARD_COLUMNS),
+        table(board, cols),
         f"\npaired test vs {res.benchmark} ({req.method}, overlap h={res.lag}):",
         *(f"  {r['model']}: mean diff {r['mean_diff']:+.2f} [{r['ci_low']:+.2f}, {r['ci_high']:+.2f}] "
           f"p={r['p_value']:.3g} -> {r['verdict']}" for r in tests),

@@ -36,7 +36,10 @@ def _list(args) -> Result:
     rows = list_runs(args.store)
     cols = ["run_id", "status", "model", "featureset", "symbol", "freq", "step", "best_val_score", "best_val_crps",
             "created"]
-    return Result(rows, table(rows, cols))
+    # a stopped run that backtest/compare score from its best weights says so in its status
+    shown = [{**r, "status": r["label"] if r.get("usable") and r.get("label") != r.get("status") else r["status"]}
+             for r in rows]
+    return Result(rows, table(shown, cols))
 
 
 def _show(args) -> Result:
@@ -48,7 +51,7 @@ def _show(args) -> Result:
     data = {"run": info, "summary": run.summary(), "metrics_tail": metrics[-args.metrics:] if args.metrics else [],
             "files": sorted(p.name for p in run.path.iterdir())}
     s = run.summary()
-    lines = [f"run {run.run_id}  ({run.name})", f"status     {s['status']}"
+    lines = [f"run {run.run_id}  ({run.name})", f"status     {s['label'] if s['usable'] else s['status']}"
              + (f"  ({run.info.get('stop_reason')})" if run.info.get("stop_reason") else "")]
     lines.append(f"model      {s['model']}  params={s['n_params']}")
     lines.append(f"features   {s['featureset']}  {s['symbol']} {s['freq']}")

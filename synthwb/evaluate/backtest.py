@@ -73,7 +73,7 @@ from synthwb.scoring.metrics import GluonMetrics, sorted_quantiles
 from synthwb.scoring.synth import SynthTask, get_task, score_batch
 from synthwb.scoring.trading import TradingConfig, path_stats, trading_metrics
 from synthwb.store import backtests as store_bt
-from synthwb.store.runs import load_run
+from synthwb.store.runs import load_run, scoring_label
 
 __all__ = [
     "Forecaster",
@@ -298,6 +298,8 @@ class BacktestResult:
         if not self.trading.is_empty():
             out = out.join(self.trading.select("model", "directional_accuracy", "strategy_sharpe", "strategy_return"),
                            on="model", how="left")
+        labels = self.meta.get("run_labels") or {}
+        out = out.with_columns(pl.Series("note", [labels.get(m, "") for m in out["model"]], dtype=pl.Utf8))
         return out.sort("rank")
 
     def to_dict(self) -> dict:
@@ -413,6 +415,17 @@ def _resolve_selection(spec: BacktestSpec, store) -> Selection:
         if not sel:
             raise SpecError(f"run {spec.models[0]!r} records no data selection; pass one explicitly")
     return Selection(sel["asset_class"], sel["symbol"], sel["freq"])
+
+
+def _run_labels(run_ids: Sequence[str], names: Sequence[str], store) -> dict[str, str]:
+    """model name -> how a run that is not plain finished is scored (e.g. ``"interrupted, best
+    weights at step 40"``), for its uncalibrated twin too; the summary's ``note`` column."""
+    out = {}
+    for run_id in run_ids:
+        label = scoring_label(load_run(run_id, store))
+        if label:
+            out.update({n: label for n in names if n == run_id or n.startswith(f"{run_id} (")})
+    return out
 
 
 def _unseen_start(run_ids: Sequence[str], store, root) -> datetime | None:
@@ -635,6 +648,7 @@ def run_backtest(spec: BacktestSpec | dict | str, root=None, store=None,
 
     data = _read_data(spec, sel, forecasters, horizon, lead, root)
     seen_until = _unseen_start(spec.models, store, root)   # origins before it lie in a run's train/val split
+    labels = _run_labels(spec.models, [n for n, _, _ in forecasters], store)
     min_hist = max([MIN_HISTORY] + [int(f.context_bars) for _, _, f in forecasters])
     org = _place_origins(spec, task, data, bar_s, horizon, lead, natives, min_hist, seen_until)
     origins, n_o = org.origins, len(org.origins)
@@ -698,6 +712,7 @@ def run_backtest(spec: BacktestSpec | dict | str, root=None, store=None,
         "realised_coverage": float(np.isfinite(realised).mean()) if realised.size else 0.0,
         "holding_steps": hold, "created": datetime.now(UTC).isoformat(),
         "n_in_sample": int(sum(o < seen_until for o in origins)) if seen_until is not None else 0,
+        "run_labels": labels,
         "unseen_from": seen_until.isoformat() if seen_until is not None else None,
         "timing": {"mode": timing, **(org.plan.to_dict() if org.plan is not None else {}),
                    "dropped_origins": [o.isoformat() for o in org.dropped], "held_t0": held},

@@ -331,7 +331,7 @@ def leaderboard(
 # ------------------------------------------------------------------------------- comparisons
 
 BOARD_COLUMNS = ("rank", "model", "mean", "median", "rel_mean", "pct_vs_benchmark", "win_rate", "p_value",
-                 "n_origins", "n_invalid")
+                 "n_origins", "n_invalid", "note")
 
 
 @dataclass
@@ -544,6 +544,8 @@ def summarise(request: CompareRequest, bt: Any) -> CompareResult:
     po = bt.per_origin.filter(pl.col("model").is_in(models))
     lag = overlap_lag(bt.task.horizon_seconds, _spacing_seconds(bt.origins))
     board = leaderboard(po, bench, method=request.method, h=lag, seed=request.seed)
+    labels = bt.meta.get("run_labels") or {}   # e.g. "interrupted, best weights at step 40"
+    board = board.with_columns(pl.col("model").replace_strict(labels, default="", return_dtype=pl.Utf8).alias("note"))
     shared = shared_origins(po, models)
     tests = []
     for m in models:

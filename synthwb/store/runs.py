@@ -232,17 +232,61 @@ def effective_status(info: dict) -> str:
     return status
 
 
+# ---------------------------------------------------------------------------- usable for scoring
+
+
+def scoring_state(info: dict, path: Path | None) -> tuple[bool, str]:
+    """Whether a run can be backtested and compared, and its label for pickers and tables.
+
+    A finished run can; so can an interrupted (stopped) path or Moirai run that saved best
+    weights: it is scored from them, labelled ``"interrupted, best weights at step N"``. A run
+    that is still active, failed, or stopped before its first validation cannot."""
+    status = effective_status(info)
+    if status == "finished":
+        return True, "finished"
+    if status != "interrupted":
+        return False, status
+    if info.get("kind", "path") == "ensemble" or path is None or not (path / BEST).is_file():
+        return False, "interrupted, no best weights yet"
+    step = (info.get("best") or {}).get("step")
+    return True, "interrupted, best weights" + (f" at step {step}" if step is not None else "")
+
+
+def check_scorable(run: Run) -> None:
+    """Refuse, with the fix, a run that cannot be scored (:func:`scoring_state`)."""
+    ok, label = scoring_state(run.info, run.path)
+    if ok:
+        return
+    if run.status in ACTIVE:
+        raise SpecError(f"run {run.run_id!r} is {run.status}: wait for it to finish, or stop it "
+                        "(a stopped run is scored from its best weights)")
+    if run.status == "interrupted":
+        raise SpecError(f"run {run.run_id!r} was stopped before its first validation, so it has no best "
+                        "weights to score; resume it (train --resume) until it validates")
+    raise SpecError(f"run {run.run_id!r} {run.status}" + (f" ({run.error})" if run.error else "")
+                    + ": it has nothing to score; resume it or train it again")
+
+
+def scoring_label(run: Run) -> str | None:
+    """The label a scored run carries in tables when it is not a plain finished run (e.g.
+    ``"interrupted, best weights at step 40"``), else None."""
+    ok, label = scoring_state(run.info, run.path)
+    return label if ok and label != "finished" else None
+
+
 # ---------------------------------------------------------------------------- list / load
 
 
-def _summary(info: dict) -> dict:
+def _summary(info: dict, path: Path | None = None) -> dict:
     spec = info.get("model_spec") or {}
     cfg = info.get("config") or {}
     sel = info.get("selection") or {}
     best = info.get("best") or {}
     last = info.get("last") or {}
+    usable, label = scoring_state(info, path)
     return {
         "run_id": info.get("run_id"), "name": info.get("name"), "status": effective_status(info),
+        "usable": usable, "label": label,
         "created": info.get("created"), "updated": info.get("updated"),
         "symbol": sel.get("symbol"), "freq": sel.get("freq"),
         "featureset": info.get("featureset_name"), "model": info.get("model_name") or _spec_label(spec),
@@ -281,12 +325,18 @@ def list_runs(store: str | os.PathLike | None = None) -> list[dict]:
                 info.setdefault("run_id", path.name)
             info = _checked(info, f"run {path.name!r}")
         except (OSError, ValueError) as exc:  # SpecError is a ValueError: a wrong-shape run.json
-            out.append({"run_id": path.name, "name": path.name, "status": "failed",
-                        "error": f"unreadable run.json: {exc}", "created": None})
+            out.append({"run_id": path.name, "name": path.name, "status": "failed", "usable": False,
+                        "label": "broken run.json", "error": f"unreadable run.json: {exc}", "created": None})
             continue
-        out.append(_summary(info))
+        out.append(_summary(info, path))
     out.sort(key=lambda r: r.get("created") or "", reverse=True)
     return out
+
+
+def usable_runs(store: str | os.PathLike | None = None) -> list[dict]:
+    """The runs Backtest and Compare can score (:func:`scoring_state`), newest first; each
+    summary's ``label`` says how (``finished``, ``interrupted, best weights at step N``)."""
+    return [r for r in list_runs(store) if r.get("usable")]
 
 
 def read_metrics(run_id: str, store: str | os.PathLike | None = None, kind: str | None = None) -> list[dict]:
@@ -344,7 +394,7 @@ class Run:
         return (self.path / weights_file(which)).is_file()
 
     def summary(self) -> dict:
-        return _summary(self.info)
+        return _summary(self.info, self.path)
 
 
 def load_run(run_id: str, store: str | os.PathLike | None = None) -> Run:
