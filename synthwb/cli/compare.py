@@ -162,9 +162,9 @@ def _ensemble(args):
         fit = fit_ensemble(req, members, root=args.root, store=args.store, device=args.device)
         weights = fit.weights
     else:
-        weights = [float(w) for w in _csv_list(args.weights)] or None
-    run_id = save_ensemble(args.name, members, weights, store=args.store, fit=fit)
+        weights = _csv_list(args.weights) or None  # checked (numbers, finite, >= 0) by the engine
     w = normalise_weights(weights, len(members)).tolist()
+    run_id = save_ensemble(args.name, members, w, store=args.store, fit=fit)
     lines = [f"saved ensemble {run_id}"] + [f"  {m}: {x:.4f}" for m, x in zip(members, w)]
     if fit is not None:
         lines.append(f"validation score {fit.score:.2f} (equal weights {fit.equal_score:.2f}; members "

@@ -92,13 +92,22 @@ def read_jsonl(path: str | os.PathLike) -> list[dict]:
     return out
 
 
-def read_json_file(path: str | os.PathLike, what: str = "file") -> Any:
+_JSON_KINDS = {dict: "a JSON object {...}", list: "a JSON list [...]", str: "a string", bool: "true/false",
+               int: "a number", float: "a number", type(None): "null"}
+
+
+def read_json_file(path: str | os.PathLike, what: str = "file", expect: type | None = dict) -> Any:
     """A user's JSON file (a spec, a config, a task). A missing or unreadable one raises an
-    error naming the file and what it was meant to be, e.g. ``what="model spec file"``."""
+    error naming the file and what it was meant to be, e.g. ``what="model spec file"``; so does
+    one whose top level is not of type ``expect`` (a JSON object by default; None: anything)."""
     p = Path(path)
     if not p.is_file():
         raise NotFound(f"{what} {str(p)!r} does not exist")
     try:
-        return json.loads(p.read_text(encoding="utf-8"))
+        data = json.loads(p.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise SpecError(f"cannot read {what} {str(p)!r}: {exc}") from None
+    if expect is not None and not isinstance(data, expect):
+        raise SpecError(f"{what} {str(p)!r} holds {_JSON_KINDS.get(type(data), type(data).__name__)}; "
+                        f"it must be {_JSON_KINDS.get(expect, expect.__name__)}")
+    return data
