@@ -125,6 +125,7 @@ def prepare(featureset: Any, model_spec: Any, config: TrainConfig | dict | None 
     targets then come from the finest stored bars), else the bar; a preset's horizon defaults to
     the task's horizon on that grid."""
     cfg = TrainConfig.parse(config)
+    resolve_device(cfg.device)  # a device this machine lacks is refused before any run folder exists
     fs = resolve_featureset(featureset, store)
     spec = resolve_spec(model_spec, fs, store, context=context, horizon=horizon)
     bar = step_seconds_of(fs)
