@@ -109,6 +109,10 @@ def _compare(args):
     from synthwb.cli import Result, table, task_arg
     from synthwb.evaluate import compare as cmp
 
+    if args.csv:  # refused before the comparison runs, not after it
+        from synthwb.core.io import check_writable
+
+        check_writable(args.csv, "--csv")
     req = cmp.CompareRequest.from_options(
         runs=_csv_list(args.runs), baselines=_csv_list(args.baselines), benchmark=args.benchmark,
         asset_class=args.asset_class, symbol=args.symbol, freq=args.freq, task=task_arg(args.task), start=args.start,
