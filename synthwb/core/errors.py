@@ -20,6 +20,11 @@ class SpecError(SynthwbError, ValueError):
     """An invalid spec or parameter (feature set, model, training, backtest)."""
 
 
+class InvalidName(DataError, SpecError):
+    """A name that would become a path (a symbol, a run id) and is not allowed: bad data to the
+    import, a bad spec to a read."""
+
+
 class NotFound(SynthwbError, KeyError):
     """A named thing (symbol, run, feature set, registry entry) does not exist."""
 

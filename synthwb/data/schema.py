@@ -5,7 +5,7 @@ import re
 from dataclasses import asdict, dataclass
 from datetime import datetime
 
-from synthwb.core.errors import DataError, SpecError
+from synthwb.core.errors import InvalidName, SpecError
 from synthwb.core.time import to_utc
 
 ASSET_CLASSES = ("crypto", "fx", "equity", "etf", "index")
@@ -40,7 +40,7 @@ def check_symbol(symbol: str) -> str:
     for both sides: the import that writes a symbol and every read that names one."""
     if not isinstance(symbol, str) or not _SYMBOL_RE.match(symbol) or ".." in symbol:
         shown = repr(symbol if not isinstance(symbol, str) or len(symbol) <= 48 else symbol[:40] + "...")
-        raise DataError(
+        raise InvalidName(
             f"invalid symbol {shown}: use 1-40 characters of letters, digits, '.', '_' or '-' "
             "(e.g. BTC, ETH-USD, SPY)"
         )
