@@ -609,8 +609,12 @@ def load_last(path: Path, model, run_id: str) -> dict:
     weights = read_weights(wpath)
     check_weights_match(model, weights, f"last weights ({run_id})")
     model.load_state_dict(weights)
+    import warnings
+
     try:
-        state = torch.load(spath, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # torch's notes on a foreign pickle protocol: the refusal says it
+            state = torch.load(spath, map_location="cpu", weights_only=True)
     except Exception:  # noqa: BLE001 - a torn/corrupt/tampered file is a clear error, not torch's pages
         state = None
     if not isinstance(state, dict) or not {"step", "optimizer", "scheduler"} <= set(state):
