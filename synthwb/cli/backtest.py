@@ -92,6 +92,10 @@ def _backtest(args) -> Result:
     from synthwb.evaluate.backtest import run_backtest, save_beside_run
     from synthwb.evaluate.export import write_csvs
 
+    if args.csv:  # an output path that cannot be written is refused before the backtest runs
+        from synthwb.core.io import check_writable
+
+        check_writable(args.csv, "--csv")
     spec = spec_from_args(args)
     result = run_backtest(spec, root=args.root, store=args.store)
     files: list[str] = []

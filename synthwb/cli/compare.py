@@ -115,6 +115,10 @@ def _compare(args):
     from synthwb.cli import Result, table, task_arg
     from synthwb.evaluate import compare as cmp
 
+    if args.csv:  # refused before the comparison runs, not after it
+        from synthwb.core.io import check_writable
+
+        check_writable(args.csv, "--csv")
     req = cmp.CompareRequest.from_options(
         runs=_csv_list(args.runs), baselines=_csv_list(args.baselines), benchmark=args.benchmark,
         asset_class=args.asset_class, symbol=args.symbol, freq=args.freq, task=task_arg(args.task), start=args.start,
@@ -193,9 +197,9 @@ def _ensemble(args):
         fit = fit_ensemble(req, members, root=args.root, store=args.store, device=args.device)
         weights = fit.weights
     else:
-        weights = [float(w) for w in _csv_list(args.weights)] or None
-    run_id = save_ensemble(args.name, members, weights, store=args.store, fit=fit)
+        weights = _csv_list(args.weights) or None  # checked (numbers, finite, >= 0) by the engine
     w = normalise_weights(weights, len(members)).tolist()
+    run_id = save_ensemble(args.name, members, w, store=args.store, fit=fit)
     lines = [f"saved ensemble {run_id}"] + [f"  {m}: {x:.4f}" for m, x in zip(members, w)]
     if fit is not None:
         lines.append(f"validation score {fit.score:.2f} (equal weights {fit.equal_score:.2f}; members "

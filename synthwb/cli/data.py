@@ -158,6 +158,10 @@ def _show(args) -> Result:
 
         raise SpecError(f"--resample {freq} is finer than --freq {args.freq}; choose a coarser timeframe")
     sel = Selection(args.asset_class, args.symbol, args.freq, args.start, args.end)
+    if args.csv:
+        from synthwb.core.io import check_writable
+
+        check_writable(args.csv, "--csv", folder=False)
     df = read_bars(sel, root=args.root)
     if args.resample and args.resample != args.freq:
         from synthwb.data.resample import resample

@@ -118,6 +118,9 @@ def _forecast(args):
 
     if not str(args.out).lower().endswith(".json"):
         raise SpecError(f"--out must be a .json file, got {args.out!r}")
+    from synthwb.core.io import check_writable
+
+    check_writable(args.out, "--out", folder=False)
     response, facts = make_response(args.run, args.task, args.at, args.n_paths, args.seed, args.device,
                                     root=args.root, store=args.store)
     path = write_response(response, args.out)

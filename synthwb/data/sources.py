@@ -31,8 +31,8 @@ from synthwb.data.columns import FIELDS, describe, guess_mapping
 from synthwb.data.lake import check_symbol, write_bars
 from synthwb.data.schema import FREQ_SECONDS, FREQS, OHLCV, check_asset_class, check_freq
 from synthwb.data.tabular import Shape, read_table
-from synthwb.data.timeparse import check_zone, future_warning, parse_timestamps
-from synthwb.data.validate import rows_text, validate_bars
+from synthwb.data.timeparse import check_zone, future_problem, parse_timestamps
+from synthwb.data.validate import join_problems, rows_text, validate_bars
 
 TS_DTYPE = pl.Datetime("us", "UTC")
 ON_DUPLICATE = ("error", "first", "last", "mean")
@@ -132,7 +132,7 @@ def check_spacing(df: pl.DataFrame, freq: str, rows: pl.Series | None = None) ->
     stray = (~phase.is_in(list(allowed))).arg_true().to_list()
     if stray:
         raise DataError(
-            f"{where(stray)} ({at(stray)} UTC) are off the {freq} grid the other bars follow "
+            f"{where(stray)} ({at(stray)} UTC) {'is' if len(stray) == 1 else 'are'} off the {freq} grid the other bars follow "
             f"(inferred frequency {inferred}); fix or drop those rows, or import the file as a finer --freq"
         )
     fine = (gaps < step - (3600 if step > 3600 else 0)).fill_null(False).arg_true().to_list()
@@ -277,28 +277,43 @@ def preview_file(path: str | os.PathLike, *, freq: str | None = None, asset_clas
 
 
 def _fill(pv: Preview, raw: pl.DataFrame, *, symbol, tz, ts_format, mapping, asset_class) -> None:
+    """Read and check the bars; every independent problem is collected (times, each price
+    column, future dates, duplicates, bar values, spacing) and raised together."""
     guess_mapping(raw, symbol=symbol, header=pv.shape.header, explicit=mapping, into=pv.mapping,
                   candidates=pv.candidates, notes=pv.notes)
-    ts, pv.timestamps = _read_ts(raw, pv.mapping["ts"], tz, ts_format)
-    cols = [ts, pl.Series("_row", range(raw.height), dtype=pl.Int64)]
+    problems: list[str] = []
+
+    def attempt(fn, *args, **kw):
+        try:
+            return fn(*args, **kw)
+        except DataError as exc:
+            problems.extend(getattr(exc, "problems", None) or [str(exc)])
+            return None
+
+    got = attempt(_read_ts, raw, pv.mapping["ts"], tz, ts_format)
+    cols = [got[0] if got else None, pl.Series("_row", range(raw.height), dtype=pl.Int64)]
+    if got:
+        pv.timestamps = got[1]
     for f in OHLCV:
         src = pv.mapping[f]
-        if src is None:
-            cols.append(pl.Series(f, [0.0] * raw.height))
-        else:
-            cols.append(parse_numbers(raw[src], pv.shape.decimal_comma, f, src))
+        cols.append(pl.Series(f, [0.0] * raw.height) if src is None
+                    else attempt(parse_numbers, raw[src], pv.shape.decimal_comma, f, src))
+    if any(c is None for c in cols):
+        raise DataError(join_problems(problems))
     df = pl.DataFrame(cols)
     pv.bars = df.select("ts", *OHLCV)  # shown in the preview even when a later check refuses the file
     dups = df["ts"].is_duplicated()
     pv.duplicates = int(dups.sum()) - df.filter(dups)["ts"].n_unique() if dups.any() else 0
-    warn = future_warning(df["ts"])
-    if warn:
-        pv.warnings.append(warn)
+    late = future_problem(df["ts"])
+    if late:
+        problems.append(late)
     if pv.sort:
         n_out = int((df["ts"].diff().dt.total_microseconds().drop_nulls() < 0).sum())
         df = df.sort("ts", maintain_order=True)
         pv.order = f"sorted by time ({n_out} rows were out of order)"
-    df = _apply_duplicates(df, pv.on_duplicate)
+    deduped = attempt(_apply_duplicates, df, pv.on_duplicate)
+    # the later checks go on with one bar per time, so they can report their own problems too
+    df = deduped if deduped is not None else df.unique(subset="ts", keep="first", maintain_order=True)
     d = df["ts"].diff().dt.total_microseconds().drop_nulls()
     if d.len() and (d < 0).all():
         df = df.reverse()
@@ -307,11 +322,14 @@ def _fill(pv: Preview, raw: pl.DataFrame, *, symbol, tz, ts_format, mapping, ass
     pv.inferred_freq = freq_label(spacing) if spacing else None
     pv.bars = df.select("ts", *OHLCV)
     rows = df["_row"]
-    pv.bars = validate_bars(df.select("ts", *OHLCV), row_numbers=rows)
-    if pv.freq:
-        check_spacing(pv.bars, pv.freq, rows)
-        if asset_class:
-            pv.gaps = quality_report(pv.bars, pv.freq, asset_class)["gaps"]["count"]
+    checked = attempt(validate_bars, df.select("ts", *OHLCV), row_numbers=rows)
+    if pv.freq and (checked is not None or df["ts"].is_sorted()):
+        attempt(check_spacing, checked if checked is not None else pv.bars, pv.freq, rows)
+    if problems:
+        raise DataError(join_problems(problems))
+    pv.bars = checked
+    if pv.freq and asset_class:
+        pv.gaps = quality_report(pv.bars, pv.freq, asset_class)["gaps"]["count"]
 
 
 def load_file(path: str | os.PathLike, tz: str | None = None, **options) -> pl.DataFrame:

@@ -175,8 +175,13 @@ def read_text_table(text: str, name: str, shape: Shape) -> pl.DataFrame:
     try:
         df = pl.read_csv(io.BytesIO("\n".join(body).encode()), has_header=False, new_columns=names,
                          separator=delim, infer_schema=False, quote_char='"')
-    except pl.exceptions.PolarsError as exc:
-        raise DataError(f"cannot read {name} as CSV: {' '.join(str(exc).split())[:200]}") from None
+    except pl.exceptions.PolarsError:
+        # polars reads quotes more strictly than the csv module that counted the fields above
+        # (a stray quote inside a cell): take the cells as the csv module splits them, so the
+        # checks that follow name the bad cell instead of polars' parser advice
+        rows = [_fields(ln, delim) for ln in body if ln.strip()]
+        df = pl.DataFrame([pl.Series(n, col, dtype=pl.String) for n, col in zip(names, zip(*rows), strict=True)])
+        df = df.with_columns(pl.when(pl.col(n) != "").then(pl.col(n)).alias(n) for n in names)  # empty = missing
     if delim != ",":
         cells = [c for col in df.columns for c in df[col].head(50).drop_nulls().to_list()]
         shape.decimal_comma = any(DECIMAL_COMMA.match(c.strip()) for c in cells)

@@ -56,7 +56,7 @@ import numpy as np
 import polars as pl
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from synthwb.core.errors import DataError, NotFound, SpecError, SynthwbError
+from synthwb.core.errors import DataError, NotFound, SpecError, SynthwbError, validation_text
 from synthwb.core.io import check_slug, slugify
 from synthwb.core.time import to_ns, to_utc
 from synthwb.data.lake import read_bars, stored_freqs
@@ -131,7 +131,7 @@ class BacktestSpec(BaseModel):
     """Everything that defines a backtest; JSON round-trips (``model_dump_json`` /
     :meth:`from_json`)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     selection: dict | None = None  # {"asset_class", "symbol", "freq"}; default: the run's
     task: str | dict = "24h"
@@ -207,9 +207,7 @@ class BacktestSpec(BaseModel):
                 return obj
             return cls.model_validate(obj)
         except ValidationError as exc:
-            errs = exc.errors()
-            msg = "; ".join(f"{'.'.join(str(p) for p in e['loc']) or 'spec'}: {e['msg']}" for e in errs[:4])
-            raise SpecError(f"invalid backtest spec: {msg}") from None
+            raise SpecError(f"invalid backtest spec: {validation_text(exc.errors(), 4, 'spec')}") from None
         except (SpecError, NotFound) as exc:
             raise SpecError(f"invalid backtest spec: {exc}") from None
 

@@ -20,6 +20,7 @@ from synthwb.core.io import slugify
 from synthwb.features.featureset import create_featureset, resolve_featureset
 from synthwb.features.registry import FEATURES, FeatureSpec
 from synthwb.store import update_run
+from synthwb.train.config import TrainConfig
 from synthwb.train.loop import train
 
 
@@ -148,6 +149,10 @@ def run_ablation(name: str, featureset, model_spec, config=None, groups: Sequenc
     """Train the full set and each group-removed variant one after another (CLI, tests)."""
     stop_event = stop_event or threading.Event()
     variants = ablation_groups(featureset, groups, store)
+    # the model spec and the training settings are checked once, before any variant trains
+    fs = resolve_featureset(featureset, store)
+    model_spec_for(model_spec, len(fs.feature_cols), store, context, horizon)
+    TrainConfig.parse(config)
     rows = []
     for i, g in enumerate(variants):
         if stop_event.is_set():
@@ -163,4 +168,7 @@ def run_ablation(name: str, featureset, model_spec, config=None, groups: Sequenc
                                      config=config, store=store, root=root, context=context, horizon=horizon))
         except SynthwbError as exc:
             rows.append({"group": g, "status": "failed", "error": str(exc)})
+    if rows and all(r.get("status") == "failed" for r in rows):
+        raise SynthwbError(f"every variant of ablation {name!r} failed ({len(rows)} of {len(rows)}); the first: "
+                           f"{rows[0].get('error')}. Fix the model spec or the training settings")
     return AblationResult(name, rows)

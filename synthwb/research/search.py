@@ -408,6 +408,10 @@ def search_runs(progress, stop_event, *, run_name: str, featureset, model_spec, 
     objective = training_objective(run_name, featureset, model_spec, config, store, context=context, horizon=horizon,
                                    root=root)
     result = run_search(space, objective, method, n_trials, seed, per_dim, progress, stop_event)
+    failed = [t for t in result.trials if t.status == "failed"]
+    if result.trials and len(failed) == len(result.trials):
+        raise SynthwbError(f"every trial of search {run_name!r} failed ({len(failed)} of {len(failed)}); the first: "
+                           f"{failed[0].error}. Fix the search space or the training settings")
     if keep is not None:
         prune_runs(result, int(keep), store)
     else:

@@ -125,6 +125,7 @@ def prepare(featureset: Any, model_spec: Any, config: TrainConfig | dict | None 
     targets then come from the finest stored bars), else the bar; a preset's horizon defaults to
     the task's horizon on that grid."""
     cfg = TrainConfig.parse(config)
+    resolve_device(cfg.device)  # a device this machine lacks is refused before any run folder exists
     fs = resolve_featureset(featureset, store)
     spec = resolve_spec(model_spec, fs, store, context=context, horizon=horizon)
     bar = step_seconds_of(fs)
@@ -270,8 +271,17 @@ class _Trainer:
 
     def restore(self) -> None:
         st = store_runs.load_last(self.path, self.model, self.run_id)
-        self.opt.load_state_dict(st["optimizer"])
-        self.sched.load_state_dict(st["scheduler"])
+        try:
+            self.opt.load_state_dict(st["optimizer"])
+        except (KeyError, ValueError, TypeError, RuntimeError) as exc:
+            raise SpecError(f"run {self.run_id!r}: its optimizer state does not fit the model "
+                            f"({' '.join(str(exc).split())[:120]}); train a new run") from None
+        try:
+            self.sched.load_state_dict(st["scheduler"])
+        except (KeyError, ValueError, TypeError, RuntimeError, IndexError):
+            # the schedule's shape changed with the new length (e.g. --max-steps past a run too short
+            # for a warm-up): the new schedule, advanced to the step reached
+            self._advance_schedule(int(st["step"]))
         if st.get("scaler") and self.scaler.is_enabled():
             self.scaler.load_state_dict(st["scaler"])
         torch.set_rng_state(st["torch_rng"])
@@ -280,6 +290,17 @@ class _Trainer:
         self.step, self.epoch, self.batch_in_epoch = int(st["step"]), int(st["epoch"]), int(st["batch_in_epoch"])
         self.best_val, self.best_step = float(st["best_val"]), int(st["best_step"])
         self.bad_vals, self.skipped = int(st["bad_vals"]), int(st["skipped"])
+
+    def _advance_schedule(self, steps: int) -> None:
+        import warnings
+
+        for group in self.opt.param_groups:
+            group["lr"] = group.get("initial_lr", self.cfg.lr)
+        self.sched = build_scheduler(self.opt, self.cfg, self.total_steps)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # "scheduler.step() before optimizer.step()": intended here
+            for _ in range(steps):
+                self.sched.step()
 
     def checkpoint(self) -> None:
         """last.safetensors + last_state.pt (never with NaN: save_weights refuses)."""
@@ -517,12 +538,7 @@ def train(
     if resume:
         run = store_runs.load_run(name, store)
         run_id = run.run_id
-        if run.status in ("running", "stopping") and run.info.get("pid") == os.getpid():
-            raise SpecError(f"run {run_id!r} is already running")
-        fs = saved_twin(run_featureset(run), store)
-        spec = run_spec(run)
-        cfg = TrainConfig.parse(run.info.get("config") or {}, **(_config_overrides(config)))
-        store_runs.update_run(run_id, store, config=cfg.model_dump(mode="json"))
+        lock = store_runs.writer_lock(run_id, store)  # a second writer (another resume) is refused here
     else:
         fs, spec, cfg = prepare(featureset, model_spec, config, store, context=context, horizon=horizon)
         sel = getattr(fs, "selection", None)
@@ -537,15 +553,24 @@ def train(
             context=int(spec.context), horizon=int(spec.horizon), n_features=int(spec.n_features),
             step_seconds=step_seconds_of(fs),
         )
+        lock = store_runs.writer_lock(run_id, store)
     path = store_runs.run_dir(run_id, store)
     trainer = None
+    started = False
     try:
-        store_runs.update_run(run_id, store, status="running", pid=os.getpid(), error=None,
-                              traceback=None, stop_reason=None, started=store_runs.now_iso(), ended=None)
+        if resume:
+            fs = saved_twin(run_featureset(run), store)
+            spec = run_spec(run)
+            cfg = TrainConfig.parse(run.info.get("config") or {}, **(_config_overrides(config)))
         trainer = _Trainer(run_id, path, store, fs, spec, cfg, progress, stop_event, root=root,
                            leave_one_core=leave_one_core)
         if resume:
             trainer.restore()
+        # from here on the run is being trained: its status says so, and a failure is recorded
+        started = True
+        store_runs.update_run(run_id, store, status="running", pid=os.getpid(), error=None, traceback=None,
+                              stop_reason=None, started=store_runs.now_iso(), ended=None,
+                              **({"config": cfg.model_dump(mode="json")} if resume else {}))
         store_runs.update_run(run_id, store, n_params=sum(p.numel() for p in trainer.model.parameters()),
                               device=str(trainer.device), total_steps=trainer.total_steps,
                               n_train_windows=len(trainer.train_ds), n_val_windows=len(trainer.val_ds))
@@ -559,11 +584,22 @@ def train(
                        reason, None, trainer.skipped)
     except KeyboardInterrupt:
         # aborted mid-step: the weights may be half-updated, so the last checkpoint stays as it is
-        with contextlib.suppress(Exception):
-            store_runs.update_run(run_id, store, status="interrupted", stop_reason="aborted (Ctrl-C); "
-                                  "resume continues from the last checkpoint", ended=store_runs.now_iso())
+        if started:
+            with contextlib.suppress(Exception):
+                store_runs.update_run(run_id, store, status="interrupted", stop_reason="aborted (Ctrl-C); "
+                                      "resume continues from the last checkpoint", ended=store_runs.now_iso())
+        elif not resume:
+            _discard(run_id, store, lock)
         raise
     except BaseException as exc:
+        if not started:
+            # refused before training began: a resumed run keeps its status and files untouched, and
+            # a new run's folder goes when the refusal is the user's (a bug keeps it, with its traceback)
+            if resume:
+                raise
+            if isinstance(exc, SynthwbError):
+                _discard(run_id, store, lock)
+                raise
         err = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
         with contextlib.suppress(Exception):
             store_runs.update_run(run_id, store, status="failed", error=err, traceback=traceback.format_exc(),
@@ -573,6 +609,14 @@ def train(
     finally:
         if trainer is not None:
             trainer.close()
+        lock.release()
+
+
+def _discard(run_id: str, store, lock) -> None:
+    """Remove a new run's folder that training never started in (nothing left half-made)."""
+    lock.release()
+    with contextlib.suppress(Exception):
+        store_runs.delete_run(run_id, store, force=True)
 
 
 def _config_overrides(config: TrainConfig | dict | None) -> dict:
