@@ -7,6 +7,7 @@
     synthwb search  --name N --features FS (--spec S | --preset P) --space PATH=LOW:HIGH[:log] ...
                     [--method grid|random|tpe] [--trials K] [--keep K]
     synthwb ablation --name N --features FS (--spec S | --preset P) [--groups a,b]
+    (search and ablation: [--backend local|ray] [--ray-address ADDR] [--cpus-per-trial C] [--gpus-per-trial G])
 
 ``compare`` prints the leaderboard the Compare page shows (same engine call, same numbers).
 """
@@ -90,6 +91,9 @@ def _training_args(p) -> None:
     p.add_argument("--epochs", type=int)
     p.add_argument("--max-steps", type=int, dest="max_steps")
     p.add_argument("--device", choices=["auto", "cpu", "cuda", "mps"])
+    from synthwb.cli.backends import add_backend_args
+
+    add_backend_args(p)
 
 
 def _train_config(args) -> dict:
@@ -223,12 +227,14 @@ def _search(args):
     import threading
 
     from synthwb.cli import Result, table
+    from synthwb.cli.backends import ray_options
     from synthwb.research.search import search_runs
 
     res = search_runs(_progress_printer(), threading.Event(), run_name=args.name, featureset=args.features,
                      model_spec=_model_spec(args), space=args.space, method=args.method, n_trials=args.trials,
                      config=_train_config(args), store=args.store, root=args.root, seed=args.seed, per_dim=args.per_dim,
-                     keep=None if args.keep < 0 else args.keep, context=args.context, horizon=args.horizon)
+                     keep=None if args.keep < 0 else args.keep, context=args.context, horizon=args.horizon,
+                     backend=args.backend, ray=ray_options(args))
     rows = res.table().to_dicts()
     best = res.best
     text = table(rows) + (f"\nbest: trial {best.number} value {best.value:.4f} run {best.run_id}" if best else
@@ -238,10 +244,12 @@ def _search(args):
 
 def _ablation(args):
     from synthwb.cli import Result, table
+    from synthwb.cli.backends import ray_options
     from synthwb.research.ablation import run_ablation
 
     res = run_ablation(args.name, args.features, _model_spec(args), _train_config(args),
                        groups=_csv_list(args.groups) or None, store=args.store, root=args.root,
-                       progress=None, context=args.context, horizon=args.horizon)
+                       progress=None, context=args.context, horizon=args.horizon, backend=args.backend,
+                       ray=ray_options(args))
     rows = res.table().to_dicts()
     return Result(rows, table(rows, ["group", "removed", "n_features", "val_crps", "delta", "pct", "run_id", "status"]))
