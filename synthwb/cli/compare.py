@@ -3,6 +3,7 @@
     synthwb compare --runs A,B,... [--baselines gbm,...] [--benchmark NAME] [--task 24h|1h|FILE.json]
                     [--asset-class C --symbol S --freq F] [--start D] [--end D] [--origins K]
                     [--n-paths N] [--seed S] [--method dm|bootstrap] [--csv OUT] [--json]
+                    [--reward [--assets ETH,SOL] [--asset-weight ETH=0.7]] [--backend local|ray]
     synthwb ensemble --name N --members A,B,... [--weights 0.5,0.5 | --fit --start D --end D]
     synthwb search  --name N --features FS (--spec S | --preset P) --space PATH=LOW:HIGH[:log] ...
                     [--method grid|random|tpe] [--trials K] [--keep K]
@@ -43,6 +44,9 @@ def add_commands(sub, common) -> None:
                                     "are scored on them too and the reward runs over every asset")
     p.add_argument("--asset-weight", action="append", default=[], dest="asset_weight", metavar="ASSET=W",
                    help="override an asset's reward weight (repeatable; default: the validator's table)")
+    from synthwb.cli.backends import add_backend_args
+
+    add_backend_args(p)  # --backend ray: the per-asset backtests run as Ray tasks
     p.set_defaults(func=_compare)
 
     e = sub.add_parser("ensemble", parents=[common], help="save an ensemble of runs/baselines as a run")
@@ -129,10 +133,19 @@ def _compare(args):
         end=args.end, origins=args.origins, n_paths=args.n_paths, seed=args.seed, method=args.method,
         store=args.store, assets=_csv_list(args.assets),
     )
+    from synthwb.cli.backends import ray_options
+
     weights = _asset_weights(args.asset_weight)
     if req.assets and not args.reward:
         raise SpecError("--assets feeds the Synth reward: add --reward")
-    res = cmp.compare(req, root=args.root, store=args.store, device=args.device)
+    ray = ray_options(args)
+    run_many = None
+    if ray is not None:
+        from synthwb.research.backend import run_backtests
+
+        def run_many(specs):
+            return run_backtests(specs, root=args.root, store=args.store, backend="ray", ray=ray)
+    res = cmp.compare(req, root=args.root, store=args.store, device=args.device, run_many=run_many)
     files = []
     if args.csv:
         files = res.write_csv(args.csv)
