@@ -203,5 +203,6 @@ if job is not None:
 moirai_runs = [r for r in runs.list_runs(STORE) if (r.get("model") or "").startswith("moirai/")]
 if moirai_runs:
     st.markdown("##### Saved Moirai runs")
-    st.dataframe([{k: r.get(k) for k in ("run_id", "status", "model", "featureset", "symbol", "freq", "step",
-                                         "created")} for r in moirai_runs], hide_index=True)
+    st.dataframe([{**{k: r.get(k) for k in ("run_id", "status", "model", "featureset", "symbol", "freq", "step",
+                                            "created")}, "status": r["label"] if r.get("usable") else r["status"]}
+                  for r in moirai_runs], hide_index=True)

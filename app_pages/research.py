@@ -63,7 +63,9 @@ def _ensemble_builder(sel, runs: list[dict]) -> None:
     options = [r["run_id"] for r in runs] + [BASELINE_PREFIX + b for b in BASELINES.names()]
     if "ens_members" in S:
         S.ens_members = [m for m in S.ens_members if m in options]
-    st.multiselect("Members", options, key="ens_members", placeholder="two or more runs or baselines")
+    info = {r["run_id"]: r for r in runs}
+    st.multiselect("Members", options, key="ens_members", placeholder="two or more runs or baselines",
+                   format_func=lambda m: bg.run_option(info[m]) if m in info else m)
     members = _ens_members()
     mode = st.radio("Weights", ["equal", "custom", "fitted"], horizontal=True, key="ens_mode",
                     help="fitted: minimise the mean Synth score of the mixture on a validation period")

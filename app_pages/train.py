@@ -202,7 +202,7 @@ def _live_rows(rows: list[dict]) -> list[dict]:
         r = {**r, "status": r["label"] if r.get("usable") else r["status"]}
         if j is not None and j.status in ACTIVE:
             steps = [m["step"] for m in j.metrics if m.get("kind") == "train"]
-            r.update(status=j.status, progress=j.progress, step=steps[-1] if steps else r.get("step"))
+            r.update(status=j.status, progress=j.progress, step=steps[-1] if steps else r.get("step") or 0)
         out.append(r)
     return out
 
@@ -216,7 +216,7 @@ def runs_list() -> None:
             "best_val_coverage_90", "created")
     st.dataframe([{k: r.get(k) for k in cols} for r in _live_rows(rows)], hide_index=True,
                  column_config={"progress": st.column_config.ProgressColumn("progress", min_value=0, max_value=1),
-                                "status": st.column_config.TextColumn("status", width="medium")})
+                                "status": st.column_config.TextColumn("status", width="large")})
     rid = st.selectbox("Run", [r["run_id"] for r in rows], key="tr_run")
     try:
         run = runs.load_run(rid, STORE)

@@ -34,10 +34,16 @@ def curves(live: dict[str, list[dict]], run_ids: list[str], store: str, key: str
         except SynthwbError:
             continue  # deleted between the listing and now
     hist = {k: v for k, v in hist.items() if any(r.get("kind") in ("train", "val") for r in v)}
+    waiting = [k for k in live if k not in hist]
+    if waiting:
+        st.caption(f"Curves of {waiting[0]} appear at its first logged step (every `log_every` steps) and validation.")
     if not hist:
-        st.caption("Curves appear at the first logged step (every `log_every` steps) and validation."
-                   if live else "Pick runs to draw their curves.")
+        if not live:
+            st.caption("Pick runs to draw their curves.")
         return
     one = next(iter(hist)) if len(hist) == 1 else None
     fig = curves_figure(hist[one] if one else hist, title=one, smoothing=smoothing, log_y=log_y)
     st.plotly_chart(fig, key=key)
+    if not one:
+        st.caption("A colour per run; in a panel with two metrics the first is solid, the second dashed. "
+                   "Click a run in the legend to hide it in every panel.")

@@ -89,6 +89,7 @@ def curves_figure(history: list[dict] | Mapping[str, list[dict]], title: str | N
     }
     if title:
         layout["title"] = {"text": title}
+    log = {"type": "log", "nticks": 6} if log_y else {}
     n_axes = 0
     for i, (name, k1, m1, k2, m2, own_y) in enumerate(PANELS):
         r, c = divmod(i, 2)
@@ -97,8 +98,7 @@ def curves_figure(history: list[dict] | Mapping[str, list[dict]], title: str | N
         n_axes += 1
         ax = "" if n_axes == 1 else str(n_axes)
         layout[f"xaxis{ax}"] = {"domain": [x0, x0 + w], "anchor": f"y{ax}", "title": {"text": "step", "standoff": 2}}
-        layout[f"yaxis{ax}"] = {"domain": [y0, y0 + h], "anchor": f"x{ax}", "exponentformat": "e",
-                                **({"type": "log"} if log_y else {})}
+        layout[f"yaxis{ax}"] = {"domain": [y0, y0 + h], "anchor": f"x{ax}", "exponentformat": "e", **log}
         layout["annotations"].append({"text": name, "x": x0 + w / 2, "y": y0 + h, "xref": "paper", "yref": "paper",
                                       "xanchor": "center", "yanchor": "bottom", "showarrow": False,
                                       "font": {"size": 14}})
@@ -107,7 +107,7 @@ def curves_figure(history: list[dict] | Mapping[str, list[dict]], title: str | N
             n_axes += 1
             yax2 = str(n_axes)
             layout[f"yaxis{yax2}"] = {"overlaying": f"y{ax}", "side": "right", "anchor": f"x{ax}",
-                                      "showgrid": False, **({"type": "log"} if log_y else {})}
+                                      "showgrid": False, **log}
         for j, (run, rows) in enumerate(runs.items()):
             for second, (kind, key, yax) in enumerate(((k1, m1, ax), (k2, m2, yax2))):
                 if not kind:
