@@ -164,6 +164,8 @@ CASES = [
     C("backtest-origins-zero", "backtest --run r1 --origins 0", r"n_origins"),
     C("backtest-paths-one", "backtest --run r1 --n-paths 1", r"n_paths"),
     C("backtest-symbol-500-chars", f"backtest --asset-class crypto --symbol {LONG} --freq 1h", r"invalid symbol"),
+    C("backtest-coarser-bars-than-the-run", "backtest --run r1 --asset-class crypto --symbol BTC --freq 1h --task 1h",
+      r"'r1' reads 15min bars but the selection's timeframe is 1h, coarser; use --freq 15min"),
     C("backtest-grid-mismatch", "backtest --run r1 --task 24h", r"grid"),
     # ---------------------------------------------------------------- compare
     C("compare-run-unknown", "compare --runs nope", r"nope"),

@@ -625,6 +625,11 @@ def run_backtest(spec: BacktestSpec | dict | str, root=None, store=None,
     forecasters = _load_forecasters(spec, store, extra, root)
     if not forecasters:
         raise SpecError("nothing to backtest: give at least one run or one baseline")
+    coarse = [(name, f.freq) for name, _, f in forecasters if getattr(f, "bar_seconds", None) and bar_s > int(f.bar_seconds)]
+    if coarse:  # 1h bars would be read as if they were the run's 5-minute bars
+        name, freq = coarse[0]
+        raise SpecError(f"{name!r} reads {freq} bars but the selection's timeframe is {sel.freq}, coarser; use "
+                        f"--freq {freq} (finer bars are resampled to {freq})")
     timing = spec.timing_mode()
     natives = [int(f.step_seconds) for _, _, f in forecasters]
     lead = lead_seconds(bar_s, natives) if timing == "validator" else 0
