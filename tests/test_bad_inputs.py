@@ -90,6 +90,9 @@ CASES = [
     C("import-unknown-freq", "data import {in}/good_1min.csv --asset-class crypto --symbol X --freq 7min",
       r"unknown frequency '7min'; use one of 1min"),
     C("import-bad-on-duplicate", IMPORT % ("good_1min.csv", "1min") + " --on-duplicate maybe", r"invalid choice: 'maybe'"),
+    C("import-hf-repo-traversal", "data hf ../../etc --asset BTC --timeframe 1m", r"invalid dataset repo '\.\./\.\./etc'"),
+    C("import-hf-symbol", "data hf owner/repo --asset ../x --timeframe 1m", r"invalid symbol '\.\./x'"),
+    C("import-hf-timeframe", "data hf owner/repo --asset BTC --timeframe 7m", r"cannot map timeframe '7m'"),
     # ---------------------------------------------------------------- lake reads
     C("show-symbol-500-chars", f"data show --asset-class crypto --symbol {LONG} --freq 1h", r"invalid symbol"),
     C("show-symbol-nul", ["data", "show", "--asset-class", "crypto", "--symbol", "BT\x00C", "--freq", "1h"],
@@ -118,6 +121,8 @@ CASES = [
     C("features-train-fraction", "features build --name g --asset-class crypto --symbol BTC --freq 1h --train 1.5",
       r"train"),
     C("features-show-unknown", "features show nope", r"no feature set named 'nope'"),
+    C("features-delete-unknown", "features delete nope", r"no feature set named 'nope'"),
+    C("features-delete-traversal", "features delete ../x", r"invalid feature set name '\.\./x'"),
     # ---------------------------------------------------------------- model specs
     C("models-validate-list", "models validate {in}/list.json", r"holds a JSON list"),
     C("models-validate-missing", "models validate {in}/nope.json", r"does not exist"),
@@ -148,6 +153,11 @@ CASES = [
     C("train-spec-file-list", "train --name x --features tiny --spec {in}/list.json", r"holds a JSON list"),
     C("train-name-unusable", ["train", "--name", "///", "--features", "tiny", "--preset", "dlinear-gbm", "--loss",
                               "crps", "--context", "32", "--horizon", "8"], r"invalid run name"),
+    C("train-moirai-checkpoint-missing", "train --name m --features tiny --moirai /nonexistent",
+      r"checkpoint '/nonexistent' is neither a folder"),
+    C("train-moirai-not-a-checkpoint", "train --name m --features tiny --moirai {in}",
+      r"is not a Moirai checkpoint folder"),
+    C("moirai-forecast-features-unknown", "moirai forecast --checkpoint {in} --features nope", r"nope"),
     C("train-resume-unknown", "train --name nope --resume", r"no run 'nope'"),
     C("train-resume-traversal", "train --name ../etc --resume", r"invalid run id"),
     # ---------------------------------------------------------------- backtest
@@ -321,7 +331,7 @@ def test_the_suite_covers_every_area_with_at_least_60_cases():
     assert len(ids) == len(set(ids)) >= 60
     areas = {i.split("-")[0] for i in ids}
     assert {"import", "show", "features", "models", "train", "backtest", "compare", "ensemble", "search",
-            "ablation", "runs", "forecast"} <= areas
+            "ablation", "runs", "forecast", "moirai"} <= areas
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c.values[0].id if hasattr(c, "values") else c.id for c in CASES])

@@ -19,6 +19,7 @@ Only when the preview has no problem does :func:`import_file` call
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -431,6 +432,9 @@ def import_hf(repo_id: str, asset: str, timeframe: str, *, asset_class: str = "c
         raise DataError(f"cannot map timeframe {timeframe!r} to a lake frequency; pass freq (one of {', '.join(FREQS)})")
     check_freq(freq)
     symbol = check_symbol(symbol or asset)
+    if not re.fullmatch(r"[A-Za-z0-9][\w.-]{0,95}/[A-Za-z0-9][\w.-]{0,95}", str(repo_id)) or ".." in str(repo_id):
+        raise DataError(f"invalid dataset repo {str(repo_id)[:60]!r}: give it as owner/name, "
+                        "e.g. owner/open-synth-training-data")
     df = hf_load(repo_id, asset, timeframe, revision=revision, cache_dir=cache_dir, local_dir=local_dir)
     check_spacing(df, freq)
     summary = write_bars(df, asset_class, symbol, freq, root=root)
