@@ -23,6 +23,7 @@ import platform
 import shutil
 import socket
 import threading
+import warnings
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from importlib import metadata
@@ -609,8 +610,6 @@ def load_last(path: Path, model, run_id: str) -> dict:
     weights = read_weights(wpath)
     check_weights_match(model, weights, f"last weights ({run_id})")
     model.load_state_dict(weights)
-    import warnings
-
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # torch's notes on a foreign pickle protocol: the refusal says it
