@@ -63,6 +63,8 @@ CASES = [
     C("import-epoch-1e30-int", IMPORT % ("epoch_int30.csv", "1min"), r"out of range for an epoch timestamp"),
     C("import-epoch-ms-broken-rows", IMPORT % ("epoch_ms_bad.csv", "1min"),
       r"rows 5, 8 of ts are not an epoch number like the other rows \(read as epoch ms", absent="cannot read"),
+    C("import-epoch-ms-one-row-in-seconds", IMPORT % ("epoch_ms_one_s.csv", "1min"),
+      r"mixed epoch units in ts: most rows are epoch ms but row 1 is not \(e\.g\. 1704067200\)"),
     C("import-off-grid-bar", IMPORT % ("offgrid.csv", "1h"), r"row 11 \(2024-01-01 10:30:00 UTC\) is off the 1h grid",
       absent="finer than"),
     C("import-every-problem", IMPORT % ("many_problems.csv", "1min"),
@@ -259,6 +261,9 @@ def _inputs(folder: Path) -> None:
     ms[4] = "1704067440000x,1,2,0.5,1.5,10"
     ms[7] = "2024-01-01,1,2,0.5,1.5,10"
     w("epoch_ms_bad.csv", _lines(HEAD, *ms))
+    ms = [f"{1_704_067_200_000 + i * 60_000},1,2,0.5,1.5,10" for i in range(50)]
+    ms[0] = "1704067200,1,2,0.5,1.5,10"
+    w("epoch_ms_one_s.csv", _lines(HEAD, *ms))
     grid = _bars(T0, H, 48)
     grid[10] = "2024-01-01 10:30:00,1,2,0.5,1.5,10"
     w("offgrid.csv", _lines(HEAD, *grid))
