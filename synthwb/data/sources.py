@@ -25,6 +25,7 @@ from pathlib import Path
 
 import polars as pl
 
+from synthwb.core.config import writable_data_dir
 from synthwb.core.errors import DataError, NotFound, SynthwbError
 from synthwb.core.text import table
 from synthwb.data.cleaning import quality_report
@@ -354,6 +355,8 @@ def import_file(path: str | os.PathLike, asset_class: str, symbol: str, freq: st
     check_asset_class(asset_class)
     check_freq(freq)
     check_symbol(symbol)
+    if not dry_run:  # a lake that cannot be written is refused before the file is read
+        writable_data_dir(root)
     pv = preview_file(path, freq=freq, asset_class=asset_class, symbol=symbol, tz=tz, ts_format=ts_format,
                       mapping=mapping, on_duplicate=on_duplicate, name=name, sort=sort)
     if pv.problem:
@@ -432,6 +435,7 @@ def import_hf(repo_id: str, asset: str, timeframe: str, *, asset_class: str = "c
         raise DataError(f"cannot map timeframe {timeframe!r} to a lake frequency; pass freq (one of {', '.join(FREQS)})")
     check_freq(freq)
     symbol = check_symbol(symbol or asset)
+    writable_data_dir(root)
     if not re.fullmatch(r"[A-Za-z0-9][\w.-]{0,95}/[A-Za-z0-9][\w.-]{0,95}", str(repo_id)) or ".." in str(repo_id):
         raise DataError(f"invalid dataset repo {str(repo_id)[:60]!r}: give it as owner/name, "
                         "e.g. owner/open-synth-training-data")

@@ -33,7 +33,7 @@ from typing import Any, Literal, get_args
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from synthwb.core import __version__
-from synthwb.core.config import store_dir
+from synthwb.core.config import store_dir, writable_store_dir
 from synthwb.core.errors import NotFound, SpecError, SynthwbError
 from synthwb.core.io import atomic_path, atomic_write_json, check_slug, read_jsonl, slugify
 
@@ -154,7 +154,7 @@ def create_run(name: str, store: str | os.PathLike | None = None, /, **fields: A
         raise SpecError(f"invalid run name {name!r}: it must contain letters or digits")
     base = base[:72].strip("-._")
     check_slug(base, "run name")
-    root = store_dir(store)
+    root = writable_store_dir(store)
     root.mkdir(parents=True, exist_ok=True)
     for i in range(1, 10_000):
         run_id = base if i == 1 else f"{base}-{i}"
