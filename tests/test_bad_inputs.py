@@ -107,6 +107,8 @@ CASES = [
     C("show-symbol-nul", ["data", "show", "--asset-class", "crypto", "--symbol", "BT\x00C", "--freq", "1h"],
       r"invalid symbol"),
     C("show-root-is-a-file", "data list --root {in}/good_1min.csv", r"lake root .* is a file, not a folder"),
+    C("show-rows-negative", "data show --asset-class crypto --symbol BTC --freq 1h --rows -5",
+      r"argument --rows: -5 is negative; give 0 or more"),
     C("show-unknown-symbol", "data show --asset-class crypto --symbol DOGE --freq 1h", r"no bars for crypto/DOGE"),
     C("show-resample-finer", "data show --asset-class crypto --symbol BTC --freq 1h --resample 5min",
       r"--resample 5min is finer than --freq 1h"),
@@ -180,6 +182,8 @@ CASES = [
     C("backtest-history-nan", "backtest --spec {in}/history_nan.json", r"history_days: nan is not a number"),
     C("backtest-spec-list", "backtest --spec {in}/list.json", r"backtest spec file .* holds a JSON list"),
     C("backtest-spec-selection-5", "backtest --spec {in}/selection_5.json", r"selection: Input should be a valid dictionary"),
+    C("backtest-seed-huge", "backtest --run r1 --task 1h --seed 99999999999999999999999", r"seed: Input should be less"),
+    C("backtest-start-unreadable", "backtest --run r1 --start 2024-13-45", r"cannot read '2024-13-45' as a date"),
     C("backtest-run-unknown", "backtest --run nope", r"no run 'nope'"),
     C("backtest-no-run-no-selection", "backtest", r"give --run RUN, or --asset-class/--symbol/--freq"),
     C("backtest-partial-selection", "backtest --asset-class crypto", r"give --asset-class, --symbol and --freq together"),
@@ -212,9 +216,19 @@ CASES = [
     C("ensemble-baseline-unknown", "ensemble --name e --members r1,baseline:nope", r"nope"),
     C("ensemble-members-repeat", "ensemble --name e --members r1,r1", r"repeat"),
     # ---------------------------------------------------------------- search and ablation
-    C("search-every-trial-fails", "search --name s --features tiny --preset dlinear-gbm --context 32 --horizon 8 "
-                                  "--method grid --space config.lr=1e9,2e9 --max-steps 1",
-      r"every trial of search 's' failed \(2 of 2\)"),
+    C("search-every-trial-fails", "search --name s --features tiny --preset dlinear-gbm --horizon 8 "
+                                  "--config {in}/crps.json --method grid --space spec.context=5000,6000 --max-steps 1",
+      r"every trial of search 's' failed \(2 of 2\); the first: .*fewer than context 5000"),
+    C("search-range-invalid", "search --name s --features tiny --preset dlinear-gbm --space config.lr=1e9,2e9",
+      r"search dimension config\.lr=1000000000\.0 cannot train: invalid training config: lr: Input should be less than or equal to 10"),
+    C("search-value-not-a-number", "search --name s --features tiny --preset dlinear-gbm --space config.lr=abc",
+      r"search dimension config\.lr='abc' cannot train: invalid training config: lr: Input should be a valid number"),
+    C("search-unknown-setting", "search --name s --features tiny --preset dlinear-gbm --space config.nope=1,2",
+      r"search setting 'config\.nope': no key 'nope'"),
+    C("search-per-dim-zero", "search --name s --features tiny --preset dlinear-gbm --space config.lr=1e-3:1e-2 "
+                             "--method grid --per-dim 0", r"per_dim \(--per-dim\) must be at least 1"),
+    C("search-seed-huge", "search --name s --features tiny --preset dlinear-gbm --space config.lr=1e-3:1e-2 "
+                          "--seed 99999999999999999999", r"seed must be 0\.\."),
     C("search-space-path", "search --name s --features tiny --preset dlinear-gbm --space lr=1e-3,2e-3", r"config\."),
     C("search-preset-unknown", "search --name s --features tiny --preset nope --space config.lr=1e-3,2e-3",
       r"presets: anchored-term"),
@@ -230,6 +244,7 @@ CASES = [
     C("runs-show-500-chars", f"runs show {LONG.lower()}", r"invalid run id"),
     C("runs-show-nul", ["runs", "show", "r\x001"], r"invalid run id"),
     C("runs-store-is-a-file", "runs list --store {in}/good_1min.csv", r"models store .* is a file, not a folder"),
+    C("runs-show-metrics-negative", "runs show r1 --metrics -1", r"argument --metrics: -1 is negative"),
     C("runs-delete-unknown", "runs delete nope --yes", r"no run 'nope'"),
     C("runs-rename-to-existing", "runs rename r1 tiny-run", r"already exists"),
     C("runs-rename-unusable", "runs rename r1 ///", r"invalid run name"),
@@ -237,6 +252,9 @@ CASES = [
     # ---------------------------------------------------------------- forecast
     C("forecast-out-not-json", "forecast --run r1 --task 1h --out r.txt", r"--out must be a \.json file"),
     C("forecast-out-uncreatable", "forecast --run r1 --task 1h --out /proc/nope/r.json", r"cannot write --out"),
+    C("forecast-zero-paths", "forecast --run r1 --task 1h --out r.json --n-paths 0", r"--n-paths must be 2\.\.20000"),
+    C("forecast-seed-huge", "forecast --run r1 --task 1h --out r.json --seed -1", r"--seed must be 0\.\."),
+    C("forecast-at-unreadable", "forecast --run r1 --task 1h --out r.json --at garbage", r"cannot read 'garbage'"),
     C("forecast-run-unknown", "forecast --run nope --task 1h --out {in}/r.json", r"no run 'nope'"),
 ]
 
@@ -299,6 +317,7 @@ def _inputs(folder: Path) -> None:
     w("ambiguous.csv", _lines(HEAD, "01/02/2024,1,2,0.5,1.5,10", "02/03/2024,1,2,0.5,1.5,10"))
     w("mixed_offsets.csv", _lines(HEAD, "2024-01-01 00:00:00+01:00,1,2,0.5,1.5,10", "2024-01-01 01:00:00,1,2,0.5,1.5,10"))
     w("list.json", "[1, 2]")
+    w("crps.json", '{"loss": "crps", "device": "cpu"}')
     w("string.json", '"hello"')
     w("config_unknown.json", '{"learning_rate": 0.1}')
     w("feature_unknown.json", '{"features": [{"name": "no_such_feature", "params": {}}]}')

@@ -141,7 +141,7 @@ class BacktestSpec(BaseModel):
     origins: list[datetime] | None = None
     n_origins: int = Field(50, ge=1, le=100_000)
     n_paths: int = Field(1000, ge=2, le=20_000)
-    seed: int = 0
+    seed: int = Field(0, ge=0, le=2**32 - 1)
     models: list[str] = Field(default_factory=list)
     baselines: list[BaselineRef] = Field(default_factory=lambda: [BaselineRef(name=n) for n in BASELINES.names()])
     seasonality: int = Field(1, ge=1)
