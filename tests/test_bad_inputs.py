@@ -26,6 +26,7 @@ import torch
 from train_support import CONTEXT, HORIZON, make_featureset, tiny_config
 
 from synthwb.cli import main
+from synthwb.moirai.checkpoints import make_tiny_checkpoint
 from synthwb.train import train
 
 NO_CUDA = not torch.cuda.is_available()
@@ -172,6 +173,19 @@ CASES = [
     C("train-moirai-not-a-checkpoint", "train --name m --features tiny --moirai {in}",
       r"is not a Moirai checkpoint folder"),
     C("moirai-forecast-features-unknown", "moirai forecast --checkpoint {in} --features nope", r"nope"),
+    C("moirai-forecast-zero-paths", "moirai forecast --checkpoint {in}/tinyck --features tiny --paths 0",
+      r"--paths must be 2\.\.20000, got 0"),
+    C("moirai-forecast-patch-size", "moirai forecast --checkpoint {in}/tinyck --features tiny --patch-size 7",
+      r"patch size 7 is not one of the model's patch sizes"),
+    C("moirai-forecast-covariate-unknown", "moirai forecast --checkpoint {in}/tinyck --features tiny --covariates nope",
+      r"unknown covariate\(s\) \['nope'\]"),
+    C("moirai-train-lr-nan", "train --name m --features tiny --moirai {in}/tinyck --lr nan",
+      r"invalid Moirai fine-tune config: lr: nan is not a number"),
+    C("moirai-train-context-huge", "train --name m --features tiny --moirai {in}/tinyck --context 100000",
+      r"context: Input should be less than or equal to"),
+    pytest.param(C("moirai-train-cuda-absent", "train --name m --features tiny --moirai {in}/tinyck --device cuda",
+                   r"device 'cuda' requested but CUDA is not available"),
+                 marks=pytest.mark.skipif(not NO_CUDA, reason="this machine has CUDA")),
     C("train-resume-unknown", "train --name nope --resume", r"no run 'nope'"),
     C("train-resume-traversal", "train --name ../etc --resume", r"invalid run id"),
     # ---------------------------------------------------------------- backtest
@@ -336,6 +350,7 @@ def world(demo_lake, tmp_path_factory):
     shutil.copytree(demo_lake, lake)
     inputs.mkdir()
     _inputs(inputs)
+    make_tiny_checkpoint(inputs / "tinyck")
     make_featureset(lake, store)
     for name in ("r1", "tiny-run"):
         train(name, "tiny", "dlinear-gbm", tiny_config(max_steps=2, val_every=2), store=store, root=lake,
