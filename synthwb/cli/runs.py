@@ -36,7 +36,8 @@ def _list(args) -> Result:
     rows = list_runs(args.store)
     cols = ["run_id", "status", "model", "featureset", "symbol", "freq", "step", "best_val_score", "best_val_crps",
             "created"]
-    return Result(rows, table(rows, cols))
+    broken = [f"broken: {r['run_id']}: {r['error']}; fix or delete that folder" for r in rows if r.get("broken")]
+    return Result(rows, "\n".join([table(rows, cols), *broken]))
 
 
 def _show(args) -> Result:

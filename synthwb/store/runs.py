@@ -396,8 +396,8 @@ def list_runs(store: str | os.PathLike | None = None) -> list[dict]:
                 info.setdefault("run_id", path.name)
             info = _checked(info, f"run {path.name!r}")
         except (OSError, ValueError) as exc:  # SpecError is a ValueError: a wrong-shape run.json
-            out.append({"run_id": path.name, "name": path.name, "status": "failed",
-                        "error": f"unreadable run.json: {exc}", "created": None})
+            out.append({"run_id": path.name, "name": path.name, "status": "failed", "broken": True,
+                        "model": "(broken run.json)", "error": f"unreadable run.json: {exc}", "created": None})
             continue
         out.append(_summary(info))
     out.sort(key=lambda r: r.get("created") or "", reverse=True)
