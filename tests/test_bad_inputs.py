@@ -72,6 +72,9 @@ CASES = [
       r"3 problems: \(1\) .*dated in the future.*\(2\) timestamps are not sorted.*\(3\) negative volume in row 20"),
     C("import-two-bad-columns", IMPORT % ("two_bad_columns.csv", "1min"),
       r"2 problems: \(1\) column high .* row 10: 'x'.*\(2\) column volume .* row 12: 'lots'"),
+    C("import-ambiguous-and-missing-columns", IMPORT % ("bid_ask_no_volume.csv", "1d"),
+      r"2 problems: \(1\) two or more columns fit open: BidOpen, AskOpen; pick one with --map open=BidOpen.*"
+      r"\(2\) missing column volume .*--map volume=none"),
     C("import-duplicates", IMPORT % ("dups.csv", "1min"), r"duplicate timestamps .*--on-duplicate first\|last\|mean"),
     C("import-high-below-low", IMPORT % ("high_low.csv", "1min"), r"high < low in row 4"),
     C("import-header-only", IMPORT % ("header_only.csv", "1min"), r"has a header but no rows"),
@@ -330,6 +333,8 @@ def _inputs(folder: Path) -> None:
     (folder / "binary.csv").write_bytes(b"PK\x05\x06" + b"\x00\x01\x02" * 100)
     w("ambiguous.csv", _lines(HEAD, "01/02/2024,1,2,0.5,1.5,10", "02/03/2024,1,2,0.5,1.5,10"))
     w("mixed_offsets.csv", _lines(HEAD, "2024-01-01 00:00:00+01:00,1,2,0.5,1.5,10", "2024-01-01 01:00:00,1,2,0.5,1.5,10"))
+    w("bid_ask_no_volume.csv", _lines("BidOpen,AskOpen,time,high,low,close", "1,1,2024-01-01,2,0.5,1.5",
+                                      "1,1,2024-01-02,2,0.5,1.5"))
     w("list.json", "[1, 2]")
     w("crps.json", '{"loss": "crps", "device": "cpu"}')
     w("string.json", '"hello"')

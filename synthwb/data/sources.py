@@ -181,7 +181,7 @@ class Preview:
     def to_dict(self) -> dict:
         return {
             "file": self.file, "shape": self.shape.to_dict(), "columns": self.columns,
-            "mapping": {k: describe(self.mapping[k]) for k in FIELDS if k in self.mapping}, "candidates": self.candidates,
+            "mapping": {k: describe(self.mapping[k], k) for k in FIELDS if k in self.mapping}, "candidates": self.candidates,
             "notes": self.notes, "timestamps": self.timestamps, "order": self.order, "rows": self.rows,
             "bars": self.bars.height if self.bars is not None else 0, "duplicates": self.duplicates,
             "on_duplicate": self.on_duplicate, "inferred_freq": self.inferred_freq, "freq": self.freq,
@@ -200,7 +200,7 @@ class Preview:
             if sh.skipped_lines:
                 read.append(f"{len(sh.skipped_lines)} preamble line(s) skipped")
         lines = [f"file: {self.file} ({', '.join(read)})",
-                 "mapping: " + ", ".join(f"{k} <- {describe(self.mapping[k])}" for k in FIELDS if k in self.mapping)]
+                 "mapping: " + ", ".join(f"{k} <- {describe(self.mapping[k], k)}" for k in FIELDS if k in self.mapping)]
         lines += [f"  note: {n}" for n in self.notes]
         if self.timestamps:
             lines.append(f"timestamps: {self.timestamps.get('format', '?')}; {self.timestamps.get('zone', '')}")
