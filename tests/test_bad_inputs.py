@@ -26,6 +26,7 @@ import torch
 from train_support import CONTEXT, HORIZON, make_featureset, tiny_config
 
 from synthwb.cli import main
+from synthwb.moirai.checkpoints import make_tiny_checkpoint
 from synthwb.train import train
 
 NO_CUDA = not torch.cuda.is_available()
@@ -63,12 +64,17 @@ CASES = [
     C("import-epoch-1e30-int", IMPORT % ("epoch_int30.csv", "1min"), r"out of range for an epoch timestamp"),
     C("import-epoch-ms-broken-rows", IMPORT % ("epoch_ms_bad.csv", "1min"),
       r"rows 5, 8 of ts are not an epoch number like the other rows \(read as epoch ms", absent="cannot read"),
+    C("import-epoch-ms-one-row-in-seconds", IMPORT % ("epoch_ms_one_s.csv", "1min"),
+      r"mixed epoch units in ts: most rows are epoch ms but row 1 is not \(e\.g\. 1704067200\)"),
     C("import-off-grid-bar", IMPORT % ("offgrid.csv", "1h"), r"row 11 \(2024-01-01 10:30:00 UTC\) is off the 1h grid",
       absent="finer than"),
     C("import-every-problem", IMPORT % ("many_problems.csv", "1min"),
       r"3 problems: \(1\) .*dated in the future.*\(2\) timestamps are not sorted.*\(3\) negative volume in row 20"),
     C("import-two-bad-columns", IMPORT % ("two_bad_columns.csv", "1min"),
       r"2 problems: \(1\) column high .* row 10: 'x'.*\(2\) column volume .* row 12: 'lots'"),
+    C("import-ambiguous-and-missing-columns", IMPORT % ("bid_ask_no_volume.csv", "1d"),
+      r"2 problems: \(1\) two or more columns fit open: BidOpen, AskOpen; pick one with --map open=BidOpen.*"
+      r"\(2\) missing column volume .*--map volume=none"),
     C("import-duplicates", IMPORT % ("dups.csv", "1min"), r"duplicate timestamps .*--on-duplicate first\|last\|mean"),
     C("import-high-below-low", IMPORT % ("high_low.csv", "1min"), r"high < low in row 4"),
     C("import-header-only", IMPORT % ("header_only.csv", "1min"), r"has a header but no rows"),
@@ -90,10 +96,23 @@ CASES = [
     C("import-unknown-freq", "data import {in}/good_1min.csv --asset-class crypto --symbol X --freq 7min",
       r"unknown frequency '7min'; use one of 1min"),
     C("import-bad-on-duplicate", IMPORT % ("good_1min.csv", "1min") + " --on-duplicate maybe", r"invalid choice: 'maybe'"),
+    C("import-hf-repo-traversal", "data hf ../../etc --asset BTC --timeframe 1m", r"invalid dataset repo '\.\./\.\./etc'"),
+    C("import-hf-symbol", "data hf owner/repo --asset ../x --timeframe 1m", r"invalid symbol '\.\./x'"),
+    C("import-hf-timeframe", "data hf owner/repo --asset BTC --timeframe 7m", r"cannot map timeframe '7m'"),
+    C("import-root-uncreatable", IMPORT % ("good_1min.csv", "1min") + " --root /proc/nope",
+      r"cannot write lake root \(--root / \$SYNTHWB_DATA_DIR\) '/proc/nope'"),
+    C("import-root-is-a-file", IMPORT % ("good_1min.csv", "1min") + " --root {in}/good_1min.csv",
+      r"lake root .* is a file, not a folder"),
+    C("import-demo-root-uncreatable", "data demo --years 0.01 --root /proc/nope", r"cannot write lake root"),
+    C("import-demo-years-zero", "data demo --years 0", r"years must be in \(0, 20\]"),
+    C("import-demo-years-nan", "data demo --years nan", r"years must be in \(0, 20\], got nan"),
     # ---------------------------------------------------------------- lake reads
     C("show-symbol-500-chars", f"data show --asset-class crypto --symbol {LONG} --freq 1h", r"invalid symbol"),
     C("show-symbol-nul", ["data", "show", "--asset-class", "crypto", "--symbol", "BT\x00C", "--freq", "1h"],
       r"invalid symbol"),
+    C("show-root-is-a-file", "data list --root {in}/good_1min.csv", r"lake root .* is a file, not a folder"),
+    C("show-rows-negative", "data show --asset-class crypto --symbol BTC --freq 1h --rows -5",
+      r"argument --rows: -5 is negative; give 0 or more"),
     C("show-unknown-symbol", "data show --asset-class crypto --symbol DOGE --freq 1h", r"no bars for crypto/DOGE"),
     C("show-resample-finer", "data show --asset-class crypto --symbol BTC --freq 1h --resample 5min",
       r"--resample 5min is finer than --freq 1h"),
@@ -117,7 +136,11 @@ CASES = [
     C("features-bad-name", "features build --name ../g --asset-class crypto --symbol BTC --freq 1h", r"invalid"),
     C("features-train-fraction", "features build --name g --asset-class crypto --symbol BTC --freq 1h --train 1.5",
       r"train"),
+    C("features-store-uncreatable", "features build --name g --asset-class crypto --symbol BTC --freq 1h --store /proc/nope",
+      r"cannot write models store \(--store / \$SYNTHWB_STORE_DIR\) '/proc/nope'"),
     C("features-show-unknown", "features show nope", r"no feature set named 'nope'"),
+    C("features-delete-unknown", "features delete nope", r"no feature set named 'nope'"),
+    C("features-delete-traversal", "features delete ../x", r"invalid feature set name '\.\./x'"),
     # ---------------------------------------------------------------- model specs
     C("models-validate-list", "models validate {in}/list.json", r"holds a JSON list"),
     C("models-validate-missing", "models validate {in}/nope.json", r"does not exist"),
@@ -148,6 +171,24 @@ CASES = [
     C("train-spec-file-list", "train --name x --features tiny --spec {in}/list.json", r"holds a JSON list"),
     C("train-name-unusable", ["train", "--name", "///", "--features", "tiny", "--preset", "dlinear-gbm", "--loss",
                               "crps", "--context", "32", "--horizon", "8"], r"invalid run name"),
+    C("train-moirai-checkpoint-missing", "train --name m --features tiny --moirai /nonexistent",
+      r"checkpoint '/nonexistent' is neither a folder"),
+    C("train-moirai-not-a-checkpoint", "train --name m --features tiny --moirai {in}",
+      r"is not a Moirai checkpoint folder"),
+    C("moirai-forecast-features-unknown", "moirai forecast --checkpoint {in} --features nope", r"nope"),
+    C("moirai-forecast-zero-paths", "moirai forecast --checkpoint {in}/tinyck --features tiny --paths 0",
+      r"--paths must be 2\.\.20000, got 0"),
+    C("moirai-forecast-patch-size", "moirai forecast --checkpoint {in}/tinyck --features tiny --patch-size 7",
+      r"patch size 7 is not one of the model's patch sizes"),
+    C("moirai-forecast-covariate-unknown", "moirai forecast --checkpoint {in}/tinyck --features tiny --covariates nope",
+      r"unknown covariate\(s\) \['nope'\]"),
+    C("moirai-train-lr-nan", "train --name m --features tiny --moirai {in}/tinyck --lr nan",
+      r"invalid Moirai fine-tune config: lr: nan is not a number"),
+    C("moirai-train-context-huge", "train --name m --features tiny --moirai {in}/tinyck --context 100000",
+      r"context: Input should be less than or equal to"),
+    pytest.param(C("moirai-train-cuda-absent", "train --name m --features tiny --moirai {in}/tinyck --device cuda",
+                   r"device 'cuda' requested but CUDA is not available"),
+                 marks=pytest.mark.skipif(not NO_CUDA, reason="this machine has CUDA")),
     C("train-resume-unknown", "train --name nope --resume", r"no run 'nope'"),
     C("train-resume-traversal", "train --name ../etc --resume", r"invalid run id"),
     # ---------------------------------------------------------------- backtest
@@ -158,12 +199,16 @@ CASES = [
     C("backtest-history-nan", "backtest --spec {in}/history_nan.json", r"history_days: nan is not a number"),
     C("backtest-spec-list", "backtest --spec {in}/list.json", r"backtest spec file .* holds a JSON list"),
     C("backtest-spec-selection-5", "backtest --spec {in}/selection_5.json", r"selection: Input should be a valid dictionary"),
+    C("backtest-seed-huge", "backtest --run r1 --task 1h --seed 99999999999999999999999", r"seed: Input should be less"),
+    C("backtest-start-unreadable", "backtest --run r1 --start 2024-13-45", r"cannot read '2024-13-45' as a date"),
     C("backtest-run-unknown", "backtest --run nope", r"no run 'nope'"),
     C("backtest-no-run-no-selection", "backtest", r"give --run RUN, or --asset-class/--symbol/--freq"),
     C("backtest-partial-selection", "backtest --asset-class crypto", r"give --asset-class, --symbol and --freq together"),
     C("backtest-origins-zero", "backtest --run r1 --origins 0", r"n_origins"),
     C("backtest-paths-one", "backtest --run r1 --n-paths 1", r"n_paths"),
     C("backtest-symbol-500-chars", f"backtest --asset-class crypto --symbol {LONG} --freq 1h", r"invalid symbol"),
+    C("backtest-coarser-bars-than-the-run", "backtest --run r1 --asset-class crypto --symbol BTC --freq 1h --task 1h",
+      r"'r1' reads 15min bars but the selection's timeframe is 1h, coarser; use --freq 15min"),
     C("backtest-grid-mismatch", "backtest --run r1 --task 24h", r"grid"),
     # ---------------------------------------------------------------- compare
     C("compare-run-unknown", "compare --runs nope", r"nope"),
@@ -181,14 +226,26 @@ CASES = [
       r"ensemble weights must be finite and non-negative"),
     C("ensemble-weights-count", "ensemble --name e --members r1,baseline:gbm --weights 1", r"got 1 weight\(s\) for 2"),
     C("ensemble-weights-zero", "ensemble --name e --members r1,baseline:gbm --weights 0,0", r"sum to zero"),
+    C("ensemble-store-uncreatable", "ensemble --name e --members baseline:gbm,baseline:garch --store /proc/nope",
+      r"cannot write models store"),
     C("ensemble-one-member", "ensemble --name e --members r1", r"at least two members"),
     C("ensemble-member-unknown", "ensemble --name e --members r1,nope", r"ensemble member 'nope' is not a run"),
     C("ensemble-baseline-unknown", "ensemble --name e --members r1,baseline:nope", r"nope"),
     C("ensemble-members-repeat", "ensemble --name e --members r1,r1", r"repeat"),
     # ---------------------------------------------------------------- search and ablation
-    C("search-every-trial-fails", "search --name s --features tiny --preset dlinear-gbm --context 32 --horizon 8 "
-                                  "--method grid --space config.lr=1e9,2e9 --max-steps 1",
-      r"every trial of search 's' failed \(2 of 2\)"),
+    C("search-every-trial-fails", "search --name s --features tiny --preset dlinear-gbm --horizon 8 "
+                                  "--config {in}/crps.json --method grid --space spec.context=5000,6000 --max-steps 1",
+      r"every trial of search 's' failed \(2 of 2\); the first: .*fewer than context 5000"),
+    C("search-range-invalid", "search --name s --features tiny --preset dlinear-gbm --space config.lr=1e9,2e9",
+      r"search dimension config\.lr=1000000000\.0 cannot train: invalid training config: lr: Input should be less than or equal to 10"),
+    C("search-value-not-a-number", "search --name s --features tiny --preset dlinear-gbm --space config.lr=abc",
+      r"search dimension config\.lr='abc' cannot train: invalid training config: lr: Input should be a valid number"),
+    C("search-unknown-setting", "search --name s --features tiny --preset dlinear-gbm --space config.nope=1,2",
+      r"search setting 'config\.nope': no key 'nope'"),
+    C("search-per-dim-zero", "search --name s --features tiny --preset dlinear-gbm --space config.lr=1e-3:1e-2 "
+                             "--method grid --per-dim 0", r"per_dim \(--per-dim\) must be at least 1"),
+    C("search-seed-huge", "search --name s --features tiny --preset dlinear-gbm --space config.lr=1e-3:1e-2 "
+                          "--seed 99999999999999999999", r"seed must be 0\.\."),
     C("search-space-path", "search --name s --features tiny --preset dlinear-gbm --space lr=1e-3,2e-3", r"config\."),
     C("search-preset-unknown", "search --name s --features tiny --preset nope --space config.lr=1e-3,2e-3",
       r"presets: anchored-term"),
@@ -203,6 +260,8 @@ CASES = [
     C("runs-show-traversal", "runs show ../etc", r"invalid run id"),
     C("runs-show-500-chars", f"runs show {LONG.lower()}", r"invalid run id"),
     C("runs-show-nul", ["runs", "show", "r\x001"], r"invalid run id"),
+    C("runs-store-is-a-file", "runs list --store {in}/good_1min.csv", r"models store .* is a file, not a folder"),
+    C("runs-show-metrics-negative", "runs show r1 --metrics -1", r"argument --metrics: -1 is negative"),
     C("runs-delete-unknown", "runs delete nope --yes", r"no run 'nope'"),
     C("runs-rename-to-existing", "runs rename r1 tiny-run", r"already exists"),
     C("runs-rename-unusable", "runs rename r1 ///", r"invalid run name"),
@@ -210,6 +269,9 @@ CASES = [
     # ---------------------------------------------------------------- forecast
     C("forecast-out-not-json", "forecast --run r1 --task 1h --out r.txt", r"--out must be a \.json file"),
     C("forecast-out-uncreatable", "forecast --run r1 --task 1h --out /proc/nope/r.json", r"cannot write --out"),
+    C("forecast-zero-paths", "forecast --run r1 --task 1h --out r.json --n-paths 0", r"--n-paths must be 2\.\.20000"),
+    C("forecast-seed-huge", "forecast --run r1 --task 1h --out r.json --seed -1", r"--seed must be 0\.\."),
+    C("forecast-at-unreadable", "forecast --run r1 --task 1h --out r.json --at garbage", r"cannot read 'garbage'"),
     C("forecast-run-unknown", "forecast --run nope --task 1h --out {in}/r.json", r"no run 'nope'"),
 ]
 
@@ -247,6 +309,9 @@ def _inputs(folder: Path) -> None:
     ms[4] = "1704067440000x,1,2,0.5,1.5,10"
     ms[7] = "2024-01-01,1,2,0.5,1.5,10"
     w("epoch_ms_bad.csv", _lines(HEAD, *ms))
+    ms = [f"{1_704_067_200_000 + i * 60_000},1,2,0.5,1.5,10" for i in range(50)]
+    ms[0] = "1704067200,1,2,0.5,1.5,10"
+    w("epoch_ms_one_s.csv", _lines(HEAD, *ms))
     grid = _bars(T0, H, 48)
     grid[10] = "2024-01-01 10:30:00,1,2,0.5,1.5,10"
     w("offgrid.csv", _lines(HEAD, *grid))
@@ -268,7 +333,10 @@ def _inputs(folder: Path) -> None:
     (folder / "binary.csv").write_bytes(b"PK\x05\x06" + b"\x00\x01\x02" * 100)
     w("ambiguous.csv", _lines(HEAD, "01/02/2024,1,2,0.5,1.5,10", "02/03/2024,1,2,0.5,1.5,10"))
     w("mixed_offsets.csv", _lines(HEAD, "2024-01-01 00:00:00+01:00,1,2,0.5,1.5,10", "2024-01-01 01:00:00,1,2,0.5,1.5,10"))
+    w("bid_ask_no_volume.csv", _lines("BidOpen,AskOpen,time,high,low,close", "1,1,2024-01-01,2,0.5,1.5",
+                                      "1,1,2024-01-02,2,0.5,1.5"))
     w("list.json", "[1, 2]")
+    w("crps.json", '{"loss": "crps", "device": "cpu"}')
     w("string.json", '"hello"')
     w("config_unknown.json", '{"learning_rate": 0.1}')
     w("feature_unknown.json", '{"features": [{"name": "no_such_feature", "params": {}}]}')
@@ -287,6 +355,7 @@ def world(demo_lake, tmp_path_factory):
     shutil.copytree(demo_lake, lake)
     inputs.mkdir()
     _inputs(inputs)
+    make_tiny_checkpoint(inputs / "tinyck")
     make_featureset(lake, store)
     for name in ("r1", "tiny-run"):
         train(name, "tiny", "dlinear-gbm", tiny_config(max_steps=2, val_every=2), store=store, root=lake,
@@ -319,7 +388,7 @@ def test_the_suite_covers_every_area_with_at_least_60_cases():
     assert len(ids) == len(set(ids)) >= 60
     areas = {i.split("-")[0] for i in ids}
     assert {"import", "show", "features", "models", "train", "backtest", "compare", "ensemble", "search",
-            "ablation", "runs", "forecast"} <= areas
+            "ablation", "runs", "forecast", "moirai"} <= areas
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c.values[0].id if hasattr(c, "values") else c.id for c in CASES])

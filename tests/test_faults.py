@@ -176,7 +176,9 @@ def test_a_wrong_shape_run_json_is_listed_as_broken_and_refused_clearly(env, con
     assert code == 0 and err == ""
     listed = {r["run_id"]: r for r in json.loads(out)}
     assert listed["done"]["status"] == "finished"  # every other run still lists
-    assert listed["bad"]["status"] == "failed" and "run.json" in listed["bad"]["error"]
+    assert listed["bad"]["status"] == "failed" and "run.json" in listed["bad"]["error"] and listed["bad"]["broken"]
+    code, out, err = cli("runs", "list")
+    assert code == 0 and "(broken run.json)" in out and "broken: bad: unreadable run.json: run 'bad'" in out
     for argv in (("runs", "show", "bad"), ("backtest", "--run", "bad", "--task", "1h"),
                  ("forecast", "--run", "bad", "--task", "1h", "--out", str(lake_env.root.parent / "r.json"))):
         code, _, err = cli(*argv)

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import sys
 
-from synthwb.cli import Result, table
+from synthwb.cli import Result, count_arg, table
 
 
 def add_commands(sub, common) -> None:
@@ -15,7 +15,7 @@ def add_commands(sub, common) -> None:
 
     q = rsub.add_parser("show", parents=[common], help="a run's config, status, best metrics")
     q.add_argument("run", help="run id")
-    q.add_argument("--metrics", type=int, default=5, help="last N metric rows to show (default 5)")
+    q.add_argument("--metrics", type=count_arg, default=5, help="last N metric rows to show (default 5)")
     q.set_defaults(func=_show)
 
     q = rsub.add_parser("delete", parents=[common], help="delete a run folder")
@@ -39,7 +39,8 @@ def _list(args) -> Result:
     # a stopped run that backtest/compare score from its best weights says so in its status
     shown = [{**r, "status": r["label"] if r.get("usable") and r.get("label") != r.get("status") else r["status"]}
              for r in rows]
-    return Result(rows, table(shown, cols))
+    broken = [f"broken: {r['run_id']}: {r['error']}; fix or delete that folder" for r in rows if r.get("broken")]
+    return Result(rows, "\n".join([table(shown, cols), *broken]))
 
 
 def _show(args) -> Result:

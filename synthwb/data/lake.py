@@ -30,7 +30,7 @@ from pathlib import Path
 import polars as pl
 import pyarrow.parquet as pq
 
-from synthwb.core.config import data_dir
+from synthwb.core.config import data_dir, writable_data_dir
 from synthwb.core.errors import DataError, NotFound
 from synthwb.core.io import atomic_path
 from synthwb.data.resample import resample
@@ -378,7 +378,7 @@ def write_bars(df: pl.DataFrame, asset_class: str, symbol: str, freq: str, root=
     check_asset_class(asset_class)
     check_freq(freq)
     check_symbol(symbol)
-    root = data_dir(root)
+    root = writable_data_dir(root)
     new = validate_bars(df)
     new = new.with_columns(
         pl.col("ts").dt.year().alias("_y"), pl.col("ts").dt.month().alias("_m")

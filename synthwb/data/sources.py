@@ -19,11 +19,13 @@ Only when the preview has no problem does :func:`import_file` call
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import polars as pl
 
+from synthwb.core.config import writable_data_dir
 from synthwb.core.errors import DataError, NotFound, SynthwbError
 from synthwb.core.text import table
 from synthwb.data.cleaning import quality_report
@@ -179,7 +181,7 @@ class Preview:
     def to_dict(self) -> dict:
         return {
             "file": self.file, "shape": self.shape.to_dict(), "columns": self.columns,
-            "mapping": {k: describe(self.mapping[k]) for k in FIELDS if k in self.mapping}, "candidates": self.candidates,
+            "mapping": {k: describe(self.mapping[k], k) for k in FIELDS if k in self.mapping}, "candidates": self.candidates,
             "notes": self.notes, "timestamps": self.timestamps, "order": self.order, "rows": self.rows,
             "bars": self.bars.height if self.bars is not None else 0, "duplicates": self.duplicates,
             "on_duplicate": self.on_duplicate, "inferred_freq": self.inferred_freq, "freq": self.freq,
@@ -198,7 +200,7 @@ class Preview:
             if sh.skipped_lines:
                 read.append(f"{len(sh.skipped_lines)} preamble line(s) skipped")
         lines = [f"file: {self.file} ({', '.join(read)})",
-                 "mapping: " + ", ".join(f"{k} <- {describe(self.mapping[k])}" for k in FIELDS if k in self.mapping)]
+                 "mapping: " + ", ".join(f"{k} <- {describe(self.mapping[k], k)}" for k in FIELDS if k in self.mapping)]
         lines += [f"  note: {n}" for n in self.notes]
         if self.timestamps:
             lines.append(f"timestamps: {self.timestamps.get('format', '?')}; {self.timestamps.get('zone', '')}")
@@ -353,6 +355,8 @@ def import_file(path: str | os.PathLike, asset_class: str, symbol: str, freq: st
     check_asset_class(asset_class)
     check_freq(freq)
     check_symbol(symbol)
+    if not dry_run:  # a lake that cannot be written is refused before the file is read
+        writable_data_dir(root)
     pv = preview_file(path, freq=freq, asset_class=asset_class, symbol=symbol, tz=tz, ts_format=ts_format,
                       mapping=mapping, on_duplicate=on_duplicate, name=name, sort=sort)
     if pv.problem:
@@ -431,6 +435,10 @@ def import_hf(repo_id: str, asset: str, timeframe: str, *, asset_class: str = "c
         raise DataError(f"cannot map timeframe {timeframe!r} to a lake frequency; pass freq (one of {', '.join(FREQS)})")
     check_freq(freq)
     symbol = check_symbol(symbol or asset)
+    writable_data_dir(root)
+    if not re.fullmatch(r"[A-Za-z0-9][\w.-]{0,95}/[A-Za-z0-9][\w.-]{0,95}", str(repo_id)) or ".." in str(repo_id):
+        raise DataError(f"invalid dataset repo {str(repo_id)[:60]!r}: give it as owner/name, "
+                        "e.g. owner/open-synth-training-data")
     df = hf_load(repo_id, asset, timeframe, revision=revision, cache_dir=cache_dir, local_dir=local_dir)
     check_spacing(df, freq)
     summary = write_bars(df, asset_class, symbol, freq, root=root)

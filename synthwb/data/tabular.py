@@ -33,6 +33,14 @@ DELIMITER_NAMES = {",": "comma", ";": "semicolon", "\t": "tab", "|": "pipe"}
 SAMPLE_LINES = 200
 NUMBER = re.compile(r"^[\s$€£]*[-+]?(\d+([.,]\d*)?|\d{1,3}([,.' ]\d{3})+([.,]\d*)?)\s*[KMBkmb%]?\s*$")
 DECIMAL_COMMA = re.compile(r"^-?\d+,\d+$")
+#: the most bytes a file (after gzip/zip) may hold: a small archive that inflates to gigabytes
+#: (a decompression bomb) is refused while it is read, not after it filled the memory
+MAX_TABLE_BYTES = 2 << 30
+
+
+def _too_big(name: str) -> DataError:
+    return DataError(f"{name} holds more than {MAX_TABLE_BYTES >> 20} MiB of data (after decompression); "
+                     "split it into smaller files (e.g. one per year) and import them one by one")
 
 
 @dataclass
@@ -63,6 +71,8 @@ def read_bytes(path: str | os.PathLike) -> tuple[bytes, Shape]:
         raise DataError(f"not a file: {p}")
     if p.stat().st_size == 0:
         raise DataError(f"the file {p.name} is empty")
+    if p.stat().st_size > MAX_TABLE_BYTES:
+        raise _too_big(p.name)
     try:
         data = p.read_bytes()
     except OSError as exc:
@@ -70,9 +80,12 @@ def read_bytes(path: str | os.PathLike) -> tuple[bytes, Shape]:
     shape = Shape()
     if data[:2] == b"\x1f\x8b":
         try:
-            data = gzip.decompress(data)
+            with gzip.GzipFile(fileobj=io.BytesIO(data)) as gz:  # read in one go, but never past the cap
+                data = gz.read(MAX_TABLE_BYTES + 1)
         except (OSError, EOFError) as exc:
             raise DataError(f"cannot read {p.name} as gzip: {exc}") from None
+        if len(data) > MAX_TABLE_BYTES:
+            raise _too_big(p.name)
         shape.compression = "gzip"
     elif data[:4] == b"PK\x03\x04":
         try:
@@ -83,7 +96,12 @@ def read_bytes(path: str | os.PathLike) -> tuple[bytes, Shape]:
                 if len(tables) != 1:
                     raise DataError(f"{p.name} holds {len(tables)} files ({', '.join(tables[:6]) or 'none'}); "
                                     "zip exactly one CSV file, or unzip it and import the one you mean")
-                data = z.read(tables[0])
+                if z.getinfo(tables[0]).file_size > MAX_TABLE_BYTES:
+                    raise _too_big(f"{p.name} ({tables[0]})")
+                with z.open(tables[0]) as fh:  # the header's size may lie: the cap holds while reading
+                    data = fh.read(MAX_TABLE_BYTES + 1)
+                if len(data) > MAX_TABLE_BYTES:
+                    raise _too_big(f"{p.name} ({tables[0]})")
                 shape.member = tables[0]
         except zipfile.BadZipFile as exc:
             raise DataError(f"cannot read {p.name} as zip: {exc}") from None

@@ -158,9 +158,11 @@ def _epoch(s: pl.Series, name: str) -> tuple[pl.Series, dict]:
     units = pl.select(pl.when(a < 1e11).then(pl.lit("s")).when(a < 1e14).then(pl.lit("ms"))
                       .when(a < 1e17).then(pl.lit("us")).otherwise(pl.lit("ns"))).to_series()
     uniq = units.unique().to_list()
-    if len(uniq) > 1:
-        bad = (units != units[0]).arg_true().to_list()
-        raise DataError(f"mixed epoch units in {name}: row 1 looks like {units[0]} but {rows_text(bad)} do not; "
+    if len(uniq) > 1:  # name the rows that break the unit most rows use, never the other way round
+        major = units.value_counts(sort=True)[units.name][0]
+        bad = (units != major).arg_true().to_list()
+        raise DataError(f"mixed epoch units in {name}: most rows are epoch {major} but {rows_text(bad)} "
+                        f"{'is' if len(bad) == 1 else 'are'} not (e.g. {s[bad[0]]!r}); fix or drop those rows, or "
                         "use one unit for the whole column")
     unit = uniq[0]
     scale = {"s": 1e6, "ms": 1e3, "us": 1.0, "ns": 1e-3}[unit]

@@ -141,7 +141,7 @@ class BacktestSpec(BaseModel):
     origins: list[datetime] | None = None
     n_origins: int = Field(50, ge=1, le=100_000)
     n_paths: int = Field(1000, ge=2, le=20_000)
-    seed: int = 0
+    seed: int = Field(0, ge=0, le=2**32 - 1)
     models: list[str] = Field(default_factory=list)
     baselines: list[BaselineRef] = Field(default_factory=lambda: [BaselineRef(name=n) for n in BASELINES.names()])
     seasonality: int = Field(1, ge=1)
@@ -638,6 +638,11 @@ def run_backtest(spec: BacktestSpec | dict | str, root=None, store=None,
     forecasters = _load_forecasters(spec, store, extra, root)
     if not forecasters:
         raise SpecError("nothing to backtest: give at least one run or one baseline")
+    coarse = [(name, f.freq) for name, _, f in forecasters if getattr(f, "bar_seconds", None) and bar_s > int(f.bar_seconds)]
+    if coarse:  # 1h bars would be read as if they were the run's 5-minute bars
+        name, freq = coarse[0]
+        raise SpecError(f"{name!r} reads {freq} bars but the selection's timeframe is {sel.freq}, coarser; use "
+                        f"--freq {freq} (finer bars are resampled to {freq})")
     timing = spec.timing_mode()
     natives = [int(f.step_seconds) for _, _, f in forecasters]
     lead = lead_seconds(bar_s, natives) if timing == "validator" else 0

@@ -41,7 +41,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from synthwb.core.device import resolve_device
-from synthwb.core.errors import DataError, SpecError
+from synthwb.core.errors import DataError, SpecError, SynthwbError, validation_text
 from synthwb.core.io import append_jsonl
 from synthwb.core.training import early_stop_reason, end_of_loop
 from synthwb.data.schema import FREQ_SECONDS
@@ -58,7 +58,7 @@ PATTERNS = ("full", "freeze_ffn", "head", "none")
 class MoiraiFinetuneConfig(BaseModel):
     """How a Moirai fine-tune runs (saved in run.json as ``finetune_config``)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     finetune: Literal["full", "freeze_ffn", "head", "none"] = "full"
     epochs: int = Field(1, ge=1, le=10_000)
@@ -88,8 +88,7 @@ class MoiraiFinetuneConfig(BaseModel):
         try:
             return cls.model_validate(data)
         except ValidationError as exc:
-            errs = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())
-            raise SpecError(f"invalid Moirai fine-tune config: {errs}") from None
+            raise SpecError(f"invalid Moirai fine-tune config: {validation_text(exc.errors(), 8)}") from None
 
 
 @dataclass
@@ -403,6 +402,8 @@ def prepare(featureset, spec, config=None, store=None):
     fs = resolve_featureset(featureset, store)
     spec = MoiraiSpec.parse(spec)
     cfg = MoiraiFinetuneConfig.parse(config)
+    if cfg.finetune != "none":
+        resolve_device(cfg.device)  # a device this machine lacks is refused before any run folder exists
     loaded = load_checkpoint(spec.checkpoint, cache=cfg.finetune == "none")
     if not loaded.info.get("forecast", True) or loaded.family != "moirai":
         raise SpecError(f"{spec.checkpoint}: synthwb forecasts and fine-tunes the Moirai 1.x family only "
@@ -490,6 +491,11 @@ def moirai_train(name: str, featureset: Any = None, spec: Any = None, config: An
         raise
     except BaseException as exc:
         if not started and resume:
+            raise
+        if not started and isinstance(exc, SynthwbError):  # a refused new run leaves no folder
+            lock.release()
+            with contextlib.suppress(Exception):
+                store_runs.delete_run(run_id, store, force=True)
             raise
         err = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
         with contextlib.suppress(Exception):

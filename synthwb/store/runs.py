@@ -23,6 +23,7 @@ import platform
 import shutil
 import socket
 import threading
+import warnings
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from importlib import metadata
@@ -32,7 +33,7 @@ from typing import Any, Literal, get_args
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from synthwb.core import __version__
-from synthwb.core.config import store_dir
+from synthwb.core.config import store_dir, writable_store_dir
 from synthwb.core.errors import NotFound, SpecError, SynthwbError
 from synthwb.core.io import atomic_path, atomic_write_json, check_slug, read_jsonl, slugify
 
@@ -153,7 +154,7 @@ def create_run(name: str, store: str | os.PathLike | None = None, /, **fields: A
         raise SpecError(f"invalid run name {name!r}: it must contain letters or digits")
     base = base[:72].strip("-._")
     check_slug(base, "run name")
-    root = store_dir(store)
+    root = writable_store_dir(store)
     root.mkdir(parents=True, exist_ok=True)
     for i in range(1, 10_000):
         run_id = base if i == 1 else f"{base}-{i}"
@@ -439,8 +440,9 @@ def list_runs(store: str | os.PathLike | None = None) -> list[dict]:
                 info.setdefault("run_id", path.name)
             info = _checked(info, f"run {path.name!r}")
         except (OSError, ValueError) as exc:  # SpecError is a ValueError: a wrong-shape run.json
-            out.append({"run_id": path.name, "name": path.name, "status": "failed", "usable": False,
-                        "label": "broken run.json", "error": f"unreadable run.json: {exc}", "created": None})
+            out.append({"run_id": path.name, "name": path.name, "status": "failed", "usable": False, "broken": True,
+                        "label": "broken run.json", "model": "(broken run.json)",
+                        "error": f"unreadable run.json: {exc}", "created": None})
             continue
         out.append(_summary(info, path))
     out.sort(key=lambda r: r.get("created") or "", reverse=True)
@@ -659,8 +661,6 @@ def load_last(path: Path, model, run_id: str) -> dict:
     weights = read_weights(wpath)
     check_weights_match(model, weights, f"last weights ({run_id})")
     model.load_state_dict(weights)
-    import warnings
-
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # torch's notes on a foreign pickle protocol: the refusal says it

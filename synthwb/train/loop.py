@@ -16,6 +16,7 @@ import os
 import threading
 import time
 import traceback
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -303,8 +304,6 @@ class _Trainer:
         self.bad_vals, self.skipped = int(st["bad_vals"]), int(st["skipped"])
 
     def _advance_schedule(self, steps: int) -> None:
-        import warnings
-
         for group in self.opt.param_groups:
             group["lr"] = group.get("initial_lr", self.cfg.lr)
         self.sched = build_scheduler(self.opt, self.cfg, self.total_steps)
