@@ -18,6 +18,7 @@ from synthwb.jobs.adapters import submit_ablation
 from synthwb.jobs.registry import ACTIVE
 from synthwb.models import list_specs, preset_names
 from synthwb.research.ablation import ablation_table, feature_groups
+from synthwb.research.backend import RayOptions
 from synthwb.research.search import parse_space
 from ui import jobs as bg
 from ui import state
@@ -183,9 +184,11 @@ def _on_search(fs, model, ctx, hor, config) -> None:
     except SynthwbError as exc:
         S.hp_error = exc
         return
+    ray = RayOptions(address=S.get("hp_ray_address") or None) if S.get("hp_backend") == "ray" else None
     bg.submit("hp_job", "search", f"{S.hp_method} search {S.hp_name}", run_name=S.hp_name,
               featureset=fs, model_spec=model, space=space, method=S.hp_method, n_trials=int(S.hp_trials),
-              config=config, keep=int(S.hp_keep), context=ctx, horizon=hor)
+              config=config, keep=int(S.hp_keep), context=ctx, horizon=hor, backend=S.get("hp_backend", "local"),
+              ray=ray)
 
 
 def _search() -> None:
@@ -199,6 +202,11 @@ def _search() -> None:
                  format_func={"tpe": "Optuna TPE", "random": "random", "grid": "grid"}.get)
     c3.number_input("Trials", 1, 500, 8, key="hp_trials")
     c4.number_input("Keep best", 1, 100, 3, key="hp_keep", help="best trial runs kept in models_store")
+    c1, c2 = st.columns([1, 3])
+    c1.radio("Run trials on", ["local", "ray"], key="hp_backend", horizontal=True,
+             help="local: one after another in this app; ray: Ray Tune trials (1 CPU each) on a Ray cluster")
+    if S.get("hp_backend") == "ray":
+        c2.text_input("Ray address", key="hp_ray_address", placeholder="empty: start a local Ray; auto; ray://HOST:10001")
     st.button("Start search", icon=":material/manage_search:", on_click=_on_search, args=inputs, key="hp_go")
     err = S.pop("hp_error", None)
     if err is not None:

@@ -137,3 +137,34 @@ def test_multi_asset_reward_on_ray_equals_local(local_ray, lake_env, demo_lake, 
         assert sorted(doc["reward"]["asset_weights"]) == ["BTC", "ETH"]
     assert shares["ray"] == pytest.approx(shares["local"], rel=1e-12)
     assert sum(shares["ray"].values()) == pytest.approx(1.0)
+
+
+def test_research_page_runs_a_search_on_ray(local_ray, page_env, demo_lake):
+    from apptest_support import DEMO_SIDEBAR, open_page
+
+    from synthwb.jobs.registry import get_registry
+
+    make_featureset(demo_lake, page_env)
+    at = open_page("research", timeout=180, **DEMO_SIDEBAR)
+    assert not at.exception, at.exception
+    at.selectbox(key="hp_fs").set_value("tiny")
+    at.selectbox(key="hp_model").set_value("preset:dlinear-gbm")
+    at.number_input(key="hp_ctx").set_value(CONTEXT)
+    at.number_input(key="hp_hor").set_value(288)  # the 24h task on 5-minute paths
+    at.number_input(key="hp_steps").set_value(2)
+    at.text_area(key="hp_space").set_value("config.lr=1e-4:1e-2:log")
+    at.selectbox(key="hp_method").set_value("tpe")
+    at.number_input(key="hp_trials").set_value(2)
+    at.number_input(key="hp_keep").set_value(2)
+    at.radio(key="hp_backend").set_value("ray")
+    at.run()
+    assert at.text_input(key="hp_ray_address").value == ""
+    at.button(key="hp_go").click().run()
+    assert get_registry().wait_all(300), "the search job did not finish"
+    at.run()
+    assert not at.exception, at.exception
+    res = get_registry().find(at.session_state["hp_job"]).result
+    assert any("Best trial" in s.value for s in at.success), [t.error for t in res.trials]
+    kept = sorted(r["run_id"] for r in runs.list_runs(page_env) if r["run_id"].startswith("hp-t"))
+    assert kept == ["hp-t000", "hp-t001"]
+    assert all(runs.read_info(k, page_env)["pid"] != os.getpid() for k in kept)  # trained in Ray workers

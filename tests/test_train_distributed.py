@@ -75,8 +75,10 @@ def test_two_processes_x16_train_the_model_one_process_x32_trains(lake_env, demo
     m2 = [(r["step"], r["loss"]) for r in runs.read_metrics("two", lake_env.store, "train")]
     assert [s for s, _ in m2] == list(range(1, STEPS + 1))  # every row written once (rank 0 only)
     assert np.allclose([v for _, v in m1], [v for _, v in m2], rtol=1e-6)  # the loss of the global batch
-    vals = [r["step"] for r in runs.read_metrics("two", lake_env.store, "val")]
-    assert vals == [0, STEPS]
+    vals = [(r["step"], r["val_loss"]) for r in runs.read_metrics("two", lake_env.store, "val")]
+    ref_vals = [(r["step"], r["val_loss"]) for r in runs.read_metrics("one", lake_env.store, "val")]
+    assert [s for s, _ in vals] == [0, STEPS]  # validated by rank 0 alone, on the global batch size
+    assert np.allclose([v for _, v in vals], [v for _, v in ref_vals], rtol=1e-6)
 
     # the run is written once, by rank 0, and loads like any other run
     assert sorted(p.name for p in lake_env.store.iterdir() if not p.name.startswith("_")) == ["half", "one", "two"]
@@ -156,3 +158,18 @@ def test_cuda_requested_without_cuda_is_refused_before_any_run_folder(lake_env, 
         train("gpu", "tiny", "dlinear-gbm", tiny_config(device="cuda"), store=lake_env.store, root=demo_lake,
               context=CONTEXT, horizon=HORIZON)
     assert [p.name for p in lake_env.store.iterdir() if not p.name.startswith("_")] == []
+
+
+def test_early_stopping_is_decided_once_for_every_rank(lake_env, demo_lake):
+    """A learning rate that makes every validation worse than the untrained anchor's: rank 0
+    decides to stop at the first bad validation and the other rank stops with it (no hang),
+    at the step one process stops at."""
+    fs = make_featureset(demo_lake, lake_env.store)
+    spec = _spec(len(fs.feature_cols))
+    cfg = tiny_config(max_steps=12, val_every=2, patience=1, lr=3.0, warmup_steps=0, calibrate=False)
+    one = train("one", "tiny", spec, {**cfg, "batch_size": 32}, store=lake_env.store, root=demo_lake)
+    two = train_on_devices(2, "two", "tiny", spec, {**cfg, "batch_size": 16}, store=lake_env.store, root=demo_lake)
+    assert one.stop_reason.startswith("early stopping") and one.step < 12
+    assert (two.status, two.step, two.stop_reason) == (one.status, one.step, one.stop_reason)
+    assert [r["step"] for r in runs.read_metrics("two", lake_env.store, "val")] == \
+        [r["step"] for r in runs.read_metrics("one", lake_env.store, "val")]

@@ -222,7 +222,9 @@ class _Trainer:
         self.model = build_model(spec).to(self.device)
         self.net = distributed.wrap(self.model, world, self.device)  # what the training step runs
         self.train_ds = self._windows("train", config.stride or self._auto_stride())
-        self.val_ds = self._windows("val", 1).limit(config.max_val_batches * config.batch_size)
+        # rank 0 validates alone, on batches of the global batch size: the figures one process gets
+        self.val_batch = config.batch_size * world.size
+        self.val_ds = self._windows("val", 1).limit(config.max_val_batches * self.val_batch)
         if world.active:  # every rank steps on a full share of each global batch
             self.batches_per_epoch = len(self.train_ds) // (config.batch_size * world.size)
             if self.batches_per_epoch == 0:
@@ -353,9 +355,9 @@ class _Trainer:
         gen = torch.Generator(device=self.device).manual_seed(self.cfg.seed + 12345)  # same noise every time
         sums: dict[str, float] = {}
         n = 0
-        n_batches = self.val_ds.n_batches(self.cfg.batch_size)
+        n_batches = self.val_ds.n_batches(self.val_batch)
         try:
-            for i, b in enumerate(self.val_ds.batches(self.cfg.batch_size)):
+            for i, b in enumerate(self.val_ds.batches(self.val_batch)):
                 if self.stop_event.is_set():
                     return None
                 b = b.to(self.device)
@@ -524,7 +526,7 @@ class _Trainer:
         model = build_model(self.spec).to(self.device)
         model.load_state_dict(store_runs.read_weights(best))
         cal = fit_calibration(model, self.val_ds, self.task, self.step_seconds, self.cfg.calibration_paths,
-                              self.cfg.batch_size, self.device, self.cfg.seed)
+                              self.val_batch, self.device, self.cfg.seed)
         store_runs.update_run(self.run_id, self.store, calibration=cal)
         self.log({"kind": "calibration", "step": self.step, "epoch": self.epoch, **cal})
 
