@@ -35,6 +35,7 @@ import numpy as np
 
 from synthwb.core.errors import SpecError, SynthwbError, validation_text
 from synthwb.features.featureset import resolve_featureset
+from synthwb.models.spec import ModelSpec
 from synthwb.research.ablation import model_spec_for
 from synthwb.research.backend import (
     RayOptions,
@@ -414,8 +415,6 @@ def preflight(dims: Sequence[Dim], featureset, model_spec, config=None, store=No
               per_dim: int = 3, seed: int = 0) -> None:
     """Refuse a search that cannot work before any trial trains: a path that names no setting,
     or a dimension whose range ends (or any of whose choices) make an invalid config or spec."""
-    from synthwb.models.spec import ModelSpec
-
     if int(per_dim) < 1:
         raise SpecError(f"per_dim (--per-dim) must be at least 1, got {per_dim}")
     if not 0 <= int(seed) <= 2**32 - 1:
