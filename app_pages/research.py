@@ -22,6 +22,7 @@ from synthwb.research.backend import RayOptions
 from synthwb.research.search import parse_space
 from ui import jobs as bg
 from ui import state
+from ui.widgets import CONTEXT, HELP_CONTEXT, HELP_HORIZON, HORIZON
 
 S = st.session_state
 
@@ -63,7 +64,9 @@ def _ensemble_builder(sel, runs: list[dict]) -> None:
     options = [r["run_id"] for r in runs] + [BASELINE_PREFIX + b for b in BASELINES.names()]
     if "ens_members" in S:
         S.ens_members = [m for m in S.ens_members if m in options]
-    st.multiselect("Members", options, key="ens_members", placeholder="two or more runs or baselines")
+    info = {r["run_id"]: r for r in runs}
+    st.multiselect("Members", options, key="ens_members", placeholder="two or more runs or baselines",
+                   format_func=lambda m: bg.run_option(info[m]) if m in info else m)
     members = _ens_members()
     mode = st.radio("Weights", ["equal", "custom", "fitted"], horizontal=True, key="ens_mode",
                     help="fitted: minimise the mean Synth score of the mixture on a validation period")
@@ -114,9 +117,9 @@ def _training_inputs(prefix: str):
     fs = c1.selectbox("Feature set", sets, key=f"{prefix}_fs")
     models = [f"preset:{p}" for p in preset_names()] + [f"spec:{s}" for s in list_specs(state.store_root())]
     model = c2.selectbox("Model", models, key=f"{prefix}_model")
-    ctx = c3.number_input("Context (bars)", 8, 4096, 64, key=f"{prefix}_ctx")
-    hor = c4.number_input("Horizon (path steps)", 1, 4096, 288, key=f"{prefix}_hor",
-                          help="steps of the path grid; the default synth loss needs the whole task horizon (288 for 24h)")
+    ctx = c3.number_input(CONTEXT, 8, 4096, 64, key=f"{prefix}_ctx", help=HELP_CONTEXT)
+    hor = c4.number_input(HORIZON, 1, 4096, 288, key=f"{prefix}_hor",
+                          help=HELP_HORIZON + "; the default synth loss needs the whole task horizon")
     c1, c2, c3 = st.columns(3)
     epochs = c1.number_input("Epochs", 1, 1000, 3, key=f"{prefix}_epochs")
     steps = c2.number_input("Max steps per run (0 = no limit)", 0, 10**6, 200, key=f"{prefix}_steps")
@@ -239,7 +242,7 @@ def _trials_live() -> None:
 # ------------------------------------------------------------------------------ page
 st.title(":material/experiment: Research")
 sel = state.require_selection()
-runs = bg.finished_runs()
+runs = bg.usable_runs()
 
 t_ens, t_abl, t_hp = st.tabs(["Ensemble builder", "Feature ablation", "Hyperparameter search"])
 with t_ens:

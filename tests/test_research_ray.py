@@ -133,6 +133,22 @@ def test_backend_errors_are_clear(lake_env, demo_lake, capsys):
     assert code == 2 and err.startswith("error: --ray-address needs --backend ray") and err.count("\n") == 1
 
 
+def test_multi_asset_reward_on_ray_equals_local(local_ray, lake_env, demo_lake, capsys):
+    """`compare --reward --assets ETH --backend ray`: the per-asset backtests run as Ray tasks
+    and the shares equal the local run's."""
+    argv = ["compare", "--baselines", "gbm,gbm_ewma", "--asset-class", "crypto", "--symbol", "BTC", "--freq", "5min",
+            "--origins", "3", "--n-paths", "100", "--seed", "1", "--reward", "--assets", "ETH",
+            "--root", str(demo_lake), "--store", str(lake_env.store), "--json"]
+    shares = {}
+    for backend in ("local", "ray"):
+        assert main([*argv, "--backend", backend]) == 0
+        doc = json.loads(capsys.readouterr().out)
+        shares[backend] = {r["miner"]: r["final_share"] for r in doc["reward"]["summary"]}
+        assert sorted(doc["reward"]["asset_weights"]) == ["BTC", "ETH"]
+    assert shares["ray"] == pytest.approx(shares["local"], rel=1e-12)
+    assert sum(shares["ray"].values()) == pytest.approx(1.0)
+
+
 def test_research_page_runs_a_search_on_ray(local_ray, page_env, demo_lake):
     from apptest_support import DEMO_SIDEBAR, open_page
 

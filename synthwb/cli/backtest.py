@@ -140,6 +140,10 @@ def _backtest(args) -> Result:
     from synthwb.evaluate.backtest import run_backtest, save_beside_run
     from synthwb.evaluate.export import write_csvs
 
+    if args.csv:  # an output path that cannot be written is refused before the backtest runs
+        from synthwb.core.io import check_writable
+
+        check_writable(args.csv, "--csv")
     spec = spec_from_args(args)
     result = run_backtest(spec, root=args.root, store=args.store)
     files: list[str] = []
@@ -154,6 +158,8 @@ def _backtest(args) -> Result:
     summ = result.summary()
     cols = [c for c in ("rank", "model", "kind", "mean_score", "median_score", "n_origins", "n_invalid",
                         "n_refused", "vs_best_baseline", "wQL", "coverage_90", "directional_accuracy") if c in summ.columns]
+    if summ["note"].str.len_chars().max():
+        cols.append("note")  # e.g. "interrupted, best weights at step 40"
     sel = result.selection
     lines = [
         f"backtest {result.task.name} on {sel['asset_class']}/{sel['symbol']} {sel['freq']}: "

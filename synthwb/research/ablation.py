@@ -32,6 +32,7 @@ from synthwb.research.backend import (
     tune_run_config,
 )
 from synthwb.store import update_run
+from synthwb.train.config import TrainConfig
 from synthwb.train.loop import train
 
 
@@ -164,10 +165,26 @@ def run_ablation(name: str, featureset, model_spec, config=None, groups: Sequenc
     check_backend(backend)
     stop_event = stop_event or threading.Event()
     variants = ablation_groups(featureset, groups, store)
+    # the model spec and the training settings are checked once, before any variant trains
+    fs = resolve_featureset(featureset, store)
+    model_spec_for(model_spec, len(fs.feature_cols), store, context, horizon)
+    TrainConfig.parse(config)
     if backend == "ray":
         setup = {"name": name, "featureset": featureset, "model_spec": model_spec, "config": config,
                  "context": context, "horizon": horizon, "paths": absolute_paths(store, root)}
-        return AblationResult(name, _ablation_on_ray(variants, setup, ray, progress))
+        rows = _ablation_on_ray(variants, setup, ray, progress)
+    else:
+        rows = _ablation_here(name, featureset, model_spec, config, variants, store, root, progress, stop_event,
+                              context, horizon)
+    if rows and all(r.get("status") == "failed" for r in rows):
+        raise SynthwbError(f"every variant of ablation {name!r} failed ({len(rows)} of {len(rows)}); the first: "
+                           f"{rows[0].get('error')}. Fix the model spec or the training settings")
+    return AblationResult(name, rows)
+
+
+def _ablation_here(name, featureset, model_spec, config, variants, store, root, progress, stop_event,
+                   context, horizon) -> list[dict]:
+    """The variants one after another in this process."""
     rows = []
     for i, g in enumerate(variants):
         if stop_event.is_set():
@@ -183,7 +200,7 @@ def run_ablation(name: str, featureset, model_spec, config=None, groups: Sequenc
                                      config=config, store=store, root=root, context=context, horizon=horizon))
         except SynthwbError as exc:
             rows.append({"group": g, "status": "failed", "error": str(exc)})
-    return AblationResult(name, rows)
+    return rows
 
 
 def _tune_variant(config: dict, setup: dict) -> None:

@@ -33,8 +33,9 @@ from typing import Any
 
 import numpy as np
 
-from synthwb.core.errors import SpecError, SynthwbError
+from synthwb.core.errors import SpecError, SynthwbError, validation_text
 from synthwb.features.featureset import resolve_featureset
+from synthwb.models.spec import ModelSpec
 from synthwb.research.ablation import model_spec_for
 from synthwb.research.backend import (
     RayOptions,
@@ -410,6 +411,29 @@ def prune_runs(result: SearchResult, keep: int, store=None) -> list[str]:
     return kept
 
 
+def preflight(dims: Sequence[Dim], featureset, model_spec, config=None, store=None, *, context=None, horizon=None,
+              per_dim: int = 3, seed: int = 0) -> None:
+    """Refuse a search that cannot work before any trial trains: a path that names no setting,
+    or a dimension whose range ends (or any of whose choices) make an invalid config or spec."""
+    if int(per_dim) < 1:
+        raise SpecError(f"per_dim (--per-dim) must be at least 1, got {per_dim}")
+    if not 0 <= int(seed) <= 2**32 - 1:
+        raise SpecError(f"seed must be 0..{2**32 - 1}, got {seed}")
+    _, base = _base_settings(featureset, model_spec, config, store, context, horizon)
+    for d in dims:
+        values = list(d.choices) if d.choices else [d.low, d.high]
+        for v in values:
+            v = int(round(v)) if d.integer and not d.choices else v
+            try:
+                settings = apply_params(base, {d.path: v})
+                TrainConfig.parse(settings["config"])
+                ModelSpec.from_dict(settings["spec"])
+            except (SynthwbError, ValueError) as exc:  # pydantic's ValidationError is a ValueError
+                why = validation_text(exc.errors()) if callable(getattr(exc, "errors", None)) else str(exc)
+                raise SpecError(f"search dimension {d.path}={v!r} cannot train: {why}; change the search "
+                                "space") from None
+
+
 def search_runs(progress, stop_event, *, run_name: str, featureset, model_spec, space: Sequence[str | Dim],
                method: str = "random", n_trials: int = 10, config=None, store=None, seed: int = 0,
                per_dim: int = 3, keep: int | None = 3, context: int | None = None,
@@ -420,15 +444,23 @@ def search_runs(progress, stop_event, *, run_name: str, featureset, model_spec, 
     trials (Optuna's sampler for the method through Tune's OptunaSearch; ``ray`` says which
     cluster and each trial's cpus/gpus); their runs land in models_store the same way."""
     check_backend(backend)
+    # the setup is checked here, before any trial starts (locally or on Ray)
+    dims = parse_space(space)
+    preflight(dims, featureset, model_spec, config, store, context=context, horizon=horizon, per_dim=per_dim,
+              seed=seed)
+    objective = training_objective(run_name, featureset, model_spec, config, store, context=context,
+                                   horizon=horizon, root=root)
     if backend == "ray":
         result = _search_on_ray(space, method, n_trials, seed, per_dim, progress, stop_event, ray,
                                 setup={"name": run_name, "featureset": featureset, "model_spec": model_spec,
                                        "config": config, "context": context, "horizon": horizon,
                                        "paths": absolute_paths(store, root)})
     else:
-        objective = training_objective(run_name, featureset, model_spec, config, store, context=context,
-                                       horizon=horizon, root=root)
         result = run_search(space, objective, method, n_trials, seed, per_dim, progress, stop_event)
+    failed = [t for t in result.trials if t.status == "failed"]
+    if result.trials and len(failed) == len(result.trials):
+        raise SynthwbError(f"every trial of search {run_name!r} failed ({len(failed)} of {len(failed)}); the first: "
+                           f"{failed[0].error}. Fix the search space or the training settings")
     if keep is not None:
         prune_runs(result, int(keep), store)
     else:

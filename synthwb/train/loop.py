@@ -16,6 +16,7 @@ import os
 import threading
 import time
 import traceback
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -128,7 +129,7 @@ def prepare(featureset: Any, model_spec: Any, config: TrainConfig | dict | None 
     targets then come from the finest stored bars), else the bar; a preset's horizon defaults to
     the task's horizon on that grid."""
     cfg = TrainConfig.parse(config)
-    resolve_device(cfg.device)  # cuda asked for on a machine without it: refused before any run folder exists
+    resolve_device(cfg.device)  # a device this machine lacks is refused before any run folder exists
     fs = resolve_featureset(featureset, store)
     spec = resolve_spec(model_spec, fs, store, context=context, horizon=horizon)
     bar = step_seconds_of(fs)
@@ -284,8 +285,17 @@ class _Trainer:
 
     def restore(self) -> None:
         st = store_runs.load_last(self.path, self.model, self.run_id)
-        self.opt.load_state_dict(st["optimizer"])
-        self.sched.load_state_dict(st["scheduler"])
+        try:
+            self.opt.load_state_dict(st["optimizer"])
+        except (KeyError, ValueError, TypeError, RuntimeError) as exc:
+            raise SpecError(f"run {self.run_id!r}: its optimizer state does not fit the model "
+                            f"({' '.join(str(exc).split())[:120]}); train a new run") from None
+        try:
+            self.sched.load_state_dict(st["scheduler"])
+        except (KeyError, ValueError, TypeError, RuntimeError, IndexError):
+            # the schedule's shape changed with the new length (e.g. --max-steps past a run too short
+            # for a warm-up): the new schedule, advanced to the step reached
+            self._advance_schedule(int(st["step"]))
         if st.get("scaler") and self.scaler.is_enabled():
             self.scaler.load_state_dict(st["scaler"])
         torch.set_rng_state(st["torch_rng"])
@@ -294,6 +304,15 @@ class _Trainer:
         self.step, self.epoch, self.batch_in_epoch = int(st["step"]), int(st["epoch"]), int(st["batch_in_epoch"])
         self.best_val, self.best_step = float(st["best_val"]), int(st["best_step"])
         self.bad_vals, self.skipped = int(st["bad_vals"]), int(st["skipped"])
+
+    def _advance_schedule(self, steps: int) -> None:
+        for group in self.opt.param_groups:
+            group["lr"] = group.get("initial_lr", self.cfg.lr)
+        self.sched = build_scheduler(self.opt, self.cfg, self.total_steps)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # "scheduler.step() before optimizer.step()": intended here
+            for _ in range(steps):
+                self.sched.step()
 
     def checkpoint(self) -> None:
         """last.safetensors + last_state.pt (never with NaN: save_weights refuses); rank 0 only."""
@@ -552,32 +571,35 @@ def train(
         fs, spec, cfg = prepare(featureset, model_spec, config, store, context=context, horizon=horizon)
     # under torchrun (or --devices) join the process group; rank 0 alone writes the run
     world = distributed.setup(resolve_device(cfg.device))
+    lock = None
     try:
-        run_id = distributed.broadcast(_claim_run(world, name, run_id if resume else None, fs, spec, cfg, model_spec,
-                                                  store), world)
+        claimed = _claim_run(world, name, run_id if resume else None, fs, spec, cfg, model_spec, store)
+        if isinstance(claimed, tuple):
+            claimed, lock = claimed
+        run_id = distributed.broadcast(claimed, world)
         if isinstance(run_id, BaseException):
             raise run_id
-        return _train_run(run_id, store, fs, spec, cfg, world, root, progress, stop_event, resume, leave_one_core)
+        return _train_run(run_id, store, fs, spec, cfg, world, root, progress, stop_event, resume, leave_one_core,
+                          lock)
     finally:
+        if lock is not None:
+            lock.release()
         distributed.teardown(world)
 
 
 def _claim_run(world: World, name: str, run_id: str | None, fs, spec, cfg: TrainConfig, model_spec, store):
-    """Rank 0: the run id (a new run's folder made, a resumed run's config updated); other ranks
-    None. A user error is returned (not raised) so rank 0 can hand it to every rank."""
+    """Rank 0: ``(run id, its writer lock)``: a new run's folder made, or a resumed run's lock
+    taken (a second writer, e.g. another resume, is refused here); other ranks None. Under
+    torch.distributed a user error is returned (not raised) so rank 0 can hand it to every rank."""
     if not world.is_main:
         return None
     try:
         if run_id is not None:
-            run = store_runs.load_run(run_id, store)
-            if run.status in ("running", "stopping") and run.info.get("pid") == os.getpid():
-                raise SpecError(f"run {run_id!r} is already running")
-            store_runs.update_run(run_id, store, config=cfg.model_dump(mode="json"))
-            return run_id
+            return run_id, store_runs.writer_lock(run_id, store)
         sel = getattr(fs, "selection", None)
         extra = {"distributed": {"world_size": world.size, "global_batch_size": cfg.batch_size * world.size}} \
             if world.active else {}
-        return store_runs.create_run(
+        run_id = store_runs.create_run(
             name, store,
             selection=sel.to_dict() if hasattr(sel, "to_dict") else sel,
             model_name=model_spec if isinstance(model_spec, str) else None,
@@ -588,6 +610,7 @@ def _claim_run(world: World, name: str, run_id: str | None, fs, spec, cfg: Train
             context=int(spec.context), horizon=int(spec.horizon), n_features=int(spec.n_features),
             step_seconds=step_seconds_of(fs), **extra,
         )
+        return run_id, store_runs.writer_lock(run_id, store)
     except SynthwbError as exc:
         if not world.active:
             raise
@@ -595,19 +618,22 @@ def _claim_run(world: World, name: str, run_id: str | None, fs, spec, cfg: Train
 
 
 def _train_run(run_id: str, store, fs, spec, cfg: TrainConfig, world: World, root, progress, stop_event,
-               resume: bool, leave_one_core: bool) -> RunInfo:
+               resume: bool, leave_one_core: bool, lock) -> RunInfo:
     main = world.is_main
     path = store_runs.run_dir(run_id, store)
     trainer = None
+    started = False
     try:
-        if main:
-            store_runs.update_run(run_id, store, status="running", pid=os.getpid(), error=None,
-                                  traceback=None, stop_reason=None, started=store_runs.now_iso(), ended=None)
         trainer = _Trainer(run_id, path, store, fs, spec, cfg, progress, stop_event, root=root,
                            leave_one_core=leave_one_core, world=world)
         if resume:
             trainer.restore()
+        # from here on the run is being trained: its status says so, and a failure is recorded
+        started = True
         if main:
+            store_runs.update_run(run_id, store, status="running", pid=os.getpid(), error=None, traceback=None,
+                                  stop_reason=None, started=store_runs.now_iso(), ended=None,
+                                  **({"config": cfg.model_dump(mode="json")} if resume else {}))
             store_runs.update_run(run_id, store, n_params=sum(p.numel() for p in trainer.model.parameters()),
                                   device=str(trainer.device), total_steps=trainer.total_steps,
                                   n_train_windows=len(trainer.train_ds), n_val_windows=len(trainer.val_ds))
@@ -623,12 +649,23 @@ def _train_run(run_id: str, store, fs, spec, cfg: TrainConfig, world: World, roo
                        reason, None, trainer.skipped)
     except KeyboardInterrupt:
         # aborted mid-step: the weights may be half-updated, so the last checkpoint stays as it is
-        if main:
+        if main and started:
             with contextlib.suppress(Exception):
                 store_runs.update_run(run_id, store, status="interrupted", stop_reason="aborted (Ctrl-C); "
                                       "resume continues from the last checkpoint", ended=store_runs.now_iso())
+        elif main and not resume:
+            _discard(run_id, store, lock)
         raise
     except BaseException as exc:
+        if not started:
+            # refused before training began: a resumed run keeps its status and files untouched, and
+            # a new run's folder goes when the refusal is the user's (a bug keeps it, with its traceback)
+            if resume:
+                raise
+            if isinstance(exc, SynthwbError):
+                if main:
+                    _discard(run_id, store, lock)
+                raise
         err = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
         if main:
             with contextlib.suppress(Exception):
@@ -639,6 +676,15 @@ def _train_run(run_id: str, store, fs, spec, cfg: TrainConfig, world: World, roo
     finally:
         if trainer is not None:
             trainer.close()
+        if lock is not None:
+            lock.release()
+
+
+def _discard(run_id: str, store, lock) -> None:
+    """Remove a new run's folder that training never started in (nothing left half-made)."""
+    lock.release()
+    with contextlib.suppress(Exception):
+        store_runs.delete_run(run_id, store, force=True)
 
 
 def _config_overrides(config: TrainConfig | dict | None) -> dict:
