@@ -222,3 +222,45 @@ def test_term_head_tails_start_gaussian_and_are_learned_pathwise():
     inc = torch.diff(torch.log(fat.paths), dim=-1) / fat.extras["vol"][:, None, :]
     assert float(inc.var()) == pytest.approx(1.0, abs=0.08)            # unit variance kept
     assert float(((inc - inc.mean()) ** 4).mean() / inc.var() ** 2) > 6.0
+
+
+@pytest.mark.parametrize("head", sorted(HEAD_PARAMS))
+def test_heads_simulate_in_float32_under_autocast(head):
+    """Under autocast (bf16 here on CPU; the same code runs fp16/bf16 on CUDA) the backbone's
+    output is half precision, but every head draws its noise and builds its time fractions in
+    float32: the paths are float32, finite and positive, and match the fp32 model's paths to
+    the precision bf16 matmuls allow."""
+    model = model_for(head, horizon=288)  # fractions k/288 are not representable in bf16
+    x, lc = inputs()
+    with torch.no_grad():
+        want = model(x, lc, n_paths=N, generator=torch.Generator().manual_seed(1)).paths
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            h = model.backbone(x)
+            logret = model.head(h, N, torch.Generator().manual_seed(1)).logret
+            out = model(x, lc, n_paths=N, generator=torch.Generator().manual_seed(1))
+    assert h.dtype == torch.bfloat16  # autocast is really on
+    assert logret.dtype == torch.float32
+    p = out.paths
+    assert p.dtype == torch.float32 and torch.isfinite(p).all() and (p > 0).all()
+    # the same noise (fp32 draws from the same generator): only the network's bf16 rounding differs
+    rel = ((p[..., -1] - want[..., -1]).abs() / want[..., -1]).max()
+    assert float(rel) < 0.05
+
+
+def test_noise_is_float32_for_half_inputs():
+    from synthwb.models.simulate import normal, uniform
+
+    for dt in (torch.bfloat16, torch.float16):
+        like = torch.zeros(2, dtype=dt)
+        assert normal((4, 5), like, None).dtype == torch.float32
+        assert uniform((4, 5), like, None).dtype == torch.float32
+    assert normal((3,), torch.zeros(1, dtype=torch.float64), None).dtype == torch.float64
+
+
+def test_bridge_ends_exactly_at_its_macro_return_under_autocast():
+    model = model_for("bridge", horizon=288)
+    x, _ = inputs()
+    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
+        out = model.head(model.backbone(x), N, torch.Generator().manual_seed(2))
+    assert out.logret.dtype == torch.float32
+    assert torch.equal(out.logret[..., -1], out.extras["macro"].to(torch.float32))

@@ -59,18 +59,26 @@ def noise_shard(rank: int, world_size: int) -> Iterator[None]:
         _NOISE_SHARD.reset(token)
 
 
+def sim_dtype(dtype: torch.dtype) -> torch.dtype:
+    """The dtype paths are simulated in: float32 for a half-precision input (under autocast the
+    backbone's output is bf16/fp16, whose 8-10 bit mantissas cannot hold noise or time fractions
+    like k/288), else the input's own (float32, float64)."""
+    return torch.float32 if dtype in (torch.float16, torch.bfloat16) else dtype
+
+
 def _draw(fn, shape: tuple[int, ...], like: Tensor, generator: torch.Generator | None) -> Tensor:
     shard = _NOISE_SHARD.get()
+    dtype = sim_dtype(like.dtype)
     if shard is None or not shape:
-        return fn(shape, generator=generator, device=like.device, dtype=like.dtype)
+        return fn(shape, generator=generator, device=like.device, dtype=dtype)
     rank, world = shard
     b = int(shape[0])
-    full = fn((b * world, *shape[1:]), generator=generator, device=like.device, dtype=like.dtype)
+    full = fn((b * world, *shape[1:]), generator=generator, device=like.device, dtype=dtype)
     return full[rank * b:(rank + 1) * b]
 
 
 def normal(shape: tuple[int, ...], like: Tensor, generator: torch.Generator | None) -> Tensor:
-    """Standard normal noise on ``like``'s device/dtype from ``generator``."""
+    """Standard normal noise on ``like``'s device from ``generator``, in :func:`sim_dtype` of its dtype."""
     return _draw(torch.randn, shape, like, generator)
 
 

@@ -24,7 +24,7 @@ from torch import Tensor, nn
 from synthwb.core.registry import Param
 from synthwb.models.heads.base import INIT_VOL, HeadOutput, mlp, pool
 from synthwb.models.registry import HEADS
-from synthwb.models.simulate import DRIFT_VOL_RATIO, bounded_drift, bounded_vol, normal
+from synthwb.models.simulate import DRIFT_VOL_RATIO, bounded_drift, bounded_vol, normal, sim_dtype
 
 
 @HEADS.register(
@@ -53,13 +53,13 @@ class BridgeHead(nn.Module):
         m = bounded_drift(raw[:, 0], DRIFT_VOL_RATIO * self.init_vol * H)          # macro mean
         S = bounded_vol(raw[:, 1], self.init_vol * math.sqrt(H))                   # macro spread
         b = bounded_vol(raw[:, 2], self.init_vol)                                  # sub-step vol
-        frac = self.frac.to(h.dtype)                                               # (H,), frac[-1] == 1
+        frac = self.frac.to(sim_dtype(h.dtype))                                    # (H,), frac[-1] == 1
         B = h.shape[0]
         R = m[:, None] + S[:, None] * normal((B, n_paths), h, generator)           # (B, N)
         W = torch.cumsum(normal((B, n_paths, H), h, generator), dim=-1)
         bb = W - frac * W[..., -1:]
         logret = frac * R[..., None] + b[:, None, None] * bb
-        g_step = torch.zeros(B, H, dtype=h.dtype, device=h.device)
+        g_step = torch.zeros(B, H, dtype=frac.dtype, device=h.device)
         if self.texture is not None:
             s = self.init_vol * self.texture(ctx)                                  # (B, H+1)
             d = s[:, 1:] - s[:, :1]

@@ -21,7 +21,7 @@ from torch import Tensor, nn
 from synthwb.core.registry import Param
 from synthwb.models.heads.base import INIT_VOL, HeadOutput, mlp, pool
 from synthwb.models.registry import HEADS
-from synthwb.models.simulate import DRIFT_VOL_RATIO, bounded_drift, bounded_vol, sub_generator_seed
+from synthwb.models.simulate import DRIFT_VOL_RATIO, bounded_drift, bounded_vol, sim_dtype, sub_generator_seed
 
 
 class _SDE(nn.Module):
@@ -65,11 +65,12 @@ class NeuralSDEHead(nn.Module):
 
     def forward(self, h: Tensor, n_paths: int, generator: torch.Generator | None = None) -> HeadOutput:
         B, H = h.shape[0], self.horizon
-        c = self.ctx(pool(h))                                                  # (B, c)
+        dt_ = sim_dtype(h.dtype)                                               # fp32 under autocast
+        c = self.ctx(pool(h)).to(dt_)                                          # (B, c)
         self.sde.ctx = c.repeat_interleave(n_paths, dim=0)                     # (B*N, c)
-        y0 = torch.zeros(B * n_paths, 1, device=h.device, dtype=h.dtype)
-        ts = torch.arange(H + 1, device=h.device, dtype=h.dtype)
-        bm = torchsde.BrownianInterval(t0=0.0, t1=float(H), size=(B * n_paths, 1), dtype=h.dtype, device=h.device,
+        y0 = torch.zeros(B * n_paths, 1, device=h.device, dtype=dt_)
+        ts = torch.arange(H + 1, device=h.device, dtype=dt_)
+        bm = torchsde.BrownianInterval(t0=0.0, t1=float(H), size=(B * n_paths, 1), dtype=dt_, device=h.device,
                                        entropy=sub_generator_seed(generator) % (2**31), levy_area_approximation="none")
         ys = torchsde.sdeint(self.sde, y0, ts, bm=bm, method="euler", dt=self.dt)   # (H+1, B*N, 1)
         self.sde.ctx = None

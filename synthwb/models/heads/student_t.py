@@ -17,7 +17,14 @@ from torch import Tensor, nn
 from synthwb.core.registry import Param
 from synthwb.models.heads.base import INIT_VOL, HeadOutput, HorizonDecoder, mlp, pool
 from synthwb.models.registry import HEADS
-from synthwb.models.simulate import DRIFT_VOL_RATIO, bounded_drift, bounded_vol, normal, sub_generator_seed
+from synthwb.models.simulate import (
+    DRIFT_VOL_RATIO,
+    bounded_drift,
+    bounded_vol,
+    normal,
+    sim_dtype,
+    sub_generator_seed,
+)
 
 NU_MIN, NU_MAX = 2.05, 100.0
 
@@ -57,7 +64,8 @@ class StudentTHead(nn.Module):
         raw = self.net(self.decoder(h))                                   # (B, H, 2)
         drift = bounded_drift(raw[..., 0], DRIFT_VOL_RATIO * self.init_vol)
         vol = bounded_vol(raw[..., 1], self.init_vol)
-        nu = NU_MIN + (NU_MAX - NU_MIN) * torch.sigmoid(self.dof(pool(h))[:, 0] + self.dof_bias)   # (B,)
+        raw_nu = self.dof(pool(h))[:, 0].to(sim_dtype(h.dtype))          # the Gamma draw needs fp32 under autocast
+        nu = NU_MIN + (NU_MAX - NU_MIN) * torch.sigmoid(raw_nu + self.dof_bias)   # (B,)
         B, H = drift.shape
         z = normal((B, n_paths, H), h, generator)
         conc = (nu / 2)[:, None, None].expand(B, n_paths, H)

@@ -33,7 +33,7 @@ from torch import Tensor, nn
 from synthwb.core.registry import Param
 from synthwb.models.heads.base import INIT_VOL, HeadOutput, mlp, pool
 from synthwb.models.registry import HEADS
-from synthwb.models.simulate import normal
+from synthwb.models.simulate import normal, sim_dtype
 
 LOG_VOL_BOUND = 1.5
 DRIFT_SD_SHARE = 0.25
@@ -66,7 +66,7 @@ class TermHead(nn.Module):
         a = _bounded(raw[:, 0], LOG_VOL_BOUND)
         b = _bounded(raw[:, 1], LOG_VOL_BOUND)
         tau = self.horizon / 4.0 * torch.exp(_bounded(raw[:, 2], 2.0))
-        t = self.t.to(h.dtype)
+        t = self.t.to(sim_dtype(h.dtype))
         w = 1.0 - torch.exp(-t[None, :] / tau[:, None])                            # (B, H)
         vol = self.init_vol * torch.exp(a[:, None] + (b - a)[:, None] * w)
         drift = DRIFT_SD_SHARE * vol / math.sqrt(self.horizon) * torch.tanh(raw[:, 3])[:, None]
