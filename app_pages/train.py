@@ -21,6 +21,7 @@ from synthwb.train.config import FORM_ADVANCED, FORM_MAIN, config_from_form, con
 from synthwb.train.loop import prepare
 from ui import jobs as bg
 from ui import state
+from ui.train_setup import backtest_button, estimate_panel, profile_choice
 from ui.widgets import fields_form
 
 S = st.session_state
@@ -103,6 +104,8 @@ def live_panel(job_id: str) -> None:
         r = job.result
         st.success(f"Run `{r.run_id}` {r.status} at step {r.step}"
                    + (f" ({r.stop_reason})" if r.stop_reason else ""), icon=":material/check_circle:")
+        if r.status == "finished":
+            backtest_button(r.run_id, getattr(job.kwargs.get("config"), "synth_task", None))
     if job.done and S.get("train_seen_done") != job.id:
         S.train_seen_done = job.id
         st.rerun()  # once: refresh the lists and stop polling
@@ -117,10 +120,12 @@ def new_run_form() -> None:
     rec = recommended_preset()
     models = [f"preset: {p}" for p in [rec, *[p for p in preset_names() if p != rec]]] + \
         [f"spec: {s}" for s in list_specs(STORE)]
+    profile_choice()
     with st.form("train_form"):
         a, b, c = st.columns(3)
         fs_name = a.selectbox("Feature set", fsets, key="tr_fs")
-        model = a.selectbox("Model", models, key="tr_model", help="a preset sized for the feature set, or a saved spec")
+        model = a.selectbox("Model", models, key="tr_model", help="a preset sized for the feature set, or a saved spec",
+                            format_func=lambda m: f"{m} (recommended)" if m == models[0] else m)
         context = a.number_input("Context (bars, presets)", 8, 100_000, 256, key="tr_context")
         horizon = a.number_input("Horizon (path steps, presets; 0 = the task's)", 0, 100_000, 0, key="tr_horizon",
                                  help="0: the target task's horizon on the path grid (288 five-minute steps for 24h)")
@@ -131,6 +136,7 @@ def new_run_form() -> None:
             advanced = fields_form([config_param(n) for n in FORM_ADVANCED], "tr", labels)
         start = st.form_submit_button("Start training", type="primary", icon=":material/play_arrow:", key="tr_start")
     if not start:
+        estimate_panel(fs_name, model, busy=bool(REG.active("train") + REG.active("moirai")))
         return
     kind, _, mname = model.partition(": ")
     try:
