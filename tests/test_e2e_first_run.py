@@ -20,7 +20,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "scripts"))
-from screenshot import CHROMIUM, launch_browser, streamlit_server, wait_idle  # noqa: E402
+from screenshot import CHROMIUM, ScriptRuns, launch_browser, streamlit_server, wait_idle  # noqa: E402
 
 pytestmark = [pytest.mark.e2e,
               pytest.mark.skipif(not os.path.exists(CHROMIUM), reason=f"no Chromium at {CHROMIUM}")]
@@ -30,18 +30,21 @@ MAX_SECONDS = 90.0
 
 
 class Clicks:
-    """Every user action of the test goes through here: it is counted."""
+    """Every user action of the test goes through here: it is counted, and the test waits for
+    the end of the script run it starts (the websocket's script_finished, not a fixed pause)."""
 
-    def __init__(self, page):
-        self.page, self.n, self.log = page, 0, []
+    def __init__(self, page, runs: ScriptRuns):
+        self.page, self.runs, self.n, self.log = page, runs, 0, []
+        self.t0 = time.perf_counter()
 
-    def __call__(self, locator, what: str, idle: bool = True) -> None:
+    def __call__(self, locator, what: str, rerun: bool = True) -> None:
         locator.first.wait_for(timeout=150_000)
+        n = self.runs.count
         locator.first.click()
         self.n += 1
-        self.log.append(what)
-        if idle:
-            wait_idle(self.page, timeout_ms=150_000)
+        self.log.append(f"{what} at {time.perf_counter() - self.t0:.1f} s")
+        if rerun:
+            self.runs.wait_after(n, self.t0, timeout_s=150)
 
 
 def shot(page, name: str) -> None:
@@ -58,21 +61,22 @@ def test_empty_lake_to_first_backtest_csv(tmp_path):
     with streamlit_server(env) as base, sync_playwright() as p:
         browser = launch_browser(p)
         page = browser.new_page(viewport={"width": 1500, "height": 1100}, accept_downloads=True)
+        runs = ScriptRuns(page)
         page.goto(base)
         wait_idle(page, timeout_ms=120_000)
         main = page.locator('[data-testid="stMain"]')
         # the empty state shows the numbered path
         main.get_by_text(re.compile("Getting started: step 1 of 4")).first.wait_for()
         shot(page, "first_run_1_empty")
-        click = Clicks(page)
-        t0 = time.perf_counter()
+        click = Clicks(page, runs)
+        t0 = click.t0
 
         click(main.get_by_role("button", name=re.compile("Generate demo data")), "generate the demo lake")
         main.get_by_text(re.compile("Demo lake written")).first.wait_for(timeout=60_000)
         shot(page, "first_run_2_demo")
         click(main.get_by_role("link", name=re.compile("Step 2: open Feature Lab")), "open Feature Lab")
         # the sidebar's default timeframe is the 24h task's step
-        assert "5min" in page.locator('[data-testid="stSidebar"]').inner_text()
+        main.get_by_text(re.compile("crypto/BTC, 5min bars")).first.wait_for(timeout=30_000)
         click(main.get_by_role("button", name=re.compile("Save feature set")), "save the feature set")
         main.get_by_text(re.compile("Saved feature set")).first.wait_for(timeout=60_000)
         shot(page, "first_run_3_saved")
@@ -90,7 +94,7 @@ def test_empty_lake_to_first_backtest_csv(tmp_path):
         csv_button.first.wait_for(timeout=150_000)
         shot(page, "first_run_6_backtest")
         with page.expect_download(timeout=60_000) as dl:
-            click(csv_button, "download the CSV", idle=False)
+            click(csv_button, "download the CSV", rerun=False)
         elapsed = time.perf_counter() - t0
         path = tmp_path / "per_origin.csv"
         dl.value.save_as(path)

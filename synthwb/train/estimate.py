@@ -2,8 +2,9 @@
 
 ``estimate_training(...)`` resolves the setup exactly as ``train`` does (``prepare``: same
 checks, same errors, no run folder), builds the model and the windows, then times real work
-on this machine: a few optimizer steps, one validation batch at ``n_paths_eval`` paths and,
-when the run will be calibrated, the calibration fit on that batch. The totals follow the
+on this machine: a few optimizer steps, a validation of a few windows at ``n_paths_eval``
+paths and, when the run will be calibrated, the calibration fit on them; both costs grow
+linearly with the windows, so they are scaled to the run's validation windows. The totals follow the
 loop's schedule: the steps (``epochs`` x batches per epoch, capped by ``max_steps``), one
 validation of the untrained anchor, one every ``val_every`` steps and one at the end, then the
 calibration. Nothing is written anywhere.
@@ -21,6 +22,8 @@ import torch
 
 from synthwb.train.config import TrainConfig
 from synthwb.train.loop import AUTO_VAL_EVERY, _Trainer, prepare
+
+SAMPLE_WINDOWS = 8  # validation windows timed (their cost is scaled to the run's)
 
 
 @dataclass(frozen=True)
@@ -105,11 +108,13 @@ def estimate_training(featureset: Any, model_spec: Any, config: TrainConfig | di
                            leave_one_core=leave_one_core)
         setup_s = time.perf_counter() - t0
         val_batches = trainer.val_ds.n_batches(cfg.batch_size)
+        n_val = len(trainer.val_ds)
         step_s = _time_steps(trainer, max(1, int(timed_steps)))
-        trainer.val_ds.limit(cfg.batch_size)  # time one validation batch, scale by the batches
+        trainer.val_ds.limit(min(SAMPLE_WINDOWS, n_val))  # time a few windows, scale to all of them
+        scale = n_val / max(len(trainer.val_ds), 1)
         t1 = time.perf_counter()
         trainer.validate()
-        val_s = (time.perf_counter() - t1) * val_batches
+        val_s = (time.perf_counter() - t1) * scale
         cal_s = 0.0
         if cfg.calibrate and trainer.task is not None and trainer.model.anchor is not None:
             from synthwb.train.calibrate import fit_calibration  # lazy: only anchored, calibrated runs
@@ -117,7 +122,7 @@ def estimate_training(featureset: Any, model_spec: Any, config: TrainConfig | di
             t2 = time.perf_counter()
             fit_calibration(trainer.model, trainer.val_ds, trainer.task, trainer.step_seconds,
                             cfg.calibration_paths, cfg.batch_size, trainer.device, cfg.seed)
-            cal_s = (time.perf_counter() - t2) * val_batches
+            cal_s = (time.perf_counter() - t2) * scale
         anchored = trainer.model.anchor is not None
         est = TrainEstimate(total_steps=trainer.total_steps, steps_per_epoch=trainer.batches_per_epoch,
                             epochs=cfg.epochs,
