@@ -96,6 +96,7 @@ def main() -> None:
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--years", type=float, default=2.0)
     ap.add_argument("--data", help="folder for the lake and store, reused when it holds them (default: a temp dir)")
+    ap.add_argument("--only", help="time only the pages and views whose name contains this text")
     ap.add_argument("-v", "--verbose", action="store_true", help="print every timing as it is taken")
     a = ap.parse_args()
     from playwright.sync_api import sync_playwright
@@ -108,8 +109,10 @@ def main() -> None:
     else:
         env = setup(tmp, a.years)
         print(f"setup (demo lake {a.years:g} years, feature set, 3-step run): {time.perf_counter() - t:.1f} s")
-    switches: dict[str, list[float]] = {p: [] for p in PAGES}
-    views: dict[str, list[float]] = {f"{p}: {v}": [] for p, v, _ in VIEWS}
+    pages = [p for p in PAGES if not a.only or a.only in p]
+    view_list = [v for v in VIEWS if not a.only or a.only in f"{v[0]}: {v[1]}"]
+    switches: dict[str, list[float]] = {p: [] for p in pages}
+    views: dict[str, list[float]] = {f"{p}: {v}": [] for p, v, _ in view_list}
     with streamlit_server(env) as base, sync_playwright() as p:
         browser = launch_browser(p)
         page = browser.new_page(viewport={"width": 1500, "height": 1100})
@@ -117,13 +120,13 @@ def main() -> None:
         page.goto(base)
         wait_idle(page, timeout_ms=120_000)
         for r in range(a.rounds + 1):
-            for title in PAGES:
+            for title in pages:
                 dt = go(page, runs, title)
                 if a.verbose:
                     print(f"round {r} {title}: {dt:.3f} s", flush=True)
                 if r:
                     switches[title].append(dt)
-            for pg, label, marker in VIEWS:
+            for pg, label, marker in view_list:
                 if page.get_by_role("heading", name=pg).count() == 0:
                     go(page, runs, pg)
                 dt = view(page, runs, label, marker)

@@ -71,7 +71,7 @@ def test_demo_lake_chart_quality_and_stats(demo_env):
     assert not at.error
     caps = texts(at.caption)
     assert "**ETH** / 15min" in caps
-    assert "15min candles" in caps
+    assert "15min bars are drawn as" in caps and "1h candles" in caps
     view = at.segmented_control(key="de_view")
     assert view.options == ["Chart", "Data quality", "Statistics", "Export"] and view.value == "Chart"
     assert len(at.get("plotly_chart")) == 1 and not at.metric  # only the chart view is computed
@@ -91,7 +91,7 @@ def test_demo_lake_chart_quality_and_stats(demo_env):
 def test_a_long_minute_range_is_aggregated_for_display(demo_env):
     at = open_explorer(sb_freq="1min", sb_range=(date(2024, 1, 1), date(2024, 1, 19)))
     caps = texts(at.caption)
-    assert "1min bars are drawn as" in caps and "15min candles" in caps
+    assert "1min bars are drawn as" in caps and "1h candles" in caps
     # the gaps of the demo data show up in the quality panel
     at.segmented_control(key="de_view").set_value("Data quality").run()
     gaps = next(m for m in at.metric if m.label == "Gaps")

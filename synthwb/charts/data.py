@@ -17,7 +17,7 @@ from synthwb.data.resample import resample
 from synthwb.data.schema import FREQ_SECONDS, FREQS, SESSION_TZ, is_24_7
 from synthwb.data.stats import bars_per_day, rolling_realized_vol
 
-MAX_CANDLES = 2_500
+MAX_CANDLES = 1_500  # a page that answers in well under a second (bench/bench_pages.py)
 UP, DOWN = "#26a69a", "#ef5350"
 
 
