@@ -134,7 +134,10 @@ def new_run_form() -> None:
         main = fields_form([config_param(n) for n in FORM_MAIN], "tr", labels, containers=[b, c])
         with st.expander("Advanced"):
             advanced = fields_form([config_param(n) for n in FORM_ADVANCED], "tr", labels)
-        start = st.form_submit_button("Start training", type="primary", icon=":material/play_arrow:", key="tr_start")
+        s1, s2 = st.columns([1, 5])
+        start = s1.form_submit_button("Start training", type="primary", icon=":material/play_arrow:", key="tr_start")
+        s2.form_submit_button("Update estimate", icon=":material/timer:", key="tr_estimate",
+                              help="apply the settings above to the estimate below without starting")
     if not start:
         estimate_panel(fs_name, model, busy=bool(REG.active("train") + REG.active("moirai")))
         return

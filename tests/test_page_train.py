@@ -164,4 +164,9 @@ def test_defaults_on_a_cpu_are_quick_with_an_estimate_and_the_recommended_one_cl
     assert at.number_input(key="tr_max_val_batches").value == 4 and at.number_input(key="tr_epochs").value == 4
     est = next(i.value for i in at.info if "Estimate:" in i.value)
     assert "100 steps" not in est and "x 4)" in est
+    at.number_input(key="tr_max_steps").set_value(20)
+    at.button(key="tr_estimate").click().run()  # applies the form without starting a run
+    est = next(i.value for i in at.info if "Estimate:" in i.value)
+    assert est.startswith("**Estimate:** 20 steps")
+    assert not any(j.kwargs.get("featureset") == "btc-5min" for j in get_registry().jobs("train"))
     assert not at.exception

@@ -111,8 +111,9 @@ def estimate_panel(fs_name: str | None, model: str | None, busy: bool) -> None:
     except SynthwbError as exc:
         st.warning(f"This setup cannot train: {exc}", icon=":material/warning:")
         return
-    st.info(f"**Estimate:** {est['text']}. Measured here: a few real steps, one validation batch and the "
-            "calibration; the run's own ETA replaces it once it starts.", icon=":material/timer:")
+    st.info(f"**Estimate:** {est['text']}. Timed on this machine: a few real steps, a few validation windows "
+            "and the calibration, for the settings as last applied (**Update estimate** after changing them); "
+            "the run's ETA replaces it once it starts.", icon=":material/timer:")
 
 
 def backtest_button(run_id: str, task) -> None:
