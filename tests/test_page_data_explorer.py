@@ -216,3 +216,28 @@ def test_rows_out_of_place_are_sorted_on_request(lake_env):
     at.button(key="de_imp_go").click().run()
     assert not at.exception, at.exception
     assert "Imported 10 bars of crypto/GLT 1h" in texts(at.success)
+
+
+def test_a_write_to_the_lake_outside_the_app_shows_at_the_next_rerun(demo_env):
+    """The cached bars and inventory are keyed by the lake's state, not a time-to-live: bars
+    written by the CLI (here the engine call it makes) show at once, with no cache to clear."""
+    from datetime import UTC, datetime, timedelta
+
+    import polars as pl
+
+    from synthwb.data.lake import write_bars
+
+    at = open_explorer(sb_freq="1min", sb_range=(date(2024, 1, 1), date(2024, 1, 19)))
+    before = texts(at.caption)
+    assert "**BTC** / 1min" in before
+    n0 = int(before.split("(UTC, end exclusive): ")[1].split(" bars")[0].replace(",", ""))
+    last = read_bars(Selection("crypto", "BTC", "1min"), root=demo_env.root).tail(1)
+    ts0 = last["ts"][0]
+    new = pl.DataFrame({"ts": [ts0 + timedelta(minutes=k) for k in range(1, 61)]},
+                       schema={"ts": pl.Datetime("us", "UTC")}).with_columns(
+        *(pl.lit(last[c][0]).alias(c) for c in ("open", "high", "low", "close", "volume")))
+    assert ts0 < datetime(2024, 1, 19, 23, tzinfo=UTC)  # the new hour lies inside the selected range
+    write_bars(new, "crypto", "BTC", "1min", root=demo_env.root)
+    at.run()
+    n1 = int(texts(at.caption).split("(UTC, end exclusive): ")[1].split(" bars")[0].replace(",", ""))
+    assert n1 == n0 + 60
