@@ -97,7 +97,7 @@ def live_panel(job_id: str) -> None:
     elif job.status in ACTIVE:
         st.caption("Curves appear at the first logged step (every `log_every` steps) and validation.")
     if job.status == "failed":
-        st.error(job.error or "failed", icon=":material/error:")
+        st.error(bg.error_text(job.error), icon=":material/error:")
         with st.expander("Traceback"):
             st.code(job.traceback or "", language="text")
     elif job.done and job.result is not None:
