@@ -57,12 +57,14 @@ def _runs_task(info: dict) -> None:
 
 
 def _setup(sel) -> None:
-    runs = bg.finished_runs()
+    runs = bg.usable_runs()
     info = {r["run_id"]: r for r in runs}
+    if "bt_runs" in S:  # runs deleted since the last choice
+        S.bt_runs = [r for r in S.bt_runs if r in info]
     c1, c2 = st.columns(2)
-    S["bt_runs"] = [r for r in S.get("bt_runs", []) if r in info]  # a run deleted or renamed since
     c1.multiselect("Runs", list(info), key="bt_runs", placeholder="none: baselines only", on_change=_runs_task,
-                   args=(info,), format_func=lambda r: f"{r} ({info[r].get('symbol') or '?'} {info[r].get('freq') or ''})")
+                   args=(info,), format_func=lambda r: bg.run_option(info[r]),
+                   help="finished runs, and stopped runs scored from their best weights")
     S.setdefault("bt_baselines", BASELINES.names())
     c2.multiselect("Baselines", BASELINES.names(), key="bt_baselines",
                    help="GBM (historical / EWMA vol), GARCH(1,1), bootstrap: scored on the same origins")

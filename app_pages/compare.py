@@ -38,11 +38,11 @@ def _on_compare(sel) -> None:
         req = cmp.CompareRequest(
             runs=list(S.cmp_runs), baselines=list(S.cmp_baselines), selection=sel, task=S.cmp_task,
             start=start, end=end, n_origins=int(S.cmp_origins), n_paths=int(S.cmp_paths), seed=int(S.cmp_seed),
-            benchmark=S.get("cmp_bench"), method=S.cmp_method)
+            benchmark=S.get("cmp_bench"), method=S.cmp_method, assets=list(S.get("cmp_assets") or []))
     except SynthwbError as exc:
         S.cmp_error = exc
         return
-    label = f"{', '.join(req.models)} on {sel.symbol} {sel.freq}"
+    label = f"{', '.join(req.models)} on {', '.join(req.symbols)} {sel.freq}"
     bg.submit("cmp_job", "compare", label, request=req)
 
 
@@ -54,8 +54,8 @@ def _setup(sel, runs: list[dict]) -> None:
         S.cmp_runs = [r for r in S.cmp_runs if r in info]
     c1, c2 = st.columns(2)
     c1.multiselect("Runs", run_ids, key="cmp_runs", placeholder="trained runs and saved ensembles",
-                   format_func=lambda r: f"{r} ({info[r].get('symbol') or 'any'} {info[r].get('freq') or ''})".strip(),
-                   help=f"finished runs on {sel.freq} bars" + (f"; {len(runs) - len(usable)} on other timeframes "
+                   format_func=lambda r: bg.run_option(info[r]),
+                   help=f"finished runs (and stopped runs, scored from their best weights) on {sel.freq} bars" + (f"; {len(runs) - len(usable)} on other timeframes "
                                                                "are hidden (change the sidebar timeframe)"
                                                                if len(runs) > len(usable) else ""))
     S.setdefault("cmp_baselines", [b for b in ("gbm", "bootstrap") if b in BASELINES])
@@ -66,10 +66,22 @@ def _setup(sel, runs: list[dict]) -> None:
     c2.number_input("Origins", 2, 2000, 20, key="cmp_origins", help="forecast origins spread over the period")
     c3.number_input("Paths", 10, 5000, 1000, step=100, key="cmp_paths")
     c4.number_input("Seed", 0, 2**31 - 1, 0, key="cmp_seed")
+    if S.get("cmp_bench") not in models:  # the benchmark left the selection: back to the first baseline
+        S.pop("cmp_bench", None)
     c5.selectbox("Benchmark", models or ["-"], key="cmp_bench",
-                 index=models.index(S.cmp_baselines[0]) if S.cmp_baselines else 0, disabled=not models)
+                 index=models.index(S.cmp_baselines[0]) if S.cmp_baselines else 0, disabled=not models,
+                 help="the model the others are measured against; changing it after a comparison re-ranks the "
+                      "results without new forecasts")
     c6.selectbox("Test", ["dm", "bootstrap"], key="cmp_method",
                  format_func={"dm": "Diebold-Mariano", "bootstrap": "block bootstrap"}.get)
+    inv = state.inventory(str(state.lake_root()))
+    others = sorted(set(inv.filter(pl.col("asset_class") == sel.asset_class)["symbol"].to_list()) - {sel.symbol})
+    S.cmp_assets = [a for a in S.get("cmp_assets", []) if a in others]
+    st.multiselect("More assets for the Synth reward", others, key="cmp_assets",
+                   placeholder=f"only {sel.symbol}" if others else f"no other {sel.asset_class} symbol in the lake",
+                   disabled=not others, help="the same models are also scored on these symbols (same timeframe and "
+                   "period); the leaderboard stays on the sidebar's symbol, the Synth reward runs over every asset "
+                   "with the validator's asset weights (editable there)")
     st.radio("Test period", [HELD_OUT, SIDEBAR], key="cmp_period", horizontal=True, disabled=not S.cmp_runs,
              help="held-out: the runs' latest common unseen test split (as the CLI and the Backtest page); "
                   "sidebar: the sidebar's range, with in-sample origins flagged")
@@ -93,6 +105,8 @@ def _leaderboard(res: cmp.CompareResult) -> None:
     rel = c3.toggle("Relative to benchmark", key="cmp_rel", value=True)
     cols = (["rank", "model", "rel_mean", "pct_vs_benchmark", "win_rate", "p_value", "n_origins"] if rel else
             ["rank", "model", "mean", "median", "std", "n_origins", "n_invalid", "mean_all"])
+    if res.board["note"].str.len_chars().max():
+        cols.append("note")  # e.g. "interrupted, best weights at step 40"
     board = res.board.sort(sort_by, descending=desc, nulls_last=True).select(cols)
     st.dataframe(board, hide_index=True, width="stretch", column_config={
         "pct_vs_benchmark": st.column_config.NumberColumn("% vs benchmark", format="%+.2f%%"),
@@ -158,7 +172,7 @@ def _downloads(res: cmp.CompareResult) -> None:
 
 
 def _results(res: cmp.CompareResult) -> None:
-    bench = S.get("cmp_bench_after", res.benchmark)
+    bench = S.get("cmp_bench", res.benchmark)  # the one Benchmark selector, above
     if bench != res.benchmark and bench in res.models:
         try:  # re-rank against another benchmark: no new forecasts needed
             res = cmp.summarise(replace(res.request, benchmark=bench), res.backtest)
@@ -170,7 +184,7 @@ def _results(res: cmp.CompareResult) -> None:
     c2.metric("Best model", best["model"], f"{best['pct_vs_benchmark']:+.2f}% vs {res.benchmark}",
               delta_color="inverse")
     c3.metric("Task", res.task)
-    c4.selectbox("Benchmark", res.models, index=res.models.index(res.benchmark), key="cmp_bench_after")
+    c4.metric("Benchmark", res.benchmark)
     n_in = res.backtest.meta.get("n_in_sample") or 0
     if n_in:
         st.warning(f"{n_in} of {res.n_origins} origins lie before {res.backtest.meta['unseen_from'][:16]} UTC, inside "
@@ -186,8 +200,7 @@ def _results(res: cmp.CompareResult) -> None:
     with tabs[3]:
         _over_time(res)
     with tabs[4]:
-        reward_view(res.backtest.per_origin.filter(pl.col("model").is_in(res.models)), res.task,
-                    res.request.selection.symbol)
+        reward_view(res.reward_table(), res.task)
     with tabs[5]:
         _downloads(res)
 
@@ -195,7 +208,7 @@ def _results(res: cmp.CompareResult) -> None:
 # ------------------------------------------------------------------------------ page
 st.title(":material/compare_arrows: Compare")
 sel = state.require_selection()
-runs = bg.finished_runs()
+runs = bg.usable_runs()
 
 _setup(sel, runs)
 result = bg.outcome("cmp_job")

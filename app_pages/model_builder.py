@@ -25,7 +25,7 @@ from synthwb.models import (
 from synthwb.models import stack as stk
 from synthwb.models.registry import block_is_causal, block_min_len
 from ui import state
-from ui.widgets import params_form
+from ui.widgets import CONTEXT, HELP_CONTEXT, HELP_HORIZON, HORIZON, params_form
 
 S = st.session_state
 SIZE_KEYS = {"mb_context": 256, "mb_horizon": 288, "mb_d_model": 64, "mb_n_features": 16,
@@ -129,18 +129,19 @@ if loaded_fs in fsets:
     S.mb_fs = loaded_fs
 elif S.get("mb_fs") not in fs_opts:          # a deleted feature set
     S.mb_fs = fs_opts[0]
-c = st.columns([2, 1, 1, 1, 1, 1, 1])
+c = st.columns([2, 1, 1, 1, 1, 1])
 fs_choice = c[0].selectbox("Feature set", fs_opts, key="mb_fs",
                            help="Sets n_features and provides real windows for the smoke test.")
 feature_set = None if fs_choice == fs_opts[0] else fs_choice
 if feature_set:
     S.mb_n_features = next(f["features"] for f in list_featuresets() if f["name"] == feature_set)
 c[1].number_input("n_features", 1, 4096, key="mb_n_features", disabled=bool(feature_set))
-c[2].number_input("context (bars)", 1, 100_000, key="mb_context")
-c[3].number_input("horizon (steps)", 1, 100_000, key="mb_horizon")
+c[2].number_input(CONTEXT, 1, 100_000, key="mb_context", help=HELP_CONTEXT)
+c[3].number_input(HORIZON, 1, 100_000, key="mb_horizon", help=HELP_HORIZON)
 c[4].number_input("d_model", 1, 4096, key="mb_d_model")
 c[5].number_input("dropout", 0.0, 0.95, step=0.05, key="mb_dropout")
-c[6].checkbox("LayerNorm between blocks", key="mb_norm_between")
+st.checkbox("LayerNorm between blocks", key="mb_norm_between",
+            help="a LayerNorm after every block of the stack")
 
 left, right = st.columns([1, 2.3], gap="large")
 with left:

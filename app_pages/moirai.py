@@ -21,6 +21,7 @@ from synthwb.moirai.versions import capabilities
 from synthwb.store import runs
 from ui import jobs as bg
 from ui import state
+from ui.widgets import CONTEXT, HELP_CONTEXT, HORIZON
 
 S = st.session_state
 STORE = str(state.store_root())
@@ -91,8 +92,9 @@ names = [f["name"] for f in fsets]
 fs_name = st.selectbox("Feature set", names, key="mo_fs")
 fs = load_featureset(fs_name, STORE)
 a, b, c, d, e = st.columns(5)
-context = a.number_input("Context (bars)", 8, 16384, 512, key="mo_context")
-horizon = b.number_input("Horizon (bars)", 1, 8192, 288, key="mo_horizon")
+context = a.number_input(CONTEXT, 8, 16384, 512, key="mo_context", help=HELP_CONTEXT)
+horizon = b.number_input(HORIZON, 1, 8192, 288, key="mo_horizon",
+                         help="points Moirai forecasts after t0; its path step is the feature set's bar")
 patch = c.selectbox("Patch size", ["auto", *patch_sizes], index=1 + patch_sizes.index(32) if 32 in patch_sizes else 0,
                     key="mo_patch")
 samples = d.number_input("Samples", 1, 20000, 1000, key="mo_samples")
@@ -201,5 +203,6 @@ if job is not None:
 moirai_runs = [r for r in runs.list_runs(STORE) if (r.get("model") or "").startswith("moirai/")]
 if moirai_runs:
     st.markdown("##### Saved Moirai runs")
-    st.dataframe([{k: r.get(k) for k in ("run_id", "status", "model", "featureset", "symbol", "freq", "step",
-                                         "created")} for r in moirai_runs], hide_index=True)
+    st.dataframe([{**{k: r.get(k) for k in ("run_id", "status", "model", "featureset", "symbol", "freq", "step",
+                                            "created")}, "status": r["label"] if r.get("usable") else r["status"]}
+                  for r in moirai_runs], hide_index=True)

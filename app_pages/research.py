@@ -18,9 +18,11 @@ from synthwb.jobs.adapters import submit_ablation
 from synthwb.jobs.registry import ACTIVE
 from synthwb.models import list_specs, preset_names
 from synthwb.research.ablation import ablation_table, feature_groups
+from synthwb.research.backend import RayOptions
 from synthwb.research.search import parse_space
 from ui import jobs as bg
 from ui import state
+from ui.widgets import CONTEXT, HELP_CONTEXT, HELP_HORIZON, HORIZON
 
 S = st.session_state
 
@@ -62,7 +64,9 @@ def _ensemble_builder(sel, runs: list[dict]) -> None:
     options = [r["run_id"] for r in runs] + [BASELINE_PREFIX + b for b in BASELINES.names()]
     if "ens_members" in S:
         S.ens_members = [m for m in S.ens_members if m in options]
-    st.multiselect("Members", options, key="ens_members", placeholder="two or more runs or baselines")
+    info = {r["run_id"]: r for r in runs}
+    st.multiselect("Members", options, key="ens_members", placeholder="two or more runs or baselines",
+                   format_func=lambda m: bg.run_option(info[m]) if m in info else m)
     members = _ens_members()
     mode = st.radio("Weights", ["equal", "custom", "fitted"], horizontal=True, key="ens_mode",
                     help="fitted: minimise the mean Synth score of the mixture on a validation period")
@@ -113,9 +117,9 @@ def _training_inputs(prefix: str):
     fs = c1.selectbox("Feature set", sets, key=f"{prefix}_fs")
     models = [f"preset:{p}" for p in preset_names()] + [f"spec:{s}" for s in list_specs(state.store_root())]
     model = c2.selectbox("Model", models, key=f"{prefix}_model")
-    ctx = c3.number_input("Context (bars)", 8, 4096, 64, key=f"{prefix}_ctx")
-    hor = c4.number_input("Horizon (path steps)", 1, 4096, 288, key=f"{prefix}_hor",
-                          help="steps of the path grid; the default synth loss needs the whole task horizon (288 for 24h)")
+    ctx = c3.number_input(CONTEXT, 8, 4096, 64, key=f"{prefix}_ctx", help=HELP_CONTEXT)
+    hor = c4.number_input(HORIZON, 1, 4096, 288, key=f"{prefix}_hor",
+                          help=HELP_HORIZON + "; the default synth loss needs the whole task horizon")
     c1, c2, c3 = st.columns(3)
     epochs = c1.number_input("Epochs", 1, 1000, 3, key=f"{prefix}_epochs")
     steps = c2.number_input("Max steps per run (0 = no limit)", 0, 10**6, 200, key=f"{prefix}_steps")
@@ -180,9 +184,11 @@ def _on_search(fs, model, ctx, hor, config) -> None:
     except SynthwbError as exc:
         S.hp_error = exc
         return
+    ray = RayOptions(address=S.get("hp_ray_address") or None) if S.get("hp_backend") == "ray" else None
     bg.submit("hp_job", "search", f"{S.hp_method} search {S.hp_name}", run_name=S.hp_name,
               featureset=fs, model_spec=model, space=space, method=S.hp_method, n_trials=int(S.hp_trials),
-              config=config, keep=int(S.hp_keep), context=ctx, horizon=hor)
+              config=config, keep=int(S.hp_keep), context=ctx, horizon=hor, backend=S.get("hp_backend", "local"),
+              ray=ray)
 
 
 def _search() -> None:
@@ -196,6 +202,11 @@ def _search() -> None:
                  format_func={"tpe": "Optuna TPE", "random": "random", "grid": "grid"}.get)
     c3.number_input("Trials", 1, 500, 8, key="hp_trials")
     c4.number_input("Keep best", 1, 100, 3, key="hp_keep", help="best trial runs kept in models_store")
+    c1, c2 = st.columns([1, 3])
+    c1.radio("Run trials on", ["local", "ray"], key="hp_backend", horizontal=True,
+             help="local: one after another in this app; ray: Ray Tune trials (1 CPU each) on a Ray cluster")
+    if S.get("hp_backend") == "ray":
+        c2.text_input("Ray address", key="hp_ray_address", placeholder="empty: start a local Ray; auto; ray://HOST:10001")
     st.button("Start search", icon=":material/manage_search:", on_click=_on_search, args=inputs, key="hp_go")
     err = S.pop("hp_error", None)
     if err is not None:
@@ -231,7 +242,7 @@ def _trials_live() -> None:
 # ------------------------------------------------------------------------------ page
 st.title(":material/experiment: Research")
 sel = state.require_selection()
-runs = bg.finished_runs()
+runs = bg.usable_runs()
 
 t_ens, t_abl, t_hp = st.tabs(["Ensemble builder", "Feature ablation", "Hyperparameter search"])
 with t_ens:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import streamlit as st
 
-from synthwb.charts.train import curves_figure
 from synthwb.core.errors import SynthwbError
 from synthwb.features.featureset import list_featuresets
 from synthwb.jobs.adapters import JOB_KINDS, train_job
@@ -19,10 +18,11 @@ from synthwb.store import runs
 from synthwb.train import TrainConfig
 from synthwb.train.config import FORM_ADVANCED, FORM_MAIN, config_from_form, config_label, config_param
 from synthwb.train.loop import prepare
+from ui import curves as curves_view
 from ui import jobs as bg
 from ui import state
 from ui.train_setup import backtest_button, estimate_panel, profile_choice
-from ui.widgets import fields_form
+from ui.widgets import CONTEXT, HELP_CONTEXT, HELP_HORIZON, HORIZON, fields_form
 
 S = st.session_state
 
@@ -66,6 +66,30 @@ def _history(job) -> list[dict]:
     return job.metrics
 
 
+def _run_of(job) -> str | None:
+    """The run id a training job writes to (its metric rows carry it; the result once done)."""
+    if job.result is not None and getattr(job.result, "run_id", None):
+        return job.result.run_id
+    rows = job.metrics
+    return rows[-1].get("run_id") if rows else (job.kwargs.get("name") if job.kwargs.get("resume") else None)
+
+
+def _any_active() -> bool:
+    return bool(REG.active("train") + REG.active("moirai"))
+
+
+def _live(fn):
+    """Draw ``fn`` as a fragment that re-reads the live job state every 2 s while a training job
+    runs (the tables never show a stale 0% or 'queued'); once none runs, one full rerun."""
+    polling = _any_active()
+
+    def body():
+        if polling and not _any_active():
+            st.rerun()
+        fn()
+    st.fragment(run_every=2 if polling else None)(body)()
+
+
 # ------------------------------------------------------------------------- live job panel
 def live_panel(job_id: str) -> None:
     job = REG.find(job_id)
@@ -92,10 +116,9 @@ def live_panel(job_id: str) -> None:
                 help="share of realised points inside the paths' 5-95% band (0.90 is calibrated)")
     m[4].metric("Skipped steps", trains[-1].get("skipped_steps", 0) if trains else 0,
                 help="steps with a NaN/inf loss or gradient, skipped")
-    if hist:
-        st.plotly_chart(curves_figure(hist), key=f"curves_{job.id}")
-    elif job.status in ACTIVE:
-        st.caption("Curves appear at the first logged step (every `log_every` steps) and validation.")
+    own = _run_of(job)
+    curves_view.curves({job.name: hist}, [r["run_id"] for r in runs.list_runs(STORE) if r["run_id"] != own], STORE,
+                       key=f"curves_{job.id}")
     if job.status == "failed":
         st.error(bg.error_text(job.error), icon=":material/error:")
         with st.expander("Traceback"):
@@ -126,9 +149,11 @@ def new_run_form() -> None:
         fs_name = a.selectbox("Feature set", fsets, key="tr_fs")
         model = a.selectbox("Model", models, key="tr_model", help="a preset sized for the feature set, or a saved spec",
                             format_func=lambda m: f"{m} (recommended)" if m == models[0] else m)
-        context = a.number_input("Context (bars, presets)", 8, 100_000, 256, key="tr_context")
-        horizon = a.number_input("Horizon (path steps, presets; 0 = the task's)", 0, 100_000, 0, key="tr_horizon",
-                                 help="0: the target task's horizon on the path grid (288 five-minute steps for 24h)")
+        context = a.number_input(CONTEXT, 8, 100_000, 256, key="tr_context",
+                                 help=HELP_CONTEXT + " (presets; a saved spec keeps its own)")
+        horizon = a.number_input(HORIZON, 0, 100_000, 0, key="tr_horizon",
+                                 help="0: the target task's horizon on the path grid (288 five-minute steps for 24h). "
+                                      + HELP_HORIZON + " (presets; a saved spec keeps its own)")
         name = a.text_input("Run name", "", key="tr_name", placeholder="default: model-featureset")
         labels = {n: config_label(n) for n in FORM_MAIN + FORM_ADVANCED}
         main = fields_form([config_param(n) for n in FORM_MAIN], "tr", labels, containers=[b, c])
@@ -172,14 +197,35 @@ def jobs_list() -> None:
         st.rerun()
 
 
+def _live_rows(rows: list[dict]) -> list[dict]:
+    """Saved runs with the live state of the jobs training them (run.json is written at
+    checkpoints only): status, step and progress as the job reports them; a stopped run that
+    Backtest and Compare score from its best weights says so."""
+    live = {}
+    for j in REG.jobs("train") + REG.jobs("moirai"):
+        if (rid := _run_of(j)) is not None and (j.status in ACTIVE or rid not in live):
+            live[rid] = j
+    out = []
+    for r in rows:
+        j = live.get(r["run_id"])
+        r = {**r, "status": r["label"] if r.get("usable") else r["status"]}
+        if j is not None and j.status in ACTIVE:
+            steps = [m["step"] for m in j.metrics if m.get("kind") == "train"]
+            r.update(status=j.status, progress=j.progress, step=steps[-1] if steps else r.get("step") or 0)
+        out.append(r)
+    return out
+
+
 def runs_list() -> None:
     rows = runs.list_runs(STORE)
     if not rows:
         st.caption(f"No saved runs in `{STORE}` yet.")
         return
-    cols = ("run_id", "status", "model", "featureset", "symbol", "freq", "step", "best_val_score", "best_val_coverage_90",
-            "created")
-    st.dataframe([{k: r.get(k) for k in cols} for r in rows], hide_index=True)
+    cols = ("run_id", "status", "progress", "model", "featureset", "symbol", "freq", "step", "best_val_score",
+            "best_val_coverage_90", "created")
+    st.dataframe([{k: r.get(k) for k in cols} for r in _live_rows(rows)], hide_index=True,
+                 column_config={"progress": st.column_config.ProgressColumn("progress", min_value=0, max_value=1),
+                                "status": st.column_config.TextColumn("status", width="large")})
     rid = st.selectbox("Run", [r["run_id"] for r in rows], key="tr_run")
     try:
         run = runs.load_run(rid, STORE)
@@ -195,9 +241,6 @@ def runs_list() -> None:
         st.error(run.error, icon=":material/error:")
         with st.expander("Traceback"):
             st.code(info.get("traceback") or "", language="text")
-    hist = run.metrics
-    if hist:
-        st.plotly_chart(curves_figure(hist), key=f"run_curves_{rid}")
     a, b, c = st.columns(3)
     can_resume = run.status in ("interrupted", "failed", "finished") and run.has_weights("last") and not busy
     cfg = info.get("finetune_config") if run.kind == "moirai" else info.get("config")
@@ -232,9 +275,13 @@ if job_id:
     active = (j := REG.find(job_id)) is not None and j.status in ACTIVE
     st.fragment(run_every=2 if active else None)(live_panel)(job_id)
     st.divider()
+elif ids := [r["run_id"] for r in runs.list_runs(STORE)]:
+    st.subheader("Training curves")
+    S.setdefault("tr_curves_runs", ids[:1])  # the newest run, until the user picks others
+    curves_view.curves({}, ids, STORE, key="curves_saved")
 with st.expander("New training run", expanded=not job_id, icon=":material/add:"):
     new_run_form()
 st.subheader("Jobs")
-jobs_list()
+_live(jobs_list)
 st.subheader("Saved runs")
-runs_list()
+_live(runs_list)

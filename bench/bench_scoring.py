@@ -5,7 +5,8 @@ by term as ``validator/crps_calculation.py`` does, one forecast after the other.
     python bench/bench_scoring.py [--origins 500] [--paths 1000] [--repeat 5]
 
 Prints, for one forecast, the validator reference and ``score_paths``; for a whole backtest of
-``--origins`` forecasts, the reference forecast by forecast, ``score_batch`` (numpy) and
+``--origins`` forecasts, the reference forecast by forecast, ``score_batch`` (numba kernels around
+numpy's SIMD sort, on every core and on one) and
 ``score_totals_torch`` (torch: CUDA when present, else CPU), the speed-ups (goal >= 10x
 against the reference) and the largest relative difference of the totals (goal < 1e-9).
 """
@@ -81,8 +82,9 @@ def main() -> None:
     t = time.perf_counter()
     ref = np.array([reference(p[i], r[i], task.step_seconds, intervals) for i in range(a.origins)])
     t_ref = time.perf_counter() - t
-    score_batch(p[:4], r[:4], task)
+    score_batch(p[:4], r[:4], task)  # compile or load the numba kernels
     t_np, sb = timed(lambda: score_batch(p, r, task), max(1, a.repeat // 3))
+    t_np1, sb1 = timed(lambda: score_batch(p, r, task, threads=1), max(1, a.repeat // 3))
     score_totals_torch(p[:4], r[:4], task)
     t_th, th = timed(lambda: score_totals_torch(p, r, task), max(1, a.repeat // 3))
     dev = "cuda" if torch.cuda.is_available() else "cpu"
@@ -90,8 +92,11 @@ def main() -> None:
     rel_th = float(np.max(np.abs(th - ref) / np.abs(ref)))
     print(f"backtest of {a.origins} forecasts (24h task):")
     print(f"  validator reference, one forecast after another: {t_ref:8.2f} s  ({t_ref / a.origins * 1e3:.2f} ms each)")
-    print(f"  score_batch (numpy):          {t_np:8.2f} s  {t_ref / t_np:6.2f}x  (goal >= 10x)  "
+    rel_np1 = float(np.max(np.abs(sb1.totals - ref) / np.abs(ref)))
+    print(f"  score_batch, {os.cpu_count()} threads:      {t_np:8.2f} s  {t_ref / t_np:6.2f}x  (goal >= 10x)  "
           f"max rel. diff {rel_np:.1e} (goal < 1e-9)")
+    print(f"  score_batch, 1 thread:        {t_np1:8.2f} s  {t_ref / t_np1:6.2f}x  "
+          f"max rel. diff {rel_np1:.1e}")
     print(f"  score_totals_torch ({dev}):   {t_th:8.2f} s  {t_ref / t_th:6.2f}x  (goal >= 10x)  "
           f"max rel. diff {rel_th:.1e} (goal < 1e-9)")
     print(f"  totals: reference {ref.sum():.6f}  numpy {sb.totals.sum():.6f}  torch {th.sum():.6f}")

@@ -10,7 +10,7 @@ import pandas as pd
 import polars as pl
 import pytest
 
-from synthwb.core.errors import SpecError
+from synthwb.core.errors import SpecError, SynthwbError
 from synthwb.data.schema import Selection
 from synthwb.evaluate.compare import CompareRequest, compare
 from synthwb.research.ensembles import fit_ensemble
@@ -171,3 +171,47 @@ def test_intervals_relative_to_benchmark(lake_env, demo_lake):
     for r in rel.to_dicts():
         assert r["score"] == pytest.approx(ab[(r["model"], r["interval"])] / ab[("gbm", r["interval"])])
     assert rel.filter(pl.col("model") == "gbm")["score"].to_list() == pytest.approx([1.0] * rel["interval"].n_unique())
+
+
+def test_compare_over_several_assets_scores_each_like_its_own_comparison(lake_env, demo_lake, tiny_run):
+    """request.assets: a trained run and baselines are scored on ETH and SOL too; each asset's
+    rows equal a one-asset comparison on that symbol, and the leaderboard stays on BTC."""
+    from dataclasses import replace
+
+    req = _request([tiny_run], ["gbm"], n_origins=3, assets=["ETH", "SOL"])
+    assert req.symbols == ["BTC", "ETH", "SOL"]
+    res = compare(req, root=demo_lake, store=lake_env.store)
+    table = res.reward_table()
+    assert sorted(table["asset"].unique().to_list()) == ["BTC", "ETH", "SOL"]
+    assert set(res.backtest.per_origin["model"]) == {tiny_run, "gbm"}
+    for sym in ("ETH", "SOL"):
+        alone = compare(replace(req, selection=Selection("crypto", sym, "1min"), assets=[]), root=demo_lake,
+                        store=lake_env.store)
+        want = alone.backtest.per_origin.sort("origin", "model")["total"].to_numpy()
+        got = table.filter(pl.col("asset") == sym).sort("origin", "model")["total"].to_numpy()
+        np.testing.assert_array_equal(got, want)
+    btc = table.filter(pl.col("asset") == "BTC").sort("origin", "model")["total"].to_numpy()
+    np.testing.assert_array_equal(btc, res.backtest.per_origin.sort("origin", "model")["total"].to_numpy())
+    # an asset the lake lacks is named; an asset listed twice is refused before any work
+    with pytest.raises(SynthwbError, match="asset DOGE: no bars"):
+        compare(_request([], ["gbm", "bootstrap"], assets=["DOGE"]), root=demo_lake, store=lake_env.store)
+    with pytest.raises(SpecError, match="listed once"):
+        _request([], ["gbm", "bootstrap"], assets=["ETH", "BTC"])
+
+
+def test_cli_asset_weights_are_checked(lake_env, demo_lake):
+    from synthwb.cli import main
+
+    err = io.StringIO()
+    from contextlib import redirect_stderr
+
+    with redirect_stderr(err):
+        rc = main(["compare", "--root", str(demo_lake), "--store", str(lake_env.store), "--baselines", "gbm,bootstrap",
+                   "--asset-class", "crypto", "--symbol", "BTC", "--freq", "1min", "--reward",
+                   "--asset-weight", "ETH=heavy"])
+    assert rc == 2 and "ASSET=WEIGHT" in err.getvalue() and "Traceback" not in err.getvalue()
+    err = io.StringIO()
+    with redirect_stderr(err):
+        rc = main(["compare", "--root", str(demo_lake), "--store", str(lake_env.store), "--baselines", "gbm,bootstrap",
+                   "--asset-class", "crypto", "--symbol", "BTC", "--freq", "1min", "--assets", "ETH"])
+    assert rc == 2 and "--reward" in err.getvalue()

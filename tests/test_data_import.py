@@ -260,3 +260,29 @@ def test_import_hf_from_local_dir(hf_offline, lake_env, tmp_path):
     assert res["freq"] == "1min" and res["symbol"] == "SOL" and res["rows_written"] == 20
     out = read_bars(Selection("crypto", "SOL", "5min"), root=lake_env.root)  # resampled on read
     assert out.height == 4 and out["volume"].to_list() == [7.5] * 4
+
+
+@pytest.mark.parametrize("kind", ["gzip", "zip", "plain"])
+def test_a_decompression_bomb_is_refused_while_it_is_read(lake, tmp_path, monkeypatch, kind):
+    """A small archive that inflates past the cap is refused before it fills the memory (the cap
+    is lowered to 1 MiB here; 8 MiB of one repeated CSV row compress to a few KiB)."""
+    import gzip
+    import io
+    import zipfile
+
+    from synthwb.data import tabular
+
+    monkeypatch.setattr(tabular, "MAX_TABLE_BYTES", 1 << 20)
+    body = ("ts,open,high,low,close,volume\n" + "2024-01-01 00:00:00,1,2,0.5,1.5,10\n" * 240_000).encode()
+    assert len(body) > 8 << 20
+    if kind == "gzip":
+        data, name = gzip.compress(body), "bomb.csv.gz"
+    elif kind == "zip":
+        buf = io.BytesIO()
+        with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
+            z.writestr("bars.csv", body)
+        data, name = buf.getvalue(), "bomb.zip"
+    else:
+        data, name = body, "big.csv"
+    assert kind == "plain" or len(data) < 200_000
+    assert_refused(lake, write(tmp_path, name, data), r"holds more than 1 MiB of data \(after decompression\); split it")

@@ -126,3 +126,24 @@ def test_resample_refuses_finer_target():
     df = frame([datetime(2024, 1, 1, tzinfo=UTC) + timedelta(hours=i) for i in range(5)])
     with pytest.raises(DataError, match="coarser"):
         resample(df, "5min", "crypto")
+
+
+def test_bars_on_resamples_finer_bars_and_refuses_coarser_ones():
+    """A forecaster reading 5-minute bars: 1-minute bars are resampled, 5-minute bars pass, and 1h
+    bars are refused (read as 5-minute bars they would be a wrong forecast, not an error). Session
+    gaps (equity 4h bars: 4h apart within a day, longer overnight) do not count as coarser."""
+    from synthwb.data.resample import bars_on
+
+    def bars(step_s: int, n: int, start=datetime(2024, 1, 1, tzinfo=UTC)) -> pl.DataFrame:
+        ts = [start + timedelta(seconds=step_s * i) for i in range(n)]
+        return pl.DataFrame({"ts": ts, "open": [1.0] * n, "high": [2.0] * n, "low": [0.5] * n,
+                             "close": [1.5] * n, "volume": [1.0] * n}).with_columns(pl.col("ts").dt.cast_time_unit("us"))
+
+    assert bars_on(bars(60, 30), "5min", "crypto").height == 6
+    assert bars_on(bars(300, 30), "5min", "crypto").height == 30
+    with pytest.raises(DataError, match="at least 3600 s apart, coarser than the 5min bars the model reads"):
+        bars_on(bars(3600, 30), "5min", "crypto")
+    day = [datetime(2024, 1, d, h, 30, tzinfo=UTC) for d in (2, 3, 4) for h in (14, 18)]
+    session = pl.DataFrame({"ts": day, "open": [1.0] * 6, "high": [2.0] * 6, "low": [0.5] * 6, "close": [1.5] * 6,
+                            "volume": [1.0] * 6}).with_columns(pl.col("ts").dt.cast_time_unit("us"))
+    assert bars_on(session, "4h", "equity").height == 6

@@ -121,15 +121,23 @@ def test_compare_a_path_run_a_moirai_run_and_baselines(app):
     main = page.locator('[data-testid="stMain"]')
     pick(main, page, "Runs", "moirai-zs")
     pick(main, page, "Runs", "run-a")
+    pick(main, page, "More assets for the Synth reward", "ETH")
     set_number(page, "Origins", 4)
     set_number(page, "Paths", 200)
     page.get_by_role("button", name=re.compile("^.*Compare$")).last.click()
-    page.get_by_text("Leaderboard", exact=True).first.wait_for(timeout=180_000)
+    page.get_by_text("Leaderboard", exact=True).first.wait_for(timeout=240_000)
     wait_idle(page, timeout_ms=120_000)
     text = main.inner_text()
     assert "run-a" in text and "moirai-zs" in text and "gbm" in text
     no_exception(page)
     shot(page, "flow_compare")
+    # the Synth reward over BTC and ETH: the compared models as miners, ETH at the validator's weight
+    main.get_by_role("tab", name="Synth reward").click()
+    main.get_by_text("Share of emissions after each scored request").first.wait_for(timeout=60_000)
+    wait_idle(page, timeout_ms=60_000)
+    assert main.locator(".js-plotly-plot").count() >= 1
+    no_exception(page)
+    shot(page, "flow_compare_reward")
 
 
 def test_moirai_page_previews_a_local_checkpoint(app, env):
@@ -157,7 +165,7 @@ def test_train_from_the_page_and_come_back(app):
     go(page, "Train")
     main = page.locator('[data-testid="stMain"]')
     pick(main, page, "Model", "preset: dlinear-gbm")
-    set_number(page, "Context (bars, presets)", 32, in_form=True)
+    set_number(page, "Context (bars)", 32, in_form=True)
     # horizon 0 (default): the target task's, 288 five-minute steps; the default loss is its score
     set_number(page, "Max steps (0 = all epochs)", 30, in_form=True)
     set_number(page, "Paths per sample (train)", 16, in_form=True)

@@ -1,6 +1,7 @@
 """CSV export (neutralisation, pandas round-trip) and the `backtest` command (exit codes, JSON)."""
 from __future__ import annotations
 
+import io
 import json
 
 import numpy as np
@@ -31,6 +32,17 @@ def test_text_cells_are_neutralised_in_csv(tmp_path):
     assert back["model"].tolist() == ["'=HYPERLINK(1)", "'+cmd", "'-x", "'@y", "safe"]
     # numbers are not text: negative scores stay numbers and round-trip exactly
     assert back["score"].tolist() == [1.5, -2.25, 3.0, 0.1, 1e-17]
+
+
+@pytest.mark.parametrize("dtype", [pl.String, pl.Categorical, pl.Enum(["=1+1", "+cmd", "-x", "@y", "\rz", "safe"])])
+def test_every_string_like_column_is_neutralised(tmp_path, dtype):
+    cells = ["=1+1", "+cmd", "-x", "@y", "\rz", "safe"]
+    df = pl.DataFrame({"model": pl.Series(cells, dtype=dtype), "n": list(range(6))})
+    text = to_csv(df)
+    back = pd.read_csv(io.StringIO(text), keep_default_na=False)
+    assert back["model"].tolist() == ["'=1+1", "'+cmd", "'-x", "'@y", "'\rz", "safe"]
+    assert back["n"].tolist() == list(range(6))
+    assert not any(line.startswith(("=", "+", "-", "@")) for line in text.splitlines())
 
 
 @pytest.fixture(scope="module")

@@ -159,16 +159,17 @@ def test_stack_move_remove_and_apply_order():
     assert [it["name"] for it in st.move(s, 0, 5)] == ["timesnet", "tcn", "dlinear"]    # clamped at the bottom
     assert [it["name"] for it in s] == ["dlinear", "timesnet", "tcn"]                   # pure: input unchanged
     assert [it["name"] for it in st.remove(s, 1)] == ["dlinear", "tcn"]
-    assert st.labels(s) == ["dlinear #0", "timesnet #1", "tcn #2"]
-    new = st.apply_order(s, ["tcn #2", "dlinear #0", "timesnet #1"])
+    assert st.labels(s) == ["0. dlinear", "1. timesnet", "2. tcn"]
+    new = st.apply_order(s, ["2. tcn", "0. dlinear", "1. timesnet"])
     assert [it["uid"] for it in new] == [2, 0, 1]
+    assert st.labels(new) == ["0. tcn", "1. dlinear", "2. timesnet"]  # numbered by the new positions
     with pytest.raises(SpecError, match="does not match"):
-        st.apply_order(s, ["tcn #2", "dlinear #0"])
+        st.apply_order(s, ["2. tcn", "0. dlinear"])
     with pytest.raises(SpecError, match="no block at position 3"):
         st.move(s, 3, 1)
-    # duplicates of one block get distinct labels; uids keep growing after a removal
+    # duplicates of one block get distinct labels; uids keep growing after a removal, labels follow positions
     s2 = st.add(st.remove(_stack("dlinear", "dlinear"), 0), "dlinear")
-    assert st.labels(s2) == ["dlinear #1", "dlinear #2"]
+    assert [it["uid"] for it in s2] == [1, 2] and st.labels(s2) == ["0. dlinear", "1. dlinear"]
     assert st.to_blocks(s2) == [{"name": "dlinear", "params": {}}] * 2
     assert [it["uid"] for it in st.from_blocks(st.to_blocks(s2))] == [0, 1]
 

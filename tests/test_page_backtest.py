@@ -185,3 +185,33 @@ def test_backtest_this_run_starts_on_the_runs_task(demo_env):
     summary = next(d.value for d in at.dataframe if "mean_score" in d.value.columns)
     assert "quick-one" in set(summary["model"]) and "gbm" in set(summary["model"])
     assert len(at.get("download_button")) == 3  # right under the table, no tab to open first
+
+
+def test_a_stopped_run_is_picked_and_backtested_from_its_best_weights(demo_env, capsys):
+    from train_support import make_featureset, train_stopped
+
+    make_featureset(demo_env.root, demo_env.store, name="tiny5", freq="5min")
+    out = train_stopped(demo_env.store, demo_env.root, "stopped bt", featureset="tiny5", horizon=288)
+    rid, label = out["run_id"], f"interrupted, best weights at step {out['best_step']}"
+    at = open_page()
+    picker = at.multiselect(key="bt_runs")
+    assert picker.options == [f"{rid} (BTC 5min; {label})"]
+    picker.set_value([rid])
+    at.multiselect(key="bt_baselines").set_value(["gbm"])
+    at.number_input(key="bt_origins").set_value(2)
+    at.number_input(key="bt_paths").set_value(32)
+    at.checkbox(key="bt_uncal").uncheck()
+    at.run()
+    at.button(key="bt_go").click()
+    at.run()
+    assert get_registry().wait_all(timeout=300)
+    at.run()
+    assert not at.exception, at.exception
+    assert not at.error, [e.value for e in at.error]
+    summary = next(d.value for d in at.dataframe if "mean_score" in d.value.columns).set_index("model")
+    assert summary.loc[rid, "note"] == label and summary.loc["gbm", "note"] == ""
+    # the CLI gives the same scores for it
+    assert main(["backtest", "--run", rid, "--baseline", "gbm", "--origins", "2", "--n-paths", "32", "--no-save",
+                 "--json"]) == 0
+    cli = {r["model"]: r["mean_score"] for r in json.loads(capsys.readouterr().out)["summary"]}
+    assert summary["mean_score"].to_dict() == pytest.approx(cli, rel=1e-12)

@@ -78,9 +78,13 @@ def test_compare_page_runs_a_comparison_like_the_cli(page_env, demo_lake):
     at.radio(key="cmp_order").set_value("best").run()
     at.toggle(key="cmp_time_rel").set_value(True).run()
     at.toggle(key="cmp_iv_rel").set_value(True).run()
-    at.selectbox(key="cmp_bench_after").set_value("gbm").run()
+    # one Benchmark selector on the page: changing it re-ranks the results without a new comparison
+    assert [s.key for s in at.selectbox if s.label == "Benchmark"] == ["cmp_bench"]
+    at.selectbox(key="cmp_bench").set_value("gbm").run()
     assert not at.exception, at.exception
     assert "gbm" in " ".join(c.value for c in at.caption if "Benchmark" in c.value)
+    assert any(m.label == "Benchmark" and m.value == "gbm" for m in at.metric)
+    assert [s.key for s in at.selectbox if s.label == "Benchmark"] == ["cmp_bench"]
     assert len(at.get("download_button")) == 3
 
 
@@ -263,3 +267,23 @@ def test_stop_ends_a_comparison_as_interrupted(page_env):
     assert any("Stopped" in w.value for w in at.warning)
     assert not at.error
     assert not at.button(key="cmp_go").disabled  # a new comparison can start
+
+
+def test_a_stopped_run_is_listed_and_compared_with_its_label(page_env, demo_lake):
+    from train_support import make_featureset, train_stopped
+
+    make_featureset(demo_lake, page_env, name="tiny5", freq="5min")
+    out = train_stopped(page_env, demo_lake, "stopped cmp", featureset="tiny5", horizon=288)
+    rid, label = out["run_id"], f"interrupted, best weights at step {out['best_step']}"
+    at = _open()
+    assert at.multiselect(key="cmp_runs").options == [f"{rid} (BTC 5min; {label})"]
+    at.multiselect(key="cmp_runs").set_value([rid]).run()
+    at.multiselect(key="cmp_baselines").set_value(["gbm"]).run()
+    at.number_input(key="cmp_origins").set_value(2)
+    at.number_input(key="cmp_paths").set_value(32)
+    at.run()
+    at.button(key="cmp_go").click().run()
+    _wait_jobs(at)
+    assert not at.error, [e.value for e in at.error]
+    board = at.dataframe[0].value.set_index("model")
+    assert board.loc[rid, "note"] == label and board.loc["gbm", "note"] == ""

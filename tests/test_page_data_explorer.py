@@ -133,6 +133,24 @@ def test_import_a_file_from_the_page(lake_env):
     assert "**ABC**" in texts(at.caption)
 
 
+def test_the_upload_is_streamed_to_one_temp_file_that_the_engine_reads(lake_env):
+    """The upload lands in a temp file on disk (not a bytes copy in a cache); a second file
+    replaces the first, whose temp folder is removed."""
+    from pathlib import Path
+
+    at = _upload(open_explorer(), "mine.csv", GOOD_CSV, "ABC", click=False)
+    _, fid, first = at.session_state["de_imp_spool"]
+    assert Path(first).read_bytes() == GOOD_CSV and len(fid) == 12
+    other = GOOD_CSV.replace(b"2024-02-01", b"2024-03-01")
+    at.file_uploader(key="de_upload").set_value(("other.csv", other, "text/csv"))
+    at.run()
+    assert not at.exception, at.exception
+    _, fid2, second = at.session_state["de_imp_spool"]
+    assert fid2 != fid and Path(second).read_bytes() == other
+    assert not Path(first).parent.exists()
+    assert not list(lake_env.root.rglob("*.parquet"))  # previews write nothing
+
+
 def test_a_bad_file_is_refused_on_the_page(lake_env):
     bad = GOOD_CSV.replace(b"2024-02-01 00:07:00,10,12,9", b"2024-02-01 00:07:00,10,8,9")
     at = _upload(open_explorer(), "bad.csv", bad, "ABC", click=False)

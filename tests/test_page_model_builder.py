@@ -31,8 +31,8 @@ def set_number(at, label, value):
 def test_build_validate_break_save_reload(app, lake_env):
     at = app
     assert at.title[0].value == "Model Builder"
-    set_number(at, "context (bars)", 64)
-    set_number(at, "horizon (steps)", 12)
+    set_number(at, "Context (bars)", 64)
+    set_number(at, "Horizon (path steps)", 12)
     set_number(at, "d_model", 16)
     set_number(at, "n_features", 4)
     click(at, "+ dlinear")
@@ -56,7 +56,7 @@ def test_build_validate_break_save_reload(app, lake_env):
     uid_tm = at.session_state["mb_stack"][2]["uid"]
     at.number_input(key=f"mb_p_{uid_tm}_layers").set_value(5)
     at.run()
-    set_number(at, "context (bars)", 40)
+    set_number(at, "Context (bars)", 40)
     errors = [e.value for e in at.error]
     assert ("block 2 (timemixer) receives input of shape (B, 40, 16) but needs at least 64 time steps (min_len); "
             "lengthen the context or move it before blocks that shorten time") in errors
@@ -89,8 +89,8 @@ def test_build_validate_break_save_reload(app, lake_env):
 
 def test_bad_save_name_shows_message(app):
     at = app
-    set_number(at, "context (bars)", 32)
-    set_number(at, "horizon (steps)", 4)
+    set_number(at, "Context (bars)", 32)
+    set_number(at, "Horizon (path steps)", 4)
     set_number(at, "d_model", 8)
     at.selectbox(key="mb_head").set_value("gbm")
     at.run()
@@ -106,8 +106,8 @@ def test_smoke_test_on_demo_bars(demo_lake, tmp_path, monkeypatch):
     monkeypatch.setenv("SYNTHWB_STORE_DIR", str(tmp_path / "store"))
     monkeypatch.setenv("SYNTHWB_CACHE_DIR", str(tmp_path / "cache"))
     at = open_app("model_builder")
-    set_number(at, "context (bars)", 48)
-    set_number(at, "horizon (steps)", 12)
+    set_number(at, "Context (bars)", 48)
+    set_number(at, "Horizon (path steps)", 12)
     set_number(at, "d_model", 8)
     at.selectbox(key="mb_head").set_value("gbm")
     at.run()
@@ -135,8 +135,8 @@ def test_smoke_test_on_a_saved_feature_set(demo_lake, tmp_path, monkeypatch):
     at.selectbox(key="mb_fs").set_value("mb-fs")
     at.run()
     assert at.number_input(key="mb_n_features").value == len(fs.feature_cols)
-    set_number(at, "context (bars)", 32)
-    set_number(at, "horizon (steps)", 8)
+    set_number(at, "Context (bars)", 32)
+    set_number(at, "Horizon (path steps)", 8)
     set_number(at, "d_model", 8)
     at.selectbox(key="mb_head").set_value("bridge")
     at.run()
@@ -161,3 +161,26 @@ def test_delete_saved_spec(app, lake_env):
     at.button(key="mb_delete").click()
     at.run()
     assert not at.exception and list_specs() == []
+
+
+def test_tiles_are_numbered_by_position_and_labels_are_whole(app):
+    """The drag tiles read "0. tcn", "1. fourier": their position, as the block list below, never
+    the creation number ("fourier #2" at position 0); the LayerNorm switch has a row of its own."""
+    at = app
+    for name in ("fourier", "dlinear", "tcn"):
+        click(at, f"+ {name}")
+    uid_tcn = at.session_state["mb_stack"][2]["uid"]
+    for _ in range(2):
+        at.button(key=f"mb_up_{uid_tcn}").click()
+        at.run()
+    tiles = [e for e in at.get("component_instance") if "mb_sort_" in e.proto.json_args]
+    assert len(tiles) == 1
+    args = json.loads(tiles[0].proto.json_args)
+    assert args["items"][0]["items"] == ["0. tcn", "1. fourier", "2. dlinear"]
+    assert [e.label.split("  ")[0] for e in at.expander][:3] == ["0. tcn", "1. fourier", "2. dlinear"]
+    # one wording for the sizes on every page; the LayerNorm switch is not squeezed into the sizes' row
+    sizes_row = next(c for c in at.columns if any(n.label == "d_model" for n in c.number_input))
+    assert [n.label for n in at.number_input][:3] == ["n_features", "Context (bars)", "Horizon (path steps)"]
+    norm = at.checkbox(key="mb_norm_between")
+    assert norm.label == "LayerNorm between blocks"
+    assert all(cb.key != "mb_norm_between" for col in at.columns for cb in col.checkbox), sizes_row

@@ -47,3 +47,50 @@ def test_reward_tab_shows_the_shares_of_the_cli(page_env, demo_lake):
     assert rc == 0
     cli = {r["miner"]: r["final_share"] for r in json.loads(out.getvalue())["reward"]["summary"]}
     assert page == pytest.approx(cli, rel=1e-12)
+
+
+def test_reward_over_several_assets_matches_the_cli(page_env, demo_lake):
+    """More assets on the Compare page: the same models are scored on ETH too, the leaderboard
+    stays on BTC, and the reward's population counts both assets' requests, as the CLI's
+    `compare --reward --assets ETH` does."""
+    store = page_env
+    at = open_page("compare", timeout=180, **DEMO_SIDEBAR)
+    assert not at.exception, at.exception
+    assert set(at.multiselect(key="cmp_assets").options) == {"ETH", "SOL"}  # crypto symbols but BTC; not SPY
+    at.multiselect(key="cmp_baselines").set_value(["gbm", "gbm_ewma"])
+    at.multiselect(key="cmp_assets").set_value(["ETH"])
+    at.number_input(key="cmp_origins").set_value(3)
+    at.number_input(key="cmp_paths").set_value(32)
+    at.run()
+    at.button(key="cmp_go").click().run()
+    assert get_registry().wait_all(240), "the comparison did not finish"
+    time.sleep(0.05)
+    at.run()
+    assert not at.exception, at.exception
+    assert not at.error, [e.value for e in at.error]
+    weights = [d.value for d in at.dataframe if list(d.value.columns) == ["asset", "weight"]]
+    assert len(weights) == 1 and list(weights[0]["asset"]) == ["BTC", "ETH"]
+    assert weights[0]["weight"].tolist() == pytest.approx([1.0, 0.7064366394033871])  # the validator's table
+    summary = next(d.value for d in at.dataframe if "final_share" in d.value.columns)
+    page = dict(zip(summary["miner"], summary["final_share"]))
+    n_req = dict(zip(summary["miner"], summary["n_requests"]))
+    assert set(page) == {"gbm", "gbm_ewma"} and sum(page.values()) == pytest.approx(1.0)
+    board = next(d.value for d in at.dataframe if "rank" in d.value.columns)
+    assert int(board["n_origins"].max()) <= 3  # the leaderboard: BTC's origins only
+
+    sel = at.session_state["synthwb_selection"]
+    from synthwb.cli import main
+
+    out = io.StringIO()
+    with redirect_stdout(out):
+        rc = main(["compare", "--root", str(demo_lake), "--store", str(store), "--baselines", "gbm,gbm_ewma",
+                   "--asset-class", sel.asset_class, "--symbol", sel.symbol, "--freq", sel.freq, "--task", "24h",
+                   "--start", sel.start.isoformat(), "--end", sel.end.isoformat(), "--origins", "3",
+                   "--n-paths", "32", "--seed", "0", "--reward", "--assets", "ETH", "--json"])
+    assert rc == 0
+    doc = json.loads(out.getvalue())
+    cli = {r["miner"]: r["final_share"] for r in doc["reward"]["summary"]}
+    assert page == pytest.approx(cli, rel=1e-12)
+    assert {r["miner"]: r["n_requests"] for r in doc["reward"]["summary"]} == n_req
+    assert all(n > 3 for n in n_req.values())  # BTC and ETH requests: more than one asset's 3 origins
+    assert doc["reward"]["asset_weights"] == pytest.approx({"BTC": 1.0, "ETH": 0.7064366394033871})

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import time
 
+import pytest
 from apptest_support import APP
 from apptest_support import open_page as open_app
 from streamlit.testing.v1 import AppTest
@@ -170,3 +171,114 @@ def test_defaults_on_a_cpu_are_quick_with_an_estimate_and_the_recommended_one_cl
     assert est.startswith("**Estimate:** 20 steps")
     assert not any(j.kwargs.get("featureset") == "btc-5min" for j in get_registry().jobs("train"))
     assert not at.exception
+
+
+def _holding_job(store, root, name: str, hold_at: int = 3):
+    """A real training job (tiny run, real thread) that holds inside its progress callback at
+    step ``hold_at`` until released: the page is looked at while the job is mid-run."""
+    import threading
+
+    from train_support import CONTEXT, HORIZON, tiny_config
+
+    from synthwb.jobs.adapters import train_job
+
+    reached, release = threading.Event(), threading.Event()
+
+    def holding(progress, stop_event, **kw):
+        def cb(fraction=None, metrics=None, message=None):
+            progress(fraction, metrics, message)
+            if metrics and metrics.get("kind") == "train" and metrics["step"] == hold_at:
+                reached.set()
+                release.wait(120)
+        return train_job(cb, stop_event, **kw)
+
+    job = get_registry().submit("train", name, holding, name=name, featureset="tiny", model_spec="dlinear-gbm",
+                                config=tiny_config(max_steps=50, val_every=20, loss="crps"), store=str(store),
+                                root=str(root), context=CONTEXT, horizon=HORIZON)
+    assert reached.wait(180), "the job did not reach the held step"
+    return job, release
+
+
+def _figure(at) -> dict:
+    import json
+
+    charts = at.get("plotly_chart")
+    assert len(charts) == 1, f"{len(charts)} curve charts: one view, no stale copy"
+    return json.loads(charts[0].proto.spec)
+
+
+def test_live_tables_and_tensorboard_like_curves(lake_env, demo_lake, monkeypatch):
+    from train_support import CONTEXT, HORIZON, tiny_config
+
+    from synthwb.train import train
+
+    monkeypatch.setenv("SYNTHWB_DATA_DIR", str(demo_lake))
+    make_featureset(demo_lake, lake_env.store)
+    train("older run", "tiny", "dlinear-gbm", tiny_config(max_steps=4, loss="crps"), store=lake_env.store,
+          root=demo_lake, context=CONTEXT, horizon=HORIZON)
+    job, release = _holding_job(lake_env.store, demo_lake, "live run")
+    try:
+        at = _page(lake_env)
+        at.session_state["train_watch"] = job.id
+        at.run()
+        assert not at.exception, at.exception
+        total = runs.read_info("live-run", lake_env.store)["total_steps"]
+        assert runs.read_info("live-run", lake_env.store)["last"].get("step", 0) < 3  # run.json lags: no checkpoint yet
+        # the Jobs table and the Saved-runs table show the job's live state, not "queued" / 0 %
+        tables = [d.value for d in at.dataframe]
+        jobs = next(t for t in tables if "elapsed_s" in t.columns).set_index("name")
+        assert jobs.loc["live run", "status"] == "running"
+        assert jobs.loc["live run", "progress"] == pytest.approx(3 / total, abs=1e-4)
+        saved = next(t for t in tables if "best_val_score" in t.columns).set_index("run_id")
+        assert saved.loc["live-run", "status"] == "running" and saved.loc["live-run", "step"] == 3
+        assert saved.loc["live-run", "progress"] == pytest.approx(3 / total, abs=1e-4)
+        assert saved.loc["older-run", "status"] == "finished"
+
+        # the curves: a legend, smoothed over the faint raw curve (TensorBoard's default 0.6)
+        fig = _figure(at)
+        assert fig["layout"]["showlegend"] is True
+        loss = [t for t in fig["data"] if t.get("legendgroup") == "train loss"]
+        assert [t["meta"]["series"] for t in loss] == ["raw", "smoothed"] and loss[0]["opacity"] == 0.25
+        assert loss[1]["x"] == [1, 2, 3]
+        at.slider(key="tr_smoothing").set_value(0.0).run()
+        loss = [t for t in _figure(at)["data"] if t.get("legendgroup") == "train loss"]
+        assert [t["meta"]["series"] for t in loss] == ["raw"]
+        # log scale, and a saved run overlaid: a legend entry per run
+        at.toggle(key="tr_log_y").set_value(True).run()
+        assert "older-run" in at.multiselect(key="tr_curves_runs").options
+        assert "live-run" not in at.multiselect(key="tr_curves_runs").options  # the watched run is drawn already
+        at.multiselect(key="tr_curves_runs").set_value(["older-run"]).run()
+        assert not at.exception, at.exception
+        fig = _figure(at)
+        assert fig["layout"]["yaxis"]["type"] == "log"
+        assert [t["name"] for t in fig["data"] if t.get("showlegend")] == ["live run", "older-run"]
+        older = next(t for t in fig["data"] if t["meta"]["metric"] == "older-run · train loss")
+        assert older["x"] == [r["step"] for r in runs.read_metrics("older-run", lake_env.store, kind="train")]
+    finally:
+        job.stop()
+        release.set()
+    assert job.wait(120) and job.status == "interrupted"
+    at.run()
+    assert not at.exception, at.exception
+    saved = next(d.value for d in at.dataframe if "best_val_score" in d.value.columns).set_index("run_id")
+    best = runs.read_info("live-run", lake_env.store)["best"]["step"]
+    assert saved.loc["live-run", "status"] == f"interrupted, best weights at step {best}"
+
+
+def test_without_a_watched_job_the_newest_run_is_drawn_once(lake_env, demo_lake, monkeypatch):
+    from train_support import CONTEXT, HORIZON, tiny_config
+
+    from synthwb.train import train
+
+    monkeypatch.setenv("SYNTHWB_DATA_DIR", str(demo_lake))
+    make_featureset(demo_lake, lake_env.store)
+    for name in ("first", "second"):
+        train(name, "tiny", "dlinear-gbm", tiny_config(max_steps=3, loss="crps"), store=lake_env.store,
+              root=demo_lake, context=CONTEXT, horizon=HORIZON)
+    at = _page(lake_env)
+    assert not at.exception, at.exception
+    assert at.multiselect(key="tr_curves_runs").value == ["second"]
+    fig = _figure(at)
+    assert fig["layout"]["title"]["text"] == "second"
+    at.selectbox(key="tr_run").select("first").run()  # the run actions below draw no second chart
+    _figure(at)

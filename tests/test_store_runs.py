@@ -197,3 +197,11 @@ def test_the_app_listens_on_localhost_only():
 
     cfg = tomllib.loads((Path(__file__).resolve().parents[1] / ".streamlit" / "config.toml").read_text())
     assert cfg["server"]["address"] == "127.0.0.1"
+
+
+def test_the_upload_limit_is_near_streamlits_default():
+    import tomllib
+    from pathlib import Path
+
+    cfg = tomllib.loads((Path(__file__).resolve().parents[1] / ".streamlit" / "config.toml").read_text())
+    assert cfg["server"]["maxUploadSize"] <= 200  # MB; Streamlit's default

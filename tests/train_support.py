@@ -32,3 +32,28 @@ def tiny_config(**kw) -> dict:
                 warmup_steps=2, device="cpu", max_val_batches=2, patience=0, seed=0)
     base.update(kw)
     return base
+
+
+
+def train_stopped(store: Path, root: Path, name: str, featureset: str = "tiny", horizon: int = HORIZON,
+                  stop_at: int = 3, **cfg) -> dict:
+    """A real tiny run stopped by the user after training step ``stop_at`` (validation every 2
+    steps, the anchored model validated at step 0 too): an ``interrupted`` run whose best weights
+    are older than its last ones. Returns the run id, the step it stopped at and the step of the
+    last improving validation (the best weights), read from the metric rows the loop reported."""
+    import threading
+
+    from synthwb.train import train
+
+    stop, seen = threading.Event(), {}
+
+    def cb(fraction=None, metrics=None, message=None):
+        if metrics and metrics.get("kind") == "val" and metrics.get("improved"):
+            seen["best_step"] = metrics["step"]
+        if metrics and metrics.get("kind") == "train" and metrics["step"] >= stop_at:
+            stop.set()
+
+    info = train(name, featureset, "dlinear-gbm", tiny_config(**{"max_steps": 40, "val_every": 2, **cfg}),
+                 store=store, root=root, progress=cb, stop_event=stop, context=CONTEXT, horizon=horizon)
+    assert info.status == "interrupted", (info.status, info.error)
+    return {"run_id": info.run_id, "best_step": seen["best_step"], "step": info.step}

@@ -2,6 +2,9 @@
 duplicates, sort) and a Hugging Face dataset. ``done(message)`` is called after a write."""
 from __future__ import annotations
 
+import hashlib
+import os
+import shutil
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -18,18 +21,41 @@ CHOOSE = "(choose a column)"
 MAP_FIELDS = ("ts", "open", "high", "low", "close", "volume")
 
 
+CHUNK = 1 << 20
+
+
+def _spool(up) -> tuple[str, Path]:
+    """The upload streamed to a temp file on disk in 1 MiB chunks, hashed on the way: the engine
+    reads that file, and no copy of the whole upload is kept in memory or in a cache. One file
+    per session, replaced (the old one deleted) when another file is uploaded."""
+    held = st.session_state.get("de_imp_spool")
+    if held and held[0] == up.file_id and Path(held[2]).is_file():
+        return held[1], Path(held[2])
+    if held:
+        shutil.rmtree(Path(held[2]).parent, ignore_errors=True)
+    folder = Path(tempfile.mkdtemp(prefix="synthwb-upload-"))
+    path = folder / f"upload{''.join(Path(up.name).suffixes[-2:]) or '.csv'}"
+    digest = hashlib.sha1()
+    up.seek(0)
+    with open(path, "wb") as fh:
+        for chunk in iter(lambda: up.read(CHUNK), b""):
+            digest.update(chunk)
+            fh.write(chunk)
+    os.chmod(path, 0o600)
+    fid = digest.hexdigest()[:12]
+    st.session_state["de_imp_spool"] = (up.file_id, fid, str(path))
+    return fid, path
+
+
 @st.cache_data(max_entries=4, show_spinner=False)
-def _preview(fid: str, name: str, _data: bytes, opts_key: str, _opts: dict):
-    """The import preview of an uploaded file (cached per file and options)."""
+def _preview(fid: str, name: str, _path: Path, opts_key: str, _opts: dict):
+    """The import preview of an uploaded file (cached per file content and options)."""
     from synthwb.data.sources import preview_file
 
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / f"upload{''.join(Path(name).suffixes[-2:]) or '.csv'}"
-        path.write_bytes(_data)
-        try:
-            return preview_file(path, name=name, **_opts), None
-        except SynthwbError as exc:
-            return None, str(exc)
+    try:
+        return preview_file(_path, name=name, **_opts), None
+    except SynthwbError as exc:
+        return None, str(exc)
 
 
 def _source_label(src) -> str:
@@ -103,8 +129,6 @@ def _show_preview(pv) -> None:
 
 
 def import_form(sel, done: Callable[[str], None]) -> None:
-    import hashlib
-
     from synthwb.data.sources import ON_DUPLICATE, import_file
 
     st.markdown("**Import a CSV or Parquet file** (plain, gzip or zip; comma, semicolon or tab; exchange and "
@@ -113,8 +137,7 @@ def import_form(sel, done: Callable[[str], None]) -> None:
     up = st.file_uploader("File", type=["csv", "parquet", "pq", "txt", "tsv", "gz", "zip"], key="de_upload")
     if up is None:
         return
-    data = up.getvalue()
-    fid = hashlib.sha1(data).hexdigest()[:12]
+    fid, path = _spool(up)
     key_of = lambda f: f"de_map_{f}"
     if st.session_state.get("de_imp_fid") != fid:  # a new file: forget the last file's choices
         for f in MAP_FIELDS:
@@ -137,7 +160,7 @@ def import_form(sel, done: Callable[[str], None]) -> None:
                            "the policy on the left")
     opts = {"freq": freq, "asset_class": ac, "symbol": sym or None, "tz": tz or None,
             "ts_format": ts_format or None, "mapping": {}, "on_duplicate": dup, "sort": srt}
-    guess, fatal = _preview(fid, up.name, data, repr(sorted(opts.items())), opts)
+    guess, fatal = _preview(fid, up.name, path, repr(sorted(opts.items())), opts)
     if fatal:
         st.error(fatal, icon=":material/error:")
         st.caption("Nothing was written; the lake is unchanged.")
@@ -146,7 +169,7 @@ def import_form(sel, done: Callable[[str], None]) -> None:
     pv = guess
     if mapping:
         opts["mapping"] = mapping
-        pv, fatal = _preview(fid, up.name, data, repr(sorted(opts.items())), opts)
+        pv, fatal = _preview(fid, up.name, path, repr(sorted(opts.items())), opts)
         if fatal:
             st.error(fatal, icon=":material/error:")
             return
@@ -158,18 +181,15 @@ def import_form(sel, done: Callable[[str], None]) -> None:
     if not st.button("Import", key="de_imp_go", disabled=bool(pv.problem) or not sym, icon=":material/upload:",
                      type="primary", help=None if sym else "Enter a symbol first"):
         return
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / f"upload{''.join(Path(up.name).suffixes[-2:]) or '.csv'}"
-        path.write_bytes(data)
-        try:
-            with st.spinner(f"Importing {up.name}..."):
-                res = import_file(path, ac, sym, freq, root=state.lake_root(), tz=tz or None,
-                                  ts_format=ts_format or None, mapping=mapping, on_duplicate=dup, name=up.name,
-                                  sort=srt)
-        except SynthwbError as exc:
-            state.show_error(exc)
-            st.caption("Nothing was written; the lake is unchanged.")
-            return
+    try:
+        with st.spinner(f"Importing {up.name}..."):
+            res = import_file(path, ac, sym, freq, root=state.lake_root(), tz=tz or None,
+                              ts_format=ts_format or None, mapping=mapping, on_duplicate=dup, name=up.name,
+                              sort=srt)
+    except SynthwbError as exc:
+        state.show_error(exc)
+        st.caption("Nothing was written; the lake is unchanged.")
+        return
     done(f"Imported {res['rows_written']:,} bars of {ac}/{res['symbol']} {freq} from {up.name} into "
           f"{res['partitions']} partition(s); {res['rows_replaced']:,} stored rows replaced.")
 

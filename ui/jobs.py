@@ -7,7 +7,7 @@ import streamlit as st
 from synthwb.core.errors import SynthwbError
 from synthwb.jobs.adapters import JOB_KINDS
 from synthwb.jobs.registry import ACTIVE, Job, JobRegistry, get_registry
-from synthwb.store import list_runs
+from synthwb.store import usable_runs as usable_run_list
 
 from . import state
 
@@ -36,13 +36,22 @@ def busy(key: str) -> bool:
     return (j := job(key)) is not None and j.status in ACTIVE
 
 
-def finished_runs() -> list[dict]:
-    """The store's finished runs (an unreadable store is shown as a message, with no runs)."""
+def usable_runs() -> list[dict]:
+    """The runs Backtest, Compare and Research can score: finished ones, and interrupted ones
+    with best weights (labelled so, :func:`synthwb.store.runs.scoring_state`). An unreadable
+    store is shown as a message, with no runs."""
     try:
-        return [r for r in list_runs(state.store_root()) if r.get("status") == "finished"]
+        return usable_run_list(state.store_root())
     except SynthwbError as exc:
         state.show_error(exc)
         return []
+
+
+def run_option(r: dict) -> str:
+    """A run as a picker shows it: id, data, and how it is scored when not plain finished."""
+    data = f"{r.get('symbol') or 'any'} {r.get('freq') or ''}".strip()
+    label = r.get("label") or ""
+    return f"{r['run_id']} ({data}" + (f"; {label})" if label and label != "finished" else ")")
 
 
 def progress_bar(j: Job, key: str) -> None:

@@ -13,14 +13,14 @@ import streamlit as st
 from synthwb.core.errors import SynthwbError
 from synthwb.evaluate import reward as rw
 
-SUMMARY_COLUMNS = ["miner", "mean_score", "n_requests", "n_invalid", "mean_prompt_score", "final_share", "mean_share"]
+SUMMARY_COLUMNS = rw.SUMMARY_COLUMNS
 
 
 def _weights_editor(assets: list[str], key: str) -> dict[str, float]:
     table = pl.DataFrame({"asset": assets, "weight": [rw.asset_weight(a) for a in assets]})
     edited = st.data_editor(table.to_pandas(), key=f"{key}_weights", hide_index=True, disabled=["asset"],
                             column_config={"weight": st.column_config.NumberColumn(
-                                "weight", min_value=0.0, max_value=100.0, step=0.01, format="%.4f")})
+                                "weight", min_value=0.0, max_value=100.0, step=0.0001, format="%.4f")})
     out = {}
     for a, w in zip(edited["asset"], edited["weight"]):
         try:

@@ -7,6 +7,13 @@ import streamlit as st
 
 from synthwb.core.registry import Entry, Param
 
+#: one wording on every page for the two sizes a model is asked for
+CONTEXT = "Context (bars)"
+HORIZON = "Horizon (path steps)"
+HELP_CONTEXT = "bars of features the model reads before each forecast origin"
+HELP_HORIZON = ("points of the simulated paths after t0; a path step is one bar unless the model simulates finer "
+                "steps than its features (the 24h task: 288 five-minute steps)")
+
 
 def param_widget(p: Param, key: str, value: Any = None, label: str | None = None):
     """One input for a registry Param, with its bounds, choices, step and help."""

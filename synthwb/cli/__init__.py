@@ -48,6 +48,17 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"error: {self.prog}: {message} (see --help)\n")
 
 
+def count_arg(text: str) -> int:
+    """An argparse type: a whole number >= 0 (rows or lines to show)."""
+    try:
+        n = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if n < 0:
+        raise argparse.ArgumentTypeError(f"{n} is negative; give 0 or more")
+    return n
+
+
 def task_arg(value: str | None):
     """``--task``: a preset name (24h, 1h) or a custom task JSON file, read here for every command."""
     if value and str(value).lower().endswith(".json"):

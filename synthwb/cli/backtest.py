@@ -24,7 +24,7 @@ def add_commands(sub, common: argparse.ArgumentParser) -> None:
                    help="baseline name (repeat or comma-separate; default: all of gbm, gbm_ewma, garch, bootstrap; "
                         "'none' for no baselines)")
     p.add_argument("--asset-class", dest="asset_class", help="data selection (default: the run's)")
-    p.add_argument("--symbol")
+    p.add_argument("--symbol", help="symbol; several comma-separated (BTC,ETH) run one backtest per asset")
     p.add_argument("--freq", help="timeframe the forecasters read (1min, 5min, ...)")
     p.add_argument("--task", default="24h",
                    help="Synth task preset 24h or 1h (default 24h), or a JSON file with a custom task "
@@ -44,6 +44,9 @@ def add_commands(sub, common: argparse.ArgumentParser) -> None:
     p.add_argument("--no-save", dest="save", action="store_false", help="do not save the result beside the run")
     p.add_argument("--uncalibrated", action="store_true",
                    help="also score each calibrated run without its calibration (before / after)")
+    from synthwb.cli.backends import add_backend_args
+
+    add_backend_args(p)
     p.set_defaults(func=_backtest)
 
 
@@ -86,12 +89,61 @@ def spec_from_args(args) -> BacktestSpec:  # noqa: F821
     })
 
 
+def _symbols(args) -> list[str]:
+    return [s.strip() for s in (args.symbol or "").split(",") if s.strip()]
+
+
+def _backtests(args) -> Result:
+    """One backtest per asset of ``--symbol A,B,...`` (or one on Ray), run by the chosen backend."""
+    from synthwb.cli.backends import ray_options
+    from synthwb.evaluate.backtest import save_beside_run
+    from synthwb.evaluate.export import write_csvs
+    from synthwb.research.backend import run_backtests
+
+    symbols = _symbols(args) or [None]
+    specs = []
+    for sym in symbols:
+        args_one = argparse.Namespace(**{**vars(args), "symbol": sym})
+        specs.append(spec_from_args(args_one))
+    results = run_backtests(specs, root=args.root, store=args.store, backend=args.backend, ray=ray_options(args))
+    docs, lines, files = [], [], []
+    for spec, result in zip(specs, results):
+        sel = result.selection
+        saved = str(save_beside_run(result, spec.models[0], store=args.store)) if args.save and spec.models else None
+        out = []
+        if args.csv:
+            from pathlib import Path
+
+            out = [str(p) for p in write_csvs(result, Path(args.csv) / sel["symbol"] if len(specs) > 1 else args.csv)]
+        files += out
+        d = result.to_dict()
+        d.update(saved=saved, files=out)
+        docs.append(d)
+        summ = result.summary()
+        cols = [c for c in ("rank", "model", "mean_score", "n_origins", "n_invalid", "vs_best_baseline", "coverage_90")
+                if c in summ.columns]
+        lines += [f"backtest {result.task.name} on {sel['asset_class']}/{sel['symbol']} {sel['freq']}: "
+                  f"{len(result.origins)} origins, {result.meta['elapsed_s']:.1f} s ({args.backend})",
+                  table(summ.select(cols).to_dicts(), cols)]
+        lines += ([f"saved: {saved}"] if saved else []) + [f"wrote {f}" for f in out]
+    return Result(json.loads(json.dumps({"backtests": docs}, default=str)), "\n".join(lines), files)
+
+
 def _backtest(args) -> Result:
     import polars as pl
 
+    from synthwb.cli.backends import ray_options
+
+    ray_options(args)  # --ray-address without --backend ray is refused
+    if args.backend != "local" or len(_symbols(args)) > 1:
+        return _backtests(args)
     from synthwb.evaluate.backtest import run_backtest, save_beside_run
     from synthwb.evaluate.export import write_csvs
 
+    if args.csv:  # an output path that cannot be written is refused before the backtest runs
+        from synthwb.core.io import check_writable
+
+        check_writable(args.csv, "--csv")
     spec = spec_from_args(args)
     result = run_backtest(spec, root=args.root, store=args.store)
     files: list[str] = []
@@ -106,6 +158,8 @@ def _backtest(args) -> Result:
     summ = result.summary()
     cols = [c for c in ("rank", "model", "kind", "mean_score", "median_score", "n_origins", "n_invalid",
                         "n_refused", "vs_best_baseline", "wQL", "coverage_90", "directional_accuracy") if c in summ.columns]
+    if summ["note"].str.len_chars().max():
+        cols.append("note")  # e.g. "interrupted, best weights at step 40"
     sel = result.selection
     lines = [
         f"backtest {result.task.name} on {sel['asset_class']}/{sel['symbol']} {sel['freq']}: "

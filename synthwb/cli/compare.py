@@ -3,14 +3,18 @@
     synthwb compare --runs A,B,... [--baselines gbm,...] [--benchmark NAME] [--task 24h|1h|FILE.json]
                     [--asset-class C --symbol S --freq F] [--start D] [--end D] [--origins K]
                     [--n-paths N] [--seed S] [--method dm|bootstrap] [--csv OUT] [--json]
+                    [--reward [--assets ETH,SOL] [--asset-weight ETH=0.7]] [--backend local|ray]
     synthwb ensemble --name N --members A,B,... [--weights 0.5,0.5 | --fit --start D --end D]
     synthwb search  --name N --features FS (--spec S | --preset P) --space PATH=LOW:HIGH[:log] ...
                     [--method grid|random|tpe] [--trials K] [--keep K]
     synthwb ablation --name N --features FS (--spec S | --preset P) [--groups a,b]
+    (search and ablation: [--backend local|ray] [--ray-address ADDR] [--cpus-per-trial C] [--gpus-per-trial G])
 
 ``compare`` prints the leaderboard the Compare page shows (same engine call, same numbers).
 """
 from __future__ import annotations
+
+from synthwb.core.errors import SpecError
 
 
 def _csv_list(text: str | None) -> list[str]:
@@ -36,6 +40,13 @@ def add_commands(sub, common) -> None:
     p.add_argument("--csv", help="write the leaderboard to this CSV (per-origin scores beside it)")
     p.add_argument("--reward", action="store_true",
                    help="also simulate the Synth reward: the compared models as the miners, shares of emissions")
+    p.add_argument("--assets", help="more symbols (same asset class and timeframe), e.g. ETH,SOL: the same models "
+                                    "are scored on them too and the reward runs over every asset")
+    p.add_argument("--asset-weight", action="append", default=[], dest="asset_weight", metavar="ASSET=W",
+                   help="override an asset's reward weight (repeatable; default: the validator's table)")
+    from synthwb.cli.backends import add_backend_args
+
+    add_backend_args(p)  # --backend ray: the per-asset backtests run as Ray tasks
     p.set_defaults(func=_compare)
 
     e = sub.add_parser("ensemble", parents=[common], help="save an ensemble of runs/baselines as a run")
@@ -84,6 +95,9 @@ def _training_args(p) -> None:
     p.add_argument("--epochs", type=int)
     p.add_argument("--max-steps", type=int, dest="max_steps")
     p.add_argument("--device", choices=["auto", "cpu", "cuda", "mps"])
+    from synthwb.cli.backends import add_backend_args
+
+    add_backend_args(p)
 
 
 def _train_config(args) -> dict:
@@ -109,22 +123,40 @@ def _compare(args):
     from synthwb.cli import Result, table, task_arg
     from synthwb.evaluate import compare as cmp
 
+    if args.csv:  # refused before the comparison runs, not after it
+        from synthwb.core.io import check_writable
+
+        check_writable(args.csv, "--csv")
     req = cmp.CompareRequest.from_options(
         runs=_csv_list(args.runs), baselines=_csv_list(args.baselines), benchmark=args.benchmark,
         asset_class=args.asset_class, symbol=args.symbol, freq=args.freq, task=task_arg(args.task), start=args.start,
         end=args.end, origins=args.origins, n_paths=args.n_paths, seed=args.seed, method=args.method,
-        store=args.store,
+        store=args.store, assets=_csv_list(args.assets),
     )
-    res = cmp.compare(req, root=args.root, store=args.store, device=args.device)
+    from synthwb.cli.backends import ray_options
+
+    weights = _asset_weights(args.asset_weight)
+    if req.assets and not args.reward:
+        raise SpecError("--assets feeds the Synth reward: add --reward")
+    ray = ray_options(args)
+    run_many = None
+    if ray is not None:
+        from synthwb.research.backend import run_backtests
+
+        def run_many(specs):
+            return run_backtests(specs, root=args.root, store=args.store, backend="ray", ray=ray)
+    res = cmp.compare(req, root=args.root, store=args.store, device=args.device, run_many=run_many)
     files = []
     if args.csv:
         files = res.write_csv(args.csv)
     board = res.board_rows()
+    # the note column (e.g. "interrupted, best weights at step 40") only when a run has one
+    cols = [c for c in cmp.BOARD_COLUMNS if c != "note" or any(r["note"] for r in board)]
     tests = [r for r in res.tests.to_dicts() if r["method"] == req.method]
     text = "\n".join([
         f"{req.selection.symbol} {req.selection.freq} · task {res.task} · {res.n_origins} shared origins "
         f"· benchmark {res.benchmark}",
-        table(board, cmp.BOARD_COLUMNS),
+        table(board, cols),
         f"\npaired test vs {res.benchmark} ({req.method}, overlap h={res.lag}):",
         *(f"  {r['model']}: mean diff {r['mean_diff']:+.2f} [{r['ci_low']:+.2f}, {r['ci_high']:+.2f}] "
           f"p={r['p_value']:.3g} -> {r['verdict']}" for r in tests),
@@ -132,17 +164,37 @@ def _compare(args):
     ])
     data = {**res.to_dict(), "files": files}
     if args.reward:
-        from synthwb.evaluate.reward import from_per_origin, simulate
+        from synthwb.evaluate.reward import SUMMARY_COLUMNS, from_per_origin, simulate
 
         bt = res.backtest
-        rew = simulate(from_per_origin(bt.per_origin, req.selection.symbol, bt.task.horizon_seconds), bt.task.name)
+        rew = simulate(from_per_origin(res.reward_table(), None, bt.task.horizon_seconds), bt.task.name, weights)
         data["reward"] = rew.to_dict()
-        cols = ["miner", "mean_score", "n_requests", "n_invalid", "mean_prompt_score", "final_share", "mean_share"]
+        aw = ", ".join(f"{a} {w:.4g}" for a, w in rew.weights.items())
         text += (f"\n\nSynth reward ({rew.competition.task} prompt: window {rew.competition.window_days:g} days, "
-                 f"beta {rew.competition.beta:g}, asset weight {req.selection.symbol} "
-                 f"{rew.weights[req.selection.symbol]:.4g}); share of this competition, which pays half:\n"
-                 + table(rew.summary.select(cols).to_dicts(), cols))
+                 f"beta {rew.competition.beta:g}; asset weights {aw}); share of this competition, which pays half:\n"
+                 + table(rew.summary.select(SUMMARY_COLUMNS).to_dicts(), SUMMARY_COLUMNS))
+        if req.assets:
+            import polars as pl
+
+            per = (res.reward_table().filter(pl.col("valid")).group_by("asset", "model")
+                   .agg(pl.col("total").mean().alias("mean_score")).pivot(on="asset", index="model",
+                                                                          values="mean_score"))
+            text += "\n\nmean score per asset:\n" + table(per.to_dicts(), per.columns)
     return Result(data, text, files)
+
+
+def _asset_weights(items: list[str]) -> dict[str, float]:
+    out: dict[str, float] = {}
+    for it in items:
+        name, sep, val = it.partition("=")
+        try:
+            w = float(val)
+        except ValueError:
+            w = float("nan")
+        if not sep or not name.strip() or not (w >= 0 and w < float("inf")):
+            raise SpecError(f"--asset-weight {it!r}: write ASSET=WEIGHT with a finite weight >= 0, e.g. ETH=0.7")
+        out[name.strip()] = w
+    return out
 
 
 def _ensemble(args):
@@ -162,9 +214,9 @@ def _ensemble(args):
         fit = fit_ensemble(req, members, root=args.root, store=args.store, device=args.device)
         weights = fit.weights
     else:
-        weights = [float(w) for w in _csv_list(args.weights)] or None
-    run_id = save_ensemble(args.name, members, weights, store=args.store, fit=fit)
+        weights = _csv_list(args.weights) or None  # checked (numbers, finite, >= 0) by the engine
     w = normalise_weights(weights, len(members)).tolist()
+    run_id = save_ensemble(args.name, members, w, store=args.store, fit=fit)
     lines = [f"saved ensemble {run_id}"] + [f"  {m}: {x:.4f}" for m, x in zip(members, w)]
     if fit is not None:
         lines.append(f"validation score {fit.score:.2f} (equal weights {fit.equal_score:.2f}; members "
@@ -188,12 +240,14 @@ def _search(args):
     import threading
 
     from synthwb.cli import Result, table
+    from synthwb.cli.backends import ray_options
     from synthwb.research.search import search_runs
 
     res = search_runs(_progress_printer(), threading.Event(), run_name=args.name, featureset=args.features,
                      model_spec=_model_spec(args), space=args.space, method=args.method, n_trials=args.trials,
                      config=_train_config(args), store=args.store, root=args.root, seed=args.seed, per_dim=args.per_dim,
-                     keep=None if args.keep < 0 else args.keep, context=args.context, horizon=args.horizon)
+                     keep=None if args.keep < 0 else args.keep, context=args.context, horizon=args.horizon,
+                     backend=args.backend, ray=ray_options(args))
     rows = res.table().to_dicts()
     best = res.best
     text = table(rows) + (f"\nbest: trial {best.number} value {best.value:.4f} run {best.run_id}" if best else
@@ -203,10 +257,12 @@ def _search(args):
 
 def _ablation(args):
     from synthwb.cli import Result, table
+    from synthwb.cli.backends import ray_options
     from synthwb.research.ablation import run_ablation
 
     res = run_ablation(args.name, args.features, _model_spec(args), _train_config(args),
                        groups=_csv_list(args.groups) or None, store=args.store, root=args.root,
-                       progress=None, context=args.context, horizon=args.horizon)
+                       progress=None, context=args.context, horizon=args.horizon, backend=args.backend,
+                       ray=ray_options(args))
     rows = res.table().to_dicts()
     return Result(rows, table(rows, ["group", "removed", "n_features", "val_crps", "delta", "pct", "run_id", "status"]))

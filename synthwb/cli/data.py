@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import argparse
 
-from synthwb.cli import Result, table
+from synthwb.cli import Result, count_arg, table
 
 
 def add_commands(sub, common: argparse.ArgumentParser) -> None:
@@ -58,7 +58,7 @@ def add_commands(sub, common: argparse.ArgumentParser) -> None:
     p.add_argument("--end", default=None, help="end (exclusive), YYYY-MM-DD or ISO time, UTC")
     p.add_argument("--resample", default=None, help="serve at this timeframe (resampled from --freq)")
     p.add_argument("--csv", default=None, help="write the bars to this CSV file")
-    p.add_argument("--rows", type=int, default=10, help="rows to print at each end (text output)")
+    p.add_argument("--rows", type=count_arg, default=10, help="rows to print at each end (text output)")
     p.add_argument("--quality", action="store_true", help="add the data-quality report")
     p.set_defaults(func=_show)
 
@@ -158,6 +158,10 @@ def _show(args) -> Result:
 
         raise SpecError(f"--resample {freq} is finer than --freq {args.freq}; choose a coarser timeframe")
     sel = Selection(args.asset_class, args.symbol, args.freq, args.start, args.end)
+    if args.csv:
+        from synthwb.core.io import check_writable
+
+        check_writable(args.csv, "--csv", folder=False)
     df = read_bars(sel, root=args.root)
     if args.resample and args.resample != args.freq:
         from synthwb.data.resample import resample

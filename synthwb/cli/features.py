@@ -76,6 +76,10 @@ def _build(args: argparse.Namespace) -> Result:
     else:
         spec = default_spec(args.freq)
     sel = Selection(args.asset_class, args.symbol, args.freq, args.start, args.end)
+    if args.export:  # checked before the feature set is built and saved
+        from synthwb.core.io import check_writable
+
+        check_writable(args.export, "--export", folder=True)
     split = SplitSpec(train=args.train, val=args.val, val_start=args.val_start, test_start=args.test_start)
     fs = create_featureset(args.name, sel, spec, split, scaling=args.scaling, root=args.root)
     out = save_featureset(fs, args.store)

@@ -29,6 +29,9 @@ def add_commands(sub, common: argparse.ArgumentParser) -> None:
     p.set_defaults(func=_forecast)
 
 
+MAX_SEED = 2**32 - 1
+
+
 def make_response(run_id: str, task: str, at=None, n_paths: int | None = None, seed: int = 0,
                   device: str = "auto", root=None, store=None) -> tuple[list, dict]:
     """(response, facts) for a request to ``run_id`` at ``at`` (see the module doc)."""
@@ -54,9 +57,11 @@ def make_response(run_id: str, task: str, at=None, n_paths: int | None = None, s
     from synthwb.store import read_info
 
     task_obj = get_task(task)
-    n_paths = int(n_paths or task_obj.n_paths)
-    if n_paths < 2:
-        raise SpecError(f"--n-paths must be at least 2, got {n_paths}")
+    n_paths = task_obj.n_paths if n_paths is None else int(n_paths)
+    if not 2 <= n_paths <= 20_000:
+        raise SpecError(f"--n-paths must be 2..20000 (the validator wants {task_obj.n_paths}), got {n_paths}")
+    if not 0 <= int(seed) <= MAX_SEED:
+        raise SpecError(f"--seed must be 0..{MAX_SEED}, got {seed}")
     info = read_info(run_id, store)
     sel = info.get("selection") or (info.get("data") or {}).get("selection")
     if not sel:
@@ -118,6 +123,9 @@ def _forecast(args):
 
     if not str(args.out).lower().endswith(".json"):
         raise SpecError(f"--out must be a .json file, got {args.out!r}")
+    from synthwb.core.io import check_writable
+
+    check_writable(args.out, "--out", folder=False)
     response, facts = make_response(args.run, args.task, args.at, args.n_paths, args.seed, args.device,
                                     root=args.root, store=args.store)
     path = write_response(response, args.out)

@@ -75,9 +75,11 @@ def _validate(args) -> Result:
 
 
 def _preset(args) -> Result:
-    from synthwb.core.io import atomic_write_json
+    from synthwb.core.io import atomic_write_json, check_writable
     from synthwb.models.presets import get_preset
 
+    if args.out:
+        check_writable(args.out, "--out", folder=False)
     spec = get_preset(args.name, args.n_features, args.context, args.horizon)
     if args.out:
         atomic_write_json(args.out, spec.to_dict())

@@ -81,7 +81,7 @@ def _forecast(args):
     import numpy as np
 
     from synthwb.cli import Result, table
-    from synthwb.core.errors import DataError
+    from synthwb.core.errors import DataError, SpecError
     from synthwb.core.time import to_utc
     from synthwb.data.lake import read_bars
     from synthwb.data.schema import Selection
@@ -90,6 +90,9 @@ def _forecast(args):
 
     fs = load_featureset(args.features, args.store)
     spec = spec_from_args(args, args.checkpoint)
+    n = spec.samples if args.paths is None else int(args.paths)
+    if not 2 <= n <= 20_000:
+        raise SpecError(f"--paths must be 2..20000, got {n}")
     f = MoiraiForecaster(spec, fs, root=args.root)
     sel = fs.sel
     at = to_utc(args.at, "--at") if args.at else None
@@ -100,7 +103,6 @@ def _forecast(args):
     if bars.is_empty():
         raise DataError(f"no {fs.freq} bars of {sel.symbol} at or before {args.at or 'the end'}")
     origin = bars["ts"][-1]
-    n = int(args.paths or spec.samples)
     paths = f.forecast(bars, [origin], spec.horizon, f.step_seconds, n_paths=n, seed=args.seed)[0]
     every = args.every or max(1, spec.horizon // 12)
     points = sorted({*range(0, spec.horizon + 1, every), spec.horizon})

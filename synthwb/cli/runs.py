@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import sys
 
-from synthwb.cli import Result, table
+from synthwb.cli import Result, count_arg, table
 
 
 def add_commands(sub, common) -> None:
@@ -15,7 +15,7 @@ def add_commands(sub, common) -> None:
 
     q = rsub.add_parser("show", parents=[common], help="a run's config, status, best metrics")
     q.add_argument("run", help="run id")
-    q.add_argument("--metrics", type=int, default=5, help="last N metric rows to show (default 5)")
+    q.add_argument("--metrics", type=count_arg, default=5, help="last N metric rows to show (default 5)")
     q.set_defaults(func=_show)
 
     q = rsub.add_parser("delete", parents=[common], help="delete a run folder")
@@ -36,7 +36,11 @@ def _list(args) -> Result:
     rows = list_runs(args.store)
     cols = ["run_id", "status", "model", "featureset", "symbol", "freq", "step", "best_val_score", "best_val_crps",
             "created"]
-    return Result(rows, table(rows, cols))
+    # a stopped run that backtest/compare score from its best weights says so in its status
+    shown = [{**r, "status": r["label"] if r.get("usable") and r.get("label") != r.get("status") else r["status"]}
+             for r in rows]
+    broken = [f"broken: {r['run_id']}: {r['error']}; fix or delete that folder" for r in rows if r.get("broken")]
+    return Result(rows, "\n".join([table(shown, cols), *broken]))
 
 
 def _show(args) -> Result:
@@ -48,7 +52,7 @@ def _show(args) -> Result:
     data = {"run": info, "summary": run.summary(), "metrics_tail": metrics[-args.metrics:] if args.metrics else [],
             "files": sorted(p.name for p in run.path.iterdir())}
     s = run.summary()
-    lines = [f"run {run.run_id}  ({run.name})", f"status     {s['status']}"
+    lines = [f"run {run.run_id}  ({run.name})", f"status     {s['label'] if s['usable'] else s['status']}"
              + (f"  ({run.info.get('stop_reason')})" if run.info.get("stop_reason") else "")]
     lines.append(f"model      {s['model']}  params={s['n_params']}")
     lines.append(f"features   {s['featureset']}  {s['symbol']} {s['freq']}")

@@ -38,6 +38,8 @@ def add_commands(sub, common) -> None:
     p.add_argument("--tensorboard", action="store_true", default=None, help="write TensorBoard events to <run>/tb")
     p.add_argument("--space", choices=["relative", "logret"])
     p.add_argument("--num-workers", type=int, dest="num_workers")
+    p.add_argument("--devices", type=int, help="train on N local processes with DDP (gloo on cpu, one GPU each on "
+                                             "cuda); batch size is per process. Under torchrun leave it out")
     p.add_argument("--resume", action="store_true", help="continue the run --name from its last checkpoint")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--profile", choices=["recommended", "quick"], help=(
@@ -66,6 +68,12 @@ def _is_moirai(args) -> bool:
     from synthwb.store import runs
 
     return runs.load_run(args.name, args.store).kind == "moirai"
+
+
+def _rank() -> int:
+    import os
+
+    return int(os.environ.get("RANK", "0") or 0)
 
 
 def _train(args):
@@ -113,10 +121,22 @@ def _train(args):
                                     context=args.context, horizon=args.horizon)
             return Result(est.to_dict(), f"estimate for run {args.name!r}: {est.text()}")
 
+    from synthwb.train.distributed import env_world_size
+
     bar = StepBar(enabled=not args.no_progress)
-    info = run_stoppable(lambda stop: train(args.name, featureset, model_spec, config, store=args.store,
-                                            root=args.root, progress=bar, stop_event=stop, resume=args.resume,
-                                            context=args.context, horizon=args.horizon), bar)
+    if args.devices is not None and args.devices != 1 and env_world_size() <= 1:  # launch the DDP processes here
+        from synthwb.train.launch import train_on_devices
+
+        info = train_on_devices(args.devices, args.name, featureset, model_spec, config, store=args.store,
+                                root=args.root, resume=args.resume, context=args.context, horizon=args.horizon,
+                                progress=bar)
+    else:
+        info = run_stoppable(lambda stop: train(args.name, featureset, model_spec, config, store=args.store,
+                                                root=args.root, progress=bar, stop_event=stop, resume=args.resume,
+                                                context=args.context, horizon=args.horizon), bar)
+    if _rank() != 0:  # under torchrun rank 0 reports
+        args.json = False
+        return Result(None, "")
     d = info.to_dict()
     b = info.best
     best = (f"; best at step {b.get('step')}: val score {b['val_score']:.1f}, 90% coverage {b['val_coverage_90']:.3f}"

@@ -34,6 +34,39 @@ def check_slug(name: str, what: str = "name") -> str:
     return name
 
 
+def check_writable(path: str | os.PathLike, what: str = "output", folder: bool | None = None) -> Path:
+    """Refuse, before any work starts, an output path that cannot be written: a NUL or an
+    over-long name, a file where a folder is needed (or the other way round), or a parent that
+    cannot be created (``/proc/nope/x.csv``). Nothing is created: the nearest existing folder
+    is probed with a temporary file that is removed at once. ``folder``: True when ``path`` is
+    a folder to write into, False for a file, None to decide by its suffix."""
+    text = os.fspath(path)
+    if not text or "\0" in text:
+        raise SpecError(f"invalid {what} path {text!r}; give a file or folder name without NUL characters")
+    p = Path(text).expanduser()
+    if folder is None:
+        folder = not p.suffix
+    if any(len(part.encode()) > 255 for part in p.parts):
+        raise SpecError(f"{what} path {text[:60]!r}...: a name in it is longer than 255 bytes; use a shorter name")
+    if p.exists():
+        if folder and not p.is_dir():
+            raise SpecError(f"{what} {text!r} is a file, not a folder; give a folder (or a .csv file name)")
+        if not folder and p.is_dir():
+            raise SpecError(f"{what} {text!r} is a folder; give a file name")
+    base = p if (folder and p.is_dir()) else p.parent
+    while not base.exists():
+        base = base.parent
+    if not base.is_dir():
+        raise SpecError(f"cannot write {what} {text!r}: {str(base)!r} is a file, not a folder")
+    try:
+        with tempfile.TemporaryFile(dir=base):
+            pass
+    except OSError as exc:
+        raise SpecError(f"cannot write {what} {text!r}: {base} is not writable ({exc.strerror or exc}); "
+                        "choose another path") from None
+    return p
+
+
 @contextmanager
 def atomic_path(path: str | os.PathLike, suffix: str = "") -> Iterator[Path]:
     """Yield a temp path beside ``path``; on success rename it over ``path``, else delete it."""
@@ -92,13 +125,22 @@ def read_jsonl(path: str | os.PathLike) -> list[dict]:
     return out
 
 
-def read_json_file(path: str | os.PathLike, what: str = "file") -> Any:
+_JSON_KINDS = {dict: "a JSON object {...}", list: "a JSON list [...]", str: "a string", bool: "true/false",
+               int: "a number", float: "a number", type(None): "null"}
+
+
+def read_json_file(path: str | os.PathLike, what: str = "file", expect: type | None = dict) -> Any:
     """A user's JSON file (a spec, a config, a task). A missing or unreadable one raises an
-    error naming the file and what it was meant to be, e.g. ``what="model spec file"``."""
+    error naming the file and what it was meant to be, e.g. ``what="model spec file"``; so does
+    one whose top level is not of type ``expect`` (a JSON object by default; None: anything)."""
     p = Path(path)
     if not p.is_file():
         raise NotFound(f"{what} {str(p)!r} does not exist")
     try:
-        return json.loads(p.read_text(encoding="utf-8"))
+        data = json.loads(p.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise SpecError(f"cannot read {what} {str(p)!r}: {exc}") from None
+    if expect is not None and not isinstance(data, expect):
+        raise SpecError(f"{what} {str(p)!r} holds {_JSON_KINDS.get(type(data), type(data).__name__)}; "
+                        f"it must be {_JSON_KINDS.get(expect, expect.__name__)}")
+    return data

@@ -19,6 +19,7 @@ import polars as pl
 
 from synthwb.core.errors import DataError
 from synthwb.data.timeparse import parse_timestamps
+from synthwb.data.validate import join_problems
 
 FIELDS = ("ts", "open", "high", "low", "close", "volume")
 NO_VOLUME = "none"
@@ -156,10 +157,10 @@ def explicit_mapping(columns: list[str], mapping: dict[str, str]) -> dict[str, o
     return out
 
 
-def describe(source) -> str:
-    """How a mapped source reads in messages and the preview."""
-    if source is None:
-        return "(none: volume 0)"
+def describe(source, field: str = "volume") -> str:
+    """How a mapped source reads in messages and the preview (None: no column for ``field``)."""
+    if source is None or source == MISSING:
+        return "(none: volume 0)" if field == "volume" and source is None else "(no column found)"
     if isinstance(source, list):
         return " + ".join(source)
     return str(source)
@@ -177,6 +178,7 @@ def guess_mapping(raw: pl.DataFrame, symbol: str | None = None, header: bool = T
     chosen = into if into is not None else {}
     chosen.update(explicit_mapping(cols, explicit or {}))
     errors: list[DataError] = []
+    unsettled: set[str] = set()  # fields with two equally good columns: named once, not again as missing
     notes = notes if notes is not None else []
     candidates = candidates if candidates is not None else {}
     candidates.update({f: [] for f in FIELDS})
@@ -188,6 +190,7 @@ def guess_mapping(raw: pl.DataFrame, symbol: str | None = None, header: bool = T
             chosen[f] = pick(*args)
         except DataError as exc:
             errors.append(exc)
+            unsettled.add(f)
     if not header:
         notes.append("no header row: columns read as time, open, high, low, close, volume in that order")
         chosen.update(_positional(raw, chosen))
@@ -217,18 +220,20 @@ def guess_mapping(raw: pl.DataFrame, symbol: str | None = None, header: bool = T
     settle("volume", _pick_volume, raw, vol_kinds, notes)
     candidates["ts"] = [c for _, c in sorted(ranked["ts"], key=lambda x: -x[0])]
     settle("ts", _pick_ts, raw, ranked["ts"], notes)
-    if errors:
-        raise errors[0]
-    missing = [f for f in FIELDS if chosen.get(f) == MISSING or (chosen.get(f) is None and f != "volume")]
+    problems = [str(e) for e in errors]  # every field's problem at once, not the first one found
+    missing = [f for f in FIELDS if f not in unsettled
+               and (chosen.get(f) == MISSING or (chosen.get(f) is None and f != "volume"))]
     if missing:
         fix = " ".join(f"--map {f}=COLUMN" for f in missing)
         extra = "; a file without volume imports with --map volume=none" if "volume" in missing else ""
         hint = "; ".join(f"{f}: {NAMES_HINT[f]}" for f in missing)
-        raise DataError(
+        problems.append(
             f"missing column{'s' if len(missing) > 1 else ''} {', '.join(missing)} (found: {', '.join(cols)}; "
             f"recognised names, any case, with vendor prefixes or suffixes: {hint}); "
             f"name {'them' if len(missing) > 1 else 'it'} with {fix}{extra}"
         )
+    if problems:
+        raise DataError(join_problems(problems))
     return chosen, candidates, notes
 
 

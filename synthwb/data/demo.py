@@ -27,7 +27,7 @@ import numpy as np
 import polars as pl
 from scipy.signal import lfilter
 
-from synthwb.core.config import data_dir
+from synthwb.core.config import writable_data_dir
 from synthwb.core.errors import SpecError
 from synthwb.core.time import to_utc
 from synthwb.data.calendar import session_minutes
@@ -220,7 +220,7 @@ def generate_demo_lake(root=None, years: float = 2.0, seed: int = 0, start: str 
     start, end, partitions}]}``.
     """
     t_start = time.perf_counter()
-    root = data_dir(root)
+    root = writable_data_dir(root)
     frames = demo_frames(years=years, seed=seed, start=start, symbols=symbols)
 
     def _write(item):

@@ -30,7 +30,7 @@ from pathlib import Path
 import polars as pl
 import pyarrow.parquet as pq
 
-from synthwb.core.config import data_dir
+from synthwb.core.config import data_dir, writable_data_dir
 from synthwb.core.errors import DataError, NotFound
 from synthwb.core.io import atomic_path
 from synthwb.data.resample import resample
@@ -42,6 +42,7 @@ from synthwb.data.schema import (
     Selection,
     check_asset_class,
     check_freq,
+    check_symbol,
     is_24_7,
 )
 from synthwb.data.validate import validate_bars
@@ -57,21 +58,10 @@ INVENTORY_SCHEMA = {
     "rows": pl.Int64,
     "files": pl.Int64,
 }
-_SYMBOL_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._\-]{0,39}$")
 _HIVE = re.compile(r"^(?P<key>[a-z_]+)=(?P<value>.+)$")
 
 
 # ----------------------------------------------------------------------------- paths
-
-def check_symbol(symbol: str) -> str:
-    """A symbol becomes a folder name: letters, digits, '.', '_', '-' (max 40)."""
-    if not isinstance(symbol, str) or not _SYMBOL_RE.match(symbol) or ".." in symbol:
-        raise DataError(
-            f"invalid symbol {symbol!r}: use 1-40 characters of letters, digits, '.', '_' or '-' "
-            "(e.g. BTC, ETH-USD, SPY)"
-        )
-    return symbol
-
 
 def series_dir(root: Path, asset_class: str, symbol: str, freq: str) -> Path:
     return Path(root) / f"asset_class={asset_class}" / f"freq={freq}" / f"symbol={symbol}"
@@ -120,6 +110,8 @@ def _files_in_range(sdir: Path, start: datetime | None, end: datetime | None) ->
 
 def stored_freqs(asset_class: str, symbol: str, root=None) -> list[str]:
     """Timeframes stored for a symbol, finest first."""
+    check_asset_class(asset_class)
+    check_symbol(symbol)
     root = data_dir(root)
     base = Path(root) / f"asset_class={asset_class}"
     freqs = []
@@ -411,7 +403,7 @@ def write_bars(df: pl.DataFrame, asset_class: str, symbol: str, freq: str, root=
     check_asset_class(asset_class)
     check_freq(freq)
     check_symbol(symbol)
-    root = data_dir(root)
+    root = writable_data_dir(root)
     new = validate_bars(df)
     new = new.with_columns(
         pl.col("ts").dt.year().alias("_y"), pl.col("ts").dt.month().alias("_m")

@@ -52,12 +52,18 @@ def resample(df: pl.DataFrame, freq: str, asset_class: str = "crypto") -> pl.Dat
 
 def bars_on(bars: pl.DataFrame, freq: str, asset_class: str, what: str = "forecast") -> pl.DataFrame:
     """``bars`` sorted, on ``freq``: finer bars are resampled up (a forecaster reads bars of
-    its own timeframe); bars already that coarse are used as they are."""
+    its own timeframe); bars of that timeframe are used as they are; coarser bars are refused
+    (1h bars read as 5-minute bars would be a wrong forecast, not an error)."""
     if bars is None or bars.is_empty():
         raise DataError(f"no bars to {what} from")
     bars = bars.sort("ts")
     if bars.height > 2:
-        spacing = bars["ts"].diff().drop_nulls().dt.total_seconds().median()
+        diffs = bars["ts"].diff().drop_nulls().dt.total_seconds()
+        spacing = diffs.median()
+        closest = diffs.filter(diffs > 0).min()  # sessions and gaps only widen spacings, never narrow them
         if spacing is not None and spacing < FREQ_SECONDS[freq]:
             bars = resample(bars, freq, asset_class)
+        elif closest is not None and closest > FREQ_SECONDS[freq]:
+            raise DataError(f"the bars to {what} from are at least {closest:g} s apart, coarser than the {freq} bars "
+                            f"the model reads; give {freq} bars or finer (they are resampled)")
     return bars

@@ -1,10 +1,11 @@
 """The lake's fixed vocabulary (../shared/DESIGN.md §2) and the data selection every page shares."""
 from __future__ import annotations
 
+import re
 from dataclasses import asdict, dataclass
 from datetime import datetime
 
-from synthwb.core.errors import SpecError
+from synthwb.core.errors import InvalidName, SpecError
 from synthwb.core.time import to_utc
 
 ASSET_CLASSES = ("crypto", "fx", "equity", "etf", "index")
@@ -31,6 +32,21 @@ def check_asset_class(asset_class: str) -> str:
     return asset_class
 
 
+_SYMBOL_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._\-]{0,39}$")
+
+
+def check_symbol(symbol: str) -> str:
+    """A symbol becomes a folder name: letters, digits, '.', '_', '-' (max 40). The one check
+    for both sides: the import that writes a symbol and every read that names one."""
+    if not isinstance(symbol, str) or not _SYMBOL_RE.match(symbol) or ".." in symbol:
+        shown = repr(symbol if not isinstance(symbol, str) or len(symbol) <= 48 else symbol[:40] + "...")
+        raise InvalidName(
+            f"invalid symbol {shown}: use 1-40 characters of letters, digits, '.', '_' or '-' "
+            "(e.g. BTC, ETH-USD, SPY)"
+        )
+    return symbol
+
+
 def check_freq(freq: str) -> str:
     if freq not in FREQS:
         raise SpecError(f"unknown frequency {freq!r}; use one of {', '.join(FREQS)}")
@@ -50,8 +66,7 @@ class Selection:
     def __post_init__(self) -> None:
         check_asset_class(self.asset_class)
         check_freq(self.freq)
-        if not self.symbol or "/" in self.symbol or "=" in self.symbol or ".." in self.symbol:
-            raise SpecError(f"invalid symbol {self.symbol!r}")
+        check_symbol(self.symbol)
         object.__setattr__(self, "start", to_utc(self.start, "start"))
         object.__setattr__(self, "end", to_utc(self.end, "end"))
         if self.start and self.end and self.start >= self.end:

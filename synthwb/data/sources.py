@@ -19,11 +19,13 @@ Only when the preview has no problem does :func:`import_file` call
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import polars as pl
 
+from synthwb.core.config import writable_data_dir
 from synthwb.core.errors import DataError, NotFound, SynthwbError
 from synthwb.core.text import table
 from synthwb.data.cleaning import quality_report
@@ -31,8 +33,8 @@ from synthwb.data.columns import FIELDS, describe, guess_mapping
 from synthwb.data.lake import check_symbol, write_bars
 from synthwb.data.schema import FREQ_SECONDS, FREQS, OHLCV, check_asset_class, check_freq
 from synthwb.data.tabular import Shape, read_table
-from synthwb.data.timeparse import check_zone, future_warning, parse_timestamps
-from synthwb.data.validate import rows_text, validate_bars
+from synthwb.data.timeparse import check_zone, future_problem, parse_timestamps
+from synthwb.data.validate import join_problems, rows_text, validate_bars
 
 TS_DTYPE = pl.Datetime("us", "UTC")
 ON_DUPLICATE = ("error", "first", "last", "mean")
@@ -132,7 +134,7 @@ def check_spacing(df: pl.DataFrame, freq: str, rows: pl.Series | None = None) ->
     stray = (~phase.is_in(list(allowed))).arg_true().to_list()
     if stray:
         raise DataError(
-            f"{where(stray)} ({at(stray)} UTC) are off the {freq} grid the other bars follow "
+            f"{where(stray)} ({at(stray)} UTC) {'is' if len(stray) == 1 else 'are'} off the {freq} grid the other bars follow "
             f"(inferred frequency {inferred}); fix or drop those rows, or import the file as a finer --freq"
         )
     fine = (gaps < step - (3600 if step > 3600 else 0)).fill_null(False).arg_true().to_list()
@@ -179,7 +181,7 @@ class Preview:
     def to_dict(self) -> dict:
         return {
             "file": self.file, "shape": self.shape.to_dict(), "columns": self.columns,
-            "mapping": {k: describe(self.mapping[k]) for k in FIELDS if k in self.mapping}, "candidates": self.candidates,
+            "mapping": {k: describe(self.mapping[k], k) for k in FIELDS if k in self.mapping}, "candidates": self.candidates,
             "notes": self.notes, "timestamps": self.timestamps, "order": self.order, "rows": self.rows,
             "bars": self.bars.height if self.bars is not None else 0, "duplicates": self.duplicates,
             "on_duplicate": self.on_duplicate, "inferred_freq": self.inferred_freq, "freq": self.freq,
@@ -198,7 +200,7 @@ class Preview:
             if sh.skipped_lines:
                 read.append(f"{len(sh.skipped_lines)} preamble line(s) skipped")
         lines = [f"file: {self.file} ({', '.join(read)})",
-                 "mapping: " + ", ".join(f"{k} <- {describe(self.mapping[k])}" for k in FIELDS if k in self.mapping)]
+                 "mapping: " + ", ".join(f"{k} <- {describe(self.mapping[k], k)}" for k in FIELDS if k in self.mapping)]
         lines += [f"  note: {n}" for n in self.notes]
         if self.timestamps:
             lines.append(f"timestamps: {self.timestamps.get('format', '?')}; {self.timestamps.get('zone', '')}")
@@ -277,28 +279,43 @@ def preview_file(path: str | os.PathLike, *, freq: str | None = None, asset_clas
 
 
 def _fill(pv: Preview, raw: pl.DataFrame, *, symbol, tz, ts_format, mapping, asset_class) -> None:
+    """Read and check the bars; every independent problem is collected (times, each price
+    column, future dates, duplicates, bar values, spacing) and raised together."""
     guess_mapping(raw, symbol=symbol, header=pv.shape.header, explicit=mapping, into=pv.mapping,
                   candidates=pv.candidates, notes=pv.notes)
-    ts, pv.timestamps = _read_ts(raw, pv.mapping["ts"], tz, ts_format)
-    cols = [ts, pl.Series("_row", range(raw.height), dtype=pl.Int64)]
+    problems: list[str] = []
+
+    def attempt(fn, *args, **kw):
+        try:
+            return fn(*args, **kw)
+        except DataError as exc:
+            problems.extend(getattr(exc, "problems", None) or [str(exc)])
+            return None
+
+    got = attempt(_read_ts, raw, pv.mapping["ts"], tz, ts_format)
+    cols = [got[0] if got else None, pl.Series("_row", range(raw.height), dtype=pl.Int64)]
+    if got:
+        pv.timestamps = got[1]
     for f in OHLCV:
         src = pv.mapping[f]
-        if src is None:
-            cols.append(pl.Series(f, [0.0] * raw.height))
-        else:
-            cols.append(parse_numbers(raw[src], pv.shape.decimal_comma, f, src))
+        cols.append(pl.Series(f, [0.0] * raw.height) if src is None
+                    else attempt(parse_numbers, raw[src], pv.shape.decimal_comma, f, src))
+    if any(c is None for c in cols):
+        raise DataError(join_problems(problems))
     df = pl.DataFrame(cols)
     pv.bars = df.select("ts", *OHLCV)  # shown in the preview even when a later check refuses the file
     dups = df["ts"].is_duplicated()
     pv.duplicates = int(dups.sum()) - df.filter(dups)["ts"].n_unique() if dups.any() else 0
-    warn = future_warning(df["ts"])
-    if warn:
-        pv.warnings.append(warn)
+    late = future_problem(df["ts"])
+    if late:
+        problems.append(late)
     if pv.sort:
         n_out = int((df["ts"].diff().dt.total_microseconds().drop_nulls() < 0).sum())
         df = df.sort("ts", maintain_order=True)
         pv.order = f"sorted by time ({n_out} rows were out of order)"
-    df = _apply_duplicates(df, pv.on_duplicate)
+    deduped = attempt(_apply_duplicates, df, pv.on_duplicate)
+    # the later checks go on with one bar per time, so they can report their own problems too
+    df = deduped if deduped is not None else df.unique(subset="ts", keep="first", maintain_order=True)
     d = df["ts"].diff().dt.total_microseconds().drop_nulls()
     if d.len() and (d < 0).all():
         df = df.reverse()
@@ -307,11 +324,14 @@ def _fill(pv: Preview, raw: pl.DataFrame, *, symbol, tz, ts_format, mapping, ass
     pv.inferred_freq = freq_label(spacing) if spacing else None
     pv.bars = df.select("ts", *OHLCV)
     rows = df["_row"]
-    pv.bars = validate_bars(df.select("ts", *OHLCV), row_numbers=rows)
-    if pv.freq:
-        check_spacing(pv.bars, pv.freq, rows)
-        if asset_class:
-            pv.gaps = quality_report(pv.bars, pv.freq, asset_class)["gaps"]["count"]
+    checked = attempt(validate_bars, df.select("ts", *OHLCV), row_numbers=rows)
+    if pv.freq and (checked is not None or df["ts"].is_sorted()):
+        attempt(check_spacing, checked if checked is not None else pv.bars, pv.freq, rows)
+    if problems:
+        raise DataError(join_problems(problems))
+    pv.bars = checked
+    if pv.freq and asset_class:
+        pv.gaps = quality_report(pv.bars, pv.freq, asset_class)["gaps"]["count"]
 
 
 def load_file(path: str | os.PathLike, tz: str | None = None, **options) -> pl.DataFrame:
@@ -335,6 +355,8 @@ def import_file(path: str | os.PathLike, asset_class: str, symbol: str, freq: st
     check_asset_class(asset_class)
     check_freq(freq)
     check_symbol(symbol)
+    if not dry_run:  # a lake that cannot be written is refused before the file is read
+        writable_data_dir(root)
     pv = preview_file(path, freq=freq, asset_class=asset_class, symbol=symbol, tz=tz, ts_format=ts_format,
                       mapping=mapping, on_duplicate=on_duplicate, name=name, sort=sort)
     if pv.problem:
@@ -413,6 +435,10 @@ def import_hf(repo_id: str, asset: str, timeframe: str, *, asset_class: str = "c
         raise DataError(f"cannot map timeframe {timeframe!r} to a lake frequency; pass freq (one of {', '.join(FREQS)})")
     check_freq(freq)
     symbol = check_symbol(symbol or asset)
+    writable_data_dir(root)
+    if not re.fullmatch(r"[A-Za-z0-9][\w.-]{0,95}/[A-Za-z0-9][\w.-]{0,95}", str(repo_id)) or ".." in str(repo_id):
+        raise DataError(f"invalid dataset repo {str(repo_id)[:60]!r}: give it as owner/name, "
+                        "e.g. owner/open-synth-training-data")
     df = hf_load(repo_id, asset, timeframe, revision=revision, cache_dir=cache_dir, local_dir=local_dir)
     check_spacing(df, freq)
     summary = write_bars(df, asset_class, symbol, freq, root=root)

@@ -33,6 +33,14 @@ DELIMITER_NAMES = {",": "comma", ";": "semicolon", "\t": "tab", "|": "pipe"}
 SAMPLE_LINES = 200
 NUMBER = re.compile(r"^[\s$€£]*[-+]?(\d+([.,]\d*)?|\d{1,3}([,.' ]\d{3})+([.,]\d*)?)\s*[KMBkmb%]?\s*$")
 DECIMAL_COMMA = re.compile(r"^-?\d+,\d+$")
+#: the most bytes a file (after gzip/zip) may hold: a small archive that inflates to gigabytes
+#: (a decompression bomb) is refused while it is read, not after it filled the memory
+MAX_TABLE_BYTES = 2 << 30
+
+
+def _too_big(name: str) -> DataError:
+    return DataError(f"{name} holds more than {MAX_TABLE_BYTES >> 20} MiB of data (after decompression); "
+                     "split it into smaller files (e.g. one per year) and import them one by one")
 
 
 @dataclass
@@ -63,6 +71,8 @@ def read_bytes(path: str | os.PathLike) -> tuple[bytes, Shape]:
         raise DataError(f"not a file: {p}")
     if p.stat().st_size == 0:
         raise DataError(f"the file {p.name} is empty")
+    if p.stat().st_size > MAX_TABLE_BYTES:
+        raise _too_big(p.name)
     try:
         data = p.read_bytes()
     except OSError as exc:
@@ -70,9 +80,12 @@ def read_bytes(path: str | os.PathLike) -> tuple[bytes, Shape]:
     shape = Shape()
     if data[:2] == b"\x1f\x8b":
         try:
-            data = gzip.decompress(data)
+            with gzip.GzipFile(fileobj=io.BytesIO(data)) as gz:  # read in one go, but never past the cap
+                data = gz.read(MAX_TABLE_BYTES + 1)
         except (OSError, EOFError) as exc:
             raise DataError(f"cannot read {p.name} as gzip: {exc}") from None
+        if len(data) > MAX_TABLE_BYTES:
+            raise _too_big(p.name)
         shape.compression = "gzip"
     elif data[:4] == b"PK\x03\x04":
         try:
@@ -83,7 +96,12 @@ def read_bytes(path: str | os.PathLike) -> tuple[bytes, Shape]:
                 if len(tables) != 1:
                     raise DataError(f"{p.name} holds {len(tables)} files ({', '.join(tables[:6]) or 'none'}); "
                                     "zip exactly one CSV file, or unzip it and import the one you mean")
-                data = z.read(tables[0])
+                if z.getinfo(tables[0]).file_size > MAX_TABLE_BYTES:
+                    raise _too_big(f"{p.name} ({tables[0]})")
+                with z.open(tables[0]) as fh:  # the header's size may lie: the cap holds while reading
+                    data = fh.read(MAX_TABLE_BYTES + 1)
+                if len(data) > MAX_TABLE_BYTES:
+                    raise _too_big(f"{p.name} ({tables[0]})")
                 shape.member = tables[0]
         except zipfile.BadZipFile as exc:
             raise DataError(f"cannot read {p.name} as zip: {exc}") from None
@@ -175,8 +193,13 @@ def read_text_table(text: str, name: str, shape: Shape) -> pl.DataFrame:
     try:
         df = pl.read_csv(io.BytesIO("\n".join(body).encode()), has_header=False, new_columns=names,
                          separator=delim, infer_schema=False, quote_char='"')
-    except pl.exceptions.PolarsError as exc:
-        raise DataError(f"cannot read {name} as CSV: {' '.join(str(exc).split())[:200]}") from None
+    except pl.exceptions.PolarsError:
+        # polars reads quotes more strictly than the csv module that counted the fields above
+        # (a stray quote inside a cell): take the cells as the csv module splits them, so the
+        # checks that follow name the bad cell instead of polars' parser advice
+        rows = [_fields(ln, delim) for ln in body if ln.strip()]
+        df = pl.DataFrame([pl.Series(n, col, dtype=pl.String) for n, col in zip(names, zip(*rows), strict=True)])
+        df = df.with_columns(pl.when(pl.col(n) != "").then(pl.col(n)).alias(n) for n in names)  # empty = missing
     if delim != ",":
         cells = [c for col in df.columns for c in df[col].head(50).drop_nulls().to_list()]
         shape.decimal_comma = any(DECIMAL_COMMA.match(c.strip()) for c in cells)

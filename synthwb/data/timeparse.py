@@ -22,6 +22,10 @@ from synthwb.data.validate import rows_text
 
 TS_DTYPE = pl.Datetime("us", "UTC")
 NAIVE = pl.Datetime("us")
+_NUMBER = r"^-?\d+(\.\d+)?([eE][+-]?\d+)?$"
+#: epoch values past this many microseconds from 1970 (about the year 2262, where 64-bit
+#: nanoseconds end) are not timestamps in any unit
+MAX_EPOCH_US = 9.2e15
 
 DATE_FORMATS = (
     "%Y-%m-%d", "%Y/%m/%d", "%Y.%m.%d", "%Y%m%d",
@@ -75,7 +79,8 @@ def parse_timestamps(s: pl.Series, tz: str | None = None, fmt: str | None = None
         raise DataError(f"missing timestamp ({name}) in {rows_text(empty)}; fill or drop those rows")
     if fmt:
         return _with_format(s, txt, fmt, tz, name)
-    if txt.str.contains(r"^-?\d+(\.\d+)?$").all():
+    numeric = txt.str.contains(_NUMBER)
+    if numeric.all():
         digits = txt.str.len_chars().unique().to_list()
         compact = {8: "%Y%m%d", 12: "%Y%m%d%H%M", 14: "%Y%m%d%H%M%S"}
         if len(digits) == 1 and digits[0] in compact:
@@ -85,6 +90,12 @@ def parse_timestamps(s: pl.Series, tz: str | None = None, fmt: str | None = None
                 return _utc(out), {"kind": "text", "format": compact[digits[0]], "zone": zone}
         num = txt.cast(pl.Int64, strict=False)
         return _epoch(num if num.null_count() == 0 else txt.cast(pl.Float64), name)
+    if numeric.sum() * 2 > numeric.len():  # mostly epoch numbers: name the rows that are not
+        bad = (~numeric).arg_true().to_list()
+        good = numeric.arg_true()[0]
+        _, info = _epoch(txt.gather([good]).cast(pl.Float64), name)
+        raise DataError(f"{rows_text(bad)} of {name} {'is' if len(bad) == 1 else 'are'} not an epoch number like the other rows "
+                        f"(read as {info['format']}, e.g. {s[good]!r}): {s[bad[0]]!r}; fix or drop those rows")
 
     txt = _normalise_text(txt)
     parts = txt.str.extract_groups(_OFFSET)
@@ -147,11 +158,19 @@ def _epoch(s: pl.Series, name: str) -> tuple[pl.Series, dict]:
     units = pl.select(pl.when(a < 1e11).then(pl.lit("s")).when(a < 1e14).then(pl.lit("ms"))
                       .when(a < 1e17).then(pl.lit("us")).otherwise(pl.lit("ns"))).to_series()
     uniq = units.unique().to_list()
-    if len(uniq) > 1:
-        bad = (units != units[0]).arg_true().to_list()
-        raise DataError(f"mixed epoch units in {name}: row 1 looks like {units[0]} but {rows_text(bad)} do not; "
+    if len(uniq) > 1:  # name the rows that break the unit most rows use, never the other way round
+        major = units.value_counts(sort=True)[units.name][0]
+        bad = (units != major).arg_true().to_list()
+        raise DataError(f"mixed epoch units in {name}: most rows are epoch {major} but {rows_text(bad)} "
+                        f"{'is' if len(bad) == 1 else 'are'} not (e.g. {s[bad[0]]!r}); fix or drop those rows, or "
                         "use one unit for the whole column")
     unit = uniq[0]
+    scale = {"s": 1e6, "ms": 1e3, "us": 1.0, "ns": 1e-3}[unit]
+    wild = ((f * scale).abs() > MAX_EPOCH_US).arg_true().to_list()
+    if wild:
+        raise DataError(f"{rows_text(wild)} of {name} hold {s[wild[0]]!r}, out of range for an epoch timestamp "
+                        "(seconds, ms, us or ns since 1970 read as years up to 2262); fix those rows or map "
+                        "another column with --map ts=COLUMN")
     if s.dtype.is_integer():
         i = s.cast(pl.Int64)
         us = {"s": i * 1_000_000, "ms": i * 1_000, "us": i, "ns": i // 1_000}[unit]
@@ -287,11 +306,13 @@ def localise(naive: pl.Series, tz: str | None, name: str) -> tuple[pl.Series, st
     return out, f"naive, read in {tz} (--tz)"
 
 
-def future_warning(ts: pl.Series, now: datetime | None = None) -> str | None:
-    """A warning when bars are dated after now + 1 day (a wrong epoch unit or format, usually)."""
+def future_problem(ts: pl.Series, now: datetime | None = None) -> str | None:
+    """The problem with bars dated after now + 1 day (a wrong epoch unit or format, usually):
+    no market has traded them yet, so the import refuses them."""
     limit = (now or datetime.now(UTC)) + timedelta(days=1)
     late = (ts > limit).arg_true().to_list()
     if not late:
         return None
-    return (f"{rows_text(late)} are dated after {limit:%Y-%m-%d %H:%M} UTC (latest {ts.max():%Y-%m-%d %H:%M}); "
-            "check the timestamp unit or --ts-format")
+    verb = "is" if len(late) == 1 else "are"
+    return (f"{rows_text(late)} {verb} dated in the future, after {limit:%Y-%m-%d %H:%M} UTC (latest "
+            f"{ts.max():%Y-%m-%d %H:%M}); check the timestamp unit, --ts-format or --tz, or drop those rows")

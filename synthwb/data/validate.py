@@ -22,6 +22,13 @@ def rows_text(idx: list[int] | pl.Series, offset: int = 1, label: str = "row") -
     return f"{label}{'s' if len(idx) != 1 else ''} {shown}{more}"
 
 
+def join_problems(problems: list[str]) -> str:
+    """Every problem found, as one line: the problem itself, or ``N problems: (1) ...; (2) ...``."""
+    if len(problems) == 1:
+        return problems[0]
+    return f"{len(problems)} problems: " + "; ".join(f"({i}) {p.rstrip('.')}" for i, p in enumerate(problems, 1))
+
+
 def _bad_rows(df: pl.DataFrame, mask: pl.Expr) -> list[int]:
     return df.select(pl.arg_where(mask.fill_null(False))).to_series().to_list()
 
@@ -63,39 +70,40 @@ def validate_bars(df: pl.DataFrame, *, row_offset: int = 1, row_label: str = "ro
         ts_expr = ts_expr.dt.convert_time_zone("UTC")
     out = df.select(ts_expr.dt.cast_time_unit("us").alias("ts"), *[pl.col(c).cast(pl.Float64) for c in OHLCV])
 
+    problems: list[str] = []  # every check below runs; all their problems are raised together
     bad = _bad_rows(out, pl.col("ts").is_null())
     if bad:
-        raise DataError(f"missing timestamp in {where(bad)}")
+        problems.append(f"missing timestamp in {where(bad)}")
     for c in OHLCV:
         bad = _bad_rows(out, pl.col(c).is_null() | pl.col(c).is_nan())
         if bad:
-            raise DataError(f"missing or NaN {c} in {where(bad)}")
+            problems.append(f"missing or NaN {c} in {where(bad)}")
         bad = _bad_rows(out, pl.col(c).is_infinite())
         if bad:
-            raise DataError(f"infinite {c} in {where(bad)}")
+            problems.append(f"infinite {c} in {where(bad)}")
 
     dup = _bad_rows(out, pl.col("ts").is_duplicated())
     if dup:
         first = out["ts"][dup[0]]
-        raise DataError(f"duplicate timestamps in {where(dup)} (e.g. {first:%Y-%m-%d %H:%M:%S} UTC appears more than once)")
+        problems.append(f"duplicate timestamps in {where(dup)} (e.g. {first:%Y-%m-%d %H:%M:%S} UTC appears more than once)")
     back = _bad_rows(out, pl.col("ts").diff() < pl.duration(microseconds=0))
     if back:
         i = back[0]
-        raise DataError(
-            f"timestamps are not sorted ascending: {where(back)} go back in time "
+        problems.append(
+            f"timestamps are not sorted ascending: {where(back)} {'goes' if len(back) == 1 else 'go'} back in time "
             f"({out['ts'][i - 1]:%Y-%m-%d %H:%M:%S} then {out['ts'][i]:%Y-%m-%d %H:%M:%S}); sort the file by time, or import with --sort"
         )
 
     nonpos = pl.any_horizontal([pl.col(c) <= 0 for c in PRICES])
     bad = _bad_rows(out, nonpos)
     if bad:
-        raise DataError(f"non-positive (zero or negative) prices in {where(bad)}")
+        problems.append(f"non-positive (zero or negative) prices in {where(bad)}")
     bad = _bad_rows(out, pl.col("volume") < 0)
     if bad:
-        raise DataError(f"negative volume in {where(bad)}")
+        problems.append(f"negative volume in {where(bad)}")
     bad = _bad_rows(out, pl.col("high") < pl.col("low"))
     if bad:
-        raise DataError(f"high < low in {where(bad)}")
+        problems.append(f"high < low in {where(bad)}")
     tol = 1e-9
     outside = (
         (pl.max_horizontal("open", "close") > pl.col("high") * (1 + tol))
@@ -103,5 +111,9 @@ def validate_bars(df: pl.DataFrame, *, row_offset: int = 1, row_label: str = "ro
     )
     bad = _bad_rows(out, outside)
     if bad:
-        raise DataError(f"open/close outside the [low, high] range in {where(bad)}")
+        problems.append(f"open/close outside the [low, high] range in {where(bad)}")
+    if problems:
+        err = DataError(join_problems(problems))
+        err.problems = problems  # type: ignore[attr-defined]  # the import joins them with its own
+        raise err
     return out

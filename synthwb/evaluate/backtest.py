@@ -56,7 +56,7 @@ import numpy as np
 import polars as pl
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from synthwb.core.errors import DataError, NotFound, SpecError, SynthwbError
+from synthwb.core.errors import DataError, NotFound, SpecError, SynthwbError, validation_text
 from synthwb.core.io import check_slug, slugify
 from synthwb.core.time import to_ns, to_utc
 from synthwb.data.lake import read_bars, stored_freqs
@@ -73,7 +73,7 @@ from synthwb.scoring.metrics import GluonMetrics, sorted_quantiles
 from synthwb.scoring.synth import TASKS, SynthTask, get_task, score_batch
 from synthwb.scoring.trading import TradingConfig, path_stats, trading_metrics
 from synthwb.store import backtests as store_bt
-from synthwb.store.runs import load_run
+from synthwb.store.runs import load_run, scoring_label
 
 __all__ = [
     "Forecaster",
@@ -131,7 +131,7 @@ class BacktestSpec(BaseModel):
     """Everything that defines a backtest; JSON round-trips (``model_dump_json`` /
     :meth:`from_json`)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     selection: dict | None = None  # {"asset_class", "symbol", "freq"}; default: the run's
     task: str | dict = "24h"
@@ -141,7 +141,7 @@ class BacktestSpec(BaseModel):
     origins: list[datetime] | None = None
     n_origins: int = Field(50, ge=1, le=100_000)
     n_paths: int = Field(1000, ge=2, le=20_000)
-    seed: int = 0
+    seed: int = Field(0, ge=0, le=2**32 - 1)
     models: list[str] = Field(default_factory=list)
     baselines: list[BaselineRef] = Field(default_factory=lambda: [BaselineRef(name=n) for n in BASELINES.names()])
     seasonality: int = Field(1, ge=1)
@@ -207,9 +207,7 @@ class BacktestSpec(BaseModel):
                 return obj
             return cls.model_validate(obj)
         except ValidationError as exc:
-            errs = exc.errors()
-            msg = "; ".join(f"{'.'.join(str(p) for p in e['loc']) or 'spec'}: {e['msg']}" for e in errs[:4])
-            raise SpecError(f"invalid backtest spec: {msg}") from None
+            raise SpecError(f"invalid backtest spec: {validation_text(exc.errors(), 4, 'spec')}") from None
         except (SpecError, NotFound) as exc:
             raise SpecError(f"invalid backtest spec: {exc}") from None
 
@@ -298,6 +296,8 @@ class BacktestResult:
         if not self.trading.is_empty():
             out = out.join(self.trading.select("model", "directional_accuracy", "strategy_sharpe", "strategy_return"),
                            on="model", how="left")
+        labels = self.meta.get("run_labels") or {}
+        out = out.with_columns(pl.Series("note", [labels.get(m, "") for m in out["model"]], dtype=pl.Utf8))
         return out.sort("rank")
 
     def to_dict(self) -> dict:
@@ -433,6 +433,17 @@ def _resolve_selection(spec: BacktestSpec, store) -> Selection:
         if not sel:
             raise SpecError(f"run {spec.models[0]!r} records no data selection; pass one explicitly")
     return Selection(sel["asset_class"], sel["symbol"], sel["freq"])
+
+
+def _run_labels(run_ids: Sequence[str], names: Sequence[str], store) -> dict[str, str]:
+    """model name -> how a run that is not plain finished is scored (e.g. ``"interrupted, best
+    weights at step 40"``), for its uncalibrated twin too; the summary's ``note`` column."""
+    out = {}
+    for run_id in run_ids:
+        label = scoring_label(load_run(run_id, store))
+        if label:
+            out.update({n: label for n in names if n == run_id or n.startswith(f"{run_id} (")})
+    return out
 
 
 def _unseen_start(run_ids: Sequence[str], store, root) -> datetime | None:
@@ -648,6 +659,11 @@ def run_backtest(spec: BacktestSpec | dict | str, root=None, store=None,
     if not forecasters:
         raise SpecError("nothing to backtest: give at least one run or one baseline")
     check_task_grid(forecasters, task)
+    coarse = [(name, f.freq) for name, _, f in forecasters if getattr(f, "bar_seconds", None) and bar_s > int(f.bar_seconds)]
+    if coarse:  # 1h bars would be read as if they were the run's 5-minute bars
+        name, freq = coarse[0]
+        raise SpecError(f"{name!r} reads {freq} bars but the selection's timeframe is {sel.freq}, coarser; use "
+                        f"--freq {freq} (finer bars are resampled to {freq})")
     timing = spec.timing_mode()
     natives = [int(f.step_seconds) for _, _, f in forecasters]
     lead = lead_seconds(bar_s, natives) if timing == "validator" else 0
@@ -656,6 +672,7 @@ def run_backtest(spec: BacktestSpec | dict | str, root=None, store=None,
 
     data = _read_data(spec, sel, forecasters, horizon, lead, root)
     seen_until = _unseen_start(spec.models, store, root)   # origins before it lie in a run's train/val split
+    labels = _run_labels(spec.models, [n for n, _, _ in forecasters], store)
     min_hist = max([MIN_HISTORY] + [int(f.context_bars) for _, _, f in forecasters])
     org = _place_origins(spec, task, data, bar_s, horizon, lead, natives, min_hist, seen_until)
     origins, n_o = org.origins, len(org.origins)
@@ -719,6 +736,7 @@ def run_backtest(spec: BacktestSpec | dict | str, root=None, store=None,
         "realised_coverage": float(np.isfinite(realised).mean()) if realised.size else 0.0,
         "holding_steps": hold, "created": datetime.now(UTC).isoformat(),
         "n_in_sample": int(sum(o < seen_until for o in origins)) if seen_until is not None else 0,
+        "run_labels": labels,
         "unseen_from": seen_until.isoformat() if seen_until is not None else None,
         "timing": {"mode": timing, **(org.plan.to_dict() if org.plan is not None else {}),
                    "dropped_origins": [o.isoformat() for o in org.dropped], "held_t0": held},

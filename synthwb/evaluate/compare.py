@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from synthwb.core.errors import SpecError
+from synthwb.core.errors import SpecError, SynthwbError
 from synthwb.core.io import atomic_write_text
 from synthwb.data.schema import Selection
 from synthwb.evaluate.backtest import BacktestSpec, _records, run_backtest
@@ -331,7 +331,7 @@ def leaderboard(
 # ------------------------------------------------------------------------------- comparisons
 
 BOARD_COLUMNS = ("rank", "model", "mean", "median", "rel_mean", "pct_vs_benchmark", "win_rate", "p_value",
-                 "n_origins", "n_invalid")
+                 "n_origins", "n_invalid", "note")
 
 
 @dataclass
@@ -350,8 +350,13 @@ class CompareRequest:
     seed: int = 0
     benchmark: str | None = None
     method: str = "dm"
+    assets: list[str] = field(default_factory=list)  # more symbols (same class and timeframe) for the reward
 
     def __post_init__(self) -> None:
+        self.assets = [str(a).strip() for a in (self.assets or []) if str(a).strip()]
+        sym = getattr(self.selection, "symbol", None)
+        if sym in self.assets or len(set(self.assets)) != len(self.assets):
+            raise SpecError(f"each asset is listed once: {[sym, *self.assets]}")
         self.runs = [str(r).strip() for r in self.runs if str(r).strip()]
         self.baselines = [str(b).strip() for b in self.baselines if str(b).strip()]
         names = self.runs + self.baselines
@@ -400,9 +405,15 @@ class CompareRequest:
             kw["n_origins"] = kw.pop("origins")
         return cls(list(runs), list(baselines), Selection(sel["asset_class"], sel["symbol"], sel["freq"]), **kw)
 
-    def backtest_spec(self, device: str = "auto", keep_paths: int = 0):
+    @property
+    def symbols(self) -> list[str]:
+        """The compared symbol first, then the extra assets."""
+        return [self.selection.symbol, *self.assets]
+
+    def backtest_spec(self, device: str = "auto", keep_paths: int = 0, symbol: str | None = None):
+        sel = {k: getattr(self.selection, k) for k in ("asset_class", "symbol", "freq")}
         return BacktestSpec.parse({
-            "selection": {k: getattr(self.selection, k) for k in ("asset_class", "symbol", "freq")},
+            "selection": sel | ({"symbol": symbol} if symbol else {}),
             "task": self.task, "start": self.start, "end": self.end, "n_origins": int(self.n_origins),
             "n_paths": int(self.n_paths), "seed": int(self.seed), "models": self.runs,
             "baselines": [{"name": b} for b in self.baselines], "keep_paths": int(keep_paths), "device": device,
@@ -412,7 +423,8 @@ class CompareRequest:
         return {"runs": self.runs, "baselines": self.baselines,
                 "selection": {k: getattr(self.selection, k) for k in ("asset_class", "symbol", "freq")},
                 "task": self.task, "start": _iso(self.start), "end": _iso(self.end), "n_origins": self.n_origins,
-                "n_paths": self.n_paths, "seed": self.seed, "benchmark": self.benchmark_name, "method": self.method}
+                "n_paths": self.n_paths, "seed": self.seed, "benchmark": self.benchmark_name, "method": self.method,
+                "assets": self.assets}
 
 
 def _iso(v: Any) -> Any:
@@ -431,6 +443,16 @@ class CompareResult:
     per_origin: pl.DataFrame  # origin, model, kind, total, valid, reason + rank within origin, vs benchmark
     intervals: pl.DataFrame  # model, interval, kind, score (mean per shared origin), share
     lag: int = 1
+    # every asset's per-origin scores of the compared models (asset, origin, t0, model, total, valid, ...):
+    # the leaderboard's symbol, then request.assets; the Synth reward's population
+    by_asset: pl.DataFrame | None = None
+
+    def reward_table(self) -> pl.DataFrame:
+        """Per-origin scores of every compared model on every asset (column ``asset``)."""
+        if self.by_asset is not None:
+            return self.by_asset
+        po = self.backtest.per_origin.filter(pl.col("model").is_in(self.models))
+        return po.with_columns(pl.lit(self.request.selection.symbol).alias("asset"))
 
     @property
     def task(self) -> str:
@@ -522,6 +544,8 @@ def summarise(request: CompareRequest, bt: Any) -> CompareResult:
     po = bt.per_origin.filter(pl.col("model").is_in(models))
     lag = overlap_lag(bt.task.horizon_seconds, _spacing_seconds(bt.origins))
     board = leaderboard(po, bench, method=request.method, h=lag, seed=request.seed)
+    labels = bt.meta.get("run_labels") or {}   # e.g. "interrupted, best weights at step 40"
+    board = board.with_columns(pl.col("model").replace_strict(labels, default="", return_dtype=pl.Utf8).alias("note"))
     shared = shared_origins(po, models)
     tests = []
     for m in models:
@@ -562,12 +586,54 @@ def summarise(request: CompareRequest, bt: Any) -> CompareResult:
     return CompareResult(request, bt, bench, board, tests_df, per_origin, intervals, lag)
 
 
+def _part(progress: Callable[..., None] | None, i: int, n: int) -> Callable[..., None] | None:
+    """Progress of the i-th of n backtests as a share of the whole comparison."""
+    if progress is None or n == 1:
+        return progress
+
+    def cb(fraction=None, metrics=None, message=None):
+        frac = None if fraction is None else (i + float(fraction)) / n
+        progress(frac, metrics=metrics, message=message)
+    return cb
+
+
 def compare(request: CompareRequest, root=None, store=None, progress: Callable[..., None] | None = None,
-            stop_event=None, device: str = "auto") -> CompareResult:
+            stop_event=None, device: str = "auto",
+            run_many: Callable[[list[BacktestSpec]], list[Any]] | None = None) -> CompareResult:
     """Backtest every run and baseline on the same origins, then rank them and test the
-    differences against the benchmark (:func:`summarise`)."""
-    bt = run_backtest(request.backtest_spec(device=device), root=root, store=store, progress=progress,
-                      stop_event=stop_event)
-    if bt.status != "finished":
+    differences against the benchmark (:func:`summarise`). With ``request.assets``, the same
+    models are also backtested on those symbols (same class, timeframe and period): the
+    leaderboard stays on the first symbol, and :meth:`CompareResult.reward_table` holds every
+    asset's scores for the Synth reward. ``run_many(specs) -> results``: another way to run the
+    per-asset backtests (e.g. :func:`synthwb.research.backend.run_backtests` on Ray); default:
+    one after another in this process, with ``progress`` and ``stop_event``."""
+    symbols = request.symbols
+    specs = [request.backtest_spec(device=device, symbol=sym) for sym in symbols]
+    if run_many is not None:
+        results = run_many(specs)
+    else:
+        results = []
+        for i, (sym, spec) in enumerate(zip(symbols, specs)):
+            cb = _part(progress, i, len(symbols))
+            if cb is not None and len(symbols) > 1:
+                cb(0.0, message=f"asset {sym} ({i + 1}/{len(symbols)})")
+            results.append(_for_asset(sym if i else None, lambda s=spec, c=cb: run_backtest(
+                s, root=root, store=store, progress=c, stop_event=stop_event)))
+    if any(bt.status != "finished" for bt in results):
         raise SpecError("the comparison was stopped before every model was scored")
-    return summarise(request, bt)
+    res = summarise(request, results[0])
+    if len(results) > 1:
+        res.by_asset = pl.concat([
+            bt.per_origin.filter(pl.col("model").is_in(request.models)).with_columns(pl.lit(sym).alias("asset"))
+            for sym, bt in zip(symbols, results)], how="diagonal_relaxed")
+    return res
+
+
+def _for_asset(symbol: str | None, fn: Callable[[], Any]) -> Any:
+    """``fn()``; a user error names the extra asset it concerns."""
+    try:
+        return fn()
+    except SynthwbError as exc:
+        if symbol is None:
+            raise
+        raise type(exc)(f"asset {symbol}: {exc}") from None

@@ -32,12 +32,20 @@ def neutralise(value: str | None) -> str | None:
     return value
 
 
+def _string_like(dtype: pl.DataType) -> bool:
+    """Text as a spreadsheet sees it: String, Categorical, Enum (and a Null column of text)."""
+    return dtype == pl.String or isinstance(dtype, (pl.Categorical, pl.Enum))
+
+
 def neutralise_frame(df: pl.DataFrame) -> pl.DataFrame:
-    """Neutralise every text column of a frame."""
-    exprs = [
-        pl.when(pl.col(c).str.contains(r"^[=+\-@\t\r]")).then(pl.lit("'") + pl.col(c)).otherwise(pl.col(c)).alias(c)
-        for c, t in df.schema.items() if t == pl.Utf8
-    ]
+    """Neutralise every string-like column of a frame (String, Categorical, Enum): categorical
+    and enum columns are written as text, so they are cast to text and checked the same way."""
+    exprs = []
+    for c, t in df.schema.items():
+        if not _string_like(t):
+            continue
+        s = pl.col(c).cast(pl.String)
+        exprs.append(pl.when(s.str.contains(r"^[=+\-@\t\r]")).then(pl.lit("'") + s).otherwise(s).alias(c))
     return df.with_columns(exprs) if exprs else df
 
 

@@ -41,6 +41,7 @@ from synthwb.evaluate.backtest import _records
 
 __all__ = [
     "ASSET_WEIGHTS",
+    "SUMMARY_COLUMNS",
     "COMPETITIONS",
     "Competition",
     "RewardResult",
@@ -89,6 +90,8 @@ COMPETITIONS: dict[str, Competition] = {
     "24h": Competition("low", "24h", 86400, 10, -0.1),
     "1h": Competition("high", "1h", 3600, 3, -0.2),
 }
+
+SUMMARY_COLUMNS = ["miner", "mean_score", "n_requests", "n_invalid", "mean_prompt_score", "final_share", "mean_share"]
 
 TABLE_SCHEMA = {"request": pl.Utf8, "asset": pl.Utf8, "scored_time": pl.Datetime("us", "UTC"),
                 "miner": pl.Utf8, "score": pl.Float64}

@@ -171,7 +171,7 @@ def write_response(response: Sequence, out: str | os.PathLike) -> Path:
 
 
 def read_response(path: str | os.PathLike) -> list:
-    data = read_json_file(str(path), "response file")
+    data = read_json_file(str(path), "response file", expect=list)
     if not isinstance(data, list):
         raise SpecError(f"{path}: a response is a JSON list [start, increment, path, ...]")
     return data

@@ -172,9 +172,12 @@ def build_features(sel: Selection, spec: FeatureSpec, root=None, cache: bool = T
         raise DataError(f"no rows left for {sel.asset_class}/{sel.symbol} {sel.freq} after the features' "
                         f"warm-up of {warmup_bars(spec)} bars; choose a longer date range or shorter windows")
     if path is not None:
-        with atomic_path(path, suffix=".parquet") as tmp:
-            frame.write_parquet(tmp)
-        _trim_cache(path.parent)
+        try:
+            with atomic_path(path, suffix=".parquet") as tmp:
+                frame.write_parquet(tmp)
+            _trim_cache(path.parent)
+        except OSError:  # the cache is a speed-up: one that cannot be written is skipped, never fatal
+            pass
     return frame
 
 

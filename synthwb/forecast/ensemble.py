@@ -53,13 +53,27 @@ BASELINE_PREFIX = "baseline:"
 # ---------------------------------------------------------------------------------- weights
 
 
+def _is_number(x) -> bool:
+    try:
+        float(x)
+    except (TypeError, ValueError):
+        return False
+    return True
+
+
 def normalise_weights(weights: Sequence[float] | None, n_members: int) -> np.ndarray:
     """Non-negative weights summing to one (``None`` = equal weights)."""
     if n_members < 1:
         raise SpecError("an ensemble needs at least one member")
     if weights is None:
         return np.full(n_members, 1.0 / n_members)
-    w = np.asarray(list(weights), dtype=np.float64)
+    raw = list(weights)
+    try:
+        w = np.asarray(raw, dtype=np.float64)
+    except (TypeError, ValueError):
+        bad = next((x for x in raw if not _is_number(x)), raw)
+        raise SpecError(f"ensemble weights must be numbers, got {bad!r}; give one number per member, "
+                        "e.g. 0.5,0.3,0.2") from None
     if w.shape != (n_members,):
         raise SpecError(f"got {w.size} weight(s) for {n_members} member(s)")
     if not np.all(np.isfinite(w)) or np.any(w < 0):

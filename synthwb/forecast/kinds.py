@@ -20,7 +20,7 @@ from synthwb.core.registry import Registry
 from synthwb.forecast.baselines import BASELINES
 from synthwb.forecast.ensemble import BASELINE_PREFIX, EnsembleForecaster
 from synthwb.forecast.run import RunForecaster
-from synthwb.store.runs import load_run
+from synthwb.store.runs import check_scorable, load_run
 
 FORECASTER_KINDS = Registry("forecaster kind")
 
@@ -58,8 +58,13 @@ def _load_moirai(run_id: str, store: Store = None, device: str = "auto", which: 
 def load_forecaster(run_id: str, store: Store = None, device: str = "auto", which: str = "best", root=None,
                     calibrated: bool = True, _depth: int = 0):
     """Any saved run as a Forecaster on ``device`` (auto: CUDA, then MPS, then CPU), by the kind
-    its run.json records. ``calibrated=False``: a path model without its post-hoc calibration."""
-    kind = load_run(run_id, store).kind
+    its run.json records. ``calibrated=False``: a path model without its post-hoc calibration.
+
+    A finished run loads; so does an interrupted one from its best weights (labelled by
+    :func:`synthwb.store.runs.scoring_label`); an active or failed run is refused with the fix."""
+    run = load_run(run_id, store)
+    check_scorable(run)
+    kind = run.kind
     return FORECASTER_KINDS.get(kind).obj(run_id, store=store, device=device, which=which, root=root,
                                           calibrated=calibrated, _depth=_depth)
 

@@ -86,5 +86,9 @@ def as_spec(model_spec, n_features: int, store=None, context: int | None = None,
         if text in PRESETS:
             kw = {k: int(v) for k, v in (("context", context), ("horizon", horizon)) if v is not None}
             return get_preset(text, n_features=int(n_features), **kw)
-        return load_spec(text, store)
+        try:
+            return load_spec(text, store)
+        except NotFound as exc:
+            raise NotFound(f"no preset or saved model spec named {text!r}; presets: {', '.join(PRESETS)} "
+                           f"(see `synthwb models presets`); {str(exc).split('; ', 1)[-1].replace('saved:', 'saved specs:')}") from None
     raise SpecError(f"model_spec must be a ModelSpec, dict, preset or spec name, not {type(model_spec).__name__}")

@@ -16,7 +16,10 @@ ranges smoothly (``tanh``-bounded) and clamp the cumulative log return at
 """
 from __future__ import annotations
 
+import contextlib
 import math
+from collections.abc import Iterator
+from contextvars import ContextVar
 
 import torch
 from torch import Tensor
@@ -36,13 +39,43 @@ def bounded_drift(raw: Tensor, scale: float) -> Tensor:
     return scale * torch.tanh(raw)
 
 
+#: (rank, world size) while a data-parallel training step runs (see :func:`noise_shard`)
+_NOISE_SHARD: ContextVar[tuple[int, int] | None] = ContextVar("synthwb_noise_shard", default=None)
+
+
+@contextlib.contextmanager
+def noise_shard(rank: int, world_size: int) -> Iterator[None]:
+    """Draw noise as the global batch would: inside, every :func:`normal` / :func:`uniform`
+    draw of ``(B, ...)`` draws ``(world_size * B, ...)`` from the generator and keeps rows
+    ``rank * B .. (rank + 1) * B``. With every rank's generator seeded alike and rank ``r``
+    holding rows ``r * B ..`` of the global batch, a data-parallel step sees exactly the noise
+    a single process sees for the whole batch, so N processes x batch B train the same model
+    as 1 process x batch N*B (heads that reseed a sampler through :func:`sub_generator_seed`
+    get a per-rank seed instead: the same distribution, not the same draws)."""
+    token = _NOISE_SHARD.set((int(rank), int(world_size)) if world_size > 1 else None)
+    try:
+        yield
+    finally:
+        _NOISE_SHARD.reset(token)
+
+
+def _draw(fn, shape: tuple[int, ...], like: Tensor, generator: torch.Generator | None) -> Tensor:
+    shard = _NOISE_SHARD.get()
+    if shard is None or not shape:
+        return fn(shape, generator=generator, device=like.device, dtype=like.dtype)
+    rank, world = shard
+    b = int(shape[0])
+    full = fn((b * world, *shape[1:]), generator=generator, device=like.device, dtype=like.dtype)
+    return full[rank * b:(rank + 1) * b]
+
+
 def normal(shape: tuple[int, ...], like: Tensor, generator: torch.Generator | None) -> Tensor:
     """Standard normal noise on ``like``'s device/dtype from ``generator``."""
-    return torch.randn(shape, generator=generator, device=like.device, dtype=like.dtype)
+    return _draw(torch.randn, shape, like, generator)
 
 
 def uniform(shape: tuple[int, ...], like: Tensor, generator: torch.Generator | None, eps: float = 1e-6) -> Tensor:
-    return torch.rand(shape, generator=generator, device=like.device, dtype=like.dtype).clamp(eps, 1 - eps)
+    return _draw(torch.rand, shape, like, generator).clamp(eps, 1 - eps)
 
 
 def gaussian_logret(drift: Tensor, vol: Tensor, n_paths: int, generator: torch.Generator | None) -> Tensor:
@@ -58,7 +91,9 @@ def gaussian_logret(drift: Tensor, vol: Tensor, n_paths: int, generator: torch.G
 def sub_generator_seed(generator: torch.Generator | None) -> int:
     """A seed drawn from ``generator`` (for samplers that take no generator, e.g. Gamma.rsample)."""
     device = generator.device if generator is not None else "cpu"
-    return int(torch.randint(0, 2**62, (1,), generator=generator, device=device).item())
+    seed = int(torch.randint(0, 2**62, (1,), generator=generator, device=device).item())
+    shard = _NOISE_SHARD.get()
+    return seed if shard is None else (seed + 1_000_003 * shard[0]) % 2**62
 
 
 def to_prices(last_close: Tensor, logret: Tensor) -> Tensor:

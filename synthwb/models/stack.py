@@ -1,20 +1,18 @@
 """Pure ordering logic of the Model Builder's block stack (the page calls these; tests drive them).
 
 A stack item is a dict ``{"uid": int, "name": str, "params": dict}``; ``uid`` is unique in
-the stack and stable while the item moves, so widget keys and drag labels follow it.
+the stack and stable while the item moves, so widget keys follow it. What the user reads (the
+drag tiles' labels) is numbered by position, never by uid.
 """
 from __future__ import annotations
 
 from synthwb.core.errors import SpecError
 
 
-def label(item: dict) -> str:
-    """The unique drag-and-drop label of an item: "<name> #<uid>"."""
-    return f"{item['name']} #{item['uid']}"
-
-
 def labels(stack: list[dict]) -> list[str]:
-    return [label(it) for it in stack]
+    """The drag-and-drop labels of the tiles, numbered by their position as the block list
+    below them is ("0. fourier", "1. dlinear"): unique, since positions are."""
+    return [f"{i}. {it['name']}" for i, it in enumerate(stack)]
 
 
 def next_uid(stack: list[dict]) -> int:
@@ -50,7 +48,7 @@ def apply_order(stack: list[dict], order: list[str]) -> list[dict]:
 
     The labels must be exactly the stack's labels in some order; otherwise SpecError.
     """
-    by_label = {label(it): it for it in stack}
+    by_label = dict(zip(labels(stack), stack))
     if len(order) != len(stack) or set(order) != set(by_label):
         raise SpecError(f"order {order} does not match the stack {list(by_label)}")
     return [by_label[lb] for lb in order]

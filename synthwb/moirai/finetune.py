@@ -41,7 +41,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from synthwb.core.device import resolve_device
-from synthwb.core.errors import DataError, SpecError
+from synthwb.core.errors import DataError, SpecError, SynthwbError, validation_text
 from synthwb.core.io import append_jsonl
 from synthwb.core.training import early_stop_reason, end_of_loop
 from synthwb.data.schema import FREQ_SECONDS
@@ -58,7 +58,7 @@ PATTERNS = ("full", "freeze_ffn", "head", "none")
 class MoiraiFinetuneConfig(BaseModel):
     """How a Moirai fine-tune runs (saved in run.json as ``finetune_config``)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     finetune: Literal["full", "freeze_ffn", "head", "none"] = "full"
     epochs: int = Field(1, ge=1, le=10_000)
@@ -88,8 +88,7 @@ class MoiraiFinetuneConfig(BaseModel):
         try:
             return cls.model_validate(data)
         except ValidationError as exc:
-            errs = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())
-            raise SpecError(f"invalid Moirai fine-tune config: {errs}") from None
+            raise SpecError(f"invalid Moirai fine-tune config: {validation_text(exc.errors(), 8)}") from None
 
 
 @dataclass
@@ -403,6 +402,8 @@ def prepare(featureset, spec, config=None, store=None):
     fs = resolve_featureset(featureset, store)
     spec = MoiraiSpec.parse(spec)
     cfg = MoiraiFinetuneConfig.parse(config)
+    if cfg.finetune != "none":
+        resolve_device(cfg.device)  # a device this machine lacks is refused before any run folder exists
     loaded = load_checkpoint(spec.checkpoint, cache=cfg.finetune == "none")
     if not loaded.info.get("forecast", True) or loaded.family != "moirai":
         raise SpecError(f"{spec.checkpoint}: synthwb forecasts and fine-tunes the Moirai 1.x family only "
@@ -438,8 +439,6 @@ def moirai_train(name: str, featureset: Any = None, spec: Any = None, config: An
         run = store_runs.load_run(name, store)
         if run.info.get("kind") != "moirai":
             raise SpecError(f"run {name!r} is not a Moirai run")
-        if run.status in ("running", "stopping") and run.info.get("pid") == os.getpid():
-            raise SpecError(f"run {name!r} is already running")
         run_id, fs = run.run_id, saved_twin(run_featureset(run), store)
         spec = MoiraiSpec.parse(run.info.get("moirai_spec"))
         cfg = MoiraiFinetuneConfig.parse(run.info.get("finetune_config"), **(dict(config or {})
@@ -448,7 +447,6 @@ def moirai_train(name: str, featureset: Any = None, spec: Any = None, config: An
             raise SpecError(f"run {run_id!r} is a zero-shot run; there is nothing to resume")
         meta = run.info.get("moirai") or {}
         module = build_module(meta["module_config"], meta.get("family", "moirai"))
-        store_runs.update_run(run_id, store, finetune_config=cfg.model_dump(mode="json"))
     else:
         fs, spec, cfg, loaded = prepare(featureset, spec, config, store)
         module = loaded.module
@@ -467,12 +465,16 @@ def moirai_train(name: str, featureset: Any = None, spec: Any = None, config: An
                                      ended=store_runs.now_iso(), stop_reason="zero-shot: no fine-tuning")
         return MoiraiRunResult(run_id, path, "finished", 0, 0, info.get("best") or {}, "zero-shot: no fine-tuning")
     tuner = None
+    started = False
+    lock = store_runs.writer_lock(run_id, store)  # one writer: a second resume is refused here
     try:
-        store_runs.update_run(run_id, store, status="running", pid=os.getpid(), error=None, traceback=None,
-                              stop_reason=None, started=store_runs.now_iso(), ended=None)
         tuner = _Finetuner(run_id, path, store, fs, spec, cfg, module, progress, stop_event, root)
         if resume:
             tuner.restore()
+        started = True  # a refusal before this point leaves a resumed run's status as it was
+        store_runs.update_run(run_id, store, status="running", pid=os.getpid(), error=None, traceback=None,
+                              stop_reason=None, started=store_runs.now_iso(), ended=None,
+                              **({"finetune_config": cfg.model_dump(mode="json")} if resume else {}))
         store_runs.update_run(run_id, store, n_trainable=tuner.n_trainable, device=str(tuner.device),
                               total_steps=tuner.total_steps, n_train_windows=len(tuner.train_w),
                               n_val_windows=len(tuner.val_w))
@@ -482,16 +484,26 @@ def moirai_train(name: str, featureset: Any = None, spec: Any = None, config: An
         info = store_runs.update_run(run_id, store, status=status, stop_reason=reason, ended=store_runs.now_iso())
         return MoiraiRunResult(run_id, path, status, tuner.step, tuner.epoch, info.get("best") or {}, reason)
     except KeyboardInterrupt:
-        with contextlib.suppress(Exception):
-            store_runs.update_run(run_id, store, status="interrupted", ended=store_runs.now_iso(),
-                                  stop_reason="aborted (Ctrl-C); resume continues from the last checkpoint")
+        if started:
+            with contextlib.suppress(Exception):
+                store_runs.update_run(run_id, store, status="interrupted", ended=store_runs.now_iso(),
+                                      stop_reason="aborted (Ctrl-C); resume continues from the last checkpoint")
         raise
     except BaseException as exc:
+        if not started and resume:
+            raise
+        if not started and isinstance(exc, SynthwbError):  # a refused new run leaves no folder
+            lock.release()
+            with contextlib.suppress(Exception):
+                store_runs.delete_run(run_id, store, force=True)
+            raise
         err = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
         with contextlib.suppress(Exception):
             store_runs.update_run(run_id, store, status="failed", error=err, traceback=traceback.format_exc(),
                                   ended=store_runs.now_iso())
         raise
+    finally:
+        lock.release()
 
 
 def moirai_train_job(progress: ProgressFn, stop_event: threading.Event, **kwargs: Any) -> MoiraiRunResult:

@@ -38,7 +38,7 @@ import polars as pl
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from synthwb.core.device import resolve_device
-from synthwb.core.errors import DataError, SpecError
+from synthwb.core.errors import DataError, SpecError, validation_text
 from synthwb.core.time import to_utc
 from synthwb.data.resample import bars_on
 from synthwb.data.schema import FREQ_SECONDS
@@ -66,7 +66,7 @@ def pandas_freq(freq: str) -> str:
 class MoiraiSpec(BaseModel):
     """What a Moirai forecast is made of (saved with every Moirai run)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     checkpoint: str = Field(min_length=1, description="hub id or local folder (config.json + model.safetensors)")
     target: Literal["close", "logret"] = "close"
@@ -118,8 +118,7 @@ class MoiraiSpec(BaseModel):
         try:
             return cls.model_validate(data)
         except ValidationError as exc:
-            errs = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())
-            raise SpecError(f"invalid Moirai spec: {errs}") from None
+            raise SpecError(f"invalid Moirai spec: {validation_text(exc.errors(), 8)}") from None
 
 
 def token_budget(spec: MoiraiSpec, patch_sizes: Sequence[int] = (8, 16, 32, 64, 128),

@@ -7,6 +7,10 @@ per variant (:mod:`synthwb.jobs.adapters`) and collects them with :func:`ablatio
 """
 from __future__ import annotations
 
+import contextlib
+import json
+import shutil
+import sys
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -19,7 +23,16 @@ from synthwb.core.errors import SpecError, SynthwbError
 from synthwb.core.io import slugify
 from synthwb.features.featureset import create_featureset, resolve_featureset
 from synthwb.features.registry import FEATURES, FeatureSpec
+from synthwb.research.backend import (
+    RayOptions,
+    absolute_paths,
+    check_backend,
+    in_worker,
+    ray_session,
+    tune_run_config,
+)
 from synthwb.store import update_run
+from synthwb.train.config import TrainConfig
 from synthwb.train.loop import train
 
 
@@ -144,10 +157,34 @@ def ablation_groups(featureset, groups: Sequence[str] | None = None, store=None)
 
 def run_ablation(name: str, featureset, model_spec, config=None, groups: Sequence[str] | None = None,
                  store=None, root=None, progress=None, stop_event: threading.Event | None = None,
-                 context: int | None = None, horizon: int | None = None) -> AblationResult:
-    """Train the full set and each group-removed variant one after another (CLI, tests)."""
+                 context: int | None = None, horizon: int | None = None, backend: str = "local",
+                 ray: RayOptions | None = None) -> AblationResult:
+    """Train the full set and each group-removed variant: one after another here (CLI,
+    tests), or with ``backend="ray"`` as Ray Tune trials (a grid over the variants, each with
+    ``ray``'s cpus/gpus); the runs land in models_store the same way."""
+    check_backend(backend)
     stop_event = stop_event or threading.Event()
     variants = ablation_groups(featureset, groups, store)
+    # the model spec and the training settings are checked once, before any variant trains
+    fs = resolve_featureset(featureset, store)
+    model_spec_for(model_spec, len(fs.feature_cols), store, context, horizon)
+    TrainConfig.parse(config)
+    if backend == "ray":
+        setup = {"name": name, "featureset": featureset, "model_spec": model_spec, "config": config,
+                 "context": context, "horizon": horizon, "paths": absolute_paths(store, root)}
+        rows = _ablation_on_ray(variants, setup, ray, progress)
+    else:
+        rows = _ablation_here(name, featureset, model_spec, config, variants, store, root, progress, stop_event,
+                              context, horizon)
+    if rows and all(r.get("status") == "failed" for r in rows):
+        raise SynthwbError(f"every variant of ablation {name!r} failed ({len(rows)} of {len(rows)}); the first: "
+                           f"{rows[0].get('error')}. Fix the model spec or the training settings")
+    return AblationResult(name, rows)
+
+
+def _ablation_here(name, featureset, model_spec, config, variants, store, root, progress, stop_event,
+                   context, horizon) -> list[dict]:
+    """The variants one after another in this process."""
     rows = []
     for i, g in enumerate(variants):
         if stop_event.is_set():
@@ -163,4 +200,44 @@ def run_ablation(name: str, featureset, model_spec, config=None, groups: Sequenc
                                      config=config, store=store, root=root, context=context, horizon=horizon))
         except SynthwbError as exc:
             rows.append({"group": g, "status": "failed", "error": str(exc)})
-    return AblationResult(name, rows)
+    return rows
+
+
+def _tune_variant(config: dict, setup: dict) -> None:
+    """One Ray Tune trial: :func:`train_variant` for ``config["group"]``, its row reported."""
+    from ray import tune  # lazy: ray is heavy
+
+    in_worker(setup["paths"])
+    g = config["group"]
+    try:
+        row = train_variant(None, threading.Event(), run_name=setup["name"], featureset=setup["featureset"], group=g,
+                            model_spec=setup["model_spec"], config=setup["config"], store=setup["paths"]["store"],
+                            root=setup["paths"]["root"], context=setup["context"], horizon=setup["horizon"])
+    except SynthwbError as exc:
+        row = {"group": g, "status": "failed", "error": str(exc)}
+    tune.report({"row": json.dumps(row, default=str)})
+
+
+def _ablation_on_ray(variants: list[str], setup: dict, options: RayOptions | None, progress) -> list[dict]:
+    opts = options or RayOptions()
+    with ray_session(opts):
+        from ray import tune  # lazy: ray is heavy
+
+        run_config, folder = tune_run_config(f"{setup['name']}-ablation")
+        trainable = tune.with_resources(tune.with_parameters(_tune_variant, setup=setup), opts.resources)
+        tuner = tune.Tuner(trainable, param_space={"group": tune.grid_search(variants)}, run_config=run_config)
+        try:
+            with contextlib.redirect_stdout(sys.stderr):  # Tune's tables never reach a --json stdout
+                grid = tuner.fit()
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
+    rows = []
+    for r in grid:
+        g = (r.config or {}).get("group")
+        raw = (r.metrics or {}).get("row")
+        rows.append(json.loads(raw) if raw else {"group": g, "status": "failed",
+                                                 "error": f"{type(r.error).__name__}: {r.error}" if r.error else None})
+    rows.sort(key=lambda row: variants.index(row["group"]) if row.get("group") in variants else len(variants))
+    if progress is not None:
+        progress(1.0, message=f"{len(rows)} variants on Ray")
+    return rows

@@ -19,9 +19,12 @@ leaves is Backtest's and Compare's (:mod:`synthwb.evaluate`), as neuralforecast 
 """
 from __future__ import annotations
 
+import contextlib
 import copy
 import itertools
 import math
+import shutil
+import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -30,9 +33,18 @@ from typing import Any
 
 import numpy as np
 
-from synthwb.core.errors import SpecError, SynthwbError
+from synthwb.core.errors import SpecError, SynthwbError, validation_text
 from synthwb.features.featureset import resolve_featureset
+from synthwb.models.spec import ModelSpec
 from synthwb.research.ablation import model_spec_for
+from synthwb.research.backend import (
+    RayOptions,
+    absolute_paths,
+    check_backend,
+    in_worker,
+    ray_session,
+    tune_run_config,
+)
 from synthwb.store import delete_run, update_run
 from synthwb.train.config import TrainConfig
 from synthwb.train.loop import train
@@ -399,17 +411,158 @@ def prune_runs(result: SearchResult, keep: int, store=None) -> list[str]:
     return kept
 
 
+def preflight(dims: Sequence[Dim], featureset, model_spec, config=None, store=None, *, context=None, horizon=None,
+              per_dim: int = 3, seed: int = 0) -> None:
+    """Refuse a search that cannot work before any trial trains: a path that names no setting,
+    or a dimension whose range ends (or any of whose choices) make an invalid config or spec."""
+    if int(per_dim) < 1:
+        raise SpecError(f"per_dim (--per-dim) must be at least 1, got {per_dim}")
+    if not 0 <= int(seed) <= 2**32 - 1:
+        raise SpecError(f"seed must be 0..{2**32 - 1}, got {seed}")
+    _, base = _base_settings(featureset, model_spec, config, store, context, horizon)
+    for d in dims:
+        values = list(d.choices) if d.choices else [d.low, d.high]
+        for v in values:
+            v = int(round(v)) if d.integer and not d.choices else v
+            try:
+                settings = apply_params(base, {d.path: v})
+                TrainConfig.parse(settings["config"])
+                ModelSpec.from_dict(settings["spec"])
+            except (SynthwbError, ValueError) as exc:  # pydantic's ValidationError is a ValueError
+                why = validation_text(exc.errors()) if callable(getattr(exc, "errors", None)) else str(exc)
+                raise SpecError(f"search dimension {d.path}={v!r} cannot train: {why}; change the search "
+                                "space") from None
+
+
 def search_runs(progress, stop_event, *, run_name: str, featureset, model_spec, space: Sequence[str | Dim],
                method: str = "random", n_trials: int = 10, config=None, store=None, seed: int = 0,
                per_dim: int = 3, keep: int | None = 3, context: int | None = None,
-               horizon: int | None = None, root=None) -> SearchResult:
+               horizon: int | None = None, root=None, backend: str = "local",
+               ray: RayOptions | None = None) -> SearchResult:
     """A whole search over training runs (the "search" job and ``synthwb search`` run it);
-    trial runs are named ``<run_name>-tNNN``."""
-    objective = training_objective(run_name, featureset, model_spec, config, store, context=context, horizon=horizon,
-                                   root=root)
-    result = run_search(space, objective, method, n_trials, seed, per_dim, progress, stop_event)
+    trial runs are named ``<run_name>-tNNN``. ``backend="ray"``: the trials run as Ray Tune
+    trials (Optuna's sampler for the method through Tune's OptunaSearch; ``ray`` says which
+    cluster and each trial's cpus/gpus); their runs land in models_store the same way."""
+    check_backend(backend)
+    # the setup is checked here, before any trial starts (locally or on Ray)
+    dims = parse_space(space)
+    preflight(dims, featureset, model_spec, config, store, context=context, horizon=horizon, per_dim=per_dim,
+              seed=seed)
+    objective = training_objective(run_name, featureset, model_spec, config, store, context=context,
+                                   horizon=horizon, root=root)
+    if backend == "ray":
+        result = _search_on_ray(space, method, n_trials, seed, per_dim, progress, stop_event, ray,
+                                setup={"name": run_name, "featureset": featureset, "model_spec": model_spec,
+                                       "config": config, "context": context, "horizon": horizon,
+                                       "paths": absolute_paths(store, root)})
+    else:
+        result = run_search(space, objective, method, n_trials, seed, per_dim, progress, stop_event)
+    failed = [t for t in result.trials if t.status == "failed"]
+    if result.trials and len(failed) == len(result.trials):
+        raise SynthwbError(f"every trial of search {run_name!r} failed ({len(failed)} of {len(failed)}); the first: "
+                           f"{failed[0].error}. Fix the search space or the training settings")
     if keep is not None:
         prune_runs(result, int(keep), store)
     else:
         result.kept = [t.run_id for t in result.finished if t.run_id]
+    return result
+
+
+# ------------------------------------------------------------------------------ on Ray Tune
+
+
+def _tune_trial(config: dict, setup: dict) -> None:
+    """One Ray Tune trial: train run ``<name>-tNNN`` as :func:`training_objective` does and
+    report its value (NaN and the error when it failed)."""
+    from ray import tune  # lazy: ray is heavy
+
+    in_worker(setup["paths"])
+    number = int(config["_number"])
+    params = {k: v for k, v in config.items() if k != "_number"}
+    t0 = time.perf_counter()
+    value, run_id, error = float("nan"), None, ""
+    try:
+        objective = training_objective(setup["name"], setup["featureset"], setup["model_spec"], setup["config"],
+                                       setup["paths"]["store"], context=setup["context"], horizon=setup["horizon"],
+                                       root=setup["paths"]["root"])
+        value, run_id = _call(objective, params, number, None, threading.Event())
+        if not math.isfinite(value):
+            error = "the objective returned no finite value"
+    except SynthwbError as exc:
+        error = str(exc)
+    except Exception as exc:  # noqa: BLE001 - one broken trial must not end the search
+        error = f"{type(exc).__name__}: {exc}"
+    tune.report({"value": value, "run_id": run_id or "", "error": error, "number": number,
+                 "seconds": time.perf_counter() - t0})
+
+
+@dataclass(frozen=True)
+class _DefineByRun:
+    """Optuna's define-by-run space for Tune's OptunaSearch: every dimension suggested by the
+    trial (as the local TPE search does), plus the trial's number for the run name."""
+
+    dims: tuple[Dim, ...]
+
+    def __call__(self, trial) -> dict:
+        for d in self.dims:
+            d.suggest(trial)
+        return {"_number": trial.number}
+
+
+def _sampler(method: str, dims: Sequence[Dim], seed: int, per_dim: int):
+    import optuna  # lazy: slow to import, only TPE and Ray searches need it
+
+    if method == "tpe":
+        return optuna.samplers.TPESampler(seed=seed)
+    if method == "random":
+        return optuna.samplers.RandomSampler(seed=seed)
+    return optuna.samplers.GridSampler({d.path: d.grid(per_dim) for d in dims}, seed=seed)
+
+
+def _search_on_ray(space, method: str, n_trials: int, seed: int, per_dim: int, progress, stop_event,
+                   options: RayOptions | None, setup: dict) -> SearchResult:
+    if method not in METHODS:
+        raise SpecError(f"unknown search method {method!r}; use one of {', '.join(METHODS)}")
+    dims = parse_space(space)
+    n_trials = int(n_trials)
+    if n_trials < 1:
+        raise SpecError(f"n_trials must be at least 1, got {n_trials}")
+    if method == "grid":
+        n_trials = min(n_trials, len(grid_points(dims, per_dim)))
+    result = SearchResult(method, list(dims))
+    if stop_event is not None and stop_event.is_set():
+        result.status = "interrupted"
+        return result
+    opts = options or RayOptions()
+    with ray_session(opts):
+        from ray import tune  # lazy: ray is heavy
+        from ray.tune.search.optuna import OptunaSearch  # lazy: ray is heavy
+
+        alg = OptunaSearch(space=_DefineByRun(tuple(dims)), metric="value", mode="min", sampler=_sampler(method, dims, seed, per_dim))
+        run_config, folder = tune_run_config(f"{setup['name']}-search")
+        trainable = tune.with_resources(tune.with_parameters(_tune_trial, setup=setup), opts.resources)
+        tuner = tune.Tuner(trainable, tune_config=tune.TuneConfig(search_alg=alg, num_samples=n_trials),
+                           run_config=run_config)
+        try:
+            with contextlib.redirect_stdout(sys.stderr):  # Tune's tables never reach a --json stdout
+                grid = tuner.fit()
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
+    for r in grid:
+        m, cfg = r.metrics or {}, r.config or {}
+        params = {k: v for k, v in cfg.items() if k != "_number"}
+        t = Trial(int(cfg.get("_number", m.get("number", -1))), params)
+        value = m.get("value")
+        t.value = None if value is None else float(value)
+        t.run_id = m.get("run_id") or None
+        t.error = m.get("error") or (f"{type(r.error).__name__}: {r.error}" if r.error else None)
+        t.seconds = float(m.get("seconds") or 0.0)
+        t.status = "finished" if t.value is not None and math.isfinite(t.value) and not t.error else "failed"
+        result.trials.append(t)
+    result.trials.sort(key=lambda t: t.number)
+    if progress is not None:
+        best = result.best
+        progress(1.0, metrics={"trial": len(result.trials) - 1, "value": best.value if best else None,
+                               "status": "finished", "best": best.value if best else None},
+                 message=f"{len(result.trials)} trials on Ray")
     return result

@@ -15,4 +15,5 @@ from synthwb.store.runs import (  # noqa: F401
     rename_run,
     run_dir,
     update_run,
+    usable_runs,
 )

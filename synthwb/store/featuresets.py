@@ -13,7 +13,7 @@ from pathlib import Path
 
 import polars as pl
 
-from synthwb.core.config import featuresets_dir
+from synthwb.core.config import featuresets_dir, writable_store_dir
 from synthwb.core.errors import NotFound, SpecError
 from synthwb.core.io import atomic_path, atomic_write_json, check_slug
 
@@ -30,6 +30,7 @@ def featureset_folder(name: str, store: Store = None) -> Path:
 def write_featureset(name: str, record: dict, frame: pl.DataFrame | None = None, store: Store = None,
                      overwrite: bool = True) -> Path:
     """Write a feature set's record (and its frame); returns the folder."""
+    writable_store_dir(store)
     folder = featureset_folder(name, store)
     if not overwrite and (folder / FILE).exists():
         raise SpecError(f"a feature set named {name!r} already exists")

@@ -9,16 +9,21 @@
                               dict loaded with ``torch.load(weights_only=True)``
         metrics.jsonl         one line per logged step / validation
         tb/                   optional TensorBoard event files
+        writer.lock           while a process trains the run: its pid, host and start time
+                              (:func:`writer_lock`; one writer at a time)
 
 Every file is written atomically (:mod:`synthwb.core.io`), so a crash leaves the previous version.
 Run ids are slugs (:func:`synthwb.core.io.check_slug`); user text never becomes a path unchecked.
 """
 from __future__ import annotations
 
+import json
 import os
 import platform
 import shutil
+import socket
 import threading
+import warnings
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from importlib import metadata
@@ -28,7 +33,7 @@ from typing import Any, Literal, get_args
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from synthwb.core import __version__
-from synthwb.core.config import store_dir
+from synthwb.core.config import store_dir, writable_store_dir
 from synthwb.core.errors import NotFound, SpecError, SynthwbError
 from synthwb.core.io import atomic_path, atomic_write_json, check_slug, read_jsonl, slugify
 
@@ -38,6 +43,7 @@ LAST = "last.safetensors"
 LAST_STATE = "last_state.pt"
 METRICS = "metrics.jsonl"
 TB_DIR = "tb"
+LOCK = "writer.lock"
 Status = Literal["queued", "running", "stopping", "finished", "failed", "interrupted"]
 STATUSES: tuple[str, ...] = get_args(Status)
 ACTIVE = ("queued", "running", "stopping")
@@ -148,7 +154,7 @@ def create_run(name: str, store: str | os.PathLike | None = None, /, **fields: A
         raise SpecError(f"invalid run name {name!r}: it must contain letters or digits")
     base = base[:72].strip("-._")
     check_slug(base, "run name")
-    root = store_dir(store)
+    root = writable_store_dir(store)
     root.mkdir(parents=True, exist_ok=True)
     for i in range(1, 10_000):
         run_id = base if i == 1 else f"{base}-{i}"
@@ -176,7 +182,6 @@ def create_run(name: str, store: str | os.PathLike | None = None, /, **fields: A
 def read_info(run_id: str, store: str | os.PathLike | None = None) -> dict:
     """A run's run.json, checked against :class:`RunRecord` (a wrong-shape file is a clear
     error), with the effective status."""
-    import json
 
     path = run_dir(run_id, store) / RUN_JSON
     try:
@@ -190,7 +195,6 @@ def read_info(run_id: str, store: str | os.PathLike | None = None) -> dict:
 
 def update_run(run_id: str, store: str | os.PathLike | None = None, /, **fields: Any) -> dict:
     """Merge ``fields`` into run.json atomically (dict fields ``best``/``last`` are merged too)."""
-    import json
 
     path = run_dir(run_id, store) / RUN_JSON
     with _lock_for(path):
@@ -232,17 +236,173 @@ def effective_status(info: dict) -> str:
     return status
 
 
+# ---------------------------------------------------------------------------- usable for scoring
+
+
+def scoring_state(info: dict, path: Path | None) -> tuple[bool, str]:
+    """Whether a run can be backtested and compared, and its label for pickers and tables.
+
+    A finished run can; so can an interrupted (stopped) path or Moirai run that saved best
+    weights: it is scored from them, labelled ``"interrupted, best weights at step N"``. A run
+    that is still active, failed, or stopped before its first validation cannot."""
+    status = effective_status(info)
+    if status == "finished":
+        return True, "finished"
+    if status != "interrupted":
+        return False, status
+    if info.get("kind", "path") == "ensemble" or path is None or not (path / BEST).is_file():
+        return False, "interrupted, no best weights yet"
+    step = (info.get("best") or {}).get("step")
+    return True, "interrupted, best weights" + (f" at step {step}" if step is not None else "")
+
+
+def check_scorable(run: Run) -> None:
+    """Refuse, with the fix, a run that cannot be scored (:func:`scoring_state`)."""
+    ok, label = scoring_state(run.info, run.path)
+    if ok:
+        return
+    if run.status in ACTIVE:
+        raise SpecError(f"run {run.run_id!r} is {run.status}: wait for it to finish, or stop it "
+                        "(a stopped run is scored from its best weights)")
+    if run.status == "interrupted":
+        raise SpecError(f"run {run.run_id!r} was stopped before its first validation, so it has no best "
+                        "weights to score; resume it (train --resume) until it validates")
+    raise SpecError(f"run {run.run_id!r} {run.status}" + (f" ({run.error})" if run.error else "")
+                    + ": it has nothing to score; resume it or train it again")
+
+
+def scoring_label(run: Run) -> str | None:
+    """The label a scored run carries in tables when it is not a plain finished run (e.g.
+    ``"interrupted, best weights at step 40"``), else None."""
+    ok, label = scoring_state(run.info, run.path)
+    return label if ok and label != "finished" else None
+
+
+# ---------------------------------------------------------------------------- one writer
+
+
+class RunLocked(SpecError):
+    """Another process (or job) is writing the run."""
+
+
+def _read_lock(path: Path) -> dict:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8") or "{}")
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _holder_text(run_id: str, holder: dict, path: Path) -> str:
+    return (f"run {run_id!r} is being written by pid {holder.get('pid', '?')} on host {holder.get('host', '?')} "
+            f"(since {holder.get('since', '?')}); wait for it to finish or stop it first. If that process is "
+            f"gone, delete {path}")
+
+
+class WriterLock:
+    """The one-writer lock of a run folder: ``writer.lock`` holds the writer's pid, host and
+    start time, and the writer holds an exclusive ``flock`` on it while it writes.
+
+    A second writer is refused (:class:`RunLocked`) while the flock is held, or while the file
+    names a live process on this host other than this one (or any process on another host,
+    whose liveness cannot be checked from here). A lock left by a dead process on this host
+    (a killed training) is stale: it is detected and taken over (``took_over`` names it).
+    The lock is released (file removed) by :meth:`release`, or by the OS when the process dies."""
+
+    def __init__(self, run_id: str, store=None):
+        import fcntl  # lazy: POSIX only, needed by writers alone
+
+        self.run_id = run_id
+        self.path = run_dir(run_id, store) / LOCK
+        self.took_over: dict | None = None
+        host = socket.gethostname()
+        for _ in range(20):
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                os.close(fd)
+                raise RunLocked(_holder_text(run_id, _read_lock(self.path), self.path)) from None
+            try:
+                same = os.fstat(fd).st_ino == os.stat(self.path).st_ino
+            except FileNotFoundError:
+                same = False
+            if not same:  # the previous holder removed the file between our open and flock: retry
+                os.close(fd)
+                continue
+            holder = _read_lock(self.path)
+            pid = holder.get("pid")
+            if holder and (holder.get("host") != host or (_pid_alive(pid) and pid != os.getpid())):
+                os.close(fd)
+                raise RunLocked(_holder_text(run_id, holder, self.path))
+            self.took_over = holder or None
+            self.fd = fd
+            text = json.dumps({"pid": os.getpid(), "host": host, "since": now_iso(), "run_id": run_id})
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, text.encode(), 0)
+            os.fsync(fd)
+            return
+        raise RunLocked(f"run {run_id!r}: could not take its writer lock {self.path}; try again")
+
+    def release(self) -> None:
+        fd = getattr(self, "fd", None)
+        if fd is None:
+            return
+        self.fd = None
+        try:
+            if _read_lock(self.path).get("pid") == os.getpid():
+                self.path.unlink(missing_ok=True)
+        finally:
+            os.close(fd)  # closing drops the flock
+
+    def __enter__(self) -> WriterLock:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.release()
+
+
+def writer_lock(run_id: str, store=None) -> WriterLock:
+    """Take the run's writer lock (see :class:`WriterLock`); raises :class:`RunLocked`."""
+    return WriterLock(run_id, store)
+
+
+def lock_holder(run_id: str, store=None) -> dict | None:
+    """Who holds the run's writer lock now (pid, host, since), or None when nobody does."""
+    import fcntl  # lazy: POSIX only
+
+    path = run_dir(run_id, store) / LOCK
+    if not path.is_file():
+        return None
+    holder = _read_lock(path)
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except FileNotFoundError:
+        return None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except OSError:
+        return holder or {"pid": None, "host": None}
+    finally:
+        os.close(fd)  # a probe's shared flock ends with its descriptor
+    if holder and (holder.get("host") != socket.gethostname() or _pid_alive(holder.get("pid"))):
+        return holder
+    return None
+
+
 # ---------------------------------------------------------------------------- list / load
 
 
-def _summary(info: dict) -> dict:
+def _summary(info: dict, path: Path | None = None) -> dict:
     spec = info.get("model_spec") or {}
     cfg = info.get("config") or {}
     sel = info.get("selection") or {}
     best = info.get("best") or {}
     last = info.get("last") or {}
+    usable, label = scoring_state(info, path)
     return {
         "run_id": info.get("run_id"), "name": info.get("name"), "status": effective_status(info),
+        "usable": usable, "label": label,
         "created": info.get("created"), "updated": info.get("updated"),
         "symbol": sel.get("symbol"), "freq": sel.get("freq"),
         "featureset": info.get("featureset_name"), "model": info.get("model_name") or _spec_label(spec),
@@ -264,7 +424,6 @@ def _spec_label(spec: dict) -> str | None:
 
 def list_runs(store: str | os.PathLike | None = None) -> list[dict]:
     """A summary dict per run, newest first; folders starting with '_' or '.' are not runs."""
-    import json
 
     root = store_dir(store)
     if not root.is_dir():
@@ -282,12 +441,19 @@ def list_runs(store: str | os.PathLike | None = None) -> list[dict]:
                 info.setdefault("run_id", path.name)
             info = _checked(info, f"run {path.name!r}")
         except (OSError, ValueError) as exc:  # SpecError is a ValueError: a wrong-shape run.json
-            out.append({"run_id": path.name, "name": path.name, "status": "failed",
+            out.append({"run_id": path.name, "name": path.name, "status": "failed", "usable": False, "broken": True,
+                        "label": "broken run.json", "model": "(broken run.json)",
                         "error": f"unreadable run.json: {exc}", "created": None})
             continue
-        out.append(_summary(info))
+        out.append(_summary(info, path))
     out.sort(key=lambda r: r.get("created") or "", reverse=True)
     return out
+
+
+def usable_runs(store: str | os.PathLike | None = None) -> list[dict]:
+    """The runs Backtest and Compare can score (:func:`scoring_state`), newest first; each
+    summary's ``label`` says how (``finished``, ``interrupted, best weights at step N``)."""
+    return [r for r in list_runs(store) if r.get("usable")]
 
 
 def read_metrics(run_id: str, store: str | os.PathLike | None = None, kind: str | None = None) -> list[dict]:
@@ -345,7 +511,7 @@ class Run:
         return (self.path / weights_file(which)).is_file()
 
     def summary(self) -> dict:
-        return _summary(self.info)
+        return _summary(self.info, self.path)
 
 
 def load_run(run_id: str, store: str | os.PathLike | None = None) -> Run:
@@ -389,12 +555,27 @@ def save_weights(path: str | os.PathLike, state_dict: dict, metadata: dict | Non
 
 
 def read_weights(path: str | os.PathLike, device: str = "cpu") -> dict:
+    """A weights file, checked finite: NaN/inf weights (a damaged or tampered file; synthwb
+    never saves them) would forecast flat paths that score as valid, so they are refused."""
     from safetensors.torch import load_file
 
+    p = Path(path)
     try:
-        return load_file(str(path), device=device)
+        state = load_file(str(p), device=device)
     except Exception as exc:  # noqa: BLE001 - a corrupt file must read as a clear error
-        raise SynthwbError(f"cannot read weights {Path(path).name}: {exc}") from None
+        raise SynthwbError(f"cannot read weights {p.name}: {_first_line(exc)}") from None
+    bad = nonfinite_tensors(state)
+    if bad:
+        run = p.parent.name
+        raise SynthwbError(f"weights {p.name} of run {run!r} hold NaN/inf values (in {len(bad)} tensor(s), e.g. "
+                           f"{bad[0]}): the file is damaged; retrain the run or delete it")
+    return state
+
+
+def _first_line(exc: BaseException, limit: int = 160) -> str:
+    """An exception's text as one short line (torch's load errors run to many lines)."""
+    text = " ".join(str(exc).split())
+    return text if len(text) <= limit else text[:limit - 3] + "..."
 
 
 def check_weights_match(model, state: dict, what: str = "weights") -> None:
@@ -425,6 +606,9 @@ def rename_run(run_id: str, new_name: str, store: str | os.PathLike | None = Non
     info = read_info(run_id, store)
     if info["status"] in ACTIVE and not force:
         raise SpecError(f"run {run_id!r} is {info['status']}; stop it before renaming")
+    holder = lock_holder(run_id, store)
+    if holder and not force:
+        raise RunLocked(_holder_text(run_id, holder, path / LOCK))
     new_id = slugify(new_name)
     check_slug(new_id, "run name")
     if new_id.startswith("_"):
@@ -445,6 +629,9 @@ def delete_run(run_id: str, store: str | os.PathLike | None = None, force: bool 
     info = read_info(run_id, store)
     if info["status"] in ACTIVE and not force:
         raise SpecError(f"run {run_id!r} is {info['status']}; stop it before deleting")
+    holder = lock_holder(run_id, store)
+    if holder and not force:
+        raise RunLocked(_holder_text(run_id, holder, path / LOCK))
     # move aside first so a half-deleted folder never looks like a run
     trash = path.with_name(f".deleting-{run_id}-{os.getpid()}")
     os.rename(path, trash)
@@ -476,6 +663,13 @@ def load_last(path: Path, model, run_id: str) -> dict:
     check_weights_match(model, weights, f"last weights ({run_id})")
     model.load_state_dict(weights)
     try:
-        return torch.load(spath, map_location="cpu", weights_only=True)
-    except Exception as exc:  # noqa: BLE001 - a torn/corrupt file is a clear error
-        raise SynthwbError(f"cannot read training state {spath.name}: {exc}") from None
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # torch's notes on a foreign pickle protocol: the refusal says it
+            state = torch.load(spath, map_location="cpu", weights_only=True)
+    except Exception:  # noqa: BLE001 - a torn/corrupt/tampered file is a clear error, not torch's pages
+        state = None
+    if not isinstance(state, dict) or not {"step", "optimizer", "scheduler"} <= set(state):
+        raise SynthwbError(f"run {run_id!r}: its training state {spath.name} is damaged or not a synthwb "
+                           "checkpoint, so it cannot be resumed; its saved weights still forecast (backtest it), "
+                           "or train a new run")
+    return state

@@ -8,5 +8,6 @@ Background use (the Train page): the "train" job of :mod:`synthwb.jobs.adapters`
 """
 from synthwb.core.lazy import lazy_exports
 
-_EXPORTS = {"TrainConfig": "config", "RunInfo": "loop", "TrainingFailed": "loop", "train": "loop"}
+_EXPORTS = {"TrainConfig": "config", "RunInfo": "loop", "TrainingFailed": "loop", "train": "loop",
+            "train_on_devices": "launch"}
 __getattr__, __all__ = lazy_exports(__name__, _EXPORTS)

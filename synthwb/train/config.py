@@ -8,7 +8,7 @@ from typing import Any, Literal
 import annotated_types as at
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from synthwb.core.errors import SpecError
+from synthwb.core.errors import SpecError, validation_text
 from synthwb.core.registry import Param
 from synthwb.scoring.synth import get_task
 
@@ -27,7 +27,7 @@ class TrainConfig(BaseModel):
     The defaults are the ones the quality benchmark (bench/bench_quality.py) is run with.
     """
 
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, allow_inf_nan=False)
 
     epochs: int = Field(4, ge=1, le=100_000, title="Epochs")
     batch_size: int = Field(32, ge=1, le=65_536, title="Batch size")
@@ -83,11 +83,7 @@ class TrainConfig(BaseModel):
         try:
             return cls.model_validate(merged)
         except ValidationError as exc:
-            parts = []
-            for err in exc.errors():
-                loc = ".".join(str(x) for x in err["loc"]) or "config"
-                parts.append(f"{loc}: {err['msg']}")
-            raise SpecError("invalid training config: " + "; ".join(parts)) from None
+            raise SpecError("invalid training config: " + validation_text(exc.errors(), 8, "config")) from None
 
 
 #: the Train page's form: the main settings, then those under "Advanced" (every other field

@@ -16,6 +16,7 @@ import os
 import threading
 import time
 import traceback
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,12 +33,15 @@ from synthwb.features.featureset import resolve_featureset, run_featureset, save
 from synthwb.models import build_model
 from synthwb.models import preset_names as _names
 from synthwb.models.presets import as_spec
+from synthwb.models.simulate import noise_shard
 from synthwb.models.spec import run_spec
 from synthwb.scoring.synth import get_task
 from synthwb.store import runs as store_runs
+from synthwb.train import distributed
 from synthwb.train.calibrate import fit_calibration
 from synthwb.train.config import TrainConfig
 from synthwb.train.data import Batch, WindowDataset, epoch_order
+from synthwb.train.distributed import SINGLE, World
 from synthwb.train.losses import coverage, diagnostics, exact_score, objective, training_loss
 from synthwb.train.schedule import build_scheduler
 
@@ -125,6 +129,7 @@ def prepare(featureset: Any, model_spec: Any, config: TrainConfig | dict | None 
     targets then come from the finest stored bars), else the bar; a preset's horizon defaults to
     the task's horizon on that grid."""
     cfg = TrainConfig.parse(config)
+    resolve_device(cfg.device)  # a device this machine lacks is refused before any run folder exists
     fs = resolve_featureset(featureset, store)
     spec = resolve_spec(model_spec, fs, store, context=context, horizon=horizon)
     bar = step_seconds_of(fs)
@@ -198,12 +203,13 @@ def _cpu_count() -> int:
 class _Trainer:
     def __init__(self, run_id: str, path: Path, store, fs, spec, config: TrainConfig,
                  progress: ProgressFn | None, stop_event: threading.Event | None, root=None,
-                 leave_one_core: bool = False):
+                 leave_one_core: bool = False, world: World = SINGLE):
         self.run_id, self.path, self.store, self.root = run_id, path, store, root
         self.fs, self.spec, self.cfg = fs, spec, config
-        self.progress = progress or (lambda *a, **k: None)
+        self.world = world
+        self.progress = (progress if world.is_main else None) or (lambda *a, **k: None)
         self.stop_event = stop_event or threading.Event()
-        self.device = resolve_device(config.device)
+        self.device = distributed.rank_device(resolve_device(config.device), world)
         self.step_seconds = int(spec.path_step or step_seconds_of(fs))
         self.context, self.horizon = int(spec.context), int(spec.horizon)
         self.task, self.task_points = target_task(config, self.step_seconds, self.horizon)
@@ -214,9 +220,18 @@ class _Trainer:
                 torch.set_num_threads(want)  # process-wide: every CPU job shares torch's pool
         torch.manual_seed(config.seed)
         self.model = build_model(spec).to(self.device)
+        self.net = distributed.wrap(self.model, world, self.device)  # what the training step runs
         self.train_ds = self._windows("train", config.stride or self._auto_stride())
-        self.val_ds = self._windows("val", 1).limit(config.max_val_batches * config.batch_size)
-        self.batches_per_epoch = self.train_ds.n_batches(config.batch_size)
+        # rank 0 validates alone, on batches of the global batch size: the figures one process gets
+        self.val_batch = config.batch_size * world.size
+        self.val_ds = self._windows("val", 1).limit(config.max_val_batches * self.val_batch)
+        if world.active:  # every rank steps on a full share of each global batch
+            self.batches_per_epoch = len(self.train_ds) // (config.batch_size * world.size)
+            if self.batches_per_epoch == 0:
+                raise DataError(f"the training split has {len(self.train_ds)} windows, fewer than one global batch "
+                                f"of {world.size} processes x {config.batch_size}; use a smaller batch or more data")
+        else:
+            self.batches_per_epoch = self.train_ds.n_batches(config.batch_size)
         total = self.batches_per_epoch * config.epochs
         self.total_steps = min(total, config.max_steps) if config.max_steps else total
         self.opt = torch.optim.AdamW(self.model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
@@ -235,7 +250,7 @@ class _Trainer:
         self.skipped = 0
         self.consecutive_bad = 0
         self.tb = None
-        if config.tensorboard:
+        if config.tensorboard and world.is_main:
             from torch.utils.tensorboard import SummaryWriter
 
             self.tb = SummaryWriter(log_dir=str(path / store_runs.TB_DIR))
@@ -270,8 +285,17 @@ class _Trainer:
 
     def restore(self) -> None:
         st = store_runs.load_last(self.path, self.model, self.run_id)
-        self.opt.load_state_dict(st["optimizer"])
-        self.sched.load_state_dict(st["scheduler"])
+        try:
+            self.opt.load_state_dict(st["optimizer"])
+        except (KeyError, ValueError, TypeError, RuntimeError) as exc:
+            raise SpecError(f"run {self.run_id!r}: its optimizer state does not fit the model "
+                            f"({' '.join(str(exc).split())[:120]}); train a new run") from None
+        try:
+            self.sched.load_state_dict(st["scheduler"])
+        except (KeyError, ValueError, TypeError, RuntimeError, IndexError):
+            # the schedule's shape changed with the new length (e.g. --max-steps past a run too short
+            # for a warm-up): the new schedule, advanced to the step reached
+            self._advance_schedule(int(st["step"]))
         if st.get("scaler") and self.scaler.is_enabled():
             self.scaler.load_state_dict(st["scaler"])
         torch.set_rng_state(st["torch_rng"])
@@ -281,8 +305,19 @@ class _Trainer:
         self.best_val, self.best_step = float(st["best_val"]), int(st["best_step"])
         self.bad_vals, self.skipped = int(st["bad_vals"]), int(st["skipped"])
 
+    def _advance_schedule(self, steps: int) -> None:
+        for group in self.opt.param_groups:
+            group["lr"] = group.get("initial_lr", self.cfg.lr)
+        self.sched = build_scheduler(self.opt, self.cfg, self.total_steps)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # "scheduler.step() before optimizer.step()": intended here
+            for _ in range(steps):
+                self.sched.step()
+
     def checkpoint(self) -> None:
-        """last.safetensors + last_state.pt (never with NaN: save_weights refuses)."""
+        """last.safetensors + last_state.pt (never with NaN: save_weights refuses); rank 0 only."""
+        if not self.world.is_main:
+            return
         meta = {"step": self.step, "epoch": self.epoch, "run_id": self.run_id}
         store_runs.save_last(self.path, self.model.state_dict(), self.state(), meta)
         store_runs.update_run(self.run_id, self.store, last={"step": self.step, "epoch": self.epoch,
@@ -290,6 +325,8 @@ class _Trainer:
 
     # -- logging ------------------------------------------------------------------------
     def log(self, row: dict) -> None:
+        if not self.world.is_main:
+            return
         row = {"run_id": self.run_id, "time": round(time.time(), 3), **row}
         append_jsonl(self.path / store_runs.METRICS, row)
         if self.tb is not None:
@@ -318,9 +355,9 @@ class _Trainer:
         gen = torch.Generator(device=self.device).manual_seed(self.cfg.seed + 12345)  # same noise every time
         sums: dict[str, float] = {}
         n = 0
-        n_batches = self.val_ds.n_batches(self.cfg.batch_size)
+        n_batches = self.val_ds.n_batches(self.val_batch)
         try:
-            for i, b in enumerate(self.val_ds.batches(self.cfg.batch_size)):
+            for i, b in enumerate(self.val_ds.batches(self.val_batch)):
                 if self.stop_event.is_set():
                     return None
                 b = b.to(self.device)
@@ -345,7 +382,15 @@ class _Trainer:
         return row
 
     def run_validation(self) -> bool:
-        """Validate, checkpoint, track the best (on ``val_loss``); True when early stopping says stop."""
+        """Validate, checkpoint, track the best (on ``val_loss``); True when early stopping says
+        stop. Under DDP rank 0 does it all and every rank gets its decision."""
+        if not self.world.active:
+            return self._run_validation()
+        stop = self._run_validation() if self.world.is_main else False
+        self.last_val_step = self.step
+        return bool(distributed.broadcast(stop, self.world))
+
+    def _run_validation(self) -> bool:
         row = self.validate()
         if row is None:
             return False
@@ -372,11 +417,11 @@ class _Trainer:
         """One optimizer step; None when the loss or gradients were not finite (skipped)."""
         b = b.to(self.device, non_blocking=True)
         self.opt.zero_grad(set_to_none=True)
-        with self.autocast():
-            out = self.model(b.x, b.last_close, self.cfg.n_paths_train, generator=self.gen, **b.anchor)
+        with self.autocast(), noise_shard(self.world.rank, self.world.size):
+            out = self.net(b.x, b.last_close, self.cfg.n_paths_train, generator=self.gen, **b.anchor)
         loss = training_loss(out.paths, b.future, b.last_close, self.cfg, self.step_seconds)
-        if not bool(torch.isfinite(loss)):
-            return None
+        if distributed.agree_any(not bool(torch.isfinite(loss)), self.world, self.device):
+            return None  # skipped on every rank alike
         self.scaler.scale(loss).backward()
         self.scaler.unscale_(self.opt)
         clip = self.cfg.grad_clip if self.cfg.grad_clip > 0 else float("inf")
@@ -410,11 +455,12 @@ class _Trainer:
         status = "finished"
         t_mark = time.perf_counter()
         while self.step < self.total_steps and self.epoch < cfg.epochs:
-            order = epoch_order(len(self.train_ds), cfg.seed, self.epoch)
+            order = distributed.shard_order(epoch_order(len(self.train_ds), cfg.seed, self.epoch),
+                                            cfg.batch_size, self.world)
             for b in self.train_ds.batches(cfg.batch_size, order, start=self.batch_in_epoch,
                                            num_workers=cfg.num_workers,
                                            pin_memory=self.device.type == "cuda"):
-                if self.stop_event.is_set():
+                if distributed.agree_any(self.stop_event.is_set(), self.world, self.device):
                     return "interrupted", "stopped by the user"
                 t0 = time.perf_counter()
                 res = self.train_step(b)
@@ -444,8 +490,9 @@ class _Trainer:
                 acc["n"] += 1
                 if self.step % cfg.log_every == 0 or self.step == self.total_steps:
                     n = acc["n"]
+                    loss_mean, = distributed.mean_over_ranks([acc["loss"] / n], self.world, self.device)
                     self.log({"kind": "train", "step": self.step, "epoch": self.epoch,
-                              "loss": acc["loss"] / n, "grad_norm": acc["gn"] / n,
+                              "loss": loss_mean, "grad_norm": acc["gn"] / n,
                               "lr": self.opt.param_groups[0]["lr"], "step_time": acc["wall"] / n,
                               "compute_time": acc["compute"] / n, "skipped_steps": self.skipped})
                     acc = {"loss": 0.0, "gn": 0.0, "wall": 0.0, "compute": 0.0, "n": 0}
@@ -470,7 +517,7 @@ class _Trainer:
     def calibrate(self) -> None:
         """Fit the post-hoc calibration of the best weights on the validation split (anchored
         models with a target task); saved in run.json as ``calibration``."""
-        if not self.cfg.calibrate or self.task is None or self.model.anchor is None:
+        if not self.cfg.calibrate or self.task is None or self.model.anchor is None or not self.world.is_main:
             return
         best = self.path / store_runs.BEST
         if not best.is_file():
@@ -479,7 +526,7 @@ class _Trainer:
         model = build_model(self.spec).to(self.device)
         model.load_state_dict(store_runs.read_weights(best))
         cal = fit_calibration(model, self.val_ds, self.task, self.step_seconds, self.cfg.calibration_paths,
-                              self.cfg.batch_size, self.device, self.cfg.seed)
+                              self.val_batch, self.device, self.cfg.seed)
         store_runs.update_run(self.run_id, self.store, calibration=cal)
         self.log({"kind": "calibration", "step": self.step, "epoch": self.epoch, **cal})
 
@@ -517,15 +564,41 @@ def train(
     if resume:
         run = store_runs.load_run(name, store)
         run_id = run.run_id
-        if run.status in ("running", "stopping") and run.info.get("pid") == os.getpid():
-            raise SpecError(f"run {run_id!r} is already running")
         fs = saved_twin(run_featureset(run), store)
         spec = run_spec(run)
         cfg = TrainConfig.parse(run.info.get("config") or {}, **(_config_overrides(config)))
-        store_runs.update_run(run_id, store, config=cfg.model_dump(mode="json"))
     else:
         fs, spec, cfg = prepare(featureset, model_spec, config, store, context=context, horizon=horizon)
+    # under torchrun (or --devices) join the process group; rank 0 alone writes the run
+    world = distributed.setup(resolve_device(cfg.device))
+    lock = None
+    try:
+        claimed = _claim_run(world, name, run_id if resume else None, fs, spec, cfg, model_spec, store)
+        if isinstance(claimed, tuple):
+            claimed, lock = claimed
+        run_id = distributed.broadcast(claimed, world)
+        if isinstance(run_id, BaseException):
+            raise run_id
+        return _train_run(run_id, store, fs, spec, cfg, world, root, progress, stop_event, resume, leave_one_core,
+                          lock)
+    finally:
+        if lock is not None:
+            lock.release()
+        distributed.teardown(world)
+
+
+def _claim_run(world: World, name: str, run_id: str | None, fs, spec, cfg: TrainConfig, model_spec, store):
+    """Rank 0: ``(run id, its writer lock)``: a new run's folder made, or a resumed run's lock
+    taken (a second writer, e.g. another resume, is refused here); other ranks None. Under
+    torch.distributed a user error is returned (not raised) so rank 0 can hand it to every rank."""
+    if not world.is_main:
+        return None
+    try:
+        if run_id is not None:
+            return run_id, store_runs.writer_lock(run_id, store)
         sel = getattr(fs, "selection", None)
+        extra = {"distributed": {"world_size": world.size, "global_batch_size": cfg.batch_size * world.size}} \
+            if world.active else {}
         run_id = store_runs.create_run(
             name, store,
             selection=sel.to_dict() if hasattr(sel, "to_dict") else sel,
@@ -535,44 +608,83 @@ def train(
             model_spec=spec.model_dump(mode="json"),
             config=cfg.model_dump(mode="json"),
             context=int(spec.context), horizon=int(spec.horizon), n_features=int(spec.n_features),
-            step_seconds=step_seconds_of(fs),
+            step_seconds=step_seconds_of(fs), **extra,
         )
+        return run_id, store_runs.writer_lock(run_id, store)
+    except SynthwbError as exc:
+        if not world.active:
+            raise
+        return exc
+
+
+def _train_run(run_id: str, store, fs, spec, cfg: TrainConfig, world: World, root, progress, stop_event,
+               resume: bool, leave_one_core: bool, lock) -> RunInfo:
+    main = world.is_main
     path = store_runs.run_dir(run_id, store)
     trainer = None
+    started = False
     try:
-        store_runs.update_run(run_id, store, status="running", pid=os.getpid(), error=None,
-                              traceback=None, stop_reason=None, started=store_runs.now_iso(), ended=None)
         trainer = _Trainer(run_id, path, store, fs, spec, cfg, progress, stop_event, root=root,
-                           leave_one_core=leave_one_core)
+                           leave_one_core=leave_one_core, world=world)
         if resume:
             trainer.restore()
-        store_runs.update_run(run_id, store, n_params=sum(p.numel() for p in trainer.model.parameters()),
-                              device=str(trainer.device), total_steps=trainer.total_steps,
-                              n_train_windows=len(trainer.train_ds), n_val_windows=len(trainer.val_ds))
+        # from here on the run is being trained: its status says so, and a failure is recorded
+        started = True
+        if main:
+            store_runs.update_run(run_id, store, status="running", pid=os.getpid(), error=None, traceback=None,
+                                  stop_reason=None, started=store_runs.now_iso(), ended=None,
+                                  **({"config": cfg.model_dump(mode="json")} if resume else {}))
+            store_runs.update_run(run_id, store, n_params=sum(p.numel() for p in trainer.model.parameters()),
+                                  device=str(trainer.device), total_steps=trainer.total_steps,
+                                  n_train_windows=len(trainer.train_ds), n_val_windows=len(trainer.val_ds))
         status, reason = trainer.fit()
         if status == "interrupted":
             trainer.checkpoint()
         else:
             trainer.calibrate()
+        if not main:
+            return RunInfo(run_id, path, status, trainer.step, trainer.epoch, {}, reason, None, trainer.skipped)
         info = store_runs.update_run(run_id, store, status=status, stop_reason=reason, ended=store_runs.now_iso())
         return RunInfo(run_id, path, status, trainer.step, trainer.epoch, info.get("best") or {},
                        reason, None, trainer.skipped)
     except KeyboardInterrupt:
         # aborted mid-step: the weights may be half-updated, so the last checkpoint stays as it is
-        with contextlib.suppress(Exception):
-            store_runs.update_run(run_id, store, status="interrupted", stop_reason="aborted (Ctrl-C); "
-                                  "resume continues from the last checkpoint", ended=store_runs.now_iso())
+        if main and started:
+            with contextlib.suppress(Exception):
+                store_runs.update_run(run_id, store, status="interrupted", stop_reason="aborted (Ctrl-C); "
+                                      "resume continues from the last checkpoint", ended=store_runs.now_iso())
+        elif main and not resume:
+            _discard(run_id, store, lock)
         raise
     except BaseException as exc:
+        if not started:
+            # refused before training began: a resumed run keeps its status and files untouched, and
+            # a new run's folder goes when the refusal is the user's (a bug keeps it, with its traceback)
+            if resume:
+                raise
+            if isinstance(exc, SynthwbError):
+                if main:
+                    _discard(run_id, store, lock)
+                raise
         err = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
-        with contextlib.suppress(Exception):
-            store_runs.update_run(run_id, store, status="failed", error=err, traceback=traceback.format_exc(),
-                                  stop_reason=str(exc) if isinstance(exc, TrainingFailed) else None,
-                                  ended=store_runs.now_iso())
+        if main:
+            with contextlib.suppress(Exception):
+                store_runs.update_run(run_id, store, status="failed", error=err, traceback=traceback.format_exc(),
+                                      stop_reason=str(exc) if isinstance(exc, TrainingFailed) else None,
+                                      ended=store_runs.now_iso())
         raise
     finally:
         if trainer is not None:
             trainer.close()
+        if lock is not None:
+            lock.release()
+
+
+def _discard(run_id: str, store, lock) -> None:
+    """Remove a new run's folder that training never started in (nothing left half-made)."""
+    lock.release()
+    with contextlib.suppress(Exception):
+        store_runs.delete_run(run_id, store, force=True)
 
 
 def _config_overrides(config: TrainConfig | dict | None) -> dict:
