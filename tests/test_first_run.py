@@ -119,5 +119,5 @@ def test_a_run_no_task_fits_is_refused_before_the_work(tiny, demo_lake):
     env = {"SYNTHWB_STORE_DIR": str(tiny.store), "SYNTHWB_DATA_DIR": str(demo_lake)}
     r = _cli("backtest", "--run", "hourly", "--origins", "2", env=env)
     assert r.returncode == 2 and r.stderr.count("\n") == 1 and "Traceback" not in r.stderr
-    assert r.stderr.startswith("error: hourly simulates 1 h steps, coarser than the 24h task's 5 min step; "
+    assert r.stderr.startswith("error: hourly simulates paths on a 1 h grid, coarser than the 24h task's 5 min step; "
                                "no Synth task fits its paths: retrain it with the synth loss")

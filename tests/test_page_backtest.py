@@ -164,7 +164,7 @@ def test_the_task_follows_the_run_and_a_run_no_task_fits_is_a_clear_message(demo
     at.run()
     assert not at.exception, at.exception
     msg = [e.value for e in at.error]
-    assert len(msg) == 1 and msg[0].startswith("hourly simulates 1 h steps, coarser than the 24h task's 5 min step")
+    assert len(msg) == 1 and msg[0].startswith("hourly simulates paths on a 1 h grid, coarser than the 24h task's 5 min step")
     assert "SpecError" not in msg[0]
 
 

@@ -417,7 +417,7 @@ def check_task_grid(forecasters, task: SynthTask) -> None:
         fix = (f"backtest it on the {' or '.join(fits)} task" if fits else
                "no Synth task fits its paths: retrain it with the synth loss (the default), which simulates "
                "5-minute paths from any bar for the 24h task, or on 5min (or 1min) bars")
-        raise SpecError(f"{name} simulates {_duration(native)} steps, coarser than the {task.name} task's "
+        raise SpecError(f"{name} simulates paths on a {_duration(native)} grid, coarser than the {task.name} task's "
                         f"{_duration(task.step_seconds)} step; {fix}")
 
 
@@ -658,12 +658,12 @@ def run_backtest(spec: BacktestSpec | dict | str, root=None, store=None,
     forecasters = _load_forecasters(spec, store, extra, root)
     if not forecasters:
         raise SpecError("nothing to backtest: give at least one run or one baseline")
-    check_task_grid(forecasters, task)
     coarse = [(name, f.freq) for name, _, f in forecasters if getattr(f, "bar_seconds", None) and bar_s > int(f.bar_seconds)]
     if coarse:  # 1h bars would be read as if they were the run's 5-minute bars
         name, freq = coarse[0]
         raise SpecError(f"{name!r} reads {freq} bars but the selection's timeframe is {sel.freq}, coarser; use "
                         f"--freq {freq} (finer bars are resampled to {freq})")
+    check_task_grid(forecasters, task)
     timing = spec.timing_mode()
     natives = [int(f.step_seconds) for _, _, f in forecasters]
     lead = lead_seconds(bar_s, natives) if timing == "validator" else 0
