@@ -78,13 +78,15 @@ def _any_active() -> bool:
     return bool(REG.active("train") + REG.active("moirai"))
 
 
-def _live(fn):
+def _live(fn, rerun_when_done: bool = True):
     """Draw ``fn`` as a fragment that re-reads the live job state every 2 s while a training job
-    runs (the tables never show a stale 0% or 'queued'); once none runs, one full rerun."""
+    runs (the tables never show a stale 0% or 'queued'); once none runs, one full rerun, unless
+    the watched job's panel asks for it (several fragments asking at once race in the browser:
+    'Bad delta path index', a blank page)."""
     polling = _any_active()
 
     def body():
-        if polling and not _any_active():
+        if polling and rerun_when_done and not _any_active():
             st.rerun()
         fn()
     st.fragment(run_every=2 if polling else None)(body)()
@@ -282,6 +284,6 @@ elif ids := [r["run_id"] for r in runs.list_runs(STORE)]:
 with st.expander("New training run", expanded=not job_id, icon=":material/add:"):
     new_run_form()
 st.subheader("Jobs")
-_live(jobs_list)
+_live(jobs_list, rerun_when_done=not job_id)
 st.subheader("Saved runs")
-_live(runs_list)
+_live(runs_list, rerun_when_done=not job_id)

@@ -41,7 +41,8 @@ def streamlit_server(env_extra: dict[str, str], timeout: float = 90.0):
            "--server.address", "127.0.0.1", "--server.headless", "true", "--browser.gatherUsageStats", "false"]
     # the server's output goes to a file: a pipe nobody reads fills up (64 KiB) and then blocks
     # the server on its next print, e.g. in a background job
-    log = tempfile.TemporaryFile()
+    keep = os.environ.get("SYNTHWB_SERVER_LOG")  # a file to keep the server's output in (debugging)
+    log = open(keep, "wb") if keep else tempfile.TemporaryFile()  # noqa: SIM115 - closed below
     proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
     try:

@@ -62,6 +62,9 @@ def test_empty_lake_to_first_backtest_csv(tmp_path):
         browser = launch_browser(p)
         page = browser.new_page(viewport={"width": 1500, "height": 1100}, accept_downloads=True)
         runs = ScriptRuns(page)
+        crashed, errors = [], []
+        page.on("crash", lambda *_: crashed.append(time.perf_counter()))
+        page.on("pageerror", lambda e: errors.append(str(e)[:300]))
         page.goto(base)
         wait_idle(page, timeout_ms=120_000)
         main = page.locator('[data-testid="stMain"]')
@@ -87,7 +90,12 @@ def test_empty_lake_to_first_backtest_csv(tmp_path):
         shot(page, "first_run_4_train")
         click(main.get_by_role("button", name=re.compile("Start training")), "start training")
         done = main.get_by_role("button", name=re.compile("Backtest this run"))
-        done.first.wait_for(timeout=150_000)
+        try:
+            done.first.wait_for(timeout=150_000)
+        except Exception:
+            shot(page, "first_run_5_timeout")
+            pytest.fail(f"no 'Backtest this run' after training (browser page crashed: {bool(crashed)}; "
+                        f"page errors: {errors[-3:]}; url {page.url})")
         shot(page, "first_run_5_trained")
         click(done, "backtest the run")
         csv_button = main.get_by_role("button", name=re.compile("Per-origin scores CSV"))
