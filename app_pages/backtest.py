@@ -49,14 +49,21 @@ def _on_run(sel) -> None:
     bg.submit("bt_job", "backtest", label, spec=spec)
 
 
+def _runs_task(info: dict) -> None:
+    """The task follows the chosen runs: the one the first of them was trained for."""
+    task = next((info[r].get("task") for r in S.bt_runs if info[r].get("task") in TASKS), None)
+    if task:
+        S.bt_task = task
+
+
 def _setup(sel) -> None:
     runs = bg.usable_runs()
     info = {r["run_id"]: r for r in runs}
     if "bt_runs" in S:  # runs deleted since the last choice
         S.bt_runs = [r for r in S.bt_runs if r in info]
     c1, c2 = st.columns(2)
-    c1.multiselect("Runs", list(info), key="bt_runs", placeholder="none: baselines only",
-                   format_func=lambda r: bg.run_option(info[r]),
+    c1.multiselect("Runs", list(info), key="bt_runs", placeholder="none: baselines only", on_change=_runs_task,
+                   args=(info,), format_func=lambda r: bg.run_option(info[r]),
                    help="finished runs, and stopped runs scored from their best weights")
     S.setdefault("bt_baselines", BASELINES.names())
     c2.multiselect("Baselines", BASELINES.names(), key="bt_baselines",
@@ -171,8 +178,8 @@ def _results(res) -> None:
         st.warning("The backtest was stopped before any origin was scored.")
         return
     _table(res)
-    tabs = st.tabs(["Fan charts", "Per interval", "Over origins", "Calibration", "GluonTS metrics", "Trading",
-                    "Download"])
+    _downloads(res)
+    tabs = st.tabs(["Fan charts", "Per interval", "Over origins", "Calibration", "GluonTS metrics", "Trading"])
     with tabs[0]:
         _fans(res)
     with tabs[1]:
@@ -190,13 +197,16 @@ def _results(res) -> None:
         st.dataframe(res.trading, hide_index=True, width="stretch", key="bt_trading")
         st.caption("Long/short/flat on the median forecast return and P(up), held for `holding_steps`, "
                    "costs per side; buy-and-hold over the same periods beside it.")
-    with tabs[6]:
-        _downloads(res)
 
 
 st.title(":material/query_stats: Backtest")
 sel = state.require_selection()
 _setup(sel)
+if S.pop("bt_autostart", False) and S.bt_runs:  # "Backtest this run" on the Train page
+    _on_run(sel)
+    err = S.pop("bt_error", None)
+    if err is not None:
+        state.show_error(err)
 result = bg.outcome("bt_job", stopped="Stopped before the end: partial results.")
 if result is not None:
     try:

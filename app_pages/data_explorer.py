@@ -8,14 +8,25 @@ import streamlit as st
 from synthwb.core.errors import SynthwbError
 from synthwb.data.schema import is_24_7
 from ui import state
+from ui.getting_started import guide
 from ui.import_view import hf_form, import_form
 
+VIEWS = ["Chart", "Data quality", "Statistics", "Export"]
 
-@st.cache_data(ttl=300, max_entries=8, show_spinner=False)
-def _quality_report(root: str, sel_key: str, freq: str, asset_class: str, _bars: pl.DataFrame) -> dict:
+
+@st.cache_data(max_entries=8, show_spinner=False)
+def _quality_report(root: str, sel_key: str, freq: str, asset_class: str, lake_token: str, _bars: pl.DataFrame) -> dict:
+    """Cached per selection until the symbol's files change (``lake_token``)."""
     from synthwb.data.cleaning import quality_report
 
     return quality_report(_bars, freq, asset_class)
+
+
+@st.cache_data(max_entries=8, show_spinner=False)
+def _summary(sel_key: str, freq: str, asset_class: str, lake_token: str, _bars: pl.DataFrame) -> dict:
+    from synthwb.data.stats import summary
+
+    return summary(_bars, freq, asset_class)
 
 
 def _flash() -> None:
@@ -59,20 +70,27 @@ def _demo_form(key: str, prominent: bool) -> None:
 def _empty_lake() -> None:
     st.info(f"The lake at `{state.lake_root()}` is empty. Generate the demo lake to explore the app, "
             "or import your own file below.", icon=":material/database:")
-    st.subheader("Generate demo data")
+    guide(here="app_pages/data_explorer.py")
+    st.subheader("1. Generate demo data")
     _demo_form("de_demo", prominent=True)
     st.divider()
     import_form(None, _done)
 
 
-def _chart(df: pl.DataFrame, sel, report: dict) -> None:
+def _report(df: pl.DataFrame, sel) -> dict:
+    return _quality_report(str(state.lake_root()), sel.key(), sel.freq, sel.asset_class, state.series_state(sel), df)
+
+
+def _chart(df: pl.DataFrame, sel) -> None:
     from synthwb.charts.data import MAX_CANDLES, candles_figure, display_bars
 
     shown, freq, aggregated = display_bars(df, sel.freq, sel.asset_class)
-    gaps = pl.DataFrame({"ts": [g["start"] for g in report["gaps"]["list"]]},
-                        schema={"ts": pl.Datetime("us", "UTC")})
     mark = st.toggle("Mark gaps", value=False, key="de_mark_gaps")
-    fig = candles_figure(shown, f"{sel.symbol} {freq}", sel.asset_class, gaps if mark else None)
+    gaps = None
+    if mark:  # the quality report finds them; computed only when asked for
+        gaps = pl.DataFrame({"ts": [g["start"] for g in _report(df, sel)["gaps"]["list"]]},
+                            schema={"ts": pl.Datetime("us", "UTC")})
+    fig = candles_figure(shown, f"{sel.symbol} {freq}", sel.asset_class, gaps)
     st.plotly_chart(fig, key="de_candles", config={"displaylogo": False})
     if aggregated:
         st.caption(f"{df.height:,} {sel.freq} bars are drawn as {shown.height:,} {freq} candles "
@@ -108,9 +126,8 @@ def _quality(report: dict) -> None:
 
 def _stats(df: pl.DataFrame, sel) -> None:
     from synthwb.charts.data import realized_vol_figure, returns_histogram
-    from synthwb.data.stats import summary
 
-    s = summary(df, sel.freq, sel.asset_class)
+    s = _summary(sel.key(), sel.freq, sel.asset_class, state.series_state(sel), df)
     if s["rows"] < 3:
         st.info("Too few bars for statistics.")
         return
@@ -150,6 +167,7 @@ sel = state.selection()
 if sel is None:
     _empty_lake()
     st.stop()
+guide(here="app_pages/data_explorer.py", expanded=True)
 
 try:
     bars = state.bars(sel)
@@ -162,15 +180,16 @@ st.caption(f"{sel.asset_class} / **{sel.symbol}** / {sel.freq} / {rng} (UTC, end
 if bars.height == 0:
     st.info("No bars in this date range; widen it in the sidebar.")
 else:
-    report = _quality_report(str(state.lake_root()), sel.key(), sel.freq, sel.asset_class, bars)
-    t_chart, t_quality, t_stats, t_export = st.tabs(["Chart", "Data quality", "Statistics", "Export"])
-    with t_chart:
-        _chart(bars, sel, report)
-    with t_quality:
-        _quality(report)
-    with t_stats:
+    # one view at a time: only the chosen one is computed (st.tabs would compute all four)
+    shown = st.segmented_control("View", VIEWS, default=VIEWS[0], key="de_view", label_visibility="collapsed")
+    shown = shown or VIEWS[0]
+    if shown == "Chart":
+        _chart(bars, sel)
+    elif shown == "Data quality":
+        _quality(_report(bars, sel))
+    elif shown == "Statistics":
         _stats(bars, sel)
-    with t_export:
+    else:
         _export(bars, sel)
 
 with st.expander("Import a file", icon=":material/upload_file:"):

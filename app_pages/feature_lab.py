@@ -12,13 +12,16 @@ import streamlit as st
 
 from synthwb.core.errors import SynthwbError
 from synthwb.core.registry import Param
+from synthwb.data.lake import lake_state
 from synthwb.data.schema import FREQ_SECONDS, FREQS
 from synthwb.features.registry import FEATURES, FeatureSpec, default_spec
 from ui import state
+from ui.getting_started import guide
 from ui.widgets import param_widget
 
 st.title(":material/science: Feature Lab")
 sel = state.require_selection()
+guide(here="app_pages/feature_lab.py", expanded=False)
 
 DEFAULT_ON = {it.name for it in default_spec(sel.freq).features}
 
@@ -61,12 +64,15 @@ def _picker() -> tuple[list[dict], list[str], str | None]:
     return items, refs, base
 
 
-def _build(root: str, sel_dict: dict, spec_json: str) -> pl.DataFrame:
-    """The engine caches on disk, keyed by selection, spec and lake file mtimes."""
+@st.cache_data(max_entries=8, show_spinner=False)
+def _build(root: str, sel_dict: dict, spec_json: str, lake_token: str) -> pl.DataFrame:
+    """Kept in memory per selection and spec until a lake file changes (``lake_token``); the
+    engine also caches on disk, keyed by selection, spec and lake file mtimes."""
     from synthwb.data.schema import Selection
     from synthwb.features.compute import build_features
 
     return build_features(Selection.from_dict(sel_dict), FeatureSpec.from_json(spec_json), root=root)
+
 
 
 def _split_chooser(frame: pl.DataFrame):
@@ -99,17 +105,15 @@ if not spec.features:
     st.info("Pick at least one feature above.")
     st.stop()
 
-status = st.status(f"Computing {len(spec.columns())} feature columns...", expanded=False)
 t0 = time.perf_counter()
 try:
-    status.write("reading bars" + (f" ({spec.base_freq} fine bars for micro-structure)" if spec.needs_fine() else ""))
-    frame = _build(str(state.lake_root()), sel.to_dict(), spec.to_json())
+    with st.spinner(f"Computing {len(spec.columns())} feature columns..."):
+        frame = _build(str(state.lake_root()), sel.to_dict(), spec.to_json(), lake_state(state.lake_root()))
 except SynthwbError as exc:
-    status.update(label="Feature computation failed", state="error")
     state.show_error(exc)
     st.stop()
-status.update(label=f"{frame.height:,} rows x {len(spec.columns())} features in {time.perf_counter() - t0:.2f} s",
-              state="complete")
+st.caption(f"{frame.height:,} rows x {len(spec.columns())} features in {time.perf_counter() - t0:.2f} s"
+           + (f" ({spec.base_freq} fine bars for micro-structure)" if spec.needs_fine() else ""))
 feature_cols = spec.columns()
 
 st.subheader("Split")
@@ -124,14 +128,60 @@ except SynthwbError as exc:
 st.caption(" | ".join(f"{k}: {v.height:,} rows" + (f" from {v['ts'][0]:%Y-%m-%d %H:%M}" if v.height else "")
                       for k, v in parts.items()) + " (scaling and selection are fitted on train only)")
 
-tab_prev, tab_chart, tab_corr, tab_sel, tab_save = st.tabs(
-    ["Preview", "Chart", "Correlation", "Selection", "Save feature set"])
 
-with tab_prev:
+def _save() -> None:
+    from synthwb.features.featureset import create_featureset, list_featuresets, save_featureset
+
+    rep = st.session_state.get("fl_report")
+    use_kept = False
+    if rep and rep[0] == spec.to_json():
+        use_kept = st.checkbox("Use only the selected features (+ OHLCV)", value=False, key="fl_use_kept")
+    c1, c2, c3 = st.columns([2, 1, 1])
+    name = c1.text_input("Feature set name", value=f"{sel.symbol.lower()}-{sel.freq}", key="fl_save_name",
+                         help="a-z, 0-9, '.', '_' or '-'; Model Builder and Train list it by this name")
+    scaling = c2.selectbox("Scaling", ["standard", "minmax", "none"], key="fl_scaling")
+    ohlcv = c3.checkbox("OHLCV as inputs", value=default_spec(sel.freq).include_ohlcv, key="fl_ohlcv",
+                        help="raw price levels drift out of the range seen in training; off by default, "
+                             "as in `features build`")
+    if st.button("Save feature set", type="primary", icon=":material/save:", key="fl_save"):
+        cols = (list(rep[1].kept) if use_kept else list(feature_cols))
+        cols = (["open", "high", "low", "close", "volume"] if ohlcv else []) + cols
+        t1 = time.perf_counter()
+        with st.status(f"Saving feature set {name}...", expanded=True) as status:
+            try:
+                status.write("building the frame, splitting it, fitting the scaler on train")
+                fs = create_featureset(name, sel, spec, split, scaling=scaling, feature_cols=cols,
+                                       root=state.lake_root())
+                status.write("writing frame.parquet and featureset.json")
+                path = save_featureset(fs, state.store_root())
+            except SynthwbError as exc:
+                status.update(label="Not saved", state="error")
+                state.show_error(exc)
+                return
+            status.update(label=f"Saved in {time.perf_counter() - t1:.1f} s", state="complete", expanded=False)
+        st.success(f"Saved feature set **{fs.name}** ({len(fs.feature_cols)} columns; "
+                   + ", ".join(f"{k} {v:,}" for k, v in fs.rows.items()) + f" rows) to `{path.parent}`",
+                   icon=":material/check_circle:")
+        st.page_link("app_pages/train.py", label=f"Next: train a model on {fs.name}", icon=":material/arrow_forward:")
+    saved = list_featuresets(state.store_root())
+    if saved:
+        with st.expander(f"Saved feature sets ({len(saved)})"):
+            st.dataframe(pl.DataFrame(saved).to_pandas(), hide_index=True, width="stretch")
+
+
+st.subheader("Save feature set")
+_save()
+
+st.subheader("Explore")
+# one view at a time: only the chosen one is computed (st.tabs would compute all of them)
+VIEWS = ["Preview", "Chart", "Correlation", "Selection"]
+shown = st.segmented_control("View", VIEWS, default=VIEWS[0], key="fl_view", label_visibility="collapsed") or VIEWS[0]
+
+if shown == "Preview":
     st.dataframe(frame.tail(500).to_pandas(), width="stretch", height=360, hide_index=True)
     st.caption(f"last 500 of {frame.height:,} rows; columns: ts, OHLCV + {len(feature_cols)} features")
 
-with tab_chart:
+elif shown == "Chart":
     from synthwb.charts.features import oscillator_groups, price_figure
 
     groups = list(oscillator_groups(spec))
@@ -144,12 +194,13 @@ with tab_chart:
     if frame.height > 1500:
         st.caption("showing the last 1,500 bars")
 
-with tab_corr:
+elif shown == "Correlation":
     from synthwb.charts.features import correlation_figure
 
     st.plotly_chart(correlation_figure(parts["train"], feature_cols), width="stretch", key="fl_corr")
+    st.caption(f"Correlation of the {len(feature_cols)} features on the training split")
 
-with tab_sel:
+else:
     from synthwb.charts.features import importance_figure
     from synthwb.features.selection import select_features
 
@@ -176,35 +227,3 @@ with tab_sel:
         st.caption(f"kept ({len(rep.kept)}): {', '.join(rep.kept)}")
     else:
         st.caption("Run the selection to see dropped pairs and importances.")
-
-with tab_save:
-    from synthwb.features.featureset import create_featureset, list_featuresets, save_featureset
-
-    rep = st.session_state.get("fl_report")
-    use_kept = False
-    if rep and rep[0] == spec.to_json():
-        use_kept = st.checkbox("Use only the selected features (+ OHLCV)", value=False, key="fl_use_kept")
-    c1, c2, c3 = st.columns([2, 1, 1])
-    name = c1.text_input("Feature set name", value=f"{sel.symbol.lower()}-{sel.freq}", key="fl_save_name",
-                         help="a-z, 0-9, '.', '_' or '-'; Model Builder and Train list it by this name")
-    scaling = c2.selectbox("Scaling", ["standard", "minmax", "none"], key="fl_scaling")
-    ohlcv = c3.checkbox("OHLCV as inputs", value=default_spec(sel.freq).include_ohlcv, key="fl_ohlcv",
-                        help="raw price levels drift out of the range seen in training; off by default, "
-                             "as in `features build`")
-    if st.button("Save feature set", type="primary", icon=":material/save:", key="fl_save"):
-        cols = (list(rep[1].kept) if use_kept else list(feature_cols))
-        cols = (["open", "high", "low", "close", "volume"] if ohlcv else []) + cols
-        try:
-            with st.spinner("Building, splitting and fitting the scaler on train..."):
-                fs = create_featureset(name, sel, spec, split, scaling=scaling, feature_cols=cols,
-                                       root=state.lake_root())
-                path = save_featureset(fs, state.store_root())
-            st.success(f"Saved feature set **{fs.name}** ({len(fs.feature_cols)} columns; "
-                       + ", ".join(f"{k} {v:,}" for k, v in fs.rows.items()) + f" rows) to `{path.parent}`",
-                       icon=":material/check_circle:")
-        except SynthwbError as exc:
-            state.show_error(exc)
-    saved = list_featuresets(state.store_root())
-    if saved:
-        st.markdown("**Saved feature sets**")
-        st.dataframe(pl.DataFrame(saved).to_pandas(), hide_index=True, width="stretch")

@@ -21,6 +21,7 @@ from synthwb.train.loop import prepare
 from ui import curves as curves_view
 from ui import jobs as bg
 from ui import state
+from ui.train_setup import backtest_button, estimate_panel, profile_choice
 from ui.widgets import CONTEXT, HELP_CONTEXT, HELP_HORIZON, HORIZON, fields_form
 
 S = st.session_state
@@ -77,13 +78,15 @@ def _any_active() -> bool:
     return bool(REG.active("train") + REG.active("moirai"))
 
 
-def _live(fn):
+def _live(fn, rerun_when_done: bool = True):
     """Draw ``fn`` as a fragment that re-reads the live job state every 2 s while a training job
-    runs (the tables never show a stale 0% or 'queued'); once none runs, one full rerun."""
+    runs (the tables never show a stale 0% or 'queued'); once none runs, one full rerun, unless
+    the watched job's panel asks for it (several fragments asking at once race in the browser:
+    'Bad delta path index', a blank page)."""
     polling = _any_active()
 
     def body():
-        if polling and not _any_active():
+        if polling and rerun_when_done and not _any_active():
             st.rerun()
         fn()
     st.fragment(run_every=2 if polling else None)(body)()
@@ -119,13 +122,15 @@ def live_panel(job_id: str) -> None:
     curves_view.curves({job.name: hist}, [r["run_id"] for r in runs.list_runs(STORE) if r["run_id"] != own], STORE,
                        key=f"curves_{job.id}")
     if job.status == "failed":
-        st.error(job.error or "failed", icon=":material/error:")
+        st.error(bg.error_text(job.error), icon=":material/error:")
         with st.expander("Traceback"):
             st.code(job.traceback or "", language="text")
     elif job.done and job.result is not None:
         r = job.result
         st.success(f"Run `{r.run_id}` {r.status} at step {r.step}"
                    + (f" ({r.stop_reason})" if r.stop_reason else ""), icon=":material/check_circle:")
+        if r.status == "finished":
+            backtest_button(r.run_id, getattr(job.kwargs.get("config"), "synth_task", None))
     if job.done and S.get("train_seen_done") != job.id:
         S.train_seen_done = job.id
         st.rerun()  # once: refresh the lists and stop polling
@@ -140,10 +145,12 @@ def new_run_form() -> None:
     rec = recommended_preset()
     models = [f"preset: {p}" for p in [rec, *[p for p in preset_names() if p != rec]]] + \
         [f"spec: {s}" for s in list_specs(STORE)]
+    profile_choice()
     with st.form("train_form"):
         a, b, c = st.columns(3)
         fs_name = a.selectbox("Feature set", fsets, key="tr_fs")
-        model = a.selectbox("Model", models, key="tr_model", help="a preset sized for the feature set, or a saved spec")
+        model = a.selectbox("Model", models, key="tr_model", help="a preset sized for the feature set, or a saved spec",
+                            format_func=lambda m: f"{m} (recommended)" if m == models[0] else m)
         context = a.number_input(CONTEXT, 8, 100_000, 256, key="tr_context",
                                  help=HELP_CONTEXT + " (presets; a saved spec keeps its own)")
         horizon = a.number_input(HORIZON, 0, 100_000, 0, key="tr_horizon",
@@ -157,8 +164,12 @@ def new_run_form() -> None:
         main = fields_form([config_param(n) for n in FORM_MAIN], "tr", labels, containers=[b, c])
         with st.expander("Advanced"):
             advanced = fields_form([config_param(n) for n in FORM_ADVANCED], "tr", labels)
-        start = st.form_submit_button("Start training", type="primary", icon=":material/play_arrow:", key="tr_start")
+        s1, s2 = st.columns([1, 5])
+        start = s1.form_submit_button("Start training", type="primary", icon=":material/play_arrow:", key="tr_start")
+        s2.form_submit_button("Update estimate", icon=":material/timer:", key="tr_estimate",
+                              help="apply the settings above to the estimate below without starting")
     if not start:
+        estimate_panel(fs_name, model, busy=bool(REG.active("train") + REG.active("moirai")))
         return
     kind, _, mname = model.partition(": ")
     try:
@@ -277,6 +288,6 @@ elif ids := [r["run_id"] for r in runs.list_runs(STORE)]:
 with st.expander("New training run", expanded=not job_id, icon=":material/add:"):
     new_run_form()
 st.subheader("Jobs")
-_live(jobs_list)
+_live(jobs_list, rerun_when_done=not job_id)
 st.subheader("Saved runs")
-_live(runs_list)
+_live(runs_list, rerun_when_done=not job_id)

@@ -41,7 +41,8 @@ def streamlit_server(env_extra: dict[str, str], timeout: float = 90.0):
            "--server.address", "127.0.0.1", "--server.headless", "true", "--browser.gatherUsageStats", "false"]
     # the server's output goes to a file: a pipe nobody reads fills up (64 KiB) and then blocks
     # the server on its next print, e.g. in a background job
-    log = tempfile.TemporaryFile()
+    keep = os.environ.get("SYNTHWB_SERVER_LOG")  # a file to keep the server's output in (debugging)
+    log = open(keep, "wb") if keep else tempfile.TemporaryFile()  # noqa: SIM115 - closed below
     proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
     try:
@@ -89,6 +90,60 @@ def wait_idle(page, timeout_ms: int = 60000) -> None:
         quiet = 0 if running else quiet + 1
         page.wait_for_timeout(400)
     page.wait_for_timeout(800)
+
+
+class ScriptRuns:
+    """Counts the app's finished script runs as the browser receives them (the websocket's
+    ``script_finished`` messages), so a test or a bench can wait for the exact end of the run
+    an action started instead of polling the page:
+
+        runs = ScriptRuns(page)          # before page.goto
+        n = runs.count
+        page.click(...)
+        seconds = runs.wait_after(n)     # seconds from now-ish to the end of the next run
+    """
+
+    def __init__(self, page):
+        from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
+
+        self._msg = ForwardMsg
+        self.count = 0
+        self.started = 0
+        self.times: list[float] = []
+        page.on("websocket", self._attach)
+        self.page = page
+
+    def _attach(self, ws) -> None:
+        ws.on("framereceived", self._frame)
+
+    def _frame(self, payload) -> None:
+        if isinstance(payload, str):
+            return
+        try:
+            msg = self._msg.FromString(payload)
+        except Exception:  # noqa: BLE001 - not a ForwardMsg: not ours to read
+            return
+        kind = msg.WhichOneof("type")
+        if kind == "new_session":
+            self.started += 1
+        elif kind == "script_finished":
+            self.count += 1
+            self.times.append(time.perf_counter())
+
+    def wait_after(self, n: int, t0: float, timeout_s: float = 120.0, settle_s: float = 0.3) -> float:
+        """Wait until a run after the ``n``-th has finished and no new run starts within
+        ``settle_s`` (a rerun the page itself triggers counts as part of the same action);
+        returns seconds from ``t0`` to the last finished run."""
+        deadline = time.perf_counter() + timeout_s
+        while self.count <= n:
+            if time.perf_counter() > deadline:
+                raise TimeoutError("the app did not finish a script run in time")
+            self.page.wait_for_timeout(20)
+        while True:
+            seen = self.count
+            self.page.wait_for_timeout(int(settle_s * 1000))
+            if self.count == seen:
+                return self.times[-1] - t0
 
 
 def main() -> None:

@@ -23,7 +23,7 @@ def test_display_bars_caps_candles(demo_lake):
     df = read_bars(Selection("crypto", "BTC", "1min"), root=demo_lake)
     assert df.height > MAX_CANDLES
     shown, freq, aggregated = display_bars(df, "1min", "crypto")
-    assert aggregated and freq == "15min" and shown.height <= MAX_CANDLES
+    assert aggregated and freq == "1h" and shown.height <= MAX_CANDLES  # 18 days: 1,728 15min bars are too many
     # the aggregation keeps the range: same first open, last close, extremes and volume
     assert shown["open"][0] == df["open"][0] and shown["close"][-1] == df["close"][-1]
     assert shown["high"].max() == df["high"].max() and shown["low"].min() == df["low"].min()
@@ -71,3 +71,13 @@ def test_realized_vol_figure_matches_rolling_std(demo_lake):
     want = np.std(r[:24], ddof=1) * np.sqrt(365.25 * 24) * 100
     assert y[0] == pytest.approx(want, rel=1e-9)
     assert len(y) == df.height - 24
+
+
+def test_realized_vol_figure_thins_a_long_series_evenly(demo_lake):
+    df = read_bars(Selection("crypto", "BTC", "5min"), root=demo_lake)  # ~5,000 bars
+    full = realized_vol_figure(df, "5min", "crypto", max_points=100_000)
+    thin = realized_vol_figure(df, "5min", "crypto", max_points=1000)
+    y_full, y_thin = np.array(full.data[0].y, dtype=float), np.array(thin.data[0].y, dtype=float)
+    step = -(-len(y_full) // 1000)
+    assert len(y_thin) <= 1000 and len(y_full) > 4000
+    np.testing.assert_array_equal(y_thin, y_full[::step])  # every step-th point, from the first

@@ -138,6 +138,55 @@ def test_a_trained_run_gives_the_same_numbers_on_the_page_and_the_cli(demo_env, 
     assert dict(zip(summary["model"], summary["mean_score"])) == pytest.approx(cli, rel=1e-12)
 
 
+def test_the_task_follows_the_run_and_a_run_no_task_fits_is_a_clear_message(demo_env):
+    from train_support import make_featureset, tiny_config
+
+    from synthwb.train import train
+
+    make_featureset(demo_env.root, demo_env.store, name="m5", freq="5min")
+    make_featureset(demo_env.root, demo_env.store, name="h1", freq="1h")
+    # the 1h task: 1-minute paths from 5-minute features; a step-CRPS run on 1h bars: 1-hour paths
+    train("for-1h", "m5", "dlinear-gbm", tiny_config(max_steps=2, loss="synth", synth_task="1h"),
+          store=demo_env.store, root=demo_env.root, context=32)
+    train("hourly", "h1", "dlinear-gbm", tiny_config(max_steps=2), store=demo_env.store, root=demo_env.root,
+          context=16, horizon=24)
+    at = open_page()
+    assert at.selectbox(key="bt_task").value == "24h"
+    at.multiselect(key="bt_runs").set_value(["for-1h"]).run()
+    assert at.selectbox(key="bt_task").value == "1h"  # the task the run was trained for
+    at.multiselect(key="bt_runs").set_value(["hourly"]).run()
+    at.selectbox(key="bt_task").set_value("24h")
+    at.number_input(key="bt_origins").set_value(2)
+    at.number_input(key="bt_paths").set_value(16)
+    at.button(key="bt_go").click()
+    at.run()
+    assert get_registry().wait_all(timeout=120)
+    at.run()
+    assert not at.exception, at.exception
+    msg = [e.value for e in at.error]
+    assert len(msg) == 1 and msg[0].startswith("hourly simulates paths on a 1 h grid, coarser than the 24h task's 5 min step")
+    assert "SpecError" not in msg[0]
+
+
+def test_backtest_this_run_starts_on_the_runs_task(demo_env):
+    """What the Train page's "Backtest this run" leaves in the session: the run, its task, start."""
+    from train_support import make_featureset, tiny_config
+
+    from synthwb.train import train
+
+    make_featureset(demo_env.root, demo_env.store, name="m5", freq="5min")
+    train("quick-one", "m5", "dlinear-gbm", tiny_config(max_steps=2, loss="synth"), store=demo_env.store,
+          root=demo_env.root, context=32)
+    at = open_app("backtest", **DEMO_SIDEBAR, bt_runs=["quick-one"], bt_task="24h", bt_autostart=True)
+    assert not at.exception, at.exception
+    assert get_registry().wait_all(timeout=300)
+    at.run()
+    assert not at.exception, at.exception
+    summary = next(d.value for d in at.dataframe if "mean_score" in d.value.columns)
+    assert "quick-one" in set(summary["model"]) and "gbm" in set(summary["model"])
+    assert len(at.get("download_button")) == 3  # right under the table, no tab to open first
+
+
 def test_a_stopped_run_is_picked_and_backtested_from_its_best_weights(demo_env, capsys):
     from train_support import make_featureset, train_stopped
 

@@ -48,11 +48,22 @@ def test_empty_lake_offers_demo_and_generates_it(lake_env):
     assert inv.filter(inv["symbol"] == "BTC")["rows"][0] > 0.95 * 0.01 * 365.25 * 1440
     # after the rerun the page shows the new data
     assert "Demo lake written" in texts(at.success)
-    # a fresh session (the sidebar re-reads the lake) shows the new data
+    # a fresh session (the sidebar re-reads the lake) shows the new data, on the 24h task's
+    # 5-minute bars, and the next step of the getting-started path
     at = open_explorer()
     assert "empty" not in texts(at.info)
-    assert "**BTC** / 1h" in texts(at.caption)
-    assert len(at.get("plotly_chart")) == 4
+    assert "**BTC** / 5min" in texts(at.caption)
+    assert len(at.get("plotly_chart")) == 1  # the chart view only: the others are computed when shown
+    assert any("Getting started: step 2 of 4" in e.label for e in at.expander)
+
+
+def test_empty_lake_shows_the_getting_started_path(lake_env):
+    at = open_explorer()
+    guide = next(e for e in at.expander if e.label.startswith("Getting started"))
+    text = texts(guide.markdown)
+    assert guide.label == "Getting started: step 1 of 4"
+    for i, step in enumerate(("Create the demo lake", "Save a feature set", "Train a model", "Backtest it"), 1):
+        assert f"{i}." in text and step in text
 
 
 def test_demo_lake_chart_quality_and_stats(demo_env):
@@ -60,20 +71,29 @@ def test_demo_lake_chart_quality_and_stats(demo_env):
     assert not at.error
     caps = texts(at.caption)
     assert "**ETH** / 15min" in caps
-    assert "15min candles" in caps
+    assert "15min bars are drawn as" in caps and "1h candles" in caps
+    view = at.segmented_control(key="de_view")
+    assert view.options == ["Chart", "Data quality", "Statistics", "Export"] and view.value == "Chart"
+    assert len(at.get("plotly_chart")) == 1 and not at.metric  # only the chart view is computed
+    view.set_value("Data quality").run()
     labels = [m.label for m in at.metric]
-    for want in ("Missing share", "Gaps", "Duplicates", "Bad OHLC rows", "Realised vol (annualised)"):
+    for want in ("Missing share", "Gaps", "Duplicates", "Bad OHLC rows"):
         assert want in labels
-    assert len(at.get("plotly_chart")) == 4  # candles, coverage calendar, returns histogram, realised vol
+    assert len(at.get("plotly_chart")) == 1  # the coverage calendar
+    at.segmented_control(key="de_view").set_value("Statistics").run()
+    assert "Realised vol (annualised)" in [m.label for m in at.metric]
+    assert len(at.get("plotly_chart")) == 2  # returns histogram, realised vol
+    at.segmented_control(key="de_view").set_value("Export").run()
     assert len(at.get("download_button")) == 1  # CSV export of the selected range
-    assert at.tabs[0].label == "Chart" and [t.label for t in at.tabs][:4] == ["Chart", "Data quality", "Statistics", "Export"]
+    assert not at.exception
 
 
 def test_a_long_minute_range_is_aggregated_for_display(demo_env):
     at = open_explorer(sb_freq="1min", sb_range=(date(2024, 1, 1), date(2024, 1, 19)))
     caps = texts(at.caption)
-    assert "1min bars are drawn as" in caps and "15min candles" in caps
+    assert "1min bars are drawn as" in caps and "1h candles" in caps
     # the gaps of the demo data show up in the quality panel
+    at.segmented_control(key="de_view").set_value("Data quality").run()
     gaps = next(m for m in at.metric if m.label == "Gaps")
     assert int(gaps.value.replace(",", "")) >= 1
     assert "gaps" in texts(at.warning)
@@ -83,6 +103,7 @@ def test_session_asset_daily_bars(demo_env):
     at = open_explorer(sb_asset_class="equity", sb_symbol="SPY", sb_freq="1d")
     caps = texts(at.caption)
     assert "**SPY** / 1d" in caps and "New York time" in caps
+    at.segmented_control(key="de_view").set_value("Data quality").run()
     assert "Missing share" in [m.label for m in at.metric]
 
 
@@ -213,3 +234,28 @@ def test_rows_out_of_place_are_sorted_on_request(lake_env):
     at.button(key="de_imp_go").click().run()
     assert not at.exception, at.exception
     assert "Imported 10 bars of crypto/GLT 1h" in texts(at.success)
+
+
+def test_a_write_to_the_lake_outside_the_app_shows_at_the_next_rerun(demo_env):
+    """The cached bars and inventory are keyed by the lake's state, not a time-to-live: bars
+    written by the CLI (here the engine call it makes) show at once, with no cache to clear."""
+    from datetime import UTC, datetime, timedelta
+
+    import polars as pl
+
+    from synthwb.data.lake import write_bars
+
+    at = open_explorer(sb_freq="1min", sb_range=(date(2024, 1, 1), date(2024, 1, 19)))
+    before = texts(at.caption)
+    assert "**BTC** / 1min" in before
+    n0 = int(before.split("(UTC, end exclusive): ")[1].split(" bars")[0].replace(",", ""))
+    last = read_bars(Selection("crypto", "BTC", "1min"), root=demo_env.root).tail(1)
+    ts0 = last["ts"][0]
+    new = pl.DataFrame({"ts": [ts0 + timedelta(minutes=k) for k in range(1, 61)]},
+                       schema={"ts": pl.Datetime("us", "UTC")}).with_columns(
+        *(pl.lit(last[c][0]).alias(c) for c in ("open", "high", "low", "close", "volume")))
+    assert ts0 < datetime(2024, 1, 19, 23, tzinfo=UTC)  # the new hour lies inside the selected range
+    write_bars(new, "crypto", "BTC", "1min", root=demo_env.root)
+    at.run()
+    n1 = int(texts(at.caption).split("(UTC, end exclusive): ")[1].split(" bars")[0].replace(",", ""))
+    assert n1 == n0 + 60

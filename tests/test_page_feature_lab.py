@@ -39,7 +39,12 @@ def test_feature_lab_pick_preview_save(app, lake_env):
     assert not at.exception, at.exception
     preview = at.dataframe[0].value
     assert "cci_10" in preview.columns and "ms_vwap_dev" in preview.columns
-    assert len(at.get("plotly_chart")) >= 2  # price chart + correlation heatmap
+    assert not at.get("plotly_chart")  # one view at a time: the preview; the charts when chosen
+    at.segmented_control(key="fl_view").set_value("Chart").run()
+    assert len(at.get("plotly_chart")) == 1  # the price chart
+    at.segmented_control(key="fl_view").set_value("Correlation").run()
+    assert len(at.get("plotly_chart")) == 1  # the correlation heatmap
+    assert not at.exception, at.exception
     assert _checkbox(at, "fl_ohlcv").value is False   # the stationary default, as `features build`
     _checkbox(at, "fl_ohlcv").check()
     at.text_input(key="fl_save_name").set_value("lab-set")
@@ -47,6 +52,7 @@ def test_feature_lab_pick_preview_save(app, lake_env):
     at.run()
     assert not at.exception, at.exception
     assert any("lab-set" in s.value for s in at.success)
+    assert any(s.label == "Saved in" or s.label.startswith("Saved in") for s in at.status)  # its progress
     fs = load_featureset("lab-set", lake_env.store)
     assert "cci_10" in fs.feature_cols and "close" in fs.feature_cols
     assert fs.feature_spec.base_freq == "1min"
@@ -54,6 +60,7 @@ def test_feature_lab_pick_preview_save(app, lake_env):
 
 def test_feature_lab_selection_and_bad_param(app):
     at = app
+    at.segmented_control(key="fl_view").set_value("Selection").run()
     submit = [b for b in at.button if "Run selection" in (b.label or "")]
     assert submit
     submit[0].click()

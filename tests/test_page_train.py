@@ -147,6 +147,32 @@ def test_stop_then_resume_from_the_page(lake_env, demo_lake, monkeypatch):
     assert not at.exception
 
 
+def test_defaults_on_a_cpu_are_quick_with_an_estimate_and_the_recommended_one_click_away(lake_env, demo_lake,
+                                                                                       monkeypatch):
+    monkeypatch.setenv("SYNTHWB_DATA_DIR", str(demo_lake))
+    make_featureset(demo_lake, lake_env.store, name="btc-5min", freq="5min")
+    at = _page(lake_env)
+    assert not at.exception, at.exception
+    length = at.radio(key="tr_profile")
+    assert length.value == "quick" and length.options == ["Recommended (measured best)",
+                                                          "Quick first model · default here"]
+    assert at.number_input(key="tr_max_steps").value == 100 and at.number_input(key="tr_val_every").value == 50
+    assert at.selectbox(key="tr_model").value == "preset: anchored-term"  # the recommended model, shorter
+    est = next(i.value for i in at.info if "Estimate:" in i.value)
+    assert "100 steps" in est and "3 validations" in est and "about" in est
+    length.set_value("recommended").run()
+    assert at.number_input(key="tr_max_steps").value == 0  # all epochs: the measured defaults
+    assert at.number_input(key="tr_max_val_batches").value == 4 and at.number_input(key="tr_epochs").value == 4
+    est = next(i.value for i in at.info if "Estimate:" in i.value)
+    assert "100 steps" not in est and "x 4)" in est
+    at.number_input(key="tr_max_steps").set_value(20)
+    at.button(key="tr_estimate").click().run()  # applies the form without starting a run
+    est = next(i.value for i in at.info if "Estimate:" in i.value)
+    assert est.startswith("**Estimate:** 20 steps")
+    assert not any(j.kwargs.get("featureset") == "btc-5min" for j in get_registry().jobs("train"))
+    assert not at.exception
+
+
 def _holding_job(store, root, name: str, hold_at: int = 3):
     """A real training job (tiny run, real thread) that holds inside its progress callback at
     step ``hold_at`` until released: the page is looked at while the job is mid-run."""

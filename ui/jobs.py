@@ -72,6 +72,19 @@ def progress(key: str) -> None:
     progress_bar(j, key)
 
 
+def _error_classes(cls=SynthwbError) -> set[str]:
+    return {cls.__name__} | {n for sub in cls.__subclasses__() for n in _error_classes(sub)}
+
+
+def error_text(error: str | None) -> str:
+    """A failed job's message for the page: a user error (a SynthwbError, which names the
+    problem and the fix) without its class name; anything else as it is."""
+    if not error:
+        return "the job failed"
+    name, sep, rest = error.partition(": ")
+    return rest if sep and name in _error_classes() else error
+
+
 def outcome(key: str, stopped: str = "Stopped before the end."):
     """The watched job's result once it has ended, else None: while it runs its progress
     panel is drawn here, and a failure is shown with its message."""
@@ -82,7 +95,7 @@ def outcome(key: str, stopped: str = "Stopped before the end."):
         progress(key)
         return None
     if j.status == "failed":
-        st.error(j.error or "the job failed", icon=":material/error:")
+        st.error(error_text(j.error), icon=":material/error:")
         return None
     if j.status == "interrupted":
         st.warning(stopped, icon=":material/stop_circle:")

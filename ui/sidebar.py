@@ -33,7 +33,10 @@ def render_sidebar() -> None:
         sym = st.selectbox("Symbol", symbols, index=_index(symbols, prev and prev.symbol), key="sb_symbol")
         sub = sub.filter(sub["symbol"] == sym)
         freqs = _derivable(sub["freq"].unique().to_list())
-        default_freq = prev.freq if prev and prev.freq in freqs else ("1h" if "1h" in freqs else freqs[-1])
+        # 5-minute bars by default: the 24h Synth task's step, so the defaults downstream (feature
+        # set, training, backtest) fit the task with no expert choice
+        default_freq = prev.freq if prev and prev.freq in freqs else next(
+            (f for f in ("5min", "1h") if f in freqs), freqs[-1])
         freq = st.selectbox("Timeframe", freqs, index=freqs.index(default_freq), key="sb_freq",
                             help="Timeframes not stored are resampled from the finest stored bars.")
         lo = sub["start"].min().date()

@@ -7,6 +7,7 @@ import polars as pl
 import streamlit as st
 
 from synthwb.core.config import data_dir, store_dir
+from synthwb.data.lake import lake_state
 from synthwb.data.schema import Selection
 
 SEL_KEY = "synthwb_selection"
@@ -20,26 +21,42 @@ def store_root() -> Path:
     return store_dir()
 
 
-@st.cache_data(ttl=60, show_spinner=False)
+# The caches below are keyed by the lake's state (synthwb.data.lake.lake_state: mtimes and sizes
+# of the files concerned), so any write to the lake, by this app or the CLI, invalidates them at
+# the next rerun; there is no time-to-live to wait for.
+
+
+@st.cache_data(max_entries=8, show_spinner=False)
+def _inventory(root: str, lake_token: str) -> pl.DataFrame:
+    from synthwb.data.lake import inventory as _inv
+
+    return _inv(root)
+
+
 def inventory(root: str) -> pl.DataFrame:
-    from synthwb.data.lake import inventory as _inventory
+    """What the lake holds (drives the sidebar), cached until a file of the lake changes."""
+    return _inventory(root, lake_state(root))
 
-    return _inventory(root)
 
-
-@st.cache_data(ttl=300, show_spinner="Loading bars...", max_entries=16)
-def load_bars(root: str, sel_key: str, sel: dict) -> pl.DataFrame:
+@st.cache_data(show_spinner="Loading bars...", max_entries=16)
+def load_bars(root: str, sel_key: str, sel: dict, lake_token: str = "") -> pl.DataFrame:
     from synthwb.data.lake import read_bars
 
     return read_bars(Selection.from_dict(sel), root=root)
 
 
+def series_state(sel: Selection) -> str:
+    """The lake state of the selection's symbol (every stored timeframe: a coarser one is
+    resampled from the finest)."""
+    return lake_state(lake_root(), sel.asset_class, sel.symbol)
+
+
 def bars(sel: Selection | None = None) -> pl.DataFrame | None:
-    """Bars for the current (or given) selection, cached."""
+    """Bars for the current (or given) selection, cached until its symbol's files change."""
     sel = sel or selection()
     if sel is None:
         return None
-    return load_bars(str(lake_root()), sel.key(), sel.to_dict())
+    return load_bars(str(lake_root()), sel.key(), sel.to_dict(), series_state(sel))
 
 
 def selection() -> Selection | None:
@@ -58,8 +75,9 @@ def require_selection() -> Selection:
 
 
 def data_changed() -> None:
-    """Call after writing to the lake so the sidebar and charts re-read it."""
-    inventory.clear()
+    """Call after writing to the lake: drops the cached views at once (the lake-state keys would
+    miss them at the next rerun anyway; this frees their memory)."""
+    _inventory.clear()
     load_bars.clear()
 
 

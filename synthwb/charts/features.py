@@ -69,13 +69,16 @@ def price_figure(frame: pl.DataFrame, spec: FeatureSpec, asset_class: str = "cry
         fig.add_trace(go.Scatter(x=x, y=df[c].to_list(), name=c, mode=mode, marker=dict(size=3),
                                  line=dict(width=1.2, color=_PALETTE[i % len(_PALETTE)], dash=dash)), row=1, col=1)
     if shade_regimes and df.height:
+        # the price panel's full height over each regime run; set at once (add_vrect per run
+        # re-validates every shape already there: seconds for a few dozen runs)
+        shapes = []
         for col, color in REGIME_COLORS.items():
             if col not in df.columns:
                 continue
             mask = df[col].fill_null(0).to_numpy() > 0.5
-            for a, b in _runs(mask):
-                fig.add_vrect(x0=x[a], x1=x[min(b + 1, len(x) - 1)], fillcolor=color, line_width=0, layer="below",
-                              row=1, col=1)
+            shapes += [dict(type="rect", xref="x", yref="y domain", x0=x[a], x1=x[min(b + 1, len(x) - 1)], y0=0, y1=1,
+                            fillcolor=color, line_width=0, layer="below") for a, b in _runs(mask)]
+        fig.update_layout(shapes=shapes)
     for r, label in enumerate(panels, start=2):
         for j, c in enumerate(groups[label]):
             if c not in df.columns:

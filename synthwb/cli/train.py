@@ -42,6 +42,12 @@ def add_commands(sub, common) -> None:
                                              "cuda); batch size is per process. Under torchrun leave it out")
     p.add_argument("--resume", action="store_true", help="continue the run --name from its last checkpoint")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--profile", choices=["recommended", "quick"], help=(
+        "a training length to start from: recommended (the defaults, as measured in the README) or quick "
+        "(100 steps: a first scored model in about half a minute on a CPU); options given override it"))
+    p.add_argument("--estimate", action="store_true", help=(
+        "time a few real steps, a validation batch and the calibration on this machine, print the steps and "
+        "seconds the run would take, and exit without training (no run folder)"))
     from synthwb.cli.moirai import add_train_options  # --moirai, --finetune and the fine-tune settings
 
     add_train_options(p)
@@ -71,6 +77,12 @@ def _rank() -> int:
 
 
 def _train(args):
+    if (args.estimate or args.profile) and (args.resume or getattr(args, "moirai", None)):
+        from synthwb.core.errors import SpecError
+
+        flag = "--estimate" if args.estimate else "--profile"
+        raise SpecError(f"{flag} applies to a new path-model run; drop it with "
+                        f"{'--resume' if args.resume else '--moirai'} (set --epochs or --max-steps instead)")
     if _is_moirai(args):
         from synthwb.core.errors import SpecError
         from synthwb.train.distributed import env_world_size
@@ -97,12 +109,22 @@ def _train(args):
             raise SpecError("--features is required (the name of a saved feature set)")
         if args.task:
             overrides["synth_task"] = task_arg(args.task)
+        if args.profile:
+            from synthwb.train.config import profile_overrides
+
+            base = {**base, **profile_overrides(args.profile)}
         config = TrainConfig.parse(base, **overrides)
         if not (args.spec or args.preset):
             from synthwb.models import recommended_preset
 
             args.preset = recommended_preset()
         featureset, model_spec = args.features, args.spec or args.preset
+        if args.estimate:
+            from synthwb.train.estimate import estimate_training
+
+            est = estimate_training(featureset, model_spec, config, store=args.store, root=args.root,
+                                    context=args.context, horizon=args.horizon)
+            return Result(est.to_dict(), f"estimate for run {args.name!r}: {est.text()}")
 
     from synthwb.train.distributed import env_world_size
 

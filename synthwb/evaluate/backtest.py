@@ -70,7 +70,7 @@ from synthwb.forecast.base import Forecaster, check_forecaster  # noqa: F401  (F
 from synthwb.forecast.baselines import BASELINES, MIN_HISTORY, BaselineForecaster
 from synthwb.forecast.kinds import load_forecaster
 from synthwb.scoring.metrics import GluonMetrics, sorted_quantiles
-from synthwb.scoring.synth import SynthTask, get_task, score_batch
+from synthwb.scoring.synth import TASKS, SynthTask, get_task, score_batch
 from synthwb.scoring.trading import TradingConfig, path_stats, trading_metrics
 from synthwb.store import backtests as store_bt
 from synthwb.store.runs import load_run, scoring_label
@@ -401,6 +401,26 @@ def _load_forecasters(spec: BacktestSpec, store, extra=(), root=None) -> list[tu
     return out
 
 
+def _duration(seconds: int) -> str:
+    return f"{seconds // 3600} h" if seconds % 3600 == 0 else f"{seconds // 60} min" if seconds % 60 == 0 \
+        else f"{seconds} s"
+
+
+def check_task_grid(forecasters, task: SynthTask) -> None:
+    """Every forecaster's path step must divide the task's step (finer steps are subsampled);
+    a coarser one is refused before any data is read, naming the tasks that fit it and the fix."""
+    for name, _, f in forecasters:
+        native = int(getattr(f, "step_seconds", 0) or 0)
+        if not native or task.step_seconds % native == 0:
+            continue
+        fits = [t for t, tk in TASKS.items() if tk.step_seconds % native == 0]
+        fix = (f"backtest it on the {' or '.join(fits)} task" if fits else
+               "no Synth task fits its paths: retrain it with the synth loss (the default), which simulates "
+               "5-minute paths from any bar for the 24h task, or on 5min (or 1min) bars")
+        raise SpecError(f"{name} simulates paths on a {_duration(native)} grid, coarser than the {task.name} task's "
+                        f"{_duration(task.step_seconds)} step; {fix}")
+
+
 def _resolve_selection(spec: BacktestSpec, store) -> Selection:
     sel = spec.selection
     if sel is None:
@@ -643,6 +663,7 @@ def run_backtest(spec: BacktestSpec | dict | str, root=None, store=None,
         name, freq = coarse[0]
         raise SpecError(f"{name!r} reads {freq} bars but the selection's timeframe is {sel.freq}, coarser; use "
                         f"--freq {freq} (finer bars are resampled to {freq})")
+    check_task_grid(forecasters, task)
     timing = spec.timing_mode()
     natives = [int(f.step_seconds) for _, _, f in forecasters]
     lead = lead_seconds(bar_s, natives) if timing == "validator" else 0
