@@ -288,6 +288,17 @@ def _call(objective: Objective, params: dict, number: int, progress, stop_event)
     return (float("nan") if value is None else float(value)), run_id
 
 
+def _checked(method: str, space, n_trials) -> tuple[list[Dim], int]:
+    """The parsed space and the trial count, or a SpecError naming what is wrong."""
+    if method not in METHODS:
+        raise SpecError(f"unknown search method {method!r}; use one of {', '.join(METHODS)}")
+    dims = parse_space(space)
+    n_trials = int(n_trials)
+    if n_trials < 1:
+        raise SpecError(f"n_trials must be at least 1, got {n_trials}")
+    return dims, n_trials
+
+
 def run_search(
     dims: Sequence[Dim | str],
     objective: Objective,
@@ -300,12 +311,7 @@ def run_search(
 ) -> SearchResult:
     """Minimise ``objective`` over the space. ``grid`` runs every grid point (``n_trials`` caps
     it), ``random`` draws ``n_trials`` points, ``tpe`` asks Optuna's TPE sampler (seeded)."""
-    if method not in METHODS:
-        raise SpecError(f"unknown search method {method!r}; use one of {', '.join(METHODS)}")
-    dims = parse_space(dims)
-    n_trials = int(n_trials)
-    if n_trials < 1:
-        raise SpecError(f"n_trials must be at least 1, got {n_trials}")
+    dims, n_trials = _checked(method, dims, n_trials)
     stop_event = stop_event or threading.Event()
     result = SearchResult(method, list(dims))
 
@@ -521,12 +527,7 @@ def _sampler(method: str, dims: Sequence[Dim], seed: int, per_dim: int):
 
 def _search_on_ray(space, method: str, n_trials: int, seed: int, per_dim: int, progress, stop_event,
                    options: RayOptions | None, setup: dict) -> SearchResult:
-    if method not in METHODS:
-        raise SpecError(f"unknown search method {method!r}; use one of {', '.join(METHODS)}")
-    dims = parse_space(space)
-    n_trials = int(n_trials)
-    if n_trials < 1:
-        raise SpecError(f"n_trials must be at least 1, got {n_trials}")
+    dims, n_trials = _checked(method, space, n_trials)
     if method == "grid":
         n_trials = min(n_trials, len(grid_points(dims, per_dim)))
     result = SearchResult(method, list(dims))
