@@ -13,8 +13,6 @@ import streamlit as st
 from synthwb.core.errors import SynthwbError
 from synthwb.evaluate import reward as rw
 
-SUMMARY_COLUMNS = rw.SUMMARY_COLUMNS
-
 
 def _weights_editor(assets: list[str], key: str) -> dict[str, float]:
     table = pl.DataFrame({"asset": assets, "weight": [rw.asset_weight(a) for a in assets]})
@@ -42,9 +40,9 @@ def _share_chart(over: pl.DataFrame, highlight: list[str]) -> go.Figure:
     return fig
 
 
-def reward_view(per_origin: pl.DataFrame, task: str, asset: str | None = None, key: str = "rw") -> None:
-    """Draw the reward simulation of ``per_origin`` (a backtest's per-origin scores: origin,
-    t0, model, total, valid; an ``asset`` column for several assets, else ``asset``)."""
+def reward_view(per_origin: pl.DataFrame, task: str, key: str = "rw") -> None:
+    """Draw the reward simulation of ``per_origin`` (per-origin scores with an ``asset`` column:
+    asset, origin, t0, model, total, valid; :meth:`CompareResult.reward_table`)."""
     if task not in rw.COMPETITIONS:
         st.info("The Synth reward exists for the 24h and 1h prompts; this comparison ran a custom task.")
         return
@@ -57,7 +55,7 @@ def reward_view(per_origin: pl.DataFrame, task: str, asset: str | None = None, k
     try:
         from synthwb.scoring.synth import get_task
 
-        ours = rw.from_per_origin(per_origin, asset, get_task(task).horizon_seconds)
+        ours = rw.from_per_origin(per_origin, None, get_task(task).horizon_seconds)
     except SynthwbError as exc:
         st.error(str(exc))
         return
@@ -87,7 +85,7 @@ def reward_view(per_origin: pl.DataFrame, task: str, asset: str | None = None, k
     with c2:
         st.plotly_chart(_share_chart(res.over_time, ours["miner"].unique().to_list()), width="stretch",
                         key=f"{key}_chart")
-    st.dataframe(res.summary.select(SUMMARY_COLUMNS).to_pandas(), hide_index=True, width="stretch",
+    st.dataframe(res.summary.select(rw.SUMMARY_COLUMNS).to_pandas(), hide_index=True, width="stretch",
                  key=f"{key}_summary", column_config={
                      "final_share": st.column_config.NumberColumn("final share", format="percent"),
                      "mean_share": st.column_config.NumberColumn("mean share", format="percent"),
