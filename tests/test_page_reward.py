@@ -13,6 +13,30 @@ from apptest_support import DEMO_SIDEBAR, open_page
 from synthwb.jobs.registry import get_registry
 
 
+def _compare_on_page(at) -> None:
+    """Press Compare, wait for the job, redraw; the page shows no exception and no error."""
+    at.run()
+    at.button(key="cmp_go").click().run()
+    assert get_registry().wait_all(240), "the comparison did not finish"
+    time.sleep(0.05)
+    at.run()
+    assert not at.exception, at.exception
+    assert not at.error, [e.value for e in at.error]
+
+
+def _compare_on_cli(lake, store, sel, baselines: str, origins: int, *extra: str) -> tuple[int, dict]:
+    """`compare ... --reward --json` on the page's selection: (exit code, the JSON document)."""
+    from synthwb.cli import main
+
+    out = io.StringIO()
+    with redirect_stdout(out):
+        rc = main(["compare", "--root", str(lake), "--store", str(store), "--baselines", baselines,
+                   "--asset-class", sel.asset_class, "--symbol", sel.symbol, "--freq", sel.freq, "--task", "24h",
+                   "--start", sel.start.isoformat(), "--end", sel.end.isoformat(), "--origins", str(origins),
+                   "--n-paths", "32", "--seed", "0", "--reward", *extra, "--json"])
+    return rc, json.loads(out.getvalue()) if rc == 0 else {}
+
+
 def test_reward_tab_shows_the_shares_of_the_cli(page_env, demo_lake):
     store = page_env
     at = open_page("compare", timeout=180, **DEMO_SIDEBAR)
@@ -21,13 +45,7 @@ def test_reward_tab_shows_the_shares_of_the_cli(page_env, demo_lake):
     at.selectbox(key="cmp_task").set_value("24h")
     at.number_input(key="cmp_origins").set_value(4)
     at.number_input(key="cmp_paths").set_value(32)
-    at.run()
-    at.button(key="cmp_go").click().run()
-    assert get_registry().wait_all(240), "the comparison did not finish"
-    time.sleep(0.05)
-    at.run()
-    assert not at.exception, at.exception
-    assert not at.error, [e.value for e in at.error]
+    _compare_on_page(at)
     assert any(t.label == "Synth reward" for t in at.tabs)
     tables = [d.value for d in at.dataframe if "final_share" in d.value.columns]
     assert len(tables) == 1
@@ -36,16 +54,9 @@ def test_reward_tab_shows_the_shares_of_the_cli(page_env, demo_lake):
     assert any("10-day rolling window" in c.value for c in at.caption)
 
     sel = at.session_state["synthwb_selection"]
-    from synthwb.cli import main
-
-    out = io.StringIO()
-    with redirect_stdout(out):
-        rc = main(["compare", "--root", str(demo_lake), "--store", str(store), "--baselines", "gbm,garch",
-                   "--asset-class", sel.asset_class, "--symbol", sel.symbol, "--freq", sel.freq, "--task", "24h",
-                   "--start", sel.start.isoformat(), "--end", sel.end.isoformat(), "--origins", "4",
-                   "--n-paths", "32", "--seed", "0", "--reward", "--json"])
+    rc, doc = _compare_on_cli(demo_lake, store, sel, "gbm,garch", 4)
     assert rc == 0
-    cli = {r["miner"]: r["final_share"] for r in json.loads(out.getvalue())["reward"]["summary"]}
+    cli = {r["miner"]: r["final_share"] for r in doc["reward"]["summary"]}
     assert page == pytest.approx(cli, rel=1e-12)
 
 
@@ -61,13 +72,7 @@ def test_reward_over_several_assets_matches_the_cli(page_env, demo_lake):
     at.multiselect(key="cmp_assets").set_value(["ETH"])
     at.number_input(key="cmp_origins").set_value(3)
     at.number_input(key="cmp_paths").set_value(32)
-    at.run()
-    at.button(key="cmp_go").click().run()
-    assert get_registry().wait_all(240), "the comparison did not finish"
-    time.sleep(0.05)
-    at.run()
-    assert not at.exception, at.exception
-    assert not at.error, [e.value for e in at.error]
+    _compare_on_page(at)
     weights = [d.value for d in at.dataframe if list(d.value.columns) == ["asset", "weight"]]
     assert len(weights) == 1 and list(weights[0]["asset"]) == ["BTC", "ETH"]
     assert weights[0]["weight"].tolist() == pytest.approx([1.0, 0.7064366394033871])  # the validator's table
@@ -79,16 +84,8 @@ def test_reward_over_several_assets_matches_the_cli(page_env, demo_lake):
     assert int(board["n_origins"].max()) <= 3  # the leaderboard: BTC's origins only
 
     sel = at.session_state["synthwb_selection"]
-    from synthwb.cli import main
-
-    out = io.StringIO()
-    with redirect_stdout(out):
-        rc = main(["compare", "--root", str(demo_lake), "--store", str(store), "--baselines", "gbm,gbm_ewma",
-                   "--asset-class", sel.asset_class, "--symbol", sel.symbol, "--freq", sel.freq, "--task", "24h",
-                   "--start", sel.start.isoformat(), "--end", sel.end.isoformat(), "--origins", "3",
-                   "--n-paths", "32", "--seed", "0", "--reward", "--assets", "ETH", "--json"])
+    rc, doc = _compare_on_cli(demo_lake, store, sel, "gbm,gbm_ewma", 3, "--assets", "ETH")
     assert rc == 0
-    doc = json.loads(out.getvalue())
     cli = {r["miner"]: r["final_share"] for r in doc["reward"]["summary"]}
     assert page == pytest.approx(cli, rel=1e-12)
     assert {r["miner"]: r["n_requests"] for r in doc["reward"]["summary"]} == n_req
