@@ -1,4 +1,5 @@
-"""What every training loop (path models, Moirai fine-tuning) says the same way: why it stopped."""
+"""What every training loop (path models, Moirai fine-tuning) says the same way: why it stopped,
+and how a part of a longer job (a trial, a variant, an asset) reports its progress."""
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -13,3 +14,17 @@ def end_of_loop(step: int, last_val_step: int, validate: Callable[[], object], m
     if last_val_step != step:
         validate()
     return "max_steps reached" if max_steps and step >= max_steps else "all epochs done"
+
+
+def part_progress(progress: Callable[..., None] | None, i: int, n: int, label: str | None = None):
+    """The ``progress(fraction, metrics=None, message=None)`` callback of part ``i`` of ``n`` (a
+    trial, an ablation variant, an asset's backtest) as a share of the whole job; ``label``
+    prefixes its messages. None when there is no ``progress`` to report to."""
+    if progress is None:
+        return None
+
+    def cb(fraction=None, metrics=None, message=None):
+        frac = None if fraction is None else (i + min(max(float(fraction), 0.0), 1.0)) / n
+        text = f"{label}: {message}" if label and message else (label or message)
+        progress(frac, metrics=metrics, message=text)
+    return cb

@@ -30,6 +30,7 @@ import polars as pl
 
 from synthwb.core.errors import SpecError, SynthwbError
 from synthwb.core.io import atomic_write_text
+from synthwb.core.training import part_progress
 from synthwb.data.schema import Selection
 from synthwb.evaluate.backtest import BacktestSpec, _records, run_backtest
 from synthwb.evaluate.export import to_csv
@@ -586,17 +587,6 @@ def summarise(request: CompareRequest, bt: Any) -> CompareResult:
     return CompareResult(request, bt, bench, board, tests_df, per_origin, intervals, lag)
 
 
-def _part(progress: Callable[..., None] | None, i: int, n: int) -> Callable[..., None] | None:
-    """Progress of the i-th of n backtests as a share of the whole comparison."""
-    if progress is None or n == 1:
-        return progress
-
-    def cb(fraction=None, metrics=None, message=None):
-        frac = None if fraction is None else (i + float(fraction)) / n
-        progress(frac, metrics=metrics, message=message)
-    return cb
-
-
 def compare(request: CompareRequest, root=None, store=None, progress: Callable[..., None] | None = None,
             stop_event=None, device: str = "auto",
             run_many: Callable[[list[BacktestSpec]], list[Any]] | None = None) -> CompareResult:
@@ -614,7 +604,7 @@ def compare(request: CompareRequest, root=None, store=None, progress: Callable[.
     else:
         results = []
         for i, (sym, spec) in enumerate(zip(symbols, specs)):
-            cb = _part(progress, i, len(symbols))
+            cb = part_progress(progress, i, len(symbols))
             if cb is not None and len(symbols) > 1:
                 cb(0.0, message=f"asset {sym} ({i + 1}/{len(symbols)})")
             results.append(_for_asset(sym if i else None, lambda s=spec, c=cb: run_backtest(

@@ -21,6 +21,7 @@ import polars as pl
 from synthwb import models
 from synthwb.core.errors import SpecError, SynthwbError
 from synthwb.core.io import slugify
+from synthwb.core.training import part_progress
 from synthwb.features.featureset import create_featureset, resolve_featureset
 from synthwb.features.registry import FEATURES, FeatureSpec
 from synthwb.research.backend import (
@@ -189,15 +190,10 @@ def _ablation_here(name, featureset, model_spec, config, variants, store, root, 
     for i, g in enumerate(variants):
         if stop_event.is_set():
             break
-
-        def cb(fraction=None, metrics=None, message=None, _i=i, _g=g):
-            if progress is not None:
-                f = None if fraction is None else (_i + float(fraction)) / len(variants)
-                progress(f, metrics=metrics, message=f"{_g}: {message}" if message else _g)
-
         try:
-            rows.append(train_variant(cb, stop_event, run_name=name, featureset=featureset, group=g, model_spec=model_spec,
-                                     config=config, store=store, root=root, context=context, horizon=horizon))
+            rows.append(train_variant(part_progress(progress, i, len(variants), g), stop_event, run_name=name,
+                                      featureset=featureset, group=g, model_spec=model_spec, config=config,
+                                      store=store, root=root, context=context, horizon=horizon))
         except SynthwbError as exc:
             rows.append({"group": g, "status": "failed", "error": str(exc)})
     return rows

@@ -34,6 +34,7 @@ from typing import Any
 import numpy as np
 
 from synthwb.core.errors import SpecError, SynthwbError, validation_text
+from synthwb.core.training import part_progress
 from synthwb.features.featureset import resolve_featureset
 from synthwb.models.spec import ModelSpec
 from synthwb.research.ablation import model_spec_for
@@ -316,12 +317,7 @@ def run_search(
     result = SearchResult(method, list(dims))
 
     def sub_progress(i: int, total: int):
-        def cb(fraction=None, metrics=None, message=None):
-            if progress is None:
-                return
-            frac = None if fraction is None else (i + min(max(float(fraction), 0.0), 1.0)) / total
-            progress(frac, metrics=metrics, message=f"trial {i + 1}/{total}" + (f": {message}" if message else ""))
-        return cb
+        return part_progress(progress, i, total, f"trial {i + 1}/{total}")
 
     def run_one(i: int, total: int, params: dict) -> Trial:
         t = Trial(i, dict(params))
