@@ -97,9 +97,20 @@ def setup(device: torch.device) -> World:
     return World(dist.get_rank(), dist.get_world_size(), local_rank, local_size, owned=True)
 
 
+_left = False  # this process set up a process group and left it (see left_process_group)
+
+
 def teardown(world: World) -> None:
+    global _left
     if world.owned and dist.is_initialized():
         dist.destroy_process_group()
+        _left = True
+
+
+def left_process_group() -> bool:
+    """True once this process has left a process group it set up: its gloo/NCCL threads may
+    still hold tensors, so it should end with ``os._exit`` (:func:`synthwb.cli.main`)."""
+    return _left
 
 
 def rank_device(device: torch.device, world: World) -> torch.device:
