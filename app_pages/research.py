@@ -14,7 +14,7 @@ from synthwb.evaluate import compare as cmp
 from synthwb.features.featureset import list_featuresets, load_featureset
 from synthwb.forecast.baselines import BASELINES
 from synthwb.forecast.ensemble import BASELINE_PREFIX, save_ensemble
-from synthwb.jobs.adapters import submit_ablation
+from synthwb.jobs.adapters import ablation_rows, submit_ablation
 from synthwb.jobs.registry import ACTIVE
 from synthwb.models import list_specs, preset_names
 from synthwb.research.ablation import ablation_table, feature_groups
@@ -128,10 +128,28 @@ def _training_inputs(prefix: str):
     return fs, model.split(":", 1)[1], int(ctx), int(hor), config
 
 
+def _backend_choice(prefix: str) -> None:
+    """Where the trials run: this app's process, or Ray Tune trials (1 CPU each) on a Ray cluster."""
+    c1, c2 = st.columns([1, 3])
+    c1.radio("Run trials on", ["local", "ray"], key=f"{prefix}_backend", horizontal=True,
+             help="local: one after another in this app; ray: Ray Tune trials (1 CPU each) on a Ray cluster")
+    if S.get(f"{prefix}_backend") == "ray":
+        c2.text_input("Ray address", key=f"{prefix}_ray_address",
+                      placeholder="empty: start a local Ray; auto; ray://HOST:10001")
+
+
+def _backend(prefix: str) -> tuple[str, RayOptions | None]:
+    if S.get(f"{prefix}_backend") != "ray":
+        return "local", None
+    return "ray", RayOptions(address=S.get(f"{prefix}_ray_address") or None)
+
+
 def _on_ablation(fs, model, ctx, hor, config) -> None:
+    backend, ray = _backend("abl")
     try:
         jobs = submit_ablation(bg.registry(), S.abl_name, fs, model, config, groups=S.get("abl_groups") or None,
-                               store=str(state.store_root()), root=str(state.lake_root()), context=ctx, horizon=hor)
+                               store=str(state.store_root()), root=str(state.lake_root()), context=ctx, horizon=hor,
+                               backend=backend, ray=ray)
     except SynthwbError as exc:
         S.abl_error = exc
         return
@@ -149,6 +167,7 @@ def _ablation() -> None:
         state.show_error(exc)
         return
     st.multiselect("Groups to remove (one at a time)", groups, default=groups, key="abl_groups")
+    _backend_choice("abl")
     st.button("Run ablation", icon=":material/science:", on_click=_on_ablation, args=inputs, key="abl_go")
     err = S.pop("abl_error", None)
     if err is not None:
@@ -164,7 +183,7 @@ def _ablation_tables(jobs) -> None:
     st.dataframe(pl.DataFrame([{"job": j.name, "status": j.status, "progress": j.progress, "error": j.error}
                                for j in jobs], schema_overrides={"error": pl.Utf8}), hide_index=True, width="stretch",
                  column_config={"progress": st.column_config.ProgressColumn(min_value=0.0, max_value=1.0)})
-    done = [j.result for j in jobs if j.status == "finished" and j.result]
+    done = ablation_rows(jobs)
     if done:
         st.dataframe(ablation_table(done), hide_index=True, width="stretch", key="abl_table")
         st.caption("delta = validation CRPS without the group minus with every feature: positive means the group helped.")
@@ -184,11 +203,10 @@ def _on_search(fs, model, ctx, hor, config) -> None:
     except SynthwbError as exc:
         S.hp_error = exc
         return
-    ray = RayOptions(address=S.get("hp_ray_address") or None) if S.get("hp_backend") == "ray" else None
+    backend, ray = _backend("hp")
     bg.submit("hp_job", "search", f"{S.hp_method} search {S.hp_name}", run_name=S.hp_name,
               featureset=fs, model_spec=model, space=space, method=S.hp_method, n_trials=int(S.hp_trials),
-              config=config, keep=int(S.hp_keep), context=ctx, horizon=hor, backend=S.get("hp_backend", "local"),
-              ray=ray)
+              config=config, keep=int(S.hp_keep), context=ctx, horizon=hor, backend=backend, ray=ray)
 
 
 def _search() -> None:
@@ -202,11 +220,7 @@ def _search() -> None:
                  format_func={"tpe": "Optuna TPE", "random": "random", "grid": "grid"}.get)
     c3.number_input("Trials", 1, 500, 8, key="hp_trials")
     c4.number_input("Keep best", 1, 100, 3, key="hp_keep", help="best trial runs kept in models_store")
-    c1, c2 = st.columns([1, 3])
-    c1.radio("Run trials on", ["local", "ray"], key="hp_backend", horizontal=True,
-             help="local: one after another in this app; ray: Ray Tune trials (1 CPU each) on a Ray cluster")
-    if S.get("hp_backend") == "ray":
-        c2.text_input("Ray address", key="hp_ray_address", placeholder="empty: start a local Ray; auto; ray://HOST:10001")
+    _backend_choice("hp")
     st.button("Start search", icon=":material/manage_search:", on_click=_on_search, args=inputs, key="hp_go")
     err = S.pop("hp_error", None)
     if err is not None:

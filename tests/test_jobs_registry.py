@@ -127,20 +127,24 @@ def test_result_status_overrides_and_lookup():
     assert reg.find(job.id) is None
 
 
-def test_eta_extrapolates_from_progress():
+def test_eta_extrapolates_from_progress_and_counts_down_while_nothing_advances():
     reg = JobRegistry()
     gate = threading.Event()
 
     def half(progress, stop_event):
-        progress(0.5)
+        time.sleep(0.4)
+        progress(0.5)  # half done after 0.4 s: 0.8 s in all, 0.4 s left
         gate.wait(5)
 
     job = reg.submit("test", "eta", half)
     assert _wait_for(lambda: job.progress == 0.5)
-    time.sleep(0.2)
-    eta = job.eta
-    # elapsed/progress - elapsed == elapsed when progress is 0.5
-    assert eta is not None and abs(eta - job.elapsed) < 0.1
+    first, el1 = job.eta, job.elapsed
+    assert first is not None and 0.3 < first <= 0.45 and first == pytest.approx(0.8 - el1, abs=0.05)
+    time.sleep(0.2)  # a pause (e.g. a validation pass): the ETA counts down, it never grows
+    second = job.eta
+    assert second == pytest.approx(first - 0.2, abs=0.05)
+    time.sleep(0.4)
+    assert job.eta == 0.0  # overdue: 0, never negative
     gate.set()
     job.wait(5)
     assert job.eta is None

@@ -178,3 +178,35 @@ def test_research_page_runs_a_search_on_ray(local_ray, page_env, demo_lake):
     kept = sorted(r["run_id"] for r in runs.list_runs(page_env) if r["run_id"].startswith("hp-t"))
     assert kept == ["hp-t000", "hp-t001"]
     assert all(runs.read_info(k, page_env)["pid"] != os.getpid() for k in kept)  # trained in Ray workers
+
+
+def test_research_page_runs_an_ablation_on_ray(local_ray, page_env, demo_lake):
+    """The Feature ablation tab with "ray": one job whose variants train in Ray workers; the
+    page's table has the full set and the removed group, the same rows as a local ablation."""
+    from apptest_support import DEMO_SIDEBAR, open_page
+
+    from synthwb.jobs.registry import get_registry
+
+    make_featureset(demo_lake, page_env)
+    at = open_page("research", timeout=180, **DEMO_SIDEBAR)
+    at.selectbox(key="abl_fs").set_value("tiny")
+    at.selectbox(key="abl_model").set_value("preset:dlinear-gbm")
+    at.number_input(key="abl_ctx").set_value(CONTEXT)
+    at.number_input(key="abl_hor").set_value(288)
+    at.number_input(key="abl_steps").set_value(2)
+    at.run()
+    at.multiselect(key="abl_groups").set_value(["momentum"])
+    at.radio(key="abl_backend").set_value("ray")
+    at.run()
+    assert at.text_input(key="abl_ray_address").value == ""
+    at.button(key="abl_go").click().run()
+    assert len(at.session_state["abl_jobs"]) == 1  # one job: Ray runs the variants side by side
+    assert get_registry().wait_all(300), "the ablation job did not finish"
+    at.run()
+    assert not at.exception, at.exception
+    table = next(d.value for d in at.dataframe if "delta" in d.value.columns)
+    assert list(table["group"]) == ["(all features)", "momentum"] and table["val_crps"].gt(0).all()
+    assert table["delta"].iloc[0] == 0.0 and table["delta"].iloc[1] != 0.0
+    infos = [runs.read_info(r, page_env) for r in table["run_id"]]
+    assert [i["ablation"]["group"] for i in infos] == ["(all features)", "momentum"]
+    assert all(i["pid"] != os.getpid() for i in infos)  # trained in Ray workers

@@ -16,6 +16,7 @@ from synthwb.core.registry import Registry
 from synthwb.evaluate import compare as cmp
 from synthwb.evaluate.backtest import BacktestSpec, run_backtest, save_beside_run
 from synthwb.research import ablation, ensembles, search
+from synthwb.research.backend import check_backend
 from synthwb.train.launch import train_on_devices
 from synthwb.train.loop import train
 
@@ -82,12 +83,32 @@ def ablation_job(progress: Progress, stop_event: threading.Event, **kwargs: Any)
     return ablation.train_variant(progress, stop_event, **kwargs)
 
 
+@JOB_KINDS.register("ablation-ray", help="every feature-ablation variant as Ray Tune trials (Research page)")
+def ablation_ray_job(progress: Progress, stop_event: threading.Event, **kwargs: Any):
+    return ablation.run_ablation(progress=progress, stop_event=stop_event, backend="ray", **kwargs).rows
+
+
 def submit_ablation(registry, name: str, featureset, model_spec, config=None, groups: Sequence[str] | None = None,
-                    store=None, root=None, context: int | None = None, horizon: int | None = None) -> list:
-    """One "ablation" job per variant; collect with :func:`synthwb.research.ablation.ablation_table`
-    over ``[job.result for job in jobs if job.result]``."""
+                    store=None, root=None, context: int | None = None, horizon: int | None = None,
+                    backend: str = "local", ray=None) -> list:
+    """Local: one "ablation" job per variant, each result one row. Ray: one "ablation-ray" job
+    whose result is every variant's row (Ray Tune runs the variants side by side). Collect with
+    :func:`ablation_rows`, then :func:`synthwb.research.ablation.ablation_table`."""
     variants = ablation.ablation_groups(featureset, groups, store)
-    return [registry.submit("ablation", f"{name}: {g}", ablation_job, run_name=name, featureset=featureset, group=g,
-                            model_spec=model_spec, config=config, store=store, root=root, context=context,
-                            horizon=horizon)
+    common = {"featureset": featureset, "model_spec": model_spec, "config": config, "store": store, "root": root,
+              "context": context, "horizon": horizon}
+    if backend == "ray":
+        return [registry.submit("ablation-ray", f"{name}: {len(variants)} variants on Ray", ablation_ray_job,
+                                name=name, groups=variants[1:], ray=ray, **common)]
+    check_backend(backend)
+    return [registry.submit("ablation", f"{name}: {g}", ablation_job, run_name=name, group=g, **common)
             for g in variants]
+
+
+def ablation_rows(jobs: Sequence) -> list[dict]:
+    """The variant rows of the finished jobs :func:`submit_ablation` returned."""
+    rows: list[dict] = []
+    for j in jobs:
+        if j.status == "finished" and j.result:
+            rows.extend(j.result if isinstance(j.result, list) else [j.result])
+    return rows

@@ -59,6 +59,7 @@ class Job:
     stop_event: threading.Event = field(default_factory=threading.Event, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     _history: list = field(default_factory=list, repr=False)
+    _advanced_at: float = field(default=0.0, repr=False)  # elapsed seconds when progress last changed
     _thread: threading.Thread | None = field(default=None, repr=False)
     _done: threading.Event = field(default_factory=threading.Event, repr=False)
 
@@ -86,11 +87,12 @@ class Job:
 
     @property
     def eta(self) -> float | None:
-        """Seconds left, extrapolated from progress so far; None when unknown."""
+        """Seconds left: the total time the progress projected when it last advanced, minus the
+        time elapsed. While nothing advances (a validation pass, a slow first batch) it counts
+        down instead of growing; None when unknown."""
         if self.status != "running" or self.progress <= 0.0 or self.started is None:
             return None
-        el = self.elapsed
-        return max(el / self.progress - el, 0.0)
+        return max(self._advanced_at / self.progress - self.elapsed, 0.0)
 
     def wait(self, timeout: float | None = None) -> bool:
         """Block until the job ends; True if it did within ``timeout``."""
@@ -122,7 +124,10 @@ class Job:
                   message: str | None = None) -> None:
         with self._lock:
             if fraction is not None:
-                self.progress = min(max(float(fraction), 0.0), 1.0)
+                fraction = min(max(float(fraction), 0.0), 1.0)
+                if fraction != self.progress:
+                    self._advanced_at = self.elapsed
+                self.progress = fraction
             if metrics:
                 self._history.append(dict(metrics))
             if message is not None:
