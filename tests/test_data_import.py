@@ -262,6 +262,23 @@ def test_import_hf_from_local_dir(hf_offline, lake_env, tmp_path):
     assert out.height == 4 and out["volume"].to_list() == [7.5] * 4
 
 
+def test_a_failed_hub_download_leaves_no_folder_behind(hf_offline, lake_env, tmp_path):
+    """Offline with nothing cached: refused, and the new --local-dir / --cache-dir folders the
+    hub client had begun to fill (lock files, a .cache tree) are gone; a folder that was there
+    before stays, with what it held."""
+    new_local, new_cache = tmp_path / "new" / "local", tmp_path / "cache-new" / "hub"
+    with pytest.raises(NotFound, match="not in the local cache and the hub cannot be reached"):
+        import_hf(REPO, "BTC", "5m", local_dir=new_local, cache_dir=new_cache)
+    assert not (tmp_path / "new").exists() and not (tmp_path / "cache-new").exists()
+    kept = tmp_path / "kept"
+    kept.mkdir()
+    (kept / "mine.txt").write_text("x")
+    with pytest.raises(NotFound):
+        import_hf(REPO, "BTC", "5m", local_dir=kept)
+    assert (kept / "mine.txt").read_text() == "x"
+    assert list(lake_env.root.iterdir()) == []
+
+
 @pytest.mark.parametrize("kind", ["gzip", "zip", "plain"])
 def test_a_decompression_bomb_is_refused_while_it_is_read(lake, tmp_path, monkeypatch, kind):
     """A small archive that inflates past the cap is refused before it fills the memory (the cap

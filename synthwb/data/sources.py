@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -395,7 +396,37 @@ def hf_load(repo_id: str, asset: str, timeframe: str, *, revision: str | None = 
 
     Offline (``HF_HUB_OFFLINE=1``) it resolves the file from ``cache_dir`` (the hub cache
     layout) or ``local_dir``.
+
+    A download that fails leaves nothing behind: folders it had to create for ``cache_dir`` or
+    ``local_dir`` (lock files, a ``.cache`` tree) are removed again.
     """
+    filename = hf_filename(asset, timeframe)
+    made = _missing_tops(cache_dir, local_dir)
+    try:
+        path = _hf_download(repo_id, filename, revision, cache_dir, local_dir)
+    except BaseException:
+        for top in made:
+            shutil.rmtree(top, ignore_errors=True)
+        raise
+    return load_file(path)
+
+
+def _missing_tops(*dirs) -> list[Path]:
+    """For each given folder that does not exist yet, its topmost missing ancestor: what a
+    download creates there (lock files, a ``.cache`` tree) and must remove if it fails."""
+    tops = []
+    for d in dirs:
+        if not d:
+            continue
+        p, top = Path(d).expanduser().absolute(), None
+        while not p.exists() and p != p.parent:
+            p, top = p.parent, p
+        if top is not None:
+            tops.append(top)
+    return tops
+
+
+def _hf_download(repo_id: str, filename: str, revision, cache_dir, local_dir) -> str:
     from huggingface_hub import hf_hub_download
     from huggingface_hub.errors import (
         EntryNotFoundError,
@@ -404,9 +435,8 @@ def hf_load(repo_id: str, asset: str, timeframe: str, *, revision: str | None = 
         RevisionNotFoundError,
     )
 
-    filename = hf_filename(asset, timeframe)
     try:
-        path = hf_hub_download(
+        return hf_hub_download(
             repo_id=repo_id, filename=filename, repo_type="dataset", revision=revision,
             cache_dir=str(cache_dir) if cache_dir else None,
             local_dir=str(local_dir) if local_dir else None,
@@ -421,7 +451,6 @@ def hf_load(repo_id: str, asset: str, timeframe: str, *, revision: str | None = 
                        f"{'@' + revision if revision else ''}: {type(exc).__name__}") from None
     except (OSError, ValueError) as exc:
         raise DataError(f"cannot fetch {filename} from {repo_id}: {' '.join(str(exc).split())[:200]}") from None
-    return load_file(path)
 
 
 def import_hf(repo_id: str, asset: str, timeframe: str, *, asset_class: str = "crypto",
