@@ -112,8 +112,8 @@ def _end_torchrun_worker(rc: int) -> None:
     flushed, skipping interpreter finalisation. gloo's worker threads outlive the process group
     (DDP's reducer keeps it) and the one that ran the last collective may still be releasing
     its tensors, which needs the GIL; taken while Python finalises, that aborts the process
-    ("terminate called without an active exception", SIGABRT) after a finished run, about 1
-    run in 15 on a 2-core box. Nothing else runs at exit in such a process: the run's files
+    ("terminate called without an active exception", SIGABRT) after a finished run: 5 of 110
+    two-step runs on a 2-core box. Nothing else runs at exit in such a process: the run's files
     are closed by the train loop before it returns."""
     distributed = sys.modules.get("synthwb.train.distributed")
     if distributed is None or not distributed.left_process_group():
