@@ -6,18 +6,10 @@ import threading
 import time
 
 import pytest
+from train_support import wait_until
 
 from synthwb.core.errors import NotFound
 from synthwb.jobs.registry import JobRegistry, get_registry
-
-
-def _wait_for(pred, timeout=10.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if pred():
-            return True
-        time.sleep(0.01)
-    return False
 
 
 def counting_job(progress, stop_event, n=5, gate=None, tag="a"):
@@ -50,7 +42,7 @@ def test_bounded_concurrency_queues_the_rest():
     reg = JobRegistry(max_running=2)
     gate = threading.Event()
     jobs = [reg.submit("test", f"j{i}", counting_job, n=1, gate=gate) for i in range(4)]
-    assert _wait_for(lambda: sum(j.status == "running" for j in jobs) == 2)
+    assert wait_until(lambda: sum(j.status == "running" for j in jobs) == 2)
     time.sleep(0.1)
     assert [j.status for j in jobs] == ["running", "running", "queued", "queued"]
     assert jobs[2].eta is None  # queued: no ETA
@@ -137,7 +129,7 @@ def test_eta_extrapolates_from_progress_and_counts_down_while_nothing_advances()
         gate.wait(5)
 
     job = reg.submit("test", "eta", half)
-    assert _wait_for(lambda: job.progress == 0.5)
+    assert wait_until(lambda: job.progress == 0.5)
     t0 = time.perf_counter()
     first = job.eta
     assert first is not None and 0.25 < first < 0.55  # about 0.4 s left

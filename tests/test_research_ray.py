@@ -6,11 +6,12 @@ from __future__ import annotations
 import json
 import math
 import os
+import time
 from pathlib import Path
 
 import pytest
 import ray
-from train_support import CONTEXT, HORIZON, make_featureset, tiny_config
+from train_support import CONTEXT, HORIZON, make_featureset, tiny_config, wait_until
 
 from synthwb.cli import main
 from synthwb.core.errors import SpecError
@@ -210,3 +211,62 @@ def test_research_page_runs_an_ablation_on_ray(local_ray, page_env, demo_lake):
     infos = [runs.read_info(r, page_env) for r in table["run_id"]]
     assert [i["ablation"]["group"] for i in infos] == ["(all features)", "momentum"]
     assert all(i["pid"] != os.getpid() for i in infos)  # trained in Ray workers
+
+
+def test_a_ray_search_job_shows_each_trial_live_and_stop_reaches_the_running_trial(local_ray, lake_env, demo_lake):
+    """Two grid trials on Ray: one of 2 steps, one that would train for hours. The short one's
+    row reaches the job while the job still runs; Stop then ends the long one at its next step
+    (run interrupted, best weights kept), the job ends interrupted within seconds."""
+    from synthwb.jobs.adapters import search_job
+    from synthwb.jobs.registry import JobRegistry
+
+    make_featureset(demo_lake, lake_env.store)
+    cfg = tiny_config(epochs=1000, val_every=5, calibrate=False, batch_size=16)
+    job = JobRegistry().submit("search", "live", search_job, run_name="live", featureset="tiny",
+                               model_spec="dlinear-gbm", space=["config.max_steps=2,100000"], method="grid",
+                               n_trials=2, config=cfg, store=lake_env.store, root=demo_lake, keep=None,
+                               context=CONTEXT, horizon=HORIZON, backend="ray", ray=RayOptions(cpus=1))
+    assert wait_until(lambda: any("trial" in m for m in job.metrics), 180), (job.status, job.error)
+    assert job.status == "running"  # the first trial's row arrived before the search ended
+    first = next(m for m in job.metrics if "trial" in m)
+    assert first["status"] == "finished" and first["config.max_steps"] == 2 and 0.45 < job.progress < 0.55
+    long_run = f"live-t{1 - first['trial']:03d}"  # the grid sampler picks the order
+    assert wait_until(lambda: (lake_env.store / long_run / "metrics.jsonl").exists(), 120)
+    t0 = time.time()
+    job.stop()
+    assert job.wait(120) and job.status == "interrupted", (job.status, job.error)
+    assert time.time() - t0 < 30
+    res = job.result
+    assert sorted((t.params["config.max_steps"], t.status) for t in res.trials) == [(2, "finished"),
+                                                                                 (100_000, "stopped")]
+    assert res.status == "interrupted" and {t.run_id for t in res.trials} == {f"live-t{first['trial']:03d}", long_run}
+    info = runs.read_info(long_run, lake_env.store)
+    assert info["status"] == "interrupted" and info["stop_reason"] == "stopped by the user"
+    assert 0 < info["last"]["step"] < 100_000 and info["pid"] != os.getpid()
+
+
+def test_stop_reaches_every_variant_of_a_ray_ablation(local_ray, lake_env, demo_lake):
+    """Both variants train side by side in Ray workers; Stop ends each at its next step: two
+    interrupted rows, runs marked interrupted, within seconds."""
+    import threading
+
+    make_featureset(demo_lake, lake_env.store)
+    cfg = tiny_config(epochs=1000, max_steps=100_000, val_every=5, calibrate=False, batch_size=16)
+    stop, out = threading.Event(), {}
+
+    def go():
+        out["res"] = run_ablation("long", "tiny", "dlinear-gbm", cfg, groups=["momentum"], store=lake_env.store,
+                                  root=demo_lake, stop_event=stop, context=CONTEXT, horizon=HORIZON,
+                                  backend="ray", ray=RayOptions(cpus=1))
+
+    th = threading.Thread(target=go)
+    th.start()
+    assert wait_until(lambda: len(list(lake_env.store.glob("long-*/metrics.jsonl"))) == 2, 180)
+    t0 = time.time()
+    stop.set()
+    th.join(120)
+    assert not th.is_alive() and time.time() - t0 < 30
+    rows = out["res"].rows
+    assert sorted(r["group"] for r in rows) == ["(all features)", "momentum"]
+    assert all(r["status"] == "interrupted" for r in rows), rows
+    assert all(runs.read_info(r["run_id"], lake_env.store)["status"] == "interrupted" for r in rows)

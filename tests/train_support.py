@@ -1,6 +1,7 @@
 """Helpers for the train/store/jobs tests: a tiny saved feature set on the demo lake."""
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 from synthwb.data.schema import Selection
@@ -57,3 +58,13 @@ def train_stopped(store: Path, root: Path, name: str, featureset: str = "tiny", 
                  store=store, root=root, progress=cb, stop_event=stop, context=CONTEXT, horizon=horizon)
     assert info.status == "interrupted", (info.status, info.error)
     return {"run_id": info.run_id, "best_step": seen["best_step"], "step": info.step}
+
+
+def wait_until(cond, seconds: float = 10.0, every: float = 0.01) -> bool:
+    """Poll ``cond()`` until it is true (True) or ``seconds`` pass (False)."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if cond():
+            return True
+        time.sleep(every)
+    return False

@@ -106,9 +106,12 @@ def submit_ablation(registry, name: str, featureset, model_spec, config=None, gr
 
 
 def ablation_rows(jobs: Sequence) -> list[dict]:
-    """The variant rows of the finished jobs :func:`submit_ablation` returned."""
+    """The variant rows of the jobs :func:`submit_ablation` returned: the finished ones', and
+    those a running or stopped Ray ablation has reported so far (live)."""
     rows: list[dict] = []
     for j in jobs:
         if j.status == "finished" and j.result:
             rows.extend(j.result if isinstance(j.result, list) else [j.result])
+        elif j.kind == "ablation-ray":
+            rows.extend(m for m in j.metrics if "group" in m)
     return rows

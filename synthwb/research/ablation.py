@@ -173,7 +173,7 @@ def run_ablation(name: str, featureset, model_spec, config=None, groups: Sequenc
     if backend == "ray":
         setup = {"name": name, "featureset": featureset, "model_spec": model_spec, "config": config,
                  "context": context, "horizon": horizon, "paths": absolute_paths(store, root)}
-        rows = _ablation_on_ray(variants, setup, ray, progress)
+        rows = _ablation_on_ray(variants, setup, ray, progress, stop_event)
     else:
         rows = _ablation_here(name, featureset, model_spec, config, variants, store, root, progress, stop_event,
                               context, horizon)
@@ -203,24 +203,45 @@ def _tune_variant(config: dict, setup: dict) -> None:
     """One Ray Tune trial: :func:`train_variant` for ``config["group"]``, its row reported."""
     from ray import tune  # lazy: ray is heavy
 
+    from synthwb.research.tune_link import stop_relay
+
     in_worker(setup["paths"])
     g = config["group"]
-    try:
-        row = train_variant(None, threading.Event(), run_name=setup["name"], featureset=setup["featureset"], group=g,
-                            model_spec=setup["model_spec"], config=setup["config"], store=setup["paths"]["store"],
-                            root=setup["paths"]["root"], context=setup["context"], horizon=setup["horizon"])
-    except SynthwbError as exc:
-        row = {"group": g, "status": "failed", "error": str(exc)}
-    tune.report({"row": json.dumps(row, default=str)})
+    row = None  # a variant that begins after the job's Stop does not train (no row, as locally)
+    with stop_relay(setup.get("stop")) as stop_event:
+        if not stop_event.is_set():
+            try:
+                row = train_variant(None, stop_event, run_name=setup["name"], featureset=setup["featureset"],
+                                    group=g, model_spec=setup["model_spec"], config=setup["config"],
+                                    store=setup["paths"]["store"], root=setup["paths"]["root"],
+                                    context=setup["context"], horizon=setup["horizon"])
+            except SynthwbError as exc:
+                row = {"group": g, "status": "failed", "error": str(exc)}
+    tune.report({"row": json.dumps(row, default=str) if row else ""})
 
 
-def _ablation_on_ray(variants: list[str], setup: dict, options: RayOptions | None, progress) -> list[dict]:
+def _ablation_on_ray(variants: list[str], setup: dict, options: RayOptions | None, progress,
+                     stop_event: threading.Event) -> list[dict]:
     opts = options or RayOptions()
     with ray_session(opts):
         from ray import tune  # lazy: ray is heavy
 
-        run_config, folder = tune_run_config(f"{setup['name']}-ablation")
-        trainable = tune.with_resources(tune.with_parameters(_tune_variant, setup=setup), opts.resources)
+        from synthwb.research.tune_link import TuneLink
+
+        done: list[dict] = []
+
+        def on_result(cfg: dict, m: dict) -> None:  # each variant's row, live
+            if not m.get("row"):
+                return
+            done.append(json.loads(m["row"]))
+            if progress is not None:
+                progress(len(done) / len(variants), metrics=done[-1],
+                         message=f"variant {len(done)}/{len(variants)} {done[-1].get('status')} (Ray)")
+
+        link = TuneLink(stop_event, on_result)
+        run_config, folder = tune_run_config(f"{setup['name']}-ablation", link)
+        trainable = tune.with_resources(tune.with_parameters(_tune_variant, setup={**setup, "stop": link.flag}),
+                                        opts.resources)
         tuner = tune.Tuner(trainable, param_space={"group": tune.grid_search(variants)}, run_config=run_config)
         try:
             with contextlib.redirect_stdout(sys.stderr):  # Tune's tables never reach a --json stdout
@@ -231,9 +252,10 @@ def _ablation_on_ray(variants: list[str], setup: dict, options: RayOptions | Non
     for r in grid:
         g = (r.config or {}).get("group")
         raw = (r.metrics or {}).get("row")
-        rows.append(json.loads(raw) if raw else {"group": g, "status": "failed",
-                                                 "error": f"{type(r.error).__name__}: {r.error}" if r.error else None})
+        if raw:
+            rows.append(json.loads(raw))
+        elif r.error or not link.stopped:
+            rows.append({"group": g, "status": "failed",
+                         "error": f"{type(r.error).__name__}: {r.error}" if r.error else "the variant reported nothing"})
     rows.sort(key=lambda row: variants.index(row["group"]) if row.get("group") in variants else len(variants))
-    if progress is not None:
-        progress(1.0, message=f"{len(rows)} variants on Ray")
     return rows

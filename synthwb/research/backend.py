@@ -126,13 +126,15 @@ def in_worker(paths: dict[str, str]) -> None:
     os.environ["SYNTHWB_CACHE_DIR"] = paths["cache"]
 
 
-def tune_run_config(name: str):
+def tune_run_config(name: str, link=None):
     """Tune's RunConfig: quiet, its own files in a temp folder (the results that matter land
-    in models_store as runs)."""
+    in models_store as runs); with a :class:`~synthwb.research.tune_link.TuneLink`, its live
+    rows and its stop."""
     from ray import tune  # lazy: ray is heavy
 
     folder = tempfile.mkdtemp(prefix="synthwb-tune-")
-    return tune.RunConfig(storage_path=folder, name=name, verbose=0, log_to_file=True), folder
+    extra = {"callbacks": link.callbacks, "stop": link.stopper} if link is not None else {}
+    return tune.RunConfig(storage_path=folder, name=name, verbose=0, log_to_file=True, **extra), folder
 
 
 # ------------------------------------------------------------------------------ backtests

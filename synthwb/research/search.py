@@ -478,23 +478,28 @@ def _tune_trial(config: dict, setup: dict) -> None:
     report its value (NaN and the error when it failed)."""
     from ray import tune  # lazy: ray is heavy
 
+    from synthwb.research.tune_link import stop_relay
+
     in_worker(setup["paths"])
     number = int(config["_number"])
     params = {k: v for k, v in config.items() if k != "_number"}
     t0 = time.perf_counter()
-    value, run_id, error = float("nan"), None, ""
-    try:
-        objective = training_objective(setup["name"], setup["featureset"], setup["model_spec"], setup["config"],
-                                       setup["paths"]["store"], context=setup["context"], horizon=setup["horizon"],
-                                       root=setup["paths"]["root"])
-        value, run_id = _call(objective, params, number, None, threading.Event())
-        if not math.isfinite(value):
-            error = "the objective returned no finite value"
-    except SynthwbError as exc:
-        error = str(exc)
-    except Exception as exc:  # noqa: BLE001 - one broken trial must not end the search
-        error = f"{type(exc).__name__}: {exc}"
-    tune.report({"value": value, "run_id": run_id or "", "error": error, "number": number,
+    value, run_id, error, status = float("nan"), None, "", "stopped"
+    with stop_relay(setup.get("stop")) as stop_event:
+        if not stop_event.is_set():  # a trial that begins after the job's Stop does not train
+            try:
+                objective = training_objective(setup["name"], setup["featureset"], setup["model_spec"],
+                                               setup["config"], setup["paths"]["store"], context=setup["context"],
+                                               horizon=setup["horizon"], root=setup["paths"]["root"])
+                value, run_id = _call(objective, params, number, None, stop_event)
+                if not math.isfinite(value):
+                    error = "the objective returned no finite value"
+            except SynthwbError as exc:
+                error = str(exc)
+            except Exception as exc:  # noqa: BLE001 - one broken trial must not end the search
+                error = f"{type(exc).__name__}: {exc}"
+            status = "stopped" if stop_event.is_set() else ("failed" if error else "finished")
+    tune.report({"value": value, "run_id": run_id or "", "error": error, "number": number, "status": status,
                  "seconds": time.perf_counter() - t0})
 
 
@@ -535,9 +540,24 @@ def _search_on_ray(space, method: str, n_trials: int, seed: int, per_dim: int, p
         from ray import tune  # lazy: ray is heavy
         from ray.tune.search.optuna import OptunaSearch  # lazy: ray is heavy
 
+        from synthwb.research.tune_link import TuneLink
+
+        done: list[Trial] = []
+
+        def on_result(cfg: dict, m: dict) -> None:  # each trial's row, live, as local trials report theirs
+            t = _ray_trial(cfg, m)
+            done.append(t)
+            if progress is not None:
+                values = [d.value for d in done if d.status == "finished"]
+                progress(len(done) / n_trials, metrics={"trial": t.number, "value": t.value, "status": t.status,
+                                                        "best": min(values) if values else None, **t.params},
+                         message=f"trial {len(done)}/{n_trials} {t.status} (Ray)")
+
+        link = TuneLink(stop_event, on_result)
         alg = OptunaSearch(space=_DefineByRun(tuple(dims)), metric="value", mode="min", sampler=_sampler(method, dims, seed, per_dim))
-        run_config, folder = tune_run_config(f"{setup['name']}-search")
-        trainable = tune.with_resources(tune.with_parameters(_tune_trial, setup=setup), opts.resources)
+        run_config, folder = tune_run_config(f"{setup['name']}-search", link)
+        trainable = tune.with_resources(tune.with_parameters(_tune_trial, setup={**setup, "stop": link.flag}),
+                                        opts.resources)
         tuner = tune.Tuner(trainable, tune_config=tune.TuneConfig(search_alg=alg, num_samples=n_trials),
                            run_config=run_config)
         try:
@@ -546,20 +566,27 @@ def _search_on_ray(space, method: str, n_trials: int, seed: int, per_dim: int, p
         finally:
             shutil.rmtree(folder, ignore_errors=True)
     for r in grid:
-        m, cfg = r.metrics or {}, r.config or {}
-        params = {k: v for k, v in cfg.items() if k != "_number"}
-        t = Trial(int(cfg.get("_number", m.get("number", -1))), params)
-        value = m.get("value")
-        t.value = None if value is None else float(value)
-        t.run_id = m.get("run_id") or None
-        t.error = m.get("error") or (f"{type(r.error).__name__}: {r.error}" if r.error else None)
-        t.seconds = float(m.get("seconds") or 0.0)
-        t.status = "finished" if t.value is not None and math.isfinite(t.value) and not t.error else "failed"
+        if not r.metrics and link.stopped and not r.error:
+            continue  # never began: the job was stopped first (as a local search lists no such trial)
+        t = _ray_trial(r.config or {}, r.metrics or {})
+        if r.error and not t.error:
+            t.error, t.status = f"{type(r.error).__name__}: {r.error}", "failed"
         result.trials.append(t)
     result.trials.sort(key=lambda t: t.number)
-    if progress is not None:
-        best = result.best
-        progress(1.0, metrics={"trial": len(result.trials) - 1, "value": best.value if best else None,
-                               "status": "finished", "best": best.value if best else None},
-                 message=f"{len(result.trials)} trials on Ray")
+    if link.stopped:
+        result.status = "interrupted"
     return result
+
+
+def _ray_trial(cfg: dict, m: dict) -> Trial:
+    """A :class:`Trial` from a Tune trial's config and its report (:func:`_tune_trial`)."""
+    params = {k: v for k, v in cfg.items() if k != "_number"}
+    t = Trial(int(cfg.get("_number", m.get("number", -1))), params)
+    value = m.get("value")
+    t.value = None if value is None else float(value)
+    t.run_id = m.get("run_id") or None
+    t.error = m.get("error") or None
+    t.seconds = float(m.get("seconds") or 0.0)
+    finite = t.value is not None and math.isfinite(t.value)
+    t.status = "stopped" if m.get("status") == "stopped" else ("finished" if finite and not t.error else "failed")
+    return t
