@@ -203,7 +203,7 @@ def _tune_variant(config: dict, setup: dict) -> None:
     """One Ray Tune trial: :func:`train_variant` for ``config["group"]``, its row reported."""
     from ray import tune  # lazy: ray is heavy
 
-    from synthwb.research.tune_link import stop_relay
+    from synthwb.research.tune_link import stop_relay  # lazy: it imports Ray
 
     in_worker(setup["paths"])
     g = config["group"]
@@ -226,7 +226,7 @@ def _ablation_on_ray(variants: list[str], setup: dict, options: RayOptions | Non
     with ray_session(opts):
         from ray import tune  # lazy: ray is heavy
 
-        from synthwb.research.tune_link import TuneLink
+        from synthwb.research.tune_link import TuneLink  # lazy: it imports Ray
 
         done: list[dict] = []
 

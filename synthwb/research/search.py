@@ -478,7 +478,7 @@ def _tune_trial(config: dict, setup: dict) -> None:
     report its value (NaN and the error when it failed)."""
     from ray import tune  # lazy: ray is heavy
 
-    from synthwb.research.tune_link import stop_relay
+    from synthwb.research.tune_link import stop_relay  # lazy: it imports Ray
 
     in_worker(setup["paths"])
     number = int(config["_number"])
@@ -540,7 +540,7 @@ def _search_on_ray(space, method: str, n_trials: int, seed: int, per_dim: int, p
         from ray import tune  # lazy: ray is heavy
         from ray.tune.search.optuna import OptunaSearch  # lazy: ray is heavy
 
-        from synthwb.research.tune_link import TuneLink
+        from synthwb.research.tune_link import TuneLink  # lazy: it imports Ray
 
         done: list[Trial] = []
 
