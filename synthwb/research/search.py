@@ -545,6 +545,8 @@ def _search_on_ray(space, method: str, n_trials: int, seed: int, per_dim: int, p
         done: list[Trial] = []
 
         def on_result(cfg: dict, m: dict) -> None:  # each trial's row, live, as local trials report theirs
+            if _never_began(m):
+                return
             t = _ray_trial(cfg, m)
             done.append(t)
             if progress is not None:
@@ -566,8 +568,8 @@ def _search_on_ray(space, method: str, n_trials: int, seed: int, per_dim: int, p
         finally:
             shutil.rmtree(folder, ignore_errors=True)
     for r in grid:
-        if not r.metrics and link.stopped and not r.error:
-            continue  # never began: the job was stopped first (as a local search lists no such trial)
+        if link.stopped and not r.error and _never_began(r.metrics or {}):
+            continue  # the job was stopped first: a local search lists no such trial either
         t = _ray_trial(r.config or {}, r.metrics or {})
         if r.error and not t.error:
             t.error, t.status = f"{type(r.error).__name__}: {r.error}", "failed"
@@ -576,6 +578,11 @@ def _search_on_ray(space, method: str, n_trials: int, seed: int, per_dim: int, p
     if link.stopped:
         result.status = "interrupted"
     return result
+
+
+def _never_began(m: dict) -> bool:
+    """A Tune trial that reported nothing, or reported "stopped" without a run."""
+    return not m or (m.get("status") == "stopped" and not m.get("run_id"))
 
 
 def _ray_trial(cfg: dict, m: dict) -> Trial:
