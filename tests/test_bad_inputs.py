@@ -233,9 +233,13 @@ CASES = [
     C("ensemble-baseline-unknown", "ensemble --name e --members r1,baseline:nope", r"nope"),
     C("ensemble-members-repeat", "ensemble --name e --members r1,r1", r"repeat"),
     # ---------------------------------------------------------------- search and ablation
-    C("search-every-trial-fails", "search --name s --features tiny --preset dlinear-gbm --horizon 8 "
-                                  "--config {in}/crps.json --method grid --space spec.context=5000,6000 --max-steps 1",
-      r"every trial of search 's' failed \(2 of 2\); the first: .*fewer than context 5000"),
+    C("search-no-trial-can-train", "search --name s --features tiny --preset dlinear-gbm --horizon 8 "
+                                   "--config {in}/crps.json --method grid --space spec.context=5000,6000 --max-steps 1",
+      r"search dimension spec\.context=5000 cannot train: .*fewer than context 5000 \+ horizon 8"),
+    C("search-task-beyond-horizon", "search --name s --features tiny --preset dlinear-gbm --horizon 8 "
+                                    "--space config.lr=1e-3,1e-2 --max-steps 1",
+      r"this search cannot train, whatever its dimensions: the 24h task scores 24 h ahead but the model's "
+      r"horizon is 8 steps .*; fix the model or training settings$"),
     C("search-range-invalid", "search --name s --features tiny --preset dlinear-gbm --space config.lr=1e9,2e9",
       r"search dimension config\.lr=1000000000\.0 cannot train: invalid training config: lr: Input should be less than or equal to 10"),
     C("search-value-not-a-number", "search --name s --features tiny --preset dlinear-gbm --space config.lr=abc",
@@ -255,6 +259,8 @@ CASES = [
                               "--config {in}/string.json", r"holds a string"),
     C("ablation-preset-unknown", "ablation --name a --features tiny --preset nope", r"presets: anchored-term"),
     C("ablation-group-unknown", "ablation --name a --features tiny --preset dlinear-gbm --groups nope", r"nope"),
+    C("ablation-task-beyond-horizon", "ablation --name a --features tiny --preset dlinear-gbm --horizon 8",
+      r"^error: the 24h task scores 24 h ahead but the model's horizon is 8 steps"),
     # ---------------------------------------------------------------- run names
     C("runs-show-unknown", "runs show nope", r"no run 'nope'"),
     C("runs-show-traversal", "runs show ../etc", r"invalid run id"),

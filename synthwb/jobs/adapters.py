@@ -95,6 +95,7 @@ def submit_ablation(registry, name: str, featureset, model_spec, config=None, gr
     whose result is every variant's row (Ray Tune runs the variants side by side). Collect with
     :func:`ablation_rows`, then :func:`synthwb.research.ablation.ablation_table`."""
     variants = ablation.ablation_groups(featureset, groups, store)
+    ablation.check_setup(featureset, model_spec, config, store, context, horizon)
     common = {"featureset": featureset, "model_spec": model_spec, "config": config, "store": store, "root": root,
               "context": context, "horizon": horizon}
     if backend == "ray":

@@ -33,8 +33,7 @@ from synthwb.research.backend import (
     tune_run_config,
 )
 from synthwb.store import update_run
-from synthwb.train.config import TrainConfig
-from synthwb.train.loop import train
+from synthwb.train.loop import prepare, train
 
 
 def _feature_spec(spec_or_fs):
@@ -156,6 +155,14 @@ def ablation_groups(featureset, groups: Sequence[str] | None = None, store=None)
     return [FULL, *ablation_specs(fs.feature_spec, groups)]
 
 
+def check_setup(featureset, model_spec, config=None, store=None, context: int | None = None,
+                horizon: int | None = None) -> None:
+    """The model spec and training settings on the full feature set, checked as train() checks
+    them (task grid, enough rows, device), once, before any variant trains."""
+    fs = resolve_featureset(featureset, store)
+    prepare(fs, model_spec_for(model_spec, len(fs.feature_cols), store, context, horizon), config, store)
+
+
 def run_ablation(name: str, featureset, model_spec, config=None, groups: Sequence[str] | None = None,
                  store=None, root=None, progress=None, stop_event: threading.Event | None = None,
                  context: int | None = None, horizon: int | None = None, backend: str = "local",
@@ -166,10 +173,7 @@ def run_ablation(name: str, featureset, model_spec, config=None, groups: Sequenc
     check_backend(backend)
     stop_event = stop_event or threading.Event()
     variants = ablation_groups(featureset, groups, store)
-    # the model spec and the training settings are checked once, before any variant trains
-    fs = resolve_featureset(featureset, store)
-    model_spec_for(model_spec, len(fs.feature_cols), store, context, horizon)
-    TrainConfig.parse(config)
+    check_setup(featureset, model_spec, config, store, context, horizon)
     if backend == "ray":
         setup = {"name": name, "featureset": featureset, "model_spec": model_spec, "config": config,
                  "context": context, "horizon": horizon, "paths": absolute_paths(store, root)}

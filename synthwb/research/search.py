@@ -36,7 +36,6 @@ import numpy as np
 from synthwb.core.errors import SpecError, SynthwbError, validation_text
 from synthwb.core.training import part_progress
 from synthwb.features.featureset import resolve_featureset
-from synthwb.models.spec import ModelSpec
 from synthwb.research.ablation import model_spec_for
 from synthwb.research.backend import (
     RayOptions,
@@ -48,7 +47,7 @@ from synthwb.research.backend import (
 )
 from synthwb.store import delete_run, update_run
 from synthwb.train.config import TrainConfig
-from synthwb.train.loop import train
+from synthwb.train.loop import prepare, train
 
 __all__ = [
     "Dim",
@@ -338,7 +337,7 @@ def run_search(
         if progress is not None:
             best = result.best
             progress((i + 1) / total, metrics={"trial": i, "value": t.value, "status": t.status,
-                                               "best": best.value if best else None, **params},
+                                               "best": best.value if best else None, **params, "error": t.error},
                      message=f"trial {i + 1}/{total} {t.status}")
         return t
 
@@ -416,24 +415,37 @@ def prune_runs(result: SearchResult, keep: int, store=None) -> list[str]:
 def preflight(dims: Sequence[Dim], featureset, model_spec, config=None, store=None, *, context=None, horizon=None,
               per_dim: int = 3, seed: int = 0) -> None:
     """Refuse a search that cannot work before any trial trains: a path that names no setting,
-    or a dimension whose range ends (or any of whose choices) make an invalid config or spec."""
+    or a dimension whose range ends (or any of whose choices) make a setup train() refuses."""
     if int(per_dim) < 1:
         raise SpecError(f"per_dim (--per-dim) must be at least 1, got {per_dim}")
     if not 0 <= int(seed) <= 2**32 - 1:
         raise SpecError(f"seed must be 0..{2**32 - 1}, got {seed}")
-    _, base = _base_settings(featureset, model_spec, config, store, context, horizon)
-    for d in dims:
-        values = list(d.choices) if d.choices else [d.low, d.high]
-        for v in values:
-            v = int(round(v)) if d.integer and not d.choices else v
-            try:
-                settings = apply_params(base, {d.path: v})
-                TrainConfig.parse(settings["config"])
-                ModelSpec.from_dict(settings["spec"])
-            except (SynthwbError, ValueError) as exc:  # pydantic's ValidationError is a ValueError
-                why = validation_text(exc.errors()) if callable(getattr(exc, "errors", None)) else str(exc)
-                raise SpecError(f"search dimension {d.path}={v!r} cannot train: {why}; change the search "
-                                "space") from None
+    fs, base = _base_settings(featureset, model_spec, config, store, context, horizon)
+
+    def ends(d: Dim) -> list:
+        return list(d.choices) if d.choices else [int(round(v)) if d.integer else v for v in (d.low, d.high)]
+
+    def problem(params: dict) -> str | None:
+        """Why train() would refuse the setup with ``params`` applied (spec, config, the task's
+        grid, enough rows for context + horizon, the device), or None."""
+        try:
+            settings = apply_params(base, params)
+            prepare(fs, settings["spec"], settings["config"], store)
+        except (SynthwbError, ValueError) as exc:  # pydantic's ValidationError is a ValueError
+            return validation_text(exc.errors()) if callable(getattr(exc, "errors", None)) else str(exc)
+        return None
+
+    as_set = problem({})
+    for d in dims:  # each end of each dimension, the others at their first end
+        others = {o.path: ends(o)[0] for o in dims if o is not d}
+        for v in ends(d):
+            why = problem({**others, d.path: v})
+            if why is None:
+                continue
+            if why == as_set:  # not the dimension's doing: the settings it starts from
+                raise SpecError(f"this search cannot train, whatever its dimensions: {why}; fix the model or "
+                                "training settings")
+            raise SpecError(f"search dimension {d.path}={v!r} cannot train: {why}; change the search space")
 
 
 def search_runs(progress, stop_event, *, run_name: str, featureset, model_spec, space: Sequence[str | Dim],
@@ -447,7 +459,7 @@ def search_runs(progress, stop_event, *, run_name: str, featureset, model_spec, 
     cluster and each trial's cpus/gpus); their runs land in models_store the same way."""
     check_backend(backend)
     # the setup is checked here, before any trial starts (locally or on Ray)
-    dims = parse_space(space)
+    dims, _ = _checked(method, space, n_trials)
     preflight(dims, featureset, model_spec, config, store, context=context, horizon=horizon, per_dim=per_dim,
               seed=seed)
     objective = training_objective(run_name, featureset, model_spec, config, store, context=context,
@@ -552,7 +564,8 @@ def _search_on_ray(space, method: str, n_trials: int, seed: int, per_dim: int, p
             if progress is not None:
                 values = [d.value for d in done if d.status == "finished"]
                 progress(len(done) / n_trials, metrics={"trial": t.number, "value": t.value, "status": t.status,
-                                                        "best": min(values) if values else None, **t.params},
+                                                        "best": min(values) if values else None, **t.params,
+                                                        "error": t.error},
                          message=f"trial {len(done)}/{n_trials} {t.status} (Ray)")
 
         link = TuneLink(stop_event, on_result)
