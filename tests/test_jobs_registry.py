@@ -135,7 +135,7 @@ def test_eta_extrapolates_from_progress_and_counts_down_while_nothing_advances()
     assert first is not None and 0.25 < first < 0.55  # about 0.4 s left
     time.sleep(0.2)  # a pause (e.g. a validation pass): the ETA counts down, it never grows
     second, waited = job.eta, time.perf_counter() - t0
-    assert second == pytest.approx(first - waited, abs=0.01)
+    assert second == pytest.approx(first - waited, abs=0.03)
     time.sleep(0.6)
     assert job.eta == 0.0  # overdue: 0, never negative
     gate.set()
