@@ -1,6 +1,7 @@
 """Opening the app on a page with AppTest, the way every page test does it."""
 from __future__ import annotations
 
+import time
 from datetime import date
 from pathlib import Path
 
@@ -26,3 +27,13 @@ def open_page(page: str, timeout: float = 120, **sidebar) -> AppTest:
     at.switch_page(f"app_pages/{page}.py")
     at.run()
     return at
+
+
+def wait_jobs(at: AppTest, timeout: float = 240) -> None:
+    """Wait for every background job to end, then rerun the page, which must not raise."""
+    from synthwb.jobs.registry import get_registry
+
+    assert get_registry().wait_all(timeout), "background job did not finish"
+    time.sleep(0.05)
+    at.run()
+    assert not at.exception, at.exception

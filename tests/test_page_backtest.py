@@ -10,12 +10,11 @@ import shutil
 from datetime import date
 
 import pytest
-from apptest_support import DEMO_SIDEBAR
+from apptest_support import DEMO_SIDEBAR, wait_jobs
 from apptest_support import open_page as open_app
 from streamlit.testing.v1 import AppTest
 
 from synthwb.cli import main
-from synthwb.jobs.registry import get_registry
 
 
 @pytest.fixture
@@ -48,9 +47,7 @@ def test_baselines_only_backtest_renders_and_matches_cli(demo_env, capsys):
     at.button(key="bt_go").click()
     at.run()
     assert not at.exception, at.exception
-    assert get_registry().wait_all(timeout=300)
-    at.run()
-    assert not at.exception, at.exception
+    wait_jobs(at, 300)
     assert not at.error, [e.value for e in at.error]
 
     tables = [d.value for d in at.dataframe]
@@ -77,9 +74,7 @@ def test_bad_period_shows_a_message_not_a_traceback(demo_env):
     at.number_input(key="bt_paths").set_value(16)
     at.button(key="bt_go").click()
     at.run()
-    assert get_registry().wait_all(timeout=120)
-    at.run()
-    assert not at.exception, at.exception
+    wait_jobs(at, 120)
     assert any("no forecast origin" in str(e.value) for e in at.error)
 
 
@@ -102,9 +97,7 @@ def test_a_trained_run_gives_the_same_numbers_on_the_page_and_the_cli(demo_env, 
     assert at.radio(key="bt_period").value == "held-out test split"
     at.button(key="bt_go").click()
     at.run()
-    assert get_registry().wait_all(timeout=300)
-    at.run()
-    assert not at.exception, at.exception
+    wait_jobs(at, 300)
     assert not at.error, [e.value for e in at.error]
     assert not at.warning, [w.value for w in at.warning]       # no origin inside the training data
     summary = next(d.value for d in at.dataframe if "mean_score" in d.value.columns)
@@ -124,9 +117,7 @@ def test_a_trained_run_gives_the_same_numbers_on_the_page_and_the_cli(demo_env, 
     at.date_input(key="bt_to").set_value(date(2024, 1, 9))
     at.button(key="bt_go").click()
     at.run()
-    assert get_registry().wait_all(timeout=300)
-    at.run()
-    assert not at.exception, at.exception
+    wait_jobs(at, 300)
     assert any("2 of 2 origins lie before" in w.value for w in at.warning), [w.value for w in at.warning]
     summary = next(d.value for d in at.dataframe if "mean_score" in d.value.columns)
     rc = main(["backtest", "--run", "page-bt", "--baseline", "gbm", "--start", "2024-01-05", "--end", "2024-01-10",
@@ -160,9 +151,7 @@ def test_the_task_follows_the_run_and_a_run_no_task_fits_is_a_clear_message(demo
     at.number_input(key="bt_paths").set_value(16)
     at.button(key="bt_go").click()
     at.run()
-    assert get_registry().wait_all(timeout=120)
-    at.run()
-    assert not at.exception, at.exception
+    wait_jobs(at, 120)
     msg = [e.value for e in at.error]
     assert len(msg) == 1 and msg[0].startswith("hourly simulates paths on a 1 h grid, coarser than the 24h task's 5 min step")
     assert "SpecError" not in msg[0]
@@ -179,9 +168,7 @@ def test_backtest_this_run_starts_on_the_runs_task(demo_env):
           root=demo_env.root, context=32)
     at = open_app("backtest", **DEMO_SIDEBAR, bt_runs=["quick-one"], bt_task="24h", bt_autostart=True)
     assert not at.exception, at.exception
-    assert get_registry().wait_all(timeout=300)
-    at.run()
-    assert not at.exception, at.exception
+    wait_jobs(at, 300)
     summary = next(d.value for d in at.dataframe if "mean_score" in d.value.columns)
     assert "quick-one" in set(summary["model"]) and "gbm" in set(summary["model"])
     assert len(at.get("download_button")) == 3  # right under the table, no tab to open first
@@ -204,9 +191,7 @@ def test_a_stopped_run_is_picked_and_backtested_from_its_best_weights(demo_env, 
     at.run()
     at.button(key="bt_go").click()
     at.run()
-    assert get_registry().wait_all(timeout=300)
-    at.run()
-    assert not at.exception, at.exception
+    wait_jobs(at, 300)
     assert not at.error, [e.value for e in at.error]
     summary = next(d.value for d in at.dataframe if "mean_score" in d.value.columns).set_index("model")
     assert summary.loc[rid, "note"] == label and summary.loc["gbm", "note"] == ""

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import io
 import json
-import time
 from contextlib import redirect_stdout
 from datetime import date
 
 import pytest
-from apptest_support import DEMO_SIDEBAR
+from apptest_support import DEMO_SIDEBAR, wait_jobs
 from apptest_support import open_page as open_app
 from streamlit.testing.v1 import AppTest
 
@@ -22,13 +21,6 @@ def _open(page: str = "compare", **sidebar) -> AppTest:
     at = open_app(page, timeout=180, **{**DEMO_SIDEBAR, **sidebar})
     assert not at.exception, at.exception
     return at
-
-
-def _wait_jobs(at: AppTest, timeout: float = 240) -> None:
-    assert get_registry().wait_all(timeout), "background job did not finish"
-    time.sleep(0.05)
-    at.run()
-    assert not at.exception, at.exception
 
 
 def _by_key(widgets, key):
@@ -46,7 +38,7 @@ def test_compare_page_runs_a_comparison_like_the_cli(page_env, demo_lake):
     at.run()
     at.button(key="cmp_go").click().run()
     assert not at.exception, at.exception
-    _wait_jobs(at)
+    wait_jobs(at)
     assert not at.error, [e.value for e in at.error]
     # the leaderboard as drawn
     board = at.dataframe[0].value
@@ -114,7 +106,7 @@ def test_ensemble_builder_saves_a_run_that_can_be_compared(page_env, demo_lake):
     at.number_input(key="cmp_paths").set_value(32)
     at.run()
     at.button(key="cmp_go").click().run()
-    _wait_jobs(at)
+    wait_jobs(at)
     assert set(at.dataframe[0].value["model"]) == {"page-mix", "gbm"}
 
 
@@ -129,7 +121,7 @@ def test_bad_input_shows_a_message_not_a_traceback(page_env):
     at.number_input(key="cmp_origins").set_value(3)
     at.run()
     at.button(key="cmp_go").click().run()
-    _wait_jobs(at)
+    wait_jobs(at)
     assert not at.exception, at.exception
     assert at.error and "horizon" in at.error[0].value
 
@@ -167,7 +159,7 @@ def test_three_runs_and_two_baselines_with_a_fitted_ensemble(page_env, demo_lake
     at.run()
     assert at.button(key="ens_save").disabled  # nothing fitted yet
     at.button(key="ens_fit").click().run()
-    _wait_jobs(at)
+    wait_jobs(at)
     weights = next(d.value for d in at.dataframe if "member" in d.value.columns)
     assert list(weights["member"]) == [a, "baseline:gbm"]
     assert weights["weight"].sum() == pytest.approx(1.0)
@@ -187,7 +179,7 @@ def test_three_runs_and_two_baselines_with_a_fitted_ensemble(page_env, demo_lake
     at.number_input(key="cmp_paths").set_value(32)
     at.run()
     at.button(key="cmp_go").click().run()
-    _wait_jobs(at)
+    wait_jobs(at)
     assert not at.error, [e.value for e in at.error]
     board = at.dataframe[0].value
     assert set(board["model"]) == {a, b, "fitted-mix", "gbm", "bootstrap"}
@@ -201,7 +193,7 @@ def test_three_runs_and_two_baselines_with_a_fitted_ensemble(page_env, demo_lake
     # the sidebar's whole range reaches into the runs' training data: flagged
     at.radio(key="cmp_period").set_value("sidebar dates").run()
     at.button(key="cmp_go").click().run()
-    _wait_jobs(at)
+    wait_jobs(at)
     assert not at.exception, at.exception
     assert any("in-sample" in w.value and "of 4 origins lie before" in w.value for w in at.warning), \
         [w.value for w in at.warning]
@@ -230,7 +222,7 @@ def test_ablation_and_search_tabs_run_background_jobs(page_env, demo_lake):
     assert set(at.multiselect(key="abl_groups").options) == {"returns", "trend"}
     at.multiselect(key="abl_groups").set_value(["trend"]).run()
     at.button(key="abl_go").click().run()
-    _wait_jobs(at)
+    wait_jobs(at)
     table = next(d.value for d in at.dataframe if "delta" in d.value.columns)
     assert list(table["group"]) == ["(all features)", "trend"]
     assert table["val_crps"].notna().all()
@@ -241,7 +233,7 @@ def test_ablation_and_search_tabs_run_background_jobs(page_env, demo_lake):
     at.number_input(key="hp_keep").set_value(1)
     at.run()
     at.button(key="hp_go").click().run()
-    _wait_jobs(at)
+    wait_jobs(at)
     assert not at.exception, at.exception
     assert any("Best trial" in s.value for s in at.success)
     kept = [r["run_id"] for r in list_runs(page_env) if r["run_id"].startswith("hp-t")]
@@ -262,7 +254,7 @@ def test_stop_ends_a_comparison_as_interrupted(page_env):
     job = get_registry().find(at.session_state["cmp_job"])
     assert job.status in ("queued", "running")
     at.button(key="cmp_job_stop").click().run()
-    _wait_jobs(at)
+    wait_jobs(at)
     assert job.status == "interrupted"
     assert any("Stopped" in w.value for w in at.warning)
     assert not at.error
@@ -283,7 +275,7 @@ def test_a_stopped_run_is_listed_and_compared_with_its_label(page_env, demo_lake
     at.number_input(key="cmp_paths").set_value(32)
     at.run()
     at.button(key="cmp_go").click().run()
-    _wait_jobs(at)
+    wait_jobs(at)
     assert not at.error, [e.value for e in at.error]
     board = at.dataframe[0].value.set_index("model")
     assert board.loc[rid, "note"] == label and board.loc["gbm", "note"] == ""
