@@ -7,10 +7,7 @@ per variant (:mod:`synthwb.jobs.adapters`) and collects them with :func:`ablatio
 """
 from __future__ import annotations
 
-import contextlib
 import json
-import shutil
-import sys
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -29,8 +26,6 @@ from synthwb.research.backend import (
     absolute_paths,
     check_backend,
     in_worker,
-    ray_session,
-    tune_run_config,
 )
 from synthwb.store import update_run
 from synthwb.train.loop import prepare, train
@@ -226,40 +221,26 @@ def _tune_variant(config: dict, setup: dict) -> None:
 
 def _ablation_on_ray(variants: list[str], setup: dict, options: RayOptions | None, progress,
                      stop_event: threading.Event) -> list[dict]:
-    opts = options or RayOptions()
-    with ray_session(opts):
-        from ray import tune  # lazy: ray is heavy
+    from ray import tune  # lazy: ray is heavy
 
-        from synthwb.research.tune_link import TuneLink  # lazy: it imports Ray
+    from synthwb.research.tune_link import run_tune  # lazy: it imports Ray
 
-        done: list[dict] = []
+    rows: list[dict] = []
 
-        def on_result(cfg: dict, m: dict) -> None:  # each variant's row, live
-            if not m.get("row"):
-                return
-            done.append(json.loads(m["row"]))
-            if progress is not None:
-                progress(len(done) / len(variants), metrics=done[-1],
-                         message=f"variant {len(done)}/{len(variants)} {done[-1].get('status')} (Ray)")
+    def on_result(cfg: dict, m: dict) -> None:  # each variant's row as it reports
+        if not m.get("row"):
+            return  # the job was stopped first: no row, as in a local ablation
+        rows.append(json.loads(m["row"]))
+        if progress is not None:
+            progress(len(rows) / len(variants), metrics=rows[-1],
+                     message=f"variant {len(rows)}/{len(variants)} {rows[-1].get('status')} (Ray)")
 
-        link = TuneLink(stop_event, on_result)
-        run_config, folder = tune_run_config(f"{setup['name']}-ablation", link)
-        trainable = tune.with_resources(tune.with_parameters(_tune_variant, setup={**setup, "stop": link.flag}),
-                                        opts.resources)
-        tuner = tune.Tuner(trainable, param_space={"group": tune.grid_search(variants)}, run_config=run_config)
-        try:
-            with contextlib.redirect_stdout(sys.stderr):  # Tune's tables never reach a --json stdout
-                grid = tuner.fit()
-        finally:
-            shutil.rmtree(folder, ignore_errors=True)
-    rows = []
-    for r in grid:
+    grid, _ = run_tune(f"{setup['name']}-ablation", _tune_variant, setup, options, stop_event, on_result,
+                       param_space={"group": tune.grid_search(variants)})
+    reported = {row.get("group") for row in rows}
+    for r in grid:  # a variant whose worker died before it could report
         g = (r.config or {}).get("group")
-        raw = (r.metrics or {}).get("row")
-        if raw:
-            rows.append(json.loads(raw))
-        elif r.error or not link.stopped:
-            rows.append({"group": g, "status": "failed",
-                         "error": f"{type(r.error).__name__}: {r.error}" if r.error else "the variant reported nothing"})
+        if r.error and g not in reported:
+            rows.append({"group": g, "status": "failed", "error": f"{type(r.error).__name__}: {r.error}"})
     rows.sort(key=lambda row: variants.index(row["group"]) if row.get("group") in variants else len(variants))
     return rows

@@ -17,7 +17,6 @@ from __future__ import annotations
 import contextlib
 import os
 import socket
-import tempfile
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -124,17 +123,6 @@ def in_worker(paths: dict[str, str]) -> None:
     os.environ["SYNTHWB_STORE_DIR"] = paths["store"]
     os.environ["SYNTHWB_DATA_DIR"] = paths["root"]
     os.environ["SYNTHWB_CACHE_DIR"] = paths["cache"]
-
-
-def tune_run_config(name: str, link=None):
-    """Tune's RunConfig: quiet, its own files in a temp folder (the results that matter land
-    in models_store as runs); with a :class:`~synthwb.research.tune_link.TuneLink`, its live
-    rows and its stop."""
-    from ray import tune  # lazy: ray is heavy
-
-    folder = tempfile.mkdtemp(prefix="synthwb-tune-")
-    extra = {"callbacks": link.callbacks, "stop": link.stopper} if link is not None else {}
-    return tune.RunConfig(storage_path=folder, name=name, verbose=0, log_to_file=True, **extra), folder
 
 
 # ------------------------------------------------------------------------------ backtests

@@ -19,12 +19,9 @@ leaves is Backtest's and Compare's (:mod:`synthwb.evaluate`), as neuralforecast 
 """
 from __future__ import annotations
 
-import contextlib
 import copy
 import itertools
 import math
-import shutil
-import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -42,8 +39,6 @@ from synthwb.research.backend import (
     absolute_paths,
     check_backend,
     in_worker,
-    ray_session,
-    tune_run_config,
 )
 from synthwb.store import delete_run, update_run
 from synthwb.train.config import TrainConfig
@@ -239,6 +234,11 @@ class Trial:
     error: str | None = None
     seconds: float = 0.0
 
+    def row(self, best: Trial | None) -> dict:
+        """This trial's row in the job's live table (the Research page), ``best`` so far."""
+        return {"trial": self.number, "value": self.value, "status": self.status,
+                "best": best.value if best else None, **self.params, "error": self.error}
+
     def to_dict(self) -> dict:
         return {"number": self.number, "status": self.status, "value": self.value, "run_id": self.run_id,
                 "error": self.error, "seconds": round(self.seconds, 3),
@@ -335,10 +335,7 @@ def run_search(
         t.seconds = time.perf_counter() - t0
         result.trials.append(t)
         if progress is not None:
-            best = result.best
-            progress((i + 1) / total, metrics={"trial": i, "value": t.value, "status": t.status,
-                                               "best": best.value if best else None, **params, "error": t.error},
-                     message=f"trial {i + 1}/{total} {t.status}")
+            progress((i + 1) / total, metrics=t.row(result.best), message=f"trial {i + 1}/{total} {t.status}")
         return t
 
     if method in ("grid", "random"):
@@ -547,46 +544,30 @@ def _search_on_ray(space, method: str, n_trials: int, seed: int, per_dim: int, p
     if stop_event is not None and stop_event.is_set():
         result.status = "interrupted"
         return result
-    opts = options or RayOptions()
-    with ray_session(opts):
-        from ray import tune  # lazy: ray is heavy
-        from ray.tune.search.optuna import OptunaSearch  # lazy: ray is heavy
+    from ray import tune  # lazy: ray is heavy
+    from ray.tune.search.optuna import OptunaSearch  # lazy: ray is heavy
 
-        from synthwb.research.tune_link import TuneLink  # lazy: it imports Ray
+    from synthwb.research.tune_link import run_tune  # lazy: it imports Ray
 
-        done: list[Trial] = []
-
-        def on_result(cfg: dict, m: dict) -> None:  # each trial's row, live, as local trials report theirs
-            if _never_began(m):
-                return
-            t = _ray_trial(cfg, m)
-            done.append(t)
-            if progress is not None:
-                values = [d.value for d in done if d.status == "finished"]
-                progress(len(done) / n_trials, metrics={"trial": t.number, "value": t.value, "status": t.status,
-                                                        "best": min(values) if values else None, **t.params,
-                                                        "error": t.error},
-                         message=f"trial {len(done)}/{n_trials} {t.status} (Ray)")
-
-        link = TuneLink(stop_event, on_result)
-        alg = OptunaSearch(space=_DefineByRun(tuple(dims)), metric="value", mode="min", sampler=_sampler(method, dims, seed, per_dim))
-        run_config, folder = tune_run_config(f"{setup['name']}-search", link)
-        trainable = tune.with_resources(tune.with_parameters(_tune_trial, setup={**setup, "stop": link.flag}),
-                                        opts.resources)
-        tuner = tune.Tuner(trainable, tune_config=tune.TuneConfig(search_alg=alg, num_samples=n_trials),
-                           run_config=run_config)
-        try:
-            with contextlib.redirect_stdout(sys.stderr):  # Tune's tables never reach a --json stdout
-                grid = tuner.fit()
-        finally:
-            shutil.rmtree(folder, ignore_errors=True)
-    for r in grid:
-        if link.stopped and not r.error and _never_began(r.metrics or {}):
-            continue  # the job was stopped first: a local search lists no such trial either
-        t = _ray_trial(r.config or {}, r.metrics or {})
-        if r.error and not t.error:
-            t.error, t.status = f"{type(r.error).__name__}: {r.error}", "failed"
+    def on_result(cfg: dict, m: dict) -> None:  # each trial as it reports, as local trials report theirs
+        if _never_began(m):
+            return  # the job was stopped first: a local search lists no such trial either
+        t = _ray_trial(cfg, m)
         result.trials.append(t)
+        if progress is not None:
+            progress(len(result.trials) / n_trials, metrics=t.row(result.best),
+                     message=f"trial {len(result.trials)}/{n_trials} {t.status} (Ray)")
+
+    alg = OptunaSearch(space=_DefineByRun(tuple(dims)), metric="value", mode="min", sampler=_sampler(method, dims, seed, per_dim))
+    grid, link = run_tune(f"{setup['name']}-search", _tune_trial, setup, options, stop_event, on_result,
+                          tune_config=tune.TuneConfig(search_alg=alg, num_samples=n_trials))
+    reported = {t.number for t in result.trials}
+    for r in grid:  # a trial whose worker died before it could report
+        cfg = r.config or {}
+        if r.error and int(cfg.get("_number", -1)) not in reported:
+            t = _ray_trial(cfg, {})
+            t.status, t.error = "failed", f"{type(r.error).__name__}: {r.error}"
+            result.trials.append(t)
     result.trials.sort(key=lambda t: t.number)
     if link.stopped:
         result.status = "interrupted"

@@ -9,16 +9,23 @@ side, :func:`stop_relay` the trial's:
   :func:`stop_relay`: a running trial stops at its next training step as a local one does
   (run ``interrupted``, best weights kept) and a trial that starts afterwards returns at once;
 - once stopped and no trial is running, Tune starts no more (a Tune stopper).
+
+:func:`run_tune` runs a trainable that way; the search and the ablation both use it.
 """
 from __future__ import annotations
 
 import contextlib
+import shutil
+import sys
+import tempfile
 import threading
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import ray
 from ray import tune
+
+from synthwb.research.backend import RayOptions, ray_session
 
 POLL_SECONDS = 0.5
 
@@ -112,3 +119,26 @@ def stop_relay(flag) -> Iterator[threading.Event]:
         yield event
     finally:
         done.set()
+
+
+def run_tune(name: str, fn: Callable[[dict, dict], None], setup: dict, options: RayOptions | None,
+             stop_event: threading.Event | None, on_result: Callable[[dict, dict], None],
+             **tuner_kwargs: Any) -> tuple[Any, TuneLink]:
+    """``fn(config, setup)`` as Ray Tune trials on the cluster ``options`` names, each with its
+    cpus/gpus and ``setup`` plus the stop flag (``setup["stop"]``, for :func:`stop_relay`);
+    ``tuner_kwargs`` go to ``tune.Tuner`` (param_space, tune_config). Tune writes its own files
+    in a temp folder, removed after (the results that matter land in models_store as runs).
+    Returns Tune's result grid and the link (``link.stopped``: the job was stopped)."""
+    opts = options or RayOptions()
+    with ray_session(opts):
+        link = TuneLink(stop_event, on_result)
+        folder = tempfile.mkdtemp(prefix="synthwb-tune-")
+        run_config = tune.RunConfig(storage_path=folder, name=name, verbose=0, log_to_file=True,
+                                    callbacks=link.callbacks, stop=link.stopper)
+        trainable = tune.with_resources(tune.with_parameters(fn, setup={**setup, "stop": link.flag}), opts.resources)
+        try:
+            with contextlib.redirect_stdout(sys.stderr):  # Tune's tables never reach a --json stdout
+                grid = tune.Tuner(trainable, run_config=run_config, **tuner_kwargs).fit()
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
+    return grid, link
