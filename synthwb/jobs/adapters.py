@@ -94,8 +94,7 @@ def submit_ablation(registry, name: str, featureset, model_spec, config=None, gr
     """Local: one "ablation" job per variant, each result one row. Ray: one "ablation-ray" job
     whose result is every variant's row (Ray Tune runs the variants side by side). Collect with
     :func:`ablation_rows`, then :func:`synthwb.research.ablation.ablation_table`."""
-    variants = ablation.ablation_groups(featureset, groups, store)
-    ablation.check_setup(featureset, model_spec, config, store, context, horizon)
+    variants = ablation.ablation_plan(featureset, model_spec, config, groups, store, context, horizon)
     common = {"featureset": featureset, "model_spec": model_spec, "config": config, "store": store, "root": root,
               "context": context, "horizon": horizon}
     if backend == "ray":

@@ -144,18 +144,15 @@ def ablation_table(rows: Sequence[dict]):
     return df.sort(pl.col("group") != FULL, pl.col("delta"), descending=[False, True], nulls_last=True)
 
 
-def ablation_groups(featureset, groups: Sequence[str] | None = None, store=None) -> list[str]:
-    """[FULL, group, ...]: the variants an ablation trains (groups checked against the set)."""
+def ablation_plan(featureset, model_spec, config=None, groups: Sequence[str] | None = None, store=None,
+                  context: int | None = None, horizon: int | None = None) -> list[str]:
+    """[FULL, group, ...]: the variants an ablation trains (groups checked against the set),
+    once its model spec and training settings pass on the full feature set as train() checks
+    them (task grid, enough rows, device): before any variant trains."""
     fs = resolve_featureset(featureset, store)
-    return [FULL, *ablation_specs(fs.feature_spec, groups)]
-
-
-def check_setup(featureset, model_spec, config=None, store=None, context: int | None = None,
-                horizon: int | None = None) -> None:
-    """The model spec and training settings on the full feature set, checked as train() checks
-    them (task grid, enough rows, device), once, before any variant trains."""
-    fs = resolve_featureset(featureset, store)
+    variants = [FULL, *ablation_specs(fs.feature_spec, groups)]
     prepare(fs, model_spec_for(model_spec, len(fs.feature_cols), store, context, horizon), config, store)
+    return variants
 
 
 def run_ablation(name: str, featureset, model_spec, config=None, groups: Sequence[str] | None = None,
@@ -167,8 +164,7 @@ def run_ablation(name: str, featureset, model_spec, config=None, groups: Sequenc
     ``ray``'s cpus/gpus); the runs land in models_store the same way."""
     check_backend(backend)
     stop_event = stop_event or threading.Event()
-    variants = ablation_groups(featureset, groups, store)
-    check_setup(featureset, model_spec, config, store, context, horizon)
+    variants = ablation_plan(featureset, model_spec, config, groups, store, context, horizon)
     if backend == "ray":
         setup = {"name": name, "featureset": featureset, "model_spec": model_spec, "config": config,
                  "context": context, "horizon": horizon, "paths": absolute_paths(store, root)}

@@ -457,16 +457,16 @@ def search_runs(progress, stop_event, *, run_name: str, featureset, model_spec, 
     check_backend(backend)
     # the setup is checked here, before any trial starts (locally or on Ray)
     dims, _ = _checked(method, space, n_trials)
-    preflight(dims, featureset, model_spec, config, store, context=context, horizon=horizon, per_dim=per_dim,
-              seed=seed)
-    objective = training_objective(run_name, featureset, model_spec, config, store, context=context,
-                                   horizon=horizon, root=root)
+    fs = resolve_featureset(featureset, store)  # read once: the checks and the local trials share it
+    preflight(dims, fs, model_spec, config, store, context=context, horizon=horizon, per_dim=per_dim, seed=seed)
     if backend == "ray":
         result = _search_on_ray(space, method, n_trials, seed, per_dim, progress, stop_event, ray,
                                 setup={"name": run_name, "featureset": featureset, "model_spec": model_spec,
                                        "config": config, "context": context, "horizon": horizon,
                                        "paths": absolute_paths(store, root)})
     else:
+        objective = training_objective(run_name, fs, model_spec, config, store, context=context, horizon=horizon,
+                                       root=root)
         result = run_search(space, objective, method, n_trials, seed, per_dim, progress, stop_event)
     failed = [t for t in result.trials if t.status == "failed"]
     if result.trials and len(failed) == len(result.trials):
