@@ -99,9 +99,6 @@ def live_panel(job_id: str) -> None:
         st.info(f"Job `{job_id}` is not in this app process (the app was restarted?). "
                 "Its run, if it started, is listed under Saved runs below.", icon=":material/info:")
         return
-    if job.done and S.get("train_seen_done") != job.id:
-        S.train_seen_done = job.id
-        st.rerun()  # once, before the result is drawn: refresh the lists, stop polling (no button that vanishes)
     hist = _history(job)
     c1, c2 = st.columns([4, 1])
     c1.markdown(f"#### {STATUS_ICON.get(job.status, '')} {job.name} · `{job.status}`")
@@ -134,6 +131,9 @@ def live_panel(job_id: str) -> None:
                    + (f" ({r.stop_reason})" if r.stop_reason else ""), icon=":material/check_circle:")
         if r.status == "finished":
             backtest_button(r.run_id, getattr(job.kwargs.get("config"), "synth_task", None))
+    if job.done and S.get("train_seen_done") != job.id:
+        S.train_seen_done = job.id
+        st.rerun()  # once: refresh the lists and stop polling
 
 
 # ------------------------------------------------------------------------- new run form
