@@ -43,10 +43,16 @@ from synthwb.core.time import to_ns
 from synthwb.data.realised import join_on_grid
 from synthwb.scoring.crps import crps_almost_fair_torch, crps_ensemble
 from synthwb.scoring.kernels import kernels, term_layout
+from synthwb.scoring.tasks import BP, KINDS, Interval, SynthTask, VolBlock, _plan
+from synthwb.scoring.versions import DEFAULT_VALIDATOR, get_task, get_validator
+
+TASKS: dict[str, SynthTask] = dict(get_validator(DEFAULT_VALIDATOR).tasks)  # the newest version's presets
 
 __all__ = [
+    "BP",
     "KINDS",
     "Interval",
+    "VolBlock",
     "SynthTask",
     "TASKS",
     "get_task",
@@ -60,170 +66,6 @@ __all__ = [
     "align_realised_batch",
     "synth_loss_torch",
 ]
-
-KINDS = ("ordinary", "abs", "gaps")
-BP = 10_000.0
-
-
-# ------------------------------------------------------------------------------ tasks
-
-
-def _kind_from_name(name: str) -> str:
-    if name.endswith("_abs"):
-        return "abs"
-    if name.endswith("_gaps"):
-        return "gaps"
-    return "ordinary"
-
-
-@dataclass(frozen=True)
-class Interval:
-    """A scoring interval: ``name``, length in ``seconds`` and ``kind``.
-
-    ``kind`` defaults to what the name says, as in the validator (``*_abs`` -> abs,
-    ``*_gaps`` -> gaps, else ordinary); a custom interval may set it explicitly.
-    """
-
-    name: str
-    seconds: int
-    kind: str = ""
-
-    def __post_init__(self) -> None:
-        if not isinstance(self.name, str) or not self.name:
-            raise SpecError("an interval needs a non-empty name")
-        try:
-            seconds = int(self.seconds)
-        except (TypeError, ValueError):
-            raise SpecError(f"interval {self.name!r}: seconds must be an integer, got {self.seconds!r}") from None
-        if seconds <= 0 or seconds != self.seconds:
-            raise SpecError(f"interval {self.name!r}: seconds must be a positive integer, got {self.seconds!r}")
-        object.__setattr__(self, "seconds", seconds)
-        kind = self.kind or _kind_from_name(self.name)
-        if kind not in KINDS:
-            raise SpecError(f"interval {self.name!r}: kind {kind!r} is not one of {list(KINDS)}")
-        object.__setattr__(self, "kind", kind)
-
-    def steps(self, step_seconds: int) -> int:
-        """Grid steps in this interval; the interval must be a whole number of steps."""
-        if self.seconds % step_seconds:
-            raise SpecError(
-                f"interval {self.name!r} ({self.seconds} s) is not a multiple of the grid step "
-                f"{step_seconds} s"
-            )
-        return self.seconds // step_seconds
-
-    def to_dict(self) -> dict:
-        return {"name": self.name, "seconds": self.seconds, "kind": self.kind}
-
-
-@dataclass(frozen=True)
-class SynthTask:
-    """A prompt: grid step, number of points (t0 included), scoring intervals, paths asked."""
-
-    name: str
-    step_seconds: int
-    n_points: int
-    intervals: tuple[Interval, ...]
-    n_paths: int = 1000
-
-    def __post_init__(self) -> None:
-        if int(self.step_seconds) <= 0:
-            raise SpecError(f"task {self.name!r}: step_seconds must be positive")
-        if int(self.n_points) < 2:
-            raise SpecError(f"task {self.name!r}: n_points must be at least 2 (t0 and one step)")
-        ivs = tuple(iv if isinstance(iv, Interval) else Interval(**iv) for iv in self.intervals)
-        if not ivs:
-            raise SpecError(f"task {self.name!r}: no scoring intervals")
-        names = [iv.name for iv in ivs]
-        if len(set(names)) != len(names):
-            raise SpecError(f"task {self.name!r}: duplicate interval names {names}")
-        object.__setattr__(self, "intervals", ivs)
-        object.__setattr__(self, "step_seconds", int(self.step_seconds))
-        object.__setattr__(self, "n_points", int(self.n_points))
-        for iv in ivs:
-            iv.steps(self.step_seconds)
-
-    @property
-    def horizon_seconds(self) -> int:
-        return self.step_seconds * (self.n_points - 1)
-
-    @property
-    def n_steps(self) -> int:
-        return self.n_points - 1
-
-    @classmethod
-    def custom(cls, name: str, step_seconds: int, n_points: int,
-               intervals: Mapping[str, int] | Iterable[Interval | dict], n_paths: int = 1000) -> SynthTask:
-        """A task from ``{"name": seconds}`` (kinds from the names) or a list of intervals."""
-        if isinstance(intervals, Mapping):
-            ivs = tuple(Interval(k, v) for k, v in intervals.items())
-        else:
-            ivs = tuple(iv if isinstance(iv, Interval) else Interval(**iv) for iv in intervals)
-        return cls(name, step_seconds, n_points, ivs, n_paths)
-
-    def grid_points(self, step_seconds: int | None = None) -> int:
-        """Points (t0 included) of a forecast on a grid of ``step_seconds`` over this horizon."""
-        step = int(step_seconds or self.step_seconds)
-        if self.horizon_seconds % step:
-            raise SpecError(f"task {self.name!r}: horizon {self.horizon_seconds} s is not a multiple of {step} s")
-        return self.horizon_seconds // step + 1
-
-    def n_terms(self, step_seconds: int | None = None) -> int:
-        """Number of score terms when every realised value is present."""
-        step = int(step_seconds or self.step_seconds)
-        n = self.grid_points(step)
-        return sum(len(_plan(iv.kind, iv.steps(step), n)[1]) for iv in self.intervals)
-
-    def to_dict(self) -> dict:
-        return {"name": self.name, "step_seconds": self.step_seconds, "n_points": self.n_points,
-                "n_paths": self.n_paths, "intervals": [iv.to_dict() for iv in self.intervals]}
-
-    @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> SynthTask:
-        try:
-            return cls(d["name"], d["step_seconds"], d["n_points"],
-                       tuple(Interval(**iv) for iv in d["intervals"]), d.get("n_paths", 1000))
-        except KeyError as exc:
-            raise SpecError(f"task spec is missing {exc.args[0]!r}") from None
-
-
-TASKS: dict[str, SynthTask] = {
-    "24h": SynthTask.custom(
-        "24h", 300, 289,
-        {"5min": 300, "30min": 1800, "3hour": 10800, "24hour_abs": 86400},
-    ),
-    "1h": SynthTask.custom(
-        "1h", 60, 61,
-        {"1min": 60, "2min": 120, "5min": 300, "15min": 900, "30min": 1800, "60min_abs": 3600,
-         **{f"0_{m}min_gaps": m * 60 for m in range(5, 61, 5)}},
-    ),
-}
-
-
-def get_task(task: str | SynthTask | Mapping) -> SynthTask:
-    """A task by preset name ("24h", "1h"), a SynthTask, or its dict form."""
-    if isinstance(task, SynthTask):
-        return task
-    if isinstance(task, Mapping):
-        return SynthTask.from_dict(task)
-    if task in TASKS:
-        return TASKS[task]
-    raise SpecError(f"unknown task {task!r}; presets: {', '.join(TASKS)}")
-
-
-def _plan(kind: str, k: int, n: int) -> tuple[np.ndarray | None, np.ndarray, int]:
-    """(start indices or None for abs, end indices, effective k) of an interval on n points."""
-    if kind == "abs":
-        # validator: if only t0 is on the stride, shorten the stride
-        while len(range(0, n, k)) == 1 and k > 1:
-            k -= 1
-        pts = np.arange(0, n, k)
-        return None, pts[1:], k
-    pts = np.arange(0, n, k)
-    if kind == "gaps":
-        pts = pts[:2]
-    return pts[:-1], pts[1:], k
-
 
 def _intervals_of(task_or_intervals) -> tuple[Interval, ...]:
     if isinstance(task_or_intervals, (SynthTask, str)) or (
