@@ -33,6 +33,7 @@ AREAS = (
     "synthwb.cli.forecast",
     "synthwb.cli.runs",
     "synthwb.cli.moirai",
+    "synthwb.cli.validators",
 )
 
 
