@@ -21,6 +21,7 @@ from synthwb.forecast.baselines import BASELINES
 from synthwb.scoring.synth import TASKS
 from ui import jobs as bg
 from ui import state
+from ui.widgets import task_label, validator_caption, validator_picker
 
 S = st.session_state
 
@@ -38,14 +39,15 @@ def _on_run(sel) -> None:
             "start": None if held_out else datetime.combine(S.bt_from, time(), tzinfo=UTC),
             "end": None if held_out else datetime.combine(S.bt_to + timedelta(days=1), time(), tzinfo=UTC),
             "uncalibrated": bool(S.bt_uncal),
-            "n_origins": int(S.bt_origins), "every": int(S.bt_every) or None, "n_paths": int(S.bt_paths),
+            "n_origins": int(S.bt_origins), "n_paths": int(S.bt_paths),
             "seed": int(S.bt_seed), "cost_bps": float(S.bt_cost), "threshold_bps": float(S.bt_threshold),
-            "seasonality": int(S.bt_season),
+            "seasonality": int(S.bt_season), "validator": S.get("validator"),
+            "cadence": bool(S.get("bt_cadence")), "every": None if S.get("bt_cadence") else int(S.bt_every) or None,
         })
     except SynthwbError as exc:
         S.bt_error = exc
         return
-    label = f"{', '.join(runs + [b.label for b in spec.baselines])} · {spec.task}"
+    label = f"{', '.join(runs + [b.label for b in spec.baselines])} · {spec.task} · validator {spec.validator}"
     bg.submit("bt_job", "backtest", label, spec=spec)
 
 
@@ -78,13 +80,20 @@ def _setup(sel) -> None:
     p2.checkbox("Also score runs uncalibrated", True, key="bt_uncal",
                 help="before / after the calibration fitted on the validation split")
     dates = not S.bt_runs or S.bt_period == DATES
+    v1, v2 = st.columns([1, 3])
+    version = validator_picker(v1)
+    v2.checkbox("Validator cadence", key="bt_cadence",
+                help="origins where the chosen version's scored requests fall (one per asset and hour for 24h, "
+                     "per 10 minutes for 1h, by its keeper rule), at most 'Origins' of them, instead of evenly "
+                     "spread; the live request ids and salt are unknown, so which request of a bucket is kept is "
+                     "a faithful draw of the rule (`backtest --cadence`)")
     c = st.columns([1, 1, 1, 1, 1, 1, 1])
-    c[0].selectbox("Task", list(TASKS), key="bt_task",
-                   format_func=lambda t: f"{t} ({TASKS[t].n_terms()} terms)")
+    c[0].selectbox("Task", list(TASKS), key="bt_task", format_func=lambda t: task_label(t, version))
     c[1].date_input("Test from", key="bt_from", min_value=lo, max_value=hi, disabled=not dates)
     c[2].date_input("Test to", key="bt_to", min_value=lo, max_value=hi, disabled=not dates)
     c[3].number_input("Origins", 1, 5000, 20, key="bt_origins", help="forecast origins (evenly spread)")
-    c[4].number_input("Every k bars", 0, 100_000, 0, key="bt_every", help="0: spread the origins evenly")
+    c[4].number_input("Every k bars", 0, 100_000, 0, key="bt_every", help="0: spread the origins evenly",
+                      disabled=bool(S.get("bt_cadence")))
     c[5].number_input("Paths", 10, 10_000, 1000, step=100, key="bt_paths")
     c[6].number_input("Seed", 0, 2**31 - 1, 0, key="bt_seed")
     with st.expander("Metrics settings"):
@@ -119,7 +128,11 @@ def _table(res) -> None:
                    "run's training or validation split: those scores are in-sample (column `in_sample` in the "
                    "per-origin table and CSV). Choose the held-out test split for honest figures.",
                    icon=":material/warning:")
-    st.caption(f"{len(res.origins)} origins from {res.origins[0]:%Y-%m-%d %H:%M} to {res.origins[-1]:%Y-%m-%d %H:%M} "
+    cad = res.meta.get("cadence")
+    st.caption(f"{validator_caption(res.validator)} · "
+               + (f"validator cadence ({cad['n_scored_requests']} scored {cad['asset']} requests, keeper "
+                  f"{cad['keeper']}) · " if cad else "")
+               + f"{len(res.origins)} origins from {res.origins[0]:%Y-%m-%d %H:%M} to {res.origins[-1]:%Y-%m-%d %H:%M} "
                f"UTC · {res.task.name} task ({res.task.n_terms()} terms) · lower is better · realised "
                f"{res.meta['realised_freq']} bars, coverage {res.meta['realised_coverage']:.1%} · "
                f"{res.meta['elapsed_s']:.1f} s" + (f" · saved to `{res.meta['saved']}`" if res.meta.get("saved") else ""))

@@ -17,6 +17,7 @@ from synthwb.forecast.baselines import BASELINES
 from ui import jobs as bg
 from ui import state
 from ui.reward_view import reward_view
+from ui.widgets import task_label, validator_caption, validator_picker
 
 S = st.session_state
 
@@ -38,7 +39,8 @@ def _on_compare(sel) -> None:
         req = cmp.CompareRequest(
             runs=list(S.cmp_runs), baselines=list(S.cmp_baselines), selection=sel, task=S.cmp_task,
             start=start, end=end, n_origins=int(S.cmp_origins), n_paths=int(S.cmp_paths), seed=int(S.cmp_seed),
-            benchmark=S.get("cmp_bench"), method=S.cmp_method, assets=list(S.get("cmp_assets") or []))
+            benchmark=S.get("cmp_bench"), method=S.cmp_method, assets=list(S.get("cmp_assets") or []),
+            validator=S.get("validator"))  # the page's validator version (None: the newest)
     except SynthwbError as exc:
         S.cmp_error = exc
         return
@@ -61,8 +63,10 @@ def _setup(sel, runs: list[dict]) -> None:
     S.setdefault("cmp_baselines", [b for b in ("gbm", "bootstrap") if b in BASELINES])
     c2.multiselect("Baselines", BASELINES.names(), key="cmp_baselines")
     models = list(S.cmp_runs) + list(S.cmp_baselines)
-    c1, c2, c3, c4, c5, c6 = st.columns([1, 1, 1, 1, 2, 1])
-    c1.selectbox("Task", ["24h", "1h"], key="cmp_task", help="the Synth validator's 24-hour or 1-hour prompt")
+    c0, c1, c2, c3, c4, c5, c6 = st.columns([1, 1, 1, 1, 1, 2, 1])
+    version = validator_picker(c0)
+    c1.selectbox("Task", ["24h", "1h"], key="cmp_task", format_func=lambda t: task_label(t, version),
+                 help="the Synth validator's 24-hour or 1-hour prompt (terms under the chosen version)")
     c2.number_input("Origins", 2, 2000, 20, key="cmp_origins", help="forecast origins spread over the period")
     c3.number_input("Paths", 10, 5000, 1000, step=100, key="cmp_paths")
     c4.number_input("Seed", 0, 2**31 - 1, 0, key="cmp_seed")
@@ -114,7 +118,8 @@ def _leaderboard(res: cmp.CompareResult) -> None:
         "p_value": st.column_config.NumberColumn("p-value", format="%.4f"),
         "rel_mean": st.column_config.NumberColumn("mean / benchmark", format="%.4f"),
     })
-    st.caption(f"Benchmark **{res.benchmark}**; {res.n_origins} shared origins (where every model is valid); "
+    st.caption(f"{validator_caption(res.validator)} · {res.task} task · "
+               f"Benchmark **{res.benchmark}**; {res.n_origins} shared origins (where every model is valid); "
                f"win rate = share of origins scored lower than the benchmark (ties count half); lower scores are "
                f"better. Forecasts overlap h={res.lag} origins (used by the tests).")
     c1, c2 = st.columns([2, 3])
@@ -200,7 +205,9 @@ def _results(res: cmp.CompareResult) -> None:
     with tabs[3]:
         _over_time(res)
     with tabs[4]:
-        reward_view(res.reward_table(), res.task)
+        # the version the comparison scored with, else the page's picker (session key "validator")
+        reward_view(res.reward_table(), res.task, validator=getattr(res.request, "validator", None)
+                    or S.get("validator"))
     with tabs[5]:
         _downloads(res)
 

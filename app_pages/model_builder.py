@@ -25,6 +25,7 @@ from synthwb.models import (
 from synthwb.models import stack as stk
 from synthwb.models.registry import block_is_causal, block_min_len
 from ui import state
+from ui.classical_view import classical_section
 from ui.widgets import CONTEXT, HELP_CONTEXT, HELP_HORIZON, HORIZON, params_form
 
 S = st.session_state
@@ -266,3 +267,6 @@ if spec is not None:
             if ex:
                 st.plotly_chart(path_trajectories(None, extras=ex, title="Per-step drift and vol (log return)", ytitle="log return"),
                                 width="stretch")
+
+st.divider()
+classical_section()

@@ -22,7 +22,7 @@ from ui import curves as curves_view
 from ui import jobs as bg
 from ui import state
 from ui.train_setup import backtest_button, estimate_panel, profile_choice
-from ui.widgets import CONTEXT, HELP_CONTEXT, HELP_HORIZON, HORIZON, fields_form
+from ui.widgets import CONTEXT, HELP_CONTEXT, HELP_HORIZON, HORIZON, fields_form, task_label, validator_picker
 
 S = st.session_state
 
@@ -146,6 +146,11 @@ def new_run_form() -> None:
     models = [f"preset: {p}" for p in [rec, *[p for p in preset_names() if p != rec]]] + \
         [f"spec: {s}" for s in list_specs(STORE)]
     profile_choice()
+    v1, v2 = st.columns([1, 3])
+    version = validator_picker(v1, "Validator (trains for)")
+    v2.caption(f"The run trains for validator {version}: its task terms ("
+               + ", ".join(task_label(t, version) for t in ("24h", "1h"))
+               + ") and, for 1h under 2026-09, the volatility term in the loss. The run records it.")
     with st.form("train_form"):
         a, b, c = st.columns(3)
         fs_name = a.selectbox("Feature set", fsets, key="tr_fs")
@@ -173,8 +178,8 @@ def new_run_form() -> None:
         return
     kind, _, mname = model.partition(": ")
     try:
-        _, _, cfg = prepare(fs_name, mname, config_from_form({**main, **advanced}), STORE, context=context,
-                            horizon=horizon or None)
+        _, _, cfg = prepare(fs_name, mname, {**config_from_form({**main, **advanced}), "validator": version}, STORE,
+                            context=context, horizon=horizon or None)
     except SynthwbError as exc:
         state.show_error(exc)
         return

@@ -61,20 +61,42 @@ def real_lake(tmp: Path) -> Path:
     return lake
 
 
+def fit_classical_runs(root: Path, store: Path, asset_class: str, symbol: str, freq: str, models: list[str]) -> dict:
+    """Fit each ``model[:dist]`` (``synthwb fit``, default parameters) on the whole series: run id -> fit seconds.
+    A classical run refits from the bars before each origin, so its fit date leaks nothing."""
+    from synthwb.forecast.classical import fit_classical
+
+    out = {}
+    for spec in models:
+        model, _, dist = spec.partition(":")
+        t = time.perf_counter()
+        info = fit_classical(f"{symbol.lower()}-{freq}-{model}-{dist or 'default'}", model, asset_class, symbol, freq,
+                             {"dist": dist} if dist else {}, store=store, root=root)
+        out[info["run_id"]] = time.perf_counter() - t
+    return out
+
+
 def run_series(root: Path, store: Path, asset_class: str, symbol: str, freq: str, task, origins: int,
-               preset: str | None, epochs: int | None, seed: int, overrides: dict | None = None) -> list[dict]:
+               preset: str | None, epochs: int | None, seed: int, overrides: dict | None = None,
+               classical: list[str] | None = None, train_model: bool = True) -> list[dict]:
     from synthwb.data.schema import Selection
     from synthwb.evaluate.backtest import run_backtest
-    from synthwb.evaluate.compare import dm_test
     from synthwb.features.datasets import SplitSpec
     from synthwb.features.featureset import create_featureset, save_featureset
     from synthwb.features.registry import default_spec
     from synthwb.forecast.run import RunForecaster
     from synthwb.models import recommended_preset
-    from synthwb.scoring.synth import get_task
     from synthwb.train.loop import train
 
     name = f"{symbol.lower()}-{freq}"
+    fitted = fit_classical_runs(root, store, asset_class, symbol, freq, classical or [])
+    if not train_model:
+        t = time.perf_counter()
+        res = run_backtest({"models": list(fitted), "task": task, "n_origins": origins, "seed": seed},
+                           root=root, store=store)
+        print(f"  backtest: {len(res.origins)} origins {res.origins[0]:%Y-%m-%d} .. {res.origins[-1]:%Y-%m-%d} "
+              f"in {time.perf_counter() - t:.0f} s")
+        return _rows(res, task, name, fitted)
     t = time.perf_counter()
     fs = create_featureset(name, Selection(asset_class, symbol, freq), default_spec(freq), SplitSpec(), root=root)
     save_featureset(fs, store)
@@ -93,10 +115,18 @@ def run_series(root: Path, store: Path, asset_class: str, symbol: str, freq: str
           f"(val {cal.get('val_score_before', math.nan):.1f} -> {cal.get('val_score_after', math.nan):.1f})")
     raw = RunForecaster(info.run_id, store=store, device="cpu", root=root, calibrated=False)
     t = time.perf_counter()
-    res = run_backtest({"models": [info.run_id], "task": task, "n_origins": origins, "seed": seed},
+    res = run_backtest({"models": [info.run_id, *fitted], "task": task, "n_origins": origins, "seed": seed},
                        root=root, store=store, forecasters=[raw])
     print(f"  backtest: {len(res.origins)} origins {res.origins[0]:%Y-%m-%d} .. {res.origins[-1]:%Y-%m-%d} "
           f"in {time.perf_counter() - t:.0f} s")
+    return _rows(res, task, name, {**fitted, info.run_id: t_train})
+
+
+def _rows(res, task, name: str, fit_s: dict) -> list[dict]:
+    """Per model: mean, ratio to gbm, coverage, DM p against gbm, fit/train seconds."""
+    from synthwb.evaluate.compare import dm_test
+    from synthwb.scoring.synth import get_task
+
     po = res.per_origin.filter(res.per_origin["valid"])
     piv = po.pivot(on="model", index="origin", values="total").drop_nulls().sort("origin")
     summ = {r["model"]: r for r in res.summary().to_dicts()}
@@ -110,7 +140,7 @@ def run_series(root: Path, store: Path, asset_class: str, symbol: str, freq: str
         p = dm_test(v - gbm, h=lag)[1] if m != "gbm" else math.nan
         rows.append({"series": name, "model": m, "n": len(v), "mean": float(v.mean()), "vs_gbm": float(v.mean() / gbm.mean()),
                      "coverage_90": summ.get(m, {}).get("coverage_90"), "dm_p": p,
-                     "train_s": t_train if m.startswith(info.run_id) else None})
+                     "train_s": next((s for r, s in fit_s.items() if m.startswith(r)), None)})
     return sorted(rows, key=lambda r: r["mean"])
 
 
@@ -128,6 +158,9 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--real", action="store_true", help="real BTC 1h candles from a PyPI package (see the doc)")
     ap.add_argument("--json", help="also write the rows to this JSON file")
+    ap.add_argument("--classical", default="garch:t,gjr-garch:t,egarch:skewt,har-rv:t",
+                    help="classical models fitted beside it, model[:dist] comma-separated ('' for none)")
+    ap.add_argument("--no-train", action="store_true", help="only the classical models and the baselines")
     ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                     help="override a training setting (TrainConfig field), e.g. --set lr=3e-4; default: none")
     args = ap.parse_args()
@@ -152,7 +185,8 @@ def main() -> None:
     rows = []
     for f in freqs:
         rows += run_series(root, store, args.asset_class, args.symbol, f, task, args.origins, args.preset,
-                           args.epochs, args.seed, overrides)
+                           args.epochs, args.seed, overrides,
+                           classical=[c for c in args.classical.split(",") if c], train_model=not args.no_train)
     print(f"\n{'series':<10} {'model':<34} {'n':>4} {'mean':>9} {'vs gbm':>7} {'cov90':>6} {'DM p':>8} {'train s':>8}")
     for r in rows:
         cov = f"{r['coverage_90']:.3f}" if r["coverage_90"] is not None else "-"

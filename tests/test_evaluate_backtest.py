@@ -119,9 +119,43 @@ def test_explicit_origins_snap_to_bars_and_every_k(demo_lake):
 
 
 def test_one_hour_task_on_one_minute_bars(demo_lake):
-    res = run_backtest(small_spec(selection={**SEL, "freq": "1min"}, task="1h", baselines=["bootstrap"]),
-                       root=demo_lake)
+    res = run_backtest(small_spec(selection={**SEL, "freq": "1min"}, task="1h", baselines=["bootstrap"],
+                                  validator="2026-05"), root=demo_lake)
     assert res.per_origin["n_terms"].max() <= 121 and res.per_origin["n_terms"].min() > 100
+    assert res.validator["name"] == "2026-05" and res.meta["timing"]["lead_s"] == 180
+    # the newest version (the default) adds the volatility blocks and starts 1h requests a minute earlier
+    new = run_backtest(small_spec(selection={**SEL, "freq": "1min"}, task="1h", baselines=["bootstrap"]),
+                       root=demo_lake)
+    assert new.spec.validator == "2026-09" and new.validator["commit"] == "2cfb24b"
+    assert {"vol_60min", "vol_15min", "vol_5min"} <= set(new.intervals["interval"])
+    assert new.meta["timing"]["lead_s"] == 120 and new.meta["timing"]["min_lead_s"] == 120
+    assert new.per_origin["n_terms"].max() > 121
+
+
+def test_the_version_is_recorded_in_the_result_and_every_csv(result, demo_lake, tmp_path):
+    import pandas as pd
+
+    from synthwb.evaluate.export import write_csvs
+
+    assert result.spec.validator == "2026-09" and result.to_dict()["validator"]["name"] == "2026-09"
+    assert result.validator_label == "2026-09 (synthdataco/synth-subnet@2cfb24b)"
+    for path in write_csvs(result, tmp_path / "bt.csv"):
+        df = pd.read_csv(path)
+        assert set(df["validator_version"]) == {"2026-09"}, path
+        assert set(df["validator_source"]) == {"synthdataco/synth-subnet@2cfb24b"}
+        assert pl.read_csv(path)["validator_version"].unique().to_list() == ["2026-09"]
+    old = small_spec(validator="2026-05")
+    assert BacktestSpec.parse(old.model_dump_json()).validator == "2026-05"
+    with pytest.raises(SpecError, match="unknown validator version"):
+        small_spec(validator="2020-01")
+
+
+def test_a_24h_backtest_scores_alike_under_both_versions(demo_lake):
+    """The 24h task, its timing and its terms did not change: the same numbers under both versions."""
+    old = run_backtest(small_spec(validator="2026-05", baselines=["gbm"]), root=demo_lake)
+    new = run_backtest(small_spec(validator="2026-09", baselines=["gbm"]), root=demo_lake)
+    assert old.per_origin["total"].to_list() == new.per_origin["total"].to_list()
+    assert old.validator["name"] == "2026-05" and new.validator["name"] == "2026-09"
 
 
 def test_stop_event_interrupts(demo_lake):
@@ -159,6 +193,7 @@ def test_save_and_load(result, lake_env):
     assert not [p for p in folder.parent.iterdir() if p.name.startswith(".")]
     back = load_backtest(folder)
     assert back.spec == result.spec and back.origins == result.origins
+    assert back.validator == result.validator and back.per_origin.columns == result.per_origin.columns
     np.testing.assert_allclose(back.per_origin["total"], result.per_origin["total"], rtol=1e-15)
     assert back.per_origin["origin"].to_list() == result.per_origin["origin"].to_list()
     assert back.terms.equals(result.terms)

@@ -21,7 +21,8 @@ def test_torch_totals_equal_the_reference(name):
     p[3, 0, 9] = np.nan  # NaN: invalid, -1
     got = score_totals_torch(p, r, task, device="cpu", chunk_values=n * task.n_points * 3)  # two chunks
     intervals = {iv.name: iv.seconds for iv in task.intervals}
-    want = np.array([reference_score(p[i], r[i], task.step_seconds, intervals) for i in range(b)])
+    vol = {vb.name: (vb.seconds, vb.weight) for vb in task.vol_blocks}  # 1h under 2026-09
+    want = np.array([reference_score(p[i], r[i], task.step_seconds, intervals, vol) for i in range(b)])
     assert got[2] == -1.0 and got[3] == -1.0 and want[2] == -1.0
     np.testing.assert_allclose(got[:2], want[:2], rtol=1e-9)
     np.testing.assert_allclose(got, score_batch(p, r, task).totals, rtol=1e-12)
@@ -44,8 +45,9 @@ def test_threaded_score_batch_equals_the_reference_term_by_term(name):
     many = score_batch(p, r, task, threads=3)
     one = score_batch(p, r, task, threads=1)
     intervals = {iv.name: iv.seconds for iv in task.intervals}
+    vol = {vb.name: (vb.seconds, vb.weight) for vb in task.vol_blocks}  # 1h under 2026-09
     ok = [0, 1, 5, 6, 7, 8]
-    want = np.array([reference_score(p[i], r[i], task.step_seconds, intervals) for i in ok])
+    want = np.array([reference_score(p[i], r[i], task.step_seconds, intervals, vol) for i in ok])
     np.testing.assert_allclose(many.totals[ok], want, rtol=1e-12)
     np.testing.assert_array_equal(many.totals, one.totals)
     assert many.reasons[2:5] == ["zero price in forecast", "infinite value in forecast", "NaN in forecast"]

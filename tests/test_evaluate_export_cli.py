@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import io
 import json
+from datetime import datetime
 
 import numpy as np
 import pandas as pd
@@ -106,3 +107,81 @@ def test_cli_text_output_and_errors(demo_lake, lake_env, capsys):
     bad = ["--asset-class", "crypto", "--symbol", "XRP", "--freq", "5min"]
     assert main(["backtest", *bad, "--root", str(demo_lake)]) == 2
     assert "XRP" in capsys.readouterr().err
+
+
+# ------------------------------------------------------------------------------ validator versions
+
+# `backtest --task 1h` on 1-minute BTC as synthwb scored it before versions existed (commit 42c8044):
+# the 2026-05 rules reproduce these to the digit
+TODAY_1H = {("2024-01-09T00:00:00+00:00", "gbm"): 753.8844892169777,
+            ("2024-01-14T02:34:00+00:00", "gbm"): 333.74729129772567,
+            ("2024-01-19T05:14:00+00:00", "gbm"): 457.6261796177022,
+            ("2024-01-09T00:00:00+00:00", "bootstrap"): 749.8597943868613,
+            ("2024-01-14T02:34:00+00:00", "bootstrap"): 261.79365171483573,
+            ("2024-01-19T05:14:00+00:00", "bootstrap"): 368.55968681964214}
+ARGS_1H = ["--asset-class", "crypto", "--symbol", "BTC", "--freq", "1min", "--task", "1h", "--start", "2024-01-09",
+           "--origins", "3", "--n-paths", "32", "--seed", "3", "--baseline", "gbm,bootstrap"]
+
+
+def test_cli_backtest_2026_05_reproduces_the_old_numbers_and_records_the_version(demo_lake, lake_env, capsys,
+                                                                                  tmp_path):
+    rc = main(["backtest", *ARGS_1H, "--validator", "2026-05", "--root", str(demo_lake), "--json",
+               "--csv", str(tmp_path / "old.csv")])
+    out = capsys.readouterr()
+    assert rc == 0, out.err
+    data = json.loads(out.out)
+    assert {(r["origin"], r["model"]): r["total"] for r in data["per_origin"]} == TODAY_1H  # exact
+    assert data["validator"] == {"name": "2026-05", "repository": "mode-network/synth-subnet", "commit": "ec8a625",
+                                 "date": "2026-05-29"}
+    assert data["spec"]["validator"] == "2026-05" and data["meta"]["validator"]["name"] == "2026-05"
+    for f in data["files"]:
+        df = pd.read_csv(f)
+        assert set(df["validator_version"]) == {"2026-05"} and set(df["validator_source"]) == {
+            "mode-network/synth-subnet@ec8a625"}
+    # the default is the newest: the volatility term and the 1h start a minute earlier change the scores
+    assert main(["backtest", *ARGS_1H, "--root", str(demo_lake)]) == 0
+    text = capsys.readouterr().out
+    assert "scored with validator 2026-09 (synthdataco/synth-subnet@2cfb24b)" in text.splitlines()[0]
+
+
+def test_cli_unknown_validator_is_one_error_line(demo_lake, lake_env, capsys, tmp_path):
+    for cmd in (["backtest", *ARGS], ["compare", "--baselines", "gbm,bootstrap", "--asset-class", "crypto",
+                                      "--symbol", "BTC", "--freq", "5min"],
+                ["forecast", "--run", "x", "--task", "1h", "--out", str(tmp_path / "r.json")],
+                ["train", "--name", "x", "--features", "f"]):
+        with pytest.raises(SystemExit) as exc:  # refused by the argument parser, before anything runs
+            main([*cmd, "--validator", "2020-01", "--root", str(demo_lake)])
+        err = capsys.readouterr().err
+        assert exc.value.code == 2 and err.startswith("error: ") and err.count("\n") == 1, (cmd, err)
+        assert "2026-09" in err and "2026-05" in err, err
+    assert not (tmp_path / "r.json").exists()
+
+
+def test_cli_backtest_cadence(demo_lake, lake_env, capsys):
+    rc = main(["backtest", "--asset-class", "crypto", "--symbol", "BTC", "--freq", "1min", "--task", "1h",
+               "--start", "2024-01-10", "--end", "2024-01-10T03:00:00", "--origins", "100", "--n-paths", "8",
+               "--baseline", "gbm", "--cadence", "--cadence-salt", "s1", "--root", str(demo_lake), "--json"])
+    out = capsys.readouterr()
+    assert rc == 0, out.err
+    data = json.loads(out.out)
+    cad = data["meta"]["cadence"]
+    assert data["spec"]["cadence"] and cad["salt"] == "s1" and cad["keeper"] == "md5" and cad["bucket_seconds"] == 600
+    starts = {r["t0"] for r in data["per_origin"]}
+    assert len(starts) == cad["n_origins"] >= 10
+    assert len({(datetime.fromisoformat(s).timestamp() // 600) for s in starts}) == len(starts)
+
+
+def test_cli_compare_records_the_version(demo_lake, lake_env, capsys, tmp_path):
+    rc = main(["compare", "--baselines", "gbm,bootstrap", "--asset-class", "crypto", "--symbol", "BTC", "--freq",
+               "5min", "--start", "2024-01-09", "--origins", "3", "--n-paths", "16", "--validator", "2026-05",
+               "--root", str(demo_lake), "--json", "--csv", str(tmp_path / "cmp.csv")])
+    out = capsys.readouterr()
+    assert rc == 0, out.err
+    data = json.loads(out.out)
+    assert data["validator"]["name"] == "2026-05" and data["request"]["validator"] == "2026-05"
+    assert len(data["files"]) == 3
+    for f in data["files"]:
+        assert set(pl.read_csv(f)["validator_version"]) == {"2026-05"}, f
+    assert main(["compare", "--baselines", "gbm,bootstrap", "--asset-class", "crypto", "--symbol", "BTC", "--freq",
+                 "5min", "--start", "2024-01-09", "--origins", "3", "--n-paths", "16", "--root", str(demo_lake)]) == 0
+    assert "scored with validator 2026-09 (synthdataco/synth-subnet@2cfb24b)" in capsys.readouterr().out

@@ -17,6 +17,7 @@ from synthwb.scoring.synth import (
     SynthTask,
     align_realised,
     align_realised_batch,
+    get_task,
     score_batch,
     score_paths,
     synth_loss_torch,
@@ -39,9 +40,12 @@ def tiny(intervals: dict) -> SynthTask:
     return SynthTask.custom("tiny", 60, 5, intervals)
 
 
-def test_task_presets_term_counts():
-    assert TASKS["24h"].n_terms() == 345
-    assert TASKS["1h"].n_terms() == 121
+@pytest.mark.parametrize("version,n_1h", [("2026-05", 121), ("2026-09", 138)])
+def test_task_presets_term_counts(version, n_1h):
+    assert get_task("24h", version).n_terms() == 345
+    assert get_task("1h", version).n_terms() == n_1h  # 2026-09: + 1 + 4 + 12 volatility blocks
+    assert get_task("1h", version).n_vol_terms() == n_1h - 121
+    assert TASKS["1h"] == get_task("1h", "2026-09")  # the default is the newest
     assert [iv.kind for iv in TASKS["24h"].intervals] == ["ordinary"] * 3 + ["abs"]
     h = TASKS["1h"]
     assert sum(iv.kind == "gaps" for iv in h.intervals) == 12
@@ -146,8 +150,9 @@ def test_matches_reference_loop_with_nan_blocks(task_name):
     real[7:19] = np.nan  # a block of missing realised prices
     real[40] = np.nan
     intervals = {iv.name: iv.seconds for iv in task.intervals}
+    vol = {vb.name: (vb.seconds, vb.weight) for vb in task.vol_blocks}
     ours = score_paths(sim, real, task)
-    ref = reference_score(sim, real, task.step_seconds, intervals)
+    ref = reference_score(sim, real, task.step_seconds, intervals, vol)
     assert ours.valid and ours.total == pytest.approx(ref, rel=1e-10)
     assert ours.n_terms < task.n_terms()
     full = score_paths(sim, gbm(rng, 1, n, 0.002)[0], task)
@@ -222,7 +227,7 @@ def test_reference_levels_of_design():
     year = 365 * 86400
     # forecasts averaged: enough for a ~1.5% standard error of the mean total
     for name, design, b in (("24h", 4190.0, 64), ("1h", 894.0, 320)):
-        task = TASKS[name]
+        task = get_task(name, "2026-05")  # the price CRPS (2026-09 adds the 1h volatility term)
         sig = 0.5 * np.sqrt(task.step_seconds / year)
         n_paths = 250
         truth = gbm(rng, b, task.n_points, sig)

@@ -211,3 +211,38 @@ def test_backtest_drops_the_requests_without_a_final_price(demo_lake):
     for o in res.origins:
         assert o + final in close_at
     assert set(res.per_origin["origin"].to_list()) == set(res.origins)
+
+
+# ------------------------------------------------------------------------ timing per validator version
+
+
+def test_start_time_follows_the_validator_version():
+    # 2026-05: next minute + 60 s for both prompts; 2026-09: + 60 s for 24h, the next minute for 1h
+    for task in ("24h", "1h"):
+        assert validator_start_time("2024-03-01T12:00:30", task, "2026-05") == datetime(2024, 3, 1, 12, 2, tzinfo=UTC)
+    assert validator_start_time("2024-03-01T12:00:30", "24h", "2026-09") == datetime(2024, 3, 1, 12, 2, tzinfo=UTC)
+    assert validator_start_time("2024-03-01T12:00:30", "1h", "2026-09") == datetime(2024, 3, 1, 12, 1, tzinfo=UTC)
+    assert validator_start_time("2024-03-01T12:00:30", "1h") == datetime(2024, 3, 1, 12, 1, tzinfo=UTC)  # newest
+    from synthwb.evaluate.timing import min_lead_seconds, start_extra_seconds
+
+    assert start_extra_seconds("1h", "2026-09") == 0 and start_extra_seconds("1h", "2026-05") == 60
+    assert start_extra_seconds(TASK, "2026-09") == 60  # a custom task keeps the minute
+    assert min_lead_seconds("1h", "2026-09") == 120 and min_lead_seconds("1h", "2026-05") == 180
+
+
+def test_the_one_hour_lead_is_a_minute_shorter_under_2026_09():
+    task_1h = SynthTask.custom("1h", 120, 5, {"2min": 120, "8min_abs": 480})  # named like the preset
+    assert lead_seconds(60, (), "1h", "2026-05") == 180
+    assert lead_seconds(60, (), "1h", "2026-09") == 120
+    assert lead_seconds(60, (), "24h", "2026-09") == 180
+    assert lead_seconds(300, (), "1h", "2026-09") == 300  # a 5-minute bar: the lcm decides
+    ts, px = minute_candles(-10, 30)
+    old = plan_requests([T0_NS], ts, px, task_1h, bar_seconds=60, validator="2026-05")
+    new = plan_requests([T0_NS], ts, px, task_1h, bar_seconds=60, validator="2026-09")
+    assert old.request_ns[0] == new.request_ns[0] == T0_NS  # the request at the close, on the minute
+    assert old.start_ns[0] == T0_NS + 120 * NS and new.start_ns[0] == T0_NS + 60 * NS
+    assert old.realised[0, 0] == 1002.0 and new.realised[0, 0] == 1001.0
+    assert new.to_dict()["lead_s"] == 120 and new.to_dict()["request_delay_s"] == 0
+    # on 5-minute bars the request comes later instead: 3 minutes after the close, start 4 minutes after
+    p5 = plan_requests([T0_NS], ts, px, task_1h, bar_seconds=300, validator="2026-09")
+    assert p5.request_ns[0] == T0_NS + 180 * NS and p5.start_ns[0] == T0_NS + 240 * NS

@@ -87,7 +87,10 @@ def _estimate(store: str, root: str, fs_name: str, stamp: float, model: str, con
 def form_config() -> dict:
     """The config the form holds now (its last submitted values; the profile's before any)."""
     values = {n: S[f"{PREFIX}_{n}"] for n in FORM_MAIN + FORM_ADVANCED if f"{PREFIX}_{n}" in S}
-    return config_from_form(values)
+    out = config_from_form(values)
+    if S.get("validator"):  # the page's validator picker (the version the run trains for)
+        out["validator"] = S["validator"]
+    return out
 
 
 def estimate_panel(fs_name: str | None, model: str | None, busy: bool) -> None:

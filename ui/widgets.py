@@ -6,6 +6,8 @@ from typing import Any
 import streamlit as st
 
 from synthwb.core.registry import Entry, Param
+from synthwb.evaluate.export import version_label
+from synthwb.scoring.versions import DEFAULT_VALIDATOR, get_validator, validator_names
 
 #: one wording on every page for the two sizes a model is asked for
 CONTEXT = "Context (bars)"
@@ -57,3 +59,47 @@ def fields_form(params: list[Param], prefix: str, labels: dict[str, str] | None 
         with cols[j % len(cols)]:
             out[p.name] = param_widget(p, f"{prefix}_{p.name}", label=(labels or {}).get(p.name))
     return out
+
+
+VALIDATOR_KEY = "validator"  # one choice of version shared by the Train, Backtest and Compare pages
+
+
+def validator_help() -> str:
+    """What the picker's help says: each version's source and that the newest is live."""
+    lines = []
+    for name in validator_names():
+        r = get_validator(name)
+        live = " (live: the rules that pay miners now)" if name == DEFAULT_VALIDATOR else ""
+        lines.append(f"{name}: {r.repository}@{r.commit}, {r.date}{live}")
+    return ("The Synth validator version whose rules score (tasks, timing, responses, cadence) and train. "
+            + "; ".join(lines) + ". Older versions stay selectable so old results reproduce.")
+
+
+def validator_picker(container=None, label: str = "Validator", key: str = VALIDATOR_KEY) -> str:
+    """A selectbox over the known validator versions (default the newest); the choice lives in the
+    session key ``validator`` (not a widget key, so it survives a page change and every page shows
+    the same choice). Returns the chosen version's name."""
+    S = st.session_state
+    names = validator_names()
+    if S.get(key) not in names:
+        S[key] = DEFAULT_VALIDATOR
+    wkey = f"_{key}_picker"
+    S[wkey] = S[key]  # the widget shows the shared choice (set before the widget is drawn)
+
+    def _keep() -> None:
+        S[key] = S[wkey]
+
+    where = container if container is not None else st
+    where.selectbox(label, names, key=wkey, on_change=_keep, help=validator_help(),
+                    format_func=lambda n: f"{n}{' (live)' if n == DEFAULT_VALIDATOR else ''}")
+    return S[key]
+
+
+def validator_caption(record) -> str:
+    """``scored with validator 2026-09 (synthdataco/synth-subnet@2cfb24b)`` for a result's record."""
+    return f"scored with validator {version_label(record)}"
+
+
+def task_label(task: str, validator: str | None = None) -> str:
+    """``1h (138 terms)``: a task preset with its term count under the chosen version."""
+    return f"{task} ({get_validator(validator).task(task).n_terms()} terms)"

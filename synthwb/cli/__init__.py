@@ -28,6 +28,7 @@ AREAS = (
     "synthwb.cli.features",
     "synthwb.cli.models",
     "synthwb.cli.train",
+    "synthwb.cli.fit",
     "synthwb.cli.backtest",
     "synthwb.cli.compare",
     "synthwb.cli.forecast",
@@ -69,6 +70,27 @@ def task_arg(value: str | None):
 
         return read_json_file(value, "task file (or use a preset: 24h, 1h)")
     return value
+
+
+def validator_arg(value: str) -> str:
+    """``--validator``: a known Synth validator version, by name (an unknown one is refused with
+    the known names)."""
+    from synthwb.core.errors import SpecError
+    from synthwb.scoring.versions import get_validator
+
+    try:
+        return get_validator(value).name
+    except SpecError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def add_validator_arg(p: argparse.ArgumentParser, what: str = "scores") -> None:
+    """Add ``--validator VERSION`` (default: the newest) to a command."""
+    if "--validator" in p._option_string_actions:
+        return
+    p.add_argument("--validator", type=validator_arg, default=None, metavar="VERSION",
+                   help=f"the Synth validator version whose rules it {what} with (default: the newest; "
+                        "see `synthwb validators`)")
 
 
 def common_parent() -> argparse.ArgumentParser:

@@ -4,6 +4,7 @@
                      [--asset-class C --symbol S --freq F]   (required without --run)
                      [--start D] [--end D] [--origins N] [--every K] [--n-paths N] [--seed S]
                      [--csv OUT] [--json] [--spec FILE.json] [--no-save]
+                     [--validator VERSION] [--cadence [--cadence-salt S] [--asset A]]
 
 The page and this command build the same :class:`BacktestSpec` and call the same
 ``run_backtest``, so they print the same numbers for the same inputs.
@@ -13,7 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from synthwb.cli import Result, table, task_arg
+from synthwb.cli import Result, add_validator_arg, table, task_arg
 
 
 def add_commands(sub, common: argparse.ArgumentParser) -> None:
@@ -44,6 +45,13 @@ def add_commands(sub, common: argparse.ArgumentParser) -> None:
     p.add_argument("--no-save", dest="save", action="store_false", help="do not save the result beside the run")
     p.add_argument("--uncalibrated", action="store_true",
                    help="also score each calibrated run without its calibration (before / after)")
+    add_validator_arg(p)
+    p.add_argument("--cadence", action="store_true",
+                   help="validator cadence: origins where the version's scored requests fall (one per asset and "
+                        "hour for 24h, per 10 minutes for 1h; at most --origins of them) instead of evenly spread")
+    p.add_argument("--cadence-salt", dest="cadence_salt", default="",
+                   help="the salt of the md5 keeper rule (the live one is unknown; default empty)")
+    p.add_argument("--asset", help="the validator's asset name for the cadence (default: from the symbol)")
     from synthwb.cli.backends import add_backend_args
 
     add_backend_args(p)
@@ -86,6 +94,8 @@ def spec_from_args(args) -> BacktestSpec:  # noqa: F821
         "models": runs, "baselines": baselines, "seasonality": args.seasonality,
         "threshold_bps": args.threshold_bps, "cost_bps": args.cost_bps, "device": args.device,
         "uncalibrated": bool(getattr(args, "uncalibrated", False)),
+        "validator": getattr(args, "validator", None), "cadence": bool(getattr(args, "cadence", False)),
+        "cadence_salt": getattr(args, "cadence_salt", "") or "", "asset": getattr(args, "asset", None),
     })
 
 
@@ -122,7 +132,8 @@ def _backtests(args) -> Result:
         summ = result.summary()
         cols = [c for c in ("rank", "model", "mean_score", "n_origins", "n_invalid", "vs_best_baseline", "coverage_90")
                 if c in summ.columns]
-        lines += [f"backtest {result.task.name} on {sel['asset_class']}/{sel['symbol']} {sel['freq']}: "
+        lines += [f"backtest {result.task.name} on {sel['asset_class']}/{sel['symbol']} {sel['freq']}, scored with "
+                  f"validator {result.validator_label}: "
                   f"{len(result.origins)} origins, {result.meta['elapsed_s']:.1f} s ({args.backend})",
                   table(summ.select(cols).to_dicts(), cols)]
         lines += ([f"saved: {saved}"] if saved else []) + [f"wrote {f}" for f in out]
@@ -162,13 +173,21 @@ def _backtest(args) -> Result:
         cols.append("note")  # e.g. "interrupted, best weights at step 40"
     sel = result.selection
     lines = [
-        f"backtest {result.task.name} on {sel['asset_class']}/{sel['symbol']} {sel['freq']}: "
+        f"backtest {result.task.name} on {sel['asset_class']}/{sel['symbol']} {sel['freq']}, scored with validator "
+        f"{result.validator_label}: "
         f"{len(result.origins)} origins {result.origins[0]:%Y-%m-%d %H:%M} .. {result.origins[-1]:%Y-%m-%d %H:%M} UTC, "
         f"{spec.n_paths} paths, seed {spec.seed}",
         table(summ.select(cols).to_dicts(), cols),
         f"realised data: {result.meta['realised_freq']} bars, coverage {result.meta['realised_coverage']:.1%}; "
         f"{result.meta['elapsed_s']:.1f} s",
     ]
+    cad = result.meta.get("cadence")
+    if cad:
+        lines.append(f"validator cadence: {cad['n_scored_requests']} scored {cad['asset']} requests of "
+                     f"{cad['n_requests']} in the period (one per {cad['bucket_seconds'] // 60} min, keeper "
+                     f"{cad['keeper']}{', salt ' + repr(cad['salt']) if cad['salt'] else ''}); {cad['n_origins']} "
+                     f"origins" + (f", {cad['n_shifted']} replayed up to {cad['max_shift_s']} s earlier (bar "
+                                   "lattice)" if cad["n_shifted"] else ""))
     refused = result.per_origin.filter(pl.col("validator").fill_null("") != "")
     if refused.height:
         first = refused.row(0, named=True)

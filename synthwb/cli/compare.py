@@ -3,7 +3,8 @@
     synthwb compare --runs A,B,... [--baselines gbm,...] [--benchmark NAME] [--task 24h|1h|FILE.json]
                     [--asset-class C --symbol S --freq F] [--start D] [--end D] [--origins K]
                     [--n-paths N] [--seed S] [--method dm|bootstrap] [--csv OUT] [--json]
-                    [--reward [--assets ETH,SOL] [--asset-weight ETH=0.7]] [--backend local|ray]
+                    [--reward [--assets ETH,SOL] [--asset-weight ETH=0.7] [--validator V] [--vhft]]
+                    [--backend local|ray]
     synthwb ensemble --name N --members A,B,... [--weights 0.5,0.5 | --fit --start D --end D]
     synthwb search  --name N --features FS (--spec S | --preset P) --space PATH=LOW:HIGH[:log] ...
                     [--method grid|random|tpe] [--trials K] [--keep K]
@@ -38,12 +39,21 @@ def add_commands(sub, common) -> None:
     p.add_argument("--method", default="dm", choices=["dm", "bootstrap"], help="paired significance test")
     p.add_argument("--device", default="auto")
     p.add_argument("--csv", help="write the leaderboard to this CSV (per-origin scores beside it)")
+    from synthwb.cli import add_validator_arg
+
+    add_validator_arg(p, "scores and rewards")
     p.add_argument("--reward", action="store_true",
                    help="also simulate the Synth reward: the compared models as the miners, shares of emissions")
     p.add_argument("--assets", help="more symbols (same asset class and timeframe), e.g. ETH,SOL: the same models "
                                     "are scored on them too and the reward runs over every asset")
     p.add_argument("--asset-weight", action="append", default=[], dest="asset_weight", metavar="ASSET=W",
                    help="override an asset's reward weight (repeatable; default: the validator's table)")
+    if "--validator" not in p._option_string_actions:  # the reward's version (scoring may add its own first)
+        p.add_argument("--validator", default=None,
+                       help="validator version whose rules score and reward (default: the newest; see `validators`)")
+    p.add_argument("--vhft", action="store_true",
+                   help="with --reward: blend in the off-subnet VHFT competition as one more equal share (the "
+                        "compared models have no VHFT scores and earn none of it)")
     from synthwb.cli.backends import add_backend_args
 
     add_backend_args(p)  # --backend ray: the per-asset backtests run as Ray tasks
@@ -131,13 +141,21 @@ def _compare(args):
         runs=_csv_list(args.runs), baselines=_csv_list(args.baselines), benchmark=args.benchmark,
         asset_class=args.asset_class, symbol=args.symbol, freq=args.freq, task=task_arg(args.task), start=args.start,
         end=args.end, origins=args.origins, n_paths=args.n_paths, seed=args.seed, method=args.method,
-        store=args.store, assets=_csv_list(args.assets),
+        store=args.store, assets=_csv_list(args.assets), validator=args.validator,
     )
     from synthwb.cli.backends import ray_options
 
     weights = _asset_weights(args.asset_weight)
     if req.assets and not args.reward:
         raise SpecError("--assets feeds the Synth reward: add --reward")
+    if args.vhft and not args.reward:
+        raise SpecError("--vhft blends VHFT into the Synth reward: add --reward")
+    if args.reward:  # an unknown version, or VHFT where the version has none: refused before the work
+        from synthwb.scoring.versions import get_validator
+
+        rules = get_validator(getattr(req, "validator", None) or args.validator)
+        if args.vhft and rules.vhft is None:
+            raise SpecError(f"validator {rules.name} has no VHFT competition: drop --vhft")
     ray = ray_options(args)
     run_many = None
     if ray is not None:
@@ -154,8 +172,8 @@ def _compare(args):
     cols = [c for c in cmp.BOARD_COLUMNS if c != "note" or any(r["note"] for r in board)]
     tests = [r for r in res.tests.to_dicts() if r["method"] == req.method]
     text = "\n".join([
-        f"{req.selection.symbol} {req.selection.freq} · task {res.task} · {res.n_origins} shared origins "
-        f"· benchmark {res.benchmark}",
+        f"{req.selection.symbol} {req.selection.freq} · task {res.task} · scored with validator {res.validator_label} "
+        f"· {res.n_origins} shared origins · benchmark {res.benchmark}",
         table(board, cols),
         f"\npaired test vs {res.benchmark} ({req.method}, overlap h={res.lag}):",
         *(f"  {r['model']}: mean diff {r['mean_diff']:+.2f} [{r['ci_low']:+.2f}, {r['ci_high']:+.2f}] "
@@ -164,15 +182,8 @@ def _compare(args):
     ])
     data = {**res.to_dict(), "files": files}
     if args.reward:
-        from synthwb.evaluate.reward import SUMMARY_COLUMNS, from_per_origin, simulate
-
-        bt = res.backtest
-        rew = simulate(from_per_origin(res.reward_table(), None, bt.task.horizon_seconds), bt.task.name, weights)
-        data["reward"] = rew.to_dict()
-        aw = ", ".join(f"{a} {w:.4g}" for a, w in rew.weights.items())
-        text += (f"\n\nSynth reward ({rew.competition.task} prompt: window {rew.competition.window_days:g} days, "
-                 f"beta {rew.competition.beta:g}; asset weights {aw}); share of this competition, which pays half:\n"
-                 + table(rew.summary.select(SUMMARY_COLUMNS).to_dicts(), SUMMARY_COLUMNS))
+        rtext, data["reward"] = _reward(res, weights, getattr(req, "validator", None) or args.validator, args.vhft)
+        text += "\n\n" + rtext
         if req.assets:
             import polars as pl
 
@@ -181,6 +192,42 @@ def _compare(args):
                                                                           values="mean_score"))
             text += "\n\nmean score per asset:\n" + table(per.to_dicts(), per.columns)
     return Result(data, text, files)
+
+
+def _reward(res, weights: dict[str, float], validator, vhft: bool) -> tuple[str, dict]:
+    """The Synth reward of a comparison: one panel per competition of the validator version that
+    the compared assets count for, and the combined expected share of miner emissions (the same
+    engine call and numbers as the Compare page's reward tab)."""
+    from synthwb.cli import table
+    from synthwb.core.errors import SynthwbError
+    from synthwb.evaluate import reward as rw
+    from synthwb.scoring.versions import get_validator
+
+    rules = get_validator(validator)
+    bt = res.backtest
+    try:
+        ours = rw.from_per_origin(res.reward_table(), None, bt.task.horizon_seconds)
+        comb = rw.simulate_competitions(ours, task=bt.task.name, validator=rules, weights=weights, vhft=vhft)
+    except SynthwbError as exc:
+        return (f"Synth reward under {rules.label()}: not simulated: {exc}",
+                {"validator": rules.name, "repository": rules.repository, "commit": rules.commit, "error": str(exc)})
+    lines = [f"Synth reward under {rules.label()}",
+             f"  {comb.transform_rule}; softmax of beta x the weighted rolling mean, per competition"]
+    for key, r in comb.results.items():
+        c = r.competition
+        aw = ", ".join(f"{a} {w:.4g}" for a, w in r.weights.items())
+        lines += ["", f"{c.label} ({c.task}; counts {' '.join(c.assets)}; window {c.window_days:g} days, beta "
+                      f"{c.beta:g}; pays {rw.fraction_text(comb.shares[key])} of miner emissions) on {aw}"
+                      " (asset weights):",
+                  table(r.summary.select(rw.SUMMARY_COLUMNS).to_dicts(), rw.SUMMARY_COLUMNS)]
+    lines += ["", "expected share of miner emissions (final share in each competition x its share):",
+              table(comb.expected.to_dicts(), comb.expected.columns), f"  {comb.emission_rule}"]
+    missing = [c.label for k, c in rules.competitions.items() if k not in comb.results]
+    if missing:
+        lines.append(f"  no data for {', '.join(missing)}: the compared models earn nothing there")
+    for tk, assets in comb.ignored_assets.items():
+        lines.append(f"  {' '.join(assets)} ({tk}) counts for no competition of validator {rules.name}: left out")
+    return "\n".join(lines), comb.to_dict()
 
 
 def _asset_weights(items: list[str]) -> dict[str, float]:

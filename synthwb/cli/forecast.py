@@ -1,14 +1,15 @@
 """`synthwb forecast` (../shared/DESIGN.md §7): one validator-format response from a saved run.
 
     synthwb forecast --run RUN [--at TIME] --task 24h|1h --out FILE.json
-                     [--n-paths 1000] [--seed S] [--device D]
+                     [--n-paths 1000] [--seed S] [--device D] [--validator VERSION]
 
 The request is made at ``--at`` (default: the close of the run's last stored bar). Its start
-time is the validator's (next minute + 60 s, :mod:`synthwb.evaluate.timing`); the run
-forecasts from its last bar closed by the request time across the lead to the start time
-and over the task's horizon; the paths are rounded to 8 significant digits, checked with the
-validator's rules (:func:`synthwb.evaluate.validator.validate_response`) and written
-atomically. A response the validator would refuse is not written: exit 2 with its reason.
+time is the validator version's (next minute + 60 s; under 2026-09 the next minute for 1h;
+:mod:`synthwb.evaluate.timing`); the run forecasts from its last bar closed by the request
+time across the lead to the start time and over the task's horizon; the paths are rounded to
+what that version accepts (8 significant digits), checked with its rules
+(:func:`synthwb.evaluate.validator.validate_response`) and written atomically. A response the
+validator would refuse is not written: exit 2 with its reason.
 """
 from __future__ import annotations
 
@@ -26,6 +27,9 @@ def add_commands(sub, common: argparse.ArgumentParser) -> None:
     p.add_argument("--n-paths", dest="n_paths", type=int, default=None, help="paths (default: the task's, 1000)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--device", default="auto")
+    from synthwb.cli import add_validator_arg
+
+    add_validator_arg(p, "answers")
     p.set_defaults(func=_forecast)
 
 
@@ -33,8 +37,9 @@ MAX_SEED = 2**32 - 1
 
 
 def make_response(run_id: str, task: str, at=None, n_paths: int | None = None, seed: int = 0,
-                  device: str = "auto", root=None, store=None) -> tuple[list, dict]:
-    """(response, facts) for a request to ``run_id`` at ``at`` (see the module doc)."""
+                  device: str = "auto", root=None, store=None, validator: str | None = None) -> tuple[list, dict]:
+    """(response, facts) for a request to ``run_id`` at ``at`` under the ``validator`` version
+    (default: the newest; see the module doc)."""
     import math
     from datetime import datetime, timedelta
 
@@ -44,6 +49,7 @@ def make_response(run_id: str, task: str, at=None, n_paths: int | None = None, s
     from synthwb.core.time import to_ns, to_utc
     from synthwb.data.lake import read_bars
     from synthwb.data.schema import FREQ_SECONDS, Selection
+    from synthwb.evaluate.backtest_result import validator_record
     from synthwb.evaluate.timing import (
         LABEL_OFFSET_S,
         NS,
@@ -54,9 +60,11 @@ def make_response(run_id: str, task: str, at=None, n_paths: int | None = None, s
     from synthwb.evaluate.validator import CORRECT, to_response, validate_response
     from synthwb.forecast.kinds import load_forecaster
     from synthwb.scoring.synth import get_task
+    from synthwb.scoring.versions import get_validator
     from synthwb.store import read_info
 
-    task_obj = get_task(task)
+    rules = get_validator(validator)
+    task_obj = get_task(task, rules)
     n_paths = task_obj.n_paths if n_paths is None else int(n_paths)
     if not 2 <= n_paths <= 20_000:
         raise SpecError(f"--n-paths must be 2..20000 (the validator wants {task_obj.n_paths}), got {n_paths}")
@@ -90,15 +98,15 @@ def make_response(run_id: str, task: str, at=None, n_paths: int | None = None, s
     bars = bars.slice(0, k + 1)
     origin = bars["ts"][-1]
     last_close_ns = int(bar_ts[k]) + bar_s * NS
-    start_ns = int(validator_start_ns(request_ns))
+    start_ns = int(validator_start_ns(request_ns, task_obj, rules))
     lead = (start_ns + LABEL_OFFSET_S * NS - last_close_ns) // NS
     native = int(getattr(f, "step_seconds", 0) or 0) or None
     g = native or math.gcd(int(lead), task_obj.step_seconds)
     lead_used = int(max(0, round(lead / g)) * g)
     forecast_grid(lead_used, task_obj, native)  # refuses a grid that cannot reach the task's
     paths, across = forecast_across_lead(f, bars, [origin], task_obj, lead_used, n_paths, seed, run_id)
-    response = to_response(paths[0], start_ns // NS, task_obj)
-    verdict = validate_response(response, task_obj, start_ns // NS, n_paths)
+    response = to_response(paths[0], start_ns // NS, task_obj, rules)
+    verdict = validate_response(response, task_obj, start_ns // NS, n_paths, rules)
     if verdict != CORRECT:
         raise SpecError(f"the validator would refuse this response: {verdict}")
     def _dt(ns: int):
@@ -111,7 +119,7 @@ def make_response(run_id: str, task: str, at=None, n_paths: int | None = None, s
         "last_bar_open": origin.isoformat(), "last_close_time": _dt(last_close_ns).isoformat(),
         "last_close": float(bars["close"][-1]), "lead_s": int(lead), "lead_simulated_s": lead_used if across else 0,
         "n_paths": n_paths, "n_points": task_obj.n_points, "validator_verdict": verdict,
-        "validator_n_paths_ok": n_paths == task_obj.n_paths,
+        "validator_n_paths_ok": n_paths == task_obj.n_paths, "validator": validator_record(rules),
     }
     return response, facts
 
@@ -127,7 +135,7 @@ def _forecast(args):
 
     check_writable(args.out, "--out", folder=False)
     response, facts = make_response(args.run, args.task, args.at, args.n_paths, args.seed, args.device,
-                                    root=args.root, store=args.store)
+                                    root=args.root, store=args.store, validator=args.validator)
     path = write_response(response, args.out)
     facts["out"] = str(path)
     lines = [
@@ -137,7 +145,8 @@ def _forecast(args):
         f"last bar closed {facts['last_close_time']} at {facts['last_close']:.8g}; lead to the first realised "
         f"price {facts['lead_s']} s" + ("" if facts["lead_simulated_s"] == facts["lead_s"] else
                                          f" (simulated {facts['lead_simulated_s']} s)"),
-        f"validator check: {facts['validator_verdict']}"
+        f"validator {facts['validator']['name']} ({facts['validator']['repository']}@"
+        f"{facts['validator']['commit']}) check: {facts['validator_verdict']}"
         + ("" if facts["validator_n_paths_ok"] else " (for this path count; the validator asks for 1000)"),
         f"wrote {path}",
     ]

@@ -13,6 +13,8 @@ def add_commands(sub, common: argparse.ArgumentParser) -> None:
     msub.add_parser("blocks", parents=[common], help="registered backbone blocks").set_defaults(func=_blocks)
     msub.add_parser("heads", parents=[common], help="registered path heads").set_defaults(func=_heads)
     msub.add_parser("presets", parents=[common], help="named starting specs").set_defaults(func=_presets)
+    msub.add_parser("classical", parents=[common], help="classical forecasters (`synthwb fit`)").set_defaults(
+        func=_classical)
     v = msub.add_parser("validate", parents=[common], help="check a model spec JSON file, print its summary")
     v.add_argument("spec", metavar="SPEC.json")
     v.set_defaults(func=_validate)
@@ -50,6 +52,12 @@ def _heads(args) -> Result:
     from synthwb.models.registry import HEADS
 
     return _registry(HEADS)
+
+
+def _classical(args) -> Result:
+    from synthwb.forecast.classical import CLASSICAL
+
+    return _registry(CLASSICAL)
 
 
 def _presets(args) -> Result:

@@ -19,6 +19,9 @@ def add_commands(sub, common) -> None:
     p.add_argument("--task", help='the task the run targets: 24h (default), 1h, or a task JSON file (loss, '
                                   'validation and calibration use it)')
     p.add_argument("--config", help="training config JSON file (options below override it)")
+    from synthwb.cli import add_validator_arg
+
+    add_validator_arg(p, "trains for (its task's terms, the 1h volatility term in the loss)")
     p.add_argument("--epochs", type=int)
     p.add_argument("--max-steps", type=int, dest="max_steps")
     p.add_argument("--batch-size", type=int, dest="batch_size")
@@ -102,6 +105,8 @@ def _train(args):
     base: dict = read_json_file(args.config, "training config") if args.config else {}
     overrides = {k: getattr(args, k) for k in _CONFIG_KEYS if getattr(args, k) is not None}
     if args.resume:
+        if getattr(args, "validator", None):
+            raise SpecError("a resumed run keeps the validator version it trains for: drop --validator")
         config = {**base, **overrides}
         featureset = model_spec = None
     else:
@@ -109,6 +114,8 @@ def _train(args):
             raise SpecError("--features is required (the name of a saved feature set)")
         if args.task:
             overrides["synth_task"] = task_arg(args.task)
+        if getattr(args, "validator", None):
+            overrides["validator"] = args.validator
         if args.profile:
             from synthwb.train.config import profile_overrides
 
@@ -149,10 +156,13 @@ def _train(args):
             f"; best val loss {b['val_loss']:.4f} at step {b.get('step')}" if b.get("val_loss") is not None else "")
     from synthwb.store import runs
 
-    cal = runs.read_info(info.run_id, args.store).get("calibration") or {}
+    run_info = runs.read_info(info.run_id, args.store)
+    cal = run_info.get("calibration") or {}
+    version = ((run_info.get("config") or {}).get("validator") or (run_info.get("training") or {}).get("validator"))
     calib = (f"\ncalibration (validation split): vol x{cal['vol_scale']:.3f}, drift x{cal['drift_shrink']:g}, "
              f"val score {cal['val_score_before']:.1f} -> {cal['val_score_after']:.1f}" if cal.get("n_windows") else "")
     text = (f"run {info.run_id}: {info.status} at step {info.step}"
-            + (f" ({info.stop_reason})" if info.stop_reason else "") + best + calib
+            + (f" ({info.stop_reason})" if info.stop_reason else "")
+            + (f", trained for validator {version}" if version else "") + best + calib
             + f"\nsaved in {info.path}")
     return Result(d, text)

@@ -33,7 +33,8 @@ from synthwb.core.io import atomic_write_text
 from synthwb.core.training import part_progress
 from synthwb.data.schema import Selection
 from synthwb.evaluate.backtest import BacktestSpec, _records, run_backtest
-from synthwb.evaluate.export import to_csv
+from synthwb.evaluate.export import to_csv, version_label, with_version
+from synthwb.scoring.versions import get_validator
 from synthwb.store import read_info
 
 __all__ = [
@@ -352,8 +353,10 @@ class CompareRequest:
     benchmark: str | None = None
     method: str = "dm"
     assets: list[str] = field(default_factory=list)  # more symbols (same class and timeframe) for the reward
+    validator: str | None = None  # the Synth validator version the scores follow (None: the newest)
 
     def __post_init__(self) -> None:
+        self.validator = get_validator(self.validator).name
         self.assets = [str(a).strip() for a in (self.assets or []) if str(a).strip()]
         sym = getattr(self.selection, "symbol", None)
         if sym in self.assets or len(set(self.assets)) != len(self.assets):
@@ -418,6 +421,7 @@ class CompareRequest:
             "task": self.task, "start": self.start, "end": self.end, "n_origins": int(self.n_origins),
             "n_paths": int(self.n_paths), "seed": int(self.seed), "models": self.runs,
             "baselines": [{"name": b} for b in self.baselines], "keep_paths": int(keep_paths), "device": device,
+            "validator": self.validator,
         })
 
     def to_dict(self) -> dict:
@@ -425,7 +429,7 @@ class CompareRequest:
                 "selection": {k: getattr(self.selection, k) for k in ("asset_class", "symbol", "freq")},
                 "task": self.task, "start": _iso(self.start), "end": _iso(self.end), "n_origins": self.n_origins,
                 "n_paths": self.n_paths, "seed": self.seed, "benchmark": self.benchmark_name, "method": self.method,
-                "assets": self.assets}
+                "assets": self.assets, "validator": self.validator}
 
 
 def _iso(v: Any) -> Any:
@@ -458,6 +462,16 @@ class CompareResult:
     @property
     def task(self) -> str:
         return self.backtest.task.name
+
+    @property
+    def validator(self) -> dict:
+        """The validator version the scores follow (name, repository, commit, date)."""
+        return self.backtest.validator
+
+    @property
+    def validator_label(self) -> str:
+        """``2026-09 (synthdataco/synth-subnet@2cfb24b)``, for headers and captions."""
+        return version_label(self.validator)
 
     @property
     def models(self) -> list[str]:
@@ -500,19 +514,20 @@ class CompareResult:
         return q, dict(zip(sc["model"].to_list(), sc["total"].to_list()))
 
     def to_dict(self) -> dict:
-        return {"request": self.request.to_dict(), "task": self.task, "benchmark": self.benchmark,
+        return {"request": self.request.to_dict(), "task": self.task, "validator": self.validator,
+                "benchmark": self.benchmark,
                 "n_origins": self.n_origins, "dm_lag": self.lag, "leaderboard": _records(self.board),
                 "tests": _records(self.tests), "intervals": _records(self.intervals),
                 "per_origin": _records(self.per_origin), "meta": self.backtest.meta}
 
     def board_csv(self) -> str:
-        return to_csv(self.board)
+        return to_csv(with_version(self.board, self.validator))
 
     def per_origin_csv(self) -> str:
-        return to_csv(self.per_origin)
+        return to_csv(with_version(self.per_origin, self.validator))
 
     def intervals_csv(self) -> str:
-        return to_csv(self.intervals)
+        return to_csv(with_version(self.intervals, self.validator))
 
     def write_csv(self, out: str | Any) -> list[str]:
         """``out``: a ``.csv`` file for the leaderboard with ``<stem>_per_origin.csv`` and
@@ -580,7 +595,8 @@ def summarise(request: CompareRequest, bt: Any) -> CompareResult:
                  .agg((pl.col("score").sum() / n_sh).alias("score"))
                  .with_columns((pl.col("score") / pl.col("score").sum().over("model")).alias("share")))
     order = {m: i for i, m in enumerate(models)}
-    iv_order = {v.name: i for i, v in enumerate(bt.task.intervals)}
+    iv_order = {n: i for i, n in enumerate([v.name for v in bt.task.intervals]
+                                           + [vb.name for vb in bt.task.vol_blocks])}
     intervals = (intervals.with_columns(pl.col("model").replace_strict(order, default=99).alias("_m"),
                                         pl.col("interval").replace_strict(iv_order, default=99).alias("_i"))
                  .sort("_m", "_i").drop("_m", "_i"))

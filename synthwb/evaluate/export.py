@@ -5,12 +5,17 @@ Text cells that a spreadsheet would read as a formula (starting with ``=``, ``+`
 full precision and timestamps as ISO 8601 UTC, so the files round-trip through pandas
 (``pd.read_csv(f, float_precision="round_trip")`` gives bit-identical floats; pandas'
 default parser may differ in the last digit).
+
+Every CSV names the Synth validator version its scores follow, in two columns on every row
+(:func:`with_version`): ``validator_version`` (e.g. ``2026-09``) and ``validator_source``
+(``synthdataco/synth-subnet@2cfb24b``), so the files stay plain tables for pandas and polars.
 """
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
@@ -20,7 +25,27 @@ if TYPE_CHECKING:  # pragma: no cover
     from synthwb.evaluate.backtest import BacktestResult
 
 __all__ = ["neutralise", "neutralise_frame", "to_csv", "per_origin_csv", "intervals_csv", "quantiles_csv",
-           "csv_texts", "write_csvs"]
+           "csv_texts", "write_csvs", "with_version", "version_label", "VERSION_COLUMNS"]
+
+VERSION_COLUMNS = ("validator_version", "validator_source")
+
+
+def version_label(record: Mapping[str, Any] | None) -> str:
+    """``2026-09 (synthdataco/synth-subnet@2cfb24b)`` for a version record (name, repository,
+    commit), as table headers and captions name it."""
+    if not record:
+        return "unknown"
+    return f"{record.get('name')} ({record.get('repository')}@{str(record.get('commit', ''))[:7]})"
+
+
+def with_version(df: pl.DataFrame, record: Mapping[str, Any] | None) -> pl.DataFrame:
+    """``df`` with the two version columns (see the module doc) last; unchanged without a record."""
+    if not record:
+        return df
+    src = f"{record.get('repository')}@{str(record.get('commit', ''))[:7]}"
+    return df.drop([c for c in VERSION_COLUMNS if c in df.columns]).with_columns(
+        pl.lit(str(record.get("name")), pl.Utf8).alias("validator_version"),
+        pl.lit(src, pl.Utf8).alias("validator_source"))
 
 _DANGEROUS = ("=", "+", "-", "@", "\t", "\r")
 
@@ -55,15 +80,15 @@ def to_csv(df: pl.DataFrame) -> str:
 
 
 def per_origin_csv(result: BacktestResult) -> str:
-    return to_csv(result.per_origin)
+    return to_csv(with_version(result.per_origin, result.validator))
 
 
 def intervals_csv(result: BacktestResult) -> str:
-    return to_csv(result.intervals)
+    return to_csv(with_version(result.intervals, result.validator))
 
 
 def quantiles_csv(result: BacktestResult) -> str:
-    return to_csv(result.quantiles)
+    return to_csv(with_version(result.quantiles, result.validator))
 
 
 def csv_texts(result: BacktestResult) -> list[str]:

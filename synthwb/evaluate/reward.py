@@ -1,28 +1,38 @@
-"""What a miner would earn: the Synth validator's reward rule applied to per-request scores.
+"""What a miner would earn: the Synth validator's reward rule, by validator version, applied to
+per-request scores (../shared/DESIGN.md §5; the rules are data in :mod:`synthwb.scoring.versions`).
 
-Transcribed from mode-network/synth-subnet (``validator/reward.py`` ``compute_prompt_scores``
-and ``compute_softmax``; ``validator/moving_average.py``; ``validator/prompt_config.py``):
+Written from the validators' ``reward.py`` (``compute_prompt_scores``, ``compute_softmax``),
+``moving_average.py`` and ``prompt_config.py`` / ``competition_config.py``:
 
-1. **Per request** (one asset, one start time; every miner's score of it): the 90th
-   percentile of the *valid* scores (``np.percentile``, linear) caps every score; an invalid
-   response (score -1, or a refused / missing forecast) gets that cap; the request's lowest
-   capped score is subtracted. A request where every response is invalid is not scored.
-2. **Rolling window** at time ``T``: the prompt scores of requests whose scored time
-   (start time + time length) lies in ``(T - window, T]``; window 10 days for the 24h prompt
-   ("low"), 3 days for the 1h prompt ("high"). Each miner's smoothed score is the average of
-   its prompt scores weighted by the asset coefficients, ``sum(c * s) / sum(c)`` over its
-   own rows (BTC 1.0, ETH 0.706, XAU 1.737, SOL 0.631, SPYX 3.438, ... ; other assets 1.0).
-   A miner whose first score in the window comes after the window's first request is
-   back-filled with that request's worst prompt score (``p90 - lowest``) for every earlier
-   request, so joining late is no advantage. A miner with no score in the window gets inf.
-3. **Softmax** of ``beta * smoothed`` with beta -0.1 (24h) or -0.2 (1h); each competition's
-   weights are multiplied by 0.5 (``smoothed_score_coefficient``), and a miner in both sums
-   them.
+1. **Per request** (one asset, one start time; every miner's score of it), a transform of the
+   *valid* scores (score != -1; a refused or missing forecast is -1), by version:
+
+   - ``p90-cap`` (2026-05): the 90th percentile of the valid scores (``np.percentile``, linear)
+     caps every score; a miss gets that cap; the request's lowest is subtracted.
+   - ``median10-p95`` (2026-09): valid scores above 10x their median (when the median is
+     positive) are clipped to it; a miss gets the 95th percentile of the valid scores that were
+     not clipped; the lowest is subtracted. No p90 cap.
+
+   A request where every response is invalid is not scored.
+2. **Rolling window** at time ``T``, per competition: the prompt scores of the competition's
+   assets whose scored time (start time + time length) lies in ``(T - window, T]``. Each miner's
+   smoothed score is ``sum(c * s) / sum(c)`` over its own rows with the version's asset
+   coefficients (unknown assets 1.0). A miner whose first score in the window comes after the
+   window's first one is back-filled with the worst prompt score (fill - lowest: p90 or p95)
+   for every earlier request (2026-05) or every earlier scored time (2026-09, that time's first
+   request), so joining late is no advantage. A miner with no score in the window gets inf.
+3. **Softmax** of ``beta * smoothed`` per competition. 2026-05: two prompts, 24h ("low", 10
+   days, beta -0.1) and 1h ("high", 3 days, -0.2), 0.5 each, and the owner's entry took half of
+   the validator's weight. 2026-09: Crypto 1h (5 days, -0.3), Crypto 24h (10 days, -0.15) and
+   Commodities/Equities 24h (10 days, -0.15), 1/3 each of miner emissions, no owner burn; the
+   off-subnet VHFT competition, when blended in, makes each a 1/4 share.
 
 The input is a *request table*: ``request`` (any key), ``asset``, ``scored_time`` (UTC),
 ``miner`` and ``score`` (null, NaN or -1 for an invalid response). :func:`from_per_origin`
 builds one from backtest per-origin scores, :func:`read_population_csv` from other miners'
-scores, :func:`insert_models` puts a user's models into such a population.
+scores, :func:`insert_models` puts a user's models into such a population. :func:`simulate`
+runs one competition; :func:`simulate_competitions` runs every competition of a version that
+the data has assets for and adds the **expected share of miner emissions** per miner.
 """
 from __future__ import annotations
 
@@ -31,6 +41,7 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from fractions import Fraction
 from typing import Any
 
 import numpy as np
@@ -38,15 +49,19 @@ import polars as pl
 
 from synthwb.core.errors import SpecError
 from synthwb.evaluate.backtest import _records
+from synthwb.scoring.versions import CompetitionRule, ValidatorRules, get_validator
 
 __all__ = [
     "ASSET_WEIGHTS",
     "SUMMARY_COLUMNS",
-    "COMPETITIONS",
     "Competition",
+    "CombinedReward",
     "RewardResult",
     "asset_weight",
     "competition_for",
+    "competition_shares",
+    "emission_rule",
+    "fraction_text",
     "from_per_origin",
     "insert_models",
     "prompt_scores",
@@ -54,42 +69,15 @@ __all__ = [
     "reward_weights",
     "score_requests",
     "simulate",
+    "simulate_competitions",
     "softmax",
+    "transform_rule",
 ]
 
-# validator/moving_average.py ASSET_COEFFICIENTS, verbatim
-ASSET_WEIGHTS: dict[str, float] = {
-    "BTC": 1.0,
-    "ETH": 0.7064366394033871,
-    "XAU": 1.7370922597118699,
-    "SOL": 0.6310037175639559,
-    "SPYX": 3.437935601155441,
-    "NVDAX": 1.6028217601617174,
-    "TSLAX": 1.6068755936957768,
-    "AAPLX": 2.0916380815843123,
-    "GOOGLX": 1.6827392777257926,
-    "XRP": 0.5658394110809131,
-    "HYPE": 0.4784547133706857,
-    "WTIOIL": 0.8475062847978935,
-}
+Competition = CompetitionRule  # the former name of a competition's parameters
 
-
-@dataclass(frozen=True)
-class Competition:
-    """One prompt's reward parameters (validator/prompt_config.py)."""
-
-    label: str
-    task: str
-    time_length: int
-    window_days: float
-    beta: float
-    coefficient: float = 0.5
-
-
-COMPETITIONS: dict[str, Competition] = {
-    "24h": Competition("low", "24h", 86400, 10, -0.1),
-    "1h": Competition("high", "1h", 3600, 3, -0.2),
-}
+# the newest version's asset coefficients (each version's own: get_validator(v).asset_weights)
+ASSET_WEIGHTS: dict[str, float] = dict(get_validator().asset_weights)
 
 SUMMARY_COLUMNS = ["miner", "mean_score", "n_requests", "n_invalid", "mean_prompt_score", "final_share", "mean_share"]
 
@@ -97,38 +85,136 @@ TABLE_SCHEMA = {"request": pl.Utf8, "asset": pl.Utf8, "scored_time": pl.Datetime
                 "miner": pl.Utf8, "score": pl.Float64}
 
 
-def competition_for(task: Any) -> Competition:
-    """The competition of a task name (``"24h"``, ``"1h"``) or a :class:`Competition`."""
-    if isinstance(task, Competition):
-        return task
-    name = getattr(task, "name", task)
-    if name not in COMPETITIONS:
-        raise SpecError(f"the Synth reward exists for the 24h and 1h prompts only, not {name!r}")
-    return COMPETITIONS[name]
+def _rules(validator: Any) -> ValidatorRules:
+    return get_validator(validator)
 
 
-def asset_weight(asset: str, weights: Mapping[str, float] | None = None) -> float:
-    """The asset's coefficient (``weights`` override the validator's; unknown assets 1.0)."""
-    table = {**ASSET_WEIGHTS, **(weights or {})}
+def competition_for(task_or_key: Any, validator: Any = None, assets: Sequence[str] | None = None) -> CompetitionRule:
+    """A competition of a validator version (default: the newest) by key (``"crypto-24h"``), label
+    or task name (``"24h"``, ``"1h"``), or a :class:`CompetitionRule` as is. A task with several
+    competitions (24h under 2026-09) is resolved by ``assets`` (the one that counts most of
+    them), else refused."""
+    if isinstance(task_or_key, CompetitionRule):
+        return task_or_key
+    rules = _rules(validator)
+    name = str(getattr(task_or_key, "name", task_or_key))
+    if name in rules.competitions:
+        return rules.competitions[name]
+    for c in rules.competitions.values():
+        if c.label == name:
+            return c
+    if rules.vhft is not None and name in (rules.vhft.key, rules.vhft.label):
+        raise SpecError(f"{rules.vhft.label} is scored off-subnet; it is only an optional share here (vhft=True)")
+    cands = rules.competitions_for(name)
+    if not cands:
+        raise SpecError(f"the Synth reward exists for the 24h and 1h prompts only, not {name!r} (validator "
+                        f"{rules.name}: {', '.join(rules.competitions)})")
+    if len(cands) == 1:
+        return cands[0]
+    if assets:
+        counts = [sum(1 for a in assets if a in c.assets) for c in cands]
+        if max(counts) > 0:
+            return cands[counts.index(max(counts))]
+    raise SpecError(f"under validator {rules.name} the {name} task has competitions "
+                    f"{', '.join(c.key for c in cands)}: name one")
+
+
+def asset_weight(asset: str, weights: Mapping[str, float] | None = None, validator: Any = None) -> float:
+    """The asset's coefficient under a validator version (``weights`` override it; unknown assets 1.0)."""
+    table = {**_rules(validator).asset_weights, **(weights or {})}
     w = table.get(str(asset), 1.0)
     return 1.0 if w is None or not math.isfinite(float(w)) else float(w)
+
+
+def fraction_text(x: float) -> str:
+    """1/3, 1/4, 1/2 ... (a share as the validator states it)."""
+    f = Fraction(float(x)).limit_denominator(24)
+    return str(f.numerator) if f.denominator == 1 else f"{f.numerator}/{f.denominator}"
+
+
+def transform_rule(validator: Any = None) -> str:
+    """The version's per-request transform and back-fill, in words."""
+    rules = _rules(validator)
+    if rules.transform == "p90-cap":
+        return ("per request, valid scores are capped at their 90th percentile, a miss gets the cap and the "
+                "lowest is subtracted; a late miner is back-filled with p90 - lowest for each earlier request")
+    return ("per request, valid scores above 10x their median are clipped to it, a miss gets the 95th percentile "
+            "of the unclipped valid scores and the lowest is subtracted (no p90 cap); a late miner is back-filled "
+            "with p95 - lowest for each earlier scored time")
+
+
+def competition_shares(validator: Any = None, vhft: bool = False) -> dict[str, float]:
+    """Each competition's share of the *miners'* emissions (key -> share; with ``vhft`` the
+    off-subnet VHFT competition's share too). They add up to 1."""
+    rules = _rules(validator)
+    out = {k: float(c.share) for k, c in rules.competitions.items()}
+    if vhft:
+        if rules.vhft is None:
+            raise SpecError(f"validator {rules.name} has no VHFT competition to blend in")
+        v = float(rules.vhft.share)
+        out = {k: s * (1.0 - v) for k, s in out.items()} | {rules.vhft.key: v}
+    return out
+
+
+def emission_rule(validator: Any = None, vhft: bool = False) -> str:
+    """What each competition pays, and the version's burn/owner rule, in words."""
+    rules = _rules(validator)
+    shares = competition_shares(rules, vhft)
+    parts = [f"{rules.competition(k).label} ({rules.competition(k).task}) {fraction_text(s)}" for k, s in shares.items()
+             if k in rules.competitions]
+    text = f"{rules.label()}: " + ", ".join(parts) + " of miner emissions"
+    if vhft and rules.vhft is not None:
+        text += (f"; {rules.vhft.label} (off-subnet 10-second BTC, blended in) {fraction_text(shares[rules.vhft.key])}, "
+                 "which the compared models have no scores for and earn none of")
+    text += f". {rules.emission_note[0].upper()}{rules.emission_note[1:]}"
+    if rules.owner_share:
+        text += (f"; of the validator's whole weight miners got {1 - rules.owner_share:g}, so a share of miner "
+                 f"emissions is x{1 - rules.owner_share:g} of it")
+    return text + "."
 
 
 # ------------------------------------------------------------------------ one request
 
 
-def prompt_scores(scores) -> tuple[np.ndarray | None, float, float]:
-    """``compute_prompt_scores``: (prompt scores, percentile90, lowest) of one request's
-    scores, -1 (or NaN) meaning invalid; (None, 0, 0) when every response is invalid."""
+def _transform(scores, rules: ValidatorRules):
+    """(prompt scores, fill, lowest, capped mask) of one request's scores, or None when every
+    response is invalid. ``fill`` is what a miss gets (p90 or p95)."""
     s = np.asarray(scores, dtype=np.float64)
     s = np.where(np.isfinite(s), s, -1.0)
-    if np.all(s == -1):
+    valid = s != -1
+    if not valid.any():
+        return None
+    v = s[valid]
+    if rules.transform == "p90-cap":
+        fill = float(np.percentile(v, 90))
+        capped = valid & (s > fill)
+        filled = np.where(valid, np.minimum(s, fill), fill)
+    elif rules.transform == "median10-p95":
+        med = float(np.median(v))
+        capped = np.zeros_like(valid)
+        clipped = s
+        if med > 0:
+            cap = 10.0 * med
+            capped = valid & (s > cap)
+            clipped = np.where(capped, cap, s)
+        keep = valid & ~capped
+        fill = float(np.percentile(s[keep] if keep.any() else clipped[valid], 95))
+        filled = np.where(valid, clipped, fill)
+    else:
+        raise SpecError(f"unknown per-request transform {rules.transform!r}")
+    lowest = float(np.min(filled))
+    return filled - lowest, fill, lowest, capped
+
+
+def prompt_scores(scores, validator: Any = None) -> tuple[np.ndarray | None, float, float]:
+    """``compute_prompt_scores`` of a version: (prompt scores, fill, lowest) of one request's
+    scores, -1 (or NaN) meaning invalid; ``fill`` is what a miss gets (the p90 cap under 2026-05,
+    the p95 of the unclipped valid scores under 2026-09); (None, 0, 0) when every response is
+    invalid."""
+    out = _transform(scores, _rules(validator))
+    if out is None:
         return None, 0.0, 0.0
-    p90 = float(np.percentile(s[s != -1], 90))
-    capped = np.minimum(s, p90)
-    capped = np.where(s == -1, p90, capped)
-    lowest = float(np.min(capped))
-    return capped - lowest, p90, lowest
+    return out[0], out[1], out[2]
 
 
 def softmax(values, beta: float) -> np.ndarray:
@@ -171,17 +257,21 @@ def _check_table(table: pl.DataFrame) -> pl.DataFrame:
     return t
 
 
-def score_requests(table: pl.DataFrame) -> pl.DataFrame:
-    """The table with ``prompt_score``, ``percentile90``, ``lowest_score`` per row; requests
-    where every response is invalid are dropped (the validator does not score them)."""
+def score_requests(table: pl.DataFrame, validator: Any = None) -> pl.DataFrame:
+    """The table with ``prompt_score``, ``fill_score`` (what a miss gets: p90 or p95),
+    ``lowest_score`` and ``capped`` (the score was capped or clipped) per row, under a validator
+    version; requests where every response is invalid are dropped (the validator does not score
+    them)."""
+    rules = _rules(validator)
     t = _check_table(table).sort("scored_time", "request", "miner")
     parts = []
     for _, g in t.group_by(["request"], maintain_order=True):
-        ps, p90, low = prompt_scores(g["score"].fill_null(-1.0).to_numpy())
-        if ps is None:
+        out = _transform(g["score"].fill_null(-1.0).to_numpy(), rules)
+        if out is None:
             continue
-        parts.append(g.with_columns(pl.Series("prompt_score", ps), pl.lit(p90).alias("percentile90"),
-                                    pl.lit(low).alias("lowest_score")))
+        ps, fill, low, capped = out
+        parts.append(g.with_columns(pl.Series("prompt_score", ps), pl.lit(fill).alias("fill_score"),
+                                    pl.lit(low).alias("lowest_score"), pl.Series("capped", capped, dtype=pl.Boolean)))
     if not parts:
         raise SpecError("every response of every request is invalid: nothing is scored")
     return pl.concat(parts).sort("scored_time", "request", "miner")
@@ -190,15 +280,20 @@ def score_requests(table: pl.DataFrame) -> pl.DataFrame:
 # ------------------------------------------------------------------------ the window
 
 
-def _smoothed(scored: pl.DataFrame, at: datetime, window_days: float, weights, miners: Sequence[str]) -> dict:
+def _smoothed(scored: pl.DataFrame, at: datetime, window_days: float, weights, miners: Sequence[str],
+              rules: ValidatorRules) -> dict:
     lo = at - timedelta(days=float(window_days))
     w = scored.filter((pl.col("scored_time") > lo) & (pl.col("scored_time") <= at))
     out = {m: math.inf for m in miners}
     if w.is_empty():
         return out
-    first_req = w.group_by("request").agg(pl.col("scored_time").first(), pl.col("asset").first(),
-                                          (pl.col("percentile90").first() - pl.col("lowest_score").first())
-                                          .alias("worst")).sort("scored_time")
+    worst = (pl.col("fill_score").first() - pl.col("lowest_score").first()).alias("worst")
+    if rules.transform == "p90-cap":  # 2026-05: one back-fill row per earlier request
+        first_req = w.group_by("request").agg(pl.col("scored_time").first(), pl.col("asset").first(), worst)
+    else:  # 2026-09: one per earlier scored time, from that time's first request
+        first_req = (w.sort("scored_time", "request", "miner").group_by("scored_time", maintain_order=True)
+                     .agg(pl.col("asset").first(), worst))
+    first_req = first_req.sort("scored_time")
     t_min = first_req["scored_time"].min()
     rows = w.select("miner", "asset", "scored_time", "prompt_score")
     first_seen = rows.group_by("miner").agg(pl.col("scored_time").min().alias("first"))
@@ -207,7 +302,7 @@ def _smoothed(scored: pl.DataFrame, at: datetime, window_days: float, weights, m
         fill = (late.join(first_req, how="cross").filter(pl.col("scored_time") < pl.col("first"))
                 .select("miner", "asset", "scored_time", pl.col("worst").alias("prompt_score")))
         rows = pl.concat([rows, fill.cast(rows.schema)])
-    coef = np.array([asset_weight(a, weights) for a in rows["asset"].to_list()])
+    coef = np.array([asset_weight(a, weights, rules) for a in rows["asset"].to_list()])
     rows = rows.with_columns(pl.Series("c", coef)).filter(pl.col("prompt_score").is_not_nan())
     agg = rows.group_by("miner").agg(((pl.col("prompt_score") * pl.col("c")).sum() / pl.col("c").sum()).alias("s"))
     out.update(dict(zip(agg["miner"].to_list(), agg["s"].to_list())))
@@ -215,49 +310,73 @@ def _smoothed(scored: pl.DataFrame, at: datetime, window_days: float, weights, m
 
 
 def reward_weights(scored: pl.DataFrame, at: datetime, competition: Any = "24h",
-                   weights: Mapping[str, float] | None = None) -> pl.DataFrame:
-    """miner, smoothed_score, share (the softmax: sums to 1 over the competition) and
-    reward_weight (share x 0.5, the competition's half of the emissions) at time ``at``."""
-    comp = competition_for(competition)
+                   weights: Mapping[str, float] | None = None, validator: Any = None) -> pl.DataFrame:
+    """miner, smoothed_score, share (the softmax: sums to 1 over the competition), reward_weight
+    (share x the competition's coefficient) and emission_share (share x the competition's share
+    of miner emissions) at time ``at``, over the competition's assets only."""
+    rules = _rules(validator)
+    comp = competition_for(competition, rules, assets=scored["asset"].to_list())
+    scored = scored.filter(pl.col("asset").is_in(list(comp.assets)))
     miners = sorted(scored["miner"].unique().to_list())
-    sm = _smoothed(scored, at, comp.window_days, weights, miners)
-    vals = np.array([sm[m] for m in miners])
+    sm = _smoothed(scored, at, comp.window_days, weights, miners, rules)
+    vals = np.array([sm[m] for m in miners], dtype=np.float64)
     share = softmax(vals, comp.beta)
     return pl.DataFrame({"miner": miners, "smoothed_score": vals, "share": share,
-                         "reward_weight": share * comp.coefficient})
+                         "reward_weight": share * comp.coefficient, "emission_share": share * comp.share},
+                        schema={"miner": pl.Utf8, "smoothed_score": pl.Float64, "share": pl.Float64,
+                                "reward_weight": pl.Float64, "emission_share": pl.Float64})
 
 
 @dataclass
 class RewardResult:
-    """The reward simulation over a period: per-request prompt scores, shares after each
-    scored request, and one summary row per miner."""
+    """One competition's reward simulation over a period: per-request prompt scores, shares after
+    each scored request, and one summary row per miner."""
 
-    competition: Competition
+    competition: CompetitionRule
     scored: pl.DataFrame
     over_time: pl.DataFrame  # time, miner, smoothed_score, share, reward_weight
     summary: pl.DataFrame  # miner, mean_score, n_requests, n_invalid, mean_prompt_score, final_share, mean_share
     weights: dict = field(default_factory=dict)
+    validator: ValidatorRules | None = None
+    ignored_assets: list[str] = field(default_factory=list)  # assets of the data this competition does not count
+
+    @property
+    def rules(self) -> ValidatorRules:
+        return self.validator or get_validator()
 
     def to_dict(self) -> dict:
-        return {"competition": self.competition.label, "task": self.competition.task,
-                "window_days": self.competition.window_days, "beta": self.competition.beta,
+        c, r = self.competition, self.rules
+        return {"competition": c.label, "key": c.key, "task": c.task, "assets": list(c.assets),
+                "window_days": c.window_days, "beta": c.beta, "coefficient": c.coefficient, "share": c.share,
+                "validator": r.name, "repository": r.repository, "commit": r.commit, "transform": r.transform,
+                "rule": transform_rule(r), "ignored_assets": list(self.ignored_assets),
                 "asset_weights": self.weights, "summary": _records(self.summary),
                 "over_time": _records(self.over_time)}
 
 
 def simulate(table: pl.DataFrame, competition: Any = "24h", weights: Mapping[str, float] | None = None,
-             times: Sequence[datetime] | None = None) -> RewardResult:
-    """Apply the reward rule to a request table; shares at every distinct scored time (or
-    at ``times``), as the validator recomputes them after each scoring round."""
-    comp = competition_for(competition)
-    scored = score_requests(table)
+             times: Sequence[datetime] | None = None, validator: Any = None) -> RewardResult:
+    """Apply a version's reward rule (default: the newest) to a request table for one competition
+    (key, label, task name or :class:`CompetitionRule`), over the competition's assets only;
+    shares at every distinct scored time (or at ``times``), as the validator recomputes them after
+    each scoring round."""
+    rules = _rules(validator)
+    raw_all = _check_table(table)
+    present = sorted(raw_all["asset"].unique().to_list())
+    comp = competition_for(competition, rules, assets=raw_all["asset"].to_list())
+    if not comp.scored:
+        raise SpecError(f"{comp.label} is scored off-subnet; synthwb has no scores for it")
+    raw = raw_all.filter(pl.col("asset").is_in(list(comp.assets)))
+    if raw.is_empty():
+        raise SpecError(f"no asset of the data ({', '.join(present)}) counts for {comp.label} under validator "
+                        f"{rules.name}; it counts {' '.join(comp.assets)}")
+    scored = score_requests(raw, rules)
     ts = list(times) if times is not None else scored["scored_time"].unique().sort().to_list()
     frames = []
     for t in ts:
-        frames.append(reward_weights(scored, t, comp, weights).with_columns(
+        frames.append(reward_weights(scored, t, comp, weights, rules).with_columns(
             pl.lit(t).cast(pl.Datetime("us", "UTC")).alias("time")))
     over = pl.concat(frames).select("time", "miner", "smoothed_score", "share", "reward_weight")
-    raw = _check_table(table)
     base = (raw.group_by("miner").agg(
         pl.col("score").filter(pl.col("score").is_finite() & (pl.col("score") != -1)).mean().alias("mean_score"),
         pl.len().alias("n_requests"),
@@ -266,9 +385,102 @@ def simulate(table: pl.DataFrame, competition: Any = "24h", weights: Mapping[str
     last = over.filter(pl.col("time") == over["time"].max()).select("miner", pl.col("share").alias("final_share"))
     mean_share = over.group_by("miner").agg(pl.col("share").mean().alias("mean_share"))
     summary = (base.join(ps, on="miner", how="left").join(last, on="miner", how="left")
-               .join(mean_share, on="miner", how="left").sort("final_share", descending=True, nulls_last=True))
-    used = {a: asset_weight(a, weights) for a in sorted(raw["asset"].unique().to_list())}
-    return RewardResult(comp, scored, over, summary, used)
+               .join(mean_share, on="miner", how="left").sort("final_share", "miner", descending=[True, False],
+                                                              nulls_last=True))
+    used = {a: asset_weight(a, weights, rules) for a in sorted(raw["asset"].unique().to_list())}
+    return RewardResult(comp, scored, over, summary, used, rules, [a for a in present if a not in comp.assets])
+
+
+# ------------------------------------------------------------------------ every competition
+
+
+@dataclass
+class CombinedReward:
+    """Every competition of a version that the data has assets for, and each miner's expected share
+    of miner emissions: the sum over competitions of its final share there x the competition's
+    share (a miner absent from a competition earns nothing there)."""
+
+    validator: ValidatorRules
+    results: dict[str, RewardResult]  # competition key -> its simulation (only competitions with data)
+    expected: pl.DataFrame  # miner, one share column per competition, expected_share, ...
+    shares: dict[str, float]  # competition key -> share of miner emissions (the VHFT key too when blended)
+    vhft: bool = False
+    ignored_assets: dict[str, list[str]] = field(default_factory=dict)  # task -> assets no competition counts
+
+    @property
+    def transform_rule(self) -> str:
+        return transform_rule(self.validator)
+
+    @property
+    def emission_rule(self) -> str:
+        return emission_rule(self.validator, self.vhft)
+
+    def to_dict(self) -> dict:
+        r = self.validator
+        return {"validator": r.name, "repository": r.repository, "commit": r.commit, "date": r.date,
+                "transform": r.transform, "transform_rule": self.transform_rule,
+                "emission_rule": self.emission_rule, "owner_share": r.owner_share, "vhft": self.vhft,
+                "shares": dict(self.shares), "ignored_assets": {k: list(v) for k, v in self.ignored_assets.items()},
+                "competitions": {k: res.to_dict() for k, res in self.results.items()},
+                "expected": _records(self.expected)}
+
+
+def _by_task(table: Any, task: Any) -> dict[str, pl.DataFrame]:
+    if isinstance(table, Mapping):
+        return {str(getattr(k, "name", k)): v for k, v in table.items()}
+    if isinstance(table, pl.DataFrame) and "task" in table.columns:
+        return {str(k[0]): g.drop("task") for k, g in table.group_by(["task"], maintain_order=True)}
+    if task is None:
+        raise SpecError("say which task (24h, 1h) the request scores are of")
+    return {str(getattr(task, "name", task)): table}
+
+
+def simulate_competitions(table: Any, task: Any = None, validator: Any = None,
+                          weights: Mapping[str, float] | None = None, vhft: bool = False) -> CombinedReward:
+    """Run every competition of a version (default: the newest) that the data has assets for.
+
+    ``table``: a request table of one ``task`` ("24h", "1h"), a table with a ``task`` column, or
+    a mapping task -> table (a model backtested on both tasks is a miner of the 1h and the 24h
+    competitions at once). ``vhft``: blend in the off-subnet VHFT competition as one more equal
+    share, which the compared models do not earn."""
+    rules = _rules(validator)
+    tables = {k: _check_table(v) for k, v in _by_task(table, task).items()}
+    shares = competition_shares(rules, vhft)
+    results: dict[str, RewardResult] = {}
+    for key, comp in rules.competitions.items():
+        t = tables.get(comp.task)
+        if t is None or not t.filter(pl.col("asset").is_in(list(comp.assets))).height:
+            continue
+        results[key] = simulate(t, comp, weights, validator=rules)
+    ignored = {}
+    for tk, t in tables.items():
+        counted = {a for c in rules.competitions_for(tk) for a in c.assets}
+        left = sorted(set(t["asset"].unique().to_list()) - counted)
+        if left:
+            ignored[tk] = left
+    if not results:
+        have = ", ".join(f"{tk}: {' '.join(sorted(t['asset'].unique().to_list()))}" for tk, t in tables.items())
+        comps = "; ".join(f"{c.label} ({c.task}): {' '.join(c.assets)}" for c in rules.competitions.values())
+        raise SpecError(f"no competition of validator {rules.name} counts the data's assets ({have}); its "
+                        f"competitions: {comps}")
+    miners = sorted({m for res in results.values() for m in res.summary["miner"].to_list()})
+    cols: dict[str, Any] = {"miner": miners}
+    exp = np.zeros(len(miners))
+    exp_mean = np.zeros(len(miners))
+    for key, res in results.items():
+        fin = dict(zip(res.summary["miner"].to_list(), res.summary["final_share"].to_list()))
+        mean = dict(zip(res.summary["miner"].to_list(), res.summary["mean_share"].to_list()))
+        cols[key] = [fin.get(m) for m in miners]
+        exp += np.array([fin.get(m) or 0.0 for m in miners]) * shares[key]
+        exp_mean += np.array([mean.get(m) or 0.0 for m in miners]) * shares[key]
+    if vhft and rules.vhft is not None:
+        cols[rules.vhft.key] = [0.0] * len(miners)
+    cols["expected_share"] = exp
+    cols["expected_mean_share"] = exp_mean
+    cols["of_validator_weight"] = exp * (1.0 - rules.owner_share)
+    schema = {k: (pl.Utf8 if k == "miner" else pl.Float64) for k in cols}
+    expected = pl.DataFrame(cols, schema=schema).sort("expected_share", "miner", descending=[True, False])
+    return CombinedReward(rules, results, expected, shares, bool(vhft), ignored)
 
 
 # ------------------------------------------------------------------------ tables

@@ -4,25 +4,29 @@ What the validator does (mode-network/synth-subnet: ``neurons/validator.py``,
 ``utils/helpers.round_time_to_minutes``, ``validator/price_data_provider.py``):
 
 - A request made at ``request_time`` asks for paths starting at
-  ``start_time = (request_time + 1 min) with seconds and microseconds dropped + 60 s``
-  (``timeout_extra_seconds`` is 60 s for both prompts). A request at 12:00:00 or at
-  12:00:59 starts at 12:02:00.
+  ``start_time = (request_time + 1 min) with seconds and microseconds dropped + extra``, the
+  extra being the prompt's ``timeout_extra_seconds`` of the validator version
+  (:attr:`synthwb.scoring.versions.ValidatorRules.start_extra_s`): 60 s for both prompts under
+  2026-05; under 2026-09 60 s for 24h and 0 for 1h. A 24h request at 12:00:00 or at 12:00:59
+  starts at 12:02:00; a 2026-09 1h request then starts at 12:01:00. Functions take
+  ``validator=`` (a version name or rule set; default: the newest) and the task whose extra
+  applies (a custom task gets 60 s unless it is named like a preset).
 - The realised price for grid time ``t = start_time + i * time_increment`` is the **close of
   the 1-minute candle that opens at t**, i.e. the price at ``t + 60 s``. With bars stamped by
   their open time ``ts`` and each close stamped with its close time ``ts + bar``, the label
   ``t`` is joined with the close stamped ``t + 60 s`` (exact timestamps; a missing minute is
   NaN and its terms are skipped).
-- So the first realised price lies 3 minutes after the last 1-minute close known at a
-  request on the minute (2-3 minutes after the request itself).
+- So the first realised price lies ``60 + extra + 60`` s after the last 1-minute close known
+  at a request on the minute (3 minutes; 2 for a 2026-09 1h request).
 - A request whose final realised price is missing is not scored at all (``fetch_data``
   raises): such origins are *dropped*, for every model alike, and counted.
 
 The backtest (``timing="validator"``) places one request per origin. The origin bar's close
 ``c`` is the last price every forecaster knows. The *lead* ``L`` from ``c`` to the first
 realised price is the smallest multiple of ``lcm(60, bar, every forecaster's native step)``
-that is at least 180 s; the request time is ``c + L - 180 s`` (always within the origin bar
-when the native steps divide the bar, so no model loses information), the start time is
-``c + L - 60 s`` and grid label ``i`` is realised by the price at ``c + L + i * step``. A
+that is at least ``M = 60 + extra + 60`` s (180 s; 120 s for a 2026-09 1h request); the request
+time is ``c + L - M`` (always within the origin bar when the native steps divide the bar, so no
+model loses information), the start time is ``c + L - 60 s`` and grid label ``i`` is realised by the price at ``c + L + i * step``. A
 forecaster simulates from ``c`` across the lead and over the horizon, on its native step (or
 ``gcd(L, step)`` for one with a free step such as the baselines); the point at ``c + L`` is
 its own estimate of the t0 price and becomes column 0 of the response, the earlier points
@@ -46,6 +50,7 @@ from synthwb.core.errors import SpecError
 from synthwb.core.time import to_ns
 from synthwb.data.realised import join_on_grid
 from synthwb.scoring.synth import SynthTask, get_task
+from synthwb.scoring.versions import ValidatorRules, get_validator
 
 __all__ = [
     "LABEL_OFFSET_S",
@@ -58,9 +63,11 @@ __all__ = [
     "forecast_grid",
     "label_grid_ns",
     "lead_seconds",
+    "min_lead_seconds",
     "plan_requests",
     "realised_on_labels",
     "scored_mask",
+    "start_extra_seconds",
     "validator_start_ns",
     "validator_start_time",
 ]
@@ -68,21 +75,36 @@ __all__ = [
 NS = 1_000_000_000
 MIN_NS = 60 * NS
 LABEL_OFFSET_S = 60  # label t is realised by the close of the 1-minute candle opening at t
-START_EXTRA_S = 60  # prompt_config.timeout_extra_seconds (both prompts)
+START_EXTRA_S = 60  # timeout_extra_seconds of the 24h prompt (and of both prompts under 2026-05)
 MIN_LEAD_S = 60 + START_EXTRA_S + LABEL_OFFSET_S  # request on the minute -> first price 180 s later
 TIMINGS = ("validator", "bar")
 
+Validator = str | ValidatorRules | None
 
-def validator_start_ns(request_ns) -> np.ndarray:
-    """The validator's start_time for requests at ``request_ns`` (int64 ns):
-    next minute (seconds and microseconds dropped) plus 60 s."""
+
+def start_extra_seconds(task: str | SynthTask = "24h", validator: Validator = None) -> int:
+    """The version's ``timeout_extra_seconds`` for ``task`` (a preset name or a task named like
+    one; any other custom task: :data:`START_EXTRA_S`)."""
+    name = task.name if isinstance(task, SynthTask) else str(task.get("name", "")) if isinstance(task, dict) else task
+    return int(get_validator(validator).start_extra_s.get(str(name), START_EXTRA_S))
+
+
+def min_lead_seconds(task: str | SynthTask = "24h", validator: Validator = None) -> int:
+    """From a request on the minute to its first realised price: ``60 + extra + 60`` s."""
+    return 60 + start_extra_seconds(task, validator) + LABEL_OFFSET_S
+
+
+def validator_start_ns(request_ns, task: str | SynthTask = "24h", validator: Validator = None) -> np.ndarray:
+    """The validator's start_time for requests at ``request_ns`` (int64 ns): next minute
+    (seconds and microseconds dropped) plus the version's extra for the task."""
     r = np.asarray(request_ns, dtype=np.int64)
-    return (r // MIN_NS + 1) * MIN_NS + START_EXTRA_S * NS
+    return (r // MIN_NS + 1) * MIN_NS + start_extra_seconds(task, validator) * NS
 
 
-def validator_start_time(request_time: datetime | str) -> datetime:
+def validator_start_time(request_time: datetime | str, task: str | SynthTask = "24h",
+                         validator: Validator = None) -> datetime:
     """:func:`validator_start_ns` for one request time (naive means UTC)."""
-    ns = int(validator_start_ns(to_ns(request_time))[0])
+    ns = int(validator_start_ns(to_ns(request_time), task, validator)[0])
     return datetime.fromtimestamp(ns // NS, tz=UTC)
 
 
@@ -108,11 +130,13 @@ def scored_mask(realised: np.ndarray) -> np.ndarray:
     return np.isfinite(last) & (last > 0)
 
 
-def lead_seconds(bar_seconds: int, native_steps: Iterable[int] = ()) -> int:
+def lead_seconds(bar_seconds: int, native_steps: Iterable[int] = (), task: str | SynthTask = "24h",
+                 validator: Validator = None) -> int:
     """The lead from the last known close to the first realised price: the smallest multiple
-    of ``lcm(60, bar, native steps)`` that is at least :data:`MIN_LEAD_S` (180 s)."""
+    of ``lcm(60, bar, native steps)`` that is at least :func:`min_lead_seconds` (180 s; 120 s for
+    the 1h task under 2026-09)."""
     m = math.lcm(60, int(bar_seconds), *(int(s) for s in native_steps if s))
-    return m * max(1, -(-MIN_LEAD_S // m))
+    return m * max(1, -(-min_lead_seconds(task, validator) // m))
 
 
 @dataclass
@@ -126,6 +150,7 @@ class RequestPlan:
     lead_s: int
     realised: np.ndarray
     scored: np.ndarray = field(default_factory=lambda: np.zeros(0, bool))
+    min_lead_s: int = MIN_LEAD_S
 
     @property
     def n_dropped(self) -> int:
@@ -136,22 +161,25 @@ class RequestPlan:
         return self.start_ns + LABEL_OFFSET_S * NS
 
     def to_dict(self) -> dict[str, Any]:
-        return {"timing": "validator", "lead_s": self.lead_s, "request_delay_s": self.lead_s - MIN_LEAD_S,
+        return {"timing": "validator", "lead_s": self.lead_s, "request_delay_s": self.lead_s - self.min_lead_s,
+                "min_lead_s": self.min_lead_s,
                 "n_requests": int(self.scored.size), "n_dropped": self.n_dropped}
 
 
 def plan_requests(last_close_ns, close_ts_ns, close_px, task: str | SynthTask, bar_seconds: int,
-                  native_steps: Iterable[int] = ()) -> RequestPlan:
-    """Requests for origins whose last known close is at ``last_close_ns`` (see the module doc)."""
-    task = get_task(task)
+                  native_steps: Iterable[int] = (), validator: Validator = None) -> RequestPlan:
+    """Requests for origins whose last known close is at ``last_close_ns`` (see the module doc),
+    timed by the ``validator`` version's rules for ``task``."""
+    task = get_task(task, validator)
     c = np.asarray(last_close_ns, dtype=np.int64).reshape(-1)
-    lead = lead_seconds(bar_seconds, native_steps)
-    request = c + (lead - MIN_LEAD_S) * NS
-    start = validator_start_ns(request)
+    lead = lead_seconds(bar_seconds, native_steps, task, validator)
+    min_lead = min_lead_seconds(task, validator)
+    request = c + (lead - min_lead) * NS
+    start = validator_start_ns(request, task, validator)
     if np.any(start + LABEL_OFFSET_S * NS != c + lead * NS):  # only when closes are off the minute
         raise SpecError("validator timing needs bars on whole minutes")
     realised = realised_on_labels(close_ts_ns, close_px, start, task)
-    return RequestPlan(c, request, start, lead, realised, scored_mask(realised))
+    return RequestPlan(c, request, start, lead, realised, scored_mask(realised), min_lead)
 
 
 def forecast_grid(lead_s: int, task: str | SynthTask, native_step: int | None = None) -> tuple[int, int, int, int]:

@@ -12,22 +12,33 @@ validator's order and returns the validator's own message for the first refusal,
 - the start timestamp equals the request's start time, the increment the task's step;
 - exactly ``n_paths`` paths (1000 for both Synth prompts);
 - each path is a list of exactly ``time_length / time_increment + 1`` points;
-- each point is an int or float written with at most 8 digits: ``len(str(p).replace(".", ""))
-  <= 8`` (so a price below 1 has 7 significant digits at most: its leading zero counts).
+- each point follows the version's rule (``validator=``, a name or rule set; default: the
+  newest; :attr:`~synthwb.scoring.versions.ValidatorRules.response_rule`):
 
-Two more refusals happen when scoring (``crps_calculation`` / ``reward._crps_worker``): a zero
-price ("Zero price encountered in simulation runs") and a NaN or infinite price (a NaN
-score); both score -1. They are checked last, with those reasons.
+  - ``chars8`` (2026-05): an int or float written with at most 8 digits:
+    ``len(str(p).replace(".", "")) <= 8`` (so a price below 1 has 7 significant digits at most:
+    its leading zero counts); paths are checked one after another, shape then points.
+  - ``float32-sig8`` (2026-09): an int or float (not a bool), finite, representable as a
+    float32 (``struct.pack("<f", v)`` does not overflow and a non-zero value does not underflow
+    to 0) with at most 8 significant digits, ``float(f"{v:.7e}") == v``; every path's shape is
+    checked before any point. Negative prices are accepted.
+
+Refusals that happen when scoring (``crps_calculation`` / ``reward._crps_worker``): a zero
+price ("Zero price encountered in simulation runs") and, under 2026-05, a NaN or infinite price
+(a NaN score) and a negative one; all score -1. They are checked last, with those reasons.
 
 :func:`to_response` turns a ``(n_paths, n_points)`` array into a response, rounding every
-price with the validator's ``round_to_8_significant_digits`` (and, where that still writes
-more than 8 digits, to fewer decimals until it does not).
+price to what the version accepts: ``chars8`` with the validator's
+``round_to_8_significant_digits`` (and, where that still writes more than 8 digits, to fewer
+decimals until it does not); ``float32-sig8`` with ``float(f"{v:.7e}")`` (a value beyond the
+float32 range is left for the check to refuse).
 """
 from __future__ import annotations
 
 import json
 import math
 import os
+import struct
 from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
@@ -39,6 +50,7 @@ from synthwb.core.errors import SpecError
 from synthwb.core.io import atomic_write_text, read_json_file
 from synthwb.core.time import to_ns
 from synthwb.scoring.synth import SynthTask, get_task
+from synthwb.scoring.versions import ValidatorRules, get_validator
 
 __all__ = [
     "CORRECT",
@@ -47,6 +59,8 @@ __all__ = [
     "read_response",
     "round_8_significant",
     "round_price",
+    "round_sig8",
+    "point_reason",
     "to_response",
     "validate_response",
     "write_response",
@@ -83,24 +97,41 @@ def round_price(num: float) -> float:
     return r
 
 
+def round_sig8(num: float) -> float:
+    """``num`` at 8 significant digits as the 2026-09 rule reads them: ``float(f"{num:.7e}")``
+    (non-finite values unchanged)."""
+    x = float(num)
+    return float(f"{x:.7e}") if math.isfinite(x) else x
+
+
+Validator = str | ValidatorRules | None
+
+
+def _rounder(validator: Validator):
+    return round_sig8 if get_validator(validator).response_rule == "float32-sig8" else round_price
+
+
 def _start_seconds(start_time: datetime | str | int) -> int:
     if isinstance(start_time, (int, np.integer)):
         return int(start_time)
     return int(to_ns(start_time)[0] // NS)
 
 
-def to_response(paths, start_time: datetime | str | int, task: str | SynthTask = "24h") -> list:
-    """``[start_ts, time_increment, path_1, ...]`` with every price rounded (see the module doc)."""
-    task = get_task(task)
+def to_response(paths, start_time: datetime | str | int, task: str | SynthTask = "24h",
+                validator: Validator = None) -> list:
+    """``[start_ts, time_increment, path_1, ...]`` with every price rounded to what the
+    ``validator`` version accepts (see the module doc)."""
+    task = get_task(task, validator)
     arr = np.asarray(paths, dtype=np.float64)
     if arr.ndim != 2:
         raise SpecError(f"a response holds one forecast: paths (n_paths, n_points), got shape {arr.shape}")
+    rnd = _rounder(validator)
     out: list = [_start_seconds(start_time), int(task.step_seconds)]
-    out += [[round_price(v) for v in row] for row in arr.tolist()]
+    out += [[rnd(v) for v in row] for row in arr.tolist()]
     return out
 
 
-def _point_reason(point: Any) -> str | None:
+def _chars8_reason(point: Any) -> str | None:
     if isinstance(point, bool) or not isinstance(point, (int, float)):
         return f"Price format is incorrect: expected int or float, got {type(point)}"
     if _digits(point) > MAX_DIGITS:
@@ -108,11 +139,39 @@ def _point_reason(point: Any) -> str | None:
     return None
 
 
+def _float32_sig8_reason(point: Any) -> str | None:
+    if isinstance(point, bool) or not isinstance(point, (int, float)):
+        return f"Price format is incorrect: expected int or float, got {type(point)}"
+    try:
+        x = float(point)
+    except OverflowError:  # an int beyond the float64 range
+        return f"Price format is incorrect: too many digits {point}"
+    if not math.isfinite(x):
+        return f"Price format is incorrect: non-finite value {point}"
+    try:
+        f32 = struct.unpack("<f", struct.pack("<f", x))[0]
+    except OverflowError:
+        return f"Price format is incorrect: exceeds float32 range {point}"
+    if f32 == 0.0 and x != 0.0:
+        return f"Price format is incorrect: underflows float32 {point}"
+    if float(f"{x:.{MAX_DIGITS - 1}e}") != x:
+        return f"Price format is incorrect: too many digits {point}"
+    return None
+
+
+def point_reason(point: Any, validator: Validator = None) -> str | None:
+    """Why the ``validator`` version refuses one price point, or None when it accepts it."""
+    if get_validator(validator).response_rule == "float32-sig8":
+        return _float32_sig8_reason(point)
+    return _chars8_reason(point)
+
+
 def validate_response(response: Any, task: str | SynthTask, start_time: datetime | str | int,
-                      n_paths: int | None = None) -> str:
-    """``"CORRECT"`` or the validator's reason for refusing ``response`` (module doc).
-    ``n_paths`` defaults to the task's (1000)."""
-    task = get_task(task)
+                      n_paths: int | None = None, validator: Validator = None) -> str:
+    """``"CORRECT"`` or the ``validator`` version's reason for refusing ``response`` (module
+    doc). ``n_paths`` defaults to the task's (1000)."""
+    rules = get_validator(validator)
+    task = get_task(task, rules)
     want_paths = int(n_paths or task.n_paths)
     if response is None:
         return "Response is empty"
@@ -134,32 +193,47 @@ def validate_response(response: Any, task: str | SynthTask, start_time: datetime
     if len(paths) != want_paths:
         return f"Number of paths is incorrect: expected {want_paths}, got {len(paths)}"
     points = task.horizon_seconds // task.step_seconds + 1
-    for path in paths:
+
+    def shape(path) -> str | None:
         if not isinstance(path, list):
             return f"Path format is incorrect: expected list, got {type(path)}"
         if len(path) != points:
             return f"Number of time points is incorrect: expected {points}, got {len(path)}"
-        for point in path:
-            reason = _point_reason(point)
+        return None
+
+    if rules.response_rule == "float32-sig8":  # every path's shape first, then the points
+        for reason in map(shape, paths):
             if reason:
                 return reason
+        for path in paths:
+            for point in path:
+                if reason := _float32_sig8_reason(point):
+                    return reason
+    else:
+        for path in paths:
+            if reason := shape(path):
+                return reason
+            for point in path:
+                if reason := _chars8_reason(point):
+                    return reason
     arr = np.asarray(paths, dtype=np.float64)
     if not np.isfinite(arr).all():
         return "Price is not finite (NaN or infinite): the score would be NaN"
     if (arr == 0).any():
         return "Zero price encountered in simulation runs"
-    if (arr < 0).any():
+    if not rules.accepts_negative and (arr < 0).any():
         return f"Negative price {float(arr[arr < 0][0])}"
     return CORRECT
 
 
-def check_paths(paths, task: str | SynthTask = "24h", n_paths: int | None = None) -> str:
-    """The validator's verdict on a forecast array ``(n_paths, n_points)`` once exported
-    (rounded): ``"CORRECT"`` or the reason."""
+def check_paths(paths, task: str | SynthTask = "24h", n_paths: int | None = None,
+                validator: Validator = None) -> str:
+    """The ``validator`` version's verdict on a forecast array ``(n_paths, n_points)`` once
+    exported (rounded): ``"CORRECT"`` or the reason."""
     arr = np.asarray(paths, dtype=np.float64)
     if arr.ndim != 2:
         return f"Response format is incorrect: paths of shape {arr.shape}"
-    return validate_response(to_response(arr, 0, task), task, 0, n_paths)
+    return validate_response(to_response(arr, 0, task, validator), task, 0, n_paths, validator)
 
 
 def write_response(response: Sequence, out: str | os.PathLike) -> Path:
@@ -177,14 +251,17 @@ def read_response(path: str | os.PathLike) -> list:
     return data
 
 
-def batch_reasons(paths, task: str | SynthTask = "24h") -> list[str]:
-    """The validator's verdict on each forecast of a batch ``(n_forecasts, n_paths, n_points)``
-    once exported by :func:`to_response`: ``""`` when it would be accepted, else its reason.
+def batch_reasons(paths, task: str | SynthTask = "24h", validator: Validator = None) -> list[str]:
+    """The ``validator`` version's verdict on each forecast of a batch ``(n_forecasts, n_paths,
+    n_points)`` once exported by :func:`to_response`: ``""`` when it would be accepted, else its
+    reason.
 
     The export sets the start time and the increment and rounds every price to 8 significant
     digits, so what can still be refused is the path count, the point count, and a price that
-    is not finite, zero or negative (the same order and words as :func:`validate_response`)."""
-    task = get_task(task)
+    is not finite, zero or (2026-05) negative, or (2026-09) outside the float32 range (the same
+    order and words as :func:`validate_response`)."""
+    rules = get_validator(validator)
+    task = get_task(task, rules)
     arr = np.asarray(paths, dtype=np.float64)
     if arr.ndim != 3:
         raise SpecError(f"a batch of forecasts is (n_forecasts, n_paths, n_points), got shape {arr.shape}")
@@ -195,6 +272,19 @@ def batch_reasons(paths, task: str | SynthTask = "24h") -> list[str]:
         return [f"Number of time points is incorrect: expected {points}, got {arr.shape[2]}"] * arr.shape[0]
     finite = np.isfinite(arr).all(axis=(1, 2))
     zero = (arr == 0).any(axis=(1, 2))
+    if rules.response_rule == "float32-sig8":
+        # points that may be refused once rounded (not finite, near or beyond the float32 range,
+        # near its underflow), checked with the exact rule in scan order; the first refusal wins
+        mag = np.abs(np.where(np.isfinite(arr), arr, 0.0))
+        maybe = ~np.isfinite(arr) | (mag > 3.0e38) | ((mag > 0) & (mag < 1e-44))
+        out = []
+        for i in range(arr.shape[0]):
+            reason = None
+            for v in arr[i].ravel()[maybe[i].ravel()]:
+                if reason := _float32_sig8_reason(round_sig8(float(v))):
+                    break
+            out.append(reason or ("Zero price encountered in simulation runs" if zero[i] else ""))
+        return out
     out = []
     for i in range(arr.shape[0]):
         if not finite[i]:

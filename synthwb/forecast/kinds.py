@@ -7,7 +7,8 @@ predictor records its type, and :func:`load_forecaster` hands the run to that ki
 
 - ``path``: a trained path model (:class:`synthwb.forecast.run.RunForecaster`);
 - ``ensemble``: a saved mixture of runs and baselines (:mod:`synthwb.forecast.ensemble`);
-- ``moirai``: a Moirai run, zero-shot or fine-tuned (:mod:`synthwb.moirai`).
+- ``moirai``: a Moirai run, zero-shot or fine-tuned (:mod:`synthwb.moirai`);
+- ``classical``: a fitted GARCH-family or HAR-RV model (:mod:`synthwb.forecast.classical`).
 
 Baselines are not saved runs; ensembles name them ``baseline:<name>`` (:func:`member_forecaster`).
 """
@@ -18,6 +19,7 @@ import os
 from synthwb.core.errors import SpecError
 from synthwb.core.registry import Registry
 from synthwb.forecast.baselines import BASELINES
+from synthwb.forecast.classical import classical_from_run
 from synthwb.forecast.ensemble import BASELINE_PREFIX, EnsembleForecaster
 from synthwb.forecast.run import RunForecaster
 from synthwb.store.runs import check_scorable, load_run
@@ -53,6 +55,12 @@ def _load_moirai(run_id: str, store: Store = None, device: str = "auto", which: 
     from synthwb.moirai.forecast import MoiraiForecaster  # lazy: uni2ts is slow to import
 
     return MoiraiForecaster.from_run(run_id, store=store, device=device, root=root)
+
+
+@FORECASTER_KINDS.register("classical", help="a fitted classical model: GARCH family or HAR-RV (fit)")
+def _load_classical(run_id: str, store: Store = None, device: str = "auto", which: str = "best", root=None,
+                    calibrated: bool = True, _depth: int = 0):
+    return classical_from_run(run_id, store=store, root=root)
 
 
 def load_forecaster(run_id: str, store: Store = None, device: str = "auto", which: str = "best", root=None,

@@ -48,7 +48,7 @@ Status = Literal["queued", "running", "stopping", "finished", "failed", "interru
 STATUSES: tuple[str, ...] = get_args(Status)
 ACTIVE = ("queued", "running", "stopping")
 
-RunKind = Literal["path", "ensemble", "moirai"]
+RunKind = Literal["path", "ensemble", "moirai", "classical"]
 
 
 class RunRecord(BaseModel):

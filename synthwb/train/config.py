@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from synthwb.core.errors import SpecError, validation_text
 from synthwb.core.registry import Param
 from synthwb.scoring.synth import get_task
+from synthwb.scoring.versions import DEFAULT_VALIDATOR, get_validator, validator_names
 
 
 class TrainConfig(BaseModel):
@@ -22,6 +23,8 @@ class TrainConfig(BaseModel):
     simulated paths against the realised path at every horizon step) or ``afcrps`` (its
     almost-fair form). Validation, early stopping and the best checkpoint use the same
     objective; every validation also logs the task's exact score and 90% coverage.
+    ``validator``: the validator version whose rules the task follows (default the newest; under
+    2026-09 the 1h task's score, and so the synth loss, includes the volatility term).
     ``space``: relative prices or log returns for the step-CRPS losses.
 
     The defaults are the ones the quality benchmark (bench/bench_quality.py) is run with.
@@ -42,6 +45,10 @@ class TrainConfig(BaseModel):
         "the target task's Synth score (default), CRPS at every horizon step, or its almost-fair form"))
     alpha: float = Field(0.95, ge=0, le=1, title="Almost-fair alpha", description="almost-fair CRPS weight (afcrps, and the synth loss terms; 0 = standard)")
     synth_task: Any = Field("24h", title="Target task", json_schema_extra={"choices": ["24h", "1h"]}, description='the task the run targets: "24h", "1h" or a custom task dict')
+    validator: str = Field(DEFAULT_VALIDATOR, title="Validator version",
+                           json_schema_extra={"choices": validator_names()},
+                           description="the Synth validator version whose scoring rules the run trains for "
+                                       "(default: the newest)")
     n_paths_train: int = Field(100, ge=2, le=100_000, title="Paths per sample (train)")
     n_paths_eval: int = Field(1000, ge=2, le=100_000, title="Paths (validation)")
     patience: int = Field(4, ge=0, title="Early-stop patience", description="validations without improvement before stopping; 0 disables")
@@ -73,6 +80,18 @@ class TrainConfig(BaseModel):
         except Exception as exc:  # noqa: BLE001 - any bad task is one readable line
             raise ValueError(f"not a task: {exc}") from None
         return v if isinstance(v, str) else t.to_dict()
+
+    @field_validator("validator", mode="before")
+    @classmethod
+    def _validator(cls, v: Any) -> str:
+        try:
+            return get_validator(None if v is None else str(v)).name
+        except Exception as exc:  # noqa: BLE001 - one readable line
+            raise ValueError(str(exc)) from None
+
+    def task(self):
+        """The target task under this config's validator version."""
+        return get_task(self.synth_task, self.validator)
 
     @classmethod
     def parse(cls, data: dict | TrainConfig | None = None, **overrides) -> TrainConfig:

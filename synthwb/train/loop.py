@@ -134,7 +134,7 @@ def prepare(featureset: Any, model_spec: Any, config: TrainConfig | dict | None 
     spec = resolve_spec(model_spec, fs, store, context=context, horizon=horizon)
     bar = step_seconds_of(fs)
     step = spec.step_seconds
-    task = get_task(cfg.synth_task)
+    task = get_task(cfg.synth_task, cfg.validator)
     if step is None:
         step = task.step_seconds if cfg.loss == "synth" and bar % task.step_seconds == 0 else bar
     sizes: dict[str, Any] = {"bar_seconds": bar, "step_seconds": step if step != bar else None}
@@ -162,6 +162,9 @@ def check_synth_grid(task: Any, step_seconds: int, horizon: int | None = None) -
         raise SpecError(f"the synth loss for the {t.name} task needs a path step that divides every scoring "
                         f"interval; {step_seconds} s steps do not divide {bad} (use 1min or 5min bars or paths, "
                         "or the crps loss)")
+    if t.vol_blocks and t.step_seconds % step_seconds:
+        raise SpecError(f"the synth loss for the {t.name} task scores volatility on {t.step_seconds} s returns; "
+                        f"{step_seconds} s steps do not divide it (use paths of {t.step_seconds} s or finer)")
     if horizon is not None and horizon * step_seconds < t.horizon_seconds:
         raise SpecError(f"the {t.name} task scores {t.horizon_seconds // 3600:g} h ahead but the model's horizon "
                         f"is {horizon} steps of {step_seconds} s ({horizon * step_seconds / 3600:g} h); use a "
@@ -171,7 +174,7 @@ def check_synth_grid(task: Any, step_seconds: int, horizon: int | None = None) -
 def target_task(config: TrainConfig, step_seconds: int, horizon: int):
     """(task, its points on the model grid) the validation scores, or (None, 0) when the grid
     does not fit it (a step-CRPS run on bars the task cannot be scored on)."""
-    task = get_task(config.synth_task)
+    task = get_task(config.synth_task, config.validator)
     try:
         check_synth_grid(task, step_seconds, horizon)
     except SpecError:

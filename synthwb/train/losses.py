@@ -70,7 +70,7 @@ def objective(paths: torch.Tensor, future: torch.Tensor, last_close: torch.Tenso
     if config.loss == "synth":
         if not step_seconds:
             raise ValueError("the synth loss needs the path step in seconds")
-        task = get_task(config.synth_task)
+        task = get_task(config.synth_task, config.validator)
         return synth_score(paths, future, task, step_seconds, config.alpha) / task.n_terms(step_seconds)
     raise ValueError(f"unknown loss {config.loss!r}")
 
