@@ -200,3 +200,31 @@ def test_a_stopped_run_is_picked_and_backtested_from_its_best_weights(demo_env, 
                  "--json"]) == 0
     cli = {r["model"]: r["mean_score"] for r in json.loads(capsys.readouterr().out)["summary"]}
     assert summary["mean_score"].to_dict() == pytest.approx(cli, rel=1e-12)
+
+
+def test_validator_picker_and_cadence_reach_the_engine(demo_env, capsys):
+    """The version picked (session key "validator", default the newest) scores the backtest, the task
+    box counts its terms, the caption names it; the cadence checkbox places the origins."""
+    at = open_page()
+    pick = at.selectbox(key="_validator_picker")
+    assert pick.value == "2026-09" and pick.options[0].startswith("2026-09")
+    assert "synthdataco/synth-subnet@2cfb24b" in pick.help and "mode-network/synth-subnet@ec8a625" in pick.help
+    assert "1h (138 terms)" in at.selectbox(key="bt_task").options
+    pick.set_value("2026-05")
+    at.run()
+    assert at.session_state["validator"] == "2026-05"
+    assert "1h (121 terms)" in at.selectbox(key="bt_task").options
+    at.multiselect(key="bt_baselines").set_value(["gbm"])
+    at.selectbox(key="bt_task").set_value("1h")
+    at.date_input(key="bt_from").set_value(date(2024, 1, 10))
+    at.date_input(key="bt_to").set_value(date(2024, 1, 10))
+    at.number_input(key="bt_origins").set_value(3)
+    at.number_input(key="bt_paths").set_value(16)
+    at.checkbox(key="bt_cadence").check()
+    at.button(key="bt_go").click()
+    at.run()
+    wait_jobs(at, 300)
+    assert not at.error, [e.value for e in at.error]
+    captions = " ".join(str(c.value) for c in at.caption)
+    assert "scored with validator 2026-05 (mode-network/synth-subnet@ec8a625)" in captions
+    assert "validator cadence" in captions and "keeper min-id" in captions

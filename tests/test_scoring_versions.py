@@ -78,3 +78,13 @@ def test_validators_cli():
     assert out.returncode == 0 and "ec8a625" in out.stdout and "p90-cap" in out.stdout
     bad = subprocess.run([sys.executable, "-m", "synthwb", "validators", "nope"], capture_output=True, text=True)
     assert bad.returncode == 2 and bad.stderr.startswith("error: unknown validator version")
+
+
+def test_a_run_saved_before_versions_reads_as_2026_05(tmp_path):
+    from synthwb.store import runs
+    from synthwb.train.config import TrainConfig
+
+    old = runs.create_run("old", tmp_path, config={"synth_task": "1h", "epochs": 1})
+    assert runs.read_info(old, tmp_path)["config"]["validator"] == "2026-05"
+    new = runs.create_run("new", tmp_path, config=TrainConfig(synth_task="1h").model_dump())
+    assert runs.read_info(new, tmp_path)["config"]["validator"] == "2026-09"

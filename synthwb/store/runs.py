@@ -179,6 +179,9 @@ def create_run(name: str, store: str | os.PathLike | None = None, /, **fields: A
     raise SpecError(f"too many runs named {base!r}")
 
 
+PRE_VERSIONS_VALIDATOR = "2026-05"
+
+
 def read_info(run_id: str, store: str | os.PathLike | None = None) -> dict:
     """A run's run.json, checked against :class:`RunRecord` (a wrong-shape file is a clear
     error), with the effective status."""
@@ -190,6 +193,11 @@ def read_info(run_id: str, store: str | os.PathLike | None = None) -> dict:
         raise SynthwbError(f"run {run_id!r}: cannot read run.json ({exc})") from None
     info = _checked(info, f"run {run_id!r}")
     info["status"] = effective_status(info)
+    cfg = info.get("config")
+    if isinstance(cfg, dict) and "synth_task" in cfg and "validator" not in cfg:
+        # a run saved before validator versions were recorded trained for the rules of then:
+        # mode-network/synth-subnet @ec8a625 (synthwb.scoring.versions "2026-05")
+        cfg["validator"] = PRE_VERSIONS_VALIDATOR
     return info
 
 
