@@ -75,6 +75,11 @@ def test_compare_page_runs_a_comparison_like_the_cli(page_env, demo_lake):
     at.selectbox(key="cmp_bench").set_value("gbm").run()
     assert not at.exception, at.exception
     assert "gbm" in " ".join(c.value for c in at.caption if "Benchmark" in c.value)
+    # the results name the validator version they were scored with (the picker's default: the newest)
+    assert at.selectbox(key="_validator_picker").value == "2026-09"
+    assert "1h (138 terms)" in at.selectbox(key="cmp_task").options
+    assert "scored with validator 2026-09 (synthdataco/synth-subnet@2cfb24b)" in " ".join(
+        c.value for c in at.caption if "Benchmark" in c.value)
     assert any(m.label == "Benchmark" and m.value == "gbm" for m in at.metric)
     assert [s.key for s in at.selectbox if s.label == "Benchmark"] == ["cmp_bench"]
     assert len(at.get("download_button")) == 3
