@@ -7,7 +7,9 @@ import streamlit as st
 
 from synthwb.core.errors import SynthwbError
 from synthwb.data.schema import is_24_7
-from ui import state
+from ui import jobs, state
+from ui.fetch_view import KEY as FETCH_KEY
+from ui.fetch_view import fetch_form
 from ui.getting_started import guide
 from ui.import_view import hf_form, import_form
 
@@ -75,6 +77,8 @@ def _empty_lake() -> None:
     _demo_form("de_demo", prominent=True)
     st.divider()
     import_form(None, _done)
+    st.divider()
+    fetch_form()
 
 
 def _report(df: pl.DataFrame, sel) -> dict:
@@ -192,6 +196,9 @@ else:
     else:
         _export(bars, sel)
 
+with st.expander("Fetch from the validator's feeds (Binance, Hyperliquid)", icon=":material/cloud_download:",
+                 expanded=jobs.job(FETCH_KEY) is not None):
+    fetch_form()
 with st.expander("Import a file", icon=":material/upload_file:"):
     import_form(sel, _done)
     st.divider()

@@ -169,10 +169,13 @@ def test_refuses_duplicate_timestamps(lake, tmp_path):
     assert_refused(lake, write(tmp_path, "dup.csv", HEADER + "\n".join(rows) + "\n"), r"duplicate timestamps in rows 4, 5")
 
 
-def test_refuses_unsorted_timestamps(lake, tmp_path):
+def test_unsorted_unique_timestamps_are_sorted_and_counted(lake_env, tmp_path):
     rows = csv_rows(datetime(2024, 1, 2, tzinfo=UTC), 6)
     rows[2], rows[3] = rows[3], rows[2]
-    assert_refused(lake, write(tmp_path, "uns.csv", HEADER + "\n".join(rows) + "\n"), "not sorted ascending: row 4")
+    res = import_file(write(tmp_path, "uns.csv", HEADER + "\n".join(rows) + "\n"), "crypto", "BTC", "1min")
+    assert res["rows_written"] == 6 and res["rows_moved"] == 1
+    assert res["order"] == "oldest first; 1 row out of place moved into time order"
+    assert read_bars(Selection("crypto", "BTC", "1min"))["close"].to_list() == [100.5 + i for i in range(6)]
 
 
 def test_refuses_high_below_low(lake, tmp_path):
@@ -303,3 +306,51 @@ def test_a_decompression_bomb_is_refused_while_it_is_read(lake, tmp_path, monkey
         data, name = body, "big.csv"
     assert kind == "plain" or len(data) < 200_000
     assert_refused(lake, write(tmp_path, name, data), r"holds more than 1 MiB of data \(after decompression\); split it")
+
+
+# ----------------------------------------------------------------------------- issue 23 papercuts
+
+def test_cli_guesses_the_series_from_a_binance_archive_name(lake_env, tmp_path, capsys):
+    """`data import BTCUSDT-1m-2024-01.zip` needs no flag: crypto / BTC / 1min from the name."""
+    import io
+    import json
+    import zipfile
+
+    from synthwb.cli import main
+
+    rows = [f"{1704067200000 + i * 60000},{100 + i}.0,{102 + i}.0,{99 + i}.0,{101 + i}.0,5.0,"
+            f"{1704067259999 + i * 60000},0,1,0,0,0" for i in range(30)]
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as z:
+        z.writestr("BTCUSDT-1m-2024-01.csv", "\n".join(rows) + "\n")
+    f = write(tmp_path, "BTCUSDT-1m-2024-01.zip", buf.getvalue())
+    rc = main(["data", "import", str(f), "--json"])
+    out = capsys.readouterr()
+    assert rc == 0, out.err
+    doc = json.loads(out.out)
+    assert (doc["asset_class"], doc["symbol"], doc["freq"], doc["rows_written"]) == ("crypto", "BTC", "1min", 30)
+    assert doc["preview"]["guess"]["why"] == "guessed from the file name BTCUSDT-1m-2024-01.zip"
+    # a name that says nothing: the timeframe comes from the bars, the symbol must be given
+    g = write(tmp_path, "export.csv", HEADER + "\n".join(csv_rows(datetime(2024, 2, 1, tzinfo=UTC), 5)) + "\n")
+    rc = main(["data", "import", str(g)])
+    err = capsys.readouterr().err
+    assert rc == 2 and "cannot tell the symbol from the file name 'export.csv'; pass --symbol" in err
+    rc = main(["data", "import", str(g), "--symbol", "ABC", "--asset-class", "crypto"])
+    out = capsys.readouterr()
+    assert rc == 0 and "note: --freq 1min inferred from the spacing of the bars" in out.out, out.err
+
+
+def test_cli_drop_off_grid_names_each_dropped_row(lake_env, tmp_path, capsys):
+    from synthwb.cli import main
+
+    rows = csv_rows(datetime(2024, 2, 1, tzinfo=UTC), 10)
+    rows.insert(4, "2024-02-01 00:03:30,1,2,0.5,1.5,3")
+    f = write(tmp_path, "odd.csv", HEADER + "\n".join(rows) + "\n")
+    base = ["data", "import", str(f), "--asset-class", "crypto", "--symbol", "ODD", "--freq", "1min"]
+    assert main(base) == 2
+    err = capsys.readouterr().err
+    assert "row 5 (2024-02-01 00:03:30 UTC) is off the 1min grid" in err and "drop it with --drop-off-grid" in err
+    assert main([*base, "--drop-off-grid"]) == 0
+    out = capsys.readouterr()
+    assert "warning: dropped 1 row off the 1min grid: row 5 (2024-02-01 00:03:30)" in out.err
+    assert read_bars(Selection("crypto", "ODD", "1min")).height == 10

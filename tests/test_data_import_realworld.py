@@ -276,7 +276,9 @@ CASES = [
     Case("daily-bars-declared-1min-refused", "daily.csv", daily_as_minutes, {"freq": "1min"},
          refused=r"the bars are 1d apart \(inferred frequency 1d\) but --freq is 1min", fix="use --freq 1d"),
     Case("one-bar-at-17-refused", "stray.csv", stray_17, {"freq": "1h"},
-         refused=r"row 5 \(2024-04-01 04:17:00 UTC\) is off the 1h grid .*inferred frequency 1h", fix="fix or drop"),
+         refused=r"row 5 \(2024-04-01 04:17:00 UTC\) is off the 1h grid .*inferred frequency 1h", fix="--drop-off-grid"),
+    Case("one-bar-at-17-dropped", "stray.csv", stray_17, {"freq": "1h", "drop_off_grid": True}, first=dt(2024, 4, 1),
+         rows=5, warning="dropped 1 row off the 1h grid: row 5 (2024-04-01 04:17:00)"),
     Case("investing-com-price-vol-k-thousands", "BTC_USD Historical Data.csv", investing, {"freq": "1d"},
          first=dt(2024, 1, 16), last=dt(2024, 1, 20), rows=5, values={"close": 42001.5, "open": 42000.0, "volume": 45600.0}),
     Case("kaggle-bitstamp-volume-btc-currency", "bitstampUSD_1-min_data.csv", bitstamp_kaggle, {"symbol": "BTC"},
@@ -384,3 +386,73 @@ def test_preview_reports_mapping_zone_frequency_and_counts(tmp_path):
     pv = preview_file(path, freq="1h").to_dict()
     assert pv["duplicates"] == 1 and "--on-duplicate" in pv["problem"]
     assert len(pv["first_rows"]) == 5  # the parsed rows are still shown beside the problem
+
+
+# -- the exports of issue 23: newest first with rows out of place, Yahoo's partial live bars ----------
+
+def _out_of_place(rows: list[str], picks: tuple[int, ...]) -> list[str]:
+    """Newest-first rows with the rows at ``picks`` moved to the end of the file (each one out of place)."""
+    moved = [rows[i] for i in picks]
+    return [r for i, r in enumerate(rows) if i not in picks] + moved
+
+
+coinbase_hourly = lines("Timestamps are UTC timezone,https://www.CryptoDataDownload.com",
+                        "Date,Symbol,Open,High,Low,Close,Volume BTC,Volume USD",
+                        *_out_of_place([f"{(dt(2019, 10, 15) + i * H).strftime('%Y-%m-%d %I-%p')},BTCUSD,"
+                                        f"{100 + i},{102 + i},{99 + i},{101 + i},{2 + i},{200 + i}" for i in range(47, -1, -1)],
+                                       (10, 20, 30)))
+
+bitfinex_hourly = lines("https://www.CryptoDataDownload.com",
+                        "unix,date,symbol,open,high,low,close,Volume BTC,Volume USD",
+                        *_out_of_place([f"{EPOCH_MS(dt(2024, 1, 1) + i * H)},{ISO(dt(2024, 1, 1) + i * H)},BTC/USD,"
+                                        f"{100 + i},{102 + i},{99 + i},{101 + i},{3 + i},{300 + i}" for i in range(59, -1, -1)],
+                                       (5, 6, 7, 8, 40)))
+
+_PARTIAL = [dt(2024, 5, 1, 13, 46, 2), dt(2024, 5, 2, 6, 1, 3), dt(2024, 5, 3, 13, 50, 2)]
+yfinance_15m = lines("Datetime,Open,High,Low,Close,Adj Close,Volume", *sorted(
+    [f"{t:%Y-%m-%d %H:%M:%S}+00:00,{100 + i},{102 + i},{99 + i},{101 + i},{101 + i},{5 + i}"
+     for i, t in enumerate(dt(2024, 5, 1) + k * 15 * M for k in range(3 * 96))]
+    + [f"{t:%Y-%m-%d %H:%M:%S}+00:00,150,151,149,150.5,150.5,0" for t in _PARTIAL]))
+
+
+def test_cryptodatadownload_coinbase_and_bitfinex_import_with_no_flag(lake_env, tmp_path):
+    for name, data, n, moved, sym in (("Coinbase_BTCUSD_1h.csv", coinbase_hourly, 48, 3, "CB"),
+                                      ("Bitfinex_BTCUSD_1h.csv", bitfinex_hourly, 60, 5, "BFX")):
+        path = tmp_path / name
+        path.write_bytes(data)
+        pv = preview_file(path)
+        assert pv.guess == {"asset_class": "crypto", "symbol": "BTC", "freq": "1h",
+                            "why": f"guessed from the file name {name}"}
+        assert pv.order == f"newest first (turned round); {moved} rows out of place moved into time order"
+        res = import_file(path, "crypto", sym, "1h")
+        assert res["rows_written"] == n and res["rows_moved"] == moved and res["warnings"] == []
+        out = read_bars(Selection("crypto", sym, "1h"), root=lake_env.root)
+        assert out["ts"].is_sorted() and out["ts"].diff().drop_nulls().dt.total_seconds().unique().to_list() == [3600]
+        assert out["open"].to_list() == [100.0 + i for i in range(n)]
+
+
+def test_a_sorted_descending_file_is_called_so():
+    import polars as pl
+
+    from synthwb.data.ordering import order_text, time_order
+
+    ts = pl.Series([dt(2024, 1, 1) + i * H for i in range(20000)][::-1])
+    assert order_text(*time_order(ts)) == "newest first (turned round)"
+
+
+def test_yfinance_partial_live_bars_are_named_and_dropped_on_request(lake_env, tmp_path):
+    path = tmp_path / "BTC-USD_15m.csv"
+    path.write_bytes(yfinance_15m)
+    with pytest.raises(DataError) as exc:
+        import_file(path, "crypto", "BTC", "15min")
+    msg = str(exc.value)
+    for t in _PARTIAL:
+        assert f"{t:%Y-%m-%d %H:%M:%S}" in msg
+    assert "off the 15min grid" in msg and "--drop-off-grid" in msg
+    assert not list(lake_env.root.rglob("*.parquet"))
+    res = import_file(path, "crypto", "BTC", "15min", drop_off_grid=True)
+    assert res["rows_written"] == 3 * 96
+    assert res["dropped_off_grid"] == [f"row {r} ({t:%Y-%m-%d %H:%M:%S})" for r, t in zip((57, 123, 251), _PARTIAL)]
+    assert res["warnings"] == ["dropped 3 rows off the 15min grid: " + ", ".join(res["dropped_off_grid"])]
+    out = read_bars(Selection("crypto", "BTC", "15min"), root=lake_env.root)
+    assert out.height == 288 and (out["ts"].dt.minute() % 15 == 0).all() and (out["ts"].dt.second() == 0).all()

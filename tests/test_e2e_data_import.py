@@ -34,7 +34,7 @@ def test_import_panel_shows_preview_and_mapping_then_imports(tmp_path):
     lake = tmp_path / "lake"
     env = {"SYNTHWB_DATA_DIR": str(lake), "SYNTHWB_STORE_DIR": str(tmp_path / "store"),
            "SYNTHWB_CACHE_DIR": str(tmp_path / "cache")}
-    src = tmp_path / "Binance_BTCUSDT_1h.csv"
+    src = tmp_path / "export.csv"  # a name that guesses nothing: the symbol and timeframe are chosen here
     src.write_text(CDD)
     shots = Path(os.environ.get("SYNTHWB_SHOTS") or tmp_path)
     shots.mkdir(parents=True, exist_ok=True)
@@ -53,7 +53,7 @@ def test_import_panel_shows_preview_and_mapping_then_imports(tmp_path):
         page.get_by_label("Symbol").press("Enter")
         wait_idle(page, timeout_ms=120_000)
         # declared 1min, the file is hourly: the preview says so and offers the fix
-        main.get_by_text("use --freq 1h").first.wait_for(timeout=30_000)
+        main.get_by_text("choose Frequency 1h").first.wait_for(timeout=30_000)
         main.locator('[data-testid="stSelectbox"]').filter(has_text="Frequency").click()
         page.get_by_role("option", name="1h", exact=True).click()
         wait_idle(page, timeout_ms=120_000)
@@ -63,7 +63,7 @@ def test_import_panel_shows_preview_and_mapping_then_imports(tmp_path):
         for want in ("Preview", "Rows in file", "Inferred frequency", "First rows", "Last rows",
                      "1 preamble line(s) skipped", "epoch ms", "newest first"):
             assert want in text, want
-        assert "use --freq 1h" not in text
+        assert "choose Frequency 1h" not in text
         assert "Note: volume from Volume BTC (base volume; not Volume USDT" in text
         assert not list(lake.rglob("*.parquet")), "the preview wrote to the lake"
         page.get_by_role("button", name="Import").click()

@@ -172,7 +172,9 @@ CDD = (b"https://www.CryptoDataDownload.com\nunix,date,symbol,open,high,low,clos
 
 def test_import_panel_previews_the_file_with_its_mapping_before_writing(lake_env):
     at = _upload(open_explorer(), "Binance_BTCUSDT_1h.csv", CDD, "BTC", click=False)
-    assert "the bars are 1h apart (inferred frequency 1h) but --freq is 1min; use --freq 1h" in texts(at.error)
+    assert at.selectbox(key="de_imp_freq").value == "1h" and not at.error  # guessed from the file name
+    at.selectbox(key="de_imp_freq").set_value("1min").run()
+    assert "the bars are 1h apart (inferred frequency 1h) but Frequency is 1min; choose Frequency 1h" in texts(at.error)
     at.selectbox(key="de_imp_freq").set_value("1h")
     at.run()
     # the mapping form, pre-filled with the guess
@@ -211,7 +213,7 @@ def test_import_panel_asks_for_a_column_and_a_duplicate_policy(lake_env):
     at.selectbox(key="de_map_volume").set_value("volume_btc")
     at.run()
     err = texts(at.error)
-    assert "duplicate timestamps in rows 2, 3" in err and "--on-duplicate" in err
+    assert "duplicate timestamps in rows 2, 3" in err and "“Duplicate timestamps” (first, last or mean)" in err
     assert _metric(at, "Duplicates") == "1"
     at.selectbox(key="de_imp_dup").set_value("last")
     at.run()
@@ -222,18 +224,39 @@ def test_import_panel_asks_for_a_column_and_a_duplicate_policy(lake_env):
     assert out["volume"].to_list() == [1.0, 3.0] and out["close"].to_list() == [11.0, 12.0]
 
 
-def test_rows_out_of_place_are_sorted_on_request(lake_env):
+def test_rows_out_of_place_are_sorted_and_counted(lake_env):
     hours = [9, 8, 7, 3, 6, 2, 5, 1, 4, 0]
     rows = "\n".join(f"2024-03-01 {h:02d}:00,{100 + h},{101 + h},{99 + h},{100.5 + h},{h + 1}" for h in hours)
     data = ("Date,Open,High,Low,Close,Volume\n" + rows + "\n").encode()
     at = _upload(open_explorer(), "glitch.csv", data, "GLT", click=False)
     at.selectbox(key="de_imp_freq").set_value("1h").run()
-    assert "--sort" in texts(at.error) and at.button(key="de_imp_go").disabled
-    at.checkbox(key="de_imp_sort").check().run()
     assert not at.error, texts(at.error)
+    assert "order: newest first (turned round); 3 rows out of place moved into time order" in texts(at.caption)
     at.button(key="de_imp_go").click().run()
     assert not at.exception, at.exception
-    assert "Imported 10 bars of crypto/GLT 1h" in texts(at.success)
+    assert "Imported 10 bars of crypto/GLT 1h" in texts(at.success) and "3 rows out of place" in texts(at.success)
+
+
+def test_the_page_names_its_own_controls_guesses_the_series_and_drops_rows_off_the_grid(lake_env):
+    """A file named like a Binance archive fills asset class, symbol and timeframe; a refusal names
+    the page's checkbox, not the CLI flag; ticking it drops the named rows."""
+    rows = [f"{1704067200000 + i * 60000},{100 + i}.0,{102 + i}.0,{99 + i}.0,{101 + i}.0,5.0,0,0,1,0,0,0" for i in range(20)]
+    rows.insert(7, "1704067626000,150.0,151.0,149.0,150.5,0.0,0,0,1,0,0,0")  # 00:07:06, off the grid
+    at = open_explorer()
+    at.file_uploader(key="de_upload").set_value(("BTCUSDT-1m-2024-01.csv", ("\n".join(rows) + "\n").encode(), "text/csv"))
+    at.run()
+    assert not at.exception, at.exception
+    assert at.text_input(key="de_imp_sym").value == "BTC"
+    assert at.selectbox(key="de_imp_ac").value == "crypto" and at.selectbox(key="de_imp_freq").value == "1min"
+    assert "Guess: crypto / BTC / 1min, guessed from the file name BTCUSDT-1m-2024-01.csv" in texts(at.caption)
+    err = texts(at.error)
+    assert "row 8 (2024-01-01 00:07:06 UTC) is off the 1min grid" in err and "“Drop rows off the grid”" in err
+    assert "--" not in err and at.button(key="de_imp_go").disabled
+    at.checkbox(key="de_imp_drop").check().run()
+    assert not at.error, texts(at.error)
+    assert "dropped 1 row off the 1min grid: row 8 (2024-01-01 00:07:06)" in texts(at.warning)
+    at.button(key="de_imp_go").click().run()
+    assert "Imported 20 bars of crypto/BTC 1min" in texts(at.success)
 
 
 def test_a_write_to_the_lake_outside_the_app_shows_at_the_next_rerun(demo_env):
@@ -259,3 +282,10 @@ def test_a_write_to_the_lake_outside_the_app_shows_at_the_next_rerun(demo_env):
     at.run()
     n1 = int(texts(at.caption).split("(UTC, end exclusive): ")[1].split(" bars")[0].replace(",", ""))
     assert n1 == n0 + 60
+
+
+def test_import_says_why_it_is_disabled_without_a_symbol(lake_env):
+    at = open_explorer()
+    at.file_uploader(key="de_upload").set_value(("mine.csv", GOOD_CSV, "text/csv")).run()
+    assert at.button(key="de_imp_go").disabled
+    assert "Enter a symbol above to import (none could be guessed from the file name)." in texts(at.caption)

@@ -36,14 +36,15 @@ def test_forecaster_rebuilds_the_training_inputs_and_forecasts(trained):
     idx = [150, 700, 1500]
     origins = _origins(w, idx)
     bars = read_bars(Selection("crypto", "BTC", "15min"), root=root)
-    x, last, past, t0, rng = f.inputs(bars, origins)
+    x, last, past, t0, rng, ax = f.inputs(bars, origins)
     assert np.array_equal(x, w.x[idx]) and np.array_equal(last, w.last_close[idx])
     # the anchor's inputs too: the context returns (NaN where they span a gap) and t0
     assert np.array_equal(past, w.past[idx], equal_nan=True) and np.allclose(t0, w.t0_s[idx])
     assert np.array_equal(rng, w.past_range[idx], equal_nan=True)
+    assert ax is None and w.anchor_x is None  # no har_anchor feature in this set
     # bars at 1 minute are resampled to the run's 15 minutes first: same inputs
     fine = read_bars(Selection("crypto", "BTC", "1min"), root=root)
-    x2, last2, _, _, _ = f.inputs(fine, origins)
+    x2, last2, _, _, _, _ = f.inputs(fine, origins)
     assert np.allclose(x2, w.x[idx], atol=1e-5) and np.allclose(last2, w.last_close[idx])
 
     paths = f.forecast(bars, origins, n_steps=HORIZON, step_seconds=900, n_paths=64, seed=3)

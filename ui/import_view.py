@@ -1,9 +1,12 @@
 """Data Explorer's import forms: a file (preview, column mapping, time format, zone,
-duplicates, sort) and a Hugging Face dataset. ``done(message)`` is called after a write."""
+duplicates, rows off the grid; asset class, symbol and timeframe guessed from the file name) and
+a Hugging Face dataset. ``done(message)`` is called after a write. The engine's messages name
+CLI flags; :func:`page_words` turns them into this form's controls."""
 from __future__ import annotations
 
 import hashlib
 import os
+import re
 import shutil
 import tempfile
 from collections.abc import Callable
@@ -22,6 +25,34 @@ MAP_FIELDS = ("ts", "open", "high", "low", "close", "volume")
 
 
 CHUNK = 1 << 20
+
+#: CLI wording -> the form's controls, applied in order
+_PAGE_WORDS = (
+    (r"--on-duplicate first\|last\|mean", "“Duplicate timestamps” (first, last or mean)"),
+    (r"--on-duplicate (\w+)", r"“Duplicate timestamps”: \1"),
+    (r"(drop (?:it|them)) with --drop-off-grid", r"\1 by ticking “Drop rows off the grid”"),
+    (r"--drop-off-grid", "“Drop rows off the grid”"),
+    (r"use --freq (\w+)", r"choose Frequency \1"),
+    (r"a finer --freq", "a finer Frequency"),
+    (r"--freq (\w+)", r"Frequency \1"),
+    (r"--freq", "Frequency"),
+    (r"--map volume=none", "volume “(none: volume 0)” in the column mapping"),
+    (r"--map (\w+)=COLUMN", r"the \1 field of the column mapping"),
+    (r"--map (\w+)=([^\s;,)]+)", r"\1 = \2 in the column mapping"),
+    (r"--map [A-Za-z_]*=?[A-Z]*", "the column mapping"),
+    (r"--ts-format", "“Timestamp format”"),
+    (r"--tz", "“Zone of naive timestamps”"),
+    (r"--asset-class", "Asset class"),
+    (r"--symbol", "Symbol"),
+    (r",? or import with --sort", ""),
+)
+
+
+def page_words(message: str) -> str:
+    """An engine message with its CLI flags named as this form's controls."""
+    for pattern, repl in _PAGE_WORDS:
+        message = re.sub(pattern, repl, message)
+    return message
 
 
 def _spool(up) -> tuple[str, Path]:
@@ -116,10 +147,14 @@ def _show_preview(pv) -> None:
     ts = pv.timestamps
     st.caption(f"Read as {', '.join(read)}. Timestamps: {ts.get('format', '?')}; zone: {ts.get('zone', '?')}; "
                f"order: {pv.order}.")
+    if pv.guess:
+        g = pv.guess
+        st.caption(f"Guess: {g['asset_class']} / {g['symbol']}{' / ' + g['freq'] if g.get('freq') else ''}, "
+                   f"{g['why']} (change it above).")
     for n in pv.notes:
-        st.caption(f"Note: {n}")
+        st.caption(f"Note: {page_words(n)}")
     for w in pv.warnings:
-        st.warning(w, icon=":material/warning:")
+        st.warning(page_words(w), icon=":material/warning:")
     if pv.bars is not None and pv.bars.height:
         left, right = st.columns(2)
         left.markdown("First rows")
@@ -143,6 +178,14 @@ def import_form(sel, done: Callable[[str], None]) -> None:
         for f in MAP_FIELDS:
             st.session_state.pop(key_of(f), None)
         st.session_state["de_imp_fid"] = fid
+        from synthwb.data.filenames import guess_series
+
+        guess = guess_series(up.name) or {}  # the form starts on the file name's guess
+        st.session_state["de_imp_sym"] = guess.get("symbol", "")
+        if guess.get("asset_class"):
+            st.session_state["de_imp_ac"] = guess["asset_class"]
+        if guess.get("freq"):
+            st.session_state["de_imp_freq"] = guess["freq"]
     c1, c2, c3, c4 = st.columns(4)
     ac = c1.selectbox("Asset class", ASSET_CLASSES, index=ASSET_CLASSES.index(sel.asset_class) if sel else 0,
                       key="de_imp_ac")
@@ -155,14 +198,15 @@ def import_form(sel, done: Callable[[str], None]) -> None:
                               key="de_imp_tsfmt").strip()
     dup = c6.selectbox("Duplicate timestamps", ON_DUPLICATE, key="de_imp_dup",
                        help="error: refuse; first / last: keep that row; mean: average the rows")
-    srt = c7.checkbox("Sort rows by time", False, key="de_imp_sort",
-                      help="for a vendor file with rows out of place (CLI: --sort); duplicates then follow "
-                           "the policy on the left")
+    drop = c7.checkbox("Drop rows off the grid", False, key="de_imp_drop",
+                       help="drop bars whose time is off the Frequency grid the others follow (e.g. Yahoo's live, "
+                            "partial bar at 13:46:02); each dropped row is named. Rows out of time order are always "
+                            "sorted.")
     opts = {"freq": freq, "asset_class": ac, "symbol": sym or None, "tz": tz or None,
-            "ts_format": ts_format or None, "mapping": {}, "on_duplicate": dup, "sort": srt}
+            "ts_format": ts_format or None, "mapping": {}, "on_duplicate": dup, "drop_off_grid": drop}
     guess, fatal = _preview(fid, up.name, path, repr(sorted(opts.items())), opts)
     if fatal:
-        st.error(fatal, icon=":material/error:")
+        st.error(page_words(fatal), icon=":material/error:")
         st.caption("Nothing was written; the lake is unchanged.")
         return
     mapping = _chosen_mapping(guess, key_of)
@@ -171,13 +215,15 @@ def import_form(sel, done: Callable[[str], None]) -> None:
         opts["mapping"] = mapping
         pv, fatal = _preview(fid, up.name, path, repr(sorted(opts.items())), opts)
         if fatal:
-            st.error(fatal, icon=":material/error:")
+            st.error(page_words(fatal), icon=":material/error:")
             return
     _mapping_form(guess, key_of)
     _show_preview(pv)
     if pv.problem:
-        st.error(pv.problem, icon=":material/error:")
+        st.error(page_words(pv.problem), icon=":material/error:")
         st.caption("Nothing was written; the lake is unchanged. Fix the file or the choices above.")
+    elif not sym:
+        st.caption("Enter a symbol above to import (none could be guessed from the file name).")
     if not st.button("Import", key="de_imp_go", disabled=bool(pv.problem) or not sym, icon=":material/upload:",
                      type="primary", help=None if sym else "Enter a symbol first"):
         return
@@ -185,13 +231,16 @@ def import_form(sel, done: Callable[[str], None]) -> None:
         with st.spinner(f"Importing {up.name}..."):
             res = import_file(path, ac, sym, freq, root=state.lake_root(), tz=tz or None,
                               ts_format=ts_format or None, mapping=mapping, on_duplicate=dup, name=up.name,
-                              sort=srt)
+                              drop_off_grid=drop)
     except SynthwbError as exc:
-        state.show_error(exc)
+        st.error(page_words(str(exc)), icon=":material/error:")
         st.caption("Nothing was written; the lake is unchanged.")
         return
+    extra = f" Rows were {res['order']}." if res["order"] != "oldest first" else ""
+    if res["dropped_off_grid"]:
+        extra += f" Dropped off the grid: {', '.join(res['dropped_off_grid'][:20])}."
     done(f"Imported {res['rows_written']:,} bars of {ac}/{res['symbol']} {freq} from {up.name} into "
-          f"{res['partitions']} partition(s); {res['rows_replaced']:,} stored rows replaced.")
+          f"{res['partitions']} partition(s); {res['rows_replaced']:,} stored rows replaced.{extra}")
 
 
 def hf_form(done: Callable[[str], None]) -> None:

@@ -1,4 +1,4 @@
-"""``python -m synthwb data demo|import|list|show`` (../shared/DESIGN.md §7)."""
+"""``python -m synthwb data demo|import|hf|fetch|update|list|show`` (../shared/DESIGN.md §7)."""
 from __future__ import annotations
 
 import argparse
@@ -7,7 +7,7 @@ from synthwb.cli import Result, count_arg, table
 
 
 def add_commands(sub, common: argparse.ArgumentParser) -> None:
-    data = sub.add_parser("data", help="the OHLCV lake: demo, import, list, show")
+    data = sub.add_parser("data", help="the OHLCV lake: demo, import, hf, fetch, update, list, show")
     dsub = data.add_subparsers(dest="data_command", metavar="ACTION", required=True)
 
     p = dsub.add_parser("demo", parents=[common], help="create the demo lake (seeded 1-minute bars)")
@@ -19,7 +19,11 @@ def add_commands(sub, common: argparse.ArgumentParser) -> None:
 
     p = dsub.add_parser("import", parents=[common], help="validate a CSV/Parquet file and write it into the lake")
     p.add_argument("file")
-    _series_args(p)
+    p.add_argument("--asset-class", default=None,
+                   help="crypto, fx, equity, etf or index (default: guessed from the file name, e.g. BTCUSDT-1m-2024-01.zip)")
+    p.add_argument("--symbol", default=None, help="lake symbol (default: guessed from the file name)")
+    p.add_argument("--freq", default=None,
+                   help="1min, 5min, 15min, 1h, 4h or 1d (default: from the file name, else the bars' spacing)")
     p.add_argument("--tz", default=None,
                    help="IANA zone of naive timestamps in the file (default UTC); rows with a UTC offset keep it")
     p.add_argument("--map", action="append", default=[], metavar="FIELD=COLUMN",
@@ -30,8 +34,11 @@ def add_commands(sub, common: argparse.ArgumentParser) -> None:
     p.add_argument("--on-duplicate", default="error", choices=("error", "first", "last", "mean"),
                    help="bars sharing a timestamp: refuse (default), keep the first / last, or average them")
     p.add_argument("--sort", action="store_true",
-                   help="put rows in time order first (a vendor file with rows out of place); duplicates then "
-                        "follow --on-duplicate")
+                   help="kept for old scripts: rows out of time order are always sorted (the result says how many "
+                        "moved); duplicates follow --on-duplicate in file order")
+    p.add_argument("--drop-off-grid", action="store_true",
+                   help="drop bars off the --freq grid the others follow (e.g. a live, partial bar at 13:46:02), "
+                        "naming each one")
     p.add_argument("--dry-run", action="store_true", help="print the preview (mapping, zone, rows, frequency) "
                                                             "and write nothing")
     p.set_defaults(func=_import)
@@ -48,6 +55,24 @@ def add_commands(sub, common: argparse.ArgumentParser) -> None:
     p.add_argument("--cache-dir", default=None, help="hub cache dir (default: the hub's)")
     p.add_argument("--local-dir", default=None)
     p.set_defaults(func=_hf)
+
+    p = dsub.add_parser("fetch", parents=[common],
+                        help="fetch 1-minute (or coarser) bars from the validator's feeds: Binance, Hyperliquid")
+    p.add_argument("--source", default=None, choices=("binance", "hyperliquid"),
+                   help="the feed (default: the one the validator reads each asset from)")
+    p.add_argument("--asset", default=None, help="validator asset names, comma-separated, e.g. BTC,ETH or HYPE")
+    p.add_argument("--competition", default=None,
+                   help="every asset a competition of the validator scores, e.g. crypto-24h, comequ-24h")
+    p.add_argument("--validator", default=None, help="validator version for --competition (default: the newest)")
+    p.add_argument("--freq", default="1min", help="1min (default), 5min, 15min, 1h, 4h or 1d")
+    p.add_argument("--since", default=None, help="first day (UTC), e.g. 2024-01-01 (default: 30 days ago)")
+    p.add_argument("--until", default=None, help="end, exclusive (default: now, the last closed bar)")
+    p.set_defaults(func=_fetch)
+
+    p = dsub.add_parser("update", parents=[common], help="top every fetched series up to now (only what is missing)")
+    p.add_argument("--asset", default=None, help="only these symbols, comma-separated (default: every fetched series)")
+    p.add_argument("--until", default=None, help="end, exclusive (default: now)")
+    p.set_defaults(func=_update)
 
     p = dsub.add_parser("list", parents=[common], help="what the lake holds")
     p.set_defaults(func=_list)
@@ -99,7 +124,8 @@ def _import(args) -> Result:
     from synthwb.data.sources import import_file, preview_file
 
     opts = {"tz": args.tz, "ts_format": args.ts_format, "mapping": parse_map(args.map),
-            "on_duplicate": args.on_duplicate, "sort": args.sort}
+            "on_duplicate": args.on_duplicate, "sort": args.sort, "drop_off_grid": args.drop_off_grid}
+    guessed = _guess_series(args, opts)
     if args.dry_run:
         from synthwb.data.lake import check_symbol
         from synthwb.data.schema import check_asset_class, check_freq
@@ -116,11 +142,48 @@ def _import(args) -> Result:
     res = import_file(args.file, args.asset_class, args.symbol, args.freq, root=args.root, **opts)
     for w in res["warnings"]:
         sys.stderr.write(f"warning: {w}\n")
-    notes = "".join(f"\nnote: {n}" for n in res["preview"]["notes"])
+    notes = "".join(f"\nnote: {n}" for n in [*guessed, *res["preview"]["notes"]])
+    if res["order"] != "oldest first":
+        notes += f"\nnote: rows were {res['order']}"
     text = (f"imported {res['rows_written']} bars of {res['asset_class']}/{res['symbol']} {res['freq']} "
             f"({res['start']} to {res['end']}) into {res['partitions']} partition(s); "
             f"{res['rows_replaced']} stored rows replaced{notes}")
     return Result(res, text)
+
+
+def _guess_series(args, opts: dict) -> list[str]:
+    """Fill --asset-class / --symbol / --freq left out from the file name (then the bars' spacing
+    for --freq); the notes say what was guessed. Refused naming the flag when nothing fits."""
+    from pathlib import Path
+
+    from synthwb.core.errors import SpecError
+    from synthwb.data.filenames import guess_series
+
+    if args.asset_class and args.symbol and args.freq:
+        return []
+    g = guess_series(Path(args.file).name) or {}
+    notes = []
+    for attr, key in (("asset_class", "asset_class"), ("symbol", "symbol"), ("freq", "freq")):
+        if getattr(args, attr) is None and g.get(key):
+            setattr(args, attr, g[key])
+            notes.append(f"--{attr.replace('_', '-')} {g[key]} {g['why']}")
+    if args.symbol is None:
+        raise SpecError(f"cannot tell the symbol from the file name {Path(args.file).name!r}; pass --symbol "
+                        "(and --asset-class, --freq)")
+    if args.asset_class is None:
+        raise SpecError(f"cannot tell the asset class of {Path(args.file).name!r}; pass --asset-class "
+                        "crypto|fx|equity|etf|index")
+    if args.freq is None:
+        from synthwb.data.schema import FREQS
+        from synthwb.data.sources import preview_file
+
+        pv = preview_file(args.file, symbol=args.symbol, **{k: v for k, v in opts.items() if k != "drop_off_grid"})
+        if pv.inferred_freq not in FREQS:
+            raise SpecError(f"cannot tell the timeframe of {Path(args.file).name!r} (the bars are "
+                            f"{pv.inferred_freq or '?'} apart); pass --freq {'|'.join(FREQS)}")
+        args.freq = pv.inferred_freq
+        notes.append(f"--freq {args.freq} inferred from the spacing of the bars")
+    return notes
 
 
 def _hf(args) -> Result:
@@ -206,3 +269,85 @@ def _show(args) -> Result:
     if not args.json:
         data.pop("bars", None)
     return Result(data, "\n".join(lines), files)
+
+
+def _split(text: str | None) -> list[str]:
+    return [a.strip() for a in (text or "").split(",") if a.strip()]
+
+
+def _feed_result(res: dict, args, what: str) -> Result:
+    import sys
+
+    from synthwb.core.errors import DataError
+
+    rows = [{"asset": r["asset"], "source": f"{r['source']} {r['feed_symbol']}", "freq": r["freq"],
+             "bars_added": r["rows_added"], "partitions": r["partitions"], "skipped_complete": r["skipped"],
+             "requests": r["requests"], "added_from": r["first_added"], "added_to": r["last_added"],
+             "status": r["status"]} for r in res["series"]]
+    notes = [f"note: {r['asset']}: {n}" for r in res["series"] for n in r["notes"]]
+    text = "\n".join([table(rows) if rows else "nothing fetched", *notes,
+                      f"{what}: {res['rows_added']:,} bars added into the lake at {_root(args)}"])
+    if res["status"] == "interrupted":
+        if not args.json:
+            sys.stdout.write(text + "\n")
+        raise KeyboardInterrupt
+    if res["status"] == "failed":
+        if not args.json:
+            sys.stdout.write(text + "\n")
+        raise DataError(f"{res['error']}")
+    return Result(res, text)
+
+
+def _root(args) -> str:
+    from synthwb.core.config import data_dir
+
+    return str(data_dir(args.root))
+
+
+def _feed_progress(args):
+    import sys
+
+    if args.json or not sys.stderr.isatty():
+        return None
+    last = {"msg": None}
+
+    def show(fraction=None, metrics=None, message=None) -> None:
+        if message and message != last["msg"]:
+            last["msg"] = message
+            pct = f"{fraction:4.0%} " if fraction is not None else ""
+            sys.stderr.write(f"{pct}{message}\n")
+
+    return show
+
+
+def _fetch(args) -> Result:
+    from datetime import UTC, datetime, timedelta
+
+    from synthwb.cli.progress import run_stoppable
+    from synthwb.core.errors import SpecError
+    from synthwb.data.feeds.fetch import fetch
+
+    assets = _split(args.asset)
+    if args.competition:
+        from synthwb.scoring.versions import get_validator
+
+        rules = get_validator(args.validator)
+        assets += list(rules.competition(args.competition).assets)
+    elif args.validator:
+        raise SpecError("--validator goes with --competition (the competition whose assets to fetch)")
+    if not assets:
+        raise SpecError("name what to fetch: --asset BTC,ETH or --competition crypto-24h")
+    since = args.since or (datetime.now(UTC) - timedelta(days=30)).strftime("%Y-%m-%d")
+    res = run_stoppable(lambda stop: fetch(assets, source=args.source, freq=args.freq, since=since, until=args.until,
+                                           root=args.root, progress=_feed_progress(args), stop_event=stop))
+    return _feed_result(res, args, "fetched")
+
+
+def _update(args) -> Result:
+    from synthwb.cli.progress import run_stoppable
+    from synthwb.data.feeds.fetch import update
+
+    only = _split(args.asset) or None
+    res = run_stoppable(lambda stop: update(root=args.root, until=args.until, only=only,
+                                            progress=_feed_progress(args), stop_event=stop))
+    return _feed_result(res, args, "updated")

@@ -16,11 +16,16 @@ The model, all vectorised numpy (recursions through ``scipy.signal.lfilter``):
   stay plausible (BTC around 40-60k, ETH 2-3k, SOL ~100, SPY ~475) over years;
 - SPY gets an overnight gap between sessions and a mild correlation with BTC;
 - occasional missing minutes (exchange outages), at least one per asset.
+
+:func:`demo_latent` returns what generated a crypto series besides its bars (the log-vol
+components minute by minute, the seasonal profile and the parameters), for forecasters that
+know the true process (the quality bench's oracles).
 """
 from __future__ import annotations
 
 import time
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
@@ -61,9 +66,13 @@ def _ar1(rng: np.random.Generator, n: int, half_life: float) -> np.ndarray:
     return y
 
 
-def _log_vol(rng: np.random.Generator, n: int) -> np.ndarray:
-    """Multi-scale log-volatility factor, unit variance."""
-    return sum(w * _ar1(rng, n, hl) for w, hl in zip(_HL_WEIGHTS, _HALF_LIVES_MIN))
+def _log_vol(rng: np.random.Generator, n: int, parts: list | None = None) -> np.ndarray:
+    """Multi-scale log-volatility factor, unit variance; ``parts`` (if given) receives its
+    weighted AR(1) components, fastest first (they add up to the factor)."""
+    comps = [w * _ar1(rng, n, hl) for w, hl in zip(_HL_WEIGHTS, _HALF_LIVES_MIN)]
+    if parts is not None:
+        parts.extend(comps)
+    return sum(comps)
 
 
 def _student_t(rng: np.random.Generator, size) -> np.ndarray:
@@ -106,7 +115,10 @@ def _gap_mask(rng: np.random.Generator, n: int) -> np.ndarray:
     return keep
 
 
-def _crypto_frames(rng: np.random.Generator, start: datetime, n: int) -> dict[str, pl.DataFrame]:
+def _crypto_frames(rng: np.random.Generator, start: datetime, n: int,
+                   latent: dict | None = None) -> dict[str, pl.DataFrame]:
+    """The crypto bars; ``latent`` (if given) receives each symbol's hidden state (see
+    :func:`demo_latent`). Recording it draws no random numbers: the bars are the same."""
     ts_us = int(start.timestamp() * 1e6) + np.arange(n, dtype=np.int64) * 60_000_000
     minute_of_day = (np.arange(n) + start.hour * 60 + start.minute) % 1440
     hour = minute_of_day / 60.0
@@ -116,12 +128,18 @@ def _crypto_frames(rng: np.random.Generator, start: datetime, n: int) -> dict[st
     vol_season /= np.sqrt(np.mean(vol_season ** 2))
     vlm_season = (1.0 + 0.45 * np.cos(2 * np.pi * (hour - 15.0) / 24.0)) * np.where(weekend, 0.6, 1.0)
 
-    common_h = _log_vol(rng, n)
+    common_parts: list = []
+    common_h = _log_vol(rng, n, common_parts)
     eps = _student_t(rng, (n, len(CRYPTO))) @ np.linalg.cholesky(CRYPTO_CORR).T
     out: dict[str, pl.DataFrame] = {}
     for j, (sym, (level, ann_vol, vbase)) in enumerate(CRYPTO.items()):
-        h = np.sqrt(0.7) * common_h + np.sqrt(0.3) * _log_vol(rng, n)
+        own_parts: list = []
+        h = np.sqrt(0.7) * common_h + np.sqrt(0.3) * _log_vol(rng, n, own_parts)
         base = ann_vol / np.sqrt(MIN_PER_YEAR)
+        if latent is not None:
+            latent[sym] = {"components": np.stack([np.sqrt(0.7) * c + np.sqrt(0.3) * o
+                                                   for c, o in zip(common_parts, own_parts)], axis=1),
+                           "h": h, "season": vol_season, "base": float(base), "level": float(level)}
         sigma = base * vol_season * np.exp(_VOL_OF_VOL * h - _VOL_OF_VOL ** 2)
         r = sigma * eps[:, j]
         open0 = level * np.exp(0.05 * rng.standard_normal())
@@ -183,15 +201,20 @@ def _frame(ts_us: np.ndarray, cols: dict[str, np.ndarray]) -> pl.DataFrame:
     )
 
 
-def demo_frames(years: float = 2.0, seed: int = 0, start: str = "2023-01-01",
-                symbols=None) -> dict[str, tuple[str, pl.DataFrame]]:
-    """The demo bars in memory: ``{symbol: (asset_class, frame)}``."""
+def _check_years(years) -> float:
     try:
         years = float(years)
     except (TypeError, ValueError):
         raise SpecError(f"years must be a number, got {years!r}") from None
     if not (0 < years <= 20):
         raise SpecError(f"years must be in (0, 20], got {years}")
+    return years
+
+
+def demo_frames(years: float = 2.0, seed: int = 0, start: str = "2023-01-01",
+                symbols=None) -> dict[str, tuple[str, pl.DataFrame]]:
+    """The demo bars in memory: ``{symbol: (asset_class, frame)}``."""
+    years = _check_years(years)
     syms = list(symbols) if symbols else list(SYMBOLS)
     unknown = [s for s in syms if s not in SYMBOLS]
     if unknown:
@@ -210,6 +233,59 @@ def demo_frames(years: float = 2.0, seed: int = 0, start: str = "2023-01-01",
         if sym in syms:
             out[sym] = ("equity", _equity_frame(eq_rng, t0, n, sym, crypto["_btc_eps"]))
     return out
+
+
+@dataclass(frozen=True)
+class DemoLatent:
+    """The hidden state and the parameters behind one demo crypto series, minute by minute.
+
+    Minute ``i`` is the 1-minute bar that opens at ``start + i`` minutes (missing bars included:
+    the arrays cover every minute). Its log return is ``r_i = sigma_i * eps_i`` with
+    ``sigma_i = base * season[i] * exp(vol_of_vol * h_i - vol_of_vol**2)``, ``h_i`` the sum of
+    ``components[i]`` (AR(1) processes with coefficients ``phis``, stationary standard deviations
+    ``comp_std``) and ``eps_i`` Student-t(``t_df``) scaled to unit variance; the log close is
+    ``log(level) + D_i`` with ``D_i = (1 - theta) * D_{i-1} + r_i``.
+    """
+
+    symbol: str
+    start: datetime
+    components: np.ndarray  # (n, 3) log-vol components, fastest first
+    h: np.ndarray           # (n,) their sum, as used by the generator
+    season: np.ndarray      # (n,) the seasonal volatility multiplier
+    base: float             # per-minute volatility scale
+    level: float            # the level the log price reverts to
+    half_lives_min: tuple[float, ...]
+    comp_std: tuple[float, ...]
+    vol_of_vol: float
+    t_df: float
+    theta: float            # per-minute mean-reversion rate of the log price
+
+    @property
+    def phis(self) -> np.ndarray:
+        return 0.5 ** (1.0 / np.asarray(self.half_lives_min))
+
+    @property
+    def sigma(self) -> np.ndarray:
+        """The per-minute volatility of the log return."""
+        s = self.vol_of_vol
+        return self.base * self.season * np.exp(s * self.h - s * s)
+
+
+def demo_latent(symbol: str = "BTC", years: float = 2.0, seed: int = 0, start: str = "2023-01-01") -> DemoLatent:
+    """The hidden state of the crypto series ``symbol`` that :func:`demo_frames` generates for the
+    same ``years``, ``seed`` and ``start`` (the generation is replayed; its bars are unchanged)."""
+    if symbol not in CRYPTO:
+        raise SpecError(f"demo_latent covers the crypto symbols {', '.join(CRYPTO)}; got {symbol!r}")
+    years = _check_years(years)
+    t0 = to_utc(start, "start")
+    t0 = datetime(t0.year, t0.month, t0.day, tzinfo=UTC)
+    n = max(2, int(round(years * MIN_PER_YEAR)))
+    latent: dict = {}
+    _crypto_frames(np.random.default_rng(np.random.SeedSequence(int(seed))), t0, n, latent)
+    x = latent[symbol]
+    return DemoLatent(symbol, t0, x["components"], x["h"], x["season"], x["base"], x["level"],
+                      tuple(_HALF_LIVES_MIN), tuple(float(w) for w in _HL_WEIGHTS), _VOL_OF_VOL, _T_DF,
+                      1.0 - 0.5 ** (1.0 / _MEAN_REV_HALF_LIFE_MIN))
 
 
 def generate_demo_lake(root=None, years: float = 2.0, seed: int = 0, start: str = "2023-01-01",

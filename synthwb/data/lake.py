@@ -226,6 +226,14 @@ def read_bars(sel: Selection, root=None) -> pl.DataFrame:
     return out.filter(flt) if flt is not None else out
 
 
+def read_stored(sel: Selection, root=None) -> pl.DataFrame:
+    """The bars stored at exactly ``sel.freq`` in [start, end), never resampled from a finer
+    timeframe; an empty frame when there are none (what a fetch compares against)."""
+    root = data_dir(root)
+    files = _files_in_range(series_dir(root, sel.asset_class, sel.symbol, sel.freq), sel.start, sel.end)
+    return _scan(files, sel.start, sel.end)
+
+
 # ----------------------------------------------------------------------------- inventory
 
 _FOOTER_CACHE: dict[str, tuple[tuple[int, int], tuple[int, int | None, int | None]]] = {}

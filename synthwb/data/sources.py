@@ -31,7 +31,9 @@ from synthwb.core.errors import DataError, NotFound, SynthwbError
 from synthwb.core.text import table
 from synthwb.data.cleaning import quality_report
 from synthwb.data.columns import FIELDS, describe, guess_mapping
+from synthwb.data.filenames import guess_series
 from synthwb.data.lake import check_symbol, write_bars
+from synthwb.data.ordering import off_grid, order_text, time_order
 from synthwb.data.schema import FREQ_SECONDS, FREQS, OHLCV, check_asset_class, check_freq
 from synthwb.data.tabular import Shape, read_table
 from synthwb.data.timeparse import check_zone, future_problem, parse_timestamps
@@ -125,18 +127,12 @@ def check_spacing(df: pl.DataFrame, freq: str, rows: pl.Series | None = None) ->
         fine = (gaps < step).fill_null(False).arg_true().to_list()
         raise DataError(f"bars are {spacing:g} s apart in {where(fine)}, finer than {freq} (inferred frequency "
                         f"{inferred}); {_suggest(spacing)}")
-    us = df["ts"].dt.epoch("us")
-    period = step * 1_000_000
-    phase = us % period
-    top = int(phase.mode().sort()[0])
-    allowed = {top}
-    if step > 3600:  # a daylight-saving change moves 4h and daily bars of a local session by an hour
-        allowed |= {(top + 3_600_000_000) % period, (top - 3_600_000_000) % period}
-    stray = (~phase.is_in(list(allowed))).arg_true().to_list()
+    stray = off_grid(df["ts"], freq)
     if stray:
         raise DataError(
             f"{where(stray)} ({at(stray)} UTC) {'is' if len(stray) == 1 else 'are'} off the {freq} grid the other bars follow "
-            f"(inferred frequency {inferred}); fix or drop those rows, or import the file as a finer --freq"
+            f"(inferred frequency {inferred}); drop {'it' if len(stray) == 1 else 'them'} with --drop-off-grid, fix the "
+            "file, or import it as a finer --freq"
         )
     fine = (gaps < step - (3600 if step > 3600 else 0)).fill_null(False).arg_true().to_list()
     if fine:
@@ -159,6 +155,10 @@ class Preview:
     timestamps: dict = field(default_factory=dict)
     order: str = "oldest first"
     sort: bool = False
+    moved: int = 0
+    drop_off_grid: bool = False
+    dropped: list[str] = field(default_factory=list)
+    guess: dict | None = None
     rows: int = 0
     duplicates: int = 0
     on_duplicate: str = "error"
@@ -186,6 +186,7 @@ class Preview:
             "notes": self.notes, "timestamps": self.timestamps, "order": self.order, "rows": self.rows,
             "bars": self.bars.height if self.bars is not None else 0, "duplicates": self.duplicates,
             "on_duplicate": self.on_duplicate, "inferred_freq": self.inferred_freq, "freq": self.freq,
+            "rows_moved": self.moved, "dropped_off_grid": self.dropped, "guess": self.guess,
             "gaps": self.gaps, "first_rows": self.rows_shown("first"), "last_rows": self.rows_shown("last"),
             "warnings": self.warnings, "problem": self.problem,
         }
@@ -203,6 +204,10 @@ class Preview:
         lines = [f"file: {self.file} ({', '.join(read)})",
                  "mapping: " + ", ".join(f"{k} <- {describe(self.mapping[k], k)}" for k in FIELDS if k in self.mapping)]
         lines += [f"  note: {n}" for n in self.notes]
+        if self.guess:
+            g = self.guess
+            lines.append(f"guess: {g['asset_class']} {g['symbol']}{' ' + g['freq'] if g.get('freq') else ''} "
+                         f"({g['why']})")
         if self.timestamps:
             lines.append(f"timestamps: {self.timestamps.get('format', '?')}; {self.timestamps.get('zone', '')}")
         lines.append(f"rows: {self.rows} in the file, {self.bars.height if self.bars is not None else 0} bars; "
@@ -253,12 +258,13 @@ def _apply_duplicates(df: pl.DataFrame, policy: str) -> pl.DataFrame:
 def preview_file(path: str | os.PathLike, *, freq: str | None = None, asset_class: str | None = None,
                  symbol: str | None = None, tz: str | None = None, ts_format: str | None = None,
                  mapping: dict[str, str] | None = None, on_duplicate: str = "error",
-                 name: str | None = None, sort: bool = False) -> Preview:
+                 name: str | None = None, sort: bool = False, drop_off_grid: bool = False) -> Preview:
     """Read and check a file of bars; nothing is written. Raises :class:`DataError` when the
     file cannot be read as a table at all; every later problem (columns, times, duplicates,
     spacing, invalid bars) is in ``problem`` with as much of the preview as was reached.
-    ``sort``: put rows in time order first (a vendor file with rows out of place); the
-    duplicate policy then applies to rows that share a time."""
+    Rows out of time order are always put in order (the preview says how many moved; ``sort``
+    is kept for old callers); the duplicate policy applies to rows that share a time, in file
+    order. ``drop_off_grid``: drop the bars off the ``freq`` grid, naming each one."""
     if on_duplicate not in ON_DUPLICATE:
         raise DataError(f"unknown --on-duplicate {on_duplicate!r}; use one of {', '.join(ON_DUPLICATE)}")
     if freq is not None:
@@ -270,6 +276,8 @@ def preview_file(path: str | os.PathLike, *, freq: str | None = None, asset_clas
     pv = Preview(file=name or Path(path).name, shape=shape, columns=list(raw.columns), rows=raw.height,
                  on_duplicate=on_duplicate, freq=freq)
     pv.sort = bool(sort)
+    pv.drop_off_grid = bool(drop_off_grid)
+    pv.guess = guess_series(pv.file)
     if raw.height == 0:
         raise DataError(f"the file {pv.file} has a header but no rows")
     try:
@@ -310,17 +318,21 @@ def _fill(pv: Preview, raw: pl.DataFrame, *, symbol, tz, ts_format, mapping, ass
     late = future_problem(df["ts"])
     if late:
         problems.append(late)
-    if pv.sort:
-        n_out = int((df["ts"].diff().dt.total_microseconds().drop_nulls() < 0).sum())
-        df = df.sort("ts", maintain_order=True)
-        pv.order = f"sorted by time ({n_out} rows were out of order)"
     deduped = attempt(_apply_duplicates, df, pv.on_duplicate)
     # the later checks go on with one bar per time, so they can report their own problems too
     df = deduped if deduped is not None else df.unique(subset="ts", keep="first", maintain_order=True)
-    d = df["ts"].diff().dt.total_microseconds().drop_nulls()
-    if d.len() and (d < 0).all():
-        df = df.reverse()
-        pv.order = "newest first (turned round)"
+    if df["ts"].null_count() == 0:
+        order, pv.moved = time_order(df["ts"])
+        pv.order = order_text(order, pv.moved)
+        if order != "oldest first" or pv.moved:
+            df = df.sort("ts", maintain_order=True)
+    if pv.drop_off_grid and pv.freq:
+        stray = off_grid(df["ts"], pv.freq)
+        if stray:
+            pv.dropped = [f"row {df['_row'][i] + 1} ({df['ts'][i]:%Y-%m-%d %H:%M:%S})" for i in stray]
+            df = df.filter(~pl.int_range(df.height).is_in(stray))
+            shown = ", ".join(pv.dropped[:50]) + (f" and {len(stray) - 50} more" if len(stray) > 50 else "")
+            pv.warnings.append(f"dropped {len(stray)} row{'s' if len(stray) != 1 else ''} off the {pv.freq} grid: {shown}")
     spacing = infer_spacing(df["ts"])
     pv.inferred_freq = freq_label(spacing) if spacing else None
     pv.bars = df.select("ts", *OHLCV)
@@ -346,7 +358,7 @@ def load_file(path: str | os.PathLike, tz: str | None = None, **options) -> pl.D
 def import_file(path: str | os.PathLike, asset_class: str, symbol: str, freq: str, root=None,
                 tz: str | None = None, *, ts_format: str | None = None, mapping: dict[str, str] | None = None,
                 on_duplicate: str = "error", dry_run: bool = False, name: str | None = None,
-                sort: bool = False) -> dict:
+                sort: bool = False, drop_off_grid: bool = False) -> dict:
     """Validate a CSV/Parquet file of bars and write it into the lake.
 
     Nothing is written unless the whole file is valid (and nothing at all with ``dry_run``).
@@ -359,7 +371,7 @@ def import_file(path: str | os.PathLike, asset_class: str, symbol: str, freq: st
     if not dry_run:  # a lake that cannot be written is refused before the file is read
         writable_data_dir(root)
     pv = preview_file(path, freq=freq, asset_class=asset_class, symbol=symbol, tz=tz, ts_format=ts_format,
-                      mapping=mapping, on_duplicate=on_duplicate, name=name, sort=sort)
+                      mapping=mapping, on_duplicate=on_duplicate, name=name, sort=sort, drop_off_grid=drop_off_grid)
     if pv.problem:
         raise DataError(pv.problem)
     if dry_run:
@@ -368,6 +380,7 @@ def import_file(path: str | os.PathLike, asset_class: str, symbol: str, freq: st
     else:
         summary = write_bars(pv.bars, asset_class, symbol, freq, root=root)
     summary["file"] = str(path)
+    summary["order"], summary["rows_moved"], summary["dropped_off_grid"] = pv.order, pv.moved, pv.dropped
     summary["warnings"] = pv.warnings
     summary["preview"] = pv.to_dict()
     return summary

@@ -91,7 +91,7 @@ def validate_bars(df: pl.DataFrame, *, row_offset: int = 1, row_label: str = "ro
         i = back[0]
         problems.append(
             f"timestamps are not sorted ascending: {where(back)} {'goes' if len(back) == 1 else 'go'} back in time "
-            f"({out['ts'][i - 1]:%Y-%m-%d %H:%M:%S} then {out['ts'][i]:%Y-%m-%d %H:%M:%S}); sort the file by time, or import with --sort"
+            f"({out['ts'][i - 1]:%Y-%m-%d %H:%M:%S} then {out['ts'][i]:%Y-%m-%d %H:%M:%S}); sort the bars by time first"
         )
 
     nonpos = pl.any_horizontal([pl.col(c) <= 0 for c in PRICES])

@@ -21,14 +21,14 @@ from pathlib import Path
 import polars as pl
 
 from synthwb.core.config import cache_dir, data_dir
-from synthwb.core.errors import DataError, SpecError
+from synthwb.core.errors import DataError, SpecError, SynthwbError
 from synthwb.core.io import atomic_path
-from synthwb.data.lake import read_bars
+from synthwb.data.lake import read_bars, stored_freqs
 from synthwb.data.schema import FREQ_SECONDS, OHLCV, Selection, is_24_7
 from synthwb.features.microstructure import resample_with_micro
 from synthwb.features.registry import FEATURES, FEATURES_VERSION, FeatureContext, FeatureSpec, wants_ctx
 
-__all__ = ["compute_features", "build_features", "warmup_bars", "load_context", "cache_key"]
+__all__ = ["compute_features", "build_features", "warmup_bars", "load_context", "cache_key", "read_finest"]
 
 
 def compute_features(bars: pl.DataFrame, spec: FeatureSpec, ctx: FeatureContext | None = None,
@@ -71,7 +71,9 @@ def compute_features(bars: pl.DataFrame, spec: FeatureSpec, ctx: FeatureContext 
 
 
 def warmup_bars(spec: FeatureSpec) -> int:
-    """Bars needed before a feature is defined and has forgotten its seed (about 4x the longest window)."""
+    """Bars needed before a feature is defined and has forgotten its seed (about 4x the longest
+    window), and at least the history a feature reads back in time (realised measures: a month)."""
+    back = -(-spec.lookback_seconds() // FREQ_SECONDS[spec.freq]) + 2 if spec.lookback_seconds() else 0
     longest = 1
     for it in spec.features:
         for v in it.params.values():
@@ -79,7 +81,20 @@ def warmup_bars(spec: FeatureSpec) -> int:
                 longest = max(longest, v)
         if it.name == "macd":
             longest = max(longest, it.params["slow"] + it.params["signal"])
-    return 4 * longest + 2
+    return max(4 * longest + 2, back)
+
+
+def read_finest(asset_class: str, symbol: str, freq: str, start, end, root=None) -> pl.DataFrame | None:
+    """The finest stored bars of a series strictly finer than ``freq`` in [start, end), or None
+    when ``freq`` is already the finest stored (the bars themselves are then the finest)."""
+    try:
+        freqs = [f for f in stored_freqs(asset_class, symbol, root) if FREQ_SECONDS[f] < FREQ_SECONDS[freq]]
+    except SynthwbError:
+        return None
+    if not freqs:
+        return None
+    fine = read_bars(Selection(asset_class, symbol, freqs[0], start, end), root=root)
+    return None if fine.is_empty() else fine
 
 
 def _pad(spec: FeatureSpec, asset_class: str) -> timedelta:
@@ -116,6 +131,8 @@ def load_context(sel: Selection, spec: FeatureSpec, root=None, fit_end: datetime
         bars = read_bars(Selection(sel.asset_class, sel.symbol, spec.freq, start, sel.end), root=root)
     if bars.is_empty():
         raise DataError(f"no {spec.freq} bars for {sel.asset_class}/{sel.symbol} in the selected range")
+    if spec.needs_finest():
+        ctx.finest = read_finest(sel.asset_class, sel.symbol, spec.freq, start, sel.end, root)
     if spec.references:
         lo = bars["ts"].min()
         for ref in spec.references:

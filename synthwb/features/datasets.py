@@ -10,6 +10,7 @@ from numpy.lib.stride_tricks import sliding_window_view
 
 from synthwb.core.errors import SpecError
 from synthwb.core.time import to_utc
+from synthwb.features.realised import har_columns
 
 SPLITS = ("train", "val", "test")
 
@@ -123,7 +124,10 @@ class Windows:
     the last known close (t0); ``origin_ts``: (N,) datetime64 of the last context bar;
     ``past``: (N, context) raw log returns of the context bars (NaN across a gap: the anchor's
     input); ``t0_s``: (N,) float64 epoch seconds of t0 (the close of the origin bar);
-    ``past_range``: (N, context) log(high / low) of the context bars (the range-based vol input)."""
+    ``past_range``: (N, context) log(high / low) of the context bars (the range-based vol input);
+    ``anchor_x``: (N, K) the classical variance forecasts at the origin bar, unscaled (the
+    ``har_lv_*`` columns of :mod:`synthwb.features.realised`, when the frame has them), the
+    input of the ``har`` anchor."""
 
     x: np.ndarray
     last_close: np.ndarray
@@ -135,6 +139,7 @@ class Windows:
     past: np.ndarray | None = None
     t0_s: np.ndarray | None = None
     past_range: np.ndarray | None = None
+    anchor_x: np.ndarray | None = None
 
     def __len__(self) -> int:
         return int(self.x.shape[0])
@@ -180,6 +185,17 @@ def make_windows(frame: pl.DataFrame, feature_cols: list[str], context: int, hor
     t0_s = ts_ns[origin] / 1e9 + bar
     rng = bar_range(frame)
     past_range = None if rng is None else sliding_window_view(rng, context)[starts]
+    acols = anchor_columns(frame.columns)
+    anchor_x = None
+    if acols:
+        anchor_x = frame.select([pl.col(c).cast(pl.Float64) for c in acols]).to_numpy()[origin]
     return Windows(x=x, last_close=close[origin].copy(), future=np.ascontiguousarray(fut),
                    origin_ts=ts[origin], feature_cols=list(feature_cols), context=context, horizon=horizon,
-                   past=past, t0_s=t0_s, past_range=past_range)
+                   past=past, t0_s=t0_s, past_range=past_range, anchor_x=anchor_x)
+
+
+def anchor_columns(columns) -> list[str]:
+    """The classical anchor's input columns among ``columns`` (``har_lv_*``, knot order), or []."""
+    cols = set(columns)
+    want = har_columns()
+    return want if all(c in cols for c in want) else []

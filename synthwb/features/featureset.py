@@ -20,8 +20,16 @@ from synthwb.core.io import check_slug
 from synthwb.data import realised
 from synthwb.data.lake import read_bars
 from synthwb.data.schema import FREQ_SECONDS, OHLCV, Selection
-from synthwb.features.compute import _ref_selection, build_features, compute_features
-from synthwb.features.datasets import SPLITS, SplitSpec, Windows, make_windows, split_frame, train_end
+from synthwb.features.compute import _ref_selection, build_features, compute_features, read_finest
+from synthwb.features.datasets import (
+    SPLITS,
+    SplitSpec,
+    Windows,
+    anchor_columns,
+    make_windows,
+    split_frame,
+    train_end,
+)
 from synthwb.features.microstructure import resample_with_micro
 from synthwb.features.registry import FEATURES, FEATURES_VERSION, FeatureContext, FeatureSpec
 from synthwb.features.scaling import Scaler
@@ -134,7 +142,8 @@ class FeatureSet:
                      dropna: bool = True) -> pl.DataFrame:
         """Features of arbitrary history (``ts`` + OHLCV at this set's frequency), scaled with
         the stored scaler: ``ts``, ``raw_close`` (unscaled close, the t0 price), ``raw_high`` and
-        ``raw_low`` (the anchor's bar range) and the feature columns.
+        ``raw_low`` (the anchor's bar range), the feature columns and, when the spec makes them,
+        ``raw_har_lv_*`` (the unscaled classical anchor inputs).
 
         Micro-structure features need the fine bars inside each bar: pass ``fine`` or they are
         read from the lake (``root``) for the bars' range; likewise the reference symbols."""
@@ -151,6 +160,8 @@ class FeatureSet:
             ctx.fine = fine
             micro = resample_with_micro(fine, spec.freq, sel.asset_class)
             ctx.micro = bars.select("ts").join(micro.drop(*OHLCV), on="ts", how="left", maintain_order="left")
+        if spec.needs_finest():
+            ctx.finest = read_finest(sel.asset_class, sel.symbol, spec.freq, lo, hi, root)
         for ref in spec.references:
             if references and ref in references:
                 ctx.references[ref] = references[ref]
@@ -159,7 +170,8 @@ class FeatureSet:
                                                 root=root)
         frame = compute_features(bars, spec, ctx, dropna=dropna)
         out = frame.select("ts", pl.col("close").alias("raw_close"), pl.col("high").alias("raw_high"),
-                           pl.col("low").alias("raw_low"), *self.feature_cols)
+                           pl.col("low").alias("raw_low"), *self.feature_cols,
+                           *[pl.col(c).alias(f"raw_{c}") for c in anchor_columns(frame.columns)])
         return self.scaler_obj.transform(out, self.feature_cols) if scaled else out
 
     # -- records -----------------------------------------------------------------------

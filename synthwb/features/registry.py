@@ -50,6 +50,8 @@ class FeatureContext:
     references: dict[str, pl.DataFrame] = field(default_factory=dict)  # ref key -> bars at freq
     fit_end: datetime | None = None           # features fitted on data (vol clustering) use ts < fit_end
     micro: pl.DataFrame | None = None         # coarse bars + ms_* columns, when already aggregated
+    finest: pl.DataFrame | None = None        # the finest stored bars of the series (realised measures);
+                                              # None: the bars themselves are the finest
     fitted: dict = field(default_factory=dict)  # parameters fitted on the training period, by feature key;
                                                 # given -> reused (a feature set's stored state), else filled in
 
@@ -174,6 +176,14 @@ class FeatureSpec:
     def needs_fine(self) -> bool:
         return any(FEATURES.get(it.name).meta.get("fine") for it in self.features)
 
+    def needs_finest(self) -> bool:
+        """A feature reads the finest stored bars of the series (finer than ``freq`` where stored)."""
+        return any(FEATURES.get(it.name).meta.get("finest") for it in self.features)
+
+    def lookback_seconds(self) -> int:
+        """The longest history a feature reads back in time (seconds), besides its bar windows."""
+        return max([0] + [int(FEATURES.get(it.name).meta.get("lookback_s", 0)) for it in self.features])
+
     def to_dict(self) -> dict:
         return {"freq": self.freq, "base_freq": self.base_freq,
                 "features": [it.to_dict() for it in self.features],
@@ -241,7 +251,12 @@ def default_spec(freq: str = "1h") -> FeatureSpec:
     range the scaler saw in training as soon as the market moves, and a model reading them
     generalises worse on held-out data (measured by bench/bench_quality.py on real BTC candles).
     Clock time needs no feature either: anchored models learn an intraday/weekly profile from
-    the forecast's own timestamps. Feature Lab and spec files can add any of them back."""
+    the forecast's own timestamps. Feature Lab and spec files can add any of them back.
+
+    The realised variance of the finest stored bars over the last hour, day, week and month
+    (``realised_var``) and the HAR-RV forecast per horizon fitted on the training split
+    (``har_anchor``, the input of the ``har`` anchor) let a model see the slow volatility
+    components without a context of weeks."""
     return FeatureSpec(freq=freq, include_ohlcv=False, features=(
         {"name": "log_return", "params": {"periods": 1}},
         {"name": "rolling_std", "params": {"window": 12}},
@@ -249,6 +264,8 @@ def default_spec(freq: str = "1h") -> FeatureSpec:
         {"name": "rsi", "params": {"window": 14}},
         {"name": "stochastic", "params": {}},
         {"name": "adx_regime", "params": {}},
+        {"name": "realised_var", "params": {}},
+        {"name": "har_anchor", "params": {}},
     ))
 
 
@@ -257,4 +274,5 @@ from synthwb.features import calendar as _calendar  # noqa: E402,F401
 from synthwb.features import cross_asset as _cross  # noqa: E402,F401
 from synthwb.features import indicators as _indicators  # noqa: E402,F401
 from synthwb.features import microstructure as _micro  # noqa: E402,F401
+from synthwb.features import realised as _realised  # noqa: E402,F401
 from synthwb.features import regimes as _regimes  # noqa: E402,F401

@@ -28,7 +28,7 @@ from synthwb.core.time import to_ns
 from synthwb.data.resample import bars_on
 from synthwb.data.schema import FREQ_SECONDS
 from synthwb.features.compute import warmup_bars
-from synthwb.features.datasets import bar_range, past_logret, regular_mask
+from synthwb.features.datasets import anchor_columns, bar_range, past_logret, regular_mask
 from synthwb.features.featureset import run_featureset
 from synthwb.forecast.base import ForecasterBase
 from synthwb.models.backbone import build_model
@@ -62,7 +62,8 @@ class RunForecaster(ForecasterBase):
         #: the post-hoc calibration applied (fitted on the validation split), or None
         self.calibration = cal if (calibrated and cal and self.model.anchor is not None) else None
         if self.calibration:
-            self.model.set_calibration(cal.get("vol_scale", 1.0), cal.get("drift_shrink", 1.0))
+            self.model.set_calibration(cal.get("vol_scale", 1.0), cal.get("drift_shrink", 1.0),
+                                       cal.get("bucket_scales"), cal.get("bucket_ends_s"))
         self.asset_class = self.featureset.selection["asset_class"]
         #: bars of history one forecast needs (features warm-up + context)
         self.context_bars = warmup_bars(self.featureset.feature_spec) + self.context + 1
@@ -82,7 +83,8 @@ class RunForecaster(ForecasterBase):
     def inputs(self, bars: pl.DataFrame, origins: Sequence[datetime]) -> tuple[np.ndarray, ...]:
         """Model inputs ``x`` (n_origins, context, F), ``last_close`` (n_origins,), and the
         anchor's ``past`` (n_origins, context) log returns, ``t0`` (n_origins,) epoch seconds and
-        ``past_range`` (n_origins, context) log(high / low),
+        ``past_range`` (n_origins, context) log(high / low) and ``anchor_x`` (n_origins, K) the
+        classical variance forecasts of a ``har`` anchor (None without the har_anchor feature),
         built exactly as the training windows are (:func:`synthwb.features.datasets.make_windows`)."""
         feats = self.featureset.features_for(bars_on(bars, self.freq, self.asset_class), root=self.root)
         cols = list(self.featureset.feature_cols)
@@ -101,7 +103,9 @@ class RunForecaster(ForecasterBase):
         r = past_logret(close, regular_mask(ts, self.bar_seconds))
         t0 = ts[ends - 1] / 1e9 + self.bar_seconds
         rng = bar_range(feats, "raw_high", "raw_low")
-        return mat[idx], close[ends - 1], r[idx], t0, rng[idx]
+        acols = [f"raw_{c}" for c in anchor_columns([c[4:] for c in feats.columns if c.startswith("raw_")])]
+        ax = feats.select(acols).to_numpy().astype(np.float64)[ends - 1] if acols else None
+        return mat[idx], close[ends - 1], r[idx], t0, rng[idx], ax
 
     # -- protocol --------------------------------------------------------------------------
     @torch.no_grad()
@@ -111,7 +115,7 @@ class RunForecaster(ForecasterBase):
         m = self.grid_steps(n_steps, step_seconds)
         if len(origins) == 0:
             return np.empty((0, int(n_paths), m + 1))
-        x, last, past, t0, rng = self.inputs(bars, origins)
+        x, last, past, t0, rng, ax = self.inputs(bars, origins)
         out = np.empty((len(origins), int(n_paths), m + 1), dtype=np.float64)
         chunk = max(1, _MAX_VALUES // (int(n_paths) * (self.horizon + 1)))
         gen = torch.Generator(device=self.device).manual_seed(int(seed))
@@ -120,7 +124,8 @@ class RunForecaster(ForecasterBase):
             lb = torch.from_numpy(last[a:a + chunk]).to(self.device, torch.float32)
             anchor = {"past": torch.from_numpy(past[a:a + chunk]).to(self.device),
                       "t0": torch.from_numpy(t0[a:a + chunk]).to(self.device),
-                      "past_range": torch.from_numpy(rng[a:a + chunk]).to(self.device)}
+                      "past_range": torch.from_numpy(rng[a:a + chunk]).to(self.device),
+                      "anchor_x": None if ax is None else torch.from_numpy(ax[a:a + chunk]).to(self.device)}
             paths = self.model(xb, lb, int(n_paths), generator=gen, **anchor).paths[..., : m + 1]
             paths = paths.double() * (torch.from_numpy(last[a:a + chunk]).to(self.device)
                                       / lb.double())[:, None, None]  # exact t0 in float64

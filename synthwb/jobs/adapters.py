@@ -13,6 +13,8 @@ from typing import Any
 
 from synthwb.core.errors import SynthwbError
 from synthwb.core.registry import Registry
+from synthwb.data.feeds.fetch import fetch as fetch_feeds
+from synthwb.data.feeds.fetch import update as update_feeds
 from synthwb.evaluate import compare as cmp
 from synthwb.evaluate.backtest import BacktestSpec, run_backtest, save_beside_run
 from synthwb.research import ablation, ensembles, search
@@ -43,6 +45,16 @@ def train_job(progress: Progress, stop_event: threading.Event, devices: int = 1,
         return train_on_devices(int(devices), progress=progress, stop_event=stop_event, **kwargs)
     kwargs.setdefault("leave_one_core", True)
     return train(progress=progress, stop_event=stop_event, **kwargs)
+
+
+@JOB_KINDS.register("fetch", help="fetch bars from the validator's feeds, or top fetched series up (Data Explorer)")
+def fetch_job(progress: Progress, stop_event: threading.Event, *, update: bool = False, root=None, store=None,
+              **kwargs: Any):
+    """``fetch(assets, source, freq, since, until)`` or ``update()``; the result's ``status`` says
+    finished / failed (with ``error``) / interrupted, and lists what each series gained."""
+    if update:
+        return update_feeds(root=root, progress=progress, stop_event=stop_event, **kwargs)
+    return fetch_feeds(root=root, progress=progress, stop_event=stop_event, **kwargs)
 
 
 @JOB_KINDS.register("moirai", help="fine-tune Moirai, or save a zero-shot Moirai run (Moirai page)")

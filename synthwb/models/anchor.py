@@ -18,6 +18,12 @@ a few Fourier terms and zero at initialisation.
 
 A post-hoc calibration (``vol_scale`` and ``drift_shrink``, fitted on the validation split by
 the trainer) is held in the model as two buffers and applied last.
+
+``ModelSpec.anchor == "har"`` (:class:`HarAnchor`) anchors on a classical variance forecast per
+horizon instead: a HAR-RV regression on the realised variance of the finest stored bars over the
+last hour, day, week and month (:mod:`synthwb.features.realised`, fitted on the training period
+and computed causally at every bar as feature columns), interpolated over the path steps. The
+same head corrections apply on top, and an untrained model is that classical forecast.
 """
 from __future__ import annotations
 
@@ -25,6 +31,9 @@ import math
 
 import torch
 from torch import Tensor, nn
+
+from synthwb.core.errors import SpecError
+from synthwb.features.realised import interp_weights
 
 DAY = 86400.0
 WEEK = 7 * DAY
@@ -99,5 +108,50 @@ class Anchor(nn.Module):
         if self.season is not None and t0_s is not None:
             f = season_features(t0_s, self.horizon, self.step_seconds).to(vol.dtype)
             # log-multiplier bounded to [-1.5, 1.5] (x0.22 .. x4.5), zero at initialisation
+            vol = vol * torch.exp(1.5 * torch.tanh(self.season(f)[..., 0] / 1.5))
+        return vol
+
+
+class HarAnchor(nn.Module):
+    """Per-step anchor volatility (B, H) from a classical variance forecast per horizon
+    (``ModelSpec.anchor == "har"``).
+
+    ``anchor_x`` (B, K) holds, for each knot ``h_k`` of :data:`synthwb.features.realised.HAR_KNOTS`,
+    the log of the forecast mean variance per day over the next ``h_k`` (the ``har_lv_*`` feature
+    columns at the origin bar, unscaled). The mean variance per second to any time ``T`` is
+    interpolated linearly in log time between the knots (flat outside them), the cumulative
+    variance is ``V(T) = A(T) T``, and step ``j``'s variance is ``V(j dt) - V((j - 1) dt)``
+    (floored at a tenth of ``A(j dt) dt``). So at initialisation the anchor's variance summed to
+    any knot is exactly the classical forecast for that horizon. A learned intraday / weekly
+    log-vol profile (zero at initialisation, as in :class:`Anchor`) multiplies it."""
+
+    def __init__(self, knots_s, step_seconds: float, horizon: int, seasonal: bool):
+        super().__init__()
+        self.horizon, self.step_seconds = int(horizon), float(step_seconds)
+        self.knots = tuple(float(k) for k in knots_s)
+        self.register_buffer("w", torch.as_tensor(interp_weights(self.knots, step_seconds, horizon),
+                                                  dtype=torch.float64), persistent=False)
+        self.register_buffer("t_end", (torch.arange(horizon, dtype=torch.float64) + 1.0) * self.step_seconds,
+                             persistent=False)
+        self.season = nn.Linear(2 * SEASON_HARMONICS + 3, 1) if seasonal else None
+        if self.season is not None:
+            nn.init.zeros_(self.season.weight)
+            nn.init.zeros_(self.season.bias)
+
+    def step_variance(self, anchor_x: Tensor) -> Tensor:
+        """(B, H) variance per path step from the knots' log daily variances (float64)."""
+        if anchor_x.dim() != 2 or anchor_x.shape[1] != len(self.knots):
+            raise SpecError(f"the har anchor needs {len(self.knots)} classical forecasts per sample (the "
+                            f"har_anchor feature's columns); got shape {tuple(anchor_x.shape)}")
+        log_a = anchor_x.double() - math.log(DAY)                          # log variance per second
+        a = torch.exp(log_a @ self.w.T)                                     # (B, H) mean variance to T_j
+        cum = a * self.t_end
+        v = torch.diff(cum, dim=-1, prepend=torch.zeros_like(cum[:, :1]))
+        return torch.maximum(v, 0.1 * a * self.step_seconds)
+
+    def forward(self, anchor_x: Tensor, t0_s: Tensor | None) -> Tensor:
+        vol = self.step_variance(anchor_x).sqrt().float()
+        if self.season is not None and t0_s is not None:
+            f = season_features(t0_s, self.horizon, self.step_seconds).to(vol.dtype)
             vol = vol * torch.exp(1.5 * torch.tanh(self.season(f)[..., 0] / 1.5))
         return vol

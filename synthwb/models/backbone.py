@@ -21,7 +21,8 @@ import torch
 from torch import Tensor, nn
 
 from synthwb.core.errors import DataError, SpecError
-from synthwb.models.anchor import Anchor
+from synthwb.features.realised import HAR_PREFIX, har_knot_seconds
+from synthwb.models.anchor import Anchor, HarAnchor
 from synthwb.models.heads.base import HeadOutput
 from synthwb.models.registry import BLOCKS, HEADS, block_is_causal, block_min_len, block_out_len
 from synthwb.models.simulate import to_prices
@@ -144,16 +145,27 @@ class PathModel(nn.Module):
                             f"{_shape('B', self.backbone.out_len, spec.d_model)}: {exc}") from None
         self.init_vol = float(spec.head.params.get("init_vol", 0.002))
         self.anchor = None
+        bar = spec.bar_seconds or spec.path_step or 1
         if spec.anchor == "ewma":
-            bar = spec.bar_seconds or spec.path_step or 1
             self.anchor = Anchor(spec.halflife_bars, bar, spec.path_step or bar, spec.horizon, spec.seasonal)
+        elif spec.anchor == "har":
+            self.anchor = HarAnchor(har_knot_seconds(), spec.path_step or bar, spec.horizon, spec.seasonal)
         # post-hoc calibration (fitted on the validation split, kept in run.json; not weights)
         self.register_buffer("vol_scale", torch.tensor(1.0), persistent=False)
         self.register_buffer("drift_shrink", torch.tensor(1.0), persistent=False)
+        # per-step vol multiplier of a calibration by horizon bucket (ones: none)
+        self.register_buffer("vol_profile", torch.ones(spec.horizon), persistent=False)
 
-    def set_calibration(self, vol_scale: float = 1.0, drift_shrink: float = 1.0) -> None:
+    def set_calibration(self, vol_scale: float = 1.0, drift_shrink: float = 1.0,
+                        bucket_scales: list[float] | None = None, bucket_ends_s: list[float] | None = None) -> None:
+        """Apply a calibration: one vol scale, a drift shrink and optionally a vol multiplier per
+        horizon bucket (``bucket_scales[k]`` for the steps ending after ``bucket_ends_s[k - 1]`` and
+        by ``bucket_ends_s[k]`` seconds; the last bucket runs to the horizon)."""
         self.vol_scale.fill_(float(vol_scale))
         self.drift_shrink.fill_(float(drift_shrink))
+        step = float(self.spec.path_step or 1)
+        prof = bucket_profile(self.spec.horizon, step, bucket_scales, bucket_ends_s)
+        self.vol_profile.copy_(torch.as_tensor(prof, dtype=self.vol_profile.dtype))
 
     def check_inputs(self, x: Tensor, last_close: Tensor, n_paths: int = 1) -> None:
         s = self.spec
@@ -175,13 +187,14 @@ class PathModel(nn.Module):
 
     def forward(self, x: Tensor, last_close: Tensor, n_paths: int = 1000,
                 generator: torch.Generator | None = None, past: Tensor | None = None,
-                t0: Tensor | None = None, past_range: Tensor | None = None) -> PathOutput:
+                t0: Tensor | None = None, past_range: Tensor | None = None,
+                anchor_x: Tensor | None = None) -> PathOutput:
         """x (B, context, n_features) scaled features, last_close (B,) prices -> PathOutput.
 
         ``past`` (B, C) raw log returns of the context bars (NaN = gap) and ``t0`` (B,) the
         forecast's start in epoch seconds feed the anchor (``past_range`` (B, C), log(high / low)
-        of the context bars, its range-based estimate); without ``past`` the head's own
-        scale (init_vol) is used. ``paths`` (B, n_paths, horizon + 1) in last_close's float
+        of the context bars, its range-based estimate; ``anchor_x`` (B, K) the classical variance
+        forecasts of the ``har`` anchor); without ``past`` the head's own scale (init_vol) is used. ``paths`` (B, n_paths, horizon + 1) in last_close's float
         dtype, column 0 == last_close, strictly positive and finite; differentiable w.r.t.
         every parameter (reparameterised). ``generator`` makes the draw reproducible.
         """
@@ -190,7 +203,7 @@ class PathModel(nn.Module):
         out: HeadOutput = self.head(h, operator.index(n_paths), generator)
         logret, extras = out.logret, dict(out.extras)
         if self.anchor is not None and past is not None:
-            logret, extras = self._anchored(logret, extras, past, t0, past_range)
+            logret, extras = self._anchored(logret, extras, past, t0, past_range, anchor_x)
             return PathOutput(to_prices(last_close, logret), extras)
         scale = self.backbone.output_scale()
         if scale is not None:
@@ -203,29 +216,36 @@ class PathModel(nn.Module):
         return PathOutput(to_prices(last_close, logret), extras)
 
     def parts(self, x: Tensor, last_close: Tensor, n_paths: int, generator: torch.Generator | None,
-              past: Tensor, t0: Tensor | None, past_range: Tensor | None = None) -> dict[str, Tensor]:
+              past: Tensor, t0: Tensor | None, past_range: Tensor | None = None,
+              anchor_x: Tensor | None = None) -> dict[str, Tensor]:
         """:meth:`anchor_parts` of one forward pass (what the calibration fit varies)."""
         if self.anchor is None:
-            raise SpecError("only an anchored model (anchor='ewma') has a calibration")
+            raise SpecError("only an anchored model (anchor='ewma' or 'har') has a calibration")
         self.check_inputs(x, last_close, n_paths)
         out: HeadOutput = self.head(self.backbone(x), operator.index(n_paths), generator)
-        return self.anchor_parts(out.logret, dict(out.extras), past, t0, past_range)
+        return self.anchor_parts(out.logret, dict(out.extras), past, t0, past_range, anchor_x)
 
     def _anchored(self, logret: Tensor, extras: dict, past: Tensor, t0: Tensor | None,
-                  past_range: Tensor | None = None) -> tuple[Tensor, dict]:
+                  past_range: Tensor | None = None, anchor_x: Tensor | None = None) -> tuple[Tensor, dict]:
         """Read the head's increments as corrections of the anchor, then calibrate and add the
         martingale drift -vol^2/2 per step."""
-        parts = self.anchor_parts(logret, extras, past, t0, past_range)
-        s, d = float(self.vol_scale), float(self.drift_shrink)
+        parts = self.anchor_parts(logret, extras, past, t0, past_range, anchor_x)
+        s, d = self.vol_scale * self.vol_profile.to(logret.dtype), float(self.drift_shrink)
         vol = s * parts["vol"]
         eff = {"drift": d * parts["drift"] - 0.5 * vol.square(), "vol": vol, "anchor_vol": parts["anchor_vol"]}
         return self.compose(parts, s, d), {**extras, **eff}
 
     def anchor_parts(self, logret: Tensor, extras: dict, past: Tensor, t0: Tensor | None,
-                     past_range: Tensor | None = None) -> dict[str, Tensor]:
+                     past_range: Tensor | None = None, anchor_x: Tensor | None = None) -> dict[str, Tensor]:
         """The anchored forecast in pieces: ``centered`` increments (B, N, H) around the head's
         ``drift`` (B, H), the per-step ``vol`` (B, H) and the ``anchor_vol`` (B, H)."""
-        base = self.anchor(past, t0, past_range)                            # (B, H)
+        if isinstance(self.anchor, HarAnchor):
+            if anchor_x is None:
+                raise SpecError(f"a model anchored on 'har' needs its feature set to make the har_anchor feature "
+                                f"(the {HAR_PREFIX}* columns); add it to the feature spec or use anchor 'ewma'")
+            base = self.anchor(anchor_x, t0)                                # (B, H)
+        else:
+            base = self.anchor(past, t0, past_range)                        # (B, H)
         ratio = (base / self.init_vol).to(logret.dtype)
         inc = torch.diff(logret, dim=-1, prepend=torch.zeros_like(logret[..., :1])) * ratio[:, None, :]
         drift, vol = extras.get("drift"), extras.get("vol")
@@ -234,8 +254,9 @@ class PathModel(nn.Module):
         return {"centered": inc - drift[:, None, :], "drift": drift, "vol": vol, "anchor_vol": base}
 
     @staticmethod
-    def compose(parts: dict[str, Tensor], vol_scale: float = 1.0, drift_shrink: float = 1.0) -> Tensor:
-        """Cumulative log returns (B, N, H) from :meth:`anchor_parts` under a calibration."""
+    def compose(parts: dict[str, Tensor], vol_scale: float | Tensor = 1.0, drift_shrink: float = 1.0) -> Tensor:
+        """Cumulative log returns (B, N, H) from :meth:`anchor_parts` under a calibration
+        (``vol_scale``: one number, or one per step (H,))."""
         vol = vol_scale * parts["vol"]
         inc = vol_scale * parts["centered"] + (drift_shrink * parts["drift"] - 0.5 * vol.square())[:, None, :]
         return torch.cumsum(inc, dim=-1)
@@ -247,6 +268,20 @@ class PathModel(nn.Module):
                   for i, (n, b, nm) in enumerate(zip(self.backbone.names, self.backbone.blocks, self.backbone.norms))]
         return {"total": count(self), "trainable": sum(p.numel() for p in self.parameters() if p.requires_grad),
                 "input": count(self.backbone.input), "blocks": blocks, "head": count(self.head)}
+
+
+def bucket_profile(horizon: int, step_seconds: float, scales=None, ends_s=None) -> list[float]:
+    """Per-step vol multipliers (horizon,) of a calibration by horizon bucket: step j (ending at
+    ``j * step_seconds``) takes ``scales[k]``, k the first bucket whose end is at or after it."""
+    if not scales:
+        return [1.0] * int(horizon)
+    ends = list(ends_s or [])[: len(scales) - 1]
+    out = []
+    for j in range(1, int(horizon) + 1):
+        t = j * float(step_seconds)
+        k = next((i for i, e in enumerate(ends) if t <= float(e) + 1e-9), len(scales) - 1)
+        out.append(float(scales[k]))
+    return out
 
 
 def build_model(spec: ModelSpec | dict) -> PathModel:
@@ -328,6 +363,6 @@ def validate_spec(spec: ModelSpec | dict, batch: int = 2, n_paths: int = 4) -> l
         rows.append(LayerInfo(None, f"head:{spec.head.name}", "head", ("B", h.shape[1], d), ("B", "n_paths", H + 1),
                               _count(model.head), None))
         if model.anchor is not None:
-            rows.append(LayerInfo(None, "anchor (ewma vol" + (" + season)" if spec.seasonal else ")"), "anchor",
+            rows.append(LayerInfo(None, f"anchor ({spec.anchor} vol" + (" + season)" if spec.seasonal else ")"), "anchor",
                                   ("B", spec.context), ("B", H), _count(model.anchor), True))
     return rows

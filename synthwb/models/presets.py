@@ -16,6 +16,15 @@ PRESETS: dict[str, dict] = {
         "head": {"name": "term", "params": {}},
         "d_model": 32, "norm_between": False, "dropout": 0.1,
     },
+    "anchored-har": {
+        "help": "a HAR-RV variance forecast per horizon (1h / 4h / 24h, from the hour/day/week/month realised "
+                "variance of the finest stored bars, fitted on the training split) as the anchor, a learned intraday "
+                "vol profile, a GRU reading the features and a term head; needs the har_anchor feature (in the "
+                "default feature set)",
+        "blocks": [{"name": "gru", "params": {"hidden": 32}}],
+        "head": {"name": "term", "params": {}},
+        "d_model": 32, "norm_between": False, "dropout": 0.1, "anchor": "har",
+    },
     "hybrid-horizon": {
         "help": "DLinear -> TimesNet -> TimeMixer -> DLinear with a Horizon head (per-step drift and vol)",
         "blocks": [{"name": "dlinear", "params": {"kernel": 25}},

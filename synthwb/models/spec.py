@@ -56,8 +56,9 @@ class ModelSpec(BaseModel):
     norm_between: bool = False
     dropout: float = Field(0.0, ge=0.0, lt=1.0)
     feature_set: str | None = None
-    # the classical anchor (synthwb.models.anchor): heads correct GBM with EWMA volatility
-    anchor: Literal["ewma", "none"] = "ewma"
+    # the classical anchor (synthwb.models.anchor): heads correct GBM with EWMA volatility ("ewma")
+    # or with a HAR-RV variance forecast per horizon ("har": needs the har_anchor feature)
+    anchor: Literal["ewma", "har", "none"] = "ewma"
     anchor_halflife: float = Field(0.0, ge=0.0, le=100_000,
                                    description="EWMA half-life in bars; 0 = a quarter of the context")
     seasonal: bool = Field(True, description="learn an intraday/weekly log-vol profile over the path steps' clock times")

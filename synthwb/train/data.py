@@ -27,16 +27,17 @@ class Batch:
     past: torch.Tensor | None = None  # (B, context) raw log returns (NaN = gap): the anchor's input
     t0: torch.Tensor | None = None  # (B,) float64 epoch seconds of t0
     past_range: torch.Tensor | None = None  # (B, context) log(high / low) of the context bars
+    anchor_x: torch.Tensor | None = None  # (B, K) classical variance forecasts at the origin (har anchor)
 
     def to(self, device: torch.device, non_blocking: bool = False) -> Batch:
         mv = lambda t: None if t is None else t.to(device, non_blocking=non_blocking)  # noqa: E731
         return Batch(mv(self.x), mv(self.last_close), mv(self.future), mv(self.past), mv(self.t0),
-                     mv(self.past_range))
+                     mv(self.past_range), mv(self.anchor_x))
 
     @property
     def anchor(self) -> dict:
         """The keyword arguments of ``PathModel.forward`` that feed the anchor."""
-        return {"past": self.past, "t0": self.t0, "past_range": self.past_range}
+        return {"past": self.past, "t0": self.t0, "past_range": self.past_range, "anchor_x": self.anchor_x}
 
 
 def _as_tensor(a, dtype=torch.float32) -> torch.Tensor:
@@ -81,6 +82,7 @@ class WindowDataset(Dataset):
         self.past = None if windows.past is None else _as_tensor(windows.past)
         self.t0 = None if windows.t0_s is None else _as_tensor(windows.t0_s, torch.float64)
         self.past_range = None if windows.past_range is None else _as_tensor(windows.past_range)
+        self.anchor_x = None if windows.anchor_x is None else _as_tensor(windows.anchor_x)
         self.index = ok.nonzero().squeeze(1)
         self.name = name
 
@@ -112,7 +114,7 @@ class WindowDataset(Dataset):
         rows = self.index[idx]
         pick = lambda t: None if t is None else t[rows]  # noqa: E731
         return Batch(self.x[rows], self.last_close[rows], self.future[rows], pick(self.past), pick(self.t0),
-                     pick(self.past_range))
+                     pick(self.past_range), pick(self.anchor_x))
 
     __getitems__ = __getitem__
 
