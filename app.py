@@ -16,9 +16,14 @@ import streamlit as st
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from ui.live_view import resume_live_tests  # noqa: E402
 from ui.sidebar import render_sidebar  # noqa: E402
 
-st.set_page_config(page_title="synthwb", page_icon=":material/candlestick_chart:", layout="wide")
+# the favicon is a file served by the app itself: an icon name (":material/...:" or an emoji)
+# makes the browser fetch it from an external host on every page switch, and the app must work
+# offline and leak nothing (tests/test_e2e_offline.py records every request a page makes)
+FAVICON = Path(__file__).resolve().parent / "ui" / "favicon.png"
+st.set_page_config(page_title="synthwb", page_icon=str(FAVICON), layout="wide")
 
 PAGES = [
     st.Page("app_pages/data_explorer.py", title="Data Explorer", icon=":material/database:", default=True),
@@ -29,8 +34,10 @@ PAGES = [
     st.Page("app_pages/backtest.py", title="Backtest", icon=":material/query_stats:"),
     st.Page("app_pages/compare.py", title="Compare", icon=":material/compare_arrows:"),
     st.Page("app_pages/research.py", title="Research", icon=":material/experiment:"),
+    st.Page("app_pages/live.py", title="Live", icon=":material/sensors:"),
 ]
 
 nav = st.navigation(PAGES)
+resume_live_tests()  # forward tests the app ran before a restart go on from their state on disk
 render_sidebar()
 nav.run()

@@ -14,6 +14,7 @@ import streamlit as st
 
 from synthwb.charts import backtest as eplots
 from synthwb.charts import forecast as fplots
+from synthwb.charts.colors import color_map
 from synthwb.core.errors import SynthwbError
 from synthwb.evaluate import export
 from synthwb.evaluate.backtest import BacktestSpec
@@ -21,12 +22,32 @@ from synthwb.forecast.baselines import BASELINES
 from synthwb.scoring.synth import TASKS
 from ui import jobs as bg
 from ui import state
-from ui.widgets import task_label, validator_caption, validator_picker
+from ui.getting_started import guide
+from ui.widgets import DEFAULT_BASELINES, task_label, validator_caption, validator_picker
 
 S = st.session_state
 
 
 HELD_OUT, DATES = "held-out test split", "dates"
+DEFAULT_ORIGINS = 100
+#: the settings a result depends on, by the label the page shows them with (the stale marker)
+INPUT_NAMES = {"runs": "Runs", "baselines": "Baselines", "task": "Task", "validator": "Validator",
+               "period": "Test period", "from": "Test from", "to": "Test to", "origins": "Origins",
+               "every": "Every k bars", "cadence": "Validator cadence", "paths": "Paths", "seed": "Seed",
+               "uncal": "uncalibrated", "data": "sidebar data"}
+
+
+def _inputs(sel) -> dict:
+    """The page's settings a backtest result depends on, as they are now."""
+    runs = list(S.get("bt_runs") or [])
+    held_out = bool(runs) and S.get("bt_period", HELD_OUT) == HELD_OUT
+    return {"runs": runs, "baselines": list(S.get("bt_baselines") or []), "task": S.get("bt_task"),
+            "validator": S.get("validator"), "period": HELD_OUT if held_out else DATES,
+            "from": None if held_out else str(S.get("bt_from")), "to": None if held_out else str(S.get("bt_to")),
+            "origins": S.get("bt_origins"), "every": None if S.get("bt_cadence") else S.get("bt_every"),
+            "cadence": bool(S.get("bt_cadence")), "paths": S.get("bt_paths"), "seed": S.get("bt_seed"),
+            "uncal": bool(S.get("bt_uncal")),
+            "data": None if runs else f"{sel.asset_class}/{sel.symbol} {sel.freq}"}
 
 
 def _on_run(sel) -> None:
@@ -48,6 +69,7 @@ def _on_run(sel) -> None:
         S.bt_error = exc
         return
     label = f"{', '.join(runs + [b.label for b in spec.baselines])} · {spec.task} · validator {spec.validator}"
+    bg.remember_inputs("bt_job", _inputs(sel))
     bg.submit("bt_job", "backtest", label, spec=spec)
 
 
@@ -67,7 +89,7 @@ def _setup(sel) -> None:
     c1.multiselect("Runs", list(info), key="bt_runs", placeholder="none: baselines only", on_change=_runs_task,
                    args=(info,), format_func=lambda r: bg.run_option(info[r]),
                    help="finished runs, and stopped runs scored from their best weights")
-    S.setdefault("bt_baselines", BASELINES.names())
+    S.setdefault("bt_baselines", [b for b in DEFAULT_BASELINES if b in BASELINES])  # as on the Compare page
     c2.multiselect("Baselines", BASELINES.names(), key="bt_baselines",
                    help="GBM (historical / EWMA vol), GARCH(1,1), bootstrap: scored on the same origins")
     lo, hi = sel.start.date(), (sel.end - timedelta(days=1)).date()
@@ -77,8 +99,9 @@ def _setup(sel) -> None:
     p1.radio("Test period", [HELD_OUT, DATES], key="bt_period", horizontal=True, disabled=not S.bt_runs,
              help="held-out: the runs' unseen test split (the latest common one), as the CLI does by default; "
                   "dates: any period, origins inside a run's training or validation split are flagged")
-    p2.checkbox("Also score runs uncalibrated", True, key="bt_uncal",
-                help="before / after the calibration fitted on the validation split")
+    p2.checkbox("Also score runs uncalibrated", False, key="bt_uncal",
+                help="each calibrated run twice: with and without the calibration fitted on its validation split "
+                     "(a run whose calibration changed nothing is scored once)")
     dates = not S.bt_runs or S.bt_period == DATES
     v1, v2 = st.columns([1, 3])
     version = validator_picker(v1)
@@ -89,9 +112,18 @@ def _setup(sel) -> None:
                      "a faithful draw of the rule (`backtest --cadence`)")
     c = st.columns([1, 1, 1, 1, 1, 1, 1])
     c[0].selectbox("Task", list(TASKS), key="bt_task", format_func=lambda t: task_label(t, version))
-    c[1].date_input("Test from", key="bt_from", min_value=lo, max_value=hi, disabled=not dates)
-    c[2].date_input("Test to", key="bt_to", min_value=lo, max_value=hi, disabled=not dates)
-    c[3].number_input("Origins", 1, 5000, 20, key="bt_origins", help="forecast origins (evenly spread)")
+    if dates:
+        c[1].date_input("Test from", key="bt_from", min_value=lo, max_value=hi)
+        c[2].date_input("Test to", key="bt_to", min_value=lo, max_value=hi)
+    else:  # greyed: the held-out split the origins are placed in, not the dates kept for "dates"
+        held = _held_out_range(tuple(S.bt_runs))
+        c[1].date_input("Test from", value=held[0] if held else None, key="bt_from_held", disabled=True,
+                        help="the first bar of the runs' common held-out test split")
+        c[2].date_input("Test to", value=held[1] if held else None, key="bt_to_held", disabled=True,
+                        help="the last bar of the runs' common held-out test split (origins stop a task "
+                             "horizon before it)")
+    c[3].number_input("Origins", 1, 5000, DEFAULT_ORIGINS, key="bt_origins",
+                      help="forecast origins (evenly spread); 100 give a mean score within a few percent")
     c[4].number_input("Every k bars", 0, 100_000, 0, key="bt_every", help="0: spread the origins evenly",
                       disabled=bool(S.get("bt_cadence")))
     c[5].number_input("Paths", 10, 10_000, 1000, step=100, key="bt_paths")
@@ -109,6 +141,33 @@ def _setup(sel) -> None:
     err = S.pop("bt_error", None)
     if err is not None:
         state.show_error(err)
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def _held_out_range_cached(run_ids: tuple[str, ...], store: str, root: str, lake: str):
+    from synthwb.features.featureset import run_featureset
+    from synthwb.store.runs import load_run
+
+    lo, hi = [], []
+    for rid in run_ids:
+        try:
+            test = run_featureset(load_run(rid, store)).splits(root)["test"]
+        except SynthwbError:  # an ensemble or a run without a feature set: no split of its own
+            continue
+        if not test.is_empty():
+            lo.append(test["ts"].min())
+            hi.append(test["ts"].max())
+    return (max(lo).date(), min(hi).date()) if lo else None
+
+
+def _held_out_range(run_ids: tuple[str, ...]):
+    """(first, last) day of the runs' latest common held-out test split, or None."""
+    root = str(state.lake_root())
+    try:
+        return _held_out_range_cached(run_ids, str(state.store_root()), root,
+                                      state.inventory(root).select("end").to_series().max().isoformat())
+    except (SynthwbError, OSError, AttributeError):
+        return None
 
 
 def _table(res) -> None:
@@ -165,10 +224,11 @@ def _calibration(res) -> None:
         st.info("No realised points to check the calibration on.")
         return
     a, b = st.columns(2)
-    a.plotly_chart(eplots.pit_histogram(res.pit, title="PIT histogram (flat = calibrated)"), width="stretch",
-                   key="bt_pit")
-    b.plotly_chart(eplots.coverage_curve(res.coverage_by_level(), title="Coverage by level"), width="stretch",
-                   key="bt_cov")
+    colors = color_map(res.models)
+    a.plotly_chart(eplots.pit_histogram(res.pit, title="PIT histogram (flat = calibrated)", colors=colors),
+                   width="stretch", key="bt_pit")
+    b.plotly_chart(eplots.coverage_curve(res.coverage_by_level(), title="Coverage by level", colors=colors),
+                   width="stretch", key="bt_cov")
     st.caption("Every realised point of every origin: its rank among the simulated prices. A U-shape means paths too "
                "narrow, a hump too wide, a slope a drift bias. Runs marked '(uncalibrated)' are the same weights "
                "without the vol scale / drift shrink fitted on the validation split.")
@@ -196,10 +256,11 @@ def _results(res) -> None:
     with tabs[0]:
         _fans(res)
     with tabs[1]:
-        st.plotly_chart(fplots.interval_chart(res.intervals, title="Mean CRPS per interval"), width="stretch",
-                        key="bt_iv")
+        st.plotly_chart(fplots.interval_chart(res.intervals, title="Mean CRPS per interval",
+                                              colors=color_map(res.models)), width="stretch", key="bt_iv")
     with tabs[2]:
-        st.plotly_chart(fplots.score_over_time(res.per_origin), width="stretch", key="bt_time")
+        st.plotly_chart(fplots.score_over_time(res.per_origin, colors=color_map(res.models)), width="stretch",
+                        key="bt_time")
     with tabs[3]:
         _calibration(res)
     with tabs[4]:
@@ -214,14 +275,18 @@ def _results(res) -> None:
 
 st.title(":material/query_stats: Backtest")
 sel = state.require_selection()
+guide(here="app_pages/backtest.py")
 _setup(sel)
 if S.pop("bt_autostart", False) and S.bt_runs:  # "Backtest this run" on the Train page
     _on_run(sel)
     err = S.pop("bt_error", None)
     if err is not None:
         state.show_error(err)
-result = bg.outcome("bt_job", stopped="Stopped before the end: partial results.")
+changed = bg.changed_inputs("bt_job", _inputs(sel), INPUT_NAMES)
+result = bg.outcome("bt_job", stopped="Stopped before the end: partial results.", changed=changed)
 if result is not None:
+    if changed:
+        bg.stale_marker(changed, "results", "Run backtest")
     try:
         _results(result)
     except SynthwbError as exc:

@@ -11,13 +11,14 @@ import polars as pl
 import streamlit as st
 
 from synthwb.charts import forecast as cplots
+from synthwb.charts.colors import color_map
 from synthwb.core.errors import SynthwbError
 from synthwb.evaluate import compare as cmp
 from synthwb.forecast.baselines import BASELINES
 from ui import jobs as bg
 from ui import state
 from ui.reward_view import reward_view
-from ui.widgets import task_label, validator_caption, validator_picker
+from ui.widgets import DEFAULT_BASELINES, task_label, validator_caption, validator_picker
 
 S = st.session_state
 
@@ -33,7 +34,43 @@ def _period(sel) -> tuple[datetime | None, datetime | None]:
     return sel.start, sel.end
 
 
-def _on_compare(sel) -> None:
+DEFAULT_ORIGINS = 100
+#: the settings a comparison depends on, by the label the page shows them with (the stale marker)
+INPUT_NAMES = {"runs": "Runs", "baselines": "Baselines", "task": "Task", "validator": "Validator",
+               "origins": "Origins", "paths": "Paths", "seed": "Seed", "assets": "More assets",
+               "period": "Test period", "data": "sidebar data"}
+
+
+def _inputs(sel) -> dict:
+    """The page's settings a comparison depends on, as they are now (the benchmark and the test
+    re-rank a result without new forecasts: not among them)."""
+    start, end = _period(sel)
+    return {"runs": list(S.get("cmp_runs") or []), "baselines": list(S.get("cmp_baselines") or []),
+            "task": S.get("cmp_task"), "validator": S.get("validator"), "origins": S.get("cmp_origins"),
+            "paths": S.get("cmp_paths"), "seed": S.get("cmp_seed"), "assets": list(S.get("cmp_assets") or []),
+            "period": None if start is None else f"{start:%Y-%m-%d} to {end:%Y-%m-%d}",
+            "data": f"{sel.asset_class}/{sel.symbol} {sel.freq}"}
+
+
+def _task_refusal(info: dict[str, dict]) -> str | None:
+    """Runs trained for another task than the page's Task, refused before any work with the fix
+    on this page: deselect them, or switch Task to theirs."""
+    task = S.get("cmp_task")
+    other = [(r, info[r]["task"]) for r in S.get("cmp_runs") or [] if info.get(r, {}).get("task") not in (None, task)]
+    if not other:
+        return None
+    runs_txt = ", ".join(f"`{r}` ({t})" for r, t in other)
+    tasks = sorted({t for _, t in other})
+    fix = f"switch **Task** to {tasks[0]}" if len(tasks) == 1 else "compare runs of one task at a time"
+    return (f"Not compared: {runs_txt} {'was' if len(other) == 1 else 'were'} trained for another task than "
+            f"**Task** {task}. Deselect {'it' if len(other) == 1 else 'them'} under **Runs**, or {fix}.")
+
+
+def _on_compare(sel, info: dict[str, dict]) -> None:
+    refusal = _task_refusal(info)
+    if refusal:
+        S.cmp_error = refusal
+        return
     try:
         start, end = _period(sel)
         req = cmp.CompareRequest(
@@ -45,7 +82,15 @@ def _on_compare(sel) -> None:
         S.cmp_error = exc
         return
     label = f"{', '.join(req.models)} on {', '.join(req.symbols)} {sel.freq}"
+    bg.remember_inputs("cmp_job", _inputs(sel))
     bg.submit("cmp_job", "compare", label, request=req)
+
+
+def _runs_task(info: dict[str, dict]) -> None:
+    """The task follows the chosen runs (as on the Backtest page): the first one's target task."""
+    task = next((info[r].get("task") for r in S.get("cmp_runs") or [] if info[r].get("task") in ("24h", "1h")), None)
+    if task:
+        S.cmp_task = task
 
 
 def _setup(sel, runs: list[dict]) -> None:
@@ -56,18 +101,19 @@ def _setup(sel, runs: list[dict]) -> None:
         S.cmp_runs = [r for r in S.cmp_runs if r in info]
     c1, c2 = st.columns(2)
     c1.multiselect("Runs", run_ids, key="cmp_runs", placeholder="trained runs and saved ensembles",
-                   format_func=lambda r: bg.run_option(info[r]),
+                   format_func=lambda r: bg.run_option(info[r]), on_change=_runs_task, args=(info,),
                    help=f"finished runs (and stopped runs, scored from their best weights) on {sel.freq} bars" + (f"; {len(runs) - len(usable)} on other timeframes "
                                                                "are hidden (change the sidebar timeframe)"
                                                                if len(runs) > len(usable) else ""))
-    S.setdefault("cmp_baselines", [b for b in ("gbm", "bootstrap") if b in BASELINES])
+    S.setdefault("cmp_baselines", [b for b in DEFAULT_BASELINES if b in BASELINES])  # as on the Backtest page
     c2.multiselect("Baselines", BASELINES.names(), key="cmp_baselines")
     models = list(S.cmp_runs) + list(S.cmp_baselines)
     c0, c1, c2, c3, c4, c5, c6 = st.columns([1, 1, 1, 1, 1, 2, 1])
     version = validator_picker(c0)
     c1.selectbox("Task", ["24h", "1h"], key="cmp_task", format_func=lambda t: task_label(t, version),
                  help="the Synth validator's 24-hour or 1-hour prompt (terms under the chosen version)")
-    c2.number_input("Origins", 2, 2000, 20, key="cmp_origins", help="forecast origins spread over the period")
+    c2.number_input("Origins", 2, 2000, DEFAULT_ORIGINS, key="cmp_origins",
+                    help="forecast origins spread over the period (as on the Backtest page)")
     c3.number_input("Paths", 10, 5000, 1000, step=100, key="cmp_paths")
     c4.number_input("Seed", 0, 2**31 - 1, 0, key="cmp_seed")
     if S.get("cmp_bench") not in models:  # the benchmark left the selection: back to the first baseline
@@ -95,7 +141,7 @@ def _setup(sel, runs: list[dict]) -> None:
                "Every model is scored on the same origins.")
     busy = bg.busy("cmp_job")
     st.button("Compare", type="primary", icon=":material/compare_arrows:", disabled=busy or len(models) < 2,
-              on_click=_on_compare, args=(sel,), key="cmp_go")
+              on_click=_on_compare, args=(sel, info), key="cmp_go")
     err = S.pop("cmp_error", None)
     if err is not None:
         state.show_error(err)
@@ -144,13 +190,14 @@ def _fans(res: cmp.CompareResult) -> None:
     origin = c3.selectbox("Forecast origin", order, key=f"cmp_origin_{how}_{by}",
                           format_func=lambda o: f"{o:%Y-%m-%d %H:%M} UTC · {by} {scores_by.get(o) or float('nan'):.1f}")
     q, scores = res.fan_data(origin)
-    st.plotly_chart(cplots.fans_side_by_side(q, res.models, scores=scores), width="stretch", key="cmp_fans")
+    st.plotly_chart(cplots.fans_side_by_side(q, res.models, scores=scores, colors=color_map(res.models)),
+                    width="stretch", key="cmp_fans")
 
 
 def _intervals(res: cmp.CompareResult) -> None:
     rel = st.toggle(f"Divide by {res.benchmark}", key="cmp_iv_rel", help="each interval's score / the benchmark's")
     table = res.intervals_vs_benchmark() if rel else res.intervals
-    fig = cplots.interval_chart(table)
+    fig = cplots.interval_chart(table, colors=color_map(res.models))
     if rel:
         fig.update_layout(yaxis_title=f"score / {res.benchmark}")
     st.plotly_chart(fig, width="stretch", key="cmp_iv")
@@ -160,8 +207,8 @@ def _intervals(res: cmp.CompareResult) -> None:
 
 def _over_time(res: cmp.CompareResult) -> None:
     rel = st.toggle(f"Divide by {res.benchmark}", key="cmp_time_rel")
-    st.plotly_chart(cplots.score_over_time(res.per_origin, res.models, relative_to=res.benchmark if rel else None),
-                    width="stretch", key="cmp_time")
+    st.plotly_chart(cplots.score_over_time(res.per_origin, res.models, relative_to=res.benchmark if rel else None,
+                                           colors=color_map(res.models)), width="stretch", key="cmp_time")
 
 
 def _downloads(res: cmp.CompareResult) -> None:
@@ -218,7 +265,10 @@ sel = state.require_selection()
 runs = bg.usable_runs()
 
 _setup(sel, runs)
-result = bg.outcome("cmp_job")
+changed = bg.changed_inputs("cmp_job", _inputs(sel), INPUT_NAMES)
+result = bg.outcome("cmp_job", changed=changed)
 if isinstance(result, cmp.CompareResult):
+    if changed:
+        bg.stale_marker(changed, "results", "Compare")
     _results(result)
 st.caption("Ensembles, feature ablation and hyperparameter search are on the Research page.")

@@ -21,7 +21,7 @@ from ui.widgets import param_widget
 
 st.title(":material/science: Feature Lab")
 sel = state.require_selection()
-guide(here="app_pages/feature_lab.py", expanded=False)
+guide(here="app_pages/feature_lab.py")
 
 DEFAULT_ON = {it.name for it in default_spec(sel.freq).features}
 
@@ -140,6 +140,16 @@ def _save() -> None:
     name = c1.text_input("Feature set name", value=f"{sel.symbol.lower()}-{sel.freq}", key="fl_save_name",
                          help="a-z, 0-9, '.', '_' or '-'; Model Builder and Train list it by this name")
     scaling = c2.selectbox("Scaling", ["standard", "minmax", "none"], key="fl_scaling")
+    inv = state.inventory(str(state.lake_root()))
+    mine = inv.filter((pl.col("asset_class") == sel.asset_class) & (pl.col("symbol") == sel.symbol))
+    lake_lo, lake_hi = mine["start"].min(), mine["end"].max()
+    whole = f"the whole lake: {lake_lo:%Y-%m-%d} to {lake_hi:%Y-%m-%d}"
+    side = f"the sidebar's range: {sel.start:%Y-%m-%d} to {sel.end:%Y-%m-%d}"
+    rows = st.radio("Rows", [whole, side], key="fl_save_rows", horizontal=True,
+                    help=f"the bars of {sel.symbol} {sel.freq} the feature set covers, split into train / val / test "
+                         "as chosen above; the whole lake gives training the most data and the held-out test split "
+                         "the latest bars (the preview below shows the sidebar's range)")
+    save_sel = type(sel)(sel.asset_class, sel.symbol, sel.freq) if rows == whole else sel
     ohlcv = c3.checkbox("OHLCV as inputs", value=default_spec(sel.freq).include_ohlcv, key="fl_ohlcv",
                         help="raw price levels drift out of the range seen in training; off by default, "
                              "as in `features build`")
@@ -150,7 +160,7 @@ def _save() -> None:
         with st.status(f"Saving feature set {name}...", expanded=True) as status:
             try:
                 status.write("building the frame, splitting it, fitting the scaler on train")
-                fs = create_featureset(name, sel, spec, split, scaling=scaling, feature_cols=cols,
+                fs = create_featureset(name, save_sel, spec, split, scaling=scaling, feature_cols=cols,
                                        root=state.lake_root())
                 status.write("writing frame.parquet and featureset.json")
                 path = save_featureset(fs, state.store_root())
@@ -160,7 +170,7 @@ def _save() -> None:
                 return
             status.update(label=f"Saved in {time.perf_counter() - t1:.1f} s", state="complete", expanded=False)
         st.success(f"Saved feature set **{fs.name}** ({len(fs.feature_cols)} columns; "
-                   + ", ".join(f"{k} {v:,}" for k, v in fs.rows.items()) + f" rows) to `{path.parent}`",
+                   + ", ".join(f"{k} {v:,}" for k, v in fs.rows.items()) + f" rows, {rows}) to `{path.parent}`",
                    icon=":material/check_circle:")
         st.page_link("app_pages/train.py", label=f"Next: train a model on {fs.name}", icon=":material/arrow_forward:")
     saved = list_featuresets(state.store_root())

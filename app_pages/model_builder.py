@@ -128,8 +128,8 @@ fs_opts = ["(none: sidebar bars)"] + fsets
 loaded_fs = S.pop("mb_loaded_fs", None)
 if loaded_fs in fsets:
     S.mb_fs = loaded_fs
-elif S.get("mb_fs") not in fs_opts:          # a deleted feature set
-    S.mb_fs = fs_opts[0]
+elif S.get("mb_fs") not in fs_opts:          # first visit, or a deleted feature set: the saved one
+    S.mb_fs = fsets[0] if fsets else fs_opts[0]  # (as Train and Research start on it), else the sidebar
 c = st.columns([2, 1, 1, 1, 1, 1])
 fs_choice = c[0].selectbox("Feature set", fs_opts, key="mb_fs",
                            help="Sets n_features and provides real windows for the smoke test.")

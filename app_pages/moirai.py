@@ -69,16 +69,52 @@ if known:
 if not ckpt:
     st.info("Enter the folder of a downloaded checkpoint (see the README: huggingface-cli download).")
     st.stop()
-hub_ok = source == "Local folder" or S.get("mo_hub_ok") == ckpt
+
+
+def _offline_advice(ref: str) -> str:
+    """What to do when a catalogue checkpoint is not on this machine (no raw hub error)."""
+    import os
+
+    cache = os.environ.get("HF_HOME") or "~/.cache/huggingface"
+    return (f"**{ref}** is not on this machine (looked in the Hugging Face cache, `{cache}`). "
+            "With internet, press **Download from the hub**. Without internet: on a machine that has it run "
+            f"`huggingface-cli download {ref} --local-dir DIR`, copy DIR here and choose **Local folder** above, "
+            "or set `HF_HOME` to a Hugging Face cache that holds it before starting the app.")
+
+
+def _download(ref: str) -> None:
+    """One attempt to fetch a catalogue checkpoint, with feedback while the hub client retries;
+    a failure is kept for this session (the page does not try again on every visit)."""
+    with st.status(f"Downloading {ref} from the Hugging Face hub...", expanded=True) as box:
+        st.write("Without internet the hub client retries for up to about 30 s before giving up.")
+        try:
+            load_checkpoint(ref, local_files_only=False)
+        except SynthwbError:
+            S.setdefault("mo_hub_failed", {})[ref] = True
+            box.update(label=f"Could not download {ref}: no connection to the Hugging Face hub", state="error")
+            return
+        S.get("mo_hub_failed", {}).pop(ref, None)
+        box.update(label=f"Downloaded {ref}", state="complete")
+
+
+# a catalogue checkpoint is read from the local cache only: the page never blocks on the network
+# by itself; "Download from the hub" is the one place that goes online, once per press
 try:
-    loaded = load_checkpoint(ckpt, local_files_only=not hub_ok)
+    loaded = load_checkpoint(ckpt, local_files_only=source != "Local folder")
 except SynthwbError as exc:
-    state.show_error(exc)
-    if source != "Local folder" and st.button("Download from the hub", key="mo_download",
-                                              icon=":material/download:"):
-        S.mo_hub_ok = ckpt
-        st.rerun()
-    st.stop()
+    if source == "Local folder":
+        state.show_error(exc)
+        st.stop()
+    if st.button("Download from the hub", key="mo_download", icon=":material/download:"):
+        _download(ckpt)
+    try:
+        loaded = load_checkpoint(ckpt, local_files_only=True)  # there now, if the download worked
+    except SynthwbError:
+        if S.get("mo_hub_failed", {}).get(ckpt):
+            st.error(f"The last download of **{ckpt}** failed: this machine cannot reach the Hugging Face hub "
+                     "(no internet?).", icon=":material/cloud_off:")
+        st.info(_offline_advice(ckpt), icon=":material/folder_open:")
+        st.stop()
 info = loaded.info
 patch_sizes = info["patch_sizes"]
 if not known:

@@ -4,6 +4,7 @@ hyperparameter search, each as background jobs whose runs land in models_store.
 Draws only: the work is synthwb.research's (the "ensemble-fit", "ablation" and "search" jobs)."""
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, time, timedelta
 
 import polars as pl
@@ -16,12 +17,15 @@ from synthwb.forecast.baselines import BASELINES
 from synthwb.forecast.ensemble import BASELINE_PREFIX, save_ensemble
 from synthwb.jobs.adapters import ablation_rows, submit_ablation
 from synthwb.jobs.registry import ACTIVE
-from synthwb.models import list_specs, preset_names
+from synthwb.models import list_specs, preset_names, recommended_preset
 from synthwb.research.ablation import ablation_table, feature_groups
 from synthwb.research.backend import RayOptions
 from synthwb.research.search import parse_space
+from synthwb.train import TrainConfig
+from synthwb.train.estimate import format_seconds
 from ui import jobs as bg
 from ui import state
+from ui.train_setup import _estimate as _train_estimate
 from ui.widgets import CONTEXT, HELP_CONTEXT, HELP_HORIZON, HORIZON
 
 S = st.session_state
@@ -109,23 +113,52 @@ def _ensemble_builder(sel, runs: list[dict]) -> None:
 
 # ------------------------------------------------------------------------------ ablation and search
 def _training_inputs(prefix: str):
+    """Feature set, model, context, horizon and config of every trial, with the Train page's
+    defaults (context 256, the target task's horizon, its epochs and target task)."""
     sets = [f["name"] for f in list_featuresets(state.store_root())]
     if not sets:
         st.info("Save a feature set on the Feature Lab page first.")
         return None
-    c1, c2, c3, c4 = st.columns(4)
+    defaults = TrainConfig()
+    c1, c2, c3, c4, c5 = st.columns(5)
     fs = c1.selectbox("Feature set", sets, key=f"{prefix}_fs")
-    models = [f"preset:{p}" for p in preset_names()] + [f"spec:{s}" for s in list_specs(state.store_root())]
-    model = c2.selectbox("Model", models, key=f"{prefix}_model")
-    ctx = c3.number_input(CONTEXT, 8, 4096, 64, key=f"{prefix}_ctx", help=HELP_CONTEXT)
-    hor = c4.number_input(HORIZON, 1, 4096, 288, key=f"{prefix}_hor",
-                          help=HELP_HORIZON + "; the default synth loss needs the whole task horizon")
+    rec = recommended_preset()
+    models = [f"preset:{p}" for p in [rec, *[p for p in preset_names() if p != rec]]] + \
+        [f"spec:{s}" for s in list_specs(state.store_root())]
+    model = c2.selectbox("Model", models, key=f"{prefix}_model",
+                         format_func=lambda m: f"{m} (recommended)" if m == models[0] else m)
+    task = c3.selectbox("Target task", ["24h", "1h"], key=f"{prefix}_task",
+                        index=["24h", "1h"].index(defaults.synth_task) if defaults.synth_task in ("24h", "1h") else 0,
+                        help="the Synth task every trial trains for (as on the Train page)")
+    ctx = c4.number_input(CONTEXT, 8, 4096, 256, key=f"{prefix}_ctx", help=HELP_CONTEXT + " (as on the Train page)")
+    hor = c5.number_input(HORIZON, 0, 4096, 0, key=f"{prefix}_hor",
+                          help="0: the target task's horizon on the path grid (as on the Train page). " + HELP_HORIZON)
     c1, c2, c3 = st.columns(3)
-    epochs = c1.number_input("Epochs", 1, 1000, 3, key=f"{prefix}_epochs")
+    epochs = c1.number_input("Epochs", 1, 1000, defaults.epochs, key=f"{prefix}_epochs")
     steps = c2.number_input("Max steps per run (0 = no limit)", 0, 10**6, 200, key=f"{prefix}_steps")
     c3.text_input("Run name prefix", key=f"{prefix}_name", value=prefix)
-    config = {"epochs": int(epochs), **({"max_steps": int(steps)} if steps else {})}
-    return fs, model.split(":", 1)[1], int(ctx), int(hor), config
+    config = {"epochs": int(epochs), "synth_task": task, **({"max_steps": int(steps)} if steps else {})}
+    return fs, model.split(":", 1)[1], int(ctx), int(hor) or None, config
+
+
+def _estimate(prefix: str, inputs, n_runs: int, unit: str) -> None:
+    """The time of one trial, measured on this machine as the Train page measures a run, times
+    the number of trials; on request (timing takes a few seconds)."""
+    fs, model, ctx, hor, config = inputs
+    c1, c2 = st.columns([1, 4], vertical_alignment="center")
+    if not c1.button("Estimate time", key=f"{prefix}_est", icon=":material/timer:"):
+        c2.caption(f"{n_runs} {unit}s; **Estimate time** times one on this machine before you start.")
+        return
+    try:
+        with st.spinner("Timing a few training steps on this machine..."):
+            est = _train_estimate(str(state.store_root()), str(state.lake_root()), fs, 0.0, model,
+                                  json.dumps(config, sort_keys=True), ctx, hor or 0)
+    except SynthwbError as exc:
+        state.show_error(exc)
+        return
+    one = est["seconds"]
+    c2.info(f"**Estimate:** one {unit} about {format_seconds(one)} ({est['text']}); {n_runs} {unit}s one after "
+            f"another about {format_seconds(one * n_runs)}.", icon=":material/timer:")
 
 
 def _backend_choice(prefix: str) -> None:
@@ -168,6 +201,7 @@ def _ablation() -> None:
         return
     st.multiselect("Groups to remove (one at a time)", groups, default=groups, key="abl_groups")
     _backend_choice("abl")
+    _estimate("abl", inputs, len(S.get("abl_groups") or groups) + 1, "run")  # every feature, then one per group
     st.button("Run ablation", icon=":material/science:", on_click=_on_ablation, args=inputs, key="abl_go")
     err = S.pop("abl_error", None)
     if err is not None:
@@ -221,6 +255,7 @@ def _search() -> None:
     c3.number_input("Trials", 1, 500, 8, key="hp_trials")
     c4.number_input("Keep best", 1, 100, 3, key="hp_keep", help="best trial runs kept in models_store")
     _backend_choice("hp")
+    _estimate("hp", inputs, int(S.get("hp_trials") or 8), "trial")
     st.button("Start search", icon=":material/manage_search:", on_click=_on_search, args=inputs, key="hp_go")
     err = S.pop("hp_error", None)
     if err is not None:

@@ -7,6 +7,8 @@ URL (``?job=...``).
 """
 from __future__ import annotations
 
+import re
+
 import streamlit as st
 
 from synthwb.core.errors import SynthwbError
@@ -21,6 +23,7 @@ from synthwb.train.loop import prepare
 from ui import curves as curves_view
 from ui import jobs as bg
 from ui import state
+from ui.getting_started import guide
 from ui.train_setup import backtest_button, estimate_panel, profile_choice
 from ui.widgets import CONTEXT, HELP_CONTEXT, HELP_HORIZON, HORIZON, fields_form, task_label, validator_picker
 
@@ -51,6 +54,8 @@ def _watch(job_id: str) -> None:
 
 def _watched() -> str | None:
     job_id = st.query_params.get("job") or S.get("train_watch")
+    if job_id is None:
+        return None
     if job_id and st.query_params.get("job") != job_id:
         st.query_params["job"] = job_id  # back from another page: restore the URL
     return job_id
@@ -74,6 +79,11 @@ def _run_of(job) -> str | None:
     return rows[-1].get("run_id") if rows else (job.kwargs.get("name") if job.kwargs.get("resume") else None)
 
 
+def _run_options() -> list[str]:
+    """Saved run ids, newest first (the curves' picker labels them with :func:`ui.jobs.run_option`)."""
+    return [r["run_id"] for r in runs.list_runs(STORE)]
+
+
 def _any_active() -> bool:
     return bool(REG.active("train") + REG.active("moirai"))
 
@@ -93,24 +103,80 @@ def _live(fn, rerun_when_done: bool = True):
 
 
 # ------------------------------------------------------------------------- live job panel
-def live_panel(job_id: str) -> None:
+_STEP = re.compile(r"step (\d+)/(\d+)")
+
+
+def _job_task(job) -> str | None:
+    """The task a training job trains for (its config's ``synth_task``)."""
+    cfg = job.kwargs.get("config")
+    task = cfg.get("synth_task") if isinstance(cfg, dict) else getattr(cfg, "synth_task", None)
+    return task if isinstance(task, str) else None
+
+
+def _job_step(job) -> tuple[int, int | None]:
+    """The one step count the page shows for a job (header, tile, Jobs and Saved-runs tables):
+    the loop's own "step N/M" while it runs, the run's final step once it has ended."""
+    m = _STEP.search(job.message or "")
+    total = int(m.group(2)) if m else None
+    if job.done and job.result is not None and getattr(job.result, "step", None) is not None:
+        return int(job.result.step), total
+    if m:
+        return int(m.group(1)), total
+    steps = [r["step"] for r in job.metrics if r.get("kind") == "train"]
+    return (steps[-1] if steps else 0), total
+
+
+def _job_text(job) -> str:
+    """The job's status line: the loop's message while it runs; once it has ended, how it ended
+    (a stopped job does not keep saying "validating 3/4")."""
+    if job.status in ACTIVE:
+        return job.message or job.status
+    step, total = _job_step(job)
+    reason = getattr(job.result, "stop_reason", None) if job.result is not None else None
+    where = f" at step {step}" + (f"/{total}" if total else "") if job.kind == "train" or step else ""
+    return f"{job.status}{where}" + (f" ({reason})" if reason else "")
+
+
+def _job_run(job) -> str:
+    """The run a job writes to, as it is saved (``...-2`` when its name was taken)."""
+    return _run_of(job) or f"{job.name} (starting)"
+
+
+def _job_label(job) -> str:
+    task = _job_task(job)
+    return f"{_job_run(job)}" + (f" · {task} task" if task else "") + f" · {job.status}"
+
+
+def live_panel(job_id: str, polling: bool = False) -> None:
+    """The watched job's panel; drawn in a polling fragment while the job runs. When it ends the
+    fragment asks for one full rerun before drawing anything, and the finished job's panel and
+    its buttons are drawn by that full run, outside any fragment (a button drawn by a fragment
+    that then reruns the page appears and vanishes under the user's click)."""
     job = REG.find(job_id)
     if job is None:
         st.info(f"Job `{job_id}` is not in this app process (the app was restarted?). "
                 "Its run, if it started, is listed under Saved runs below.", icon=":material/info:")
         return
+    if polling and job.done:
+        st.rerun()  # one full rerun: the lists refresh, polling stops, the finished panel is drawn
     hist = _history(job)
+    own = _run_of(job)
+    step, total = _job_step(job)
     c1, c2 = st.columns([4, 1])
-    c1.markdown(f"#### {STATUS_ICON.get(job.status, '')} {job.name} · `{job.status}`")
+    c1.markdown(f"#### {STATUS_ICON.get(job.status, '')} {_job_label(job)}")
     if job.status in ("queued", "running"):
         c2.button("Stop", key=f"stop_{job.id}", icon=":material/stop:", on_click=job.stop, width="stretch")
+    elif job.done:
+        c2.button("Close", key=f"close_{job.id}", icon=":material/close:", on_click=_unwatch, width="stretch",
+                  help="stop watching this job (its run stays under Saved runs)")
     eta = f" · ETA {_fmt_s(job.eta)}" if job.eta is not None else ""
-    st.progress(job.progress, text=f"{job.message or job.status} · {_fmt_s(job.elapsed)} elapsed{eta}")
+    st.progress(job.progress, text=f"{_job_text(job)} · {_fmt_s(job.elapsed)} elapsed{eta}")
     trains = [r for r in hist if r.get("kind") == "train"]
     vals = [r for r in hist if r.get("kind") == "val"]
     m = st.columns(5)
-    m[0].metric("Step", trains[-1]["step"] if trains else 0)
-    m[1].metric("Train loss", f"{trains[-1]['loss']:.3f}" if trains else "–")
+    m[0].metric("Step", f"{step}/{total}" if total else step)
+    m[1].metric("Train loss", f"{trains[-1]['loss']:.3f}" if trains else "–",
+                help=f"mean over the last logged steps (step {trains[-1]['step']})" if trains else None)
     score = [v for v in vals if v.get("val_score") is not None]
     m[2].metric("Val score (task)", f"{score[-1]['val_score']:.1f}" if score else "–",
                 help="the target task's exact Synth score on the validation windows (1000 paths; lower is better)")
@@ -118,22 +184,42 @@ def live_panel(job_id: str) -> None:
                 help="share of realised points inside the paths' 5-95% band (0.90 is calibrated)")
     m[4].metric("Skipped steps", trains[-1].get("skipped_steps", 0) if trains else 0,
                 help="steps with a NaN/inf loss or gradient, skipped")
-    own = _run_of(job)
-    curves_view.curves({job.name: hist}, [r["run_id"] for r in runs.list_runs(STORE) if r["run_id"] != own], STORE,
-                       key=f"curves_{job.id}")
+    # the live curves are keyed by the run id they are saved under (never the requested name,
+    # which a saved run may carry while this one is saved as "<name>-2")
+    live_key = own or f"{job.name} (live)"
+    curves_view.curves({live_key: hist}, [r for r in _run_options() if r != own], STORE, key=f"curves_{job.id}")
     if job.status == "failed":
         st.error(bg.error_text(job.error), icon=":material/error:")
         with st.expander("Traceback"):
             st.code(job.traceback or "", language="text")
-    elif job.done and job.result is not None:
-        r = job.result
-        st.success(f"Run `{r.run_id}` {r.status} at step {r.step}"
-                   + (f" ({r.stop_reason})" if r.stop_reason else ""), icon=":material/check_circle:")
-        if r.status == "finished":
-            backtest_button(r.run_id, getattr(job.kwargs.get("config"), "synth_task", None))
-    if job.done and S.get("train_seen_done") != job.id:
-        S.train_seen_done = job.id
-        st.rerun()  # once: refresh the lists and stop polling
+
+
+def finished_actions(job_id: str) -> None:
+    """A finished or stopped job's outcome and its "Backtest this run" (a stopped run is scored
+    from its best weights, as Backtest accepts it); full runs only, never a fragment."""
+    job = REG.find(job_id)
+    if job is None or not job.done or job.result is None or job.status == "failed":
+        return
+    r = job.result
+    try:
+        run = runs.load_run(r.run_id, STORE)
+        usable, label = runs.scoring_state(run.info, run.path)
+    except SynthwbError:
+        usable, label = False, "deleted"
+    text = (f"Run `{r.run_id}` {r.status} at step {r.step}" + (f" ({r.stop_reason})" if r.stop_reason else ""))
+    if r.status == "finished":
+        st.success(text, icon=":material/check_circle:")
+    else:
+        st.warning(text + (f"; Backtest scores it from its best weights ({label})" if usable else
+                           "; no best weights yet (stopped before its first validation): resume it below"),
+                   icon=":material/pause_circle:")
+    if usable:
+        backtest_button(r.run_id, _job_task(job))
+
+
+def _unwatch() -> None:
+    st.query_params.pop("job", None)
+    S.train_watch = None
 
 
 # ------------------------------------------------------------------------- new run form
@@ -197,12 +283,22 @@ def jobs_list() -> None:
     if not jobs:
         st.caption("No training jobs in this app process yet.")
         return
-    st.dataframe([{k: j.summary()[k] for k in ("id", "name", "status", "progress", "message", "elapsed_s", "error")}
-                  for j in jobs], hide_index=True,
-                 column_config={"progress": st.column_config.ProgressColumn("progress", min_value=0, max_value=1)})
+    rows = []
+    for j in jobs:
+        step, total = _job_step(j)
+        rows.append({"id": j.id, "run": _job_run(j), "task": _job_task(j), "status": j.status,
+                     "progress": round(j.progress, 4), "step": f"{step}/{total}" if total else step,
+                     "message": _job_text(j), "elapsed_s": round(j.elapsed, 1), "error": j.error})
+    st.dataframe(rows, hide_index=True,
+                 column_config={"progress": st.column_config.ProgressColumn("progress", min_value=0, max_value=1),
+                                "run": st.column_config.TextColumn("run", help="the run id it is saved under")})
     ids = [j.id for j in jobs]
+    by_id = {j.id: j for j in jobs}
     cur = st.query_params.get("job")
-    pick = st.selectbox("Watch job", ids, index=ids.index(cur) if cur in ids else 0, key="tr_watch")
+    # keyed by the watched job: the picker shows it again after a switch (a finished job is not
+    # left selected once another is watched), and a new job's first choice is itself
+    pick = st.selectbox("Watch job", ids, index=ids.index(cur) if cur in ids else 0, key=f"tr_watch_{cur}",
+                        format_func=lambda i: f"{i} · {_job_label(by_id[i])}")
     if pick != cur and st.button("Watch", key="tr_watch_btn", icon=":material/visibility:"):
         _watch(pick)
         st.rerun()
@@ -221,8 +317,9 @@ def _live_rows(rows: list[dict]) -> list[dict]:
         j = live.get(r["run_id"])
         r = {**r, "status": r["label"] if r.get("usable") else r["status"]}
         if j is not None and j.status in ACTIVE:
-            steps = [m["step"] for m in j.metrics if m.get("kind") == "train"]
-            r.update(status=j.status, progress=j.progress, step=steps[-1] if steps else r.get("step") or 0)
+            r.update(status=j.status, progress=j.progress, step=_job_step(j)[0])
+        elif j is not None and j.done and j.result is not None and getattr(j.result, "step", None) is not None:
+            r["step"] = j.result.step  # the final step (run.json's "last" is the last checkpoint's)
         out.append(r)
     return out
 
@@ -232,12 +329,13 @@ def runs_list() -> None:
     if not rows:
         st.caption(f"No saved runs in `{STORE}` yet.")
         return
-    cols = ("run_id", "status", "progress", "model", "featureset", "symbol", "freq", "step", "best_val_score",
-            "best_val_coverage_90", "created")
+    cols = ("run_id", "status", "progress", "task", "model", "featureset", "symbol", "freq", "step",
+            "best_val_score", "best_val_coverage_90", "created")
     st.dataframe([{k: r.get(k) for k in cols} for r in _live_rows(rows)], hide_index=True,
                  column_config={"progress": st.column_config.ProgressColumn("progress", min_value=0, max_value=1),
                                 "status": st.column_config.TextColumn("status", width="large")})
-    rid = st.selectbox("Run", [r["run_id"] for r in rows], key="tr_run")
+    info = {r["run_id"]: r for r in rows}
+    rid = st.selectbox("Run", list(info), key="tr_run", format_func=lambda r: bg.run_option(info[r]))
     try:
         run = runs.load_run(rid, STORE)
     except SynthwbError as exc:
@@ -281,12 +379,16 @@ def runs_list() -> None:
 
 # ------------------------------------------------------------------------- page
 st.title("Train")
+guide(here="app_pages/train.py")
 job_id = _watched()
 if job_id:
-    active = (j := REG.find(job_id)) is not None and j.status in ACTIVE
-    st.fragment(run_every=2 if active else None)(live_panel)(job_id)
+    if (j := REG.find(job_id)) is not None and j.status in ACTIVE:
+        st.fragment(run_every=2)(live_panel)(job_id, True)
+    else:
+        live_panel(job_id)
+        finished_actions(job_id)
     st.divider()
-elif ids := [r["run_id"] for r in runs.list_runs(STORE)]:
+elif ids := _run_options():
     st.subheader("Training curves")
     S.setdefault("tr_curves_runs", ids[:1])  # the newest run, until the user picks others
     curves_view.curves({}, ids, STORE, key="curves_saved")

@@ -60,14 +60,19 @@ def fit_classical_runs(root: Path, store: Path, asset_class: str, symbol: str, f
     """Fit each ``model[:dist]`` (``synthwb fit``, default parameters) at the end of the series: run id ->
     (model label, fit seconds). A classical run refits from the bars before each origin, so its fit date leaks
     nothing."""
+    from synthwb.core.errors import DataError
     from synthwb.forecast.classical import fit_classical
 
     out = {}
     for spec in models:
         model, _, dist = spec.partition(":")
         t = time.perf_counter()
-        info = fit_classical(f"{symbol.lower()}-{freq}-{model}-{dist or 'default'}", model, asset_class, symbol, freq,
-                             {"dist": dist} if dist else {}, store=store, root=root)
+        try:
+            info = fit_classical(f"{symbol.lower()}-{freq}-{model}-{dist or 'default'}", model, asset_class, symbol,
+                                 freq, {"dist": dist} if dist else {}, store=store, root=root)
+        except DataError as exc:  # e.g. daily bars: too few returns in its default window
+            print(f"  classical {spec} left out: {exc}")
+            continue
         out[info["run_id"]] = (f"{model}:{dist}" if dist else model, time.perf_counter() - t)
     return out
 
@@ -77,6 +82,7 @@ def run_series(root: Path, store: Path, asset_class: str, symbol: str, freq: str
                classical: list[str] | None = None, train_model: bool = True, extra=(), name: str | None = None,
                ) -> list[dict]:
     """Feature set, training, classical fits and the held-out backtest of one series; the rows of its table."""
+    from synthwb.core.errors import DataError
     from synthwb.data.schema import Selection
     from synthwb.evaluate.backtest import run_backtest
     from synthwb.features.datasets import SplitSpec
@@ -101,12 +107,18 @@ def run_series(root: Path, store: Path, asset_class: str, symbol: str, freq: str
     forecasters = list(extra)
     labels.update({f.name: (f.name, "reference", None) for f in extra})
     models = list(fitted)
+    info, notes = None, []
     if train_model:
         preset = preset or recommended_preset()
         cfg = {"synth_task": task, "seed": seed, **({"epochs": epochs} if epochs else {}), **(overrides or {})}
         t = time.perf_counter()
-        info = train(f"{fs_name}-{preset}", fs_name, preset, cfg, store=store, root=root)
+        try:
+            info = train(f"{fs_name}-{preset}", fs_name, preset, cfg, store=store, root=root)
+        except DataError as exc:  # e.g. a split shorter than the preset's context: the default train refuses
+            notes.append(f"{preset} not trained: the default train refuses this series: {exc}")
+            print(f"  {name}: {notes[-1]}")
         t_train = time.perf_counter() - t
+    if info is not None:
         cal = runs.load_run(info.run_id, store).info.get("calibration") or {}
         print(f"  {name}: trained {preset} {info.step} steps in {t_train:.0f} s ({info.stop_reason}); "
               f"calibration vol x{cal.get('vol_scale', 1):.3f}, drift x{cal.get('drift_shrink', 1):g} "
@@ -117,15 +129,24 @@ def run_series(root: Path, store: Path, asset_class: str, symbol: str, freq: str
         labels[info.run_id] = (f"{preset} run ({info.step} steps)", "run", t_train)
         labels[raw.name] = ("  same run, uncalibrated", "run", None)
     t = time.perf_counter()
-    res = run_backtest({"models": models, "task": task, "n_origins": origins, "seed": seed, "start": held_out,
-                        "selection": {"asset_class": asset_class, "symbol": symbol, "freq": freq}},
-                       root=root, store=store, forecasters=forecasters)
+    spec = {"models": models, "task": task, "n_origins": origins, "seed": seed, "start": held_out,
+            "selection": {"asset_class": asset_class, "symbol": symbol, "freq": freq}}
+    try:
+        res = run_backtest(spec, root=root, store=store, forecasters=forecasters)
+    except DataError as exc:
+        if info is None or "history" not in str(exc):
+            raise
+        # the run needs more history before an origin than the series holds: score the others
+        notes.append(f"{labels[info.run_id][0]} trained in {t_train:.0f} s but not scorable here: {exc}")
+        print(f"  {name}: {notes[-1]}; scoring the others without it")
+        spec["models"] = list(fitted)
+        res = run_backtest(spec, root=root, store=store, forecasters=list(extra))
     print(f"  {name}: backtest {len(res.origins)} origins {res.origins[0]:%Y-%m-%d %H:%M} .. "
           f"{res.origins[-1]:%Y-%m-%d %H:%M} in {time.perf_counter() - t:.0f} s")
-    return table_rows(res, task, name, labels)
+    return table_rows(res, task, name, labels, notes)
 
 
-def table_rows(res, task, name: str, labels: dict) -> list[dict]:
+def table_rows(res, task, name: str, labels: dict, notes: list[str] = ()) -> list[dict]:
     """Per model: mean, ratio to gbm, 90% coverage, DM p against gbm and against the best classical one,
     fit/train seconds, backtest seconds."""
     from synthwb.evaluate.compare import dm_test
@@ -154,7 +175,7 @@ def table_rows(res, task, name: str, labels: dict) -> list[dict]:
                      "best_classical": labels.get(best_cl, (best_cl,))[0] if best_cl else None,
                      "fit_s": fit_s, "backtest_s": model_s.get(m), "dm_lag": lag,
                      "task": tk.name + (" with its volatility term" if tk.vol_blocks else ""),
-                     "origins": f"{res.origins[0]:%Y-%m-%d} .. {res.origins[-1]:%Y-%m-%d}"})
+                     "origins": f"{res.origins[0]:%Y-%m-%d} .. {res.origins[-1]:%Y-%m-%d}", "notes": list(notes)})
     return sorted(rows, key=lambda r: r["mean"])
 
 
@@ -181,7 +202,8 @@ def fmt_table(rows: list[dict]) -> str:
     for series in dict.fromkeys(r["series"] for r in rows):
         rs = [r for r in rows if r["series"] == series]
         lines += ["", f"{series}  [task {rs[0]['task']}; origins {rs[0]['origins']}; DM lag {rs[0]['dm_lag']}; "
-                      f"best classical: {rs[0]['best_classical']}]", head]
+                      f"best classical: {rs[0]['best_classical']}]", *(f"  note: {n}" for n in rs[0]["notes"]),
+                  head]
         for r in rs:
             cov = f"{r['coverage_90']:.3f}" if r["coverage_90"] is not None else "-"
             p1 = f"{r['dm_p_gbm']:.2g}" if not math.isnan(r["dm_p_gbm"]) else "-"

@@ -3,6 +3,7 @@
     python bench/bench_vol_term.py                   # demo lake BTC 1min, 1h task, 200 held-out origins
     python bench/bench_vol_term.py --quick           # harness check: 1 epoch, 20 origins, one classical model
     python bench/bench_vol_term.py --root LAKE --symbol BTC --origins 400 --json out.json
+    python bench/bench_vol_term.py --workers 2        # the two runs side by side, one torch thread each
 
 The way a user sets up a 1h run with the defaults: ``features build --freq 1min`` (default
 feature spec, 70/15/15 split) and ``train --task 1h`` (recommended preset, default settings,
@@ -65,8 +66,29 @@ def fit_classical_runs(root: Path, store: Path, asset_class: str, symbol: str, f
     return out
 
 
+def _train_one(job: tuple) -> tuple[str, float, int, str]:
+    """One training call (in a worker process with --workers): run id, seconds, steps, why it stopped."""
+    from synthwb.train.loop import train
+
+    run_name, featureset, preset, cfg, store, root = job
+    t = time.perf_counter()
+    info = train(run_name, featureset, preset, cfg, store=store, root=root)
+    if info.status != "finished":
+        raise SystemExit(f"{run_name}: {info.status} {info.error or ''}")
+    return info.run_id, time.perf_counter() - t, info.step, info.stop_reason or info.status
+
+
+def _backtest_one(job: tuple):
+    """One classical run backtested on given origins, no baselines (a worker process with --workers)."""
+    from synthwb.evaluate.backtest import run_backtest
+
+    run_id, origins, seed, root, store = job
+    return run_backtest({"models": [run_id], "baselines": [], "task": "1h", "validator": SCORED_WITH,
+                         "origins": origins, "seed": seed}, root=root, store=store)
+
+
 def train_runs(root: Path, store: Path, asset_class: str, symbol: str, freq: str, seed: int,
-               epochs: int | None, overrides: dict) -> tuple[dict, dict]:
+               epochs: int | None, overrides: dict, workers: int = 1) -> tuple[dict, dict]:
     """The default feature set, then the recommended preset trained for the 1h task under each
     version of :data:`TRAINED_FOR`: (version -> run id, run id -> train seconds)."""
     from synthwb.data.schema import Selection
@@ -75,7 +97,6 @@ def train_runs(root: Path, store: Path, asset_class: str, symbol: str, freq: str
     from synthwb.features.registry import default_spec
     from synthwb.models import recommended_preset
     from synthwb.store import runs
-    from synthwb.train.loop import train
 
     name = f"{symbol.lower()}-{freq}"
     t = time.perf_counter()
@@ -83,35 +104,43 @@ def train_runs(root: Path, store: Path, asset_class: str, symbol: str, freq: str
     save_featureset(fs, store)
     print(f"  features {name}: {time.perf_counter() - t:.1f} s")
     preset = recommended_preset()
-    ids, secs = {}, {}
-    for version in TRAINED_FOR:
-        cfg = {"synth_task": "1h", "validator": version, "seed": seed, **({"epochs": epochs} if epochs else {}),
-               **overrides}
-        t = time.perf_counter()
-        info = train(f"{name}-{preset}-1h-{version}", name, preset, cfg, store=store, root=root)
-        secs[info.run_id] = time.perf_counter() - t
-        ids[version] = info.run_id
-        run = runs.load_run(info.run_id, store)
+    ids, secs, steps = {}, {}, {}
+    jobs = [(f"{name}-{preset}-1h-{version}", name, preset,
+             {"synth_task": "1h", "validator": version, "seed": seed, **({"epochs": epochs} if epochs else {}),
+              **overrides}, store, root) for version in TRAINED_FOR]
+    if workers > 1:  # each in its own process (one torch thread each, see main)
+        import multiprocessing as mp
+        from concurrent.futures import ProcessPoolExecutor
+
+        with ProcessPoolExecutor(min(workers, len(jobs)), mp_context=mp.get_context("spawn")) as ex:
+            done = list(ex.map(_train_one, jobs))
+    else:
+        done = [_train_one(j) for j in jobs]
+    for version, (run_id, seconds, step, reason) in zip(TRAINED_FOR, done):
+        ids[version], secs[run_id], steps[run_id] = run_id, seconds, step
+        run = runs.load_run(run_id, store)
         cal = run.info.get("calibration") or {}
         got = (run.info.get("config") or {}).get("validator")
-        print(f"  trained for {version} (run.json: {got}): {info.step} steps in {secs[info.run_id]:.0f} s "
-              f"({info.stop_reason or info.status}); calibration vol x{cal.get('vol_scale', 1):.3f}, "
+        print(f"  trained for {version} (run.json: {got}): {step} steps in {seconds:.0f} s "
+              f"({reason}); calibration vol x{cal.get('vol_scale', 1):.3f}, "
               f"drift x{cal.get('drift_shrink', 1):g} (val {cal.get('val_score_before', math.nan):.1f} -> "
               f"{cal.get('val_score_after', math.nan):.1f})")
     return ids, secs
 
 
-def parts(res) -> tuple:
-    """Per-origin (origin x model) tables of the total, the price part and the vol part (valid forecasts)."""
+def parts(results: list) -> tuple:
+    """Per-origin (origin x model) tables of the total, the price part and the vol part (valid forecasts)
+    over backtests of the same origins."""
     import polars as pl
 
     from synthwb.scoring.synth import VOL_KIND
 
-    po = res.per_origin.filter(pl.col("valid"))
+    po = pl.concat([r.per_origin.select("origin", "model", "total", "valid") for r in results]).filter(pl.col("valid"))
+    terms = pl.concat([r.terms.select("origin", "model", "kind", "score") for r in results])
     total = po.pivot(on="model", index="origin", values="total").drop_nulls().sort("origin")
-    vol = (res.terms.filter(pl.col("kind") == VOL_KIND).group_by(["origin", "model"]).agg(pl.col("score").sum())
+    vol = (terms.filter(pl.col("kind") == VOL_KIND).group_by(["origin", "model"]).agg(pl.col("score").sum())
            .pivot(on="model", index="origin", values="score"))
-    price = (res.terms.filter(pl.col("kind") != VOL_KIND).group_by(["origin", "model"]).agg(pl.col("score").sum())
+    price = (terms.filter(pl.col("kind") != VOL_KIND).group_by(["origin", "model"]).agg(pl.col("score").sum())
              .pivot(on="model", index="origin", values="score"))
     keep = total.select("origin")
     vol = keep.join(vol, on="origin", how="left").fill_null(0.0).sort("origin")
@@ -119,10 +148,10 @@ def parts(res) -> tuple:
     return total, price, vol
 
 
-def rows_of(res, fit_s: dict, labels: dict) -> tuple[list[dict], dict]:
+def rows_of(results: list, fit_s: dict, labels: dict) -> tuple[list[dict], dict]:
     from synthwb.evaluate.compare import dm_test
 
-    total, price, vol = parts(res)
+    total, price, vol = parts(results)
     models = [c for c in total.columns if c != "origin"]
     for m in models:  # the parts add up to the total the scorer reports
         gap = np.abs(price[m].to_numpy() + vol[m].to_numpy() - total[m].to_numpy()).max()
@@ -130,9 +159,9 @@ def rows_of(res, fit_s: dict, labels: dict) -> tuple[list[dict], dict]:
             raise SystemExit(f"{m}: price + vol parts differ from the total by {gap:g}")
     spacing = (np.median(np.diff(total["origin"].to_numpy()).astype("timedelta64[s]").astype(float))
                if total.height > 1 else 1.0)
-    lag = max(1, int(math.ceil(res.task.horizon_seconds / max(spacing, 1.0))))
+    lag = max(1, int(math.ceil(results[0].task.horizon_seconds / max(spacing, 1.0))))
     gbm = total["gbm"].to_numpy()
-    summ = {r["model"]: r for r in res.summary().to_dicts()}
+    summ = {r["model"]: r for res in results for r in res.summary().to_dicts()}
     rows = []
     for m in models:
         v = total[m].to_numpy()
@@ -173,8 +202,14 @@ def main() -> None:
     ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                     help="override a training setting (TrainConfig field) of both runs; default: none")
     ap.add_argument("--quick", action="store_true", help="harness check: 1 epoch, 20 origins, garch only")
+    ap.add_argument("--workers", type=int, default=1, help=(
+        "processes: >1 trains the two runs and backtests the classical models side by side, one torch thread "
+        "each (scores unchanged; on a shared machine it avoids thread oversubscription; the seconds are then "
+        "those of parallel work)"))
     ap.add_argument("--json", help="also write the rows to this JSON file")
     args = ap.parse_args()
+    if args.workers > 1:
+        os.environ["OMP_NUM_THREADS"] = "1"
     os.environ.setdefault("OMP_NUM_THREADS", "2")
     if args.quick:
         args.epochs, args.origins = args.epochs or 1, min(args.origins, 20)
@@ -191,15 +226,28 @@ def main() -> None:
 
     from synthwb.evaluate.backtest import run_backtest
 
-    ids, train_s = train_runs(root, store, args.asset_class, args.symbol, args.freq, args.seed, args.epochs, overrides)
+    ids, train_s = train_runs(root, store, args.asset_class, args.symbol, args.freq, args.seed, args.epochs, overrides,
+                              args.workers)
     fitted = fit_classical_runs(root, store, args.asset_class, args.symbol, args.freq,
                                 [c for c in args.classical.split(",") if c])
     t = time.perf_counter()
-    res = run_backtest({"models": [ids["2026-09"], ids["2026-05"], *fitted], "task": "1h", "validator": SCORED_WITH,
+    res = run_backtest({"models": [ids["2026-09"], ids["2026-05"]], "task": "1h", "validator": SCORED_WITH,
                         "n_origins": args.origins, "seed": args.seed, "uncalibrated": True}, root=root, store=store)
     print(f"  backtest: {len(res.origins)} origins {res.origins[0]:%Y-%m-%d} .. {res.origins[-1]:%Y-%m-%d} "
           f"in {time.perf_counter() - t:.0f} s; in-sample origins: {res.meta.get('n_in_sample', 0)}; "
           f"scored with validator {res.spec.validator}")
+    t = time.perf_counter()
+    jobs = [(rid, list(res.origins), args.seed, root, store) for rid in fitted]
+    if args.workers > 1 and len(jobs) > 1:
+        import multiprocessing as mp
+        from concurrent.futures import ProcessPoolExecutor
+
+        with ProcessPoolExecutor(min(args.workers, len(jobs)), mp_context=mp.get_context("spawn")) as ex:
+            results = [res, *ex.map(_backtest_one, jobs)]
+    else:
+        results = [res, *map(_backtest_one, jobs)]
+    if jobs:
+        print(f"  classical backtests on the same origins: {time.perf_counter() - t:.0f} s")
     labels = {}
     for version, rid in ids.items():
         what = "vol term in the loss" if version == "2026-09" else "no vol term in the loss"
@@ -207,7 +255,7 @@ def main() -> None:
         labels[f"{rid} (uncalibrated)"] = f"run trained for {version}, uncalibrated"
     for rid, spec in zip(fitted, [c for c in args.classical.split(",") if c]):
         labels[rid] = f"classical {spec} (fit)"
-    rows, tabs = rows_of(res, {**train_s, **fitted}, labels)
+    rows, tabs = rows_of(results, {**train_s, **fitted}, labels)
 
     print(f"\n{'model':<52} {'n':>4} {'total':>8} {'price':>8} {'vol':>7} {'vs gbm':>7} {'cov90':>6} "
           f"{'DM p':>8} {'train s':>8}")

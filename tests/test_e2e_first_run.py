@@ -26,7 +26,9 @@ pytestmark = [pytest.mark.e2e,
               pytest.mark.skipif(not os.path.exists(CHROMIUM), reason=f"no Chromium at {CHROMIUM}")]
 SHOTS = os.environ.get("SYNTHWB_SHOTS")
 MAX_CLICKS = 7      # "under 8 clicks"
-MAX_SECONDS = 90.0
+# the target is about 50 s on an idle 2-core machine (the figure is printed); the bound is loose
+# so that a loaded machine (other tests, other jobs) does not fail a path that works
+MAX_SECONDS = 300.0
 
 
 class Clicks:

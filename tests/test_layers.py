@@ -12,7 +12,7 @@ PKG = Path(__file__).resolve().parents[1] / "synthwb"
 
 #: bottom to top; a package may import itself and the ones before it
 LAYERS = ["core", "store", "data", "features", "models", "scoring", "moirai", "forecast", "train",
-          "evaluate", "research", "jobs", "charts", "cli"]
+          "evaluate", "research", "jobs", "live", "charts", "cli"]
 RANK = {name: i for i, name in enumerate(LAYERS)}
 
 

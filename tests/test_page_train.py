@@ -226,9 +226,9 @@ def test_live_tables_and_tensorboard_like_curves(lake_env, demo_lake, monkeypatc
         assert runs.read_info("live-run", lake_env.store)["last"].get("step", 0) < 3  # run.json lags: no checkpoint yet
         # the Jobs table and the Saved-runs table show the job's live state, not "queued" / 0 %
         tables = [d.value for d in at.dataframe]
-        jobs = next(t for t in tables if "elapsed_s" in t.columns).set_index("name")
-        assert jobs.loc["live run", "status"] == "running"
-        assert jobs.loc["live run", "progress"] == pytest.approx(3 / total, abs=1e-4)
+        jobs = next(t for t in tables if "elapsed_s" in t.columns).set_index("run")  # the saved run id
+        assert jobs.loc["live-run", "status"] == "running"
+        assert jobs.loc["live-run", "progress"] == pytest.approx(3 / total, abs=1e-4)
         saved = next(t for t in tables if "best_val_score" in t.columns).set_index("run_id")
         assert saved.loc["live-run", "status"] == "running" and saved.loc["live-run", "step"] == 3
         assert saved.loc["live-run", "progress"] == pytest.approx(3 / total, abs=1e-4)
@@ -251,7 +251,7 @@ def test_live_tables_and_tensorboard_like_curves(lake_env, demo_lake, monkeypatc
         assert not at.exception, at.exception
         fig = _figure(at)
         assert fig["layout"]["yaxis"]["type"] == "log"
-        assert [t["name"] for t in fig["data"] if t.get("showlegend")] == ["live run", "older-run"]
+        assert [t["name"] for t in fig["data"] if t.get("showlegend")] == ["live-run", "older-run"]
         older = next(t for t in fig["data"] if t["meta"]["metric"] == "older-run · train loss")
         assert older["x"] == [r["step"] for r in runs.read_metrics("older-run", lake_env.store, kind="train")]
     finally:

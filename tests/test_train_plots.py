@@ -62,7 +62,7 @@ def test_smoothing_draws_the_raw_curve_faint_behind_the_smoothed_one():
 def test_log_scale_switch():
     lin, log = curves_figure(_rows()), curves_figure(_rows(), log_y=True)
     y_axes = [k for k in log.layout.to_plotly_json() if k.startswith("yaxis")]
-    assert len(y_axes) == 5 and all(log.layout[k].type == "log" for k in y_axes)
+    assert len(y_axes) == 6 and all(log.layout[k].type == "log" for k in y_axes)
     assert all(lin.layout[k].type in (None, "-", "linear") for k in y_axes)
 
 
@@ -99,3 +99,20 @@ def test_a_single_validation_point_is_visible():
     for fig in (curves_figure(rows), curves_figure(rows, smoothing=0.9)):
         lone = [t for t in fig.data if len(t.x) == 1]
         assert lone and all("markers" in t.mode for t in lone)
+
+
+def test_each_y_axis_carries_one_scale():
+    """Train loss and val CRPS are different units: the CRPS has its own axis (issue 24)."""
+    fig = curves_figure(_rows())
+    by_name = {t.name: t for t in fig.data}
+    loss, crps = by_name["train loss"], by_name["val CRPS"]
+    assert loss.xaxis == crps.xaxis and loss.yaxis != crps.yaxis
+    assert fig.layout[f"yaxis{crps.yaxis[1:]}"].overlaying == loss.yaxis
+
+
+def test_a_run_keeps_its_colour_whatever_else_is_drawn():
+    a = curves_figure({"run-a": _rows(), "run-b": _rows()})
+    b = curves_figure({"run-a": _rows(), "run-c": _rows(), "run-b": _rows()})
+    col = lambda fig, run: next(t.line.color for t in fig.data if t.legendgroup == run)  # noqa: E731
+    assert col(a, "run-a") == col(b, "run-a") and col(a, "run-b") == col(b, "run-b")
+    assert len({col(b, r) for r in ("run-a", "run-b", "run-c")}) == 3

@@ -8,15 +8,19 @@ from synthwb.charts.train import curves_figure
 from synthwb.core.errors import SynthwbError
 from synthwb.store import runs
 
+from .jobs import run_option
+
 S = st.session_state
 
 
-def controls(run_ids: list[str], label: str) -> tuple[list[str], float, bool]:
-    """Runs to draw (multiselect of saved runs), smoothing, log scale."""
+def controls(run_ids: list[str], label: str, labels: dict[str, str] | None = None) -> tuple[list[str], float, bool]:
+    """Runs to draw (multiselect of saved runs, labelled as every picker labels them), smoothing,
+    log scale."""
     if "tr_curves_runs" in S:  # runs deleted or renamed since the last choice
         S.tr_curves_runs = [r for r in S.tr_curves_runs if r in run_ids]
     a, b, c = st.columns([4, 2, 1], vertical_alignment="bottom")
-    picked = a.multiselect(label, run_ids, key="tr_curves_runs", placeholder="saved runs (metrics.jsonl)")
+    picked = a.multiselect(label, run_ids, key="tr_curves_runs", placeholder="saved runs (metrics.jsonl)",
+                           format_func=lambda r: (labels or {}).get(r, r))
     smoothing = b.slider("Smoothing", 0.0, 0.99, 0.6, 0.01, key="tr_smoothing",
                          help="exponential moving average, as TensorBoard's slider; the raw curve is drawn faint")
     log_y = c.toggle("Log scale", key="tr_log_y")
@@ -24,11 +28,15 @@ def controls(run_ids: list[str], label: str) -> tuple[list[str], float, bool]:
 
 
 def curves(live: dict[str, list[dict]], run_ids: list[str], store: str, key: str) -> None:
-    """Controls and the figure: ``live`` (the watched job's rows, by name) first, then the
-    picked saved runs read from their metrics.jsonl."""
-    picked, smoothing, log_y = controls(run_ids, "Overlay saved runs" if live else "Runs")
+    """Controls and the figure: ``live`` (the watched job's rows, keyed by the run id it is
+    saved under) first, then the picked saved runs read from their metrics.jsonl; a saved run
+    never replaces the live curves."""
+    labels = {r["run_id"]: run_option(r) for r in runs.list_runs(store)}
+    picked, smoothing, log_y = controls(run_ids, "Overlay saved runs" if live else "Runs", labels)
     hist = dict(live)
     for rid in picked:
+        if rid in hist:
+            continue
         try:
             hist[rid] = runs.read_metrics(rid, store)
         except SynthwbError:

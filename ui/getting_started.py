@@ -16,11 +16,13 @@ STEPS = (
     ("Create the demo lake", "app_pages/data_explorer.py", "Data Explorer",
      "seeded 1-minute bars for BTC, ETH, SOL and SPY (a few seconds)"),
     ("Save a feature set", "app_pages/feature_lab.py", "Feature Lab",
-     "the sidebar's BTC 5-minute bars with the default features: press **Save feature set**"),
+     "BTC 5-minute bars of the whole lake with the default features: press **Save feature set**"),
     ("Train a model", "app_pages/train.py", "Train",
-     "the defaults (a quick first model on a CPU, with its time estimate): press **Start training**"),
+     "the defaults (a quick first model on a CPU, with its time estimate): press **Start training** and "
+     "watch its curves; when it ends press **Backtest this run**"),
     ("Backtest it", "app_pages/backtest.py", "Backtest",
-     "press **Backtest this run** when training ends, then download the per-origin CSV"),
+     "pick your run under **Runs** (or press **Backtest this run** on the Train page), press **Run backtest**, "
+     "then download the per-origin CSV; Compare ranks several runs"),
 )
 
 
@@ -42,13 +44,16 @@ def current_step() -> int:
     return len(STEPS)
 
 
-def guide(here: str | None = None, expanded: bool = True) -> int:
+def guide(here: str | None = None, expanded: bool | None = None) -> int:
     """Draw the numbered path (done steps ticked, the current one with its page button) while
-    it is not finished; ``here``: this page's file, whose button is not drawn. Returns the
-    current step."""
+    it is not finished; ``here``: this page's file, whose button is not drawn. Drawn on every
+    page of the path (Data Explorer, Feature Lab, Train, Backtest), open where the next step is
+    done (``expanded`` None) and folded elsewhere. Returns the current step."""
     cur = current_step()
     if cur >= len(STEPS):
         return cur
+    if expanded is None:
+        expanded = STEPS[cur][1] == here
     with st.expander(f"Getting started: step {cur + 1} of {len(STEPS)}", expanded=expanded,
                      icon=":material/flag:"):
         for i, (title, _page, label, how) in enumerate(STEPS):

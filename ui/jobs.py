@@ -47,11 +47,18 @@ def usable_runs() -> list[dict]:
         return []
 
 
+def run_details(r: dict) -> str:
+    """``BTC 5min bars · 1h task``: the data a run reads and the task it was trained for (a run
+    on 5-minute bars trained for the 1h task is a 1h model; its bars alone would mislead)."""
+    data = f"{r.get('symbol') or 'any'} {r.get('freq') or ''}".strip() + " bars"
+    return f"{data} · {r['task']} task" if r.get("task") else data
+
+
 def run_option(r: dict) -> str:
-    """A run as a picker shows it: id, data, and how it is scored when not plain finished."""
-    data = f"{r.get('symbol') or 'any'} {r.get('freq') or ''}".strip()
-    label = r.get("label") or ""
-    return f"{r['run_id']} ({data}" + (f"; {label})" if label and label != "finished" else ")")
+    """A run as every picker, header and table shows it: its saved id (``...-2`` when the name
+    was taken), its data and target task, and its status when not plain finished."""
+    label = r.get("label") or (r.get("status") if r.get("status") != "finished" else "")
+    return f"{r['run_id']} ({run_details(r)}" + (f"; {label})" if label and label != "finished" else ")")
 
 
 def progress_bar(j: Job, key: str) -> None:
@@ -85,9 +92,35 @@ def error_text(error: str | None) -> str:
     return rest if sep and name in _error_classes() else error
 
 
-def outcome(key: str, stopped: str = "Stopped before the end."):
+def remember_inputs(key: str, inputs: dict) -> None:
+    """Keep the settings a job of ``key`` is started with, to tell later whether its result
+    still matches the page (:func:`changed_inputs`)."""
+    st.session_state[f"{key}_inputs"] = dict(inputs)
+
+
+def changed_inputs(key: str, inputs: dict, names: dict[str, str] | None = None) -> list[str]:
+    """The settings (by their label in ``names``) that differ now from those the watched job
+    of ``key`` was started with; empty when they match or nothing was recorded."""
+    then = st.session_state.get(f"{key}_inputs")
+    if then is None:
+        return []
+    return [(names or {}).get(k, k) for k in dict.fromkeys([*inputs, *then]) if then.get(k) != inputs.get(k)]
+
+
+STALE = "Stale"
+
+
+def stale_marker(changed: list[str], what: str, button: str) -> None:
+    """The marker over a result whose settings have changed since it was computed."""
+    st.warning(f"**{STALE}:** these {what} are for earlier settings; changed since: {', '.join(changed)}. "
+               f"Press **{button}** to update them.", icon=":material/history:")
+
+
+def outcome(key: str, stopped: str = "Stopped before the end.", changed: list[str] | None = None):
     """The watched job's result once it has ended, else None: while it runs its progress
-    panel is drawn here, and a failure is shown with its message."""
+    panel is drawn here, and a failure is shown with its message. ``changed``: the settings
+    changed since the job started (:func:`changed_inputs`); a failure of those old settings is
+    no longer shown as this page's error."""
     j = job(key)
     if j is None:
         return None
@@ -95,7 +128,11 @@ def outcome(key: str, stopped: str = "Stopped before the end."):
         progress(key)
         return None
     if j.status == "failed":
-        st.error(error_text(j.error), icon=":material/error:")
+        if changed:
+            st.caption(f":material/history: The last run failed with earlier settings (changed since: "
+                       f"{', '.join(changed)}).")
+        else:
+            st.error(error_text(j.error), icon=":material/error:")
         return None
     if j.status == "interrupted":
         st.warning(stopped, icon=":material/stop_circle:")

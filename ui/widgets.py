@@ -61,6 +61,9 @@ def fields_form(params: list[Param], prefix: str, labels: dict[str, str] | None 
     return out
 
 
+#: the baselines Backtest and Compare start with (the same on both pages)
+DEFAULT_BASELINES = ("gbm", "gbm_ewma", "garch", "bootstrap")
+
 VALIDATOR_KEY = "validator"  # one choice of version shared by the Train, Backtest and Compare pages
 
 

@@ -19,12 +19,13 @@ import plotly.graph_objects as go
 import polars as pl
 from plotly.subplots import make_subplots
 
+from synthwb.charts.colors import REALISED, color_map
 from synthwb.core.errors import SpecError
 
 __all__ = ["PALETTE", "band_traces", "fan_chart", "fans_side_by_side", "interval_chart", "path_quantiles",
            "quantile_fan", "quantile_frame", "relative_bars", "score_over_time"]
 
-PALETTE = ("#2563eb", "#dc2626", "#059669", "#d97706", "#7c3aed", "#0891b2", "#db2777", "#4b5563")
+PALETTE = ("#2563eb", "#dc2626", "#059669", "#7c3aed", "#0891b2", "#db2777", "#65a30d", "#4b5563")  # no orange: realised
 _ALPHAS = (0.15, 0.32, 0.45)
 QUANTILES = (5, 25, 50, 75, 95)
 
@@ -36,9 +37,12 @@ def _rgba(hex_color: str, alpha: float) -> str:
 
 
 def _layout(fig: go.Figure, title: str, height: int, ytitle: str = "") -> go.Figure:
+    # the legend hangs below the x axis (anchored by its top, so extra rows grow downwards and
+    # never cover the bars, lines or the title); plotly widens the bottom margin to fit it
     fig.update_layout(title=dict(text=title, y=0.98, yanchor="top") if title else None, height=height,
-                      margin=dict(l=40, r=10, t=70 if title else 30, b=30), yaxis_title=ytitle or None,
-                      legend=dict(orientation="h", y=-0.15), hovermode="x unified")
+                      margin=dict(l=40, r=10, t=60 if title else 30, b=30), yaxis_title=ytitle or None,
+                      legend=dict(orientation="h", x=0, xanchor="left", y=-0.22, yanchor="top"),
+                      hovermode="x unified")
     return fig
 
 
@@ -102,7 +106,7 @@ def band_traces(q: pl.DataFrame, color: str = PALETTE[0], legend: bool = True) -
         out.append(go.Scatter(x=x, y=q[f"p{mid:g}"].to_list(), mode="lines", line=dict(color=color, width=2),
                               name=name, legendgroup=name, showlegend=legend))
     if "realised" in q.columns and q["realised"].is_not_nan().any():
-        out.append(go.Scatter(x=x, y=q["realised"].to_list(), mode="lines", line=dict(color="#f97316", width=2.5),
+        out.append(go.Scatter(x=x, y=q["realised"].to_list(), mode="lines", line=dict(color=REALISED, width=2.5),
                               name="realised", legendgroup="realised", showlegend=legend, connectgaps=False))
     return out
 
@@ -131,9 +135,11 @@ def fan_chart(paths: np.ndarray, times=None, realised=None, title: str = "",
 
 
 def fans_side_by_side(quantiles: pl.DataFrame, models: Sequence[str], title: str = "",
-                      scores: Mapping[str, float | None] | None = None, height: int = 420) -> go.Figure:
+                      scores: Mapping[str, float | None] | None = None, height: int = 420,
+                      colors: Mapping[str, str] | None = None) -> go.Figure:
     """One fan chart per model for the same origin, on a shared y-axis, from the backtest's
     quantile rows of that origin (model, step, time, p5..p95, realised)."""
+    colors = dict(colors or color_map(models))
     models = [m for m in models if m in set(quantiles["model"].to_list())]
     n = max(len(models), 1)
 
@@ -145,7 +151,7 @@ def fans_side_by_side(quantiles: pl.DataFrame, models: Sequence[str], title: str
                         subplot_titles=[sub(m) for m in models] or None)
     for i, m in enumerate(models):
         q = quantiles.filter(pl.col("model") == m).sort("step")
-        for tr in band_traces(q, PALETTE[i % len(PALETTE)], legend=(i == 0)):
+        for tr in band_traces(q, colors.get(m) or PALETTE[i % len(PALETTE)], legend=(i == 0)):
             fig.add_trace(tr, row=1, col=i + 1)
     _layout(fig, title, height)
     fig.update_yaxes(title_text="price", row=1, col=1)
@@ -154,23 +160,26 @@ def fans_side_by_side(quantiles: pl.DataFrame, models: Sequence[str], title: str
     return fig
 
 
-def interval_chart(intervals: pl.DataFrame, title: str = "", height: int = 360,
-                   ytitle: str = "mean score per origin") -> go.Figure:
+def interval_chart(intervals: pl.DataFrame, title: str = "", height: int = 380,
+                   ytitle: str = "mean score per origin", colors: Mapping[str, str] | None = None) -> go.Figure:
     """Grouped bars: the mean score per interval (x) and model (colour), averaged over the rows
     of each (model, interval): per-origin rows (a backtest) or one row each (a comparison)."""
     agg = intervals.group_by(["model", "interval"], maintain_order=True).agg(pl.col("score").mean())
     order = list(dict.fromkeys(intervals["interval"].to_list()))
+    names = list(dict.fromkeys(agg["model"].to_list()))
+    colors = dict(colors or color_map(names))
     fig = go.Figure()
-    for i, m in enumerate(dict.fromkeys(agg["model"].to_list())):
+    for m in names:
         sub = agg.filter(pl.col("model") == m)
         vals = dict(zip(sub["interval"].to_list(), sub["score"].to_list()))
-        fig.add_trace(go.Bar(x=order, y=[vals.get(iv) for iv in order], name=m, marker_color=PALETTE[i % len(PALETTE)]))
+        fig.add_trace(go.Bar(x=order, y=[vals.get(iv) for iv in order], name=m,
+                             marker_color=colors.get(m) or color_map([m])[m]))
     fig.update_layout(barmode="group", xaxis_title="interval")
     return _layout(fig, title, height, ytitle)
 
 
 def score_over_time(per_origin: pl.DataFrame, models: Sequence[str] | None = None, relative_to: str | None = None,
-                    title: str = "", height: int = 360) -> go.Figure:
+                    title: str = "", height: int = 380, colors: Mapping[str, str] | None = None) -> go.Figure:
     """The Synth score of each origin, one line per model (invalid forecasts left out; lower is
     better); ``relative_to``: the ratio to that model's score at the same origin."""
     df = per_origin.filter(pl.col("valid")) if "valid" in per_origin.columns else per_origin
@@ -180,11 +189,13 @@ def score_over_time(per_origin: pl.DataFrame, models: Sequence[str] | None = Non
         base = df.filter(pl.col("model") == relative_to).select("origin", pl.col("total").alias("_b"))
         df = df.join(base, on="origin", how="inner").with_columns((pl.col("total") / pl.col("_b")).alias("total"))
         ytitle = f"score / {relative_to}"
+    colors = dict(colors or color_map(models))
     fig = go.Figure()
-    for i, m in enumerate(models):
+    for m in models:
         sub = df.filter(pl.col("model") == m).sort("origin")
         fig.add_trace(go.Scatter(x=sub["origin"].to_list(), y=sub["total"].to_list(), mode="lines+markers",
-                                 marker=dict(size=4), line=dict(color=PALETTE[i % len(PALETTE)], width=1.5), name=m))
+                                 marker=dict(size=4), line=dict(color=colors.get(m) or color_map([m])[m], width=1.5),
+                                 name=m))
     return _layout(fig, title, height, ytitle)
 
 

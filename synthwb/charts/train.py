@@ -14,9 +14,12 @@ from collections.abc import Iterable, Mapping, Sequence
 
 import plotly.graph_objects as go
 
-# (title, kind, key, second kind, second key, second on its own y axis)
+from synthwb.charts.colors import color_map
+
+# (title, kind, key, second kind, second key, second on its own y axis): a y axis carries one
+# scale; a second metric of another unit gets its own axis, on the right
 PANELS = (
-    ("Loss (train) / CRPS (val), bps", "train", "loss", "val", "val_crps", False),
+    ("Loss (train, left) / CRPS (val, right, bps)", "train", "loss", "val", "val_crps", True),
     ("Sharpness: ensemble std (val), bps", "val", "sharpness", None, None, False),
     ("Learning rate", "train", "lr", None, None, False),
     ("Gradient norm (train) / Gaussian NLL (val)", "train", "grad_norm", "val", "gauss_nll", True),
@@ -80,6 +83,7 @@ def curves_figure(history: list[dict] | Mapping[str, list[dict]], title: str | N
     ``log_y``: every y axis on a log scale (non-positive values are not drawn)."""
     runs = dict(history) if isinstance(history, Mapping) else {"": history}
     many = len(runs) > 1
+    run_colors = color_map(runs)  # the same colour for a run in every panel and every redraw
     gap_x, gap_y = 0.08, 0.16
     w, h = (1 - gap_x) / 2, (1 - gap_y) / 2
     data, layout = [], {
@@ -108,11 +112,11 @@ def curves_figure(history: list[dict] | Mapping[str, list[dict]], title: str | N
             yax2 = str(n_axes)
             layout[f"yaxis{yax2}"] = {"overlaying": f"y{ax}", "side": "right", "anchor": f"x{ax}",
                                       "showgrid": False, **log}
-        for j, (run, rows) in enumerate(runs.items()):
+        for run, rows in runs.items():
             for second, (kind, key, yax) in enumerate(((k1, m1, ax), (k2, m2, yax2))):
                 if not kind:
                     continue
-                color = RUN_COLORS[j % len(RUN_COLORS)] if many else COLORS[second]
+                color = run_colors[run] if many else COLORS[second]
                 label = LABELS.get((kind, key), f"{kind} {key}")
                 # one run: a legend entry per metric; several: one per run (its first series), and
                 # clicking it hides that run in every panel

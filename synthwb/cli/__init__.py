@@ -12,6 +12,7 @@ Exit status: 0 on success; 2 with a one-line ``error: ...`` on stderr for any us
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import json
 import logging
@@ -35,6 +36,8 @@ AREAS = (
     "synthwb.cli.runs",
     "synthwb.cli.moirai",
     "synthwb.cli.validators",
+    "synthwb.cli.live",
+    "synthwb.cli.serve",
 )
 
 
@@ -98,11 +101,15 @@ def common_parent() -> argparse.ArgumentParser:
     common.add_argument("--root", default=None, help="lake root (default: $SYNTHWB_DATA_DIR or ./data/ohlcv)")
     common.add_argument("--store", default=None, help="models store (default: $SYNTHWB_STORE_DIR or ./models_store)")
     common.add_argument("--json", action="store_true", help="print one JSON document on stdout")
+    common.add_argument("--verbose", action="store_true", default=argparse.SUPPRESS,
+                        help="show the libraries' own log lines (Optuna, Ray, torch, uni2ts, huggingface_hub)")
     return common
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="synthwb", description="synthwb: probabilistic candle forecasting workbench")
+    parser.add_argument("--verbose", action="store_true", default=False,
+                        help="show the libraries' own log lines (Optuna, Ray, torch, uni2ts, huggingface_hub)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     common = common_parent()
     for name in AREAS:
@@ -147,6 +154,47 @@ def _end_torchrun_worker(rc: int) -> None:
     os._exit(rc)
 
 
+# commands whose libraries print to stdout (huggingface_hub's "Loading weights from local
+# directory", Lightning's model summary): their stdout is the libraries' while the command runs
+_LIBRARY_COMMANDS = frozenset({"train", "moirai", "search", "ablation", "backtest", "compare", "forecast",
+                               "ensemble", "fit"})
+
+
+@contextlib.contextmanager
+def library_output(verbose: bool, capture_stdout: bool = False):
+    """The libraries' own output while a command runs: without ``--verbose`` their log records
+    (Optuna, Ray, Lightning, huggingface_hub: anything below CRITICAL) and Python warnings are
+    dropped, their progress bars off, and with ``capture_stdout`` their prints to stdout (which
+    would also break ``--json``) dropped; with ``--verbose`` all of it goes to stderr. The
+    command's own result is printed afterwards, on the real stdout; its refusal is one line."""
+    saved_disable = logging.root.manager.disable
+    saved_env = {k: os.environ.get(k) for k in _QUIET_ENV}
+    with contextlib.ExitStack() as stack:
+        if not verbose:
+            logging.disable(logging.ERROR)
+            logging.captureWarnings(True)
+            for k, v in _QUIET_ENV.items():
+                os.environ.setdefault(k, v)
+        if capture_stdout:
+            sink = sys.stderr if verbose else stack.enter_context(open(os.devnull, "w"))  # noqa: SIM115
+            stack.enter_context(contextlib.redirect_stdout(sink))
+        try:
+            yield
+        finally:
+            if not verbose:
+                logging.disable(saved_disable)
+                logging.captureWarnings(False)
+                for k, v in saved_env.items():
+                    if v is None:
+                        os.environ.pop(k, None)
+                    else:
+                        os.environ[k] = v
+
+
+_QUIET_ENV = {"HF_HUB_DISABLE_PROGRESS_BARS": "1", "RAY_BACKEND_LOG_LEVEL": "error", "RAY_DEDUP_LOGS": "1",
+              "TF_CPP_MIN_LOG_LEVEL": "3"}
+
+
 def _run(argv: Sequence[str] | None) -> int:
     from synthwb.core.errors import SynthwbError
 
@@ -157,7 +205,8 @@ def _run(argv: Sequence[str] | None) -> int:
         parser.parse_args([*(argv or sys.argv[1:]), "--help"])
         return 2
     try:
-        result = func(args)
+        with library_output(bool(getattr(args, "verbose", False)), args.command in _LIBRARY_COMMANDS):
+            result = func(args)
     except SynthwbError as exc:
         msg = " ".join(str(exc).split())
         sys.stderr.write(f"error: {msg}\n")

@@ -153,9 +153,14 @@ def _compare(args):
     if args.reward:  # an unknown version, or VHFT where the version has none: refused before the work
         from synthwb.scoring.versions import get_validator
 
+        from synthwb.evaluate.reward import check_asset_weights
+
         rules = get_validator(getattr(req, "validator", None) or args.validator)
         if args.vhft and rules.vhft is None:
             raise SpecError(f"validator {rules.name} has no VHFT competition: drop --vhft")
+        weights = check_asset_weights(weights, req.symbols, rules)
+    elif weights:
+        raise SpecError("--asset-weight weighs the Synth reward's assets: add --reward")
     ray = ray_options(args)
     run_many = None
     if ray is not None:

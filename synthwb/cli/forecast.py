@@ -30,16 +30,68 @@ def add_commands(sub, common: argparse.ArgumentParser) -> None:
     from synthwb.cli import add_validator_arg
 
     add_validator_arg(p, "answers")
+    p.add_argument("--allow-stale", dest="allow_stale", action="store_true",
+                   help="answer even when the data ends long before --at (the paths then start from an old close)")
     p.set_defaults(func=_forecast)
 
 
 MAX_SEED = 2**32 - 1
+STALE_24_7_S = 2 * 3600        # a 24/7 series (crypto) ending 2 h before the request is stale
+STALE_SESSIONS_S = 4 * 86400   # a series with sessions: a long weekend and a holiday
+
+
+def _series_extent(sel: dict, root=None):
+    """(first bar open, last bar close) of the series' stored bars, any timeframe (footers only)."""
+    from datetime import timedelta
+
+    import polars as pl
+
+    from synthwb.data.lake import inventory
+    from synthwb.data.schema import FREQ_SECONDS
+
+    inv = inventory(root).filter((pl.col("asset_class") == sel["asset_class"]) & (pl.col("symbol") == sel["symbol"]))
+    if inv.is_empty():
+        return None
+    return inv["start"].min(), max(r["end"] + timedelta(seconds=FREQ_SECONDS[r["freq"]]) for r in inv.to_dicts())
+
+
+def _check_request_time(sel: dict, at_dt, bar_s: int, allow_stale: bool, root=None) -> None:
+    """A request time the data can answer: not before the series starts, and (unless
+    ``allow_stale``) not so long after it ends that the forecast would start from an old close."""
+    from datetime import timedelta
+
+    from synthwb.core.errors import DataError
+    from synthwb.data.schema import is_24_7
+
+    extent = _series_extent(sel, root)
+    series = f"{sel['asset_class']}/{sel['symbol']}"
+    if extent is None:
+        return  # read_bars names what is missing
+    first, last = extent
+    fmt = "%Y-%m-%d %H:%M UTC"
+    if at_dt < first + timedelta(seconds=bar_s):
+        raise DataError(f"the request time {at_dt:{fmt}} (--at) is before any bar of {series} closed: its data starts "
+                        f"at {first:{fmt}}; ask for a time after that")
+    last_close = last
+    age = (at_dt - last_close).total_seconds()
+    limit = max(3 * bar_s, STALE_24_7_S if is_24_7(sel["asset_class"]) else STALE_SESSIONS_S)
+    if age > limit and not allow_stale:
+        raise DataError(f"the data of {series} ends at {last_close:{fmt}}, {_span(age)} before the request time "
+                        f"{at_dt:{fmt}} (--at): the forecast would start from that old close. Update the data "
+                        "(`synthwb data update` or import), ask for an earlier --at, or pass --allow-stale")
+
+
+def _span(seconds: float) -> str:
+    h = seconds / 3600
+    return f"{h:.1f} h" if h < 48 else f"{h / 24:.1f} days"
 
 
 def make_response(run_id: str, task: str, at=None, n_paths: int | None = None, seed: int = 0,
-                  device: str = "auto", root=None, store=None, validator: str | None = None) -> tuple[list, dict]:
+                  device: str = "auto", root=None, store=None, validator: str | None = None,
+                  allow_stale: bool = False) -> tuple[list, dict]:
     """(response, facts) for a request to ``run_id`` at ``at`` under the ``validator`` version
-    (default: the newest; see the module doc)."""
+    (default: the newest; see the module doc). A request before the data starts, or (unless
+    ``allow_stale``) long after it ends, is refused naming the data's extent."""
     import math
     from datetime import datetime, timedelta
 
@@ -70,20 +122,30 @@ def make_response(run_id: str, task: str, at=None, n_paths: int | None = None, s
         raise SpecError(f"--n-paths must be 2..20000 (the validator wants {task_obj.n_paths}), got {n_paths}")
     if not 0 <= int(seed) <= MAX_SEED:
         raise SpecError(f"--seed must be 0..{MAX_SEED}, got {seed}")
+    at_dt = to_utc(at, "request time (--at)") if at is not None else None
     info = read_info(run_id, store)
     sel = info.get("selection") or (info.get("data") or {}).get("selection")
     if not sel:
         raise SpecError(f"run {run_id!r} records no data selection")
     f = load_forecaster(run_id, store=store, device=device, root=root)
     bar_s = FREQ_SECONDS[sel["freq"]]
-    at_dt = to_utc(at, "request time (--at)") if at is not None else None
+    if at_dt is not None:
+        _check_request_time(sel, at_dt, bar_s, allow_stale, root)
     days = 14.0
     days = max(days, float(getattr(f, "context_days", 0) or 0),
                float(getattr(f, "context_bars", 0) or 0) * bar_s * 1.5 / 86400)
     lo = at_dt - timedelta(days=days) if at_dt is not None else None
+    if lo is not None and allow_stale:  # the context before the data's end, however old
+        extent = _series_extent(sel, root)
+        if extent is not None and extent[1] < lo:
+            lo = extent[1] - timedelta(days=days + bar_s / 86400)
     bars = read_bars(Selection(sel["asset_class"], sel["symbol"], sel["freq"], lo, at_dt), root=root)
     if bars.is_empty():
-        raise DataError(f"no {sel['freq']} bars of {sel['asset_class']}/{sel['symbol']} before the request time")
+        extent = _series_extent(sel, root)
+        where = (f"; its data runs from {extent[0]:%Y-%m-%d %H:%M} UTC to {extent[1]:%Y-%m-%d %H:%M} UTC"
+                 if extent else "")
+        raise DataError(f"no {sel['freq']} bars of {sel['asset_class']}/{sel['symbol']} in the {days:g} days before "
+                        f"the request time{where}")
     bar_ts = to_ns(bars["ts"])
     request_ns = int(to_ns(at_dt)[0]) // NS * NS if at_dt is not None else int(bar_ts[-1]) + bar_s * NS
     known = bar_ts + bar_s * NS <= request_ns
@@ -135,7 +197,8 @@ def _forecast(args):
 
     check_writable(args.out, "--out", folder=False)
     response, facts = make_response(args.run, args.task, args.at, args.n_paths, args.seed, args.device,
-                                    root=args.root, store=args.store, validator=args.validator)
+                                    root=args.root, store=args.store, validator=args.validator,
+                                    allow_stale=args.allow_stale)
     path = write_response(response, args.out)
     facts["out"] = str(path)
     lines = [

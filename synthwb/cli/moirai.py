@@ -13,7 +13,8 @@ def add_commands(sub, common) -> None:
     p = sub.add_parser("moirai", parents=[common], help="Moirai foundation-model forecasts")
     msub = p.add_subparsers(dest="moirai_command", metavar="SUBCOMMAND", required=True)
     f = msub.add_parser("forecast", parents=[common], help="a zero-shot forecast at an origin (quantiles)")
-    f.add_argument("--checkpoint", required=True, help="hub id (Salesforce/moirai-1.1-R-small) or local folder")
+    f.add_argument("--checkpoint", required=True, help="hub id (Salesforce/moirai-1.1-R-small, "
+                   "Salesforce/moirai-2.0-R-small) or local folder")
     f.add_argument("--features", required=True, help="saved feature set (its symbol, bars and columns)")
     _spec_options(f)
     f.add_argument("--at", help="forecast origin (default: the last bar)")
@@ -86,14 +87,19 @@ def _forecast(args):
     from synthwb.data.lake import read_bars
     from synthwb.data.schema import Selection
     from synthwb.features.featureset import load_featureset
-    from synthwb.moirai.forecast import MoiraiForecaster, quantile_summary
+    from synthwb.forecast.kinds import moirai_forecaster
+    from synthwb.forecast.quantiles import QuantilePathForecaster
+    from synthwb.moirai.forecast import quantile_summary
 
     fs = load_featureset(args.features, args.store)
     spec = spec_from_args(args, args.checkpoint)
     n = spec.samples if args.paths is None else int(args.paths)
     if not 2 <= n <= 20_000:
         raise SpecError(f"--paths must be 2..20000, got {n}")
-    f = MoiraiForecaster(spec, fs, root=args.root)
+    # Moirai 1.x samples paths; Moirai 2's quantiles go through the quantiles-to-paths layer
+    pf = moirai_forecaster(spec, fs, root=args.root)
+    f = pf.source if isinstance(pf, QuantilePathForecaster) else pf
+    spec = f.spec
     sel = fs.sel
     at = to_utc(args.at, "--at") if args.at else None
     end = at + timedelta(seconds=f.step_seconds) if at is not None else None  # read_bars' end is exclusive
@@ -103,17 +109,18 @@ def _forecast(args):
     if bars.is_empty():
         raise DataError(f"no {fs.freq} bars of {sel.symbol} at or before {args.at or 'the end'}")
     origin = bars["ts"][-1]
-    paths = f.forecast(bars, [origin], spec.horizon, f.step_seconds, n_paths=n, seed=args.seed)[0]
+    paths = pf.forecast(bars, [origin], spec.horizon, f.step_seconds, n_paths=n, seed=args.seed)[0]
     every = args.every or max(1, spec.horizon // 12)
     points = sorted({*range(0, spec.horizon + 1, every), spec.horizon})
     rows = quantile_summary(paths, f.step_seconds, points=points)
-    data = {"checkpoint": spec.checkpoint, "origin": str(origin), "t0": float(paths[0, 0]),
+    data = {"checkpoint": spec.checkpoint, "family": f.family, "origin": str(origin), "t0": float(paths[0, 0]),
             "step_seconds": f.step_seconds, "n_paths": n, "spec": spec.model_dump(mode="json"),
             "token_budget": f.budget, "licence": f.info.get("licence"), "quantiles": rows,
             "final": {"median": float(np.median(paths[:, -1])),
                       "p05": float(np.quantile(paths[:, -1], 0.05)), "p95": float(np.quantile(paths[:, -1], 0.95))}}
     head = (f"Moirai {spec.checkpoint} · {sel.symbol} {fs.freq} · origin {origin} · t0 {paths[0, 0]:.6g} · "
-            f"{n} paths x {spec.horizon} steps · {f.budget['tokens']} tokens")
+            f"{n} paths x {spec.horizon} steps · {f.budget['tokens']} tokens"
+            + (" · paths from its quantiles (synthwb.forecast.quantiles)" if pf is not f else ""))
     warn = f"\nwarning: {f.budget['warning']}" if f.budget["warning"] else ""
     return Result(data, head + warn + "\n" + table(rows, ["step", "seconds", "q05", "q25", "q50", "q75", "q95", "mean"]))
 

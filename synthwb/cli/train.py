@@ -80,6 +80,11 @@ def _rank() -> int:
 
 
 def _train(args):
+    if getattr(args, "moirai", None) is not None and not str(args.moirai).strip():
+        from synthwb.core.errors import SpecError
+
+        raise SpecError("--moirai is empty: give a checkpoint, a catalogue id (see `synthwb moirai checkpoints`) or "
+                        "a local checkpoint folder; leave --moirai out to train a path model")
     if (args.estimate or args.profile) and (args.resume or getattr(args, "moirai", None)):
         from synthwb.core.errors import SpecError
 

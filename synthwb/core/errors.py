@@ -25,6 +25,11 @@ class InvalidName(DataError, SpecError):
     import, a bad spec to a read."""
 
 
+class WriteFailed(SynthwbError, OSError):
+    """A file could not be written (a full disk, a read-only or over-quota folder); nothing
+    half-written is left behind."""
+
+
 class NotFound(SynthwbError, KeyError):
     """A named thing (symbol, run, feature set, registry entry) does not exist."""
 

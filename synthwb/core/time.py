@@ -2,6 +2,7 @@
 ``to_ns`` (any timestamps to int64 UTC nanoseconds)."""
 from __future__ import annotations
 
+import re
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -10,8 +11,21 @@ import polars as pl
 
 from synthwb.core.errors import SpecError
 
+# every timestamp is held as int64 nanoseconds since 1970 (polars, numpy): the instants it can hold
+EARLIEST = datetime(1678, 1, 1, tzinfo=UTC)
+LATEST = datetime(2262, 1, 1, tzinfo=UTC)
+_YEAR = re.compile(r"\s*([+-]?\d{1,})-\d")
+
+
+def _out_of_range(value: Any, what: str, year: int | str) -> SpecError:
+    return SpecError(f"{what}: {str(value)[:40]!r} is in the year {year}, outside the calendar synthwb can hold "
+                     f"({EARLIEST.year}-{LATEST.year - 1}: times are nanoseconds since 1970); give a date in that range")
+
 
 def to_utc(value: Any, what: str) -> datetime | None:
+    """A date or instant as an aware UTC datetime (naive means UTC), within the range every
+    timestamp of synthwb can hold (:data:`EARLIEST`..:data:`LATEST`); a value outside it or
+    unreadable raises :class:`SpecError` saying which."""
     if value is None or value == "":
         return None
     if isinstance(value, datetime):
@@ -19,13 +33,23 @@ def to_utc(value: Any, what: str) -> datetime | None:
     elif isinstance(value, date):
         dt = datetime(value.year, value.month, value.day)
     else:
+        text = str(value)
         try:
-            dt = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+            dt = datetime.fromisoformat(text.replace("Z", "+00:00"))
         except ValueError:
+            m = _YEAR.match(text)
+            if m and len(m.group(1).lstrip("+-")) > 4:  # fromisoformat reads years 1..9999 only
+                raise _out_of_range(value, what, m.group(1)) from None
             raise SpecError(f"{what}: cannot read {value!r} as a date (use YYYY-MM-DD or ISO 8601)") from None
     if dt.tzinfo is None:
         dt = dt.replace(tzinfo=UTC)
-    return dt.astimezone(UTC)
+    try:
+        dt = dt.astimezone(UTC)
+    except OverflowError:
+        raise _out_of_range(value, what, dt.year) from None
+    if not EARLIEST <= dt < LATEST:
+        raise _out_of_range(value, what, dt.year)
+    return dt
 
 
 def to_ns(values) -> np.ndarray:

@@ -5,7 +5,8 @@ import re
 from dataclasses import asdict, dataclass
 from datetime import datetime
 
-from synthwb.core.errors import InvalidName, SpecError
+from synthwb.core.errors import SpecError
+from synthwb.core.io import check_name
 from synthwb.core.time import to_utc
 
 ASSET_CLASSES = ("crypto", "fx", "equity", "etf", "index")
@@ -32,19 +33,15 @@ def check_asset_class(asset_class: str) -> str:
     return asset_class
 
 
-_SYMBOL_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._\-]{0,39}$")
+_SYMBOL_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._\-]{0,39}")
+_SYMBOL_RULE = "use 1-40 characters of letters, digits, '.', '_' or '-' (e.g. BTC, ETH-USD, SPY)"
 
 
 def check_symbol(symbol: str) -> str:
-    """A symbol becomes a folder name: letters, digits, '.', '_', '-' (max 40). The one check
-    for both sides: the import that writes a symbol and every read that names one."""
-    if not isinstance(symbol, str) or not _SYMBOL_RE.match(symbol) or ".." in symbol:
-        shown = repr(symbol if not isinstance(symbol, str) or len(symbol) <= 48 else symbol[:40] + "...")
-        raise InvalidName(
-            f"invalid symbol {shown}: use 1-40 characters of letters, digits, '.', '_' or '-' "
-            "(e.g. BTC, ETH-USD, SPY)"
-        )
-    return symbol
+    """A symbol becomes a folder name: letters, digits, '.', '_', '-' (max 40), no control
+    character (core.io.check_name). The one check for both sides: the import that writes a
+    symbol and every read that names one."""
+    return check_name(symbol, "symbol", _SYMBOL_RE, _SYMBOL_RULE, 40)
 
 
 def check_freq(freq: str) -> str:

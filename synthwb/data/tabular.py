@@ -36,6 +36,8 @@ DECIMAL_COMMA = re.compile(r"^-?\d+,\d+$")
 #: the most bytes a file (after gzip/zip) may hold: a small archive that inflates to gigabytes
 #: (a decompression bomb) is refused while it is read, not after it filled the memory
 MAX_TABLE_BYTES = 2 << 30
+MAX_LINE_CHARS = 100_000  # below the csv module's field limit (131,072): a bar's row is < 200
+MAX_COLUMNS = 1_000
 
 
 def _too_big(name: str) -> DataError:
@@ -148,8 +150,16 @@ def _is_number(cell: str) -> bool:
 
 def read_text_table(text: str, name: str, shape: Shape) -> pl.DataFrame:
     lines = text.splitlines()
+    longest = max(range(len(lines)), key=lambda i: len(lines[i]), default=0)
+    if lines and len(lines[longest]) > MAX_LINE_CHARS:
+        raise DataError(f"line {longest + 1} of {name} is {len(lines[longest]):,} characters long, more than the "
+                        f"{MAX_LINE_CHARS:,} a row of candles may take; this is not a table of OHLCV bars "
+                        "(or its line ends are missing)")
     sample = lines[:SAMPLE_LINES]
     delim, width = _sniff(sample)
+    if width > MAX_COLUMNS:
+        raise DataError(f"{name} has {width:,} columns (split by {DELIMITER_NAMES[delim]}), more than the "
+                        f"{MAX_COLUMNS:,} a table of candles may have; keep the time and OHLCV columns")
     shape.delimiter = delim
     start = None
     for i, ln in enumerate(sample):

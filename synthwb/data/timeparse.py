@@ -256,6 +256,16 @@ def infer_format(txt: pl.Series, name: str, original: pl.Series | None = None) -
     partial = best is not None and best.null_count() < n
     bad = best.is_null().arg_true().to_list() if partial else list(range(n))
     hint = f"the other rows read as '{best_fmt}'" if partial else "no known format reads them"
+    years = (original.cast(pl.String).gather(bad[:1000]).str.extract(r"(?:^|\D)(\d{4})(?:\D|$)", 1)
+             .cast(pl.Int64, strict=False))
+    odd = [(i, y) for i, y in zip(bad, years.to_list()) if y is not None and not 1900 <= y <= 2261]
+    if odd:  # a readable date in a year no market data has: say that, not "no known format"
+        rows = [i for i, _ in odd]
+        raise DataError(
+            f"timestamps in {name} out of range: {rows_text(rows)} (e.g. {original[rows[0]]!r}) "
+            f"{'is' if len(rows) == 1 else 'are'} dated in the year {odd[0][1]}; synthwb reads bars dated "
+            "1900 to 2261. Fix those rows (a typo in the year?)"
+        )
     raise DataError(
         f"cannot read timestamps in {name}: {rows_text(bad)} (e.g. {original[bad[0]]!r}); {hint}. Fix those rows "
         "or pass the format with --ts-format (e.g. '%d.%m.%Y %H:%M:%S')"

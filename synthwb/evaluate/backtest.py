@@ -114,6 +114,15 @@ __all__ = [
 # ---------------------------------------------------------------------------------- running
 
 
+def _identity(cal: dict | None) -> bool:
+    """A calibration that changes nothing (none fitted, or vol scale 1, drift shrink 1 and no
+    bucket scales): the run's uncalibrated twin would be the same forecast under another name."""
+    if not cal:
+        return True
+    return (float(cal.get("vol_scale", 1.0)) == 1.0 and float(cal.get("drift_shrink", 1.0)) == 1.0
+            and all(float(m) == 1.0 for m in cal.get("bucket_scales") or []))
+
+
 def _load_forecasters(spec: BacktestSpec, store, extra=(), root=None) -> list[tuple[str, str, Any]]:
     """(name, kind, forecaster) for the spec's saved runs (any kind) and baselines; ``extra``
     forecasters come first. A path model with a calibration is also scored without it when the
@@ -123,7 +132,7 @@ def _load_forecasters(spec: BacktestSpec, store, extra=(), root=None) -> list[tu
         run = load_run(run_id, store)
         kind = "ensemble" if run.kind == "ensemble" else "run"
         out.append((run_id, kind, load_forecaster(run_id, store=store, device=spec.device, root=root)))
-        if spec.uncalibrated and run.kind == "path" and run.info.get("calibration"):
+        if spec.uncalibrated and run.kind == "path" and not _identity(run.info.get("calibration")):
             f = load_forecaster(run_id, store=store, device=spec.device, root=root, calibrated=False)
             out.append((f.name, kind, f))
     for b in spec.baselines:

@@ -29,7 +29,7 @@ import numpy as np
 import polars as pl
 
 from synthwb.core.errors import SpecError, SynthwbError
-from synthwb.core.io import atomic_write_text
+from synthwb.core.io import atomic_write_all
 from synthwb.core.training import part_progress
 from synthwb.data.schema import Selection
 from synthwb.evaluate.backtest import BacktestSpec, _records, run_backtest
@@ -541,8 +541,8 @@ class CompareResult:
             paths = [out, out.with_name(f"{out.stem}_per_origin.csv"), out.with_name(f"{out.stem}_intervals.csv")]
         else:
             paths = [out / "leaderboard.csv", out / "per_origin.csv", out / "intervals.csv"]
-        for path, text in zip(paths, (self.board_csv(), self.per_origin_csv(), self.intervals_csv())):
-            atomic_write_text(path, text)
+        atomic_write_all(dict(zip(paths, (self.board_csv(), self.per_origin_csv(), self.intervals_csv()))),
+                         "comparison CSVs")  # all or none
         return [str(p) for p in paths]
 
 

@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import io
 import math
+import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -48,6 +49,7 @@ import numpy as np
 import polars as pl
 
 from synthwb.core.errors import SpecError
+from synthwb.core.io import check_regular_file
 from synthwb.evaluate.backtest import _records
 from synthwb.scoring.versions import CompetitionRule, ValidatorRules, get_validator
 
@@ -124,6 +126,37 @@ def asset_weight(asset: str, weights: Mapping[str, float] | None = None, validat
     table = {**_rules(validator).asset_weights, **(weights or {})}
     w = table.get(str(asset), 1.0)
     return 1.0 if w is None or not math.isfinite(float(w)) else float(w)
+
+
+MAX_ASSET_WEIGHT = 1000.0  # weights are relative: the validators' own run from 0.43 to 3.44
+
+
+def check_asset_weights(weights: Mapping[str, float] | None, assets: Sequence[str] | None = None,
+                        validator: Any = None) -> dict[str, float]:
+    """Asset weight overrides the reward can use: each finite, in [0, MAX_ASSET_WEIGHT] (a
+    weight of 1e308 overflows the weighted mean into NaN shares), naming only ``assets`` (the
+    compared ones, when given: a weight for another asset would be silently unused), and not
+    every compared asset's weight 0 (no weighted mean exists then)."""
+    out: dict[str, float] = {}
+    for a, w in (weights or {}).items():
+        try:
+            v = float(w)
+        except (TypeError, ValueError):
+            v = math.nan
+        if not (0 <= v <= MAX_ASSET_WEIGHT):
+            raise SpecError(f"asset weight {a}={w!r}: give a finite weight from 0 to {MAX_ASSET_WEIGHT:g} (weights are "
+                            "relative; the validator's run from 0.43 to 3.44)")
+        out[str(a)] = v
+    if assets is not None:
+        assets = [str(a) for a in assets]
+        stray = [a for a in out if a not in assets]
+        if stray:
+            raise SpecError(f"asset weight for {', '.join(stray)}: not a compared asset (the reward scores "
+                            f"{', '.join(assets)}); drop it, or add the asset to the comparison (--assets)")
+        if assets and all(asset_weight(a, out, validator) == 0 for a in assets):
+            raise SpecError(f"every compared asset's weight is 0 ({', '.join(f'{a}=0' for a in assets)}): the "
+                            "reward's weighted mean is undefined; give at least one asset a weight > 0")
+    return out
 
 
 def fraction_text(x: float) -> str:
@@ -445,6 +478,8 @@ def simulate_competitions(table: Any, task: Any = None, validator: Any = None,
     share, which the compared models do not earn."""
     rules = _rules(validator)
     tables = {k: _check_table(v) for k, v in _by_task(table, task).items()}
+    scored = sorted({a for t in tables.values() for a in t["asset"].unique().to_list()})
+    weights = check_asset_weights(weights, scored, rules)
     shares = competition_shares(rules, vhft)
     results: dict[str, RewardResult] = {}
     for key, comp in rules.competitions.items():
@@ -514,7 +549,10 @@ def from_per_origin(per_origin: pl.DataFrame, asset: str | None = None, time_len
 def read_population_csv(data: str | bytes | Any) -> pl.DataFrame:
     """Other miners' scores per request from CSV (a path, bytes or a file object) with columns
     ``asset``, ``scored_time``, ``miner``, ``score`` and optionally ``request`` (default: asset
-    and scored time). Invalid responses: an empty score or -1."""
+    and scored time). Invalid responses: an empty score or -1. A path must be a regular file
+    (a FIFO or device is refused, never read: it would block) of at most 512 MB."""
+    if isinstance(data, (str, os.PathLike)):
+        data = str(check_regular_file(data, "the population CSV", 512 << 20, hint="give a CSV file"))
     try:
         if isinstance(data, (bytes, bytearray)):
             df = pl.read_csv(io.BytesIO(data), infer_schema_length=10000)

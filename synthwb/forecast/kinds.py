@@ -7,7 +7,9 @@ predictor records its type, and :func:`load_forecaster` hands the run to that ki
 
 - ``path``: a trained path model (:class:`synthwb.forecast.run.RunForecaster`);
 - ``ensemble``: a saved mixture of runs and baselines (:mod:`synthwb.forecast.ensemble`);
-- ``moirai``: a Moirai run, zero-shot or fine-tuned (:mod:`synthwb.moirai`);
+- ``moirai``: a Moirai run, zero-shot or fine-tuned (:mod:`synthwb.moirai`); a Moirai 2 run
+  predicts quantiles and is scored through the quantiles-to-paths layer
+  (:mod:`synthwb.forecast.quantiles`);
 - ``classical``: a fitted GARCH-family or HAR-RV model (:mod:`synthwb.forecast.classical`).
 
 Baselines are not saved runs; ensembles name them ``baseline:<name>`` (:func:`member_forecaster`).
@@ -21,6 +23,7 @@ from synthwb.core.registry import Registry
 from synthwb.forecast.baselines import BASELINES
 from synthwb.forecast.classical import classical_from_run
 from synthwb.forecast.ensemble import BASELINE_PREFIX, EnsembleForecaster
+from synthwb.forecast.quantiles import QuantilePathForecaster
 from synthwb.forecast.run import RunForecaster
 from synthwb.store.runs import check_scorable, load_run
 
@@ -52,9 +55,28 @@ def _load_ensemble(run_id: str, store: Store = None, device: str = "auto", which
 @FORECASTER_KINDS.register("moirai", help="Salesforce Moirai through uni2ts, zero-shot or fine-tuned")
 def _load_moirai(run_id: str, store: Store = None, device: str = "auto", which: str = "best", root=None,
                  calibrated: bool = True, _depth: int = 0):
-    from synthwb.moirai.forecast import MoiraiForecaster  # lazy: uni2ts is slow to import
+    from synthwb.moirai.forecast import Moirai2Quantiles, load_moirai_run  # lazy: uni2ts is slow to import
 
-    return MoiraiForecaster.from_run(run_id, store=store, device=device, root=root)
+    f = load_moirai_run(run_id, store=store, device=device, root=root)
+    return QuantilePathForecaster(f) if isinstance(f, Moirai2Quantiles) else f
+
+
+def moirai_forecaster(spec, featureset, module=None, checkpoint_info: dict | None = None, name: str | None = None,
+                      root=None, device: str = "cpu"):
+    """A Moirai checkpoint as a path Forecaster, whatever its family: Moirai 1.x samples paths
+    (:class:`synthwb.moirai.forecast.MoiraiForecaster`); Moirai 2's quantiles go through the
+    quantiles-to-paths layer (:class:`synthwb.forecast.quantiles.QuantilePathForecaster`).
+    Without ``module`` the spec's checkpoint is loaded."""
+    from synthwb.moirai.checkpoints import load_checkpoint  # lazy: uni2ts is slow to import
+    from synthwb.moirai.forecast import Moirai2Quantiles, MoiraiSpec, moirai_class
+
+    if module is None:
+        loaded = load_checkpoint(MoiraiSpec.parse(spec).checkpoint)
+        module, checkpoint_info = loaded.module, loaded.info
+    family = (checkpoint_info or {}).get("family", "moirai")
+    f = moirai_class(family)(spec, featureset, module=module, name=name, root=root, device=device,
+                             checkpoint_info=checkpoint_info)
+    return QuantilePathForecaster(f) if isinstance(f, Moirai2Quantiles) else f
 
 
 @FORECASTER_KINDS.register("classical", help="a fitted classical model: GARCH family or HAR-RV (fit)")

@@ -68,7 +68,9 @@ _M2_LIMITS = (
     "uni2ts 2.0.0 has no fine-tune class for Moirai 2.0: zero-shot only",
     ("its gluonts predictor breaks on gluonts 0.17 (QuantileForecastGenerator expects another "
      "output shape); the module's own forward works"),
-    "it predicts quantiles, not samples: synthwb cannot turn it into joint price paths yet",
+    ("it predicts 9 quantiles per step, not samples: synthwb joins them into joint price paths with its "
+     "quantiles-to-paths layer (synthwb.forecast.quantiles: fitted tails, random-walk Gaussian copula, per-path "
+     "volatility factor), so the paths' dependence is synthwb's assumption, not the model's"),
 )
 
 CATALOGUE: dict[str, CheckpointInfo] = {c.id: c for c in (
@@ -80,7 +82,7 @@ CATALOGUE: dict[str, CheckpointInfo] = {c.id: c for c in (
                    (16,), 512, True, False, limits=_MOE_LIMITS),
     CheckpointInfo("Salesforce/moirai-moe-1.0-R-base", "moirai-moe", "base", "86M active / 935M", 768, 12,
                    (16,), 512, True, False, limits=_MOE_LIMITS),
-    CheckpointInfo("Salesforce/moirai-2.0-R-small", "moirai-2", "small", "11M", 384, 6, (16,), 1024, False,
+    CheckpointInfo("Salesforce/moirai-2.0-R-small", "moirai-2", "small", "11M", 384, 6, (16,), 1024, True,
                    False, limits=_M2_LIMITS),
 )}
 
@@ -171,7 +173,7 @@ def _describe(module, family: str, source: str, ref: str, path: str | None) -> d
         "patch_sizes": [int(p) for p in patch], "max_seq_len": int(module.max_seq_len),
         "n_params": int(sum(p.numel() for p in module.parameters())),
         "licence": known.licence if known else LICENCE,
-        "forecast": known.forecast if known else family in ("moirai", "moirai-moe"),
+        "forecast": known.forecast if known else family in ("moirai", "moirai-2"),
         "finetune": known.finetune if known else family == "moirai",
         "limits": list(known.limits) if known else [],
     }
@@ -296,5 +298,29 @@ def make_tiny_checkpoint(folder: str | os.PathLike, seed: int = 0, d_model: int 
         os.replace(tmp / name, folder / name)
     import shutil
 
+    shutil.rmtree(tmp, ignore_errors=True)
+    return folder
+
+
+def make_tiny_moirai2_checkpoint(folder: str | os.PathLike, seed: int = 0, d_model: int = 64, num_layers: int = 2,
+                                 patch_size: int = 16, max_seq_len: int = 512, num_predict_token: int = 2) -> Path:
+    """Write a tiny randomly initialised Moirai2Module (nine quantile levels 0.1 .. 0.9, as
+    Salesforce/moirai-2.0-R-small) with ``save_pretrained`` into ``folder``; returns the folder."""
+    import shutil
+
+    import torch
+    from uni2ts.model.moirai2 import Moirai2Module
+
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        module = Moirai2Module(d_model=d_model, d_ff=2 * d_model, num_layers=num_layers, patch_size=patch_size,
+                               max_seq_len=max_seq_len, attn_dropout_p=0.0, dropout_p=0.0, scaling=True,
+                               num_predict_token=num_predict_token)
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    tmp = folder / f".tmp-{os.getpid()}-{threading.get_ident()}"
+    module.save_pretrained(str(tmp))
+    for name in (CONFIG, WEIGHTS):
+        os.replace(tmp / name, folder / name)
     shutil.rmtree(tmp, ignore_errors=True)
     return folder

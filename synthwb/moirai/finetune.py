@@ -48,7 +48,14 @@ from synthwb.data.schema import FREQ_SECONDS
 from synthwb.features.datasets import past_logret, regular_mask
 from synthwb.features.featureset import resolve_featureset, run_featureset, saved_twin
 from synthwb.moirai.checkpoints import build_module, load_checkpoint, module_config
-from synthwb.moirai.forecast import OHLCV_COVARIATES, MoiraiSpec, check_patch, forecast_module
+from synthwb.moirai.forecast import (
+    OHLCV_COVARIATES,
+    Moirai2Quantiles,
+    MoiraiSpec,
+    check_patch,
+    forecast_module,
+    module_patch_sizes,
+)
 from synthwb.store import runs as store_runs
 
 ProgressFn = Callable[..., None]
@@ -405,10 +412,16 @@ def prepare(featureset, spec, config=None, store=None):
     if cfg.finetune != "none":
         resolve_device(cfg.device)  # a device this machine lacks is refused before any run folder exists
     loaded = load_checkpoint(spec.checkpoint, cache=cfg.finetune == "none")
-    if not loaded.info.get("forecast", True) or loaded.family != "moirai":
-        raise SpecError(f"{spec.checkpoint}: synthwb forecasts and fine-tunes the Moirai 1.x family only "
-                        f"({loaded.family}: see `synthwb moirai checkpoints` for its limits)")
-    check_patch(spec, loaded.module.patch_sizes)
+    if loaded.family == "moirai-2":
+        if cfg.finetune != "none":
+            raise SpecError(f"{spec.checkpoint}: Moirai 2 cannot be fine-tuned here (uni2ts 2.0.0 ships no "
+                            "Moirai2Finetune); save a zero-shot run (finetune none)")
+        spec = Moirai2Quantiles._fit_patch_of(spec, module_patch_sizes(loaded.module))
+    elif not loaded.info.get("forecast", True) or loaded.family != "moirai":
+        raise SpecError(f"{spec.checkpoint}: synthwb forecasts Moirai 1.x and Moirai 2 and fine-tunes Moirai 1.x "
+                        f"only ({loaded.family}: see `synthwb moirai checkpoints` for its limits)")
+    else:
+        check_patch(spec, loaded.module.patch_sizes)
     allowed = [*OHLCV_COVARIATES, *fs.feature_cols]
     bad = [c for c in spec.covariates if c not in allowed]
     if bad:

@@ -139,6 +139,12 @@ def token_budget(spec: MoiraiSpec, patch_sizes: Sequence[int] = (8, 16, 32, 64, 
     return out
 
 
+def module_patch_sizes(module) -> tuple[int, ...]:
+    """The patch sizes a module takes: Moirai 1.x and MoE list several, Moirai 2 has one."""
+    sizes = getattr(module, "patch_sizes", None)
+    return tuple(int(p) for p in (sizes if sizes is not None else (module.patch_size,)))
+
+
 def check_patch(spec: MoiraiSpec, patch_sizes: Sequence[int]) -> None:
     if spec.patch_size != "auto" and int(spec.patch_size) not in [int(p) for p in patch_sizes]:
         raise SpecError(f"patch size {spec.patch_size} is not one of the model's patch sizes "
@@ -268,10 +274,12 @@ def _ts_ns(values) -> np.ndarray:
 
 
 
-class MoiraiForecaster:
-    """A Moirai module as a Forecaster (the contract of :mod:`synthwb.evaluate.backtest`):
-    ``forecast(bars, origins, n_steps, step_seconds, n_paths, seed)`` -> paths
-    ``(n_origins, n_paths, m + 1)`` on the feature set's bar grid."""
+class _MoiraiInputs:
+    """What every Moirai family shares: the spec, the checkpoint, covariates, the history an
+    origin needs and the packed inputs (:meth:`inputs`)."""
+
+    #: the checkpoint families this class forecasts with
+    FAMILIES: tuple[str, ...] = ("moirai",)
 
     #: the model's name in backtests and comparisons
     name: str
@@ -294,11 +302,14 @@ class MoiraiForecaster:
             module, checkpoint_info = loaded.module, loaded.info
         self.info = dict(checkpoint_info or {})
         family = self.info.get("family", "moirai")
-        if family != "moirai":
-            raise SpecError(f"{self.spec.checkpoint}: synthwb forecasts with the Moirai 1.x family only; "
-                            f"{family} is listed with its limits in `synthwb moirai checkpoints`")
+        if family not in self.FAMILIES:
+            raise SpecError(f"{self.spec.checkpoint}: {type(self).__name__} forecasts with the "
+                            f"{' / '.join(self.FAMILIES)} family; this checkpoint is {family} (see `synthwb moirai "
+                            "checkpoints`; synthwb.forecast.kinds.moirai_forecaster picks the right class)")
+        self.family = family
         self.module = module.to(self.device).eval()
-        check_patch(self.spec, self.module.patch_sizes)
+        self.patch_sizes = module_patch_sizes(self.module)
+        self.spec = self._fit_patch(self.spec)
         self.freq = featureset.freq
         self.bar_seconds = FREQ_SECONDS[self.freq]
         self.step_seconds = int(self.bar_seconds)
@@ -319,24 +330,31 @@ class MoiraiForecaster:
         self.context_bars = int(self.spec.past_length + warm + 1)
         span_days = self.context_bars * self.bar_seconds / 86400.0
         self.context_days = span_days * (1.0 if self.asset_class == "crypto" else 3.0) + 1.0
-        budget = token_budget(self.spec, self.module.patch_sizes, self.module.max_seq_len)
+        budget = token_budget(self.spec, self.patch_sizes, self.module.max_seq_len)
         self.budget = budget
         if budget["over"]:
             warnings.warn(budget["warning"], stacklevel=2)
 
+    def _fit_patch(self, spec: MoiraiSpec) -> MoiraiSpec:
+        check_patch(spec, self.patch_sizes)
+        return spec
+
     def __repr__(self) -> str:
         s = self.spec
-        return (f"MoiraiForecaster({self.name!r}, {self.freq}, context={s.context}, horizon={s.horizon}, "
+        return (f"{type(self).__name__}({self.name!r}, {self.freq}, context={s.context}, horizon={s.horizon}, "
                 f"patch={s.patch_size})")
 
     @classmethod
-    def from_run(cls, run_id: str, store=None, root=None, device: str = "cpu") -> MoiraiForecaster:
+    def from_run(cls, run_id: str, store=None, root=None, device: str = "cpu"):
         """The saved Moirai run ``run_id`` (fine-tuned weights, or the base checkpoint for a
         zero-shot run)."""
         run = load_run(run_id, store)
         if run.info.get("kind") != "moirai":
             raise SpecError(f"run {run_id!r} is not a Moirai run (kind {run.info.get('kind')!r})")
         meta = run.info.get("moirai") or {}
+        if meta.get("family", "moirai") not in cls.FAMILIES:
+            raise SpecError(f"run {run_id!r} is a {meta.get('family')} run: load it with "
+                            "synthwb.forecast.kinds.load_forecaster")
         spec = MoiraiSpec.parse(run.info.get("moirai_spec"))
         fs = run_featureset(run)
         wpath = next((run.path / f for f in (BEST, LAST) if (run.path / f).is_file()), None)
@@ -356,13 +374,7 @@ class MoiraiForecaster:
             module, info = loaded.module, loaded.info
         return cls(spec, fs, module=module, name=run_id, root=root, device=device, checkpoint_info=info)
 
-    # -- grid ------------------------------------------------------------------------------
-    def grid_steps(self, n_steps: int, step_seconds: int) -> int:
-        """Model steps needed to cover ``n_steps`` of ``step_seconds`` (on the model's grid)."""
-        return steps_covering(n_steps, step_seconds, self.step_seconds, self.spec.horizon, repr(self.name),
-                              "Use a longer horizon.")
-
-    # -- inputs ----------------------------------------------------------------------------
+    # -- inputs ------------------------------------------------------------------------------
     def inputs(self, bars: pl.DataFrame, origins: Sequence[datetime]) -> dict[str, np.ndarray]:
         """Packed numpy inputs for the origins: ``target``, ``observed``, ``is_pad`` ``(N, L)``,
         ``cov``/``cov_obs`` ``(N, L, C)`` (or None), ``last_close`` ``(N,)`` and ``end_ts``."""
@@ -405,6 +417,20 @@ class MoiraiForecaster:
         return {"target": np.nan_to_num(tgt, nan=0.0), "observed": observed, "is_pad": pad,
                 "cov": cov, "cov_obs": cov_obs, "last_close": close[ends - 1].astype(np.float64),
                 "n": np.asarray(N)}
+
+
+
+class MoiraiForecaster(_MoiraiInputs):
+    """A Moirai 1.x module as a Forecaster (the contract of :mod:`synthwb.forecast.base`):
+    ``forecast(bars, origins, n_steps, step_seconds, n_paths, seed)`` -> paths
+    ``(n_origins, n_paths, m + 1)`` on the feature set's bar grid."""
+
+    FAMILIES = ("moirai",)
+
+    def grid_steps(self, n_steps: int, step_seconds: int) -> int:
+        """Model steps needed to cover ``n_steps`` of ``step_seconds`` (on the model's grid)."""
+        return steps_covering(n_steps, step_seconds, self.step_seconds, self.spec.horizon, repr(self.name),
+                              "Use a longer horizon.")
 
     # -- protocol --------------------------------------------------------------------------
     def sample(self, bars: pl.DataFrame, origins: Sequence[datetime], n_samples: int | None = None,
@@ -452,6 +478,81 @@ class MoiraiForecaster:
         return self.to_paths(samples[:, :, :m], last)
 
 
+class Moirai2Quantiles(_MoiraiInputs):
+    """A Moirai 2 module as a *quantile* forecaster: :meth:`predict_quantiles` gives, per origin
+    and bar of the horizon, the module's quantiles (``quantile_levels``, nine levels 0.1 .. 0.9
+    for Salesforce/moirai-2.0-R-small) of the log return, through uni2ts's own
+    ``Moirai2Forecast.forward`` (beyond ``num_predict_token`` patches it decodes
+    autoregressively on its own quantiles, as uni2ts does).
+
+    It is not a path Forecaster by itself: :class:`synthwb.forecast.quantiles.QuantilePathForecaster`
+    turns it into one (``synthwb.forecast.kinds.moirai_forecaster`` and ``load_forecaster`` do
+    that). Target ``close``: price quantiles become quantiles of the cumulative log return
+    ``log(q / t0)`` (``kind="cumulative"``); target ``logret``: quantiles of each bar's log return
+    (``kind="increments"``). Moirai 2 has one patch size: the spec's is set to it (a different
+    fixed value is refused)."""
+
+    FAMILIES = ("moirai-2",)
+
+    def _fit_patch(self, spec: MoiraiSpec) -> MoiraiSpec:
+        return self._fit_patch_of(spec, self.patch_sizes)
+
+    @staticmethod
+    def _fit_patch_of(spec: MoiraiSpec, patch_sizes: Sequence[int]) -> MoiraiSpec:
+        own = int(patch_sizes[0])
+        if spec.patch_size not in ("auto", own, 32):  # 32: MoiraiSpec's default, meant for Moirai 1
+            raise SpecError(f"Moirai 2 has one patch size, {own}; got {spec.patch_size} (use {own} or auto)")
+        return spec.model_copy(update={"patch_size": own})
+
+    @property
+    def levels(self) -> tuple[float, ...]:
+        return tuple(float(x) for x in self.module.quantile_levels)
+
+    @property
+    def kind(self) -> str:
+        return "cumulative" if self.spec.target == "close" else "increments"
+
+    def predict_quantiles(self, bars: pl.DataFrame, origins: Sequence[datetime],
+                          horizon: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Quantiles ``(n_origins, horizon, K)`` of the log return (cumulative from the last close
+        for target close, per bar for logret) and the last closes ``(n_origins,)``."""
+        import torch
+        from uni2ts.model.moirai2 import Moirai2Forecast
+
+        h = int(horizon or self.spec.horizon)
+        if h > self.spec.horizon:
+            raise SpecError(f"{self.name} forecasts {self.spec.horizon} bars; {h} asked (use a longer horizon)")
+        inp = self.inputs(bars, origins)
+        B, K = len(origins), len(self.levels)
+        out = np.empty((B, h, K))
+        if B == 0:
+            return out, inp["last_close"]
+        n_cov = 0 if inp["cov"] is None else int(inp["cov"].shape[-1])
+        fc = Moirai2Forecast(prediction_length=h, target_dim=1, feat_dynamic_real_dim=0,
+                             past_feat_dynamic_real_dim=n_cov, context_length=int(self.spec.context),
+                             module=self.module)
+        dev = torch.device(self.device)
+        chunk = max(1, 4096 // max(1, K))
+        with torch.no_grad():
+            for a in range(0, B, chunk):
+                sl = slice(a, a + chunk)
+                kw = {}
+                if n_cov:
+                    kw = {"past_feat_dynamic_real": torch.as_tensor(inp["cov"][sl], dtype=torch.float32, device=dev),
+                          "past_observed_feat_dynamic_real": torch.as_tensor(inp["cov_obs"][sl], dtype=torch.bool,
+                                                                             device=dev)}
+                q = fc(torch.as_tensor(inp["target"][sl], dtype=torch.float32, device=dev)[..., None],
+                       torch.as_tensor(inp["observed"][sl], dtype=torch.bool, device=dev)[..., None],
+                       torch.as_tensor(inp["is_pad"][sl], dtype=torch.bool, device=dev), **kw)
+                out[sl] = q.reshape(q.shape[0], K, h).permute(0, 2, 1).double().cpu().numpy()
+        last = inp["last_close"]
+        if self.spec.target == "close":
+            floor = last[:, None, None] * FLOOR
+            with np.errstate(invalid="ignore", divide="ignore"):
+                out = np.log(np.maximum(np.where(np.isfinite(out), out, np.nan), floor) / last[:, None, None])
+        return out, last
+
+
 def quantile_summary(paths: np.ndarray, step_seconds: int, levels=(0.05, 0.25, 0.5, 0.75, 0.95),
                      points: Sequence[int] | None = None) -> list[dict]:
     """Per step (or the chosen ``points``) of one origin's paths ``(S, H + 1)``: the quantiles."""
@@ -463,3 +564,19 @@ def quantile_summary(paths: np.ndarray, step_seconds: int, levels=(0.05, 0.25, 0
         row.update({f"q{round(lv * 100):02d}": float(q[j, i]) for j, lv in enumerate(levels)})
         rows.append(row)
     return rows
+
+
+def moirai_class(family: str):
+    """The forecaster class of a checkpoint family: :class:`MoiraiForecaster` (Moirai 1.x, samples)
+    or :class:`Moirai2Quantiles` (Moirai 2, quantiles)."""
+    if family == "moirai-2":
+        return Moirai2Quantiles
+    if family == "moirai":
+        return MoiraiForecaster
+    raise SpecError(f"synthwb does not forecast with the {family} family (see `synthwb moirai checkpoints`)")
+
+
+def load_moirai_run(run_id: str, store=None, root=None, device: str = "cpu"):
+    """A saved Moirai run as the class of its family (:func:`moirai_class`)."""
+    family = (load_run(run_id, store).info.get("moirai") or {}).get("family", "moirai")
+    return moirai_class(family).from_run(run_id, store=store, root=root, device=device)

@@ -25,6 +25,7 @@ from synthwb.research.backend import (
     RayOptions,
     absolute_paths,
     check_backend,
+    check_cluster,
     in_worker,
 )
 from synthwb.store import update_run
@@ -163,6 +164,8 @@ def run_ablation(name: str, featureset, model_spec, config=None, groups: Sequenc
     tests), or with ``backend="ray"`` as Ray Tune trials (a grid over the variants, each with
     ``ray``'s cpus/gpus); the runs land in models_store the same way."""
     check_backend(backend)
+    if backend == "ray":  # the cluster answers as Ray and can run a trial: seconds, before any work
+        check_cluster(ray or RayOptions())
     stop_event = stop_event or threading.Event()
     variants = ablation_plan(featureset, model_spec, config, groups, store, context, horizon)
     if backend == "ray":

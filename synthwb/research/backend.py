@@ -15,6 +15,7 @@ results in order.
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import socket
 from collections.abc import Iterator, Sequence
@@ -27,6 +28,9 @@ from synthwb.core.errors import SpecError, SynthwbError
 from synthwb.evaluate.backtest import BacktestSpec, run_backtest
 
 BACKENDS = ("local", "ray")
+MAX_CPUS_PER_TRIAL = 1024
+MAX_GPUS_PER_TRIAL = 64
+CONNECT_TIMEOUT_S = 2.0   # a connection, then a reply: a cluster that does not answer is refused within ~4 s
 
 
 @dataclass(frozen=True)
@@ -39,10 +43,17 @@ class RayOptions:
     num_cpus: int | None = None     # a local Ray's CPUs (default: this machine's)
 
     def __post_init__(self) -> None:
+        for flag, value, low in (("--cpus-per-trial", self.cpus, "> 0"), ("--gpus-per-trial", self.gpus, ">= 0")):
+            if not math.isfinite(value):
+                raise SpecError(f"Ray resources: {flag} {value} is not a number (NaN or infinite); give a finite "
+                                f"count {low}, e.g. 1")
         if not (self.cpus > 0):
-            raise SpecError(f"Ray resources: cpus per trial must be > 0, got {self.cpus}")
+            raise SpecError(f"Ray resources: cpus per trial (--cpus-per-trial) must be > 0, got {self.cpus}")
         if self.gpus < 0:
-            raise SpecError(f"Ray resources: gpus per trial must be >= 0, got {self.gpus}")
+            raise SpecError(f"Ray resources: gpus per trial (--gpus-per-trial) must be >= 0, got {self.gpus}")
+        if self.cpus > MAX_CPUS_PER_TRIAL or self.gpus > MAX_GPUS_PER_TRIAL:
+            raise SpecError(f"Ray resources: {self.cpus:g} CPUs and {self.gpus:g} GPUs per trial is more than any "
+                            f"machine has (at most {MAX_CPUS_PER_TRIAL} CPUs, {MAX_GPUS_PER_TRIAL} GPUs per trial)")
         if self.num_cpus is not None and self.num_cpus < 1:
             raise SpecError(f"Ray resources: num_cpus must be at least 1, got {self.num_cpus}")
 
@@ -72,14 +83,15 @@ def ray_session(options: RayOptions | None = None) -> Iterator[Any]:
     ray = _import_ray()
     opts = options or RayOptions()
     if ray.is_initialized():
+        check_fits(opts, ray.cluster_resources(), "the Ray already running in this process")
         yield ray
         return
+    check_cluster(opts)
     here = str(Path(__file__).resolve().parents[2])  # workers import this synthwb, not another install
     paths = [here, *[p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p and p != here]]
     kw: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False,
                           "runtime_env": {"env_vars": {"PYTHONPATH": os.pathsep.join(paths)}}}
     if opts.address:
-        _check_reachable(opts.address)
         kw["address"] = opts.address
     else:
         kw["num_cpus"] = opts.num_cpus or os.cpu_count() or 1
@@ -90,26 +102,79 @@ def ray_session(options: RayOptions | None = None) -> Iterator[Any]:
         raise SpecError(f"cannot start or reach {where}: {' '.join(str(exc).split())[:200]} "
                         "(check --ray-address, e.g. auto or ray://HOST:10001)") from None
     try:
+        check_fits(opts, ray.cluster_resources(), f"the Ray cluster at {opts.address}" if opts.address
+                   else "the local Ray")
         yield ray
     finally:
         ray.shutdown()
 
 
-def _check_reachable(address: str, timeout: float = 5.0) -> None:
-    """A ``HOST:PORT`` or ``ray://HOST:PORT`` address must accept a connection (Ray itself
-    retries an unreachable one for minutes); ``auto`` is Ray's to resolve."""
+def _local_gpus() -> int:
+    try:
+        import torch  # lazy: the CLI's start-up stays free of torch
+    except ImportError:
+        return 0
+    return torch.cuda.device_count() if torch.cuda.is_available() else 0
+
+
+def check_fits(opts: RayOptions, have: dict, where: str) -> None:
+    """A trial that asks for more CPUs or GPUs than the whole cluster has would wait forever:
+    refused with both numbers."""
+    cpus, gpus = float(have.get("CPU", 0) or 0), float(have.get("GPU", 0) or 0)
+    if opts.cpus > cpus or opts.gpus > gpus:
+        raise SpecError(f"each trial asks for {opts.cpus:g} CPU(s) and {opts.gpus:g} GPU(s) but {where} has "
+                        f"{cpus:g} CPU(s) and {gpus:g} GPU(s) in all, so no trial could start; lower "
+                        "--cpus-per-trial / --gpus-per-trial")
+
+
+def check_cluster(opts: RayOptions) -> None:
+    """Before Ray is imported or started: the trials must fit this machine when Ray is started
+    here, and an address must answer as Ray does (each check bounded by a few seconds)."""
+    if opts.address is None:
+        check_fits(opts, {"CPU": opts.num_cpus or os.cpu_count() or 1, "GPU": _local_gpus()}, "this machine")
+    else:
+        _check_reachable(opts.address)
+
+
+_H2_PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + b"\x00\x00\x00\x04\x00\x00\x00\x00\x00"
+
+
+def _check_reachable(address: str, timeout: float = CONNECT_TIMEOUT_S) -> None:
+    """A ``HOST:PORT`` or ``ray://HOST:PORT`` address must accept a connection and answer as a
+    Ray GCS or Ray Client server does (gRPC: an HTTP/2 SETTINGS frame), each within ``timeout``
+    seconds; Ray itself retries an unreachable or foreign address for minutes. ``auto`` is
+    Ray's to resolve."""
     if address == "auto":
         return
     hostport = address.split("://", 1)[1] if "://" in address else address
     host, _, port = hostport.rpartition(":")
-    if not host or not port.isdigit():
+    if not host or not port.isdigit() or not 0 < int(port) < 65536:
         raise SpecError(f"--ray-address {address!r}: use auto, HOST:PORT (a `ray start --head` GCS, port 6379) "
                         "or ray://HOST:10001 (Ray Client)")
     try:
-        socket.create_connection((host, int(port)), timeout=timeout).close()
+        conn = socket.create_connection((host.strip("[]"), int(port)), timeout=timeout)
     except OSError as exc:
-        raise SpecError(f"cannot reach a Ray cluster at {address} ({exc.strerror or exc}); start one with "
-                        "`ray start --head` or fix --ray-address") from None
+        why = "no answer" if isinstance(exc, TimeoutError) else (exc.strerror or str(exc))
+        raise SpecError(f"cannot reach a Ray cluster at {address} (tried {host}:{port} for {timeout:g} s: {why}); "
+                        "start one with `ray start --head` or fix --ray-address") from None
+    try:
+        conn.settimeout(timeout)
+        conn.sendall(_H2_PREFACE)
+        reply = b""
+        while len(reply) < 9:
+            chunk = conn.recv(9 - len(reply))
+            if not chunk:
+                break
+            reply += chunk
+    except OSError:
+        reply = b""
+    finally:
+        conn.close()
+    if len(reply) < 9 or reply[3] != 0x04:
+        said = f"it answered {reply[:24]!r}" if reply else f"it sent nothing back in {timeout:g} s"
+        raise SpecError(f"{host}:{port} (--ray-address {address}) accepts connections but is not a Ray cluster: "
+                        f"{said}, where Ray's gRPC would greet; give the GCS address of `ray start --head` "
+                        "(HOST:6379) or ray://HOST:10001")
 
 
 def absolute_paths(store=None, root=None) -> dict[str, str]:
@@ -153,6 +218,7 @@ def run_backtests(specs: Sequence[BacktestSpec | dict], root=None, store=None, b
         return out
     paths = absolute_paths(store, root)
     opts = ray or RayOptions()
+    check_cluster(opts)
     with ray_session(opts) as rt:
         task = rt.remote(num_cpus=opts.cpus, num_gpus=opts.gpus)(_backtest_task)
         refs = [task.remote(s.model_dump(mode="json"), paths) for s in specs]

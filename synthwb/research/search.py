@@ -38,6 +38,7 @@ from synthwb.research.backend import (
     RayOptions,
     absolute_paths,
     check_backend,
+    check_cluster,
     in_worker,
 )
 from synthwb.store import delete_run, update_run
@@ -455,6 +456,8 @@ def search_runs(progress, stop_event, *, run_name: str, featureset, model_spec, 
     trials (Optuna's sampler for the method through Tune's OptunaSearch; ``ray`` says which
     cluster and each trial's cpus/gpus); their runs land in models_store the same way."""
     check_backend(backend)
+    if backend == "ray":  # the cluster answers as Ray and can run a trial: seconds, before any work
+        check_cluster(ray or RayOptions())
     # the setup is checked here, before any trial starts (locally or on Ray)
     dims, _ = _checked(method, space, n_trials)
     fs = resolve_featureset(featureset, store)  # read once: the checks and the local trials share it

@@ -18,7 +18,7 @@ import numpy as np
 import polars as pl
 
 from synthwb.core.errors import NotFound, SpecError
-from synthwb.core.io import atomic_write_json, atomic_write_text
+from synthwb.core.io import atomic_write_all, atomic_write_json, disk_errno, write_failed
 from synthwb.store.runs import run_dir
 
 CSV_FILES = ("per_origin.csv", "intervals.csv", "quantiles.csv")
@@ -35,10 +35,10 @@ def csv_paths(out: str | os.PathLike) -> list[Path]:
 
 
 def write_csvs(texts: Sequence[str], out: str | os.PathLike) -> list[Path]:
-    """Write the per-origin, interval and quantile CSV texts (atomic per file)."""
+    """Write the per-origin, interval and quantile CSV texts, all or none (a full disk leaves
+    none of them, half-written or whole)."""
     paths = csv_paths(out)
-    for path, text in zip(paths, texts):
-        atomic_write_text(path, text)
+    atomic_write_all(dict(zip(paths, texts)), "backtest CSVs")
     return paths
 
 
@@ -62,9 +62,11 @@ def write_backtest(folder: str | os.PathLike, *, spec: dict, result: dict, csvs:
         for name, arr in arrays.items():
             np.save(tmp / f"{name}.npy", arr)
         os.replace(tmp, folder)
-    except BaseException:
+    except BaseException as exc:
         shutil.rmtree(tmp, ignore_errors=True)
-        raise
+        if disk_errno(exc) is None:
+            raise
+        raise write_failed(folder, exc, "backtest folder") from None
     return folder
 
 

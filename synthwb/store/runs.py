@@ -35,7 +35,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from synthwb.core import __version__
 from synthwb.core.config import store_dir, writable_store_dir
 from synthwb.core.errors import NotFound, SpecError, SynthwbError
-from synthwb.core.io import atomic_path, atomic_write_json, check_slug, read_jsonl, slugify
+from synthwb.core.io import atomic_path, atomic_write_json, check_label, check_slug, read_jsonl, slugify
 
 RUN_JSON = "run.json"
 BEST = "weights.safetensors"
@@ -149,7 +149,7 @@ def create_run(name: str, store: str | os.PathLike | None = None, /, **fields: A
     ``fields`` go into run.json (e.g. selection, featureset, model_spec, config). The folder
     is claimed with an exclusive mkdir, so two jobs never get the same id.
     """
-    base = slugify(name)
+    base = slugify(check_label(name, "run name"))
     if not base:
         raise SpecError(f"invalid run name {name!r}: it must contain letters or digits")
     base = base[:72].strip("-._")

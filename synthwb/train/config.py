@@ -165,10 +165,11 @@ def config_from_form(values: dict[str, Any]) -> dict[str, Any]:
 PROFILES: dict[str, dict[str, Any]] = {
     "recommended": {"label": "Recommended (measured best)", "overrides": {},
                     "help": "the defaults the README's forecast-quality figures are measured with: "
-                            "4 epochs with early stopping (minutes on a CPU)"},
+                            "4 epochs with early stopping (the estimate below times it on this machine)"},
     "quick": {"label": "Quick first model", "overrides": {"max_steps": 100, "val_every": 50, "max_val_batches": 1},
               "help": "100 steps, validated on one batch of windows (1000 paths) at steps 0, 50 and 100: a first "
-                      "scored model in about half a minute on a 2-core CPU; the recommended run scores better"},
+                      "scored model (the estimate below times it on this machine); the recommended run scores "
+                      "better"},
 }
 
 

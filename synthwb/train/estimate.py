@@ -11,6 +11,7 @@ calibration. Nothing is written anywhere.
 """
 from __future__ import annotations
 
+import itertools
 import math
 import tempfile
 import time
@@ -21,9 +22,11 @@ from typing import Any
 import torch
 
 from synthwb.train.config import TrainConfig
+from synthwb.train.data import epoch_order
 from synthwb.train.loop import AUTO_VAL_EVERY, _Trainer, prepare
 
-SAMPLE_WINDOWS = 8  # validation windows timed (their cost is scaled to the run's)
+SAMPLE_WINDOWS = 16  # validation windows timed when the run validates on more (scaled to the run's)
+WARMUP_STEPS = 2     # untimed first steps (allocator, first-call dispatch), as the run's first ones
 
 
 @dataclass(frozen=True)
@@ -81,21 +84,44 @@ def n_validations(total_steps: int, steps_per_epoch: int, config: TrainConfig, a
 
 
 def _time_steps(trainer: _Trainer, n: int) -> float:
-    """Seconds per optimizer step: one warm-up step, then the mean of ``n`` timed ones."""
-    batches = trainer.train_ds.batches(trainer.cfg.batch_size)
-    trainer.train_step(next(batches))
-    t0 = time.perf_counter()
-    done = 0
-    for b in batches:
+    """Seconds per optimizer step as the loop takes them: its shuffled batch order, the model in
+    training mode, :data:`WARMUP_STEPS` untimed steps, then the median of ``n`` timed ones
+    (batch loading included; a median, so one step slowed by another process does not count)."""
+    trainer.model.train()
+    order = epoch_order(len(trainer.train_ds), trainer.cfg.seed, 0)
+    batches = iter(trainer.train_ds.batches(trainer.cfg.batch_size, order))
+    times = []
+    for b in itertools.islice(batches, WARMUP_STEPS + max(1, n)):
+        t0 = time.perf_counter()
         trainer.train_step(b)
-        done += 1
-        if done >= n:
-            break
-    return (time.perf_counter() - t0) / max(done, 1)
+        times.append(time.perf_counter() - t0)
+    times = times[WARMUP_STEPS:] or times  # a tiny split: its few steps, warm-up or not
+    return sorted(times)[len(times) // 2]
+
+
+def _time_validation(trainer: _Trainer) -> float:
+    """Seconds of one whole validation: after a warm-up on two windows, the whole (bounded)
+    validation set when it is small (the quick profile's one batch), else
+    :data:`SAMPLE_WINDOWS` windows scaled to all of them (its cost grows with the windows)."""
+    n_val = len(trainer.val_ds)
+    if n_val == 0:
+        return 0.0
+    index = trainer.val_ds.index.clone()
+    trainer.val_ds.limit(min(2, n_val))
+    trainer.validate()  # warm-up: first-call costs are paid once per run, not once per window
+    trainer.val_ds.index = index
+    if n_val > 2 * SAMPLE_WINDOWS:
+        trainer.val_ds.limit(SAMPLE_WINDOWS)
+    scale = n_val / max(len(trainer.val_ds), 1)
+    t0 = time.perf_counter()
+    trainer.validate()
+    out = (time.perf_counter() - t0) * scale
+    trainer.val_ds.index = index
+    return out
 
 
 def estimate_training(featureset: Any, model_spec: Any, config: TrainConfig | dict | None = None, store=None,
-                      root=None, context: int | None = None, horizon: int | None = None, timed_steps: int = 3,
+                      root=None, context: int | None = None, horizon: int | None = None, timed_steps: int = 5,
                       leave_one_core: bool = False) -> TrainEstimate:
     """Measure what ``train(name, featureset, model_spec, config, ...)`` would take; raises the
     same errors as ``train`` for a setup that cannot run. ``timed_steps`` real steps are timed
@@ -110,11 +136,9 @@ def estimate_training(featureset: Any, model_spec: Any, config: TrainConfig | di
         val_batches = trainer.val_ds.n_batches(cfg.batch_size)
         n_val = len(trainer.val_ds)
         step_s = _time_steps(trainer, max(1, int(timed_steps)))
-        trainer.val_ds.limit(min(SAMPLE_WINDOWS, n_val))  # time a few windows, scale to all of them
+        val_s = _time_validation(trainer)
+        trainer.val_ds.limit(min(SAMPLE_WINDOWS, n_val))  # the calibration: a few windows, scaled
         scale = n_val / max(len(trainer.val_ds), 1)
-        t1 = time.perf_counter()
-        trainer.validate()
-        val_s = (time.perf_counter() - t1) * scale
         cal_s = 0.0
         if cfg.calibrate and trainer.task is not None and trainer.model.anchor is not None:
             from synthwb.train.calibrate import fit_calibration  # lazy: only anchored, calibrated runs

@@ -47,6 +47,35 @@ def _worker(kwargs: dict) -> dict:
     return {"info": info.to_dict()}
 
 
+GB = 1 << 30
+RANK_MEMORY = GB // 2  # a rank's torch, data and model: about half a gigabyte on the CPU
+
+
+def _available_memory() -> int | None:
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def check_process_count(devices: int) -> None:
+    """Refuse, with the numbers, more training processes than this machine can run: more than
+    its CPU cores and GPUs, or more than its free memory holds (about 0.5 GB a process)."""
+    cores = _cpu_count()
+    gpus = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    most = max(cores, gpus)
+    if devices > most:
+        shown = f"{devices:,}" if devices < 10**12 else f"a {len(str(devices))}-digit number of"
+        raise SpecError(f"--devices {str(devices)[:20]}: that is {shown} training processes but this machine has "
+                        f"{cores} CPU core(s){f' and {gpus} GPU(s)' if gpus else ' and no GPU'}; "
+                        f"use --devices {most} or fewer")
+    free = _available_memory()
+    if free is not None and devices * RANK_MEMORY > free:
+        raise SpecError(f"--devices {devices} needs about {devices * RANK_MEMORY / GB:.1f} GB of memory "
+                        f"({RANK_MEMORY / GB:.1f} GB a process) but {free / GB:.1f} GB is free; "
+                        f"use --devices {max(1, int(free // RANK_MEMORY))} or fewer")
+
+
 def train_on_devices(devices: int, name: str, featureset: Any = None, model_spec: Any = None, config: Any = None,
                      store=None, root=None, resume: bool = False, context: int | None = None,
                      horizon: int | None = None, progress=None, stop_event: threading.Event | None = None):
@@ -61,6 +90,7 @@ def train_on_devices(devices: int, name: str, featureset: Any = None, model_spec
     devices = int(devices)
     if devices < 1:
         raise SpecError(f"--devices must be at least 1, got {devices}")
+    check_process_count(devices)  # before anything is read or started: --devices 1000 on 2 cores
     if env_world_size() > 1:
         raise SpecError("already running under torchrun: drop --devices (torchrun's --nproc-per-node sets it)")
     if resume:
@@ -69,6 +99,9 @@ def train_on_devices(devices: int, name: str, featureset: Any = None, model_spec
     else:
         _, _, cfg = prepare(featureset, model_spec, config, store, context=context, horizon=horizon)
         device = resolve_device(cfg.device)
+    if device.type == "cpu" and devices > _cpu_count():
+        raise SpecError(f"--devices {devices} asks for {devices} CPU training processes but this machine gives "
+                        f"this process {_cpu_count()} CPU core(s); use --devices {_cpu_count()} or fewer")
     if device.type == "cuda" and devices > torch.cuda.device_count():
         raise SpecError(f"--devices {devices} asks for more GPUs than this machine has ({torch.cuda.device_count()})")
     if device.type not in ("cpu", "cuda"):
