@@ -14,9 +14,10 @@ from synthwb.charts.forecast import fan_chart
 from synthwb.charts.train import curves_figure
 from synthwb.core.errors import SynthwbError
 from synthwb.features.featureset import list_featuresets, load_featureset
+from synthwb.forecast.kinds import moirai_forecaster
 from synthwb.moirai.checkpoints import CATALOGUE, load_checkpoint
 from synthwb.moirai.finetune import MoiraiFinetuneConfig, moirai_train, prepare
-from synthwb.moirai.forecast import OHLCV_COVARIATES, MoiraiForecaster, MoiraiSpec, token_budget
+from synthwb.moirai.forecast import OHLCV_COVARIATES, MoiraiSpec, token_budget
 from synthwb.moirai.versions import capabilities
 from synthwb.store import runs
 from ui import jobs as bg
@@ -151,6 +152,11 @@ m2.metric("Variates", budget["variates"])
 m3.metric("max_seq_len", budget["max_seq_len"])
 if budget["warning"]:
     st.warning(budget["warning"], icon=":material/warning:")
+if info["family"] == "moirai-2":
+    st.caption(":material/stacked_line_chart: Moirai 2 predicts 9 quantiles per step, not paths: synthwb joins them "
+               "into joint price paths (quantiles-to-paths layer: fitted tails, random-walk Gaussian copula, a per-path "
+               "volatility factor). Its runs score on any task step, e.g. the 1-minute 1h task from 5-minute bars. "
+               "The patch size is the model's own (16).")
 
 # ------------------------------------------------------------------------------ preview
 st.subheader("Zero-shot preview")
@@ -164,8 +170,8 @@ n_prev = p2.number_input("Preview paths", 10, 5000, min(int(samples), 500), key=
 if p3.button("Preview", key="mo_preview", icon=":material/show_chart:", type="primary"):
     try:
         with st.spinner("Sampling Moirai..."):
-            f = MoiraiForecaster(spec, fs, module=loaded.module, checkpoint_info=info, root=ROOT)
-            paths = f.forecast(bars, [origin], int(horizon), f.step_seconds, n_paths=int(n_prev))[0]
+            f = moirai_forecaster(spec, fs, module=loaded.module, checkpoint_info=info, root=ROOT)
+            paths = f.forecast(bars, [origin], int(horizon), f.bar_seconds, n_paths=int(n_prev))[0]
         i0 = bars.height - 1 - int(back)
         real = bars["close"].to_numpy()[i0 + 1: i0 + 1 + int(horizon)]
         S.mo_preview_fig = fan_chart(paths, realised=real if len(real) else None, n_sample_paths=5,

@@ -298,7 +298,7 @@ def jobs_list() -> None:
     # keyed by the watched job: the picker shows it again after a switch (a finished job is not
     # left selected once another is watched), and a new job's first choice is itself
     pick = st.selectbox("Watch job", ids, index=ids.index(cur) if cur in ids else 0, key=f"tr_watch_{cur}",
-                        format_func=lambda i: f"{i} · {_job_label(by_id[i])}")
+                        format_func=lambda i: f"{i} · {by_id[i].name}")
     if pick != cur and st.button("Watch", key="tr_watch_btn", icon=":material/visibility:"):
         _watch(pick)
         st.rerun()
@@ -334,8 +334,11 @@ def runs_list() -> None:
     st.dataframe([{k: r.get(k) for k in cols} for r in _live_rows(rows)], hide_index=True,
                  column_config={"progress": st.column_config.ProgressColumn("progress", min_value=0, max_value=1),
                                 "status": st.column_config.TextColumn("status", width="large")})
-    info = {r["run_id"]: r for r in rows}
-    rid = st.selectbox("Run", list(info), key="tr_run", format_func=lambda r: bg.run_option(info[r]))
+    # labelled with its data and task, not its status: a label that changes when a job ends would
+    # lose the choice (the table above shows the status)
+    summaries = {r["run_id"]: r for r in rows}
+    rid = st.selectbox("Run", list(summaries), key="tr_run",
+                       format_func=lambda r: f"{r} ({bg.run_details(summaries[r])})")
     try:
         run = runs.load_run(rid, STORE)
     except SynthwbError as exc:

@@ -99,6 +99,9 @@ def run_series(label: str, root: Path, store: Path, asset_class: str, symbol: st
                        root=root, store=store, forecasters=raws)
     print(f"[{label}] backtest: {len(res.origins)} origins {res.origins[0]:%Y-%m-%d} .. {res.origins[-1]:%Y-%m-%d} "
           f"in {time.perf_counter() - t:.0f} s", flush=True)
+    store.mkdir(parents=True, exist_ok=True)
+    res.per_origin.write_parquet(store / "per_origin.parquet")   # kept: the table can be redone from it
+    (store / "times.json").write_text(json.dumps(times))
     return rows_of(res, task, label, times, fitted)
 
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import io
+import os
 import re
 import shutil
 from dataclasses import dataclass
@@ -279,6 +280,108 @@ CASES = [
     C("forecast-seed-huge", "forecast --run r1 --task 1h --out r.json --seed -1", r"--seed must be 0\.\."),
     C("forecast-at-unreadable", "forecast --run r1 --task 1h --out r.json --at garbage", r"cannot read 'garbage'"),
     C("forecast-run-unknown", "forecast --run nope --task 1h --out {in}/r.json", r"no run 'nope'"),
+    # ---------------------------------------------------------------- the one bounded JSON reader
+    C("train-config-deep", "train --name x --features tiny --config {in}/deep.json",
+      r"training config .*deep\.json' nests lists or objects more than 64 levels deep"),
+    C("train-config-huge-integer", "train --name x --features tiny --config {in}/bigint.json",
+      r"training config .* holds the integer 100000000000\.\.\. \(5001 digits\), beyond the 64-bit range"),
+    C("train-config-fifo", "train --name x --features tiny --config {in}/fifo.json",
+      r"training config .*fifo\.json' is not a regular file \(a pipe, socket or device\)"),
+    C("train-task-file-deep", "train --name x --features tiny --task {in}/deep.json", r"more than 64 levels deep"),
+    C("models-validate-deep", "models validate {in}/deep.json", r"spec file .* more than 64 levels deep"),
+    C("models-validate-huge-integer", "models validate {in}/bigint.json", r"beyond the 64-bit range"),
+    C("models-validate-a-folder", "models validate {in}", r"spec file .* is a folder, not a file; give a \.json file",
+      absent="does not exist"),
+    C("backtest-spec-huge-integer", "backtest --spec {in}/bigint.json", r"backtest spec file .* beyond the 64-bit range"),
+    C("backtest-spec-fifo", "backtest --spec {in}/fifo.json", r"is not a regular file"),
+    C("compare-task-deep", "compare --runs r1 --task {in}/deep.json", r"task file .* more than 64 levels deep"),
+    C("features-spec-huge-integer",
+      "features build --name g --asset-class crypto --symbol BTC --freq 1h --spec {in}/bigint.json",
+      r"feature spec file .* beyond the 64-bit range"),
+    C("search-config-deep", "search --name s --features tiny --preset dlinear-gbm --space config.lr=1e-3,2e-3 "
+                            "--config {in}/deep.json", r"more than 64 levels deep"),
+    # ---------------------------------------------------------------- the one name check
+    C("import-symbol-trailing-newline", ["data", "import", "{in}/good_1min.csv", "--asset-class", "crypto", "--symbol",
+                                         "BTC\n", "--freq", "1min"],
+      r"invalid symbol 'BTC\\n': it holds a control character"),
+    C("show-symbol-trailing-newline", ["data", "show", "--asset-class", "crypto", "--symbol", "BTC\n", "--freq", "1h"],
+      r"invalid symbol 'BTC\\n': it holds a control character"),
+    C("features-name-trailing-newline", ["features", "build", "--name", "g\n", "--asset-class", "crypto", "--symbol",
+                                         "BTC", "--freq", "1h"],
+      r"invalid feature set name 'g\\n': it holds a control character"),
+    C("features-name-tab", ["features", "build", "--name", "g\tx", "--asset-class", "crypto", "--symbol", "BTC",
+                            "--freq", "1h"], r"invalid feature set name 'g\\tx': it holds a control character"),
+    C("train-name-trailing-newline", ["train", "--name", "x\n", "--features", "tiny", "--preset", "dlinear-gbm",
+                                      "--loss", "crps", "--context", "32", "--horizon", "8"],
+      r"invalid run name 'x\\n': it holds a control character"),
+    C("train-name-too-long", ["train", "--name", "x" * 300, "--features", "tiny", "--preset", "dlinear-gbm", "--loss",
+                              "crps", "--context", "32", "--horizon", "8"], r"invalid run name .*300 characters"),
+    C("runs-show-trailing-newline", ["runs", "show", "r1\n"], r"invalid run id 'r1\\n': it holds a control character"),
+    C("runs-delete-trailing-newline", ["runs", "delete", "r1\n", "--yes"], r"invalid run id"),
+    C("backtest-symbol-trailing-newline", ["backtest", "--asset-class", "crypto", "--symbol", "BTC\n", "--freq", "1h"],
+      r"invalid symbol"),
+    # ---------------------------------------------------------------- resources, before anything starts
+    C("train-devices-beyond-the-cores", "train --name x --features tiny --preset dlinear-gbm --devices 1000",
+      r"--devices 1000: that is 1,000 training processes but this machine has \d+ CPU core\(s\).*use --devices \d+ "
+      r"or fewer"),
+    C("train-devices-huge", "train --name x --features tiny --preset dlinear-gbm --devices " + "9" * 40,
+      r"a 40-digit number of training processes but this machine has"),
+    C("search-ray-cpus-inf", "search --name s --features tiny --preset dlinear-gbm --space config.lr=1e-3,2e-3 "
+                             "--backend ray --cpus-per-trial inf", r"--cpus-per-trial inf is not a number"),
+    C("search-ray-cpus-nan", "search --name s --features tiny --preset dlinear-gbm --space config.lr=1e-3,2e-3 "
+                             "--backend ray --cpus-per-trial nan", r"--cpus-per-trial nan is not a number"),
+    C("search-ray-gpus-inf", "search --name s --features tiny --preset dlinear-gbm --space config.lr=1e-3,2e-3 "
+                             "--backend ray --gpus-per-trial inf", r"--gpus-per-trial inf is not a number"),
+    C("search-ray-cpus-absurd", "search --name s --features tiny --preset dlinear-gbm --space config.lr=1e-3,2e-3 "
+                                "--backend ray --cpus-per-trial 1e9", r"more than any machine has"),
+    C("search-ray-cpus-beyond-the-machine", "search --name s --features tiny --preset dlinear-gbm "
+                                            "--space config.lr=1e-3,2e-3 --backend ray --cpus-per-trial 1000",
+      r"each trial asks for 1000 CPU\(s\) and 0 GPU\(s\) but this machine has \d+ CPU\(s\)"),
+    C("ablation-ray-gpus-nan", "ablation --name a --features tiny --preset dlinear-gbm --backend ray "
+                               "--gpus-per-trial nan", r"--gpus-per-trial nan is not a number"),
+    C("ablation-ray-gpus-absurd", "ablation --name a --features tiny --preset dlinear-gbm --backend ray "
+                                  "--gpus-per-trial 1000", r"more than any machine has"),
+    C("search-ray-address-malformed", "search --name s --features tiny --preset dlinear-gbm --space "
+                                      "config.lr=1e-3,2e-3 --backend ray --ray-address nowhere",
+      r"--ray-address 'nowhere': use auto, HOST:PORT"),
+    # ---------------------------------------------------------------- bounded CSV reading
+    C("import-a-million-columns", IMPORT % ("million_columns.csv", "1min"),
+      r"line 1 of million_columns\.csv is [\d,]+ characters long, more than the 100,000"),
+    C("import-5000-columns", IMPORT % ("wide.csv", "1min"), r"wide\.csv has 5,000 columns .*more than the 1,000"),
+    C("import-one-huge-line", IMPORT % ("long_line.csv", "1min"),
+      r"line 3 of long_line\.csv is 300,0\d\d characters long"),
+    C("import-year-1500", IMPORT % ("year_1500.csv", "1min"),
+      r"timestamps in ts out of range: rows 1, 2, .*dated in the year 1500; synthwb reads bars dated 1900 to 2261",
+      absent="no known format"),
+    # ---------------------------------------------------------------- the calendar and stale data
+    C("forecast-at-year-1500", "forecast --run r1 --task 24h --out r.json --at 1500-01-01",
+      r"request time \(--at\): '1500-01-01' is in the year 1500, outside the calendar synthwb can hold \(1678-2261"),
+    C("forecast-at-year-10000", "forecast --run r1 --task 24h --out r.json --at 10000-01-01",
+      r"'10000-01-01' is in the year 10000, outside the calendar"),
+    C("forecast-before-the-data", "forecast --run r1 --task 24h --out r.json --at 2023-06-01",
+      r"request time 2023-06-01 00:00 UTC \(--at\) is before any bar of crypto/BTC closed: its data starts at "
+      r"2024-01-01"),
+    C("forecast-30h-after-the-data", "forecast --run r1 --task 24h --out r.json --at 2024-01-20T12:17",
+      r"the data of crypto/BTC ends at 2024-01-19 06:18 UTC, 30\.0 h before the request time .*pass --allow-stale",
+      absent="no bars before"),
+    C("forecast-far-after-the-data", "forecast --run r1 --task 24h --out r.json --at 2100-01-01",
+      r"the data of crypto/BTC ends at 2024-01-19 06:18 UTC, [\d.]+ days before"),
+    C("backtest-start-year-1500", "backtest --run r1 --start 1500-01-01", r"in the year 1500, outside the calendar"),
+    # ---------------------------------------------------------------- moirai
+    C("train-moirai-empty", ["train", "--name", "m", "--features", "tiny", "--moirai", ""],
+      r"--moirai is empty: give a checkpoint"),
+    C("train-moirai-nan-weights", "train --name m --features tiny --moirai {in}/nanck --context 32 --horizon 8",
+      r"the Moirai checkpoint '.*nanck' holds NaN/inf weights \(in \d+ tensor\(s\), e\.g\. [\w.]+\): it is damaged"),
+    C("moirai-forecast-nan-weights", "moirai forecast --checkpoint {in}/nanck --features tiny --paths 10",
+      r"holds NaN/inf weights", absent="tensor(["),
+    # ---------------------------------------------------------------- the Synth reward's weights
+    C("compare-reward-weights-all-zero", "compare --runs r1 --baselines gbm --reward --asset-weight BTC=0",
+      r"every compared asset's weight is 0 \(BTC=0\): the reward's weighted mean is undefined"),
+    C("compare-reward-weight-1e308", "compare --runs r1 --baselines gbm --reward --asset-weight BTC=1e308",
+      r"asset weight BTC=1e\+308: give a finite weight from 0 to 1000"),
+    C("compare-reward-weight-not-compared", "compare --runs r1 --baselines gbm --reward --asset-weight XAU=2",
+      r"asset weight for XAU: not a compared asset \(the reward scores BTC\); drop it"),
+    C("compare-weight-without-reward", "compare --runs r1 --baselines gbm --asset-weight BTC=2", r"add --reward"),
 ]
 
 
@@ -350,6 +453,14 @@ def _inputs(folder: Path) -> None:
     w("history_inf.json", "{%s, \"history_days\": Infinity}" % sel)
     w("history_nan.json", "{%s, \"history_days\": NaN}" % sel)
     w("selection_5.json", '{"selection": 5, "task": "1h"}')
+    w("deep.json", '{"a": ' * 200 + "1" + "}" * 200)
+    w("bigint.json", '{"lr": 1' + "0" * 5000 + "}")
+    os.mkfifo(folder / "fifo.json")  # a reader that opened it would block forever
+    w("million_columns.csv", _lines(",".join("c" for _ in range(1_000_000)), ",".join("1" for _ in range(1_000_000))))
+    w("wide.csv", _lines(*(",".join(["2024-01-01 00:00:00"] + ["1"] * 4999) for _ in range(3))))
+    w("long_line.csv", _lines(HEAD, *_bars(T0, M, 1), "2024-01-01 00:01:00," + "1" * 300_000 + ",2,0.5,1.5,10",
+                              *_bars(T0 + 2 * M, M, 5)))
+    w("year_1500.csv", _lines(HEAD, *_bars(datetime(1500, 1, 1), M, 50)))
 
 
 @pytest.fixture(scope="module")
@@ -362,11 +473,22 @@ def world(demo_lake, tmp_path_factory):
     inputs.mkdir()
     _inputs(inputs)
     make_tiny_checkpoint(inputs / "tinyck")
+    _nan_checkpoint(inputs / "tinyck", inputs / "nanck")
     make_featureset(lake, store)
     for name in ("r1", "tiny-run"):
         train(name, "tiny", "dlinear-gbm", tiny_config(max_steps=2, val_every=2), store=store, root=lake,
               context=CONTEXT, horizon=HORIZON)
     return lake, store, inputs
+
+
+def _nan_checkpoint(src: Path, dst: Path) -> None:
+    """A copy of a checkpoint whose floating-point weights are all NaN (damaged, or tampered)."""
+    from safetensors.torch import load_file, save_file
+
+    shutil.copytree(src, dst)
+    state = load_file(str(dst / "model.safetensors"))
+    save_file({k: torch.full_like(v, float("nan")) if v.is_floating_point() else v for k, v in state.items()},
+              str(dst / "model.safetensors"))
 
 
 def snapshot(*roots: Path) -> dict[str, str | None]:
@@ -375,7 +497,7 @@ def snapshot(*roots: Path) -> dict[str, str | None]:
     for root in roots:
         for p in sorted(root.rglob("*")):
             key = f"{root.name}/{p.relative_to(root)}"
-            out[key] = hashlib.sha256(p.read_bytes()).hexdigest() if p.is_file() else None
+            out[key] = hashlib.sha256(p.read_bytes()).hexdigest() if p.is_file() else None  # a FIFO: None
     return out
 
 

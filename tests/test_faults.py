@@ -7,6 +7,7 @@ import hashlib
 import io
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -222,3 +223,235 @@ def test_a_tampered_checkpoint_refuses_resume_and_keeps_the_run_as_it_was(env, t
     assert digest(store) == before  # status, run.json and every file untouched
     assert runs.read_info("done", store)["status"] == "finished"
     assert not (store / "done" / runs.LOCK).exists()
+
+
+# ------------------------------------------------------------------------------ full disks
+
+
+@contextlib.contextmanager
+def tiny_tmpfs(folder: Path, size: str):
+    """A real filesystem of ``size`` mounted at ``folder`` (needs root: skipped without it)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(folder)],
+                          capture_output=True, text=True)
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here ({done.stderr.strip()[:80]})")
+    try:
+        yield folder
+    finally:
+        subprocess.run(["umount", "-l", str(folder)], capture_output=True)
+
+
+def listing(folder: Path) -> list[str]:
+    return sorted(str(p.relative_to(folder)) for p in folder.rglob("*"))
+
+
+BACKTEST = ("backtest", "--asset-class", "crypto", "--symbol", "BTC", "--freq", "1min", "--task", "1h",
+            "--origins", "40", "--n-paths", "100", "--no-save")
+
+
+def test_a_full_disk_refuses_the_csvs_before_writing_any(env, tmp_path):
+    """The space check: the CSVs' size against the disk's free space, one line, nothing written."""
+    _, demo_lake = env
+    with tiny_tmpfs(tmp_path / "full", "64k") as full:
+        code, out, err = cli(*BACKTEST, "--csv", str(full / "out"), "--root", str(demo_lake))
+        line = one_error_line(err)
+        assert code == 2
+        assert re.search(r"cannot write backtest CSVs '.*/out': it needs about [\d.]+ [kM]B but only [\d.]+ kB is "
+                         r"free on that disk; free some space or choose another folder", line), line
+        assert listing(full) == []
+
+
+def test_a_disk_that_fills_mid_write_leaves_no_csv_half_written(env, tmp_path, monkeypatch):
+    """The write path itself (the space check passed, the disk filled meanwhile): every file of
+    the set is written beside its name first, so a full disk leaves none of them, no temp file."""
+    _, demo_lake = env
+    monkeypatch.setattr("synthwb.core.io.check_free_space", lambda *a, **k: None)
+    with tiny_tmpfs(tmp_path / "full", "64k") as full:
+        code, out, err = cli(*BACKTEST, "--csv", str(full / "out"), "--root", str(demo_lake))
+        line = one_error_line(err)
+        assert code == 2
+        assert re.search(r"cannot write backtest CSVs '.*per_origin\.csv': no space left on the device \([\d.]+ kB "
+                         r"free there\); nothing was written", line), line
+        assert listing(full) in ([], ["out"])  # at most the empty folder: no per_origin.csv, no temp file
+
+
+def test_a_response_to_a_full_disk_is_one_error_and_no_file(env, tmp_path):
+    lake_env, demo_lake = env
+    with tiny_tmpfs(tmp_path / "full", "4k") as full:
+        code, out, err = cli("fit", "--name", "g", "--model", "garch", "--asset-class", "crypto", "--symbol", "BTC",
+                             "--freq", "5min", "--root", str(demo_lake))
+        assert code == 0, err
+        code, out, err = cli("forecast", "--run", "g", "--task", "24h", "--out", str(full / "r.json"),
+                             "--at", "2024-01-19T06:00", "--root", str(demo_lake))
+        line = one_error_line(err)
+        assert code == 2 and re.search(r"cannot write file '.*r\.json': no space left on the device", line), line
+        assert listing(full) == []
+
+
+def test_training_into_a_full_store_is_refused_before_it_starts(env, tmp_path):
+    """The run's weights, checkpoints and metrics are sized before the first step; the run
+    folder made for it goes again."""
+    lake_env, demo_lake = env
+    with tiny_tmpfs(tmp_path / "store", "140k") as store:
+        import shutil
+
+        shutil.copytree(lake_env.store / "_featuresets", store / "_featuresets")
+        code, out, err = cli("train", "--name", "t", "--features", "tiny", "--preset", "dlinear-gbm", "--loss", "crps",
+                             "--context", "32", "--horizon", "8", "--max-steps", "4", "--store", str(store),
+                             "--root", str(demo_lake), "--no-progress")
+        line = one_error_line(err)
+        assert code == 2
+        assert re.search(r"cannot write run 't' \(weights, checkpoints and metrics\) into '.*/t': it needs about "
+                         r"[\d.]+ kB but only [\d.]+ kB is free on that disk", line), line
+        assert not (store / "t").exists() and sorted(p.name for p in store.iterdir()) == ["_featuresets"]
+
+
+def test_the_space_check_reads_the_disk_it_writes_to(tmp_path, monkeypatch):
+    """No root needed: the disk's free space as shutil reports it decides, with both numbers."""
+    from synthwb.core import io as core_io
+    from synthwb.core.errors import WriteFailed
+
+    monkeypatch.setattr(core_io.shutil, "disk_usage", lambda p: shutil_usage(total=10**9, used=10**9 - 500_000,
+                                                                             free=500_000))
+    with pytest.raises(WriteFailed, match=r"it needs about 2\.0 MB but only 500\.0 kB is free on that disk"):
+        core_io.atomic_write_all({tmp_path / "a.csv": "x" * 1_000_000, tmp_path / "b.csv": "y" * 1_000_000}, "CSVs")
+    assert list(tmp_path.iterdir()) == []
+
+
+def shutil_usage(total: int, used: int, free: int):
+    import shutil
+
+    return shutil._ntuple_diskusage(total, used, free)
+
+
+# ------------------------------------------------------------------------------ clusters and pipes
+
+
+@contextlib.contextmanager
+def listener(reply: bytes | None):
+    """A TCP server on a free loopback port that accepts and then says ``reply`` (None: nothing)."""
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(8)
+    held: list[socket.socket] = []
+
+    def serve():
+        while True:
+            try:
+                conn, _ = srv.accept()
+            except OSError:
+                return
+            held.append(conn)
+            if reply:
+                with contextlib.suppress(OSError):
+                    conn.sendall(reply)
+
+    t = threading.Thread(target=serve, daemon=True)
+    t.start()
+    try:
+        yield f"127.0.0.1:{srv.getsockname()[1]}"
+    finally:
+        srv.close()
+        for c in held:
+            c.close()
+
+
+@pytest.mark.parametrize("reply, said", [(None, r"it sent nothing back in 2 s"),
+                                         (b"HTTP/1.0 400 Bad Request\r\n\r\n", r"it answered b'HTTP/1\.0 400")])
+def test_a_ray_address_that_answers_but_is_not_ray_fails_within_10_s(lake_env, demo_lake, reply, said):
+    make_featureset(demo_lake, lake_env.store)
+    with listener(reply) as address:
+        for prefix in ("", "ray://"):
+            t0 = time.monotonic()
+            code, out, err = cli("search", "--name", "s", "--features", "tiny", "--preset", "dlinear-gbm",
+                                 "--space", "config.lr=1e-3,2e-3", "--backend", "ray", "--ray-address",
+                                 prefix + address, "--root", str(demo_lake))
+            took = time.monotonic() - t0
+            line = one_error_line(err)
+            assert code == 2 and took < 10, (took, line)
+            assert re.search(rf"{address} \(--ray-address {prefix}{address}\) accepts connections but is not a Ray "
+                             rf"cluster: {said}", line), line
+    assert not [p for p in lake_env.store.iterdir() if p.name != "_featuresets"]
+
+
+def test_an_unreachable_ray_address_says_what_was_tried(lake_env, demo_lake):
+    make_featureset(demo_lake, lake_env.store)
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    port = srv.getsockname()[1]
+    srv.close()  # nothing listens there now
+    code, out, err = cli("ablation", "--name", "a", "--features", "tiny", "--preset", "dlinear-gbm", "--backend", "ray",
+                         "--ray-address", f"ray://127.0.0.1:{port}", "--root", str(demo_lake))
+    line = one_error_line(err)
+    assert code == 2
+    assert f"cannot reach a Ray cluster at ray://127.0.0.1:{port} (tried 127.0.0.1:{port} for 2 s: " in line
+
+
+def test_an_other_miners_csv_from_a_fifo_is_refused_not_read(tmp_path):
+    """Opening a FIFO for reading blocks until a writer comes: it must never be opened."""
+    from synthwb.evaluate.reward import read_population_csv
+
+    fifo = tmp_path / "miners.csv"
+    os.mkfifo(fifo)
+    box: dict[str, BaseException] = {}
+
+    def read():
+        try:
+            read_population_csv(str(fifo))
+        except BaseException as exc:  # noqa: BLE001 - handed to the test thread
+            box["exc"] = exc
+
+    t = threading.Thread(target=read, daemon=True)
+    t.start()
+    t.join(10)
+    if t.is_alive():  # unblock the reader so the suite goes on, then fail
+        with open(fifo, "w"):
+            pass
+        pytest.fail("reading the population CSV from a FIFO blocked")
+    assert isinstance(box.get("exc"), SynthwbError)
+    assert "the population CSV" in str(box["exc"]) and "is not a regular file (a pipe, socket or device)" in str(box["exc"])
+
+
+# ------------------------------------------------------------------------------ links and library noise
+
+
+def test_deleting_a_run_through_a_symlinked_store_entry_leaves_nothing_behind(env, tmp_path):
+    lake_env, _ = env
+    store = lake_env.store
+    elsewhere = tmp_path / "elsewhere" / "done"
+    elsewhere.parent.mkdir()
+    os.rename(store / "done", elsewhere)
+    (store / "done").symlink_to(elsewhere, target_is_directory=True)
+    code, out, err = cli("runs", "delete", "done", "--yes")
+    assert code == 0, err
+    assert "a link: removed it from the store" in out
+    assert [p.name for p in store.iterdir() if p.name != "_featuresets"] == []  # no link, no .deleting-* entry
+    assert (elsewhere / "run.json").is_file()  # the link's target is not the store's to delete
+
+
+def test_library_log_lines_stay_off_stderr_unless_verbose(capsys):
+    """Library log records, Python warnings and a library's prints while a command runs: dropped
+    without --verbose, on stderr with it; the logging state is restored afterwards."""
+    import logging
+    import warnings
+
+    from synthwb.cli import library_output
+
+    before = logging.root.manager.disable
+    for verbose in (False, True):
+        with library_output(verbose, capture_stdout=True):
+            logging.getLogger("optuna").warning("Trial 0 finished with value: 1.0")
+            logging.getLogger("ray").info("Started a local Ray instance.")
+            warnings.warn("torch.Size([1, 9, 32, 4]) tensor sizes", UserWarning, stacklevel=1)
+            print("Loading weights from local directory")
+        out, err = capsys.readouterr()
+        assert out == ""
+        if verbose:
+            assert "Loading weights from local directory" in err
+        else:
+            assert err == ""
+    assert logging.root.manager.disable == before
+    code = main(["--verbose", "validators", "--json"])
+    assert code == 0
+    capsys.readouterr()

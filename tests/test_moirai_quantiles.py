@@ -139,3 +139,52 @@ def test_cli_forecast_and_checkpoint_rows(tiny2, fs5, demo_lake, capsys):
     assert not any("cannot turn it into joint price paths" in lim for lim in m2["limits"])
     row = next(r for r in doc["capabilities"] if r["feature"].startswith("Moirai 2.0 forecast"))
     assert row["status"] == "works" and "quantiles-to-paths" in row["reason"]
+
+
+def test_moirai_page_previews_and_saves_a_moirai2_run(page_env, demo_lake, tiny2):
+    """The Moirai page with a local Moirai 2 folder: it says how its quantiles become paths,
+    previews a fan chart and saves a zero-shot run that the Backtest page scores beside gbm."""
+    from pathlib import Path
+
+    from apptest_support import DEMO_SIDEBAR, open_page
+    from streamlit.testing.v1 import AppTest
+    from train_support import make_featureset
+
+    from synthwb.jobs.registry import get_registry
+
+    make_featureset(demo_lake, page_env, name="btc5", freq="5min")
+    at = AppTest.from_file(str(Path(__file__).resolve().parents[1] / "app_pages" / "moirai.py"), default_timeout=120)
+    at.run()
+    at.radio(key="mo_source").set_value("Local folder").run()
+    at.text_input(key="mo_dir").input(str(tiny2))
+    at.run()
+    assert not at.exception, at.exception
+    assert any("9 quantiles per step" in c.value for c in at.caption)
+    at.number_input(key="mo_context").set_value(64)
+    at.number_input(key="mo_horizon").set_value(24)
+    at.number_input(key="mo_prev_paths").set_value(200)
+    at.button(key="mo_preview").click()
+    at.run()
+    assert not at.exception, at.exception
+    assert not at.error, [e.value for e in at.error]
+    assert any("median at the horizon" in c.value for c in at.caption)
+    at.number_input(key="mo_horizon").set_value(288)
+    at.text_input(key="mo_name").input("m2 page")
+    at.button(key="mo_save_zs").click()
+    at.run()
+    assert not at.exception, at.exception
+    info = runs.read_info("m2-page", page_env)
+    assert info["kind"] == "moirai" and info["moirai"]["family"] == "moirai-2"
+
+    bt = open_page("backtest", **DEMO_SIDEBAR)
+    bt.multiselect(key="bt_runs").set_value(["m2-page"])
+    bt.multiselect(key="bt_baselines").set_value(["gbm"])
+    bt.number_input(key="bt_origins").set_value(2)
+    bt.number_input(key="bt_paths").set_value(32)
+    bt.button(key="bt_go").click().run()
+    assert get_registry().wait_all(timeout=300)
+    bt.run()
+    assert not bt.exception, bt.exception
+    assert not bt.error, [e.value for e in bt.error]
+    summary = next(d.value for d in bt.dataframe if "mean_score" in d.value.columns)
+    assert set(summary["model"]) == {"m2-page", "gbm"} and (summary["n_invalid"] == 0).all()

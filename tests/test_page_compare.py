@@ -103,7 +103,7 @@ def test_ensemble_builder_saves_a_run_that_can_be_compared(page_env, demo_lake):
     assert info["kind"] == "ensemble" and info["weights"] == pytest.approx([0.75, 0.25])
     # it shows up as a run to compare, and compares
     at = _open()
-    assert "page-mix (BTC 5min)" in at.multiselect(key="cmp_runs").options
+    assert "page-mix (BTC 5min bars)" in at.multiselect(key="cmp_runs").options
     at.multiselect(key="cmp_runs").set_value(["page-mix"]).run()
     at.multiselect(key="cmp_baselines").set_value(["gbm"]).run()
     at.selectbox(key="cmp_task").set_value("1h")
@@ -273,7 +273,7 @@ def test_a_stopped_run_is_listed_and_compared_with_its_label(page_env, demo_lake
     out = train_stopped(page_env, demo_lake, "stopped cmp", featureset="tiny5", horizon=288)
     rid, label = out["run_id"], f"interrupted, best weights at step {out['best_step']}"
     at = _open()
-    assert at.multiselect(key="cmp_runs").options == [f"{rid} (BTC 5min; {label})"]
+    assert at.multiselect(key="cmp_runs").options == [f"{rid} (BTC 5min bars · 24h task; {label})"]
     at.multiselect(key="cmp_runs").set_value([rid]).run()
     at.multiselect(key="cmp_baselines").set_value(["gbm"]).run()
     at.number_input(key="cmp_origins").set_value(2)

@@ -8,7 +8,7 @@ from synthwb.charts.train import curves_figure
 from synthwb.core.errors import SynthwbError
 from synthwb.store import runs
 
-from .jobs import run_option
+from .jobs import run_details
 
 S = st.session_state
 
@@ -31,7 +31,8 @@ def curves(live: dict[str, list[dict]], run_ids: list[str], store: str, key: str
     """Controls and the figure: ``live`` (the watched job's rows, keyed by the run id it is
     saved under) first, then the picked saved runs read from their metrics.jsonl; a saved run
     never replaces the live curves."""
-    labels = {r["run_id"]: run_option(r) for r in runs.list_runs(store)}
+    # data and task, not the status (a label that changes when a job ends would lose the choice)
+    labels = {r["run_id"]: f"{r['run_id']} ({run_details(r)})" for r in runs.list_runs(store)}
     picked, smoothing, log_y = controls(run_ids, "Overlay saved runs" if live else "Runs", labels)
     hist = dict(live)
     for rid in picked:

@@ -99,6 +99,9 @@ def _forecast(args):
     # Moirai 1.x samples paths; Moirai 2's quantiles go through the quantiles-to-paths layer
     pf = moirai_forecaster(spec, fs, root=args.root)
     f = pf.source if isinstance(pf, QuantilePathForecaster) else pf
+    from synthwb.moirai.finetune import check_finite_checkpoint
+
+    check_finite_checkpoint(f.module, spec.checkpoint)
     spec = f.spec
     sel = fs.sel
     at = to_utc(args.at, "--at") if args.at else None

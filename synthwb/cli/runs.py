@@ -83,7 +83,12 @@ def _delete(args) -> Result:
         answer = input(f"delete run {args.run!r}? [y/N] ").strip().lower()
         if answer not in ("y", "yes"):
             return Result({"deleted": None}, "not deleted")
+    path = run_dir(args.run, args.store)
+    target = path.resolve() if path.is_symlink() else None
     delete_run(args.run, args.store, force=args.force)
+    if target is not None:
+        return Result({"deleted": args.run, "link_target_kept": str(target)},
+                      f"deleted {args.run} (a link: removed it from the store; its folder {target} was left as it is)")
     return Result({"deleted": args.run}, f"deleted {args.run}")
 
 

@@ -206,9 +206,9 @@ def forecast_across_lead(f, bars, origins: Sequence[datetime], task: str | Synth
         paths = np.asarray(f.forecast(bars, list(origins), n_steps, g, n_paths, seed), dtype=np.float64)
         across = True
     except SpecError:
-        if native is None:  # a free-step forecaster has no horizon limit to hit
-            raise
-        # the run's horizon ends before lead + horizon: hold t0 across the lead (reference miner)
+        # the run's horizon ends before lead + horizon: hold t0 across the lead (reference miner);
+        # a free-step forecaster with a horizon (a quantile model on its bars) too; any other
+        # refusal is raised again by the second call
         n_steps, off, across = task.n_steps * stride, 0, False
         paths = np.asarray(f.forecast(bars, list(origins), n_steps, g, n_paths, seed), dtype=np.float64)
     want = (len(origins), int(n_paths), n_steps + 1)

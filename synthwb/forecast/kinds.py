@@ -68,7 +68,7 @@ def moirai_forecaster(spec, featureset, module=None, checkpoint_info: dict | Non
     quantiles-to-paths layer (:class:`synthwb.forecast.quantiles.QuantilePathForecaster`).
     Without ``module`` the spec's checkpoint is loaded."""
     from synthwb.moirai.checkpoints import load_checkpoint  # lazy: uni2ts is slow to import
-    from synthwb.moirai.forecast import Moirai2Quantiles, MoiraiSpec, moirai_class
+    from synthwb.moirai.forecast import Moirai2Quantiles, MoiraiSpec, moirai_class  # lazy: as above
 
     if module is None:
         loaded = load_checkpoint(MoiraiSpec.parse(spec).checkpoint)

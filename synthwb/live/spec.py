@@ -97,7 +97,8 @@ class LiveSpec(BaseModel):
             self.assets = [a.upper() for a in self.assets]
             bad = [a for a in self.assets if a not in comp.assets]
             if bad:
-                raise ValueError(f"{', '.join(bad)} do(es) not count for {comp.label}; it counts {' '.join(comp.assets)}")
+                raise ValueError(f"{', '.join(bad)} {'does' if len(bad) == 1 else 'do'} not count for {comp.label}; "
+                                 f"it counts {' '.join(comp.assets)}")
         for b in self.baselines:
             BASELINES.get(b.name).resolve(b.params)
         for m in self.models:

@@ -403,6 +403,15 @@ class _Finetuner:
 # ----------------------------------------------------------------------------- entry points
 
 
+def check_finite_checkpoint(module, checkpoint: str) -> None:
+    """A checkpoint whose weights hold NaN/inf (damaged or tampered) is refused with one line,
+    before any run folder exists (it would fail deep in the distribution with a tensor dump)."""
+    bad = store_runs.nonfinite_tensors(module.state_dict())
+    if bad:
+        raise SpecError(f"the Moirai checkpoint {checkpoint!r} holds NaN/inf weights (in {len(bad)} tensor(s), e.g. "
+                        f"{bad[0]}): it is damaged; download or copy it again")
+
+
 def prepare(featureset, spec, config=None, store=None):
     """Resolve and cross-check a Moirai setup before any run folder is made: ``(fs, spec,
     config, loaded checkpoint)``. Every problem raises a SynthwbError naming it."""
@@ -412,6 +421,7 @@ def prepare(featureset, spec, config=None, store=None):
     if cfg.finetune != "none":
         resolve_device(cfg.device)  # a device this machine lacks is refused before any run folder exists
     loaded = load_checkpoint(spec.checkpoint, cache=cfg.finetune == "none")
+    check_finite_checkpoint(loaded.module, spec.checkpoint)  # before run.json: NaN weights train nothing
     if loaded.family == "moirai-2":
         if cfg.finetune != "none":
             raise SpecError(f"{spec.checkpoint}: Moirai 2 cannot be fine-tuned here (uni2ts 2.0.0 ships no "

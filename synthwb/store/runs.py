@@ -640,6 +640,9 @@ def delete_run(run_id: str, store: str | os.PathLike | None = None, force: bool 
     holder = lock_holder(run_id, store)
     if holder and not force:
         raise RunLocked(_holder_text(run_id, holder, path / LOCK))
+    if path.is_symlink():  # a run linked into the store from elsewhere: remove the link, never the target
+        path.unlink()
+        return
     # move aside first so a half-deleted folder never looks like a run
     trash = path.with_name(f".deleting-{run_id}-{os.getpid()}")
     os.rename(path, trash)

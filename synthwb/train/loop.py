@@ -26,7 +26,7 @@ import torch
 
 from synthwb.core.device import resolve_device
 from synthwb.core.errors import DataError, SpecError, SynthwbError
-from synthwb.core.io import append_jsonl
+from synthwb.core.io import append_jsonl, check_free_space
 from synthwb.core.training import early_stop_reason, end_of_loop
 from synthwb.data.schema import FREQ_SECONDS
 from synthwb.features.featureset import resolve_featureset, run_featureset, saved_twin
@@ -631,6 +631,10 @@ def _train_run(run_id: str, store, fs, spec, cfg: TrainConfig, world: World, roo
                            leave_one_core=leave_one_core, world=world)
         if resume:
             trainer.restore()
+        if main:  # the weights, the last checkpoint (with Adam's two moments) and the metrics must fit
+            n_params = sum(p.numel() for p in trainer.model.parameters())
+            check_free_space(path, n_params * 4 * 5 + int(trainer.total_steps) * 400,
+                             f"run {run_id!r} (weights, checkpoints and metrics) into")
         # from here on the run is being trained: its status says so, and a failure is recorded
         started = True
         if main:
