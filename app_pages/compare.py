@@ -56,7 +56,8 @@ def _task_refusal(info: dict[str, dict]) -> str | None:
     """Runs trained for another task than the page's Task, refused before any work with the fix
     on this page: deselect them, or switch Task to theirs."""
     task = S.get("cmp_task")
-    other = [(r, info[r]["task"]) for r in S.get("cmp_runs") or [] if info.get(r, {}).get("task") not in (None, task)]
+    other = [(r, bg.run_task(info[r])) for r in S.get("cmp_runs") or []
+             if r in info and bg.run_task(info[r]) not in (None, task)]
     if not other:
         return None
     runs_txt = ", ".join(f"`{r}` ({t})" for r, t in other)
@@ -88,7 +89,7 @@ def _on_compare(sel, info: dict[str, dict]) -> None:
 
 def _runs_task(info: dict[str, dict]) -> None:
     """The task follows the chosen runs (as on the Backtest page): the first one's target task."""
-    task = next((info[r].get("task") for r in S.get("cmp_runs") or [] if info[r].get("task") in ("24h", "1h")), None)
+    task = next((t for r in S.get("cmp_runs") or [] if (t := bg.run_task(info[r])) in ("24h", "1h")), None)
     if task:
         S.cmp_task = task
 

@@ -86,7 +86,11 @@ def test_a_forward_test_survives_a_page_switch_and_an_app_restart(demo_lake, tmp
             _go(page, "Data Explorer")
             time.sleep(4)
             _go(page, "Live")
-            main.get_by_text("Rolling score (lower is better)").first.wait_for(timeout=30_000)
+            try:
+                main.get_by_text("Rolling score (lower is better)").first.wait_for(timeout=90_000)
+            except Exception:
+                page.screenshot(path=str(tmp_path / "after_switch.png"), full_page=True)
+                raise AssertionError(f"after the switch: {main.inner_text()[:800]}") from None
             after_switch = _scored(store)
             assert after_switch > before_switch, "the forward test stopped on a page switch"
         # the app is down: the test does not move
@@ -105,7 +109,8 @@ def test_a_forward_test_survives_a_page_switch_and_an_app_restart(demo_lake, tmp
             shown = int(page.locator('[data-testid="stMetricValue"]').first.inner_text().replace(",", ""))
             assert shown > down, (shown, down)
             page.get_by_text("Latest fan charts", exact=True).click()
-            page.locator(".js-plotly-plot").first.wait_for(timeout=30_000)
+            page.locator(".js-plotly-plot:visible").first.wait_for(timeout=30_000)
+            time.sleep(1)
             assert page.locator('[data-testid="stException"]').count() == 0
             if SHOTS:
                 Path(SHOTS).mkdir(parents=True, exist_ok=True)

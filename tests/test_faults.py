@@ -293,7 +293,7 @@ def test_training_into_a_full_store_is_refused_before_it_starts(env, tmp_path):
     """The run's weights, checkpoints and metrics are sized before the first step; the run
     folder made for it goes again."""
     lake_env, demo_lake = env
-    with tiny_tmpfs(tmp_path / "store", "140k") as store:
+    with tiny_tmpfs(tmp_path / "small_store", "140k") as store:
         import shutil
 
         shutil.copytree(lake_env.store / "_featuresets", store / "_featuresets")
@@ -314,7 +314,7 @@ def test_the_space_check_reads_the_disk_it_writes_to(tmp_path, monkeypatch):
 
     monkeypatch.setattr(core_io.shutil, "disk_usage", lambda p: shutil_usage(total=10**9, used=10**9 - 500_000,
                                                                              free=500_000))
-    with pytest.raises(WriteFailed, match=r"it needs about 2\.0 MB but only 500\.0 kB is free on that disk"):
+    with pytest.raises(WriteFailed, match=r"it needs about 2\.0 MB but only 0\.5 MB is free on that disk"):
         core_io.atomic_write_all({tmp_path / "a.csv": "x" * 1_000_000, tmp_path / "b.csv": "y" * 1_000_000}, "CSVs")
     assert list(tmp_path.iterdir()) == []
 

@@ -182,7 +182,7 @@ def test_a_stopped_run_is_picked_and_backtested_from_its_best_weights(demo_env, 
     rid, label = out["run_id"], f"interrupted, best weights at step {out['best_step']}"
     at = open_page()
     picker = at.multiselect(key="bt_runs")
-    assert picker.options == [f"{rid} (BTC 5min bars · 24h task; {label})"]
+    assert picker.options == [f"{rid} (BTC 5min bars; {label})"]
     picker.set_value([rid])
     at.multiselect(key="bt_baselines").set_value(["gbm"])
     at.number_input(key="bt_origins").set_value(2)

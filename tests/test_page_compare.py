@@ -273,7 +273,7 @@ def test_a_stopped_run_is_listed_and_compared_with_its_label(page_env, demo_lake
     out = train_stopped(page_env, demo_lake, "stopped cmp", featureset="tiny5", horizon=288)
     rid, label = out["run_id"], f"interrupted, best weights at step {out['best_step']}"
     at = _open()
-    assert at.multiselect(key="cmp_runs").options == [f"{rid} (BTC 5min bars · 24h task; {label})"]
+    assert at.multiselect(key="cmp_runs").options == [f"{rid} (BTC 5min bars; {label})"]
     at.multiselect(key="cmp_runs").set_value([rid]).run()
     at.multiselect(key="cmp_baselines").set_value(["gbm"]).run()
     at.number_input(key="cmp_origins").set_value(2)

@@ -59,7 +59,7 @@ def test_overlaying_a_saved_run_named_like_the_live_job_keeps_the_live_curves(la
         assert not at.exception, at.exception
         header = [m.value for m in at.markdown if m.value.startswith("####")][0]
         assert "live-run-2" in header and "running" in header
-        assert at.multiselect(key="tr_curves_runs").options == ["live-run (BTC 15min bars · 24h task)"]
+        assert at.multiselect(key="tr_curves_runs").options == ["live-run (BTC 15min bars)"]
         at.multiselect(key="tr_curves_runs").set_value(["live-run"]).run()
         fig = _figure(at)
         assert [t["name"] for t in fig["data"] if t.get("showlegend")] == ["live-run-2", "live-run"]

@@ -245,8 +245,9 @@ def test_live_tables_and_tensorboard_like_curves(lake_env, demo_lake, monkeypatc
         assert [t["meta"]["series"] for t in loss] == ["raw"]
         # log scale, and a saved run overlaid: a legend entry per run
         at.toggle(key="tr_log_y").set_value(True).run()
-        assert "older-run" in at.multiselect(key="tr_curves_runs").options
-        assert "live-run" not in at.multiselect(key="tr_curves_runs").options  # the watched run is drawn already
+        opts = at.multiselect(key="tr_curves_runs").options  # labelled with their data and task
+        assert "older-run (BTC 15min bars)" in opts
+        assert not [o for o in opts if o.startswith("live-run ")]  # the watched run is drawn already
         at.multiselect(key="tr_curves_runs").set_value(["older-run"]).run()
         assert not at.exception, at.exception
         fig = _figure(at)

@@ -47,11 +47,17 @@ def usable_runs() -> list[dict]:
         return []
 
 
+def run_task(r: dict) -> str | None:
+    """The task a run was trained for: its ``synth_task`` when it trained on that task's score
+    (the synth loss); a step-CRPS run records the default task but was fitted to none."""
+    return r.get("task") if r.get("loss") in (None, "synth") else None
+
+
 def run_details(r: dict) -> str:
     """``BTC 5min bars · 1h task``: the data a run reads and the task it was trained for (a run
     on 5-minute bars trained for the 1h task is a 1h model; its bars alone would mislead)."""
     data = f"{r.get('symbol') or 'any'} {r.get('freq') or ''}".strip() + " bars"
-    return f"{data} · {r['task']} task" if r.get("task") else data
+    return f"{data} · {task} task" if (task := run_task(r)) else data
 
 
 def run_option(r: dict) -> str:

@@ -72,9 +72,10 @@ def panel(name: str) -> None:
     spec = folder.spec(st_)
     running = info["running"]
     c = st.columns([2, 1, 1, 1, 1])
-    c[0].markdown(f"**{name}** · {'🟢 running' if running else info['status']} · {spec.clock} clock"
+    now = (info["now"] or "-")[:16].replace("T", " ")
+    c[0].markdown(f"**{name}** · {':green[running]' if running else info['status']} · {spec.clock} clock"
                   + (f" ×{spec.speed:g}" if spec.clock == "simulated" and spec.speed else "")
-                  + f"  \n{spec.comp().label}, validator {spec.validator} · now {info['now'] or '-'}")
+                  + f"  \n{spec.comp().label}, validator {spec.validator} · now {now} UTC")
     c[1].metric("scored", info["n_scored"])
     c[2].metric("pending", info["n_pending"])
     c[3].metric("dropped", info["n_dropped"])

@@ -61,10 +61,11 @@ def candles_figure(df: pl.DataFrame, title: str = "", asset_class: str = "crypto
         ylo = float(df["low"].min()) if df.height else 0.0
         fig.add_trace(go.Scatter(x=mx, y=[ylo] * len(mx), mode="markers", name="gap",
                                  marker=dict(symbol="triangle-up", color="#ff9800", size=8)), row=1, col=1)
-    fig.update_layout(
-        title=title or None, height=560, margin=dict(l=10, r=10, t=40 if title else 10, b=10),
+    fig.update_layout(  # the title on top of the figure, the legend under it, above the plot (never over it)
+        title=dict(text=title, y=0.99, yref="container", yanchor="top") if title else None, height=560,
+        margin=dict(l=10, r=10, t=80 if title else 10, b=10),
         xaxis_rangeslider_visible=False, hovermode="x unified", bargap=0,
-        legend=dict(orientation="h", y=1.02, x=0),
+        legend=dict(orientation="h", y=1.02, yanchor="bottom", x=0),
     )
     fig.update_yaxes(title_text="price", row=1, col=1)
     fig.update_yaxes(title_text="volume", row=2, col=1)

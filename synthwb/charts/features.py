@@ -90,9 +90,10 @@ def price_figure(frame: pl.DataFrame, spec: FeatureSpec, asset_class: str = "cry
             else:
                 fig.add_trace(go.Scatter(x=x, y=df[c].to_list(), name=c, mode="lines",
                                          line=dict(width=1.1, color=_PALETTE[j % len(_PALETTE)])), row=r, col=1)
-    fig.update_layout(title=title or None, height=420 + 170 * len(panels),
-                      margin=dict(l=10, r=10, t=40 if title else 20, b=10), xaxis_rangeslider_visible=False,
-                      hovermode="x unified", legend=dict(orientation="h", y=1.04, x=0), bargap=0)
+    fig.update_layout(title=dict(text=title, y=0.99, yref="container", yanchor="top") if title else None,
+                      height=420 + 170 * len(panels), margin=dict(l=10, r=10, t=90 if title else 20, b=10),
+                      xaxis_rangeslider_visible=False, hovermode="x unified",
+                      legend=dict(orientation="h", y=1.02, yanchor="bottom", x=0), bargap=0)
     if not is_24_7(asset_class):
         fig.update_xaxes(rangebreaks=[dict(bounds=["sat", "mon"]), dict(bounds=[16, 9.5], pattern="hour")])
     return fig

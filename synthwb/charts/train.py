@@ -28,7 +28,10 @@ PANELS = (
 LABELS = {("train", "loss"): "train loss", ("val", "val_crps"): "val CRPS", ("val", "sharpness"): "val sharpness",
           ("train", "lr"): "learning rate", ("train", "grad_norm"): "grad norm", ("val", "gauss_nll"): "val Gaussian NLL"}
 MAX_POINTS = 2000  # per series; longer histories are thinned evenly (last point kept)
-COLORS = ("#1f77b4", "#d62728")  # one run: a colour per metric of a panel
+COLORS = ("#1f77b4", "#d62728")  # kept for callers: the first and second metric of a panel
+#: one run: a colour per metric, distinct across the panels (the legend names each once)
+METRIC_COLORS = {("train", "loss"): "#3b82f6", ("val", "val_crps"): "#ef4444", ("val", "sharpness"): "#22c55e",
+                 ("train", "lr"): "#a855f7", ("train", "grad_norm"): "#eab308", ("val", "gauss_nll"): "#06b6d4"}
 RUN_COLORS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22",
               "#17becf")  # several runs: a colour per run
 SMOOTHING_MAX = 0.999
@@ -116,7 +119,7 @@ def curves_figure(history: list[dict] | Mapping[str, list[dict]], title: str | N
             for second, (kind, key, yax) in enumerate(((k1, m1, ax), (k2, m2, yax2))):
                 if not kind:
                     continue
-                color = run_colors[run] if many else COLORS[second]
+                color = run_colors[run] if many else METRIC_COLORS.get((kind, key), COLORS[second])
                 label = LABELS.get((kind, key), f"{kind} {key}")
                 # one run: a legend entry per metric; several: one per run (its first series), and
                 # clicking it hides that run in every panel

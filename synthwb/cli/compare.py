@@ -151,9 +151,8 @@ def _compare(args):
     if args.vhft and not args.reward:
         raise SpecError("--vhft blends VHFT into the Synth reward: add --reward")
     if args.reward:  # an unknown version, or VHFT where the version has none: refused before the work
-        from synthwb.scoring.versions import get_validator
-
         from synthwb.evaluate.reward import check_asset_weights
+        from synthwb.scoring.versions import get_validator
 
         rules = get_validator(getattr(req, "validator", None) or args.validator)
         if args.vhft and rules.vhft is None:

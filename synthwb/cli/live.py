@@ -84,6 +84,11 @@ def _start(args):
         spec = {"name": args.name}
     if spec is not None:
         spec = LiveSpec.parse(spec).model_dump(mode="json")  # a bad option fails here, in the foreground
+    if spec is not None and folder.exists() and spec != folder.spec().model_dump(mode="json"):
+        from synthwb.core.errors import SpecError
+
+        raise SpecError(f"forward test {args.name!r} exists with another spec; resume it with "
+                        f"`synthwb live start --name {args.name}` alone, or pick another name")
     if args.detach:
         held = folder.holder()
         if held is not None:

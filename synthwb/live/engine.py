@@ -215,6 +215,9 @@ class _Loop:
                 j = int(np.searchsorted(ts + a.bar_s * NS, r_ns, side="right")) - 1
             if j < 0 or (self.clock.simulated and r_ns - req_c[j] >= a.bar_s * NS):
                 rec["reason"] = f"no {self.spec.freq} bar closed within one bar before the request"
+            elif r_ns - (ts[j] + a.bar_s * NS) > self.spec.max_lake_lag_s * NS:
+                rec["reason"] = (f"the lake's newest {a.symbol} bar closed {(r_ns - ts[j]) // NS // 60} minutes before "
+                                 "the request: run `synthwb data update` (or start with --update)")
             elif j + 1 < a.min_hist:
                 rec["reason"] = f"not enough history before the request (need {a.min_hist} bars)"
             else:
@@ -222,8 +225,11 @@ class _Loop:
         elif "reason" not in rec:
             rec["reason"] = "no bars before the request"
         if "reason" in rec and rec["status"] == "pending":
-            rec["status"] = "skipped"
-        self.state["requests"][key] = rec
+            # not forecast (as the backtest skips such a request): counted, with the last reason
+            sk = self.state.setdefault("skipped", {"n": 0})
+            sk.update({"n": sk["n"] + 1, "last": key, "reason": rec["reason"]})
+        else:
+            self.state["requests"][key] = rec
         self.dirty = True
 
     def _forecast_at(self, key: str, bars: pl.DataFrame, origin_ns: int, a: _Asset, r_ns: int) -> dict:
@@ -379,7 +385,8 @@ class _Loop:
             now = self.clock.now()
             self._update()
             lo = self.state["scheduled_until_ns"]
-            hi = now + 1 if end is None else min(now + 1, end)
+            hi = min(now + 1, lo + 6 * 3600 * NS)  # a catch-up goes a few hours per step
+            hi = hi if end is None else min(hi, end)
             if hi > lo:
                 for r_ns, asset, rid in self._requests(lo, hi):
                     if self.stop.is_set():
@@ -459,6 +466,10 @@ def run_live(name: str, spec: LiveSpec | dict | None = None, root=None, store=No
         folder.write(state)
         try:
             status = _Loop(folder, state, root, store, note, stop).run()
+        except KeyboardInterrupt:
+            state["status"], state["desired"] = "interrupted", "stopped"
+            folder.write(state)
+            raise
         except BaseException as exc:
             state["status"], state["error"] = "failed", f"{type(exc).__name__}: {exc}"
             folder.write(state)

@@ -53,6 +53,8 @@ class LiveSpec(BaseModel):
     poll_s: float = Field(2.0, gt=0, le=600, description="wall clock: longest sleep between checks")
     grace_s: float = Field(1800.0, ge=0, le=7 * 86400, description="wall clock: how long past a request's final "
                                                                    "time its prices may take to reach the lake")
+    max_lake_lag_s: float = Field(3600.0, gt=0, le=30 * 86400, description="wall clock: a request whose newest "
+                                  "bar is older than this is skipped (the lake is not being updated)")
     keep_responses: int = Field(200, ge=0, le=1_000_000, description="scored requests whose responses stay on "
                                                                      "disk (the newest)")
     keep_charts: int = Field(24, ge=1, le=10_000, description="scored requests whose fan-chart rows stay on disk")

@@ -274,4 +274,6 @@ class LiveFolder:
                 "competition": spec.get("competition"), "validator": spec.get("validator"),
                 "status": state.get("status"), "message": state.get("message"), "error": state.get("error"),
                 "n_requests": len(state["requests"]), **{f"n_{k}": v for k, v in count.items()},
+                "n_skipped": (state.get("skipped") or {}).get("n", 0),
+                "skipped_reason": (state.get("skipped") or {}).get("reason"),
                 "updated": state.get("updated")}

@@ -157,17 +157,21 @@ def _check_reachable(address: str, timeout: float = CONNECT_TIMEOUT_S) -> None:
         why = "no answer" if isinstance(exc, TimeoutError) else (exc.strerror or str(exc))
         raise SpecError(f"cannot reach a Ray cluster at {address} (tried {host}:{port} for {timeout:g} s: {why}); "
                         "start one with `ray start --head` or fix --ray-address") from None
+    reply = b""
     try:
         conn.settimeout(timeout)
         conn.sendall(_H2_PREFACE)
-        reply = b""
         while len(reply) < 9:
             chunk = conn.recv(9 - len(reply))
             if not chunk:
                 break
             reply += chunk
+        if len(reply) >= 9 and reply[3] != 0x04:  # not Ray: a little more of what it said, for the message
+            conn.settimeout(0.2)
+            with contextlib.suppress(OSError):
+                reply += conn.recv(15)
     except OSError:
-        reply = b""
+        pass
     finally:
         conn.close()
     if len(reply) < 9 or reply[3] != 0x04:
