@@ -67,9 +67,9 @@ with st.expander("New forward test", expanded=not names):
             if name in names:
                 st.error(f"a forward test named {name!r} exists; pick another name, or resume it below")
             else:
-                lv.start(name, spec.model_dump(mode="json"))
-                S["lv_pick"] = name
-                st.rerun()
+                if lv.start(name, spec.model_dump(mode="json")):
+                    S["lv_pick"] = name
+                    st.rerun()
 
 if names:
     if S.get("lv_pick") not in names:

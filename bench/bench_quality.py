@@ -228,6 +228,8 @@ def fmt_markdown(rows: list[dict]) -> str:
         fs = f"{r['fit_s']:.1f}" if r["fit_s"] is not None else ""
         out.append(f"| {r['series'] + ' (' + r['task'] + ')' if first else ''} | {r['model'].strip()} | "
                    f"{r['mean']:.1f} | {r['vs_gbm']:.3f} | {cov} | {p1} | {p2} | {fs} |")
+    notes = {r["series"]: r["notes"] for r in rows if r.get("notes")}
+    out += [""] + [f"- {k}: {n}" for k, ns in notes.items() for n in ns] if notes else []
     return "\n".join(out)
 
 

@@ -437,6 +437,7 @@ def test_library_log_lines_stay_off_stderr_unless_verbose(capsys):
     import warnings
 
     from synthwb.cli import library_output
+    from synthwb.core.logs import library_stream
 
     before = logging.root.manager.disable
     for verbose in (False, True):
@@ -445,13 +446,16 @@ def test_library_log_lines_stay_off_stderr_unless_verbose(capsys):
             logging.getLogger("ray").info("Started a local Ray instance.")
             warnings.warn("torch.Size([1, 9, 32, 4]) tensor sizes", UserWarning, stacklevel=1)
             print("Loading weights from local directory")
+            with contextlib.redirect_stdout(library_stream()):  # how a library's prints are sent aside
+                print("+----- Configuration for experiment -----+")
         out, err = capsys.readouterr()
         assert out == ""
         if verbose:
-            assert "Loading weights from local directory" in err
+            assert "Loading weights from local directory" in err and "Configuration for experiment" in err
         else:
             assert err == ""
     assert logging.root.manager.disable == before
+    assert library_stream() is sys.stderr  # the default again (the app's jobs, library use)
     code = main(["--verbose", "validators", "--json"])
     assert code == 0
     capsys.readouterr()

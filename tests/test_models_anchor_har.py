@@ -148,3 +148,26 @@ def test_har_run_trains_and_forecasts_from_the_same_inputs(lake_env, demo_lake):
     assert torch.allclose(b.anchor_x.double(), torch.from_numpy(w.anchor_x[idx]), rtol=1e-6)
     paths = f.forecast(bars, origins, n_steps=8, step_seconds=900, n_paths=16, seed=0)
     assert paths.shape == (2, 16, 9) and np.isfinite(paths).all()
+
+
+def test_calibration_by_horizon_bucket():
+    from synthwb.models.backbone import bucket_profile
+    from synthwb.scoring.synth import get_task
+    from synthwb.train.calibrate import bucket_ends
+
+    assert bucket_ends(get_task("24h"), 300) == [3600.0, 21600.0]
+    assert bucket_ends(get_task("1h"), 60) == [120.0, 900.0]
+    prof = bucket_profile(288, 300, [0.9, 1.0, 1.1], [3600.0, 21600.0])
+    assert prof[:12] == [0.9] * 12 and prof[12:72] == [1.0] * 60 and prof[72:] == [1.1] * 216
+    assert bucket_profile(5, 300) == [1.0] * 5
+    # applied at forecast time: the anchored vol of each step times its bucket's scale
+    torch.manual_seed(0)
+    model = build_model(_har_spec()).eval()
+    ax = torch.full((2, len(HAR_KNOTS)), -7.5, dtype=torch.float64)
+    args = (torch.randn(2, 16, 3), torch.full((2,), 100.0), 4)
+    kw = {"past": torch.zeros(2, 16), "t0": None, "anchor_x": ax}
+    base = model(*args, torch.Generator().manual_seed(0), **kw).extras["vol"]
+    model.set_calibration(1.2, 1.0, [0.9, 1.0, 1.1], [3600.0, 21600.0])
+    cal = model(*args, torch.Generator().manual_seed(0), **kw).extras["vol"]
+    want = base * 1.2 * torch.tensor(prof, dtype=base.dtype)
+    assert torch.allclose(cal, want, rtol=1e-5)

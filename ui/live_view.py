@@ -2,6 +2,8 @@
 background job, and the live panel (a fragment that re-reads the test's state from disk)."""
 from __future__ import annotations
 
+import time
+
 import polars as pl
 import streamlit as st
 
@@ -44,8 +46,17 @@ def live_tests() -> list[LiveFolder]:
         return []
 
 
-def start(name: str, spec: dict | None) -> None:
-    bg.submit(JOB_KEY, "live", f"forward test {name}", name=name, spec=spec)
+def start(name: str, spec: dict | None) -> bool:
+    """Submit the job and wait (briefly) for its state file, so the rerun that follows lists it."""
+    j = bg.submit(JOB_KEY, "live", f"forward test {name}", name=name, spec=spec)
+    folder = live_folder(name, state.store_root())
+    deadline = time.monotonic() + 20.0
+    while time.monotonic() < deadline and not j.done and not (spec is None or folder.exists()):
+        time.sleep(0.05)
+    if j.status == "failed":
+        st.error(bg.error_text(j.error), icon=":material/error:")
+        return False
+    return True
 
 
 def stop(name: str) -> None:
@@ -85,6 +96,10 @@ def panel(name: str) -> None:
         c[4].button("Resume", key=f"lv_resume_{name}", icon=":material/play_arrow:", on_click=start, args=(name, None))
     if info.get("error"):
         st.error(info["error"], icon=":material/error:")
+    if info.get("update_error"):
+        st.warning(info["update_error"], icon=":material/sync_problem:")
+    if info.get("n_skipped"):
+        st.caption(f"{info['n_skipped']} request(s) not forecast; the last because {info['skipped_reason']}")
     roll = report.rolling_scores(st_)
     for w in report.behind_baselines(roll):
         st.warning(w, icon=":material/trending_down:")

@@ -167,8 +167,11 @@ def library_output(verbose: bool, capture_stdout: bool = False):
     dropped, their progress bars off, and with ``capture_stdout`` their prints to stdout (which
     would also break ``--json``) dropped; with ``--verbose`` all of it goes to stderr. The
     command's own result is printed afterwards, on the real stdout; its refusal is one line."""
+    from synthwb.core.logs import set_verbose
+
     saved_disable = logging.root.manager.disable
     saved_env = {k: os.environ.get(k) for k in _QUIET_ENV}
+    set_verbose(verbose)
     with contextlib.ExitStack() as stack:
         if not verbose:
             logging.disable(logging.ERROR)
@@ -181,6 +184,7 @@ def library_output(verbose: bool, capture_stdout: bool = False):
         try:
             yield
         finally:
+            set_verbose(None)
             if not verbose:
                 logging.disable(saved_disable)
                 logging.captureWarnings(False)
@@ -191,8 +195,7 @@ def library_output(verbose: bool, capture_stdout: bool = False):
                         os.environ[k] = v
 
 
-_QUIET_ENV = {"HF_HUB_DISABLE_PROGRESS_BARS": "1", "RAY_BACKEND_LOG_LEVEL": "error", "RAY_DEDUP_LOGS": "1",
-              "TF_CPP_MIN_LOG_LEVEL": "3"}
+_QUIET_ENV = {"HF_HUB_DISABLE_PROGRESS_BARS": "1", "RAY_AIR_NEW_OUTPUT": "0", "TF_CPP_MIN_LOG_LEVEL": "3"}
 
 
 def _run(argv: Sequence[str] | None) -> int:

@@ -7,7 +7,6 @@ and the free space, and leaves nothing behind. Also the one bounded reader of us
 """
 from __future__ import annotations
 
-import contextlib
 import errno
 import json
 import os
@@ -212,12 +211,17 @@ def atomic_write_all(files: Mapping[str | os.PathLike, str | bytes], what: str =
     check_free_space(items[0][0].parent, sum(len(d) for _, d in items), what)
     done: list[tuple[Path, Path]] = []
     try:
-        with contextlib.ExitStack() as stack:
-            for path, data in items:
-                tmp = stack.enter_context(_kept_temp(path, done))
-                tmp.write_bytes(data)
-            for tmp, path in done:
-                os.replace(tmp, path)
+        for path, data in items:  # every file complete and on disk under a temp name ...
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+            os.close(fd)
+            done.append((Path(tmp), path))
+            Path(tmp).write_bytes(data)
+            os.chmod(tmp, 0o666 & ~_umask())
+            with open(tmp, "rb") as fh:
+                os.fsync(fh.fileno())
+        for tmp, path in done:  # ... before any takes its name
+            os.replace(tmp, path)
     except BaseException as exc:
         for tmp, _ in done:
             tmp.unlink(missing_ok=True)
@@ -225,20 +229,6 @@ def atomic_write_all(files: Mapping[str | os.PathLike, str | bytes], what: str =
             raise
         raise write_failed(items[0][0], exc, what) from None
     return [p for p, _ in items]
-
-
-@contextmanager
-def _kept_temp(path: Path, done: list) -> Iterator[Path]:
-    """A temp file beside ``path``, fsynced and recorded in ``done`` as (temp, path) on success."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    tmp_path = Path(tmp)
-    done.append((tmp_path, path))
-    yield tmp_path
-    os.chmod(tmp_path, 0o666 & ~_umask())
-    with open(tmp_path, "rb") as fh:
-        os.fsync(fh.fileno())
 
 
 def append_jsonl(path: str | os.PathLike, record: dict) -> None:

@@ -111,10 +111,14 @@ def window_rv(close_ns: np.ndarray, rts: np.ndarray, r: np.ndarray, fine_s: int,
 
 def trailing_rvs(df: pl.DataFrame, ctx) -> dict[str, np.ndarray]:
     """Per row: realised variance per second over each of :data:`RV_WINDOWS` (NaN = no return yet).
-    A window with no variance (a flat hour) is floored at 1e-4 of the longest window's value."""
+    A window with no return in it (the first bar after a weekend or a data gap) takes the next
+    longer window's value; one with no variance (a flat hour) is floored at 1e-4 of the longest's."""
     close_ns = _row_close_ns(df, ctx)
     rts, r, fine_s = fine_returns(df, ctx)
     out = {lab: window_rv(close_ns, rts, r, fine_s, w)[0] for lab, w in RV_WINDOWS}
+    labs = [lab for lab, _ in RV_WINDOWS]
+    for short, long in zip(labs[-2::-1], labs[:0:-1]):      # longest first, so a fill cascades down
+        out[short] = np.where(np.isfinite(out[short]), out[short], out[long])
     longest = out[RV_WINDOWS[-1][0]]
     floor = np.where(np.isfinite(longest) & (longest > 0), 1e-4 * longest, 1e-20)
     return {k: np.where(np.isfinite(v), np.maximum(v, floor), np.nan) for k, v in out.items()}

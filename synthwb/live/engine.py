@@ -14,11 +14,14 @@ exactly as a validator-cadence backtest places that request
 - the lead from the origin's close to the first realised price and the start time follow the
   version's timing; every forecaster simulates across the lead (``forecast_across_lead``).
 
-The response goes to disk in the validator's format (``to_response``, checked with
-``validate_response``) with the request's metadata; the float paths wait beside it. Once the
+The response goes to disk in the validator's format (``to_response``; its verdict by the
+version's rules from ``batch_reasons``, what ``validate_response`` says of that export) with the
+request's metadata; the float paths wait beside it. Once the
 clock has passed the close of the request's last realised minute and the lake holds it, the
 request is scored with :func:`synthwb.scoring.synth.score_batch` on the realised path the
-backtest builds (``realised_on_labels`` over the finest stored bars). A request whose final
+backtest builds (``realised_on_labels`` over the finest stored bars). Like the backtest it scores
+the float paths the forecasters made; the stored response is those paths rounded to the
+version's 8 significant digits (a difference far below a score's Monte-Carlo noise). A request whose final
 realised price is missing is dropped for every model (the validator does not score it).
 
 Replaying stored history through :class:`~synthwb.live.clock.SimClock` therefore gives, score
@@ -352,16 +355,20 @@ class _Loop:
                       key=lambda r: r["final_close"])
 
     # -- the loop -------------------------------------------------------------------------
-    def _update(self) -> None:
+    def _update(self, due: bool = False) -> None:
+        """`data update` of the test's series (wall clock, ``update_feeds``): every
+        ``update_every_s``, and right before forecasting due requests (at most every 5 s)."""
         if not self.spec.update_feeds or self.clock.simulated:
             return
-        if time.monotonic() - self.last_update < self.spec.update_every_s:
+        since = time.monotonic() - self.last_update
+        if since < (5.0 if due else self.spec.update_every_s):
             return
         self.last_update = time.monotonic()
         try:
             update_feeds(root=self.root, only=sorted(set(self.state["symbols"].values())), stop_event=self.stop)
-        except SynthwbError as exc:
-            self.state["message"] = f"data update failed: {exc}"
+            self.state["update_error"] = None
+        except SynthwbError as exc:  # the test goes on with the bars the lake has
+            self.state["update_error"] = f"data update failed: {exc}"
 
     def _report(self, now: int) -> None:
         reqs = self.state["requests"].values()
@@ -388,7 +395,10 @@ class _Loop:
             hi = min(now + 1, lo + 6 * 3600 * NS)  # a catch-up goes a few hours per step
             hi = hi if end is None else min(hi, end)
             if hi > lo:
-                for r_ns, asset, rid in self._requests(lo, hi):
+                due = self._requests(lo, hi)
+                if due:
+                    self._update(due=True)
+                for r_ns, asset, rid in due:
                     if self.stop.is_set():
                         break
                     self._forecast(r_ns, asset, rid)

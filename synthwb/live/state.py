@@ -276,4 +276,5 @@ class LiveFolder:
                 "n_requests": len(state["requests"]), **{f"n_{k}": v for k, v in count.items()},
                 "n_skipped": (state.get("skipped") or {}).get("n", 0),
                 "skipped_reason": (state.get("skipped") or {}).get("reason"),
+                "update_error": state.get("update_error"),
                 "updated": state.get("updated")}

@@ -24,6 +24,12 @@ forward itself (same samples as the gluonts predictor at the same seed; tests pr
 Samples become paths: target ``close`` -> the samples are prices; ``logret`` -> ``t0 *
 exp(cumsum)``. Column 0 is the last close at or before the origin (float64, exact), and
 prices are floored at ``1e-9 * t0`` so a wild sample never makes a path non-positive.
+
+Moirai 2 (:class:`Moirai2Quantiles`) predicts quantiles, not samples: it shares the spec and
+the packed inputs (:class:`_MoiraiInputs`), runs uni2ts's own ``Moirai2Forecast.forward`` and
+returns log-return quantiles; :class:`synthwb.forecast.quantiles.QuantilePathForecaster` (one
+layer up) makes them paths. :func:`moirai_class` / :func:`load_moirai_run` pick the class by
+the checkpoint's family.
 """
 from __future__ import annotations
 
@@ -532,6 +538,7 @@ class Moirai2Quantiles(_MoiraiInputs):
                              past_feat_dynamic_real_dim=n_cov, context_length=int(self.spec.context),
                              module=self.module)
         dev = torch.device(self.device)
+        fc = fc.to(dev)  # LightningModule.device feeds its torch.quantile levels in autoregressive decoding
         chunk = max(1, 4096 // max(1, K))
         with torch.no_grad():
             for a in range(0, B, chunk):

@@ -48,9 +48,9 @@ class RayOptions:
                 raise SpecError(f"Ray resources: {flag} {value} is not a number (NaN or infinite); give a finite "
                                 f"count {low}, e.g. 1")
         if not (self.cpus > 0):
-            raise SpecError(f"Ray resources: cpus per trial (--cpus-per-trial) must be > 0, got {self.cpus}")
+            raise SpecError(f"Ray resources: cpus per trial must be > 0 (--cpus-per-trial), got {self.cpus}")
         if self.gpus < 0:
-            raise SpecError(f"Ray resources: gpus per trial (--gpus-per-trial) must be >= 0, got {self.gpus}")
+            raise SpecError(f"Ray resources: gpus per trial must be >= 0 (--gpus-per-trial), got {self.gpus}")
         if self.cpus > MAX_CPUS_PER_TRIAL or self.gpus > MAX_GPUS_PER_TRIAL:
             raise SpecError(f"Ray resources: {self.cpus:g} CPUs and {self.gpus:g} GPUs per trial is more than any "
                             f"machine has (at most {MAX_CPUS_PER_TRIAL} CPUs, {MAX_GPUS_PER_TRIAL} GPUs per trial)")

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import contextlib
 import shutil
-import sys
 import tempfile
 import threading
 from collections.abc import Callable, Iterator
@@ -25,6 +24,7 @@ from typing import Any
 import ray
 from ray import tune
 
+from synthwb.core.logs import library_stream
 from synthwb.research.backend import RayOptions, ray_session
 
 POLL_SECONDS = 0.5
@@ -137,7 +137,8 @@ def run_tune(name: str, fn: Callable[[dict, dict], None], setup: dict, options: 
                                     callbacks=link.callbacks, stop=link.stopper)
         trainable = tune.with_resources(tune.with_parameters(fn, setup={**setup, "stop": link.flag}), opts.resources)
         try:
-            with contextlib.redirect_stdout(sys.stderr):  # Tune's tables never reach a --json stdout
+            with contextlib.redirect_stdout(library_stream()):  # Tune's tables: never on a --json stdout,
+                # on stderr only with --verbose
                 grid = tune.Tuner(trainable, run_config=run_config, **tuner_kwargs).fit()
         finally:
             shutil.rmtree(folder, ignore_errors=True)

@@ -52,10 +52,16 @@ RANK_MEMORY = GB // 2  # a rank's torch, data and model: about half a gigabyte o
 
 
 def _available_memory() -> int | None:
+    """The memory new processes can get (Linux's MemAvailable: free plus reclaimable cache);
+    None where unknown (no check then)."""
     try:
-        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-    except (ValueError, OSError, AttributeError):
-        return None
+        with open("/proc/meminfo", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
 
 
 def check_process_count(devices: int) -> None:
