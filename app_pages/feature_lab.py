@@ -145,10 +145,14 @@ def _save() -> None:
     lake_lo, lake_hi = mine["start"].min(), mine["end"].max()
     whole = f"the whole lake: {lake_lo:%Y-%m-%d} to {lake_hi:%Y-%m-%d}"
     side = f"the sidebar's range: {sel.start:%Y-%m-%d} to {sel.end:%Y-%m-%d}"
-    rows = st.radio("Rows", [whole, side], key="fl_save_rows", horizontal=True,
+    rows = st.radio("Rows", [side, whole], key="fl_save_rows", horizontal=True,
                     help=f"the bars of {sel.symbol} {sel.freq} the feature set covers, split into train / val / test "
-                         "as chosen above; the whole lake gives training the most data and the held-out test split "
-                         "the latest bars (the preview below shows the sidebar's range)")
+                         "as chosen above. The sidebar's range (the preview below) keeps a first run fast; the whole "
+                         "lake gives training the most data (setup and validation take longer)")
+    if rows == side and (sel.start > lake_lo or sel.end < lake_hi):
+        st.caption(f":material/info: This feature set will cover **{(sel.end - sel.start).days} days** of the "
+                   f"{(lake_hi - lake_lo).days} stored for {sel.symbol}: widen the sidebar's date range or choose "
+                   "the whole lake for more training data.")
     save_sel = type(sel)(sel.asset_class, sel.symbol, sel.freq) if rows == whole else sel
     ohlcv = c3.checkbox("OHLCV as inputs", value=default_spec(sel.freq).include_ohlcv, key="fl_ohlcv",
                         help="raw price levels drift out of the range seen in training; off by default, "

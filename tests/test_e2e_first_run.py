@@ -28,7 +28,7 @@ SHOTS = os.environ.get("SYNTHWB_SHOTS")
 MAX_CLICKS = 7      # "under 8 clicks"
 # the target is about 50 s on an idle 2-core machine (the figure is printed); the bound is loose
 # so that a loaded machine (other tests, other jobs) does not fail a path that works
-MAX_SECONDS = 300.0
+MAX_SECONDS = 900.0
 
 
 class Clicks:
@@ -40,13 +40,13 @@ class Clicks:
         self.t0 = time.perf_counter()
 
     def __call__(self, locator, what: str, rerun: bool = True) -> None:
-        locator.first.wait_for(timeout=150_000)
+        locator.first.wait_for(timeout=600_000)
         n = self.runs.count
         locator.first.click()
         self.n += 1
         self.log.append(f"{what} at {time.perf_counter() - self.t0:.1f} s")
         if rerun:
-            self.runs.wait_after(n, self.t0, timeout_s=150)
+            self.runs.wait_after(n, self.t0, timeout_s=600)
 
 
 def shot(page, name: str) -> None:
@@ -93,7 +93,7 @@ def test_empty_lake_to_first_backtest_csv(tmp_path):
         click(main.get_by_role("button", name=re.compile("Start training")), "start training")
         done = main.get_by_role("button", name=re.compile("Backtest this run"))
         try:
-            done.first.wait_for(timeout=150_000)
+            done.first.wait_for(timeout=600_000)  # a loaded machine trains slowly; the time is printed
         except Exception:
             shot(page, "first_run_5_timeout")
             pytest.fail(f"no 'Backtest this run' after training (browser page crashed: {bool(crashed)}; "
@@ -101,7 +101,7 @@ def test_empty_lake_to_first_backtest_csv(tmp_path):
         shot(page, "first_run_5_trained")
         click(done, "backtest the run")
         csv_button = main.get_by_role("button", name=re.compile("Per-origin scores CSV"))
-        csv_button.first.wait_for(timeout=150_000)
+        csv_button.first.wait_for(timeout=600_000)
         shot(page, "first_run_6_backtest")
         with page.expect_download(timeout=60_000) as dl:
             click(csv_button, "download the CSV", rerun=False)

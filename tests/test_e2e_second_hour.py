@@ -115,7 +115,7 @@ def test_the_second_run_keeps_its_curves_when_the_saved_run_is_overlaid(app):
     name.fill("dup")
     name.press("Tab")
     main.get_by_role("button", name=re.compile("Start training")).click()
-    main.get_by_role("button", name=re.compile("Backtest this run")).first.wait_for(timeout=300_000)
+    main.get_by_role("button", name=re.compile("Backtest this run")).first.wait_for(timeout=600_000)
     wait_idle(page, timeout_ms=60_000)
     assert main.get_by_role("heading", name=re.compile("dup-2")).count() >= 1  # the saved id, not "dup"
     pick(main, page, "Overlay saved runs", "dup")

@@ -198,12 +198,19 @@ def test_the_guide_follows_the_first_path_to_train_and_backtest(page_env, demo_l
     assert any("step 3 of 4" in e.label for e in at.expander)
 
 
-def test_the_saved_feature_set_covers_the_whole_lake_by_default(page_env, demo_lake):
+def test_the_saved_feature_set_says_which_rows_it_covers(page_env, demo_lake):
+    """The sidebar's range by default (a fast first run), said on the page with the share of the
+    lake it covers; the whole lake one click away, saved as every stored bar."""
+    from datetime import date
+
     from synthwb.features.featureset import load_featureset
 
-    at = open_page("feature_lab", **DEMO_SIDEBAR)
+    at = open_page("feature_lab", **{**DEMO_SIDEBAR, "sb_range": (date(2024, 1, 5), date(2024, 1, 15))})
     rows = at.radio(key="fl_save_rows")
-    assert rows.value.startswith("the whole lake")
+    assert rows.value == "the sidebar's range: 2024-01-05 to 2024-01-16"
+    assert any("days** of the" in c.value for c in at.caption)
+    rows.set_value(rows.options[1]).run()
+    assert rows.options[1].startswith("the whole lake")
     at.button(key="fl_save").click().run()
     assert not at.exception, at.exception
     fs = load_featureset("btc-5min", page_env)

@@ -281,8 +281,8 @@ def test_2026_05_scores_are_unchanged():
 
 def test_training_config_carries_the_validator_and_the_loss_gets_the_vol_term():
     from synthwb.train.config import TrainConfig
-    from synthwb.train.losses import objective
     from synthwb.train.loop import check_synth_grid, target_task
+    from synthwb.train.losses import objective
 
     cfg = TrainConfig.parse({"synth_task": "1h"})
     assert cfg.validator == "2026-09" and cfg.model_dump(mode="json")["validator"] == "2026-09"  # -> run.json

@@ -16,7 +16,8 @@ STEPS = (
     ("Create the demo lake", "app_pages/data_explorer.py", "Data Explorer",
      "seeded 1-minute bars for BTC, ETH, SOL and SPY (a few seconds)"),
     ("Save a feature set", "app_pages/feature_lab.py", "Feature Lab",
-     "BTC 5-minute bars of the whole lake with the default features: press **Save feature set**"),
+     "the sidebar's BTC 5-minute bars (its date range, shown above the button; the whole lake is one click "
+     "away) with the default features: press **Save feature set**"),
     ("Train a model", "app_pages/train.py", "Train",
      "the defaults (a quick first model on a CPU, with its time estimate): press **Start training** and "
      "watch its curves; when it ends press **Backtest this run**"),

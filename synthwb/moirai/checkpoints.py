@@ -12,13 +12,13 @@ import contextlib
 import json
 import os
 import re
-import sys
 import threading
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from synthwb.core.errors import NotFound, SpecError
+from synthwb.core.logs import library_stream
 
 LICENCE = "CC-BY-NC-4.0"
 LICENCE_URL = "https://creativecommons.org/licenses/by-nc/4.0/"
@@ -215,13 +215,13 @@ def load_checkpoint(id_or_dir: str | os.PathLike, cache: bool = True,
     cls = module_class(family)
     if path is not None:
         try:
-            with contextlib.redirect_stdout(sys.stderr):  # the hub mixin prints; stdout is --json's
+            with contextlib.redirect_stdout(library_stream()):  # the hub mixin prints; stdout is --json's
                 module = cls.from_pretrained(str(path))
         except Exception as exc:  # noqa: BLE001 - a broken folder must read as a clear error
             raise SpecError(f"cannot load the Moirai checkpoint in {path}: {type(exc).__name__}: {exc}") from None
     else:
         try:
-            with contextlib.redirect_stdout(sys.stderr):
+            with contextlib.redirect_stdout(library_stream()):
                 module = cls.from_pretrained(ref, local_files_only=bool(local_files_only))
         except Exception as exc:  # noqa: BLE001 - no network / unknown repo
             where = "the Hugging Face cache" if local_files_only else "the Hugging Face hub or its cache"
