@@ -298,7 +298,7 @@ def jobs_list() -> None:
     # keyed by the watched job: the picker shows it again after a switch (a finished job is not
     # left selected once another is watched), and a new job's first choice is itself
     pick = st.selectbox("Watch job", ids, index=ids.index(cur) if cur in ids else 0, key=f"tr_watch_{cur}",
-                        format_func=lambda i: f"{i} · {by_id[i].name}")
+                        format_func=lambda i: f"{i} · {_job_run(by_id[i])}")
     if pick != cur and st.button("Watch", key="tr_watch_btn", icon=":material/visibility:"):
         _watch(pick)
         st.rerun()

@@ -108,6 +108,8 @@ def test_each_y_axis_carries_one_scale():
     loss, crps = by_name["train loss"], by_name["val CRPS"]
     assert loss.xaxis == crps.xaxis and loss.yaxis != crps.yaxis
     assert fig.layout[f"yaxis{crps.yaxis[1:]}"].overlaying == loss.yaxis
+    # the legend sits at the foot of the figure, in the margin below the bottom panels' axes
+    assert fig.layout.legend.yref == "container" and fig.layout.legend.y == 0 and fig.layout.margin.b >= 80
 
 
 def test_a_run_keeps_its_colour_whatever_else_is_drawn():

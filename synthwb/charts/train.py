@@ -76,7 +76,7 @@ def _thin(xs: list, *ys: list) -> tuple[list, ...]:
     return tuple([s[i] for i in keep] for s in (xs, *ys))
 
 
-def curves_figure(history: list[dict] | Mapping[str, list[dict]], title: str | None = None, height: int = 560,
+def curves_figure(history: list[dict] | Mapping[str, list[dict]], title: str | None = None, height: int = 600,
                   *, smoothing: float = 0.0, log_y: bool = False) -> go.Figure:
     """Four panels of training curves from metric rows (``kind`` 'train' or 'val', ``step``).
 
@@ -91,8 +91,9 @@ def curves_figure(history: list[dict] | Mapping[str, list[dict]], title: str | N
     w, h = (1 - gap_x) / 2, (1 - gap_y) / 2
     data, layout = [], {
         "height": height, "template": "plotly_white", "showlegend": True, "uirevision": "curves",
-        "legend": {"orientation": "h", "x": 0, "y": -0.08, "yanchor": "top"},
-        "margin": {"l": 40, "r": 40, "t": 50 if title else 30, "b": 30}, "annotations": [],
+        # the legend at the foot of the figure, under the bottom panels' step axes (never over them)
+        "legend": {"orientation": "h", "x": 0, "y": 0, "yref": "container", "yanchor": "bottom"},
+        "margin": {"l": 40, "r": 40, "t": 50 if title else 30, "b": 90}, "annotations": [],
     }
     if title:
         layout["title"] = {"text": title}
@@ -104,7 +105,7 @@ def curves_figure(history: list[dict] | Mapping[str, list[dict]], title: str | N
         y0 = (1 - r) * (h + gap_y)
         n_axes += 1
         ax = "" if n_axes == 1 else str(n_axes)
-        layout[f"xaxis{ax}"] = {"domain": [x0, x0 + w], "anchor": f"y{ax}", "title": {"text": "step", "standoff": 2}}
+        layout[f"xaxis{ax}"] = {"domain": [x0, x0 + w], "anchor": f"y{ax}", "title": {"text": "step", "standoff": 10}}
         layout[f"yaxis{ax}"] = {"domain": [y0, y0 + h], "anchor": f"x{ax}", "exponentformat": "e", **log}
         layout["annotations"].append({"text": name, "x": x0 + w / 2, "y": y0 + h, "xref": "paper", "yref": "paper",
                                       "xanchor": "center", "yanchor": "bottom", "showarrow": False,
