@@ -4,7 +4,6 @@ hyperparameter search, each as background jobs whose runs land in models_store.
 Draws only: the work is synthwb.research's (the "ensemble-fit", "ablation" and "search" jobs)."""
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime, time, timedelta
 
 import polars as pl
@@ -22,10 +21,9 @@ from synthwb.research.ablation import ablation_table, feature_groups
 from synthwb.research.backend import RayOptions
 from synthwb.research.search import parse_space
 from synthwb.train import TrainConfig
-from synthwb.train.estimate import format_seconds
 from ui import jobs as bg
 from ui import state
-from ui.train_setup import _estimate as _train_estimate
+from ui.train_setup import trials_estimate
 from ui.widgets import CONTEXT, HELP_CONTEXT, HELP_HORIZON, HORIZON
 
 S = st.session_state
@@ -141,26 +139,6 @@ def _training_inputs(prefix: str):
     return fs, model.split(":", 1)[1], int(ctx), int(hor) or None, config
 
 
-def _estimate(prefix: str, inputs, n_runs: int, unit: str) -> None:
-    """The time of one trial, measured on this machine as the Train page measures a run, times
-    the number of trials; on request (timing takes a few seconds)."""
-    fs, model, ctx, hor, config = inputs
-    c1, c2 = st.columns([1, 4], vertical_alignment="center")
-    if not c1.button("Estimate time", key=f"{prefix}_est", icon=":material/timer:"):
-        c2.caption(f"{n_runs} {unit}s; **Estimate time** times one on this machine before you start.")
-        return
-    try:
-        with st.spinner("Timing a few training steps on this machine..."):
-            est = _train_estimate(str(state.store_root()), str(state.lake_root()), fs, 0.0, model,
-                                  json.dumps(config, sort_keys=True), ctx, hor or 0)
-    except SynthwbError as exc:
-        state.show_error(exc)
-        return
-    one = est["seconds"]
-    c2.info(f"**Estimate:** one {unit} about {format_seconds(one)} ({est['text']}); {n_runs} {unit}s one after "
-            f"another about {format_seconds(one * n_runs)}.", icon=":material/timer:")
-
-
 def _backend_choice(prefix: str) -> None:
     """Where the trials run: this app's process, or Ray Tune trials (1 CPU each) on a Ray cluster."""
     c1, c2 = st.columns([1, 3])
@@ -201,7 +179,7 @@ def _ablation() -> None:
         return
     st.multiselect("Groups to remove (one at a time)", groups, default=groups, key="abl_groups")
     _backend_choice("abl")
-    _estimate("abl", inputs, len(S.get("abl_groups") or groups) + 1, "run")  # every feature, then one per group
+    trials_estimate("abl", inputs, len(S.get("abl_groups") or groups) + 1, "run")  # every feature, then one per group
     st.button("Run ablation", icon=":material/science:", on_click=_on_ablation, args=inputs, key="abl_go")
     err = S.pop("abl_error", None)
     if err is not None:
@@ -255,7 +233,7 @@ def _search() -> None:
     c3.number_input("Trials", 1, 500, 8, key="hp_trials")
     c4.number_input("Keep best", 1, 100, 3, key="hp_keep", help="best trial runs kept in models_store")
     _backend_choice("hp")
-    _estimate("hp", inputs, int(S.get("hp_trials") or 8), "trial")
+    trials_estimate("hp", inputs, int(S.get("hp_trials") or 8), "trial")
     st.button("Start search", icon=":material/manage_search:", on_click=_on_search, args=inputs, key="hp_go")
     err = S.pop("hp_error", None)
     if err is not None:

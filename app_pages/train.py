@@ -7,23 +7,31 @@ URL (``?job=...``).
 """
 from __future__ import annotations
 
-import re
-
 import streamlit as st
 
 from synthwb.core.errors import SynthwbError
 from synthwb.features.featureset import list_featuresets
-from synthwb.jobs.adapters import JOB_KINDS, train_job
+from synthwb.jobs.adapters import train_job
 from synthwb.jobs.registry import ACTIVE
 from synthwb.models import list_specs, preset_names, recommended_preset
 from synthwb.store import runs
-from synthwb.train import TrainConfig
 from synthwb.train.config import FORM_ADVANCED, FORM_MAIN, config_from_form, config_label, config_param
 from synthwb.train.loop import prepare
 from ui import curves as curves_view
 from ui import jobs as bg
 from ui import state
 from ui.getting_started import guide
+from ui.train_jobs import (
+    STATUS_ICON,
+    fmt_s,
+    job_history,
+    job_label,
+    job_step,
+    job_task,
+    job_text,
+    run_of,
+)
+from ui.train_runs import jobs_list, runs_list
 from ui.train_setup import backtest_button, estimate_panel, profile_choice
 from ui.widgets import CONTEXT, HELP_CONTEXT, HELP_HORIZON, HORIZON, fields_form, task_label, validator_picker
 
@@ -33,18 +41,6 @@ S = st.session_state
 REG = bg.registry()
 STORE = str(state.store_root())
 ROOT = str(state.lake_root())
-STATUS_ICON = {"queued": ":material/schedule:", "running": ":material/autorenew:", "stopping": ":material/pending:",
-               "finished": ":material/check_circle:", "failed": ":material/error:",
-               "interrupted": ":material/pause_circle:"}
-
-
-def _fmt_s(sec: float | None) -> str:
-    if sec is None:
-        return "?"
-    sec = int(sec)
-    return f"{sec // 3600}h{sec % 3600 // 60:02d}m" if sec >= 3600 else f"{sec // 60}m{sec % 60:02d}s"
-
-
 def _watch(job_id: str) -> None:
     """Watch a job: its id goes in the URL (survives a refresh) and in the session (survives
     a page switch, which clears the URL's query parameters)."""
@@ -59,24 +55,6 @@ def _watched() -> str | None:
     if job_id and st.query_params.get("job") != job_id:
         st.query_params["job"] = job_id  # back from another page: restore the URL
     return job_id
-
-
-def _history(job) -> list[dict]:
-    """The job's metric rows; a resumed run's curves include the rows from before the resume."""
-    if job.kwargs.get("resume"):
-        try:
-            return runs.read_metrics(job.kwargs["name"], STORE)
-        except SynthwbError:
-            pass
-    return job.metrics
-
-
-def _run_of(job) -> str | None:
-    """The run id a training job writes to (its metric rows carry it; the result once done)."""
-    if job.result is not None and getattr(job.result, "run_id", None):
-        return job.result.run_id
-    rows = job.metrics
-    return rows[-1].get("run_id") if rows else (job.kwargs.get("name") if job.kwargs.get("resume") else None)
 
 
 def _run_options() -> list[str]:
@@ -103,50 +81,6 @@ def _live(fn, rerun_when_done: bool = True):
 
 
 # ------------------------------------------------------------------------- live job panel
-_STEP = re.compile(r"step (\d+)/(\d+)")
-
-
-def _job_task(job) -> str | None:
-    """The task a training job trains for (its config's ``synth_task``)."""
-    cfg = job.kwargs.get("config")
-    task = cfg.get("synth_task") if isinstance(cfg, dict) else getattr(cfg, "synth_task", None)
-    return task if isinstance(task, str) else None
-
-
-def _job_step(job) -> tuple[int, int | None]:
-    """The one step count the page shows for a job (header, tile, Jobs and Saved-runs tables):
-    the loop's own "step N/M" while it runs, the run's final step once it has ended."""
-    m = _STEP.search(job.message or "")
-    total = int(m.group(2)) if m else None
-    if job.done and job.result is not None and getattr(job.result, "step", None) is not None:
-        return int(job.result.step), total
-    if m:
-        return int(m.group(1)), total
-    steps = [r["step"] for r in job.metrics if r.get("kind") == "train"]
-    return (steps[-1] if steps else 0), total
-
-
-def _job_text(job) -> str:
-    """The job's status line: the loop's message while it runs; once it has ended, how it ended
-    (a stopped job does not keep saying "validating 3/4")."""
-    if job.status in ACTIVE:
-        return job.message or job.status
-    step, total = _job_step(job)
-    reason = getattr(job.result, "stop_reason", None) if job.result is not None else None
-    where = f" at step {step}" + (f"/{total}" if total else "") if job.kind == "train" or step else ""
-    return f"{job.status}{where}" + (f" ({reason})" if reason else "")
-
-
-def _job_run(job) -> str:
-    """The run a job writes to, as it is saved (``...-2`` when its name was taken)."""
-    return _run_of(job) or f"{job.name} (starting)"
-
-
-def _job_label(job) -> str:
-    task = _job_task(job)
-    return f"{_job_run(job)}" + (f" · {task} task" if task else "") + f" · {job.status}"
-
-
 def live_panel(job_id: str, polling: bool = False) -> None:
     """The watched job's panel; drawn in a polling fragment while the job runs. When it ends the
     fragment asks for one full rerun before drawing anything, and the finished job's panel and
@@ -159,18 +93,18 @@ def live_panel(job_id: str, polling: bool = False) -> None:
         return
     if polling and job.done:
         st.rerun()  # one full rerun: the lists refresh, polling stops, the finished panel is drawn
-    hist = _history(job)
-    own = _run_of(job)
-    step, total = _job_step(job)
+    hist = job_history(job, STORE)
+    own = run_of(job)
+    step, total = job_step(job)
     c1, c2 = st.columns([4, 1])
-    c1.markdown(f"#### {STATUS_ICON.get(job.status, '')} {_job_label(job)}")
+    c1.markdown(f"#### {STATUS_ICON.get(job.status, '')} {job_label(job)}")
     if job.status in ("queued", "running"):
         c2.button("Stop", key=f"stop_{job.id}", icon=":material/stop:", on_click=job.stop, width="stretch")
     elif job.done:
         c2.button("Close", key=f"close_{job.id}", icon=":material/close:", on_click=_unwatch, width="stretch",
                   help="stop watching this job (its run stays under Saved runs)")
-    eta = f" · ETA {_fmt_s(job.eta)}" if job.eta is not None else ""
-    st.progress(job.progress, text=f"{_job_text(job)} · {_fmt_s(job.elapsed)} elapsed{eta}")
+    eta = f" · ETA {fmt_s(job.eta)}" if job.eta is not None else ""
+    st.progress(job.progress, text=f"{job_text(job)} · {fmt_s(job.elapsed)} elapsed{eta}")
     trains = [r for r in hist if r.get("kind") == "train"]
     vals = [r for r in hist if r.get("kind") == "val"]
     m = st.columns(5)
@@ -214,7 +148,7 @@ def finished_actions(job_id: str) -> None:
                            "; no best weights yet (stopped before its first validation): resume it below"),
                    icon=":material/pause_circle:")
     if usable:
-        backtest_button(r.run_id, _job_task(job))
+        backtest_button(r.run_id, job_task(job))
 
 
 def _unwatch() -> None:
@@ -277,109 +211,6 @@ def new_run_form() -> None:
     st.rerun()
 
 
-# ------------------------------------------------------------------------- jobs and runs
-def jobs_list() -> None:
-    jobs = REG.jobs("train") + REG.jobs("moirai")
-    if not jobs:
-        st.caption("No training jobs in this app process yet.")
-        return
-    rows = []
-    for j in jobs:
-        step, total = _job_step(j)
-        rows.append({"id": j.id, "run": _job_run(j), "task": _job_task(j), "status": j.status,
-                     "progress": round(j.progress, 4), "step": f"{step}/{total}" if total else step,
-                     "message": _job_text(j), "elapsed_s": round(j.elapsed, 1), "error": j.error})
-    st.dataframe(rows, hide_index=True,
-                 column_config={"progress": st.column_config.ProgressColumn("progress", min_value=0, max_value=1),
-                                "run": st.column_config.TextColumn("run", help="the run id it is saved under")})
-    ids = [j.id for j in jobs]
-    by_id = {j.id: j for j in jobs}
-    cur = st.query_params.get("job")
-    # keyed by the watched job: the picker shows it again after a switch (a finished job is not
-    # left selected once another is watched), and a new job's first choice is itself
-    pick = st.selectbox("Watch job", ids, index=ids.index(cur) if cur in ids else 0, key=f"tr_watch_{cur}",
-                        format_func=lambda i: f"{i} · {_job_run(by_id[i])}")
-    if pick != cur and st.button("Watch", key="tr_watch_btn", icon=":material/visibility:"):
-        _watch(pick)
-        st.rerun()
-
-
-def _live_rows(rows: list[dict]) -> list[dict]:
-    """Saved runs with the live state of the jobs training them (run.json is written at
-    checkpoints only): status, step and progress as the job reports them; a stopped run that
-    Backtest and Compare score from its best weights says so."""
-    live = {}
-    for j in REG.jobs("train") + REG.jobs("moirai"):
-        if (rid := _run_of(j)) is not None and (j.status in ACTIVE or rid not in live):
-            live[rid] = j
-    out = []
-    for r in rows:
-        j = live.get(r["run_id"])
-        r = {**r, "status": r["label"] if r.get("usable") else r["status"]}
-        if j is not None and j.status in ACTIVE:
-            r.update(status=j.status, progress=j.progress, step=_job_step(j)[0])
-        elif j is not None and j.done and j.result is not None and getattr(j.result, "step", None) is not None:
-            r["step"] = j.result.step  # the final step (run.json's "last" is the last checkpoint's)
-        out.append(r)
-    return out
-
-
-def runs_list() -> None:
-    rows = runs.list_runs(STORE)
-    if not rows:
-        st.caption(f"No saved runs in `{STORE}` yet.")
-        return
-    cols = ("run_id", "status", "progress", "task", "model", "featureset", "symbol", "freq", "step",
-            "best_val_score", "best_val_coverage_90", "created")
-    st.dataframe([{k: r.get(k) for k in cols} for r in _live_rows(rows)], hide_index=True,
-                 column_config={"progress": st.column_config.ProgressColumn("progress", min_value=0, max_value=1),
-                                "status": st.column_config.TextColumn("status", width="large")})
-    # labelled with its data and task, not its status: a label that changes when a job ends would
-    # lose the choice (the table above shows the status)
-    summaries = {r["run_id"]: r for r in rows}
-    rid = st.selectbox("Run", list(summaries), key="tr_run",
-                       format_func=lambda r: f"{r} ({bg.run_details(summaries[r])})")
-    try:
-        run = runs.load_run(rid, STORE)
-    except SynthwbError as exc:
-        state.show_error(exc)
-        return
-    busy = any(j.kwargs.get("name") == rid or (j.result is None and j.name == rid) for j in REG.active("train") + REG.active("moirai"))
-    busy = busy or run.status in ACTIVE
-    info = run.info
-    st.markdown(f"**{run.run_id}** · `{run.status}`" + (f" · {info.get('stop_reason')}" if info.get("stop_reason") else "")
-                + f" · step {run.last.get('step', 0)} / {info.get('total_steps', '?')}")
-    if run.error:
-        st.error(run.error, icon=":material/error:")
-        with st.expander("Traceback"):
-            st.code(info.get("traceback") or "", language="text")
-    a, b, c = st.columns(3)
-    can_resume = run.status in ("interrupted", "failed", "finished") and run.has_weights("last") and not busy
-    cfg = info.get("finetune_config") if run.kind == "moirai" else info.get("config")
-    more = a.number_input("Epochs (total) for resume", 1, 100_000, int((cfg or {}).get("epochs") or TrainConfig().epochs),
-                          key=f"tr_more_{rid}")
-    if a.button("Resume", key=f"tr_resume_{rid}", disabled=not can_resume, icon=":material/play_arrow:"):
-        kind = "moirai" if run.kind == "moirai" else "train"  # each kind of run resumes in its own job
-        job = REG.submit(kind, rid, JOB_KINDS.get(kind).obj, name=rid, featureset=None, config={"epochs": int(more)},
-                         store=STORE, root=ROOT, resume=True, **({} if kind == "moirai" else {"model_spec": None}))
-        _watch(job.id)
-        st.rerun()
-    new = b.text_input("New name", key=f"tr_rename_{rid}")
-    if b.button("Rename", key=f"tr_rename_btn_{rid}", disabled=busy or not new):
-        try:
-            runs.rename_run(rid, new, STORE)
-            st.rerun()
-        except SynthwbError as exc:
-            state.show_error(exc)
-    sure = c.checkbox("Yes, delete this run", key=f"tr_del_ok_{rid}")
-    if c.button("Delete", key=f"tr_del_{rid}", disabled=busy or not sure, icon=":material/delete:"):
-        try:
-            runs.delete_run(rid, STORE)
-            st.rerun()
-        except SynthwbError as exc:
-            state.show_error(exc)
-
-
 # ------------------------------------------------------------------------- page
 st.title("Train")
 guide(here="app_pages/train.py")
@@ -398,6 +229,6 @@ elif ids := _run_options():
 with st.expander("New training run", expanded=not job_id, icon=":material/add:"):
     new_run_form()
 st.subheader("Jobs")
-_live(jobs_list, rerun_when_done=not job_id)
+_live(lambda: jobs_list(REG, _watch), rerun_when_done=not job_id)
 st.subheader("Saved runs")
-_live(runs_list, rerun_when_done=not job_id)
+_live(lambda: runs_list(REG, STORE, ROOT, _watch), rerun_when_done=not job_id)

@@ -52,7 +52,7 @@ def test_train_page_runs_a_short_training_to_completion(lake_env, demo_lake, mon
     at.run()
     assert not at.exception
     md = " ".join(m.value for m in at.markdown)
-    assert "page run" in md and "`finished`" in md
+    assert "page-run" in md and "`finished`" in md
     assert any("page-run" in s.value and "finished at step 6" in s.value for s in at.success)
     assert runs.load_run("page-run", lake_env.store).status == "finished"
     assert at.selectbox(key="tr_run").value == "page-run"

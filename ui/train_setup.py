@@ -18,6 +18,7 @@ from synthwb.train.config import (
     config_param,
     profile_overrides,
 )
+from synthwb.train.estimate import format_seconds
 
 from . import state
 
@@ -128,3 +129,23 @@ def backtest_button(run_id: str, task) -> None:
             S["bt_task"] = task
         S["bt_autostart"] = True
         st.switch_page("app_pages/backtest.py")
+
+
+def trials_estimate(prefix: str, inputs, n_runs: int, unit: str) -> None:
+    """The time of one trial, measured on this machine as the Train page measures a run, times
+    the number of trials; on request (timing takes a few seconds)."""
+    fs, model, ctx, hor, config = inputs
+    c1, c2 = st.columns([1, 4], vertical_alignment="center")
+    if not c1.button("Estimate time", key=f"{prefix}_est", icon=":material/timer:"):
+        c2.caption(f"{n_runs} {unit}s; **Estimate time** times one on this machine before you start.")
+        return
+    try:
+        with st.spinner("Timing a few training steps on this machine..."):
+            est = _estimate(str(state.store_root()), str(state.lake_root()), fs, 0.0, model,
+                                  json.dumps(config, sort_keys=True), ctx, hor or 0)
+    except SynthwbError as exc:
+        state.show_error(exc)
+        return
+    one = est["seconds"]
+    c2.info(f"**Estimate:** one {unit} about {format_seconds(one)} ({est['text']}); {n_runs} {unit}s one after "
+            f"another about {format_seconds(one * n_runs)}.", icon=":material/timer:")

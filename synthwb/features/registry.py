@@ -37,7 +37,7 @@ __all__ = ["FEATURES", "Param", "FeatureItem", "FeatureSpec", "FeatureContext", 
 FEATURES = Registry("feature")
 
 # bump when a formula changes: cached frames keyed on an older version are not reused
-FEATURES_VERSION = "1"
+FEATURES_VERSION = "2"
 
 
 @dataclass
