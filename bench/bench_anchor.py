@@ -80,7 +80,7 @@ def run_series(label: str, root: Path, store: Path, asset_class: str, symbol: st
         times[info["run_id"]] = time.perf_counter() - t
         fitted.append(info["run_id"])
     t = time.perf_counter()
-    fs = create_featureset(name, Selection(asset_class, symbol, freq), default_spec(freq), SplitSpec(), root=root)
+    fs = create_featureset(name, Selection(asset_class, symbol, freq), default_spec(freq, realised=True), SplitSpec(), root=root)
     save_featureset(fs, store)
     print(f"[{label}] features {time.perf_counter() - t:.1f} s, rows {fs.rows}", flush=True)
     trained, raws = [], []

@@ -121,7 +121,7 @@ def test_presets_validate_and_the_default_spec_feeds_the_har_anchor():
     for name in PRESETS:
         rows = validate_spec(get_preset(name, n_features=5, context=64, horizon=24, bar_seconds=300))
         assert rows
-    assert set(har_columns()) <= set(default_spec("5min").columns())
+    assert set(har_columns()) <= set(default_spec("5min", realised=True).columns())
 
 
 def test_har_run_trains_and_forecasts_from_the_same_inputs(lake_env, demo_lake):
