@@ -47,7 +47,7 @@ def test_import_panel_shows_preview_and_mapping_then_imports(tmp_path):
         wait_idle(page, timeout_ms=120_000)
         page.locator('[data-testid="stFileUploaderDropzoneInput"]').set_input_files(str(src))
         main = page.locator('[data-testid="stMain"]')
-        main.get_by_text("Column mapping").wait_for(timeout=60_000)
+        main.get_by_text("Column mapping", exact=True).wait_for(timeout=60_000)
         wait_idle(page, timeout_ms=120_000)
         page.get_by_label("Symbol").fill("BTC")
         page.get_by_label("Symbol").press("Enter")
@@ -57,7 +57,7 @@ def test_import_panel_shows_preview_and_mapping_then_imports(tmp_path):
         main.locator('[data-testid="stSelectbox"]').filter(has_text="Frequency").click()
         page.get_by_role("option", name="1h", exact=True).click()
         wait_idle(page, timeout_ms=120_000)
-        main.get_by_text("Column mapping").scroll_into_view_if_needed()
+        main.get_by_text("Column mapping", exact=True).scroll_into_view_if_needed()
         page.screenshot(path=str(shots / "data_import_preview.png"), full_page=True)
         text = main.inner_text()
         for want in ("Preview", "Rows in file", "Inferred frequency", "First rows", "Last rows",
