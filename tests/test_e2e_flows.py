@@ -144,7 +144,7 @@ def test_moirai_page_previews_a_local_checkpoint(app, env):
     page = app
     go(page, "Moirai")
     main = page.locator('[data-testid="stMain"]')
-    main.get_by_text("Local folder", exact=True).click()
+    main.get_by_test_id("stRadioGroup").get_by_text("Local folder", exact=True).click()
     wait_idle(page, timeout_ms=60_000)
     box = main.get_by_label("Folder with config.json + model.safetensors")
     box.fill(env["MOIRAI_CKPT"])
