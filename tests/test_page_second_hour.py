@@ -66,6 +66,8 @@ def test_overlaying_a_saved_run_named_like_the_live_job_keeps_the_live_curves(la
         live = next(t for t in fig["data"] if t["meta"]["metric"] == "live-run-2 · train loss")
         assert live["x"][-1] == 3  # the live job's rows, not the saved run's
         jobs = next(d.value for d in at.dataframe if "elapsed_s" in d.value.columns)
+        # the registry is process-wide: jobs of earlier tests may be listed too
+        jobs = jobs[jobs["id"] == job.id].reset_index(drop=True)
         assert list(jobs["run"]) == ["live-run-2"]
         # one step count: the tile, the Jobs table and the Saved-runs table agree
         tile = next(m.value for m in at.metric if m.label == "Step")
