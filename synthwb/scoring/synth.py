@@ -47,6 +47,7 @@ from __future__ import annotations
 
 import math
 import os
+import threading
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -329,6 +330,10 @@ def score_paths(paths, realised, task: str | SynthTask = "24h", *, step_seconds:
     return ScoreResult(total, True, "", out)
 
 
+# values per chunk: about one forecast (~1 MB), so each chunk's passes stay in the core's cache
+CHUNK_VALUES = 150_000
+
+
 def score_batch(paths, realised, task: str | SynthTask = "24h", *, step_seconds: int | None = None,
                 threads: int | None = None, validator: str | None = None) -> BatchScore:
     """Score B forecasts at once: ``paths`` ``(B, n_paths, n_points)``, ``realised`` ``(B, n_points)``.
@@ -362,16 +367,20 @@ def score_batch(paths, realised, task: str | SynthTask = "24h", *, step_seconds:
     bad = np.zeros((b, 3), dtype=np.bool_)  # NaN, inf, zero
     term_values, crps_sorted, vol_values = kernels()
 
+    local = threading.local()
+
     def run(a: int) -> None:
         sl = slice(a, min(a + chunk, b))
-        buf = term_values(paths[sl], starts, ends, is_abs, np.empty((sl.stop - a, n_all, m)), bad[sl])
+        if getattr(local, "buf", None) is None:  # one buffer per thread, reused: no page faults per chunk
+            local.buf = np.empty((chunk, n_all, m))
+        buf = term_values(paths[sl], starts, ends, is_abs, local.buf[:sl.stop - a], bad[sl])
         if n_all > n_price:
             vol_values(paths[sl], stride, vol_k, vol_nb, n_price, buf)
         buf.sort(axis=-1)  # numpy's SIMD sort, in place, GIL released
         crps_sorted(buf, real[sl], raw[sl])
 
-    # about 1.4 M values (11 MB) per chunk; chunks run on threads (every kernel releases the GIL)
-    chunk = max(1, 1_400_000 // max(1, m * n_all))
+    # chunks of about CHUNK_VALUES values run on threads (every kernel releases the GIL)
+    chunk = max(1, CHUNK_VALUES // max(1, m * n_all))
     starts_at = range(0, b, chunk)
     if threads is None:
         threads = min(os.cpu_count() or 1, 8)
