@@ -23,7 +23,16 @@ from synthwb.scoring.synth import TASKS
 from ui import jobs as bg
 from ui import state
 from ui.getting_started import guide
-from ui.widgets import DEFAULT_BASELINES, task_label, validator_caption, validator_picker
+from ui.held_out import held_out_range
+from ui.widgets import (
+    DEFAULT_BASELINES,
+    classical_options,
+    classical_picker,
+    left_out_note,
+    task_label,
+    validator_caption,
+    validator_picker,
+)
 
 S = st.session_state
 
@@ -31,7 +40,7 @@ S = st.session_state
 HELD_OUT, DATES = "held-out test split", "dates"
 DEFAULT_ORIGINS = 100
 #: the settings a result depends on, by the label the page shows them with (the stale marker)
-INPUT_NAMES = {"runs": "Runs", "baselines": "Baselines", "task": "Task", "validator": "Validator",
+INPUT_NAMES = {"runs": "Runs", "baselines": "Baselines", "classical": "Classical", "task": "Task", "validator": "Validator",
                "period": "Test period", "from": "Test from", "to": "Test to", "origins": "Origins",
                "every": "Every k bars", "cadence": "Validator cadence", "paths": "Paths", "seed": "Seed",
                "uncal": "uncalibrated", "data": "sidebar data"}
@@ -41,7 +50,8 @@ def _inputs(sel) -> dict:
     """The page's settings a backtest result depends on, as they are now."""
     runs = list(S.get("bt_runs") or [])
     held_out = bool(runs) and S.get("bt_period", HELD_OUT) == HELD_OUT
-    return {"runs": runs, "baselines": list(S.get("bt_baselines") or []), "task": S.get("bt_task"),
+    return {"runs": runs, "baselines": list(S.get("bt_baselines") or []),
+            "classical": list(S.get("bt_classical") or []), "task": S.get("bt_task"),
             "validator": S.get("validator"), "period": HELD_OUT if held_out else DATES,
             "from": None if held_out else str(S.get("bt_from")), "to": None if held_out else str(S.get("bt_to")),
             "origins": S.get("bt_origins"), "every": None if S.get("bt_cadence") else S.get("bt_every"),
@@ -57,6 +67,7 @@ def _on_run(sel) -> None:
         spec = BacktestSpec.parse({
             "selection": None if runs else {"asset_class": sel.asset_class, "symbol": sel.symbol, "freq": sel.freq},
             "task": S.bt_task, "models": runs, "baselines": list(S.bt_baselines),
+            "classical": [classical_options()[x] for x in S.bt_classical],
             "start": None if held_out else datetime.combine(S.bt_from, time(), tzinfo=UTC),
             "end": None if held_out else datetime.combine(S.bt_to + timedelta(days=1), time(), tzinfo=UTC),
             "uncalibrated": bool(S.bt_uncal),
@@ -68,7 +79,8 @@ def _on_run(sel) -> None:
     except SynthwbError as exc:
         S.bt_error = exc
         return
-    label = f"{', '.join(runs + [b.label for b in spec.baselines])} · {spec.task} · validator {spec.validator}"
+    names = runs + [b.label for b in spec.baselines] + [c.label for c in spec.classical]
+    label = f"{', '.join(names)} · {spec.task} · validator {spec.validator}"
     bg.remember_inputs("bt_job", _inputs(sel))
     bg.submit("bt_job", "backtest", label, spec=spec)
 
@@ -85,13 +97,14 @@ def _setup(sel) -> None:
     info = {r["run_id"]: r for r in runs}
     if "bt_runs" in S:  # runs deleted since the last choice
         S.bt_runs = [r for r in S.bt_runs if r in info]
-    c1, c2 = st.columns(2)
+    c1, c2, c3 = st.columns([2, 1, 1])
     c1.multiselect("Runs", list(info), key="bt_runs", placeholder="none: baselines only", on_change=_runs_task,
                    args=(info,), format_func=lambda r: bg.run_option(info[r]),
                    help="finished runs, and stopped runs scored from their best weights")
     S.setdefault("bt_baselines", [b for b in DEFAULT_BASELINES if b in BASELINES])  # as on the Compare page
     c2.multiselect("Baselines", BASELINES.names(), key="bt_baselines",
                    help="GBM (historical / EWMA vol), GARCH(1,1), bootstrap: scored on the same origins")
+    classical_picker(c3, "bt_classical")
     lo, hi = sel.start.date(), (sel.end - timedelta(days=1)).date()
     S.setdefault("bt_from", lo + (hi - lo) / 4)
     S.setdefault("bt_to", hi)
@@ -116,7 +129,7 @@ def _setup(sel) -> None:
         c[1].date_input("Test from", key="bt_from", min_value=lo, max_value=hi)
         c[2].date_input("Test to", key="bt_to", min_value=lo, max_value=hi)
     else:  # greyed: the held-out split the origins are placed in, not the dates kept for "dates"
-        held = _held_out_range(tuple(S.bt_runs))
+        held = held_out_range(tuple(S.bt_runs))
         c[1].date_input("Test from", value=held[0] if held else None, key="bt_from_held", disabled=True,
                         help="the first bar of the runs' common held-out test split")
         c[2].date_input("Test to", value=held[1] if held else None, key="bt_to_held", disabled=True,
@@ -137,37 +150,10 @@ def _setup(sel) -> None:
     st.caption(f"Data: {where}. Realised prices come from the finest stored bars, joined by timestamp.")
     busy = bg.busy("bt_job")
     st.button("Run backtest", type="primary", icon=":material/play_arrow:", key="bt_go", on_click=_on_run,
-              args=(sel,), disabled=busy or not (S.bt_runs or S.bt_baselines))
+              args=(sel,), disabled=busy or not (S.bt_runs or S.bt_baselines or S.bt_classical))
     err = S.pop("bt_error", None)
     if err is not None:
         state.show_error(err)
-
-
-@st.cache_data(show_spinner=False, max_entries=32)
-def _held_out_range_cached(run_ids: tuple[str, ...], store: str, root: str, lake: str):
-    from synthwb.features.featureset import run_featureset
-    from synthwb.store.runs import load_run
-
-    lo, hi = [], []
-    for rid in run_ids:
-        try:
-            test = run_featureset(load_run(rid, store)).splits(root)["test"]
-        except SynthwbError:  # an ensemble or a run without a feature set: no split of its own
-            continue
-        if not test.is_empty():
-            lo.append(test["ts"].min())
-            hi.append(test["ts"].max())
-    return (max(lo).date(), min(hi).date()) if lo else None
-
-
-def _held_out_range(run_ids: tuple[str, ...]):
-    """(first, last) day of the runs' latest common held-out test split, or None."""
-    root = str(state.lake_root())
-    try:
-        return _held_out_range_cached(run_ids, str(state.store_root()), root,
-                                      state.inventory(root).select("end").to_series().max().isoformat())
-    except (SynthwbError, OSError, AttributeError):
-        return None
 
 
 def _table(res) -> None:
@@ -195,6 +181,7 @@ def _table(res) -> None:
                f"UTC · {res.task.name} task ({res.task.n_terms()} terms) · lower is better · realised "
                f"{res.meta['realised_freq']} bars, coverage {res.meta['realised_coverage']:.1%} · "
                f"{res.meta['elapsed_s']:.1f} s" + (f" · saved to `{res.meta['saved']}`" if res.meta.get("saved") else ""))
+    left_out_note(res.meta)
 
 
 def _fans(res) -> None:

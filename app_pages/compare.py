@@ -18,7 +18,15 @@ from synthwb.forecast.baselines import BASELINES
 from ui import jobs as bg
 from ui import state
 from ui.reward_view import reward_view
-from ui.widgets import DEFAULT_BASELINES, task_label, validator_caption, validator_picker
+from ui.widgets import (
+    DEFAULT_BASELINES,
+    classical_options,
+    classical_picker,
+    left_out_note,
+    task_label,
+    validator_caption,
+    validator_picker,
+)
 
 S = st.session_state
 
@@ -36,7 +44,7 @@ def _period(sel) -> tuple[datetime | None, datetime | None]:
 
 DEFAULT_ORIGINS = 100
 #: the settings a comparison depends on, by the label the page shows them with (the stale marker)
-INPUT_NAMES = {"runs": "Runs", "baselines": "Baselines", "task": "Task", "validator": "Validator",
+INPUT_NAMES = {"runs": "Runs", "baselines": "Baselines", "classical": "Classical", "task": "Task", "validator": "Validator",
                "origins": "Origins", "paths": "Paths", "seed": "Seed", "assets": "More assets",
                "period": "Test period", "data": "sidebar data"}
 
@@ -46,6 +54,7 @@ def _inputs(sel) -> dict:
     re-rank a result without new forecasts: not among them)."""
     start, end = _period(sel)
     return {"runs": list(S.get("cmp_runs") or []), "baselines": list(S.get("cmp_baselines") or []),
+            "classical": list(S.get("cmp_classical") or []),
             "task": S.get("cmp_task"), "validator": S.get("validator"), "origins": S.get("cmp_origins"),
             "paths": S.get("cmp_paths"), "seed": S.get("cmp_seed"), "assets": list(S.get("cmp_assets") or []),
             "period": None if start is None else f"{start:%Y-%m-%d} to {end:%Y-%m-%d}",
@@ -76,6 +85,7 @@ def _on_compare(sel, info: dict[str, dict]) -> None:
         start, end = _period(sel)
         req = cmp.CompareRequest(
             runs=list(S.cmp_runs), baselines=list(S.cmp_baselines), selection=sel, task=S.cmp_task,
+            classical=[classical_options()[x] for x in S.get("cmp_classical") or []],
             start=start, end=end, n_origins=int(S.cmp_origins), n_paths=int(S.cmp_paths), seed=int(S.cmp_seed),
             benchmark=S.get("cmp_bench"), method=S.cmp_method, assets=list(S.get("cmp_assets") or []),
             validator=S.get("validator"))  # the page's validator version (None: the newest)
@@ -100,7 +110,7 @@ def _setup(sel, runs: list[dict]) -> None:
     info = {r["run_id"]: r for r in usable}
     if "cmp_runs" in S:  # runs deleted or on another timeframe since the last choice
         S.cmp_runs = [r for r in S.cmp_runs if r in info]
-    c1, c2 = st.columns(2)
+    c1, c2, c3 = st.columns([2, 1, 1])
     c1.multiselect("Runs", run_ids, key="cmp_runs", placeholder="trained runs and saved ensembles",
                    format_func=lambda r: bg.run_option(info[r]), on_change=_runs_task, args=(info,),
                    help=f"finished runs (and stopped runs, scored from their best weights) on {sel.freq} bars" + (f"; {len(runs) - len(usable)} on other timeframes "
@@ -108,7 +118,8 @@ def _setup(sel, runs: list[dict]) -> None:
                                                                if len(runs) > len(usable) else ""))
     S.setdefault("cmp_baselines", [b for b in DEFAULT_BASELINES if b in BASELINES])  # as on the Backtest page
     c2.multiselect("Baselines", BASELINES.names(), key="cmp_baselines")
-    models = list(S.cmp_runs) + list(S.cmp_baselines)
+    classical_picker(c3, "cmp_classical")
+    models = list(S.cmp_runs) + list(S.cmp_baselines) + list(S.cmp_classical)
     c0, c1, c2, c3, c4, c5, c6 = st.columns([1, 1, 1, 1, 1, 2, 1])
     version = validator_picker(c0)
     c1.selectbox("Task", ["24h", "1h"], key="cmp_task", format_func=lambda t: task_label(t, version),
@@ -169,6 +180,7 @@ def _leaderboard(res: cmp.CompareResult) -> None:
                f"Benchmark **{res.benchmark}**; {res.n_origins} shared origins (where every model is valid); "
                f"win rate = share of origins scored lower than the benchmark (ties count half); lower scores are "
                f"better. Forecasts overlap h={res.lag} origins (used by the tests).")
+    left_out_note(res.backtest.meta)
     c1, c2 = st.columns([2, 3])
     c1.plotly_chart(cplots.relative_bars(res.board), width="stretch", key="cmp_relbars")
     tests = res.tests.filter(pl.col("method") == res.request.method)

@@ -73,6 +73,17 @@ def launch_browser(p):
     return p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROME_ARGS)
 
 
+def open_app(browser, url: str, height: int = 1100, timeout_ms: int = 120_000, **page_args):
+    """A new page of ``browser`` 1500 px wide at ``url``, drawn (:func:`wait_idle`), and the list
+    its uncaught JavaScript errors are collected in: ``(page, errors)``."""
+    page = browser.new_page(viewport={"width": 1500, "height": height}, **page_args)
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.goto(url)
+    wait_idle(page, timeout_ms=timeout_ms)
+    return page, errors
+
+
 def wait_idle(page, timeout_ms: int = 60000) -> None:
     """Wait until the app script has drawn its page and stopped running.
 

@@ -37,3 +37,29 @@ def wait_jobs(at: AppTest, timeout: float = 240) -> None:
     time.sleep(0.05)
     at.run()
     assert not at.exception, at.exception
+
+
+def backtest_page_summary(runs: list[str], baselines: tuple[str, ...] = ("gbm",), origins: int = 2,
+                          paths: int = 32, classical: tuple[str, ...] = ()):
+    """The Backtest page (demo sidebar) run on saved ``runs``, ``baselines`` and ``classical``
+    references (labels; none by default here, every one on the page) at ``origins`` origins of
+    ``paths`` paths and waited for: its summary table (no exception, no error shown)."""
+    at = open_page("backtest", **DEMO_SIDEBAR)
+    at.multiselect(key="bt_runs").set_value(list(runs))
+    at.multiselect(key="bt_baselines").set_value(list(baselines))
+    at.multiselect(key="bt_classical").set_value(list(classical))
+    at.number_input(key="bt_origins").set_value(origins)
+    at.number_input(key="bt_paths").set_value(paths)
+    at.button(key="bt_go").click().run()
+    wait_jobs(at, 300)
+    assert not at.error, [e.value for e in at.error]
+    return next(d.value for d in at.dataframe if "mean_score" in d.value.columns)
+
+
+def plotly_spec(at: AppTest) -> dict:
+    """The page's one plotly chart as its JSON spec (a second chart would be a stale copy)."""
+    import json
+
+    charts = at.get("plotly_chart")
+    assert len(charts) == 1, f"{len(charts)} curve charts: one view, no stale copy"
+    return json.loads(charts[0].proto.spec)

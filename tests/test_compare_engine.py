@@ -102,8 +102,8 @@ def test_cli_prints_the_engine_table(lake_env, demo_lake, tmp_path):
     res = compare(req, root=demo_lake, store=lake_env.store)
     out = io.StringIO()
     with redirect_stdout(out):
-        rc = main(["compare", "--root", str(demo_lake), "--store", str(lake_env.store), "--baselines",
-                   "gbm,bootstrap,garch", "--benchmark", "bootstrap", "--asset-class", "crypto", "--symbol", "BTC",
+        rc = main(["compare", "--classical", "none", "--root", str(demo_lake), "--store", str(lake_env.store), "--classical", "none",
+                   "--baselines", "gbm,bootstrap,garch", "--benchmark", "bootstrap", "--asset-class", "crypto", "--symbol", "BTC",
                    "--freq", "1min", "--task", "1h", "--start", "2024-01-10", "--end", "2024-01-16",
                    "--origins", "6", "--n-paths", "64", "--seed", "1", "--json"])
     assert rc == 0
@@ -117,10 +117,11 @@ def test_cli_prints_the_engine_table(lake_env, demo_lake, tmp_path):
 def test_cli_errors_are_one_line(lake_env, demo_lake, capsys):
     from synthwb.cli import main
 
-    rc = main(["compare", "--root", str(demo_lake), "--store", str(lake_env.store), "--baselines", "gbm"])
+    rc = main(["compare", "--classical", "none", "--root", str(demo_lake), "--store", str(lake_env.store), "--baselines", "gbm",
+               "--classical", "none"])
     assert rc == 2
     assert "at least two models" in capsys.readouterr().err
-    rc = main(["compare", "--root", str(demo_lake), "--store", str(lake_env.store), "--runs", "nope",
+    rc = main(["compare", "--classical", "none", "--root", str(demo_lake), "--store", str(lake_env.store), "--runs", "nope",
                "--baselines", "gbm"])
     assert rc == 2
     assert "nope" in capsys.readouterr().err
@@ -206,12 +207,12 @@ def test_cli_asset_weights_are_checked(lake_env, demo_lake):
     from contextlib import redirect_stderr
 
     with redirect_stderr(err):
-        rc = main(["compare", "--root", str(demo_lake), "--store", str(lake_env.store), "--baselines", "gbm,bootstrap",
+        rc = main(["compare", "--classical", "none", "--root", str(demo_lake), "--store", str(lake_env.store), "--baselines", "gbm,bootstrap",
                    "--asset-class", "crypto", "--symbol", "BTC", "--freq", "1min", "--reward",
                    "--asset-weight", "ETH=heavy"])
     assert rc == 2 and "ASSET=WEIGHT" in err.getvalue() and "Traceback" not in err.getvalue()
     err = io.StringIO()
     with redirect_stderr(err):
-        rc = main(["compare", "--root", str(demo_lake), "--store", str(lake_env.store), "--baselines", "gbm,bootstrap",
+        rc = main(["compare", "--classical", "none", "--root", str(demo_lake), "--store", str(lake_env.store), "--baselines", "gbm,bootstrap",
                    "--asset-class", "crypto", "--symbol", "BTC", "--freq", "1min", "--assets", "ETH"])
     assert rc == 2 and "--reward" in err.getvalue()

@@ -13,7 +13,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "scripts"))
-from screenshot import CHROMIUM, launch_browser, streamlit_server, wait_idle  # noqa: E402
+from screenshot import CHROMIUM, launch_browser, open_app, streamlit_server, wait_idle  # noqa: E402
 
 pytestmark = [pytest.mark.e2e,
               pytest.mark.skipif(not os.path.exists(CHROMIUM), reason=f"no Chromium at {CHROMIUM}")]
@@ -51,11 +51,7 @@ def browser():
 
 @pytest.mark.parametrize("path, heading", list(PAGES.items()))
 def test_page_opens_without_exception(server, browser, path, heading, tmp_path):
-    page = browser.new_page(viewport={"width": 1500, "height": 1100})
-    errors: list[str] = []
-    page.on("pageerror", lambda e: errors.append(str(e)))
-    page.goto(f"{server}/{path}")
-    wait_idle(page, timeout_ms=120_000)
+    page, errors = open_app(browser, f"{server}/{path}")
     page.get_by_role("heading", name=heading).first.wait_for(timeout=30_000)
     assert page.locator('[data-testid="stException"]').count() == 0
     assert errors == []

@@ -17,7 +17,7 @@ from feeds_support import FeedServer, make_bars
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "scripts"))
-from screenshot import CHROMIUM, launch_browser, streamlit_server, wait_idle  # noqa: E402
+from screenshot import CHROMIUM, launch_browser, open_app, streamlit_server, wait_idle  # noqa: E402
 
 pytestmark = [pytest.mark.e2e,
               pytest.mark.skipif(not os.path.exists(CHROMIUM), reason=f"no Chromium at {CHROMIUM}")]
@@ -43,11 +43,7 @@ def test_fetch_panel_in_the_browser(tmp_path):
                "SYNTHWB_CACHE_DIR": str(tmp_path / "cache"), **srv.env()}
         with streamlit_server(env) as base, sync_playwright() as p:
             browser = launch_browser(p)
-            page = browser.new_page(viewport={"width": 1500, "height": 1500})
-            errors: list[str] = []
-            page.on("pageerror", lambda e: errors.append(str(e)))
-            page.goto(base)
-            wait_idle(page, timeout_ms=120_000)
+            page, errors = open_app(browser, base, height=1500)
             main = page.locator('[data-testid="stMain"]')
             main.get_by_text("Fetch from the validator's feeds").first.scroll_into_view_if_needed()
             assets = main.locator('[data-testid="stMultiSelect"]').filter(has_text="Assets")

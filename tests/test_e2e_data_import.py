@@ -14,7 +14,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "scripts"))
-from screenshot import CHROMIUM, launch_browser, streamlit_server, wait_idle  # noqa: E402
+from screenshot import CHROMIUM, launch_browser, open_app, streamlit_server, wait_idle  # noqa: E402
 
 pytestmark = [pytest.mark.e2e,
               pytest.mark.skipif(not os.path.exists(CHROMIUM), reason=f"no Chromium at {CHROMIUM}")]
@@ -40,11 +40,7 @@ def test_import_panel_shows_preview_and_mapping_then_imports(tmp_path):
     shots.mkdir(parents=True, exist_ok=True)
     with streamlit_server(env) as base, sync_playwright() as p:
         browser = launch_browser(p)
-        page = browser.new_page(viewport={"width": 1500, "height": 1900})
-        errors: list[str] = []
-        page.on("pageerror", lambda e: errors.append(str(e)))
-        page.goto(base)
-        wait_idle(page, timeout_ms=120_000)
+        page, errors = open_app(browser, base, height=1900)
         page.locator('[data-testid="stFileUploaderDropzoneInput"]').set_input_files(str(src))
         main = page.locator('[data-testid="stMain"]')
         main.get_by_text("Column mapping", exact=True).wait_for(timeout=60_000)

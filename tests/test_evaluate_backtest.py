@@ -245,7 +245,7 @@ def test_trained_run_is_backtested_beside_baselines_and_saved(lake_env, demo_lak
     task_file = tmp_path / "task.json"
     task_file.write_text(json.dumps(CUSTOM_TASK))
     rc = main(["backtest", "--run", "bt-run", "--task", str(task_file), "--start", "2024-01-08", "--origins", "4",
-               "--n-paths", "32", "--seed", "5", "--baseline", "gbm", "--root", str(demo_lake),
+               "--n-paths", "32", "--seed", "5", "--baseline", "gbm", "--classical", "none", "--root", str(demo_lake),
                "--store", str(lake_env.store), "--json"])
     out = capsys.readouterr()
     assert rc == 0, out.err

@@ -15,7 +15,7 @@ from synthwb.evaluate.backtest import BacktestSpec, run_backtest
 from synthwb.evaluate.export import neutralise, to_csv, write_csvs
 
 ARGS = ["--asset-class", "crypto", "--symbol", "BTC", "--freq", "5min", "--start", "2024-01-09",
-        "--origins", "2", "--n-paths", "32", "--seed", "3", "--baseline", "gbm,bootstrap"]
+        "--origins", "2", "--n-paths", "32", "--seed", "3", "--baseline", "gbm,bootstrap", "--classical", "none"]
 
 
 def test_neutralise():
@@ -79,7 +79,7 @@ def test_csvs_round_trip_through_pandas(small, tmp_path):
 
 
 def test_cli_backtest_json_matches_engine(small, demo_lake, lake_env, capsys, tmp_path):
-    rc = main(["backtest", *ARGS, "--root", str(demo_lake), "--json", "--csv", str(tmp_path / "cli")])
+    rc = main(["backtest", "--classical", "none", *ARGS, "--root", str(demo_lake), "--json", "--csv", str(tmp_path / "cli")])
     out = capsys.readouterr()
     assert rc == 0, out.err
     data = json.loads(out.out)
@@ -91,21 +91,26 @@ def test_cli_backtest_json_matches_engine(small, demo_lake, lake_env, capsys, tm
 
 
 def test_cli_text_output_and_errors(demo_lake, lake_env, capsys):
-    assert main(["backtest", *ARGS, "--root", str(demo_lake)]) == 0
+    assert main(["backtest", "--classical", "none", *ARGS, "--root", str(demo_lake)]) == 0
     out = capsys.readouterr().out
     assert "mean_score" in out and "gbm" in out and "bootstrap" in out
     # no run and no selection
-    assert main(["backtest", "--root", str(demo_lake)]) == 2
+    assert main(["backtest", "--classical", "none", "--root", str(demo_lake)]) == 2
     assert "baselines-only" in capsys.readouterr().err
     # unknown task, unknown baseline, unknown run, missing symbol
-    assert main(["backtest", *ARGS, "--root", str(demo_lake), "--task", "2h"]) == 2
+    assert main(["backtest", "--classical", "none", *ARGS, "--root", str(demo_lake), "--task", "2h"]) == 2
     assert "unknown task" in capsys.readouterr().err
-    assert main(["backtest", *ARGS[:-1], "nope", "--root", str(demo_lake)]) == 2
+    assert main(["backtest", "--classical", "none", *ARGS[:-3], "nope", "--root", str(demo_lake)]) == 2
     assert "unknown baseline" in capsys.readouterr().err
-    assert main(["backtest", "--run", "no-such-run", "--root", str(demo_lake)]) == 2
+    assert main(["backtest", "--classical", "none", *ARGS[:-1], "gjr", "--root", str(demo_lake)]) == 2
+    err = capsys.readouterr().err
+    assert "unknown classical model 'gjr'" in err and "gjr-garch" in err and err.count("\n") == 1
+    assert main(["backtest", "--classical", "none", *ARGS[:-1], "gjr-garch:cauchy", "--root", str(demo_lake)]) == 2
+    assert "dist" in capsys.readouterr().err
+    assert main(["backtest", "--classical", "none", "--run", "no-such-run", "--root", str(demo_lake)]) == 2
     assert "no-such-run" in capsys.readouterr().err
     bad = ["--asset-class", "crypto", "--symbol", "XRP", "--freq", "5min"]
-    assert main(["backtest", *bad, "--root", str(demo_lake)]) == 2
+    assert main(["backtest", "--classical", "none", *bad, "--root", str(demo_lake)]) == 2
     assert "XRP" in capsys.readouterr().err
 
 
@@ -120,12 +125,12 @@ TODAY_1H = {("2024-01-09T00:00:00+00:00", "gbm"): 753.8844892169777,
             ("2024-01-14T02:34:00+00:00", "bootstrap"): 261.79365171483573,
             ("2024-01-19T05:14:00+00:00", "bootstrap"): 368.55968681964214}
 ARGS_1H = ["--asset-class", "crypto", "--symbol", "BTC", "--freq", "1min", "--task", "1h", "--start", "2024-01-09",
-           "--origins", "3", "--n-paths", "32", "--seed", "3", "--baseline", "gbm,bootstrap"]
+           "--origins", "3", "--n-paths", "32", "--seed", "3", "--baseline", "gbm,bootstrap", "--classical", "none"]
 
 
 def test_cli_backtest_2026_05_reproduces_the_old_numbers_and_records_the_version(demo_lake, lake_env, capsys,
                                                                                   tmp_path):
-    rc = main(["backtest", *ARGS_1H, "--validator", "2026-05", "--root", str(demo_lake), "--json",
+    rc = main(["backtest", "--classical", "none", *ARGS_1H, "--validator", "2026-05", "--root", str(demo_lake), "--json",
                "--csv", str(tmp_path / "old.csv")])
     out = capsys.readouterr()
     assert rc == 0, out.err
@@ -139,7 +144,7 @@ def test_cli_backtest_2026_05_reproduces_the_old_numbers_and_records_the_version
         assert set(df["validator_version"]) == {"2026-05"} and set(df["validator_source"]) == {
             "mode-network/synth-subnet@ec8a625"}
     # the default is the newest: the volatility term and the 1h start a minute earlier change the scores
-    assert main(["backtest", *ARGS_1H, "--root", str(demo_lake)]) == 0
+    assert main(["backtest", "--classical", "none", *ARGS_1H, "--root", str(demo_lake)]) == 0
     text = capsys.readouterr().out
     assert "scored with validator 2026-09 (synthdataco/synth-subnet@2cfb24b)" in text.splitlines()[0]
 
@@ -158,7 +163,7 @@ def test_cli_unknown_validator_is_one_error_line(demo_lake, lake_env, capsys, tm
 
 
 def test_cli_backtest_cadence(demo_lake, lake_env, capsys):
-    rc = main(["backtest", "--asset-class", "crypto", "--symbol", "BTC", "--freq", "1min", "--task", "1h",
+    rc = main(["backtest", "--classical", "none", "--asset-class", "crypto", "--symbol", "BTC", "--freq", "1min", "--task", "1h",
                "--start", "2024-01-10", "--end", "2024-01-10T03:00:00", "--origins", "100", "--n-paths", "8",
                "--baseline", "gbm", "--cadence", "--cadence-salt", "s1", "--root", str(demo_lake), "--json"])
     out = capsys.readouterr()
@@ -172,7 +177,7 @@ def test_cli_backtest_cadence(demo_lake, lake_env, capsys):
 
 
 def test_cli_compare_records_the_version(demo_lake, lake_env, capsys, tmp_path):
-    rc = main(["compare", "--baselines", "gbm,bootstrap", "--asset-class", "crypto", "--symbol", "BTC", "--freq",
+    rc = main(["compare", "--classical", "none", "--baselines", "gbm,bootstrap", "--asset-class", "crypto", "--symbol", "BTC", "--freq",
                "5min", "--start", "2024-01-09", "--origins", "3", "--n-paths", "16", "--validator", "2026-05",
                "--root", str(demo_lake), "--json", "--csv", str(tmp_path / "cmp.csv")])
     out = capsys.readouterr()
@@ -182,6 +187,6 @@ def test_cli_compare_records_the_version(demo_lake, lake_env, capsys, tmp_path):
     assert len(data["files"]) == 3
     for f in data["files"]:
         assert set(pl.read_csv(f)["validator_version"]) == {"2026-05"}, f
-    assert main(["compare", "--baselines", "gbm,bootstrap", "--asset-class", "crypto", "--symbol", "BTC", "--freq",
+    assert main(["compare", "--classical", "none", "--baselines", "gbm,bootstrap", "--asset-class", "crypto", "--symbol", "BTC", "--freq",
                  "5min", "--start", "2024-01-09", "--origins", "3", "--n-paths", "16", "--root", str(demo_lake)]) == 0
     assert "scored with validator 2026-09 (synthdataco/synth-subnet@2cfb24b)" in capsys.readouterr().out

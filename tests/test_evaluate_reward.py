@@ -363,7 +363,7 @@ def test_2026_09_window_and_beta_by_hand():
 def test_compare_reward_command_prints_the_shares(demo_lake, tmp_path, capsys):
     from synthwb.cli import main
 
-    args = ["compare", "--baselines", "gbm,garch,bootstrap", "--asset-class", "crypto", "--symbol", "BTC",
+    args = ["compare", "--classical", "none", "--baselines", "gbm,garch,bootstrap", "--asset-class", "crypto", "--symbol", "BTC",
             "--freq", "5min", "--task", "24h", "--start", "2024-01-06", "--origins", "5", "--n-paths", "32",
             "--root", str(demo_lake), "--store", str(tmp_path / "store"), "--reward"]
     assert main([*args, "--validator", OLD, "--json"]) == 0

@@ -197,7 +197,7 @@ def test_nan_weights_are_refused_at_load(env):
     with pytest.raises(SynthwbError, match=r"weights weights.safetensors of run 'done' hold NaN/inf values"):
         load_model("done", store=store)
     before = digest(store)
-    code, _, err = cli("backtest", "--run", "done", "--task", "1h", "--baseline", "none", "--origins", "3",
+    code, _, err = cli("backtest", "--classical", "none", "--run", "done", "--task", "1h", "--baseline", "none", "--origins", "3",
                        "--n-paths", "16")
     assert code == 2 and "hold NaN/inf values" in one_error_line(err) and "retrain the run" in err
     assert digest(store) == before  # no backtest folder saved beside the run
@@ -246,7 +246,7 @@ def listing(folder: Path) -> list[str]:
     return sorted(str(p.relative_to(folder)) for p in folder.rglob("*"))
 
 
-BACKTEST = ("backtest", "--asset-class", "crypto", "--symbol", "BTC", "--freq", "1min", "--task", "1h",
+BACKTEST = ("backtest", "--classical", "none", "--asset-class", "crypto", "--symbol", "BTC", "--freq", "1min", "--task", "1h",
             "--origins", "40", "--n-paths", "100", "--no-save")
 
 

@@ -19,7 +19,7 @@ from synthwb.data.schema import Selection
 from synthwb.store import runs as store_runs
 from synthwb.train import train
 from synthwb.train.config import PROFILES, TrainConfig, profile_overrides
-from synthwb.train.estimate import estimate_training, format_seconds
+from synthwb.train.estimate import TrainEstimate, estimate_training, format_seconds, n_validations
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -47,8 +47,27 @@ def test_the_estimate_predicts_the_runs_schedule_and_writes_nothing(tiny):
     assert est.steps_per_epoch * 2 == est.total_steps and est.epochs == 2
     assert est.n_validations == len(vals)  # every 5 steps and once at the end (no anchor)
     assert est.step_s > 0 and est.val_s > 0 and est.calibration_s == 0  # a GBM head: no calibration
-    assert est.seconds == pytest.approx(est.setup_s + est.total_steps * est.step_s + est.n_validations * est.val_s)
+    assert est.first_calls_s >= 0 and est.timed_steps >= 2  # the first calls once, then a mean of steps
+    assert est.seconds == pytest.approx(est.setup_s + est.first_calls_s + est.total_steps * est.step_s
+                                        + est.n_validations * est.val_s)
     assert f"{est.total_steps:,} steps" in est.text()
+
+
+def test_the_estimate_counts_the_loops_validations_and_what_a_run_pays_once():
+    """The schedule of the two profiles on the demo lake's 5-minute BTC set (254 batches an
+    epoch), counted by hand: quick validates at steps 0 (the anchor), 50 and 100; recommended
+    at 0, every 100 steps of its 1,016 (10) and at the end."""
+    quick, rec = TrainConfig.parse(profile_overrides("quick")), TrainConfig()
+    assert n_validations(100, 254, quick, anchored=True) == 3
+    assert n_validations(1016, 254, rec, anchored=True) == 12
+    assert n_validations(1016, 254, rec, anchored=False) == 11
+    assert n_validations(60, 80, rec, anchored=False) == 2  # every 40 steps (half an epoch): 40, 60
+    est = TrainEstimate(total_steps=1016, steps_per_epoch=254, epochs=4, n_validations=12, val_batches=4,
+                        step_s=0.1, val_s=6.0, calibration_s=20.0, setup_s=2.0, device="cpu", first_calls_s=3.0,
+                        timed_steps=30, early_stopping=True, startup_s=1.0)
+    assert est.seconds == pytest.approx(1.0 + 2.0 + 3.0 + 101.6 + 72.0 + 20.0)
+    assert est.text().endswith("about 3 min 20 s on cpu (less if early stopping ends it)")
+    assert "start, setup and first calls 6.0 s" in est.text()
 
 
 def test_an_anchored_run_counts_the_anchor_validation_and_the_calibration(tiny):
@@ -85,6 +104,7 @@ def test_cli_estimate_and_profile(tiny, demo_lake):
     assert r.returncode == 0, r.stderr
     out = json.loads(r.stdout)
     assert out["total_steps"] > 0 and out["seconds"] > 0 and out["steps_per_s"] > 0
+    assert out["startup_s"] > 0  # the command's own start, which `train` pays again (Linux: /proc)
     assert not (tiny.store / "e").exists()
     r = _cli("train", "--name", "q", *common, "--profile", "quick", "--max-steps", "4", "--no-progress", env=env)
     assert r.returncode == 0, r.stderr

@@ -143,6 +143,27 @@ def test_eta_extrapolates_from_progress_and_counts_down_while_nothing_advances()
     assert job.eta is None
 
 
+def test_eta_leaves_out_what_the_job_does_once_before_its_first_advance():
+    """A training run's setup and its untrained-model validation come before step 1: the rate is
+    the progress made since then, not since the start (issue 24: an ETA twice the run at start)."""
+    reg = JobRegistry()
+    gate = threading.Event()
+
+    def run(progress, stop_event):
+        time.sleep(0.6)  # setup, once
+        progress(0.1)
+        time.sleep(0.1)  # then 0.1 s per tenth: 0.8 s left
+        progress(0.2)
+        gate.wait(5)
+
+    job = reg.submit("test", "eta-start", run)
+    assert wait_until(lambda: job.progress == 0.2)
+    eta = job.eta
+    assert eta is not None and 0.5 < eta < 2.0  # about 0.8 s; from the start: 0.7 / 0.2 - 0.7 = 2.8 s
+    gate.set()
+    job.wait(5)
+
+
 def test_module_singleton():
     assert get_registry() is get_registry()
 

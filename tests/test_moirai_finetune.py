@@ -7,7 +7,14 @@ from datetime import UTC, datetime
 
 import numpy as np
 import pytest
-from moirai_support import btc5_bars, fs5_fixture, tiny_ckpt_fixture  # noqa: F401 - fixtures
+from moirai_support import (  # noqa: F401 - fixtures
+    TASK,
+    btc5_bars,
+    cli_backtest_and_compare,
+    fs5_fixture,
+    path_run,
+    tiny_ckpt_fixture,
+)
 from safetensors.torch import load_file
 
 from synthwb.core.errors import SpecError
@@ -15,9 +22,6 @@ from synthwb.store import runs
 
 SPEC = {"context": 64, "horizon": 16, "patch_size": 16, "covariates": ["volume", "rsi_14"], "samples": 100}
 CFG = {"max_steps": 4, "batch_size": 8, "val_every": 2, "log_every": 1, "max_val_windows": 16, "patience": 0}
-TASK = {"name": "1h-5min", "step_seconds": 300, "n_points": 13,
-        "intervals": [{"name": "5min", "seconds": 300}, {"name": "30min", "seconds": 1800},
-                      {"name": "60min_abs", "seconds": 3600}]}
 
 
 def _train(ckpt, fs, store, name="ft", spec=None, cfg=None, **kw):
@@ -160,10 +164,7 @@ def test_cli_forecast_checkpoints_and_train(tiny_ckpt, fs5, demo_lake, capsys, t
 def test_moirai_and_path_runs_in_backtest_and_compare_cli(tiny_ckpt, fs5, demo_lake, capsys, tmp_path):
     """A zero-shot Moirai run saved with ``train --moirai --finetune none`` is a run like any
     other: ``backtest --run`` and ``compare --runs`` score it beside a path model and gbm."""
-    from train_support import tiny_config
-
     from synthwb.cli import main
-    from synthwb.train.loop import train
 
     _, store = fs5
     assert main(["train", "--name", "zs", "--features", "btc5", "--store", str(store), "--root", str(demo_lake),
@@ -171,17 +172,5 @@ def test_moirai_and_path_runs_in_backtest_and_compare_cli(tiny_ckpt, fs5, demo_l
                  "--patch-size", "16", "--samples", "100", "--json"]) == 0
     zs = json.loads(capsys.readouterr().out)["run_id"]
     assert runs.load_run(zs, store).kind == "moirai"
-    path = train("pm", "btc5", "dlinear-gbm", tiny_config(max_steps=2, synth_task=TASK), store=store,
-                 root=demo_lake, context=32, horizon=12).run_id
-    task = tmp_path / "task.json"
-    task.write_text(json.dumps(TASK))
-    common = ["--store", str(store), "--root", str(demo_lake), "--task", str(task), "--start", "2024-01-12",
-              "--end", "2024-01-14", "--origins", "4", "--n-paths", "64", "--json"]
-    assert main(["backtest", "--run", zs, "--baseline", "gbm", *common]) == 0
-    doc = json.loads(capsys.readouterr().out)
-    models = {r["model"]: r for r in doc["summary"]}
-    assert set(models) == {zs, "gbm"} and models[zs]["n_origins"] == 4 and models[zs]["n_invalid"] == 0
-    assert main(["compare", "--runs", f"{zs},{path}", "--baselines", "gbm", "--benchmark", "gbm", *common]) == 0
-    board = {r["model"]: r for r in json.loads(capsys.readouterr().out)["leaderboard"]}
-    assert set(board) == {zs, path, "gbm"}
-    assert all(board[m]["n_origins"] == 4 and np.isfinite(board[m]["mean"]) for m in board)
+    path = path_run("pm", store, demo_lake)
+    cli_backtest_and_compare(capsys, store, demo_lake, tmp_path, zs, [path])

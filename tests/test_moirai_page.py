@@ -3,8 +3,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from apptest_support import DEMO_SIDEBAR, open_page
-from moirai_support import tiny_ckpt_fixture  # noqa: F401 - fixture
+from apptest_support import DEMO_SIDEBAR, backtest_page_summary, open_page
+from moirai_support import (
+    moirai_page_preview,
+    tiny_ckpt_fixture,  # noqa: F401 - fixture
+)
 from streamlit.testing.v1 import AppTest
 from train_support import make_featureset
 
@@ -40,14 +43,8 @@ def test_page_previews_saves_and_finetunes(page_env, demo_lake, tiny_ckpt):
     at.selectbox(key="mo_patch").select(8)
     at.run()
     assert any("max_seq_len 512" in w.value for w in at.warning)
-    at.number_input(key="mo_context").set_value(64)
     at.selectbox(key="mo_patch").select(16)
-    at.number_input(key="mo_prev_paths").set_value(100)
-    at.button(key="mo_preview").click()
-    at.run()
-    assert not at.exception, at.exception
-    assert not at.error
-    assert any("median at the horizon" in c.value for c in at.caption)
+    moirai_page_preview(at, context=64, paths=100)
 
     at.number_input(key="mo_horizon").set_value(288)  # the 24h task on 5-minute bars
     at.text_input(key="mo_name").input("zs page")
@@ -75,23 +72,14 @@ def test_page_previews_saves_and_finetunes(page_env, demo_lake, tiny_ckpt):
     assert (runs.run_dir("ft-page", page_env) / "weights.safetensors").is_file()
 
     # both Moirai runs are scored by the Backtest and Compare pages beside gbm
-    bt = open_page("backtest", **DEMO_SIDEBAR)
-    bt.multiselect(key="bt_runs").set_value(["zs-page", "ft-page"])
-    bt.multiselect(key="bt_baselines").set_value(["gbm"])
-    bt.number_input(key="bt_origins").set_value(2)
-    bt.number_input(key="bt_paths").set_value(32)
-    bt.button(key="bt_go").click().run()
-    assert get_registry().wait_all(timeout=300)
-    bt.run()
-    assert not bt.exception, bt.exception
-    assert not bt.error, [e.value for e in bt.error]
-    summary = next(d.value for d in bt.dataframe if "mean_score" in d.value.columns)
+    summary = backtest_page_summary(["zs-page", "ft-page"])
     assert set(summary["model"]) == {"zs-page", "ft-page", "gbm"}
     assert (summary["n_invalid"] == 0).all()
 
     cmp = open_page("compare", **DEMO_SIDEBAR)
     cmp.multiselect(key="cmp_runs").set_value(["zs-page", "ft-page"]).run()
     cmp.multiselect(key="cmp_baselines").set_value(["gbm"]).run()
+    cmp.multiselect(key="cmp_classical").set_value([]).run()
     cmp.number_input(key="cmp_origins").set_value(2)
     cmp.number_input(key="cmp_paths").set_value(32)
     cmp.run()

@@ -7,15 +7,18 @@ from datetime import timedelta
 
 import numpy as np
 import pytest
-from moirai_support import btc5_bars, fs5_fixture  # noqa: F401 - fixtures
+from moirai_support import (
+    btc5_bars,
+    cli_backtest_and_compare,
+    fs5_fixture,  # noqa: F401 - fixture
+    moirai_page_preview,
+    path_run,
+)
 
 from synthwb.core.errors import SpecError
 from synthwb.store import runs
 
 SPEC = {"context": 64, "horizon": 24, "patch_size": "auto", "covariates": ["volume"], "samples": 100}
-TASK = {"name": "1h-5min", "step_seconds": 300, "n_points": 13,
-        "intervals": [{"name": "5min", "seconds": 300}, {"name": "30min", "seconds": 1800},
-                      {"name": "60min_abs", "seconds": 3600}]}
 
 
 @pytest.fixture(scope="module", name="tiny2")
@@ -80,13 +83,10 @@ def test_quantiles_are_uni2ts_own_and_paths_follow_them(tiny2, fs5, demo_lake):
 def test_zero_shot_moirai2_run_backtest_and_compare_cli(tiny2, fs5, demo_lake, capsys, tmp_path):
     """A zero-shot Moirai 2 run is saved, then backtested and compared from the CLI beside a
     path model, a Moirai 1 run and the baselines; fine-tuning it is refused with the reason."""
-    from train_support import tiny_config
-
     from synthwb.cli import main
     from synthwb.forecast.kinds import load_forecaster
     from synthwb.forecast.quantiles import QuantilePathForecaster
     from synthwb.moirai.checkpoints import make_tiny_checkpoint
-    from synthwb.train.loop import train
 
     _, store = fs5
     base = ["--features", "btc5", "--store", str(store), "--root", str(demo_lake)]
@@ -103,21 +103,8 @@ def test_zero_shot_moirai2_run_backtest_and_compare_cli(tiny2, fs5, demo_lake, c
     assert main(["train", "--name", "zs1", *base, "--moirai", str(tiny1), "--finetune", "none", "--context", "64",
                  "--horizon", "13", "--patch-size", "16", "--samples", "64", "--json"]) == 0
     zs1 = json.loads(capsys.readouterr().out)["run_id"]
-    path = train("pm2", "btc5", "dlinear-gbm", tiny_config(max_steps=2, synth_task=TASK), store=store,
-                 root=demo_lake, context=32, horizon=12).run_id
-    task = tmp_path / "task.json"
-    task.write_text(json.dumps(TASK))
-    common = ["--store", str(store), "--root", str(demo_lake), "--task", str(task), "--start", "2024-01-12",
-              "--end", "2024-01-14", "--origins", "4", "--n-paths", "64", "--json"]
-    assert main(["backtest", "--run", zs2, "--baseline", "gbm", *common]) == 0
-    doc = json.loads(capsys.readouterr().out)
-    models = {r["model"]: r for r in doc["summary"]}
-    assert set(models) == {zs2, "gbm"} and models[zs2]["n_origins"] == 4 and models[zs2]["n_invalid"] == 0
-    assert main(["compare", "--runs", f"{zs2},{zs1},{path}", "--baselines", "gbm,gbm_ewma", "--benchmark", "gbm",
-                 *common]) == 0
-    board = {r["model"]: r for r in json.loads(capsys.readouterr().out)["leaderboard"]}
-    assert set(board) == {zs2, zs1, path, "gbm", "gbm_ewma"}
-    assert all(board[m]["n_origins"] == 4 and np.isfinite(board[m]["mean"]) for m in board)
+    path = path_run("pm2", store, demo_lake)
+    cli_backtest_and_compare(capsys, store, demo_lake, tmp_path, zs2, [zs1, path], ("gbm", "gbm_ewma"))
 
 
 def test_cli_forecast_and_checkpoint_rows(tiny2, fs5, demo_lake, capsys):
@@ -146,11 +133,10 @@ def test_moirai_page_previews_and_saves_a_moirai2_run(page_env, demo_lake, tiny2
     previews a fan chart and saves a zero-shot run that the Backtest page scores beside gbm."""
     from pathlib import Path
 
-    from apptest_support import DEMO_SIDEBAR, open_page
+    from apptest_support import backtest_page_summary
     from streamlit.testing.v1 import AppTest
     from train_support import make_featureset
 
-    from synthwb.jobs.registry import get_registry
 
     make_featureset(demo_lake, page_env, name="btc5", freq="5min")
     at = AppTest.from_file(str(Path(__file__).resolve().parents[1] / "app_pages" / "moirai.py"), default_timeout=120)
@@ -160,14 +146,7 @@ def test_moirai_page_previews_and_saves_a_moirai2_run(page_env, demo_lake, tiny2
     at.run()
     assert not at.exception, at.exception
     assert any("9 quantiles per step" in c.value for c in at.caption)
-    at.number_input(key="mo_context").set_value(64)
-    at.number_input(key="mo_horizon").set_value(24)
-    at.number_input(key="mo_prev_paths").set_value(200)
-    at.button(key="mo_preview").click()
-    at.run()
-    assert not at.exception, at.exception
-    assert not at.error, [e.value for e in at.error]
-    assert any("median at the horizon" in c.value for c in at.caption)
+    moirai_page_preview(at, context=64, horizon=24, paths=200)
     at.number_input(key="mo_horizon").set_value(288)
     at.text_input(key="mo_name").input("m2 page")
     at.button(key="mo_save_zs").click()
@@ -176,15 +155,5 @@ def test_moirai_page_previews_and_saves_a_moirai2_run(page_env, demo_lake, tiny2
     info = runs.read_info("m2-page", page_env)
     assert info["kind"] == "moirai" and info["moirai"]["family"] == "moirai-2"
 
-    bt = open_page("backtest", **DEMO_SIDEBAR)
-    bt.multiselect(key="bt_runs").set_value(["m2-page"])
-    bt.multiselect(key="bt_baselines").set_value(["gbm"])
-    bt.number_input(key="bt_origins").set_value(2)
-    bt.number_input(key="bt_paths").set_value(32)
-    bt.button(key="bt_go").click().run()
-    assert get_registry().wait_all(timeout=300)
-    bt.run()
-    assert not bt.exception, bt.exception
-    assert not bt.error, [e.value for e in bt.error]
-    summary = next(d.value for d in bt.dataframe if "mean_score" in d.value.columns)
+    summary = backtest_page_summary(["m2-page"])
     assert set(summary["model"]) == {"m2-page", "gbm"} and (summary["n_invalid"] == 0).all()

@@ -52,7 +52,9 @@ def test_baselines_only_backtest_renders_and_matches_cli(demo_env, capsys):
 
     tables = [d.value for d in at.dataframe]
     summary = next(t for t in tables if "mean_score" in t.columns)
-    assert set(summary["model"]) == {"gbm", "bootstrap"}
+    # the classical forecasters are in the table by default, as in the CLI's
+    assert set(summary["model"]) == {"gbm", "bootstrap", "garch-t", "gjr-garch-t", "egarch-t", "har-rv-t"}
+    assert set(summary.loc[summary["model"].str.endswith("-t"), "kind"]) == {"classical"}
     charts = at.get("plotly_chart")
     assert len(charts) >= 4  # fan, terminal, trajectories, intervals, over origins
     assert len(at.get("download_button")) == 3
@@ -69,6 +71,7 @@ def test_baselines_only_backtest_renders_and_matches_cli(demo_env, capsys):
 def test_bad_period_shows_a_message_not_a_traceback(demo_env):
     at = open_page()
     at.multiselect(key="bt_baselines").set_value(["gbm"])
+    at.multiselect(key="bt_classical").set_value([])
     at.date_input(key="bt_from").set_value(date(2024, 1, 19))
     at.date_input(key="bt_to").set_value(date(2024, 1, 19))
     at.number_input(key="bt_paths").set_value(16)
@@ -89,6 +92,7 @@ def test_a_trained_run_gives_the_same_numbers_on_the_page_and_the_cli(demo_env, 
     at = open_page()
     at.multiselect(key="bt_runs").set_value(["page-bt"])
     at.multiselect(key="bt_baselines").set_value(["gbm"])
+    at.multiselect(key="bt_classical").set_value([])
     at.number_input(key="bt_origins").set_value(2)
     at.number_input(key="bt_paths").set_value(32)
     at.number_input(key="bt_seed").set_value(3)
@@ -105,7 +109,7 @@ def test_a_trained_run_gives_the_same_numbers_on_the_page_and_the_cli(demo_env, 
     # the page scores the run before and after its calibration, as --uncalibrated (one row when
     # the calibration fitted the identity)
     assert {"page-bt", "gbm"} <= set(summary["model"])
-    rc = main(["backtest", "--run", "page-bt", "--baseline", "gbm", "--origins", "2", "--n-paths", "32",
+    rc = main(["backtest", "--classical", "none", "--run", "page-bt", "--baseline", "gbm", "--origins", "2", "--n-paths", "32",
                "--seed", "3", "--no-save", "--json", "--uncalibrated"])
     assert rc == 0
     out = json.loads(capsys.readouterr().out)
@@ -122,7 +126,7 @@ def test_a_trained_run_gives_the_same_numbers_on_the_page_and_the_cli(demo_env, 
     wait_jobs(at, 300)
     assert any("2 of 2 origins lie before" in w.value for w in at.warning), [w.value for w in at.warning]
     summary = next(d.value for d in at.dataframe if "mean_score" in d.value.columns)
-    rc = main(["backtest", "--run", "page-bt", "--baseline", "gbm", "--start", "2024-01-05", "--end", "2024-01-10",
+    rc = main(["backtest", "--classical", "none", "--run", "page-bt", "--baseline", "gbm", "--start", "2024-01-05", "--end", "2024-01-10",
                "--origins", "2", "--n-paths", "32", "--seed", "3", "--no-save", "--json", "--uncalibrated"])
     assert rc == 0
     out = json.loads(capsys.readouterr().out)
@@ -187,6 +191,7 @@ def test_a_stopped_run_is_picked_and_backtested_from_its_best_weights(demo_env, 
     assert picker.options == [f"{rid} (BTC 5min bars; {label})"]
     picker.set_value([rid])
     at.multiselect(key="bt_baselines").set_value(["gbm"])
+    at.multiselect(key="bt_classical").set_value([])
     at.number_input(key="bt_origins").set_value(2)
     at.number_input(key="bt_paths").set_value(32)
     at.checkbox(key="bt_uncal").uncheck()
@@ -198,7 +203,7 @@ def test_a_stopped_run_is_picked_and_backtested_from_its_best_weights(demo_env, 
     summary = next(d.value for d in at.dataframe if "mean_score" in d.value.columns).set_index("model")
     assert summary.loc[rid, "note"] == label and summary.loc["gbm", "note"] == ""
     # the CLI gives the same scores for it
-    assert main(["backtest", "--run", rid, "--baseline", "gbm", "--origins", "2", "--n-paths", "32", "--no-save",
+    assert main(["backtest", "--classical", "none", "--run", rid, "--baseline", "gbm", "--origins", "2", "--n-paths", "32", "--no-save",
                  "--json"]) == 0
     cli = {r["model"]: r["mean_score"] for r in json.loads(capsys.readouterr().out)["summary"]}
     assert summary["mean_score"].to_dict() == pytest.approx(cli, rel=1e-12)
@@ -217,6 +222,7 @@ def test_validator_picker_and_cadence_reach_the_engine(demo_env, capsys):
     assert at.session_state["validator"] == "2026-05"
     assert "1h (121 terms)" in at.selectbox(key="bt_task").options
     at.multiselect(key="bt_baselines").set_value(["gbm"])
+    at.multiselect(key="bt_classical").set_value([])
     at.selectbox(key="bt_task").set_value("1h")
     at.date_input(key="bt_from").set_value(date(2024, 1, 10))
     at.date_input(key="bt_to").set_value(date(2024, 1, 10))

@@ -51,7 +51,7 @@ def test_compare_page_runs_a_comparison_like_the_cli(page_env, demo_lake):
 
     out = io.StringIO()
     with redirect_stdout(out):
-        rc = main(["compare", "--root", str(demo_lake), "--store", str(page_env), "--baselines", "gbm,bootstrap,garch",
+        rc = main(["compare", "--classical", "none", "--root", str(demo_lake), "--store", str(page_env), "--baselines", "gbm,bootstrap,garch",
                    "--benchmark", "bootstrap", "--asset-class", sel.asset_class, "--symbol", sel.symbol, "--freq",
                    sel.freq, "--task", "1h", "--start", sel.start.isoformat(), "--end", sel.end.isoformat(),
                    "--origins", "6", "--n-paths", "64", "--seed", "0", "--json"])
@@ -106,6 +106,7 @@ def test_ensemble_builder_saves_a_run_that_can_be_compared(page_env, demo_lake):
     assert "page-mix (BTC 5min bars)" in at.multiselect(key="cmp_runs").options
     at.multiselect(key="cmp_runs").set_value(["page-mix"]).run()
     at.multiselect(key="cmp_baselines").set_value(["gbm"]).run()
+    at.multiselect(key="cmp_classical").set_value([]).run()
     at.selectbox(key="cmp_task").set_value("1h")
     at.number_input(key="cmp_origins").set_value(4)
     at.number_input(key="cmp_paths").set_value(32)
@@ -180,6 +181,7 @@ def test_three_runs_and_two_baselines_with_a_fitted_ensemble(page_env, demo_lake
     at.selectbox(key="cmp_task").set_value("1h").run()
     at.multiselect(key="cmp_runs").set_value([a, b, "fitted-mix"]).run()
     at.multiselect(key="cmp_baselines").set_value(["gbm", "bootstrap"]).run()
+    at.multiselect(key="cmp_classical").set_value([]).run()  # the classical defaults: tests/test_classical_refs.py
     at.number_input(key="cmp_origins").set_value(4)
     at.number_input(key="cmp_paths").set_value(32)
     at.run()

@@ -31,7 +31,7 @@ def _compare_on_cli(lake, store, sel, baselines: str, origins: int, *extra: str)
 
     out = io.StringIO()
     with redirect_stdout(out):
-        rc = main(["compare", "--root", str(lake), "--store", str(store), "--baselines", baselines,
+        rc = main(["compare", "--classical", "none", "--root", str(lake), "--store", str(store), "--baselines", baselines,
                    "--asset-class", sel.asset_class, "--symbol", sel.symbol, "--freq", sel.freq, "--task", "24h",
                    "--start", sel.start.isoformat(), "--end", sel.end.isoformat(), "--origins", str(origins),
                    "--n-paths", "32", "--seed", "0", "--reward", *extra, "--json"])

@@ -4,8 +4,8 @@ keyed by run id, the Moirai page offline, the charts' legends and colours, the d
 from __future__ import annotations
 
 import polars as pl
-from apptest_support import DEMO_SIDEBAR, open_page, wait_jobs
-from train_support import CONTEXT, HORIZON, make_featureset, tiny_config
+from apptest_support import DEMO_SIDEBAR, open_page, plotly_spec, wait_jobs
+from train_support import CONTEXT, HORIZON, held_training_job, make_featureset, tiny_config
 
 
 def _texts(at, kind: str) -> list[str]:
@@ -43,16 +43,13 @@ def test_pickers_show_the_saved_name_and_the_target_task(page_env, demo_lake):
 
 # ----------------------------------------------------------------------------- Train page
 def test_overlaying_a_saved_run_named_like_the_live_job_keeps_the_live_curves(lake_env, demo_lake, monkeypatch):
-    from test_page_train import _figure, _holding_job
-
     from synthwb.train import train
 
     monkeypatch.setenv("SYNTHWB_DATA_DIR", str(demo_lake))
     make_featureset(demo_lake, lake_env.store)
     train("live run", "tiny", "dlinear-gbm", tiny_config(max_steps=4, loss="crps"), store=lake_env.store,
           root=demo_lake, context=CONTEXT, horizon=HORIZON)
-    job, release = _holding_job(lake_env.store, demo_lake, "live run")  # saved as live-run-2
-    try:
+    with held_training_job(lake_env.store, demo_lake, "live run") as job:  # saved as live-run-2
         at = open_page("train")
         at.session_state["train_watch"] = job.id
         at.run()
@@ -61,7 +58,7 @@ def test_overlaying_a_saved_run_named_like_the_live_job_keeps_the_live_curves(la
         assert "live-run-2" in header and "running" in header
         assert at.multiselect(key="tr_curves_runs").options == ["live-run (BTC 15min bars)"]
         at.multiselect(key="tr_curves_runs").set_value(["live-run"]).run()
-        fig = _figure(at)
+        fig = plotly_spec(at)
         assert [t["name"] for t in fig["data"] if t.get("showlegend")] == ["live-run-2", "live-run"]
         live = next(t for t in fig["data"] if t["meta"]["metric"] == "live-run-2 · train loss")
         assert live["x"][-1] == 3  # the live job's rows, not the saved run's
@@ -73,10 +70,6 @@ def test_overlaying_a_saved_run_named_like_the_live_job_keeps_the_live_curves(la
         tile = next(m.value for m in at.metric if m.label == "Step")
         saved = next(d.value for d in at.dataframe if "best_val_score" in d.value.columns).set_index("run_id")
         assert str(tile).split("/")[0] == str(jobs["step"][0]).split("/")[0] == str(saved.loc["live-run-2", "step"])
-    finally:
-        job.stop()
-        release.set()
-    assert job.wait(120) and job.status == "interrupted"
     at.run()
     assert not at.exception, at.exception
     # a stopped run: its status line says how it ended (no "validating"), and it can be backtested

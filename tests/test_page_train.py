@@ -4,10 +4,10 @@ from __future__ import annotations
 import time
 
 import pytest
-from apptest_support import APP
+from apptest_support import APP, plotly_spec
 from apptest_support import open_page as open_app
 from streamlit.testing.v1 import AppTest
-from train_support import make_featureset
+from train_support import held_training_job, make_featureset
 
 from synthwb.jobs.registry import get_registry
 from synthwb.store import runs
@@ -173,40 +173,6 @@ def test_defaults_on_a_cpu_are_quick_with_an_estimate_and_the_recommended_one_cl
     assert not at.exception
 
 
-def _holding_job(store, root, name: str, hold_at: int = 3):
-    """A real training job (tiny run, real thread) that holds inside its progress callback at
-    step ``hold_at`` until released: the page is looked at while the job is mid-run."""
-    import threading
-
-    from train_support import CONTEXT, HORIZON, tiny_config
-
-    from synthwb.jobs.adapters import train_job
-
-    reached, release = threading.Event(), threading.Event()
-
-    def holding(progress, stop_event, **kw):
-        def cb(fraction=None, metrics=None, message=None):
-            progress(fraction, metrics, message)
-            if metrics and metrics.get("kind") == "train" and metrics["step"] == hold_at:
-                reached.set()
-                release.wait(120)
-        return train_job(cb, stop_event, **kw)
-
-    job = get_registry().submit("train", name, holding, name=name, featureset="tiny", model_spec="dlinear-gbm",
-                                config=tiny_config(max_steps=50, val_every=20, loss="crps"), store=str(store),
-                                root=str(root), context=CONTEXT, horizon=HORIZON)
-    assert reached.wait(180), "the job did not reach the held step"
-    return job, release
-
-
-def _figure(at) -> dict:
-    import json
-
-    charts = at.get("plotly_chart")
-    assert len(charts) == 1, f"{len(charts)} curve charts: one view, no stale copy"
-    return json.loads(charts[0].proto.spec)
-
-
 def test_live_tables_and_tensorboard_like_curves(lake_env, demo_lake, monkeypatch):
     from train_support import CONTEXT, HORIZON, tiny_config
 
@@ -216,8 +182,7 @@ def test_live_tables_and_tensorboard_like_curves(lake_env, demo_lake, monkeypatc
     make_featureset(demo_lake, lake_env.store)
     train("older run", "tiny", "dlinear-gbm", tiny_config(max_steps=4, loss="crps"), store=lake_env.store,
           root=demo_lake, context=CONTEXT, horizon=HORIZON)
-    job, release = _holding_job(lake_env.store, demo_lake, "live run")
-    try:
+    with held_training_job(lake_env.store, demo_lake, "live run") as job:
         at = _page(lake_env)
         at.session_state["train_watch"] = job.id
         at.run()
@@ -235,13 +200,13 @@ def test_live_tables_and_tensorboard_like_curves(lake_env, demo_lake, monkeypatc
         assert saved.loc["older-run", "status"] == "finished"
 
         # the curves: a legend, smoothed over the faint raw curve (TensorBoard's default 0.6)
-        fig = _figure(at)
+        fig = plotly_spec(at)
         assert fig["layout"]["showlegend"] is True
         loss = [t for t in fig["data"] if t.get("legendgroup") == "train loss"]
         assert [t["meta"]["series"] for t in loss] == ["raw", "smoothed"] and loss[0]["opacity"] == 0.25
         assert loss[1]["x"] == [1, 2, 3]
         at.slider(key="tr_smoothing").set_value(0.0).run()
-        loss = [t for t in _figure(at)["data"] if t.get("legendgroup") == "train loss"]
+        loss = [t for t in plotly_spec(at)["data"] if t.get("legendgroup") == "train loss"]
         assert [t["meta"]["series"] for t in loss] == ["raw"]
         # log scale, and a saved run overlaid: a legend entry per run
         at.toggle(key="tr_log_y").set_value(True).run()
@@ -250,15 +215,11 @@ def test_live_tables_and_tensorboard_like_curves(lake_env, demo_lake, monkeypatc
         assert not [o for o in opts if o.startswith("live-run ")]  # the watched run is drawn already
         at.multiselect(key="tr_curves_runs").set_value(["older-run"]).run()
         assert not at.exception, at.exception
-        fig = _figure(at)
+        fig = plotly_spec(at)
         assert fig["layout"]["yaxis"]["type"] == "log"
         assert [t["name"] for t in fig["data"] if t.get("showlegend")] == ["live-run", "older-run"]
         older = next(t for t in fig["data"] if t["meta"]["metric"] == "older-run · train loss")
         assert older["x"] == [r["step"] for r in runs.read_metrics("older-run", lake_env.store, kind="train")]
-    finally:
-        job.stop()
-        release.set()
-    assert job.wait(120) and job.status == "interrupted"
     at.run()
     assert not at.exception, at.exception
     saved = next(d.value for d in at.dataframe if "best_val_score" in d.value.columns).set_index("run_id")
@@ -279,7 +240,7 @@ def test_without_a_watched_job_the_newest_run_is_drawn_once(lake_env, demo_lake,
     at = _page(lake_env)
     assert not at.exception, at.exception
     assert at.multiselect(key="tr_curves_runs").value == ["second"]
-    fig = _figure(at)
+    fig = plotly_spec(at)
     assert fig["layout"]["title"]["text"] == "second"
     at.selectbox(key="tr_run").select("first").run()  # the run actions below draw no second chart
-    _figure(at)
+    plotly_spec(at)

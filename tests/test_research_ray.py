@@ -41,7 +41,7 @@ def local_ray():
 def test_an_unreachable_ray_address_is_one_clear_line(lake_env, demo_lake, capsys):
     """Runs before the module's Ray starts (Ray itself would retry such an address for minutes)."""
     assert not ray.is_initialized()
-    code = main(["backtest", "--asset-class", "crypto", "--symbol", "BTC,ETH", "--freq", "5min", "--baseline", "gbm",
+    code = main(["backtest", "--classical", "none", "--asset-class", "crypto", "--symbol", "BTC,ETH", "--freq", "5min", "--baseline", "gbm",
                  "--root", str(demo_lake), "--backend", "ray", "--ray-address", "127.0.0.1:1"])
     err = capsys.readouterr().err
     assert code == 2 and err.startswith("error: cannot reach a Ray cluster at 127.0.0.1:1") and err.count("\n") == 1
@@ -115,7 +115,7 @@ def test_two_asset_backtest_on_ray_equals_local(local_ray, lake_env, demo_lake, 
         assert a.per_origin.select("model", "origin", "total").equals(b.per_origin.select("model", "origin", "total"))
     assert here[0].per_origin["total"].to_list() != here[1].per_origin["total"].to_list()  # two assets, two answers
 
-    code = main(["backtest", "--asset-class", "crypto", "--symbol", "BTC,ETH", "--freq", "5min", "--baseline", "gbm",
+    code = main(["backtest", "--classical", "none", "--asset-class", "crypto", "--symbol", "BTC,ETH", "--freq", "5min", "--baseline", "gbm",
                  "--origins", "3", "--n-paths", "100", "--root", str(demo_lake), "--store", str(lake_env.store),
                  "--backend", "ray", "--json"])
     assert code == 0
@@ -128,7 +128,7 @@ def test_backend_errors_are_clear(lake_env, demo_lake, capsys):
         run_backtests([{"selection": {"asset_class": "crypto", "symbol": "BTC", "freq": "5min"}}], backend="dask")
     with pytest.raises(SpecError, match="cpus per trial must be > 0"):
         RayOptions(cpus=0)
-    code = main(["backtest", "--asset-class", "crypto", "--symbol", "BTC", "--freq", "5min",
+    code = main(["backtest", "--classical", "none", "--asset-class", "crypto", "--symbol", "BTC", "--freq", "5min",
                  "--ray-address", "auto", "--root", str(demo_lake)])
     err = capsys.readouterr().err
     assert code == 2 and err.startswith("error: --ray-address needs --backend ray") and err.count("\n") == 1
@@ -137,7 +137,7 @@ def test_backend_errors_are_clear(lake_env, demo_lake, capsys):
 def test_multi_asset_reward_on_ray_equals_local(local_ray, lake_env, demo_lake, capsys):
     """`compare --reward --assets ETH --backend ray`: the per-asset backtests run as Ray tasks
     and the shares equal the local run's."""
-    argv = ["compare", "--baselines", "gbm,gbm_ewma", "--asset-class", "crypto", "--symbol", "BTC", "--freq", "5min",
+    argv = ["compare", "--classical", "none", "--baselines", "gbm,gbm_ewma", "--asset-class", "crypto", "--symbol", "BTC", "--freq", "5min",
             "--origins", "3", "--n-paths", "100", "--seed", "1", "--reward", "--assets", "ETH",
             "--root", str(demo_lake), "--store", str(lake_env.store), "--json"]
     shares = {}

@@ -53,18 +53,18 @@ def test_cli_runs_list_backtest_and_compare_label_a_stopped_run(stopped, capsys)
     assert main(["runs", "show", rid, *common]) == 0
     assert f"status     {label}" in capsys.readouterr().out
 
-    assert main(["backtest", "--run", rid, "--baseline", "gbm", "--origins", "2", "--n-paths", "32", "--no-save",
+    assert main(["backtest", "--classical", "none", "--run", rid, "--baseline", "gbm", "--origins", "2", "--n-paths", "32", "--no-save",
                  *common]) == 0
     text = capsys.readouterr().out
     assert "note" in text and label in text
-    assert main(["backtest", "--run", rid, "--baseline", "gbm", "--origins", "2", "--n-paths", "32", "--no-save",
+    assert main(["backtest", "--classical", "none", "--run", rid, "--baseline", "gbm", "--origins", "2", "--n-paths", "32", "--no-save",
                  "--json", *common]) == 0
     res = json.loads(capsys.readouterr().out)
     notes = {r["model"]: r["note"] for r in res["summary"]}
     assert notes == {rid: label, "gbm": ""}
     assert all(r["valid"] for r in res["per_origin"])
 
-    assert main(["compare", "--runs", rid, "--baselines", "gbm", "--origins", "2", "--n-paths", "32", "--json",
+    assert main(["compare", "--classical", "none", "--runs", rid, "--baselines", "gbm", "--origins", "2", "--n-paths", "32", "--json",
                  *common]) == 0
     board = {r["model"]: r for r in json.loads(capsys.readouterr().out)["leaderboard"]}
     assert board[rid]["note"] == label and board["gbm"]["note"] == ""
@@ -90,7 +90,7 @@ def test_runs_that_cannot_be_scored_are_refused_with_the_fix(lake_env, capsys):
     with pytest.raises(SpecError, match=r"failed \(TrainingFailed: NaN loss\).*resume it or train it again"):
         load_forecaster(broken, store=store)
     # the CLI: exit 2, one line naming the problem and the fix, no traceback
-    rc = main(["backtest", "--run", never, "--store", str(store), "--root", str(lake_env.root)])
+    rc = main(["backtest", "--classical", "none", "--run", never, "--store", str(store), "--root", str(lake_env.root)])
     err = capsys.readouterr().err
     assert rc == 2 and err.startswith("error: ") and "resume it" in err and "Traceback" not in err
     assert len(err.strip().splitlines()) == 1

@@ -16,7 +16,7 @@ from train_support import make_featureset, tiny_config
 
 from synthwb.scoring.synth import get_task, synth_loss_torch
 from synthwb.store import runs
-from synthwb.train import loop
+from synthwb.train import loop, trainer
 
 BP = 1e4
 
@@ -49,7 +49,7 @@ def _vol_part(paths: np.ndarray, real: np.ndarray, alpha: float) -> np.ndarray:
 
 def _first_step_loss(monkeypatch, store, root, version: str) -> tuple[str, dict]:
     seen: dict = {}
-    real_loss = loop.training_loss
+    real_loss = trainer.training_loss
 
     def spy(paths, future, last_close, config, step_seconds=None):
         value = real_loss(paths, future, last_close, config, step_seconds)
@@ -59,7 +59,7 @@ def _first_step_loss(monkeypatch, store, root, version: str) -> tuple[str, dict]
                         validator=config.validator)
         return value
 
-    monkeypatch.setattr(loop, "training_loss", spy)
+    monkeypatch.setattr(trainer, "training_loss", spy)  # where the training step looks it up
     cfg = tiny_config(loss="synth", synth_task="1h", validator=version, max_steps=3, batch_size=4, n_paths_train=16,
                       n_paths_eval=32, max_val_batches=1, val_every=3, calibrate=False, stride=97)
     info = loop.train(f"vol-{version}", "tiny1m", "anchored-term", cfg, store=store, root=root, context=32)

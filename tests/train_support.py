@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 from synthwb.data.schema import Selection
@@ -58,6 +59,38 @@ def train_stopped(store: Path, root: Path, name: str, featureset: str = "tiny", 
                  store=store, root=root, progress=cb, stop_event=stop, context=CONTEXT, horizon=horizon)
     assert info.status == "interrupted", (info.status, info.error)
     return {"run_id": info.run_id, "best_step": seen["best_step"], "step": info.step}
+
+
+@contextmanager
+def held_training_job(store: Path, root: Path, name: str, hold_at: int = 3):
+    """A real training job (tiny run, real thread) that holds inside its progress callback at
+    step ``hold_at`` until released: the page is looked at while the job is mid-run. Yields the
+    job; leaving the block stops and releases it, and it must then end ``interrupted``."""
+    import threading
+
+    from synthwb.jobs.adapters import train_job
+    from synthwb.jobs.registry import get_registry
+
+    reached, release = threading.Event(), threading.Event()
+
+    def holding(progress, stop_event, **kw):
+        def cb(fraction=None, metrics=None, message=None):
+            progress(fraction, metrics, message)
+            if metrics and metrics.get("kind") == "train" and metrics["step"] == hold_at:
+                reached.set()
+                release.wait(120)
+        return train_job(cb, stop_event, **kw)
+
+    job = get_registry().submit("train", name, holding, name=name, featureset="tiny", model_spec="dlinear-gbm",
+                                config=tiny_config(max_steps=50, val_every=20, loss="crps"), store=str(store),
+                                root=str(root), context=CONTEXT, horizon=HORIZON)
+    assert reached.wait(180), "the job did not reach the held step"
+    try:
+        yield job
+    finally:
+        job.stop()
+        release.set()
+    assert job.wait(120) and job.status == "interrupted"
 
 
 def wait_until(cond, seconds: float = 10.0, every: float = 0.01) -> bool:

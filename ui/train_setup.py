@@ -4,6 +4,7 @@ that takes a finished run to the Backtest page."""
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 
 import streamlit as st
 
@@ -25,6 +26,9 @@ from . import state
 S = st.session_state
 PROFILE_KEY = "tr_profile"
 PREFIX = "tr"  # the form's widget keys are tr_<field>
+# an estimate times the machine as it is then; another process starting or ending changes it,
+# so a cached one is kept for minutes, not an hour
+ESTIMATE_TTL_S = 300
 
 
 def _has_gpu() -> bool:
@@ -75,14 +79,14 @@ def _featureset_stamp(name: str) -> float:
         return 0.0
 
 
-@st.cache_data(ttl=3600, max_entries=32, show_spinner=False)
+@st.cache_data(ttl=ESTIMATE_TTL_S, max_entries=32, show_spinner=False)
 def _estimate(store: str, root: str, fs_name: str, stamp: float, model: str, config_json: str, context: int,
               horizon: int) -> dict:
     from synthwb.train.estimate import estimate_training
 
     est = estimate_training(fs_name, model, json.loads(config_json), store=store, root=root, context=context,
                             horizon=horizon or None, leave_one_core=True)
-    return {**est.to_dict(), "text": est.text()}
+    return {**est.to_dict(), "text": est.text(), "timed_at": datetime.now(UTC).strftime("%H:%M")}
 
 
 def form_config() -> dict:
@@ -115,9 +119,10 @@ def estimate_panel(fs_name: str | None, model: str | None, busy: bool) -> None:
     except SynthwbError as exc:
         st.warning(f"This setup cannot train: {exc}", icon=":material/warning:")
         return
-    st.info(f"**Estimate:** {est['text']}. Timed on this machine: a few real steps, a few validation windows "
-            "and the calibration, for the settings as last applied (**Update estimate** after changing them); "
-            "the run's ETA replaces it once it starts.", icon=":material/timer:")
+    st.info(f"**Estimate:** {est['text']}. Timed on this machine at {est.get('timed_at', '?')} UTC, with the "
+            "load it had then: a few seconds of real steps, a validation batch and the calibration, for "
+            "the settings as last applied (**Update estimate** after changing them); the run's ETA replaces it "
+            "once it starts.", icon=":material/timer:")
 
 
 def backtest_button(run_id: str, task) -> None:

@@ -7,6 +7,8 @@ import streamlit as st
 
 from synthwb.core.registry import Entry, Param
 from synthwb.evaluate.export import version_label
+from synthwb.forecast.classical import CLASSICAL
+from synthwb.forecast.classical.refs import ClassicalRef, default_classical
 from synthwb.scoring.versions import DEFAULT_VALIDATOR, get_validator, validator_names
 
 #: one wording on every page for the two sizes a model is asked for
@@ -63,6 +65,35 @@ def fields_form(params: list[Param], prefix: str, labels: dict[str, str] | None 
 
 #: the baselines Backtest and Compare start with (the same on both pages)
 DEFAULT_BASELINES = ("gbm", "gbm_ewma", "garch", "bootstrap")
+
+#: the help of the Classical picker on Backtest and Compare
+CLASSICAL_HELP = ("classical forecasters (arch's GARCH family, HAR-RV; fitted innovations, hour-of-week "
+                  "seasonality, stochastic-volatility paths), refitted daily from the bars before each origin and "
+                  "scored on the same origins; one without the history to fit is left out with a note")
+
+
+def classical_options() -> dict[str, str]:
+    """label (``gjr-garch-t``) -> ``model:dist`` for every registered classical model and law."""
+    return {ClassicalRef(model=m, params={"dist": d}).label: f"{m}:{d}"
+            for m in CLASSICAL.names() for d in CLASSICAL.get(m).param("dist").choices}
+
+
+def classical_picker(container, key: str) -> list[str]:
+    """The Classical multiselect (default: every model with its default law, the same on both
+    pages); returns the chosen ``model:dist`` texts for the spec."""
+    opts = classical_options()
+    st.session_state.setdefault(key, [r.label for r in default_classical()])
+    container.multiselect("Classical", list(opts), key=key, help=CLASSICAL_HELP)
+    return [opts[x] for x in st.session_state[key] if x in opts]
+
+
+def left_out_note(meta: dict) -> None:
+    """Name the classical references a backtest left out (no history to fit before the first origin)."""
+    left = (meta or {}).get("left_out") or {}
+    if left:
+        st.info("Left out: " + "; ".join(f"**{k}** ({v})" for k, v in left.items())
+                + ". Start the test period later, or import more history.", icon=":material/info:")
+
 
 VALIDATOR_KEY = "validator"  # one choice of version shared by the Train, Backtest and Compare pages
 

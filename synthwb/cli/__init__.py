@@ -96,6 +96,19 @@ def add_validator_arg(p: argparse.ArgumentParser, what: str = "scores") -> None:
                         "see `synthwb validators`)")
 
 
+def add_classical_arg(p: argparse.ArgumentParser) -> None:
+    """Add ``--classical`` (the classical references scored beside the baselines) to a command."""
+    p.add_argument("--classical", action="append", default=None, metavar="MODEL[:DIST]",
+                   help="classical forecasters scored beside the baselines, refitted from the bars before each "
+                        "origin (repeat or comma-separate; default: every one of `synthwb models classical` with "
+                        "Student-t innovations; MODEL:DIST for another law, e.g. gjr-garch:skewt; 'none' for none)")
+
+
+def classical_value(values: list[str] | None) -> str:
+    """``--classical`` as one comma-separated text (not given: ``"all"``, every registered model)."""
+    return "all" if values is None else ",".join(values)
+
+
 def common_parent() -> argparse.ArgumentParser:
     common = _Parser(add_help=False)
     common.add_argument("--root", default=None, help="lake root (default: $SYNTHWB_DATA_DIR or ./data/ohlcv)")

@@ -14,7 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from synthwb.cli import Result, add_validator_arg, table, task_arg
+from synthwb.cli import Result, add_classical_arg, add_validator_arg, classical_value, table, task_arg
 
 
 def add_commands(sub, common: argparse.ArgumentParser) -> None:
@@ -24,6 +24,7 @@ def add_commands(sub, common: argparse.ArgumentParser) -> None:
     p.add_argument("--baseline", action="append", default=None,
                    help="baseline name (repeat or comma-separate; default: all of gbm, gbm_ewma, garch, bootstrap; "
                         "'none' for no baselines)")
+    add_classical_arg(p)
     p.add_argument("--asset-class", dest="asset_class", help="data selection (default: the run's)")
     p.add_argument("--symbol", help="symbol; several comma-separated (BTC,ETH) run one backtest per asset")
     p.add_argument("--freq", help="timeframe the forecasters read (1min, 5min, ...)")
@@ -92,6 +93,7 @@ def spec_from_args(args) -> BacktestSpec:  # noqa: F821
         "selection": selection, "task": task, "start": args.start, "end": args.end,
         "n_origins": args.origins, "every": args.every, "n_paths": args.n_paths, "seed": args.seed,
         "models": runs, "baselines": baselines, "seasonality": args.seasonality,
+        "classical": classical_value(getattr(args, "classical", None)),
         "threshold_bps": args.threshold_bps, "cost_bps": args.cost_bps, "device": args.device,
         "uncalibrated": bool(getattr(args, "uncalibrated", False)),
         "validator": getattr(args, "validator", None), "cadence": bool(getattr(args, "cadence", False)),
@@ -198,6 +200,8 @@ def _backtest(args) -> Result:
         lines.append(f"warning: {result.meta['n_in_sample']} of {len(result.origins)} origins lie before "
                      f"{result.meta['unseen_from']} (inside a run's training or validation split): in-sample scores, "
                      "marked in_sample in per_origin")
+    for name, why in (result.meta.get("left_out") or {}).items():
+        lines.append(f"left out: {name}: {why}")
     if saved:
         lines.append(f"saved: {saved}")
     lines += [f"wrote {f}" for f in files]

@@ -26,6 +26,9 @@ def add_commands(sub, common) -> None:
     p = sub.add_parser("compare", parents=[common], help="compare runs and baselines on shared origins")
     p.add_argument("--runs", default="", help="comma-separated run ids (ensembles included)")
     p.add_argument("--baselines", default="", help="comma-separated baselines, e.g. gbm,garch (see backtest)")
+    from synthwb.cli import add_classical_arg
+
+    add_classical_arg(p)
     p.add_argument("--benchmark", help="model the others are measured against (default: first baseline, else first run)")
     p.add_argument("--asset-class", dest="asset_class", help="default: the first run's selection")
     p.add_argument("--symbol")
@@ -130,7 +133,7 @@ def _model_spec(args):
 
 
 def _compare(args):
-    from synthwb.cli import Result, table, task_arg
+    from synthwb.cli import Result, classical_value, table, task_arg
     from synthwb.evaluate import compare as cmp
 
     if args.csv:  # refused before the comparison runs, not after it
@@ -142,6 +145,7 @@ def _compare(args):
         asset_class=args.asset_class, symbol=args.symbol, freq=args.freq, task=task_arg(args.task), start=args.start,
         end=args.end, origins=args.origins, n_paths=args.n_paths, seed=args.seed, method=args.method,
         store=args.store, assets=_csv_list(args.assets), validator=args.validator,
+        classical=classical_value(args.classical),
     )
     from synthwb.cli.backends import ray_options
 

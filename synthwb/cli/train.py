@@ -132,10 +132,14 @@ def _train(args):
             args.preset = recommended_preset()
         featureset, model_spec = args.features, args.spec or args.preset
         if args.estimate:
-            from synthwb.train.estimate import estimate_training
+            import dataclasses
 
+            from synthwb.train.estimate import estimate_training, process_age
+
+            started = process_age()  # this command's start and imports: `train` pays them again
             est = estimate_training(featureset, model_spec, config, store=args.store, root=args.root,
                                     context=args.context, horizon=args.horizon)
+            est = dataclasses.replace(est, startup_s=started)
             return Result(est.to_dict(), f"estimate for run {args.name!r}: {est.text()}")
 
     from synthwb.train.distributed import env_world_size

@@ -1,8 +1,24 @@
-"""What every training loop (path models, Moirai fine-tuning) says the same way: why it stopped,
-and how a part of a longer job (a trial, a variant, an asset) reports its progress."""
+"""What every training loop (path models, Moirai fine-tuning) does the same way: how it walks its
+epochs from where a resumed run stopped, why it stopped, and how a part of a longer job (a trial,
+a variant, an asset) reports its progress."""
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any
+
+
+def epoch_batches(state: Any, epochs: int, batches: Callable[[int], Iterable]) -> Iterator:
+    """Each batch of each epoch from where ``state`` stands, until ``state.step`` reaches
+    ``state.total_steps`` or ``epochs`` epochs are done. ``batches(epoch)`` gives an epoch's
+    batches from ``state.batch_in_epoch`` on (the loop counts that per batch it takes); at an
+    epoch's end ``state.epoch`` moves on and ``state.batch_in_epoch`` goes back to 0."""
+    while state.step < state.total_steps and state.epoch < epochs:
+        for b in batches(state.epoch):
+            yield b
+            if state.step >= state.total_steps:
+                return
+        state.epoch += 1
+        state.batch_in_epoch = 0
 
 
 def early_stop_reason(patience: int, best_val: float, best_step: int) -> str:

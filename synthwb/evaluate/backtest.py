@@ -65,7 +65,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from synthwb.core.errors import SpecError, SynthwbError
+from synthwb.core.errors import DataError, SpecError, SynthwbError
 from synthwb.data.schema import FREQ_SECONDS, Selection
 from synthwb.evaluate.backtest_origins import (  # noqa: F401  (choose_origins: re-exported)
     NS,
@@ -89,7 +89,7 @@ from synthwb.evaluate.backtest_result import (  # noqa: F401  (re-exported: the 
 from synthwb.evaluate.backtest_spec import BacktestSpec, BaselineRef
 from synthwb.evaluate.timing import forecast_across_lead, lead_seconds
 from synthwb.features.featureset import run_featureset
-from synthwb.forecast.base import Forecaster, check_forecaster  # noqa: F401  (Forecaster: re-exported)
+from synthwb.forecast.base import Forecaster, check_named  # noqa: F401  (Forecaster: re-exported)
 from synthwb.forecast.baselines import MIN_HISTORY, BaselineForecaster
 from synthwb.forecast.kinds import load_forecaster
 from synthwb.scoring.metrics import GluonMetrics
@@ -123,10 +123,11 @@ def _identity(cal: dict | None) -> bool:
             and all(float(m) == 1.0 for m in cal.get("bucket_scales") or []))
 
 
-def _load_forecasters(spec: BacktestSpec, store, extra=(), root=None) -> list[tuple[str, str, Any]]:
-    """(name, kind, forecaster) for the spec's saved runs (any kind) and baselines; ``extra``
-    forecasters come first. A path model with a calibration is also scored without it when the
-    spec asks (``uncalibrated``)."""
+def _load_forecasters(spec: BacktestSpec, store, extra=(), root=None, sel: Selection | None = None
+                      ) -> list[tuple[str, str, Any]]:
+    """(name, kind, forecaster) for the spec's saved runs (any kind), baselines and classical
+    references (on the selection ``sel``); ``extra`` forecasters come first. A path model with a
+    calibration is also scored without it when the spec asks (``uncalibrated``)."""
     out: list[tuple[str, str, Any]] = list(extra)
     for run_id in spec.models:
         run = load_run(run_id, store)
@@ -137,12 +138,10 @@ def _load_forecasters(spec: BacktestSpec, store, extra=(), root=None) -> list[tu
             out.append((f.name, kind, f))
     for b in spec.baselines:
         out.append((b.label, "baseline", BaselineForecaster(b.name, **b.params)))
-    for name, _, f in out:
-        check_forecaster(f, repr(name))
-    names = [n for n, _, _ in out]
-    dup = sorted({n for n in names if names.count(n) > 1})
-    if dup:
-        raise SpecError(f"model names repeat in the backtest: {dup} (a run named like a baseline?)")
+    selection = sel.to_dict() if sel is not None else spec.selection
+    for c in spec.classical:
+        out.append((c.label, "classical", c.forecaster(selection, root=root)))
+    check_named(out, "the backtest", " (a run named like a baseline?)")
     return out
 
 
@@ -236,7 +235,7 @@ def run_backtest(spec: BacktestSpec | dict | str, root=None, store=None,
     bar_s = FREQ_SECONDS[sel.freq]
     horizon = task.horizon_seconds
     extra = [(str(f.name or f"custom{i}"), "custom", f) for i, f in enumerate(forecasters)]
-    forecasters = _load_forecasters(spec, store, extra, root)
+    forecasters = _load_forecasters(spec, store, extra, root, sel)
     if not forecasters:
         raise SpecError("nothing to backtest: give at least one run or one baseline")
     coarse = [(name, f.freq) for name, _, f in forecasters if getattr(f, "bar_seconds", None) and bar_s > int(f.bar_seconds)]
@@ -281,6 +280,7 @@ def run_backtest(spec: BacktestSpec | dict | str, root=None, store=None,
     total_units, done_units = len(chunks) * len(forecasters), 0
     status = "finished"
     timings: dict[str, float] = {}
+    left_out: dict[str, str] = {}
     for name, kind, f in forecasters:
         if stop_event is not None and stop_event.is_set():
             status = "interrupted"
@@ -295,10 +295,18 @@ def run_backtest(spec: BacktestSpec | dict | str, root=None, store=None,
                 break
             # never hand a forecaster bars after the latest origin of its batch
             cut = int(np.searchsorted(data.bar_ts, org.o_ns[idx[-1]], side="right"))
-            paths = forecast(f, data.bars.slice(0, cut), [origins[i] for i in idx], name)
+            try:
+                paths = forecast(f, data.bars.slice(0, cut), [origins[i] for i in idx], name)
+            except DataError as exc:  # a classical reference without the history to fit: a note, not a failure
+                if kind != "classical" or idx[0] != 0:
+                    raise
+                left_out[name] = str(exc)
+                break
             tables.add(name, kind, idx, paths, gm, hold, stats_parts, real_parts)
             done_units += 1
             note(done_units / total_units, message=f"{name}: {min(idx[-1] + 1, n_o)}/{n_o} origins")
+        if name in left_out:
+            continue
         timings[name] = time.perf_counter() - t_model
         tables.glu_rows.append({"model": name, **gm.get()})
         tr = {}
@@ -318,6 +326,7 @@ def run_backtest(spec: BacktestSpec | dict | str, root=None, store=None,
         "holding_steps": hold, "created": datetime.now(UTC).isoformat(),
         "n_in_sample": int(sum(o < seen_until for o in origins)) if seen_until is not None else 0,
         "run_labels": labels,
+        "left_out": left_out,
         "unseen_from": seen_until.isoformat() if seen_until is not None else None,
         "timing": {"mode": timing, **(org.plan.to_dict() if org.plan is not None else {}),
                    "dropped_origins": [o.isoformat() for o in org.dropped], "held_t0": held},

@@ -1,4 +1,5 @@
-"""The backtest's spec: :class:`BacktestSpec` (what to score, where and how) and :class:`BaselineRef`.
+"""The backtest's spec: :class:`BacktestSpec` (what to score, where and how) and :class:`BaselineRef`;
+classical references are :class:`synthwb.forecast.classical.refs.ClassicalRef`.
 
 Part of :mod:`synthwb.evaluate.backtest` (which re-exports both); see that module's doc for the
 conventions the fields refer to.
@@ -15,16 +16,42 @@ from synthwb.core.io import check_slug
 from synthwb.core.time import to_utc
 from synthwb.data.schema import Selection
 from synthwb.forecast.baselines import BASELINES
+from synthwb.forecast.classical.refs import ClassicalRef, parse_classical
 from synthwb.scoring.synth import SynthTask, get_task
 from synthwb.scoring.versions import ValidatorRules, get_validator
 
 __all__ = ["BaselineRef", "BacktestSpec"]
 
 
-def _utc(v: Any) -> Any:
-    """Dates for the spec's validators: text and datetimes to UTC (naive means UTC); anything
-    else is left for pydantic to judge."""
+def spec_date(v: Any) -> Any:
+    """Dates for a spec's validators (the backtest's and the forward test's): text and datetimes
+    to UTC (naive means UTC); anything else is left for pydantic to judge."""
     return to_utc(v, "date") if v is None or isinstance(v, (str, datetime)) else v
+
+
+def name_list(v: Any) -> list[str]:
+    """Names given as text (``"a, b"``: empty parts dropped) or as a list, each stripped."""
+    if isinstance(v, str):
+        v = [s for s in v.split(",") if s.strip()]
+    return [str(x).strip() for x in v]
+
+
+def baseline_list(v: Any) -> list:
+    """Baselines given as text (``"gbm,gbm_ewma"``), or a list of names and :class:`BaselineRef`
+    dicts: what ``list[BaselineRef]`` parses (None: none)."""
+    if v is None:
+        return []
+    if isinstance(v, str):
+        v = [s for s in v.split(",") if s.strip()]
+    return [{"name": x.strip()} if isinstance(x, str) else x for x in v]
+
+
+def check_members(baselines: list[BaselineRef], models: list[str]) -> None:
+    """Every baseline exists and takes its parameters, and every model is a run id."""
+    for b in baselines:
+        BASELINES.get(b.name).resolve(b.params)
+    for m in models:
+        check_slug(m, "run id")
 
 
 class BaselineRef(BaseModel):
@@ -58,6 +85,11 @@ class BacktestSpec(BaseModel):
     seed: int = Field(0, ge=0, le=2**32 - 1)
     models: list[str] = Field(default_factory=list)
     baselines: list[BaselineRef] = Field(default_factory=lambda: [BaselineRef(name=n) for n in BASELINES.names()])
+    classical: list[ClassicalRef] = Field(
+        default_factory=list,
+        description="classical forecasters scored beside the baselines, refitted on their schedule ('all': every "
+                    "registered one, what the CLI and the pages score by default); one that lacks the history for "
+                    "the first origin is left out with a note")
     seasonality: int = Field(1, ge=1)
     threshold_bps: float = Field(0.0, ge=0)
     cost_bps: float = Field(1.0, ge=0)
@@ -81,30 +113,27 @@ class BacktestSpec(BaseModel):
     @field_validator("start", "end", mode="before")
     @classmethod
     def _dates(cls, v):
-        return _utc(v)
+        return spec_date(v)
 
     @field_validator("origins", mode="before")
     @classmethod
     def _origin_list(cls, v):
-        return None if v is None else [_utc(x) for x in v]
+        return None if v is None else [spec_date(x) for x in v]
 
     @field_validator("baselines", mode="before")
     @classmethod
     def _baseline_names(cls, v):
-        if v is None:
-            return []
-        if isinstance(v, str):
-            v = [s for s in v.split(",") if s.strip()]
-        return [{"name": x.strip()} if isinstance(x, str) else x for x in v]
+        return baseline_list(v)
+
+    @field_validator("classical", mode="before")
+    @classmethod
+    def _classical_refs(cls, v):
+        return [] if v is None else parse_classical(v)
 
     @field_validator("models", mode="before")
     @classmethod
     def _model_names(cls, v):
-        if v is None:
-            return []
-        if isinstance(v, str):
-            v = [s for s in v.split(",") if s.strip()]
-        return [str(x).strip() for x in v]
+        return [] if v is None else name_list(v)
 
     @model_validator(mode="after")
     def _check(self):
@@ -120,10 +149,7 @@ class BacktestSpec(BaseModel):
                                  "custom task")
             if self.every or self.origins:
                 raise ValueError("the validator cadence places the origins itself: drop every / origins")
-        for b in self.baselines:
-            BASELINES.get(b.name).resolve(b.params)
-        for m in self.models:
-            check_slug(m, "run id")
+        check_members(self.baselines, self.models)
         return self
 
     @classmethod

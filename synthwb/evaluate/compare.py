@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from synthwb.core.errors import SpecError, SynthwbError
+from synthwb.core.errors import DataError, SpecError, SynthwbError
 from synthwb.core.io import atomic_write_all
 from synthwb.core.training import part_progress
 from synthwb.data.schema import Selection
@@ -45,6 +45,7 @@ from synthwb.evaluate.compare_stats import (  # noqa: F401  re-exported
     significance,
 )
 from synthwb.evaluate.export import to_csv, version_label, with_version
+from synthwb.forecast.classical.refs import parse_classical
 from synthwb.scoring.versions import get_validator
 from synthwb.store import read_info
 
@@ -79,8 +80,11 @@ BOARD_COLUMNS = ("rank", "model", "mean", "median", "rel_mean", "pct_vs_benchmar
 
 @dataclass
 class CompareRequest:
-    """What to compare and where: runs (ids, ensembles included) and baselines (registry names)
-    on one selection, task and test period, all on the same origins."""
+    """What to compare and where: runs (ids, ensembles included), baselines (registry names) and
+    classical references (``classical``: text or list for
+    :func:`~synthwb.forecast.classical.refs.parse_classical`, ``"all"`` for every registered
+    model, what the CLI and the pages compare by default; None: none) on
+    one selection, task and test period, all on the same origins."""
 
     runs: list[str]
     baselines: list[str]
@@ -95,6 +99,7 @@ class CompareRequest:
     method: str = "dm"
     assets: list[str] = field(default_factory=list)  # more symbols (same class and timeframe) for the reward
     validator: str | None = None  # the Synth validator version the scores follow (None: the newest)
+    classical: Any = None  # parsed into ClassicalRefs ("all": every registered model); None: none
 
     def __post_init__(self) -> None:
         self.validator = get_validator(self.validator).name
@@ -104,7 +109,8 @@ class CompareRequest:
             raise SpecError(f"each asset is listed once: {[sym, *self.assets]}")
         self.runs = [str(r).strip() for r in self.runs if str(r).strip()]
         self.baselines = [str(b).strip() for b in self.baselines if str(b).strip()]
-        names = self.runs + self.baselines
+        self.classical = [] if self.classical is None else parse_classical(self.classical)
+        names = self.models
         if len(names) < 2:
             raise SpecError(f"a comparison needs at least two models (runs and/or baselines); got {names or 'none'}")
         dup = sorted({n for n in names if names.count(n) > 1})
@@ -119,7 +125,7 @@ class CompareRequest:
 
     @property
     def models(self) -> list[str]:
-        return self.runs + self.baselines
+        return self.runs + self.baselines + [c.label for c in self.classical]
 
     @property
     def benchmark_name(self) -> str:
@@ -131,6 +137,7 @@ class CompareRequest:
                      symbol: str | None = None, freq: str | None = None, store=None, **kw: Any) -> CompareRequest:
         """Build from loose options; a missing selection part comes from the first run's record."""
         named = [str(x).strip() for x in [*runs, *baselines] if str(x).strip()]
+        named += [c.label for c in parse_classical(kw["classical"])] if kw.get("classical") is not None else []
         if len(named) < 2:
             raise SpecError(f"a comparison needs at least two models (runs and/or baselines); got {named or 'none'}")
         sel: dict = {}
@@ -162,11 +169,12 @@ class CompareRequest:
             "task": self.task, "start": self.start, "end": self.end, "n_origins": int(self.n_origins),
             "n_paths": int(self.n_paths), "seed": int(self.seed), "models": self.runs,
             "baselines": [{"name": b} for b in self.baselines], "keep_paths": int(keep_paths), "device": device,
+            "classical": [c.model_dump() for c in self.classical],
             "validator": self.validator,
         })
 
     def to_dict(self) -> dict:
-        return {"runs": self.runs, "baselines": self.baselines,
+        return {"runs": self.runs, "baselines": self.baselines, "classical": [c.label for c in self.classical],
                 "selection": {k: getattr(self.selection, k) for k in ("asset_class", "symbol", "freq")},
                 "task": self.task, "start": _iso(self.start), "end": _iso(self.end), "n_origins": self.n_origins,
                 "n_paths": self.n_paths, "seed": self.seed, "benchmark": self.benchmark_name, "method": self.method,
@@ -216,7 +224,9 @@ class CompareResult:
 
     @property
     def models(self) -> list[str]:
-        return self.request.models
+        """The compared models that were scored (a classical reference without the history to fit
+        is left out: ``backtest.meta["left_out"]``)."""
+        return scored_models(self.request, self.backtest)
 
     @property
     def origins(self) -> list:
@@ -294,10 +304,18 @@ def _spacing_seconds(origins: Sequence) -> float:
     return float(np.median(np.diff(np.sort(ts))))
 
 
+def scored_models(request: CompareRequest, bt: Any) -> list[str]:
+    """``request.models`` less those the backtest left out (``bt.meta["left_out"]``)."""
+    left = (getattr(bt, "meta", None) or {}).get("left_out") or {}
+    return [m for m in request.models if m not in left]
+
+
 def summarise(request: CompareRequest, bt: Any) -> CompareResult:
     """Turn a multi-model backtest into the comparison tables (pure; no forecasting)."""
-    models = request.models
+    models = scored_models(request, bt)
     bench = request.benchmark_name
+    if bench not in models:
+        raise DataError(f"the benchmark {bench!r} was left out: {bt.meta['left_out'][bench]}; choose another one")
     po = bt.per_origin.filter(pl.col("model").is_in(models))
     lag = overlap_lag(bt.task.horizon_seconds, _spacing_seconds(bt.origins))
     board = leaderboard(po, bench, method=request.method, h=lag, seed=request.seed)
@@ -371,7 +389,7 @@ def compare(request: CompareRequest, root=None, store=None, progress: Callable[.
     res = summarise(request, results[0])
     if len(results) > 1:
         res.by_asset = pl.concat([
-            bt.per_origin.filter(pl.col("model").is_in(request.models)).with_columns(pl.lit(sym).alias("asset"))
+            bt.per_origin.filter(pl.col("model").is_in(res.models)).with_columns(pl.lit(sym).alias("asset"))
             for sym, bt in zip(symbols, results)], how="diagonal_relaxed")
     return res
 

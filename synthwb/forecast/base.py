@@ -66,3 +66,14 @@ def check_forecaster(f: object, what: str = "forecaster") -> None:
     if missing:
         raise SpecError(f"{what} {type(f).__name__} does not implement the Forecaster contract: "
                         f"missing {', '.join(missing)} (see synthwb.forecast.base)")
+
+
+def check_named(named: list[tuple[str, str, object]], where: str, hint: str = "") -> None:
+    """Check the forecaster of every ``(name, kind, forecaster)`` row (:func:`check_forecaster`)
+    and refuse a name given twice, saying ``where`` (e.g. "the backtest") and ``hint``."""
+    for name, _, f in named:
+        check_forecaster(f, repr(name))
+    names = [n for n, _, _ in named]
+    dup = sorted({n for n in names if names.count(n) > 1})
+    if dup:
+        raise SpecError(f"model names repeat in {where}: {dup}{hint}")

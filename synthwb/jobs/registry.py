@@ -60,6 +60,8 @@ class Job:
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     _history: list = field(default_factory=list, repr=False)
     _advanced_at: float = field(default=0.0, repr=False)  # elapsed seconds when progress last changed
+    _first_at: float | None = field(default=None, repr=False)  # elapsed seconds and progress at the
+    _first_progress: float = field(default=0.0, repr=False)    # first advance (the fixed start ends there)
     _thread: threading.Thread | None = field(default=None, repr=False)
     _done: threading.Event = field(default_factory=threading.Event, repr=False)
 
@@ -87,12 +89,20 @@ class Job:
 
     @property
     def eta(self) -> float | None:
-        """Seconds left: the total time the progress projected when it last advanced, minus the
-        time elapsed. While nothing advances (a validation pass, a slow first batch) it counts
-        down instead of growing; None when unknown."""
+        """Seconds left: the end the progress projected when it last advanced, minus the time
+        elapsed. The rate is the progress made since the first advance, so what a job does once
+        before it (loading data, building a model, validating the untrained model) is not
+        extrapolated as if every step paid it; until a second advance, the rate since the start.
+        While nothing advances (a validation pass, a slow first batch) it counts down instead of
+        growing; None when unknown."""
         if self.status != "running" or self.progress <= 0.0 or self.started is None:
             return None
-        return max(self._advanced_at / self.progress - self.elapsed, 0.0)
+        p, first = self.progress, self._first_at
+        if first is not None and p > self._first_progress and self._advanced_at > first:
+            per_unit = (self._advanced_at - first) / (p - self._first_progress)
+        else:
+            per_unit = self._advanced_at / p
+        return max(self._advanced_at + (1.0 - p) * per_unit - self.elapsed, 0.0)
 
     def wait(self, timeout: float | None = None) -> bool:
         """Block until the job ends; True if it did within ``timeout``."""
@@ -127,6 +137,8 @@ class Job:
                 fraction = min(max(float(fraction), 0.0), 1.0)
                 if fraction != self.progress:
                     self._advanced_at = self.elapsed
+                    if self._first_at is None and fraction > 0.0:
+                        self._first_at, self._first_progress = self._advanced_at, fraction
                 self.progress = fraction
             if metrics:
                 self._history.append(dict(metrics))

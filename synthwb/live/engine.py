@@ -56,7 +56,7 @@ from synthwb.evaluate.timing import (
     validator_start_ns,
 )
 from synthwb.evaluate.validator import CORRECT, batch_reasons, to_response
-from synthwb.forecast.base import check_forecaster
+from synthwb.forecast.base import check_named
 from synthwb.forecast.baselines import MIN_HISTORY, BaselineForecaster
 from synthwb.forecast.kinds import load_forecaster
 from synthwb.live.clock import make_clock
@@ -162,12 +162,7 @@ class _Loop:
                                                       root=self.root)))
         for b in self.spec.baselines:
             out.append((b.label, "baseline", BaselineForecaster(b.name, **b.params)))
-        for name, _, f in out:
-            check_forecaster(f, repr(name))
-        names = [n for n, _, _ in out]
-        dup = sorted({n for n in names if names.count(n) > 1})
-        if dup:
-            raise SpecError(f"model names repeat in the forward test: {dup}")
+        check_named(out, "the forward test")
         return out
 
     # -- the schedule ---------------------------------------------------------------------

@@ -8,10 +8,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from synthwb.core.errors import NotFound, SpecError, validation_text
 from synthwb.core.io import check_slug
-from synthwb.core.time import to_utc
 from synthwb.data.schema import check_asset_class, check_freq
-from synthwb.evaluate.backtest_spec import BaselineRef
-from synthwb.forecast.baselines import BASELINES
+from synthwb.evaluate.backtest_spec import BaselineRef, baseline_list, check_members, name_list, spec_date
 from synthwb.scoring.versions import CompetitionRule, get_validator
 
 __all__ = ["LiveSpec", "default_competition"]
@@ -62,25 +60,17 @@ class LiveSpec(BaseModel):
     @field_validator("start", "end", mode="before")
     @classmethod
     def _dates(cls, v: Any):
-        return to_utc(v, "date") if v is None or isinstance(v, (str, datetime)) else v
+        return spec_date(v)
 
     @field_validator("baselines", mode="before")
     @classmethod
     def _baseline_names(cls, v):
-        if v is None:
-            return []
-        if isinstance(v, str):
-            v = [s for s in v.split(",") if s.strip()]
-        return [{"name": x.strip()} if isinstance(x, str) else x for x in v]
+        return baseline_list(v)
 
     @field_validator("models", "assets", mode="before")
     @classmethod
     def _names(cls, v):
-        if v is None:
-            return v
-        if isinstance(v, str):
-            v = [s for s in v.split(",") if s.strip()]
-        return [str(x).strip() for x in v]
+        return v if v is None else name_list(v)
 
     @model_validator(mode="after")
     def _check(self):
@@ -101,10 +91,7 @@ class LiveSpec(BaseModel):
             if bad:
                 raise ValueError(f"{', '.join(bad)} {'does' if len(bad) == 1 else 'do'} not count for {comp.label}; "
                                  f"it counts {' '.join(comp.assets)}")
-        for b in self.baselines:
-            BASELINES.get(b.name).resolve(b.params)
-        for m in self.models:
-            check_slug(m, "run id")
+        check_members(self.baselines, self.models)
         if not self.models and not self.baselines:
             raise ValueError("nothing to forward test: give at least one run or one baseline")
         if self.clock == "simulated" and self.start is None:

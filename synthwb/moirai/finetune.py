@@ -43,7 +43,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from synthwb.core.device import resolve_device
 from synthwb.core.errors import DataError, SpecError, SynthwbError, validation_text
 from synthwb.core.io import append_jsonl
-from synthwb.core.training import early_stop_reason, end_of_loop
+from synthwb.core.training import early_stop_reason, end_of_loop, epoch_batches
 from synthwb.data.schema import FREQ_SECONDS
 from synthwb.features.datasets import past_logret, regular_mask
 from synthwb.features.featureset import resolve_featureset, run_featureset, saved_twin
@@ -355,6 +355,11 @@ class _Finetuner:
         self.sched.step()
         return float(loss.detach()), float(gnorm)
 
+    def _epoch_rows(self, epoch: int):
+        """The window rows of each batch of ``epoch`` from ``batch_in_epoch`` on, in its shuffled order."""
+        order, size = self._order(epoch), self.cfg.batch_size
+        return (order[a:a + size] for a in range(self.batch_in_epoch * size, len(order), size))
+
     def fit(self) -> tuple[str, str]:
         cfg = self.cfg
         self.module.train()
@@ -362,41 +367,31 @@ class _Finetuner:
             self.run_validation()  # the zero-shot model first: the best is never worse than it
         val_every = cfg.val_every or max(1, math.ceil(self.batches_per_epoch / 2))
         acc = {"loss": 0.0, "gn": 0.0, "wall": 0.0, "n": 0, "skipped": 0}
-        while self.step < self.total_steps and self.epoch < cfg.epochs:
-            order = self._order(self.epoch)
-            starts = range(self.batch_in_epoch * cfg.batch_size, len(order), cfg.batch_size)
-            for a in starts:
-                if self.stop_event.is_set():
-                    return "interrupted", "stopped by the user"
-                t0 = time.perf_counter()
-                res = self.train_step(self.train_w.take(np.sort(order[a:a + cfg.batch_size])))
-                self.batch_in_epoch += 1
-                if res is None:
-                    acc["skipped"] += 1
-                    self.log({"kind": "skip", "step": self.step, "epoch": self.epoch,
-                              "reason": "non-finite loss or gradient"})
-                    continue
-                self.step += 1
-                acc["loss"] += res[0]
-                acc["gn"] += res[1]
-                acc["wall"] += time.perf_counter() - t0
-                acc["n"] += 1
-                self.progress(self.step / max(self.total_steps, 1), None, self._message())
-                if self.step % cfg.log_every == 0 or self.step == self.total_steps:
-                    k = max(acc["n"], 1)
-                    self.log({"kind": "train", "step": self.step, "epoch": self.epoch, "loss": acc["loss"] / k,
-                              "grad_norm": acc["gn"] / k, "lr": self.opt.param_groups[0]["lr"],
-                              "step_time": acc["wall"] / k, "skipped_steps": acc["skipped"]})
-                    acc = {"loss": 0.0, "gn": 0.0, "wall": 0.0, "n": 0, "skipped": 0}
-                if (self.step % val_every == 0 or self.step == self.total_steps) and self.run_validation():
-                    return "finished", early_stop_reason(cfg.patience, self.best_val, self.best_step)
-                if self.step >= self.total_steps:
-                    break
-            else:
-                self.epoch += 1
-                self.batch_in_epoch = 0
+        for rows in epoch_batches(self, cfg.epochs, self._epoch_rows):
+            if self.stop_event.is_set():
+                return "interrupted", "stopped by the user"
+            t0 = time.perf_counter()
+            res = self.train_step(self.train_w.take(np.sort(rows)))
+            self.batch_in_epoch += 1
+            if res is None:
+                acc["skipped"] += 1
+                self.log({"kind": "skip", "step": self.step, "epoch": self.epoch,
+                          "reason": "non-finite loss or gradient"})
                 continue
-            break
+            self.step += 1
+            acc["loss"] += res[0]
+            acc["gn"] += res[1]
+            acc["wall"] += time.perf_counter() - t0
+            acc["n"] += 1
+            self.progress(self.step / max(self.total_steps, 1), None, self._message())
+            if self.step % cfg.log_every == 0 or self.step == self.total_steps:
+                k = max(acc["n"], 1)
+                self.log({"kind": "train", "step": self.step, "epoch": self.epoch, "loss": acc["loss"] / k,
+                          "grad_norm": acc["gn"] / k, "lr": self.opt.param_groups[0]["lr"],
+                          "step_time": acc["wall"] / k, "skipped_steps": acc["skipped"]})
+                acc = {"loss": 0.0, "gn": 0.0, "wall": 0.0, "n": 0, "skipped": 0}
+            if (self.step % val_every == 0 or self.step == self.total_steps) and self.run_validation():
+                return "finished", early_stop_reason(cfg.patience, self.best_val, self.best_step)
         return "finished", end_of_loop(self.step, self.last_val_step, self.run_validation, cfg.max_steps)
 
 

@@ -69,8 +69,8 @@ class TrainConfig(BaseModel):
     space: Literal["relative", "logret"] = Field("relative", title="CRPS space")
     num_workers: int = Field(0, ge=0, le=64, title="Data workers")
     threads: int = Field(0, ge=0, le=1024, title="CPU threads", description=(
-        "torch CPU threads; 0 = auto: torch's default headless, all cores but one in a background "
-        "job so the app stays responsive"))
+        "torch CPU threads; 0 = auto: the cores the machine's load leaves free (at least one), one fewer "
+        "in a background job so the app stays responsive"))
 
     @field_validator("synth_task")
     @classmethod
@@ -161,7 +161,8 @@ def config_from_form(values: dict[str, Any]) -> dict[str, Any]:
 #: named starting points of a training config: the Train page's "Training length" choice and
 #: ``train --profile``. ``recommended`` is TrainConfig's defaults, the ones the README's
 #: forecast-quality table is measured with; ``quick`` caps the steps so a first scored model
-#: takes about half a minute on a 2-core CPU (the page's default on a machine without a GPU).
+#: takes under a minute on a 2-core CPU (the page's default on a machine without a GPU; the
+#: README's "Quickstart" has the times measured beside their estimates).
 PROFILES: dict[str, dict[str, Any]] = {
     "recommended": {"label": "Recommended (measured best)", "overrides": {},
                     "help": "the defaults the README's forecast-quality figures are measured with: "
