@@ -111,3 +111,18 @@ def test_default_compare_ranks_the_classical_models(demo_lake, lake_env, capsys)
                      "--n-paths", "64", "--root", str(demo_lake), "--json")
     assert {r["model"] for r in data["leaderboard"]} == LABELS | {"gbm"}
     assert data["benchmark"] == "gbm"
+
+
+def test_origins_start_where_the_classical_models_can_fit(demo_lake, lake_env):
+    """Over the whole lake (as the Compare page's sidebar dates do) the first origin leaves the
+    classical references their 200 returns; a period too short for that still scores the rest."""
+    sel = {"asset_class": "crypto", "symbol": "BTC", "freq": "5min"}
+    res = run_backtest({"selection": sel, "task": "1h", "classical": "gjr-garch", "baselines": "gbm",
+                        "n_origins": 3, "n_paths": 32}, root=demo_lake)
+    bars = read_bars(Selection("crypto", "BTC", "5min"), root=demo_lake)
+    first = int((bars["ts"] <= res.origins[0]).sum())
+    assert first >= 201 and res.meta["left_out"] == {}
+    assert set(res.per_origin["model"]) == {"gbm", "gjr-garch-t"}
+    short = run_backtest({"selection": sel, "task": "1h", "classical": "gjr-garch", "baselines": "gbm",
+                          "end": "2024-01-01T12:00:00Z", "n_origins": 2, "n_paths": 32}, root=demo_lake)
+    assert set(short.per_origin["model"]) == {"gbm"} and "gjr-garch-t" in short.meta["left_out"]

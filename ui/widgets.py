@@ -91,7 +91,7 @@ def left_out_note(meta: dict) -> None:
     """Name the classical references a backtest left out (no history to fit before the first origin)."""
     left = (meta or {}).get("left_out") or {}
     if left:
-        st.info("Left out: " + "; ".join(f"**{k}** ({v})" for k, v in left.items())
+        st.info("Left out: " + "; ".join(f"**{k}**: {v.removeprefix(k + ': ')}" for k, v in left.items())
                 + ". Start the test period later, or import more history.", icon=":material/info:")
 
 

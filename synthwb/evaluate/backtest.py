@@ -253,8 +253,16 @@ def run_backtest(spec: BacktestSpec | dict | str, root=None, store=None,
     data = _read_data(spec, sel, forecasters, horizon, lead, root)
     seen_until = _unseen_start(spec.models, store, root)   # origins before it lie in a run's train/val split
     labels = _run_labels(spec.models, [n for n, _, _ in forecasters], store)
-    min_hist = max([MIN_HISTORY] + [int(f.context_bars) for _, _, f in forecasters])
-    org = _place_origins(spec, task, data, bar_s, horizon, lead, natives, min_hist, seen_until)
+    # the history every origin needs; the classical references' (a fit's 200 returns) where the
+    # period allows it, else they are left out at origins they cannot fit (a note, not a failure)
+    need = max([MIN_HISTORY] + [int(f.context_bars) for _, k, f in forecasters if k != "classical"])
+    want = max([need] + [int(f.context_bars) for _, k, f in forecasters if k == "classical"])
+    try:
+        org = _place_origins(spec, task, data, bar_s, horizon, lead, natives, want, seen_until)
+    except DataError:
+        if want == need:
+            raise
+        org = _place_origins(spec, task, data, bar_s, horizon, lead, natives, need, seen_until)
     origins, n_o = org.origins, len(org.origins)
     held: list[str] = []
 

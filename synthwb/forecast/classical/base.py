@@ -116,6 +116,8 @@ class ClassicalForecaster(ForecasterBase):
     """
 
     model: str = "classical"
+    #: bars before an origin that a fit needs: backtests place their first origin after them
+    context_bars: int = MIN_RETURNS + 1
 
     def __init__(self, selection: dict | None = None, root=None, name: str | None = None, **params: Any):
         entry = CLASSICAL.get(self.model)
@@ -148,8 +150,9 @@ class ClassicalForecaster(ForecasterBase):
         if n < MIN_RETURNS:  # not enough data before the epoch's start: fit up to the cutoff itself
             n = s.upto(t_ns)
         if n < MIN_RETURNS:
-            raise DataError(f"{self.name}: only {n} regular bar returns before "
-                            f"{np.datetime64(int(t_ns), 'ns')}; it needs at least {MIN_RETURNS}")
+            when = np.datetime_as_string(np.datetime64(int(t_ns), "ns"), unit="m").replace("T", " ")
+            raise DataError(f"{self.name}: only {n} regular bar returns before {when} UTC; it needs at least "
+                            f"{MIN_RETURNS}")
         state = self.fit_state(s, n)
         if len(self._cache) > 64:
             self._cache.clear()
