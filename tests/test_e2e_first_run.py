@@ -22,6 +22,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "scripts"))
 from screenshot import CHROMIUM, ScriptRuns, launch_browser, streamlit_server, wait_idle  # noqa: E402
 
+from synthwb.models import recommended_preset  # noqa: E402
+
 pytestmark = [pytest.mark.e2e,
               pytest.mark.skipif(not os.path.exists(CHROMIUM), reason=f"no Chromium at {CHROMIUM}")]
 SHOTS = os.environ.get("SYNTHWB_SHOTS")
@@ -113,9 +115,9 @@ def test_empty_lake_to_first_backtest_csv(tmp_path):
 
     rows = list(csv.DictReader(path.open()))
     models = {r["model"] for r in rows}
-    assert any(m.startswith("anchored-term-btc-5min") for m in models), models  # the trained run
+    assert any(m.startswith(f"{recommended_preset()}-btc-5min") for m in models), models  # the trained run
     assert {"gbm", "garch"} <= models
-    scores = [float(r["total"]) for r in rows if r["model"].startswith("anchored-term") and r["total"]]
+    scores = [float(r["total"]) for r in rows if r["model"].startswith(recommended_preset()) and r["total"]]
     assert scores and all(s > 0 for s in scores)
     print(f"first run: {click.n} clicks ({', '.join(click.log)}), {elapsed:.1f} s")
     assert click.n <= MAX_CLICKS, click.log

@@ -81,7 +81,8 @@ def test_har_feature_is_the_least_squares_fit_on_the_training_period():
         pl.col("open").first(), pl.col("high").max(), pl.col("low").min(), pl.col("close").last(),
         pl.col("volume").sum())
     fit_end = T0 + timedelta(days=30)
-    spec = FeatureSpec(freq="1h", features=["har_anchor", "realised_var"], dropna=False)
+    spec = FeatureSpec(freq="1h", features=[{"name": "har_anchor", "params": {"measure": "close", "seasonal": "off"}},
+                                            "realised_var"], dropna=False)
     ctx = FeatureContext("crypto", "1h", fit_end=fit_end, finest=fine)
     out = compute_features(hourly, spec, ctx)
 
@@ -130,7 +131,7 @@ def test_har_run_trains_and_forecasts_from_the_same_inputs(lake_env, demo_lake):
         {"name": "har_anchor", "params": {}}))
     fs = create_featureset("har15", Selection("crypto", "BTC", "15min"), spec, SplitSpec(), root=demo_lake)
     save_featureset(fs, lake_env.store)
-    assert fs.fitted["har_anchor"] and len(fs.fitted["har_anchor"]) == len(HAR_KNOTS)
+    assert fs.fitted["har_anchor"] and len(fs.fitted["har_anchor"]["coefs"]) == len(HAR_KNOTS)
     info = train("har", "har15", "anchored-har", tiny_config(max_steps=3, loss="crps"), store=lake_env.store,
                  root=demo_lake, context=16, horizon=8)
     assert info.status == "finished", info.error

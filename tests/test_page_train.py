@@ -10,6 +10,7 @@ from streamlit.testing.v1 import AppTest
 from train_support import held_training_job, make_featureset
 
 from synthwb.jobs.registry import get_registry
+from synthwb.models import recommended_preset
 from synthwb.store import runs
 
 
@@ -150,14 +151,14 @@ def test_stop_then_resume_from_the_page(lake_env, demo_lake, monkeypatch):
 def test_defaults_on_a_cpu_are_quick_with_an_estimate_and_the_recommended_one_click_away(lake_env, demo_lake,
                                                                                        monkeypatch):
     monkeypatch.setenv("SYNTHWB_DATA_DIR", str(demo_lake))
-    make_featureset(demo_lake, lake_env.store, name="btc-5min", freq="5min")
+    make_featureset(demo_lake, lake_env.store, name="btc-5min", freq="5min", har=True)
     at = _page(lake_env)
     assert not at.exception, at.exception
     length = at.radio(key="tr_profile")
     assert length.value == "quick" and length.options == ["Recommended (measured best)",
                                                           "Quick first model · default here"]
     assert at.number_input(key="tr_max_steps").value == 100 and at.number_input(key="tr_val_every").value == 50
-    assert at.selectbox(key="tr_model").value == "preset: anchored-term"  # the recommended model, shorter
+    assert at.selectbox(key="tr_model").value == f"preset: {recommended_preset()}"  # the recommended model, shorter
     est = next(i.value for i in at.info if "Estimate:" in i.value)
     assert "100 steps" in est and "3 validations" in est and "about" in est
     length.set_value("recommended").run()

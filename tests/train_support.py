@@ -14,16 +14,20 @@ HORIZON = 8
 
 
 
-def tiny_features(freq: str = "15min") -> FeatureSpec:
+def tiny_features(freq: str = "15min", har: bool = False) -> FeatureSpec:
+    """Two features; with ``har`` also the HAR anchor the recommended preset reads."""
     return FeatureSpec(freq=freq, features=(
         {"name": "log_return", "params": {"periods": 1}},
         {"name": "rsi", "params": {"window": 14}},
+        *([{"name": "har_anchor", "params": {}}] if har else []),
     ))
 
 
-def make_featureset(root: Path, store: Path, name: str = "tiny", symbol: str = "BTC", freq: str = "15min"):
-    """A saved feature set (OHLCV + 2 features, 15-minute bars by default) of the demo lake's ``symbol``."""
-    fs = create_featureset(name, Selection("crypto", symbol, freq), tiny_features(freq), root=root)
+def make_featureset(root: Path, store: Path, name: str = "tiny", symbol: str = "BTC", freq: str = "15min",
+                    har: bool = False):
+    """A saved feature set (OHLCV + 2 features, 15-minute bars by default; ``har``: + the HAR
+    anchor) of the demo lake's ``symbol``."""
+    fs = create_featureset(name, Selection("crypto", symbol, freq), tiny_features(freq, har), root=root)
     save_featureset(fs, store)
     return fs
 

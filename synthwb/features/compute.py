@@ -70,10 +70,15 @@ def compute_features(bars: pl.DataFrame, spec: FeatureSpec, ctx: FeatureContext 
     return frame
 
 
-def warmup_bars(spec: FeatureSpec) -> int:
+def warmup_bars(spec: FeatureSpec, lookback: bool = True) -> int:
     """Bars needed before a feature is defined and has forgotten its seed (about 4x the longest
-    window), and at least the history a feature reads back in time (realised measures: a month)."""
-    back = -(-spec.lookback_seconds() // FREQ_SECONDS[spec.freq]) + 2 if spec.lookback_seconds() else 0
+    window), and at least the history a feature reads back in time (realised measures: a month).
+
+    ``lookback=False``: the first part alone, the bars a forecast cannot do without. Features that
+    read back in time (``lookback_s``) use the history that exists (a month's window over two weeks
+    of bars is the two weeks' mean), so a series shorter than their look-back is still forecast;
+    :func:`warmup_bars` with the look-back sizes what is *read* before an origin."""
+    back = -(-spec.lookback_seconds() // FREQ_SECONDS[spec.freq]) + 2 if (lookback and spec.lookback_seconds()) else 0
     longest = 1
     for it in spec.features:
         for v in it.params.values():

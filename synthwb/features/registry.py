@@ -242,7 +242,7 @@ def overlay_columns(spec: FeatureSpec) -> list[str]:
     return cols
 
 
-def default_spec(freq: str = "1h", realised: bool = False) -> FeatureSpec:
+def default_spec(freq: str = "1h", realised: bool = True) -> FeatureSpec:
     """A sensible starting set for the path models: returns, realised volatility at two scales,
     momentum and regime, all stationary (ratios, oscillators, one-hot states), without the raw
     OHLCV or price-level indicators.
@@ -253,10 +253,10 @@ def default_spec(freq: str = "1h", realised: bool = False) -> FeatureSpec:
     Clock time needs no feature either: anchored models learn an intraday/weekly profile from
     the forecast's own timestamps. Feature Lab and spec files can add any of them back.
 
-    The realised variance of the finest stored bars (``realised_var``) and the HAR-RV forecast
-    per horizon (``har_anchor``, the input of the ``anchored-har`` preset's anchor) are not in
-    this default: they have not yet been shown to help the recommended preset on the quality
-    panel. Add them in Feature Lab (or ``default_spec(freq, realised=True)``) to try them."""
+    The realised variance of the finest stored bars (``realised_var``: the slow volatility
+    components without a long context) and the classical variance forecast per horizon
+    (``har_anchor``, the input of the recommended ``anchored-har`` preset's anchor) are in it;
+    ``realised=False`` leaves them out (the ``anchored-term`` preset does without)."""
     return FeatureSpec(freq=freq, include_ohlcv=False, features=(
         {"name": "log_return", "params": {"periods": 1}},
         {"name": "rolling_std", "params": {"window": 12}},

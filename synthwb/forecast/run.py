@@ -65,9 +65,10 @@ class RunForecaster(ForecasterBase):
             self.model.set_calibration(cal.get("vol_scale", 1.0), cal.get("drift_shrink", 1.0),
                                        cal.get("bucket_scales"), cal.get("bucket_ends_s"))
         self.asset_class = self.featureset.selection["asset_class"]
-        #: bars of history one forecast needs (features warm-up + context)
-        self.context_bars = warmup_bars(self.featureset.feature_spec) + self.context + 1
-        span_days = self.context_bars * self.bar_seconds / 86400.0
+        #: bars of history one forecast needs (features warm-up + context); the realised measures'
+        #: month of look-back is read when it exists but not required (they use what there is)
+        self.context_bars = warmup_bars(self.featureset.feature_spec, lookback=False) + self.context + 1
+        span_days = (warmup_bars(self.featureset.feature_spec) + self.context + 1) * self.bar_seconds / 86400.0
         #: calendar days of history to read before an origin (sessions: about 3x the bar span)
         self.context_days = span_days * (1.0 if self.asset_class == "crypto" else 3.0) + 1.0
 

@@ -241,8 +241,11 @@ class PathModel(nn.Module):
         ``drift`` (B, H), the per-step ``vol`` (B, H) and the ``anchor_vol`` (B, H)."""
         if isinstance(self.anchor, HarAnchor):
             if anchor_x is None:
-                raise SpecError(f"a model anchored on 'har' needs its feature set to make the har_anchor feature "
-                                f"(the {HAR_PREFIX}* columns); add it to the feature spec or use anchor 'ewma'")
+                raise SpecError(f"a model anchored on 'har' (the recommended anchored-har preset) needs its feature "
+                                f"set to make the har_anchor feature (the {HAR_PREFIX}* columns), which this one "
+                                "lacks (feature sets built before 2026-12-06 do): rebuild it with the default "
+                                "features (`features build`, or Feature Lab) or add har_anchor, or train the "
+                                "anchored-term preset")
             base = self.anchor(anchor_x, t0)                                # (B, H)
         else:
             base = self.anchor(past, t0, past_range)                        # (B, H)

@@ -8,19 +8,20 @@ from synthwb.models.spec import ModelSpec, load_spec, read_spec_file
 
 PRESETS: dict[str, dict] = {
     "anchored-term": {
-        "help": "recommended: GBM with EWMA vol as the anchor (blended towards range-based vol), a learned intraday "
+        "help": "GBM with EWMA vol as the anchor (blended towards range-based vol), a learned intraday "
                 "vol profile, a GRU reading the features and a term head (vol level, mean reversion, small drift, "
-                "tails); trains in minutes on a CPU",
-        "recommended": True,
+                "tails); trains in minutes on a CPU; needs no realised-measure feature",
         "blocks": [{"name": "gru", "params": {"hidden": 32}}],
         "head": {"name": "term", "params": {}},
         "d_model": 32, "norm_between": False, "dropout": 0.1,
     },
     "anchored-har": {
-        "help": "a HAR-RV variance forecast per horizon (1h / 4h / 24h, from the hour/day/week/month realised "
-                "variance of the finest stored bars, fitted on the training split) as the anchor, a learned intraday "
-                "vol profile, a GRU reading the features and a term head; needs the har_anchor feature (in the "
-                "default feature set)",
+        "help": "recommended: a classical variance forecast per horizon as the anchor (1h / 4h / 24h log-HAR "
+                "on the range-based, hour-of-week-deseasonalised realised variance of the finest stored bars, "
+                "fitted on the training split), a learned intraday vol profile, a GRU reading the features and a "
+                "term head (vol level, mean reversion, small drift, tails); an untrained model is that classical "
+                "forecast; needs the har_anchor feature (in the default feature set); trains in minutes on a CPU",
+        "recommended": True,
         "blocks": [{"name": "gru", "params": {"hidden": 32}}],
         "head": {"name": "term", "params": {}},
         "d_model": 32, "norm_between": False, "dropout": 0.1, "anchor": "har",

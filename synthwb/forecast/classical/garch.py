@@ -95,18 +95,22 @@ def skewt_sample(eta: float, lam: float, rng: np.random.Generator, size) -> np.n
     return (y - a) / b
 
 
-def simulate_variance(model: str, vol_params: np.ndarray, h0: np.ndarray, e: np.ndarray) -> tuple:
+def simulate_variance(model: str, vol_params: np.ndarray, h0: np.ndarray, e: np.ndarray,
+                      cap: float = math.inf) -> tuple:
     """The recursion alone: from next-bar variances ``h0`` (n_paths,) and standardised shocks
-    ``e`` (n_paths, n_bars), returns (shocks eps, variances h), both (n_paths, n_bars)."""
+    ``e`` (n_paths, n_bars), returns (shocks eps, variances h), both (n_paths, n_bars). ``cap``:
+    a ceiling on every variance, applied inside the recursion (an EGARCH's exponent cannot overflow)."""
     n_paths, n_bars = e.shape
     hs = np.empty((n_paths, n_bars))
-    h = np.asarray(h0, dtype=np.float64).copy()
+    h = np.minimum(np.asarray(h0, dtype=np.float64), cap)
+    log_cap = math.log(cap) if math.isfinite(cap) else 700.0
     for b in range(n_bars):
         hs[:, b] = h
         eb = e[:, b]
         if model == "egarch":
             w, a, g, beta = vol_params
-            h = np.exp(w + a * (np.abs(eb) - NORM_CONST) + g * eb + beta * np.log(h))
+            h = np.exp(np.clip(w + a * (np.abs(eb) - NORM_CONST) + g * eb + beta * np.log(h), -700.0, log_cap))
+            continue
         else:
             eps2 = h * eb * eb
             if model == "gjr-garch":
@@ -115,7 +119,48 @@ def simulate_variance(model: str, vol_params: np.ndarray, h0: np.ndarray, e: np.
             else:
                 w, a, beta = vol_params
                 h = w + a * eps2 + beta * h
+            h = np.minimum(h, cap)
     return np.sqrt(hs) * e, hs
+
+
+def sane_params(model: str, params: np.ndarray, dist: str) -> bool:
+    """Whether a fit's parameters describe a stationary, non-degenerate model (an optimiser that
+    wandered off gives e.g. an EGARCH with alpha ~ 1e3 and a variance that overflows)."""
+    p = np.asarray(params, dtype=np.float64)
+    if not np.isfinite(p).all():
+        return False
+    if model == "egarch":
+        w, a, g, b = p[:4]
+        ok = abs(b) <= 1.0 + 1e-6 and 0.0 <= a < 2.0 and abs(g) < 2.0
+        rest = p[4:]
+    else:
+        if model == "gjr-garch":
+            w, a, g, b = p[:4]
+            pers, rest = a + 0.5 * g + b, p[4:]
+            ok = g > -a - 1e-9
+        else:
+            w, a, b = p[:3]
+            pers, rest, ok = a + b, p[3:], True
+        ok = ok and w > 0 and a >= 0 and b >= 0 and pers <= 1.0 + 1e-6   # arch bounds it by 1 (IGARCH)
+    if dist in ("t", "skewt") and rest.size:
+        ok = ok and 2.05 < rest[0] < 500.0
+    if dist == "skewt" and rest.size > 1:
+        ok = ok and abs(rest[1]) < 0.99
+    return bool(ok)
+
+
+def prior_params(model: str, y: np.ndarray, dist: str) -> np.ndarray:
+    """Textbook parameters (persistence 0.95, news 0.05 to 0.1) with the sample variance of ``y`` as
+    the unconditional one: the fallback when a fit is not sane."""
+    v = float(np.var(y)) or 1.0
+    if model == "egarch":
+        vol = [(1 - 0.95) * math.log(v), 0.1, 0.0, 0.95]
+    elif model == "gjr-garch":
+        vol = [v * 0.05, 0.03, 0.04, 0.9]
+    else:
+        vol = [v * 0.05, 0.05, 0.9]
+    shape = {"t": [8.0], "skewt": [8.0, 0.0]}.get(dist, [])
+    return np.asarray(vol + shape, dtype=np.float64)
 
 
 _DIST = Param("dist", str, "t", choices=("normal", "t", "skewt"), help="innovation law, fitted with the model")
@@ -151,9 +196,19 @@ class GarchForecaster(ClassicalForecaster):
         y = x * scale
         res = fit_arch(self.model, y, p["dist"])
         params = np.asarray(res.params.values, dtype=np.float64)
+        extra = {}
+        if not sane_params(self.model, params, p["dist"]):
+            # the optimiser wandered off: start again from textbook values, else keep them
+            start = prior_params(self.model, y, p["dist"])
+            retry = arch_spec(self.model, y, p["dist"]).fit(disp="off", show_warning=False, starting_values=start)
+            params2 = np.asarray(retry.params.values, dtype=np.float64)
+            if sane_params(self.model, params2, p["dist"]):
+                res, params, extra = retry, params2, {"refit": "from textbook starting values"}
+            else:
+                params, extra = start, {"refit": "not sane twice: textbook parameters"}
         return GarchState(params, list(res.params.index), scale, prof, var_cap=100.0 * float(np.var(y)),
                           loglik=float(res.loglikelihood), n_obs=int(y.size),
-                          fit_seconds=time.perf_counter() - t)
+                          fit_seconds=time.perf_counter() - t, extra=extra)
 
     def next_variance(self, s: Series, state: GarchState, n: int) -> float:
         """The (scaled, deseasonalised) variance of the bar after the first ``n`` returns."""
@@ -167,12 +222,13 @@ class GarchForecaster(ClassicalForecaster):
         n_fine = n_steps * m                      # in units of min(bar, step)
         n_bars = -(-n_fine // k)
         unit = min(s.bar_s, step_s)
-        h0 = min(self.next_variance(s, state, s.upto(t_ns)), state.var_cap)
+        h0 = self.next_variance(s, state, s.upto(t_ns))
+        # a filtered variance outside [cap / 1e3, cap] (0, inf or nan from a bad window) is clipped
+        h0 = float(np.clip(h0, state.var_cap * 1e-3, state.var_cap)) if np.isfinite(h0) else state.var_cap / 100.0
         nv = 4 if self.model != "garch" else 3
         z = _sample(self.params["dist"], state.params[nv:], rng, (n_paths, n_bars, k))
         e = z.sum(axis=2) / math.sqrt(k)          # the bar's standardised shock
-        _, hs = simulate_variance(self.model, state.params[:nv], np.full(n_paths, h0), e)
-        hs = np.minimum(hs, state.var_cap)
+        _, hs = simulate_variance(self.model, state.params[:nv], np.full(n_paths, h0), e, cap=state.var_cap)
         season = state.profile.at(t_ns + np.arange(n_bars * k, dtype=np.int64) * unit * NS)
         var = (np.repeat(hs, k, axis=1) / k) * season[None, :] / state.scale ** 2
         lr = (np.sqrt(var) * z.reshape(n_paths, n_bars * k) - 0.5 * var)[:, :n_fine]
@@ -180,7 +236,7 @@ class GarchForecaster(ClassicalForecaster):
 
     def describe_state(self, state: GarchState) -> dict:
         return {"model": self.model, "params": dict(zip(state.names, (float(v) for v in state.params))),
-                "scale": state.scale, "loglik": state.loglik, "n_obs": state.n_obs,
+                "scale": state.scale, "loglik": state.loglik, "n_obs": state.n_obs, **state.extra,
                 "fit_seconds": round(state.fit_seconds, 4),
                 "seasonality": state.profile.how,
                 "profile_range": [float(state.profile.values.min()), float(state.profile.values.max())]}
