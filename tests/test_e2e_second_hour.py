@@ -36,7 +36,7 @@ def env(demo_lake, tmp_path_factory):
     lake = tmp_path_factory.mktemp("second_lake")
     shutil.copytree(demo_lake, lake, dirs_exist_ok=True)
     store = tmp_path_factory.mktemp("second_store")
-    make_featureset(lake, store, name="btc-5min", freq="5min")
+    make_featureset(lake, store, name="btc-5min", freq="5min", har=True)
     train("dup", "btc-5min", recommended_preset(), tiny_config(max_steps=4, loss="synth"), store=store, root=lake,
           context=32)
     return {"SYNTHWB_DATA_DIR": str(lake), "SYNTHWB_STORE_DIR": str(store),

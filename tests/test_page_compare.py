@@ -31,6 +31,7 @@ def test_compare_page_runs_a_comparison_like_the_cli(page_env, demo_lake):
     at = _open()
     assert any("Compare" in h.value for h in at.title)
     at.multiselect(key="cmp_baselines").set_value(["gbm", "bootstrap", "garch"]).run()
+    at.multiselect(key="cmp_classical").set_value([]).run()
     at.selectbox(key="cmp_task").set_value("1h")
     at.number_input(key="cmp_origins").set_value(6)
     at.number_input(key="cmp_paths").set_value(64)
@@ -123,6 +124,7 @@ def test_bad_input_shows_a_message_not_a_traceback(page_env):
     at = _open(sb_range=(date(2024, 1, 18), date(2024, 1, 18)))
     # a comparison over a period too short for the 24-hour task fails as a message
     at.multiselect(key="cmp_baselines").set_value(["gbm", "bootstrap"]).run()
+    at.multiselect(key="cmp_classical").set_value([]).run()
     at.selectbox(key="cmp_task").set_value("24h")
     at.number_input(key="cmp_origins").set_value(3)
     at.run()
@@ -255,6 +257,7 @@ def test_ablation_and_search_tabs_run_background_jobs(page_env, demo_lake):
 def test_stop_ends_a_comparison_as_interrupted(page_env):
     at = _open()
     at.multiselect(key="cmp_baselines").set_value(["gbm", "bootstrap", "garch"]).run()
+    at.multiselect(key="cmp_classical").set_value([]).run()
     at.number_input(key="cmp_origins").set_value(200)  # long enough to be stopped midway
     at.run()
     at.button(key="cmp_go").click().run()
@@ -278,6 +281,7 @@ def test_a_stopped_run_is_listed_and_compared_with_its_label(page_env, demo_lake
     assert at.multiselect(key="cmp_runs").options == [f"{rid} (BTC 5min bars; {label})"]
     at.multiselect(key="cmp_runs").set_value([rid]).run()
     at.multiselect(key="cmp_baselines").set_value(["gbm"]).run()
+    at.multiselect(key="cmp_classical").set_value([]).run()
     at.number_input(key="cmp_origins").set_value(2)
     at.number_input(key="cmp_paths").set_value(32)
     at.run()

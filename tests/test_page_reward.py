@@ -43,6 +43,7 @@ def test_reward_tab_shows_the_shares_of_the_cli(page_env, demo_lake):
     at = open_page("compare", timeout=180, **DEMO_SIDEBAR)
     assert not at.exception, at.exception
     at.multiselect(key="cmp_baselines").set_value(["gbm", "garch"]).run()
+    at.multiselect(key="cmp_classical").set_value([]).run()
     at.selectbox(key="cmp_task").set_value("24h")
     at.number_input(key="cmp_origins").set_value(4)
     at.number_input(key="cmp_paths").set_value(32)
@@ -89,6 +90,7 @@ def test_reward_over_several_assets_matches_the_cli(page_env, demo_lake):
     at.session_state["validator"] = "2026-05"
     assert set(at.multiselect(key="cmp_assets").options) == {"ETH", "SOL"}  # crypto symbols but BTC; not SPY
     at.multiselect(key="cmp_baselines").set_value(["gbm", "gbm_ewma"])
+    at.multiselect(key="cmp_classical").set_value([])
     at.multiselect(key="cmp_assets").set_value(["ETH"])
     at.number_input(key="cmp_origins").set_value(3)
     at.number_input(key="cmp_paths").set_value(32)
