@@ -44,6 +44,7 @@ from __future__ import annotations
 import numpy as np
 import polars as pl
 
+from synthwb.core.normal import crps_gaussian
 from synthwb.core.registry import Param
 from synthwb.data.schema import FREQ_SECONDS
 from synthwb.features.registry import FEATURES
@@ -215,7 +216,7 @@ def fine_bars(df: pl.DataFrame, ctx) -> tuple[np.ndarray, np.ndarray, np.ndarray
     return ts[1:][ok] + bar_ns, r[ok], np.maximum(gk[ok], 0.0), max(1, bar_ns // NS)
 
 
-def _hour_of_week(ns: np.ndarray) -> np.ndarray:
+def hour_of_week(ns: np.ndarray) -> np.ndarray:
     """0 = Monday 00:00-01:00 UTC .. 167 (1970-01-01 was a Thursday)."""
     return ((ns // (3600 * NS)) + 72) % WEEK_H
 
@@ -224,7 +225,7 @@ def fit_week_profile(mid_ns: np.ndarray, v: np.ndarray) -> tuple[np.ndarray, np.
     """Hour-of-week variance profile ``hour-of-day x day-of-week`` (multiplicative, mean 1 over the
     bars) of per-bar variances ``v`` at bar midpoints ``mid_ns``, and which hours of the week hold
     any bar (closed hours: weekends of a session market). Returns (factor (168,), open (168,))."""
-    how = _hour_of_week(mid_ns)
+    how = hour_of_week(mid_ns)
     fac, opn = np.ones(WEEK_H), np.zeros(WEEK_H, bool)
     ok = np.isfinite(v)
     if ok.sum() < 10 * 24:
@@ -287,11 +288,8 @@ def forward_sum(close_ns: np.ndarray, rts: np.ndarray, r: np.ndarray, window_s: 
 
 
 def gauss_crps(x: np.ndarray, sd: np.ndarray) -> np.ndarray:
-    """CRPS of N(0, sd^2) at ``x`` (Gneiting & Raftery 2007, closed form)."""
-    from scipy.stats import norm
-
-    z = x / sd
-    return sd * (z * (2.0 * norm.cdf(z) - 1.0) + 2.0 * norm.pdf(z) - 1.0 / np.sqrt(np.pi))
+    """CRPS of N(0, sd^2) at ``x`` (closed form, :func:`synthwb.core.normal.crps_gaussian`)."""
+    return crps_gaussian(0.0, sd, x)
 
 
 SCALE_GRID = np.exp(np.linspace(np.log(0.25), np.log(4.0), 121))
@@ -347,7 +345,7 @@ def _har_range(df: pl.DataFrame, fit_frac: float, ctx, state, measure: str, seas
             fac, opn = np.ones(WEEK_H), np.ones(WEEK_H, bool)
         state = {"measure": measure, "seasonal": seasonal, "factor": fac.tolist(), "open": opn.astype(int).tolist()}
     fac, opn = np.asarray(state["factor"], float), np.asarray(state["open"], bool)
-    vd = v / fac[_hour_of_week(mid)]
+    vd = v / fac[hour_of_week(mid)]
     rv = season_trailing_rvs(close_ns, rts, vd, fine_s)
     X = har_design(rv)
     month = rv[RV_WINDOWS[-1][0]]

@@ -23,6 +23,7 @@ from __future__ import annotations
 import numpy as np
 
 from synthwb.core.errors import SpecError
+from synthwb.core.normal import crps_gaussian  # noqa: F401  (re-exported: checks and reference levels)
 
 __all__ = [
     "crps_ensemble",
@@ -71,15 +72,6 @@ def crps_fair(samples, y, axis: int = -1) -> np.ndarray:
 def crps_almost_fair(samples, y, alpha: float = 0.95, axis: int = -1) -> np.ndarray:
     """Almost-fair CRPS (Lang et al. 2024): ``alpha * fair + (1 - alpha) * standard``."""
     return _crps_np(samples, y, axis, float(alpha))
-
-
-def crps_gaussian(mu, sigma, y) -> np.ndarray:
-    """Closed-form CRPS of N(mu, sigma^2) against y (for checks and reference levels)."""
-    from scipy.stats import norm
-
-    mu, sigma, y = (np.asarray(v, dtype=np.float64) for v in (mu, sigma, y))
-    z = (y - mu) / sigma
-    return sigma * (z * (2 * norm.cdf(z) - 1) + 2 * norm.pdf(z) - 1 / np.sqrt(np.pi))
 
 
 # ---------------------------------------------------------------------------------- torch

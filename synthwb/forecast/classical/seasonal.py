@@ -17,8 +17,8 @@ import numpy as np
 import polars as pl
 
 from synthwb.data.schema import SESSION_TZ
+from synthwb.features.realised import hour_of_week
 
-NS = 1_000_000_000
 SHRINK = 30.0
 N_BUCKETS = {"hour_of_week": 168, "hour_of_day": 24}
 MAX_DIST_FIT = 5000
@@ -30,8 +30,7 @@ def buckets(ts_ns: np.ndarray, how: str, asset_class: str) -> np.ndarray:
     if how == "off" or ts_ns.size == 0:
         return np.zeros(ts_ns.shape, dtype=np.int64)
     if asset_class == "crypto":
-        hours = ts_ns // (3600 * NS)
-        how_ = (hours + 72) % 168  # 1970-01-01 was a Thursday: Monday 00:00 is bucket 0
+        how_ = hour_of_week(ts_ns)  # Monday 00:00 UTC is bucket 0
     else:
         local = pl.Series("t", ts_ns).cast(pl.Datetime("ns", "UTC")).dt.convert_time_zone(SESSION_TZ)
         how_ = ((local.dt.weekday() - 1).cast(pl.Int64) * 24 + local.dt.hour().cast(pl.Int64)).to_numpy()
