@@ -113,8 +113,9 @@ def _setup(sel) -> None:
              help="held-out: the runs' unseen test split (the latest common one), as the CLI does by default; "
                   "dates: any period, origins inside a run's training or validation split are flagged")
     p2.checkbox("Also score runs uncalibrated", False, key="bt_uncal",
-                help="each calibrated run twice: with and without the calibration fitted on its validation split "
-                     "(a run whose calibration changed nothing is scored once)")
+                help="each calibrated run twice: with and without the calibration and the blend with the "
+                     "classical forecasters fitted on its validation split (a run whose calibration and blend "
+                     "changed nothing is scored once)")
     dates = not S.bt_runs or S.bt_period == DATES
     v1, v2 = st.columns([1, 3])
     version = validator_picker(v1)

@@ -15,6 +15,7 @@ from synthwb.jobs.adapters import train_job
 from synthwb.jobs.registry import ACTIVE
 from synthwb.models import list_specs, preset_names, recommended_preset
 from synthwb.store import runs
+from synthwb.train.blend import blend_text
 from synthwb.train.config import FORM_ADVANCED, FORM_MAIN, config_from_form, config_label, config_param
 from synthwb.train.loop import prepare
 from ui import curves as curves_view
@@ -143,6 +144,10 @@ def finished_actions(job_id: str) -> None:
     text = (f"Run `{r.run_id}` {r.status} at step {r.step}" + (f" ({r.stop_reason})" if r.stop_reason else ""))
     if r.status == "finished":
         st.success(text, icon=":material/check_circle:")
+        if usable and run.info.get("blend"):
+            t = blend_text(run.info["blend"])
+            st.caption(t[:1].upper() + t[1:] + ". Backtest scores the run with its blend; \"Also score runs "
+                       "uncalibrated\" there adds the network alone.")
     else:
         st.warning(text + (f"; Backtest scores it from its best weights ({label})" if usable else
                            "; no best weights yet (stopped before its first validation): resume it below"),

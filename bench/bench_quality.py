@@ -123,11 +123,20 @@ def run_series(root: Path, store: Path, asset_class: str, symbol: str, freq: str
         print(f"  {name}: trained {preset} {info.step} steps in {t_train:.0f} s ({info.stop_reason}); "
               f"calibration vol x{cal.get('vol_scale', 1):.3f}, drift x{cal.get('drift_shrink', 1):g} "
               f"(val {cal.get('val_score_before', math.nan):.1f} -> {cal.get('val_score_after', math.nan):.1f})")
+        blend = runs.load_run(info.run_id, store).info.get("blend") or {}
+        print(f"  {name}: blend: run x{blend.get('run_weight', 1):.2f}"
+              + "".join(f", {p['label']} x{p['weight']:.2f}" for p in blend.get("partners") or [])
+              + (f" (val {blend['val_score_run']:.1f} -> {blend['val_score_blend']:.1f})" if "val_score_run" in blend
+                 else f" ({blend.get('skipped', 'not fitted')})"))
         raw = RunForecaster(info.run_id, store=store, device="cpu", root=root, calibrated=False)
         forecasters.append(raw)
         models.insert(0, info.run_id)
         labels[info.run_id] = (f"{preset} run ({info.step} steps)", "run", t_train)
         labels[raw.name] = ("  same run, uncalibrated", "run", None)
+        if blend.get("partners"):
+            alone = RunForecaster(info.run_id, store=store, device="cpu", root=root, blended=False)
+            forecasters.append(alone)
+            labels[alone.name] = ("  same run, unblended", "run", None)
     t = time.perf_counter()
     spec = {"models": models, "task": task, "n_origins": origins, "seed": seed, "start": held_out,
             "selection": {"asset_class": asset_class, "symbol": symbol, "freq": freq}}
@@ -163,6 +172,7 @@ def table_rows(res, task, name: str, labels: dict, notes: list[str] = ()) -> lis
     best_cl = min(classical, key=lambda c: piv[c].mean()) if classical else None
     gbm = piv["gbm"].to_numpy()
     model_s = (res.meta or {}).get("model_seconds") or {}
+    ivs = interval_ratios(res, piv["origin"])
     rows = []
     for m in cols:
         v = piv[m].to_numpy()
@@ -175,8 +185,26 @@ def table_rows(res, task, name: str, labels: dict, notes: list[str] = ()) -> lis
                      "best_classical": labels.get(best_cl, (best_cl,))[0] if best_cl else None,
                      "fit_s": fit_s, "backtest_s": model_s.get(m), "dm_lag": lag,
                      "task": tk.name + (" with its volatility term" if tk.vol_blocks else ""),
-                     "origins": f"{res.origins[0]:%Y-%m-%d} .. {res.origins[-1]:%Y-%m-%d}", "notes": list(notes)})
+                     "origins": f"{res.origins[0]:%Y-%m-%d} .. {res.origins[-1]:%Y-%m-%d}", "notes": list(notes),
+                     "intervals": ivs.get(m, {})})
     return sorted(rows, key=lambda r: r["mean"])
+
+
+def interval_ratios(res, origins) -> dict[str, dict[str, float]]:
+    """model -> {interval: its mean score over ``origins`` / gbm's}, then {"all <kind>": the same over each
+    kind of term (price increments, gaps, the volatility term)}: where a model gains or loses."""
+    import polars as pl
+
+    iv = res.intervals.filter(pl.col("origin").is_in(origins.implode()))
+    out: dict[str, dict[str, float]] = {}
+    for by, key in (("interval", "interval"), ("kind", "kind")):
+        means = iv.group_by(["model", by]).agg(pl.col("score").mean())
+        tab = {(r["model"], r[by]): r["score"] for r in means.to_dicts()}
+        order = list(dict.fromkeys(iv[by].to_list()))
+        for m in dict.fromkeys(iv["model"].to_list()):
+            out.setdefault(m, {}).update({(k if key == "interval" else f"all {k}"): tab[(m, k)] / tab[("gbm", k)]
+                                          for k in order if (m, k) in tab and tab.get(("gbm", k))})
+    return out
 
 
 def oracles(lake: Path, s: PanelSeries, years: float, seed: int) -> list:
@@ -212,6 +240,14 @@ def fmt_table(rows: list[dict]) -> str:
             bs = f"{r['backtest_s']:.0f}" if r["backtest_s"] is not None else ""
             lines.append(f"{r['model'][:36]:<36} {r['n']:>4} {r['mean']:>9.1f} {r['vs_gbm']:>7.3f} {cov:>6} {p1:>9} "
                          f"{p2:>8} {fs:>7} {bs:>6}")
+        ivs = [r for r in rs if r.get("intervals") and r["kind"] in ("run", "classical", "reference")]
+        if ivs:
+            names = [n for n in ivs[0]["intervals"] if not n.startswith("all ")]
+            kinds = [n for n in ivs[0]["intervals"] if n.startswith("all ")]
+            names = names if len(names) <= 8 else names[:4] + kinds  # the 1h task's 21 terms: a summary
+            lines += ["  per interval, vs gbm: " + " ".join(f"{n:>9}" for n in names)]
+            lines += [f"  {r['model'].strip()[:20]:<20} " + " ".join(f"{r['intervals'].get(n, math.nan):>9.3f}"
+                                                             for n in names) for r in ivs]
     return "\n".join(lines)
 
 
@@ -246,7 +282,8 @@ def main() -> None:
     ap.add_argument("--symbol", default="BTC")
     ap.add_argument("--freq", action="append", help="with --root / --real: bar size(s) of the features")
     ap.add_argument("--task", default=None, help='with --root / --real: "24h", "1h" or a task JSON file')
-    ap.add_argument("--origins", type=int, default=None, help="held-out origins per series (default 200)")
+    ap.add_argument("--origins", type=int, default=None,
+                    help="held-out origins per series (default: the series' own, 800 real / 200 demo; 200 with --root)")
     ap.add_argument("--preset", help="default: the recommended preset")
     ap.add_argument("--epochs", type=int, help="default: the train command's default")
     ap.add_argument("--years", type=float, default=None, help="demo lake length (default 2)")
@@ -328,7 +365,7 @@ def main() -> None:
             else:
                 root = real_lake(s, tmp)
             done(run_series(root, tmp / f"store-{s.key}", s.asset_class, s.symbol, s.freq, s.task, extra=extra,
-                            name=s.key, **common))
+                            name=s.key, **{**common, "origins": args.origins or (QUICK["origins"] if args.quick else s.origins)}))
             print(f"  {s.key}: {time.perf_counter() - t:.0f} s in all", flush=True)
     print("\n" + fmt_table(rows))
     if args.markdown:

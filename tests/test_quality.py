@@ -20,6 +20,7 @@ from synthwb.data.schema import Selection
 from synthwb.forecast.baselines import BaselineForecaster
 from synthwb.forecast.run import load_model
 from synthwb.models import build_model, get_preset
+from synthwb.models.simulate import to_prices
 from synthwb.models.spec import run_spec
 from synthwb.scoring.synth import get_task, score_batch
 from synthwb.store import runs
@@ -27,7 +28,7 @@ from synthwb.train.calibrate import fit_calibration
 from synthwb.train.config import TrainConfig
 from synthwb.train.data import WindowDataset
 from synthwb.train.loop import train
-from synthwb.train.losses import objective
+from synthwb.train.losses import objective, task_points
 
 CONTEXT = 48
 HOUR_TASK = {"name": "1h-5min", "step_seconds": 300, "n_points": 13,
@@ -111,6 +112,36 @@ def test_calibration_pulls_a_too_wide_model_in_on_the_validation_windows(fs5):
     assert cal["val_score_after"] < cal["val_score_before"]
 
 
+def test_calibration_may_not_take_the_coverage_out_of_its_band(fs5):
+    fs, root, _ = fs5
+    model = _untrained(len(fs.feature_cols))
+    with torch.no_grad():  # 1.6x too wide: its 90% band covers nearly every realised point
+        model.head.net[-1].bias[1] = 6 * math.atanh(math.log(1.6) / 6)
+    val = WindowDataset(fs.windows("val", CONTEXT, 12, 1)).limit(96)
+    free = fit_calibration(model, val, get_task(HOUR_TASK), 300, n_paths=256, batch_size=32, coverage_band=None)
+    held = fit_calibration(model, val, get_task(HOUR_TASK), 300, n_paths=256, batch_size=32,
+                           coverage_band=(0.95, 1.0))
+    assert held["val_coverage_before"] > 0.95           # the wide model starts inside the band
+    assert free["val_coverage_after"] < 0.95            # the score alone pulls it in past the band's floor
+    assert held["vol_scale"] > free["vol_scale"] and held["val_coverage_after"] >= 0.95
+    # the guard costs score, never more than calibrating not at all
+    assert free["val_score_after"] < held["val_score_after"] <= held["val_score_before"]
+    # the coverage it reports is the share of realised points inside the 5%-95% quantiles of the paths
+    task = get_task(HOUR_TASK)
+    gen = torch.Generator().manual_seed(777)
+    inside = total = 0
+    with torch.no_grad():
+        for b in val.batches(32):
+            parts = model.parts(b.x, b.last_close, 256, gen, **b.anchor)
+            paths = to_prices(b.last_close, model.compose(parts, held["vol_scale"], held["drift_shrink"]))
+            n = task_points(task, 300)
+            q = torch.quantile(paths[..., 1:n].double(), torch.tensor([0.05, 0.95], dtype=torch.float64), dim=1)
+            y = b.future[..., 1:n].double()
+            inside += int(((y >= q[0]) & (y <= q[1])).sum())
+            total += y.numel()
+    assert inside / total == pytest.approx(held["val_coverage_after"], abs=0.03)
+
+
 def test_validation_selects_on_the_training_objective_and_calibrates(fs5):
     fs, root, store = fs5
     cfg = tiny_config(loss="synth", synth_task=HOUR_TASK, max_steps=6, val_every=2, n_paths_eval=128, lr=3e-2,
@@ -136,7 +167,10 @@ def test_validation_selects_on_the_training_objective_and_calibrates(fs5):
     # each validation logs the task's exact score and coverage; the calibration used validation only
     assert all(v["val_score"] > 0 and 0 <= v["val_coverage_90"] <= 1 for v in vals)
     cal = run.info["calibration"]
-    assert cal["n_windows"] == run.info["n_val_windows"] and cal["val_score_after"] <= cal["val_score_before"]
+    # on every validation window up to calibration_windows (more than validation reads), not on the test split
+    n_all = len(WindowDataset(fs.windows("val", CONTEXT, 12, 1)))
+    assert cal["n_windows"] == min(n_all, tc.calibration_windows) > run.info["n_val_windows"]
+    assert cal["val_score_after"] <= cal["val_score_before"]
 
 
 def test_hourly_features_simulate_five_minute_paths_from_the_finest_bars(lake_env, demo_lake):

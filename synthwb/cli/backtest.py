@@ -45,7 +45,8 @@ def add_commands(sub, common: argparse.ArgumentParser) -> None:
     p.add_argument("--csv", help="write per_origin/intervals/quantiles CSVs: a folder, or OUT.csv (+ OUT_intervals.csv, OUT_quantiles.csv)")
     p.add_argument("--no-save", dest="save", action="store_false", help="do not save the result beside the run")
     p.add_argument("--uncalibrated", action="store_true",
-                   help="also score each calibrated run without its calibration (before / after)")
+                   help="also score each calibrated run without its calibration and its blend with the classical "
+                        "forecasters: the network alone (before / after)")
     add_validator_arg(p)
     p.add_argument("--cadence", action="store_true",
                    help="validator cadence: origins where the version's scored requests fall (one per asset and "

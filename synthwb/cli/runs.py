@@ -66,6 +66,10 @@ def _show(args) -> Result:
     if cal.get("n_windows"):
         lines.append(f"calibrated vol x{cal['vol_scale']:.4f}, drift x{cal['drift_shrink']:g} (validation score "
                      f"{cal['val_score_before']:.2f} -> {cal['val_score_after']:.2f}, {cal['n_windows']} windows)")
+    if run.info.get("blend"):
+        from synthwb.train.blend import blend_text
+
+        lines.append(f"blended    {blend_text(run.info['blend'])}")
     if run.error:
         lines.append(f"error      {run.error}")
     lines.append("files      " + ", ".join(data["files"]))

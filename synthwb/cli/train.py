@@ -43,6 +43,9 @@ def add_commands(sub, common) -> None:
     p.add_argument("--num-workers", type=int, dest="num_workers")
     p.add_argument("--devices", type=int, help="train on N local processes with DDP (gloo on cpu, one GPU each on "
                                              "cuda); batch size is per process. Under torchrun leave it out")
+    p.add_argument("--no-blend", action="store_false", dest="blend", default=None, help=(
+        "no blend with the classical forecasters after the calibration (default: mix them in, weights fitted on "
+        "the validation split; see the README's Forecast quality)"))
     p.add_argument("--resume", action="store_true", help="continue the run --name from its last checkpoint")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--profile", choices=["recommended", "quick"], help=(
@@ -57,7 +60,7 @@ def add_commands(sub, common) -> None:
     p.set_defaults(func=_train)
 
 
-_CONFIG_KEYS = ("epochs", "max_steps", "batch_size", "lr", "weight_decay", "loss", "alpha", "schedule",
+_CONFIG_KEYS = ("blend", "epochs", "max_steps", "batch_size", "lr", "weight_decay", "loss", "alpha", "schedule",
                 "warmup_steps", "n_paths_train", "n_paths_eval", "patience", "val_every", "seed", "device",
                 "amp", "tensorboard", "space", "num_workers")
 
@@ -170,6 +173,10 @@ def _train(args):
     version = ((run_info.get("config") or {}).get("validator") or (run_info.get("training") or {}).get("validator"))
     calib = (f"\ncalibration (validation split): vol x{cal['vol_scale']:.3f}, drift x{cal['drift_shrink']:g}, "
              f"val score {cal['val_score_before']:.1f} -> {cal['val_score_after']:.1f}" if cal.get("n_windows") else "")
+    if run_info.get("blend"):
+        from synthwb.train.blend import blend_text
+
+        calib += "\n" + blend_text(run_info["blend"])
     text = (f"run {info.run_id}: {info.status} at step {info.step}"
             + (f" ({info.stop_reason})" if info.stop_reason else "")
             + (f", trained for validator {version}" if version else "") + best + calib

@@ -127,13 +127,14 @@ def _load_forecasters(spec: BacktestSpec, store, extra=(), root=None, sel: Selec
                       ) -> list[tuple[str, str, Any]]:
     """(name, kind, forecaster) for the spec's saved runs (any kind), baselines and classical
     references (on the selection ``sel``); ``extra`` forecasters come first. A path model with a
-    calibration is also scored without it when the spec asks (``uncalibrated``)."""
+    calibration or a blend is also scored without them when the spec asks (``uncalibrated``)."""
     out: list[tuple[str, str, Any]] = list(extra)
     for run_id in spec.models:
         run = load_run(run_id, store)
         kind = "ensemble" if run.kind == "ensemble" else "run"
         out.append((run_id, kind, load_forecaster(run_id, store=store, device=spec.device, root=root)))
-        if spec.uncalibrated and run.kind == "path" and not _identity(run.info.get("calibration")):
+        blended = bool((run.info.get("blend") or {}).get("partners"))
+        if spec.uncalibrated and run.kind == "path" and (blended or not _identity(run.info.get("calibration"))):
             f = load_forecaster(run_id, store=store, device=spec.device, root=root, calibrated=False)
             out.append((f.name, kind, f))
     for b in spec.baselines:

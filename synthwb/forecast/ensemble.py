@@ -322,6 +322,15 @@ def fit_weights(path_sets: Sequence[np.ndarray], realised: np.ndarray, task: Any
 # ------------------------------------------------------------------------------- forecaster
 
 
+def carry_drift(paths: np.ndarray, drift: np.ndarray) -> np.ndarray:
+    """``paths`` (n_origins, n_paths, T + 1) moved by a per-step log drift ``drift`` (n_origins, >= T): the
+    location of one forecaster given to the paths of another (a blend's classical partners take the
+    run's drift); the spread is untouched. In place; returns ``paths``."""
+    t = paths.shape[-1] - 1
+    paths[:, :, 1:] *= np.exp(np.cumsum(np.asarray(drift, dtype=np.float64)[:, :t], axis=1))[:, None, :]
+    return paths
+
+
 def _split_seed(seed: int, n: int) -> list[int]:
     ss = np.random.SeedSequence(int(seed))
     return [int(s.generate_state(1)[0]) for s in ss.spawn(n)]

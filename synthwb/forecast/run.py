@@ -31,7 +31,9 @@ from synthwb.features.compute import warmup_bars
 from synthwb.features.datasets import anchor_columns, bar_range, past_logret, regular_mask
 from synthwb.features.featureset import run_featureset
 from synthwb.forecast.base import ForecasterBase
-from synthwb.models.backbone import build_model
+from synthwb.forecast.classical.refs import ClassicalRef
+from synthwb.forecast.ensemble import allocate, carry_drift
+from synthwb.models.backbone import build_model, location_drift
 from synthwb.models.spec import run_spec
 from synthwb.scoring.synth import steps_covering
 from synthwb.store.runs import BEST, LAST, Run, check_weights_match, load_run, read_weights, weights_file
@@ -44,9 +46,12 @@ class RunForecaster(ForecasterBase):
     """Forecaster over a trained run (see the module doc)."""
 
     def __init__(self, run_id: str, store=None, device: str = "auto", which: str = "best", root=None,
-                 calibrated: bool = True):
+                 calibrated: bool = True, blended: bool | None = None):
         self.run = load_run(run_id, store)
+        blended = calibrated if blended is None else bool(blended)
         self.name = run_id if calibrated else f"{run_id} (uncalibrated)"
+        if calibrated and not blended and _partners(self.run):
+            self.name = f"{run_id} (unblended)"
         self.device = resolve_device(device)
         self.model = load_model(self.run, which=which, device=str(self.device))
         self.spec = run_spec(self.run)
@@ -71,6 +76,16 @@ class RunForecaster(ForecasterBase):
         span_days = (warmup_bars(self.featureset.feature_spec) + self.context + 1) * self.bar_seconds / 86400.0
         #: calendar days of history to read before an origin (sessions: about 3x the bar span)
         self.context_days = span_days * (1.0 if self.asset_class == "crypto" else 3.0) + 1.0
+        blend = self.run.info.get("blend") or {}
+        #: the classical forecasters mixed in (fitted on the validation split, synthwb.train.blend) and the
+        #: weights (the run's first); empty when the run has no blend or ``blended`` is off
+        self.partners = [ClassicalRef(model=p["model"], params=p.get("params") or {}).forecaster(
+            self.featureset.selection, root=root) for p in _partners(self.run)] if blended else []
+        self.blend_weights = ([float(blend.get("run_weight", 1.0))] + [float(p["weight"]) for p in _partners(self.run)]
+                              if self.partners else [1.0])
+        for f in self.partners:
+            self.context_bars = max(self.context_bars, int(f.context_bars))
+            self.context_days = max(self.context_days, float(f.context_days))
 
     def __repr__(self) -> str:
         return f"RunForecaster({self.name!r}, {self.freq}, context={self.context}, horizon={self.horizon})"
@@ -116,8 +131,28 @@ class RunForecaster(ForecasterBase):
         m = self.grid_steps(n_steps, step_seconds)
         if len(origins) == 0:
             return np.empty((0, int(n_paths), m + 1))
+        if self.partners:  # the run's share of the paths and each partner's, pooled in random order
+            counts = allocate(self.blend_weights, int(n_paths))
+            seeds = np.random.SeedSequence(int(seed)).generate_state(len(counts) + 1)
+            own, drift = self._paths(bars, origins, m, max(int(counts[0]), 2), int(seeds[0]), with_drift=True)
+            parts = [own[:, :int(counts[0])]]
+            for f, c, s in zip(self.partners, counts[1:], seeds[1:]):
+                if c:  # the partner's spread around the network's drift (classical paths have none)
+                    parts.append(carry_drift(f.forecast(bars, origins, m, self.step_seconds, int(c), int(s)), drift))
+            pooled = np.concatenate(parts, axis=1)
+            pooled *= own[:, :1, :1] / pooled[:, :, :1]   # every path from the same t0 price, exactly
+            order = np.argsort(np.random.default_rng(int(seeds[-1])).random(pooled.shape[:2]), axis=1)
+            return pooled[np.arange(pooled.shape[0])[:, None], order, :]
+        return self._paths(bars, origins, m, int(n_paths), int(seed))
+
+    @torch.no_grad()
+    def _paths(self, bars: pl.DataFrame, origins: Sequence[datetime], m: int, n_paths: int, seed: int,
+               with_drift: bool = False):
+        """The network's own paths ``(n_origins, n_paths, m + 1)``; ``with_drift``: and their location drift per
+        step ``(n_origins, m)`` (:func:`synthwb.models.backbone.location_drift`)."""
         x, last, past, t0, rng, ax = self.inputs(bars, origins)
         out = np.empty((len(origins), int(n_paths), m + 1), dtype=np.float64)
+        drift = np.zeros((len(origins), m), dtype=np.float64)
         chunk = max(1, _MAX_VALUES // (int(n_paths) * (self.horizon + 1)))
         gen = torch.Generator(device=self.device).manual_seed(int(seed))
         for a in range(0, len(origins), chunk):
@@ -127,11 +162,18 @@ class RunForecaster(ForecasterBase):
                       "t0": torch.from_numpy(t0[a:a + chunk]).to(self.device),
                       "past_range": torch.from_numpy(rng[a:a + chunk]).to(self.device),
                       "anchor_x": None if ax is None else torch.from_numpy(ax[a:a + chunk]).to(self.device)}
-            paths = self.model(xb, lb, int(n_paths), generator=gen, **anchor).paths[..., : m + 1]
-            paths = paths.double() * (torch.from_numpy(last[a:a + chunk]).to(self.device)
-                                      / lb.double())[:, None, None]  # exact t0 in float64
+            res = self.model(xb, lb, int(n_paths), generator=gen, **anchor)
+            paths = res.paths[..., : m + 1].double() * (torch.from_numpy(last[a:a + chunk]).to(self.device)
+                                                        / lb.double())[:, None, None]  # exact t0 in float64
             out[a:a + chunk] = paths.cpu().numpy()
-        return out
+            if with_drift:
+                drift[a:a + chunk] = location_drift(res.extras)[:, :m].double().cpu().numpy()
+        return (out, drift) if with_drift else out
+
+
+def _partners(run: Run) -> list[dict]:
+    """The classical partners of a run's blend (synthwb.train.blend) with a share of the paths."""
+    return [p for p in ((run.info.get("blend") or {}).get("partners") or []) if float(p.get("weight", 0)) > 0]
 
 
 def load_model(run_id: str | Run, which: str = "best", store=None, device: str = "cpu"):

@@ -273,6 +273,13 @@ class PathModel(nn.Module):
                 "input": count(self.backbone.input), "blocks": blocks, "head": count(self.head)}
 
 
+def location_drift(extras: dict) -> Tensor:
+    """The per-step log drift (B, H) of an anchored model's paths without the martingale term
+    ``-vol^2 / 2``: the head's drift after the calibration's shrink (what a blend's classical partners,
+    which have none, are given; :mod:`synthwb.train.blend`)."""
+    return extras["drift"] + 0.5 * extras["vol"].square()
+
+
 def bucket_profile(horizon: int, step_seconds: float, scales=None, ends_s=None) -> list[float]:
     """Per-step vol multipliers (horizon,) of a calibration by horizon bucket: step j (ending at
     ``j * step_seconds``) takes ``scales[k]``, k the first bucket whose end is at or after it."""

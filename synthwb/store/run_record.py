@@ -71,6 +71,7 @@ class RunRecord(BaseModel):
     n_train_windows: int | None = None
     n_val_windows: int | None = None
     calibration: dict[str, Any] | None = None
+    blend: dict[str, Any] | None = None
     members: list[str] | None = None
     weights: list[float] | None = None
     fit: dict[str, Any] | None = None

@@ -57,6 +57,8 @@ class TrainConfig(BaseModel):
     max_val_batches: int = Field(4, ge=1, title="Validation batches", description="validation uses at most this many batches of windows, evenly spread over the split")
     calibrate: bool = Field(True, title="Calibrate", description="fit a vol scale and drift shrink on the validation split after training")
     calibration_paths: int = Field(256, ge=16, le=100_000, title="Calibration paths", description="paths per window in the calibration fit")
+    blend: bool = Field(True, title="Blend with classical", description="after the calibration, mix the run's paths with the classical forecasters' (GARCH family, HAR-RV), weights fitted on the validation split; a share under 2% is dropped")
+    calibration_windows: int = Field(1024, ge=1, le=1_000_000, title="Calibration windows", description="the calibration fit reads at most this many validation windows, evenly spread over the split (more than validation: its choices are a fraction of a percent apart)")
     log_every: int = Field(10, ge=1, title="Log every N steps")
     checkpoint_every: int = Field(0, ge=0, title="Checkpoint every N steps", description="save last.* every N steps; 0 = at validations")
     max_bad_steps: int = Field(20, ge=1, title="Max bad steps", description="consecutive NaN/inf steps before the run stops")
@@ -110,7 +112,7 @@ class TrainConfig(BaseModel):
 FORM_MAIN = ("epochs", "batch_size", "lr", "loss", "synth_task", "n_paths_train", "device", "schedule",
              "warmup_steps", "patience", "max_steps", "val_every", "tensorboard")
 FORM_ADVANCED = ("weight_decay", "grad_clip", "alpha", "space", "n_paths_eval", "seed", "log_every", "amp",
-                 "calibrate", "max_val_batches", "stride", "restart_period", "min_lr_ratio")
+                 "calibrate", "blend", "calibration_windows", "max_val_batches", "stride", "restart_period", "min_lr_ratio")
 
 
 def _optional(annotation: Any) -> tuple[Any, bool]:

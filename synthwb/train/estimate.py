@@ -24,8 +24,10 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
+from synthwb.core.errors import SynthwbError
 from synthwb.train.config import TrainConfig
 from synthwb.train.data import epoch_order
 from synthwb.train.inputs import prepare
@@ -55,6 +57,7 @@ class TrainEstimate:
     timed_steps: int = 0        # how many steps step_s is the mean of
     early_stopping: bool = False  # the run may stop before its last step (patience), and take less
     startup_s: float = 0.0      # a command's own start (interpreter, imports), paid again by `synthwb train`
+    blend_s: float = 0.0        # the blend with the classical forecasters (0 when the run is not blended)
 
     @property
     def steps_per_s(self) -> float:
@@ -64,7 +67,7 @@ class TrainEstimate:
     def seconds(self) -> float:
         """The whole run: start, setup, first calls, steps, validations and calibration."""
         return (self.startup_s + self.setup_s + self.first_calls_s + self.total_steps * self.step_s
-                + self.n_validations * self.val_s + self.calibration_s)
+                + self.n_validations * self.val_s + self.calibration_s + self.blend_s)
 
     def to_dict(self) -> dict:
         return {**asdict(self), "steps_per_s": round(self.steps_per_s, 3), "seconds": round(self.seconds, 1)}
@@ -74,6 +77,7 @@ class TrainEstimate:
                 f"{', capped by max steps' if self.total_steps < self.steps_per_epoch * self.epochs else ''}) at "
                 f"{self.steps_per_s:.1f} steps/s, {self.n_validations} validations of {self.val_s:.1f} s"
                 + (f", calibration {self.calibration_s:.1f} s" if self.calibration_s else "")
+                + (f", blend {self.blend_s:.1f} s" if self.blend_s else "")
                 + f", start, setup and first calls {self.startup_s + self.setup_s + self.first_calls_s:.1f} s"
                 + f": about {format_seconds(self.seconds)} on {self.device}"
                 + (" (less if early stopping ends it)" if self.early_stopping else ""))
@@ -163,6 +167,27 @@ def _time_validation(trainer: _Trainer) -> tuple[float, float]:
     return timed * n_val / n_timed, max(first - timed, 0.0)
 
 
+def _time_blend(trainer: _Trainer, sample: int = 8) -> float:
+    """Seconds of the blend (:mod:`synthwb.train.blend`): ``sample`` validation windows blended, scaled
+    to the classical fits the whole blend makes (one per window in a new refit period of a day, the
+    models' default) and to its windows."""
+    from synthwb.data.schema import FREQ_SECONDS
+    from synthwb.train.blend import BLEND_WINDOWS, fit_blend
+
+    ds = trainer.calibration_windows().limit(BLEND_WINDOWS)
+    days = np.unique(np.floor(ds.t0[ds.index].numpy() / 86400.0)).size if ds.t0 is not None else len(ds)
+    n_sample = min(sample, len(ds))
+    ds.limit(n_sample)
+    t = time.perf_counter()
+    try:
+        fit_blend(trainer.model, ds, trainer.task, trainer.step_seconds, FREQ_SECONDS[trainer.fs.freq],
+                  trainer.fs.selection, trainer.root, trainer.cfg.calibration_paths, trainer.val_batch,
+                  trainer.device, trainer.cfg.seed)
+    except SynthwbError:  # the run will record why it was not blended: it costs nothing
+        return 0.0
+    return (time.perf_counter() - t) * max(days, 1) / max(n_sample, 1)
+
+
 def estimate_training(featureset: Any, model_spec: Any, config: TrainConfig | dict | None = None, store=None,
                       root=None, context: int | None = None, horizon: int | None = None, timed_steps: int = 5,
                       leave_one_core: bool = False) -> TrainEstimate:
@@ -178,19 +203,20 @@ def estimate_training(featureset: Any, model_spec: Any, config: TrainConfig | di
                            leave_one_core=leave_one_core)
         setup_s = time.perf_counter() - t0
         val_batches = trainer.val_ds.n_batches(cfg.batch_size)
-        n_val = len(trainer.val_ds)
         step_s, first_steps_s, n_timed = _time_steps(trainer, max(1, int(timed_steps)))
         val_s, first_val_s = _time_validation(trainer)
-        trainer.val_ds.limit(min(SAMPLE_BATCHES * trainer.val_batch, n_val))  # the calibration: a batch, scaled
-        scale = n_val / max(len(trainer.val_ds), 1)
         cal_s = 0.0
         if cfg.calibrate and trainer.task is not None and trainer.model.anchor is not None:
             from synthwb.train.calibrate import fit_calibration  # lazy: only anchored, calibrated runs
 
+            cal_ds = trainer.calibration_windows()
+            n_cal = len(cal_ds)
+            cal_ds.limit(min(SAMPLE_BATCHES * trainer.val_batch, n_cal))  # the calibration: a batch, scaled
             t2 = time.perf_counter()
-            fit_calibration(trainer.model, trainer.val_ds, trainer.task, trainer.step_seconds,
+            fit_calibration(trainer.model, cal_ds, trainer.task, trainer.step_seconds,
                             cfg.calibration_paths, trainer.val_batch, trainer.device, cfg.seed)
-            cal_s = (time.perf_counter() - t2) * scale
+            cal_s = (time.perf_counter() - t2) * n_cal / max(len(cal_ds), 1)
+        blend_s = _time_blend(trainer) if cfg.blend and cal_s else 0.0
         anchored = trainer.model.anchor is not None
         n_vals = n_validations(trainer.total_steps, trainer.batches_per_epoch, cfg, anchored)
         est = TrainEstimate(total_steps=trainer.total_steps, steps_per_epoch=trainer.batches_per_epoch,
@@ -198,6 +224,6 @@ def estimate_training(featureset: Any, model_spec: Any, config: TrainConfig | di
                             val_batches=val_batches, step_s=step_s, val_s=val_s, calibration_s=cal_s,
                             setup_s=setup_s, device=str(trainer.device),
                             first_calls_s=first_steps_s + (first_val_s if val_s else 0.0), timed_steps=n_timed,
-                            early_stopping=0 < cfg.patience < n_vals - 1)
+                            early_stopping=0 < cfg.patience < n_vals - 1, blend_s=blend_s)
     torch.set_rng_state(rng)
     return est

@@ -189,6 +189,7 @@ def _train_run(run_id: str, store, fs, spec, cfg: TrainConfig, world: World, roo
             trainer.checkpoint()
         else:
             trainer.calibrate()
+            trainer.blend()
         if not main:
             return RunInfo(run_id, path, status, trainer.step, trainer.epoch, {}, reason, None, trainer.skipped)
         info = store_runs.update_run(run_id, store, status=status, stop_reason=reason, ended=store_runs.now_iso())

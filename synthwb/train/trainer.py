@@ -20,10 +20,12 @@ import torch
 from synthwb.core.device import resolve_device
 from synthwb.core.errors import DataError, SynthwbError
 from synthwb.core.training import early_stop_reason, end_of_loop, epoch_batches
+from synthwb.data.schema import FREQ_SECONDS
 from synthwb.models import build_model
 from synthwb.models.simulate import noise_shard
 from synthwb.store import runs as store_runs
 from synthwb.train import distributed
+from synthwb.train.blend import BLEND_WINDOWS, fit_blend
 from synthwb.train.calibrate import fit_calibration
 from synthwb.train.checkpoint import CheckpointMixin
 from synthwb.train.config import TrainConfig
@@ -138,6 +140,33 @@ class _Trainer(CheckpointMixin, ValidationMixin, ReportingMixin):
                             "context/horizon")
         return ds
 
+    def blend(self) -> None:
+        """Fit the run's blend with the classical forecasters on the validation split (anchored runs
+        with a target task, :mod:`synthwb.train.blend`); saved in run.json as ``blend``. A series whose
+        validation split is too short for it gets the reason instead of a blend."""
+        if (not self.cfg.blend or not self.cfg.calibrate or self.task is None or self.model.anchor is None
+                or not self.world.is_main or not (self.path / store_runs.BEST).is_file()):
+            return
+        self.progress(1.0, None, "blending with the classical forecasters on the validation split")
+        model = build_model(self.spec).to(self.device)
+        model.load_state_dict(store_runs.read_weights(self.path / store_runs.BEST))
+        cal = store_runs.read_info(self.run_id, self.store).get("calibration") or {}
+        model.set_calibration(cal.get("vol_scale", 1.0), cal.get("drift_shrink", 1.0), cal.get("bucket_scales"),
+                              cal.get("bucket_ends_s"))
+        try:
+            out = fit_blend(model, self._windows("val", 1).limit(BLEND_WINDOWS), self.task, self.step_seconds,
+                            FREQ_SECONDS[self.fs.freq], self.fs.selection, self.root, self.cfg.calibration_paths,
+                            self.val_batch, self.device, self.cfg.seed)
+        except SynthwbError as exc:  # e.g. a validation split shorter than the classical models' history
+            out = {"run_weight": 1.0, "partners": [], "skipped": str(exc)}
+        store_runs.update_run(self.run_id, self.store, blend=out)
+        self.log({"kind": "blend", "step": self.step, "epoch": self.epoch,
+                  **{k: v for k, v in out.items() if k != "member_val_scores"}})
+
+    def calibration_windows(self) -> WindowDataset:
+        """The validation windows the calibration reads: at most ``calibration_windows``, evenly spread."""
+        return self._windows("val", 1).limit(self.cfg.calibration_windows)
+
     # -- training -----------------------------------------------------------------------
     def train_step(self, b: Batch) -> tuple[float, float] | None:
         """One optimizer step; None when the loss or gradients were not finite (skipped)."""
@@ -247,7 +276,7 @@ class _Trainer(CheckpointMixin, ValidationMixin, ReportingMixin):
         self.progress(1.0, None, "calibrating on the validation split")
         model = build_model(self.spec).to(self.device)
         model.load_state_dict(store_runs.read_weights(best))
-        cal = fit_calibration(model, self.val_ds, self.task, self.step_seconds, self.cfg.calibration_paths,
+        cal = fit_calibration(model, self.calibration_windows(), self.task, self.step_seconds, self.cfg.calibration_paths,
                               self.val_batch, self.device, self.cfg.seed)
         store_runs.update_run(self.run_id, self.store, calibration=cal)
         self.log({"kind": "calibration", "step": self.step, "epoch": self.epoch, **cal})
