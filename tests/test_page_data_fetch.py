@@ -67,6 +67,13 @@ def test_fetch_panel_fetches_in_the_background_and_shows_what_it_added(feeds, la
 
 
 def test_stop_keeps_complete_partitions_and_a_failure_is_a_message(feeds, lake_env):
+    # the day before yesterday from its archive, then REST for more than one call (1000 bars each) at any
+    # time of day: the stop lands while a REST call is held and a later one is still to come
+    day = feeds.yesterday - timedelta(days=1)
+    feeds.binance["BTCUSDT"] = make_bars(day, datetime.now(UTC) + timedelta(hours=1), seed=3)
+    feeds.daily.clear()
+    feeds.daily.add(("BTCUSDT", f"{day:%Y-%m-%d}"))
+    feeds.yesterday = day
     feeds.faults.append({"match": "/api/v3/klines", "action": "block", "times": 1})
     at = _open(feeds)
     at.button(key="de_fetch_go").click().run()

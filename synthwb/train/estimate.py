@@ -28,6 +28,8 @@ import numpy as np
 import torch
 
 from synthwb.core.errors import SynthwbError
+from synthwb.data.schema import FREQ_SECONDS
+from synthwb.train.blend import BLEND_WINDOWS, fit_blend
 from synthwb.train.config import TrainConfig
 from synthwb.train.data import epoch_order
 from synthwb.train.inputs import prepare
@@ -171,9 +173,6 @@ def _time_blend(trainer: _Trainer, sample: int = 8) -> float:
     """Seconds of the blend (:mod:`synthwb.train.blend`): ``sample`` validation windows blended, scaled
     to the classical fits the whole blend makes (one per window in a new refit period of a day, the
     models' default) and to its windows."""
-    from synthwb.data.schema import FREQ_SECONDS
-    from synthwb.train.blend import BLEND_WINDOWS, fit_blend
-
     ds = trainer.calibration_windows().limit(BLEND_WINDOWS)
     days = np.unique(np.floor(ds.t0[ds.index].numpy() / 86400.0)).size if ds.t0 is not None else len(ds)
     n_sample = min(sample, len(ds))
