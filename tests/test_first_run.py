@@ -90,6 +90,7 @@ def test_profiles():
     assert profile_overrides("recommended") == {}  # the measured defaults, untouched
     quick = TrainConfig.parse(profile_overrides("quick"))
     assert quick.max_steps == 100 and quick.max_val_batches == 1 and quick.epochs == TrainConfig().epochs
+    assert quick.calibration_windows == 128 and not quick.blend and TrainConfig().blend  # a first model: no blend
     assert set(PROFILES) == {"recommended", "quick"}
     with pytest.raises(SpecError, match="unknown training profile 'nope'"):
         profile_overrides("nope")
