@@ -49,8 +49,9 @@ class RunForecaster(ForecasterBase):
                  calibrated: bool = True, blended: bool | None = None):
         self.run = load_run(run_id, store)
         blended = calibrated if blended is None else bool(blended)
+        partners = _partners(self.run)
         self.name = run_id if calibrated else f"{run_id} (uncalibrated)"
-        if calibrated and not blended and _partners(self.run):
+        if calibrated and not blended and partners:
             self.name = f"{run_id} (unblended)"
         self.device = resolve_device(device)
         self.model = load_model(self.run, which=which, device=str(self.device))
@@ -76,13 +77,12 @@ class RunForecaster(ForecasterBase):
         span_days = (warmup_bars(self.featureset.feature_spec) + self.context + 1) * self.bar_seconds / 86400.0
         #: calendar days of history to read before an origin (sessions: about 3x the bar span)
         self.context_days = span_days * (1.0 if self.asset_class == "crypto" else 3.0) + 1.0
-        blend = self.run.info.get("blend") or {}
         #: the classical forecasters mixed in (fitted on the validation split, synthwb.train.blend) and the
         #: weights (the run's first); empty when the run has no blend or ``blended`` is off
         self.partners = [ClassicalRef(model=p["model"], params=p.get("params") or {}).forecaster(
-            self.featureset.selection, root=root) for p in _partners(self.run)] if blended else []
-        self.blend_weights = ([float(blend.get("run_weight", 1.0))] + [float(p["weight"]) for p in _partners(self.run)]
-                              if self.partners else [1.0])
+            self.featureset.selection, root=root) for p in partners] if blended else []
+        self.blend_weights = ([float(self.run.info["blend"].get("run_weight", 1.0))]
+                              + [float(p["weight"]) for p in partners] if self.partners else [1.0])
         for f in self.partners:
             self.context_bars = max(self.context_bars, int(f.context_bars))
             self.context_days = max(self.context_days, float(f.context_days))
