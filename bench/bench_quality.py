@@ -80,8 +80,52 @@ def fit_classical_runs(root: Path, store: Path, asset_class: str, symbol: str, f
 def run_series(root: Path, store: Path, asset_class: str, symbol: str, freq: str, task, origins: int,
                preset: str | None, epochs: int | None, seed: int, overrides: dict | None = None,
                classical: list[str] | None = None, train_model: bool = True, extra=(), name: str | None = None,
-               ) -> list[dict]:
-    """Feature set, training, classical fits and the held-out backtest of one series; the rows of its table."""
+               folds: int = 1) -> list[dict]:
+    """The rows of one series' table: its held-out test split (``folds`` = 1), or a walk-forward over
+    ``folds`` consecutive test periods as long as that split and ending with it, each fold trained, fitted
+    and backtested on its own (only the bars before its test period reach its model; :func:`fold_splits`),
+    the folds' origins pooled."""
+    kw = dict(origins=origins, preset=preset, epochs=epochs, seed=seed, overrides=overrides, classical=classical,
+              train_model=train_model, extra=extra, name=name)
+    if folds <= 1:
+        return table_rows([run_fold(root, store, asset_class, symbol, freq, task, **kw)], task, name or symbol)
+    done = []
+    for j, (split, end) in enumerate(fold_splits(root, asset_class, symbol, freq, folds)):
+        print(f"  -- fold {j + 1} of {folds}", flush=True)
+        done.append(run_fold(root, store.with_name(f"{store.name}-fold{j + 1}"), asset_class, symbol, freq, task,
+                             split=split, end=end, **kw))
+    return table_rows(done, task, name or symbol)
+
+
+def fold_splits(root: Path, asset_class: str, symbol: str, freq: str, folds: int) -> list[tuple]:
+    """(SplitSpec, end) of each walk-forward fold, oldest first: the last fold is the default split (70/15/15,
+    no end); each earlier one ends where the next one's test period starts, and its validation and test
+    periods are as many feature rows as the default test split, just before that."""
+    from synthwb.core.errors import DataError
+    from synthwb.data.schema import Selection
+    from synthwb.features.datasets import SplitSpec
+    from synthwb.features.featureset import create_featureset
+    from synthwb.features.registry import default_spec
+
+    fs = create_featureset("folds", Selection(asset_class, symbol, freq), default_spec(freq), SplitSpec(), root=root)
+    ts = fs.frame(root)["ts"]
+    n_test = fs.splits(root)["test"].height
+    first = ts.len() - n_test
+    if first - folds * n_test < n_test:
+        raise DataError(f"{symbol} {freq}: {folds} folds of {n_test} rows leave too little to train on")
+    out = []
+    for m in range(folds - 1, 0, -1):
+        a = first - m * n_test
+        out.append((SplitSpec(val_start=ts[a - n_test], test_start=ts[a]), ts[a + n_test]))
+    return out + [(SplitSpec(), None)]
+
+
+def run_fold(root: Path, store: Path, asset_class: str, symbol: str, freq: str, task, origins: int,
+             preset: str | None, epochs: int | None, seed: int, overrides: dict | None = None,
+             classical: list[str] | None = None, train_model: bool = True, extra=(), name: str | None = None,
+             split=None, end=None) -> tuple:
+    """Feature set (the bars before ``end``, ``split``: default 70/15/15), training, classical fits and the
+    backtest on its test split: (result, labels, notes)."""
     from synthwb.core.errors import DataError
     from synthwb.data.schema import Selection
     from synthwb.evaluate.backtest import run_backtest
@@ -96,7 +140,8 @@ def run_series(root: Path, store: Path, asset_class: str, symbol: str, freq: str
     fs_name = f"{symbol.lower()}-{freq}"
     name = name or fs_name
     t = time.perf_counter()
-    fs = create_featureset(fs_name, Selection(asset_class, symbol, freq), default_spec(freq), SplitSpec(), root=root)
+    fs = create_featureset(fs_name, Selection(asset_class, symbol, freq, end=end), default_spec(freq),
+                           split or SplitSpec(), root=root)
     save_featureset(fs, store)
     test = fs.splits(root)["test"]
     held_out = test["ts"].min()
@@ -131,14 +176,14 @@ def run_series(root: Path, store: Path, asset_class: str, symbol: str, freq: str
         raw = RunForecaster(info.run_id, store=store, device="cpu", root=root, calibrated=False)
         forecasters.append(raw)
         models.insert(0, info.run_id)
-        labels[info.run_id] = (f"{preset} run ({info.step} steps)", "run", t_train)
+        labels[info.run_id] = (f"{preset} run", "run", t_train)
         labels[raw.name] = ("  same run, uncalibrated", "run", None)
         if blend.get("partners"):
             alone = RunForecaster(info.run_id, store=store, device="cpu", root=root, blended=False)
             forecasters.append(alone)
             labels[alone.name] = ("  same run, unblended", "run", None)
     t = time.perf_counter()
-    spec = {"models": models, "task": task, "n_origins": origins, "seed": seed, "start": held_out,
+    spec = {"models": models, "task": task, "n_origins": origins, "seed": seed, "start": held_out, "end": end,
             "selection": {"asset_class": asset_class, "symbol": symbol, "freq": freq}}
     try:
         res = run_backtest(spec, root=root, store=store, forecasters=forecasters)
@@ -152,50 +197,76 @@ def run_series(root: Path, store: Path, asset_class: str, symbol: str, freq: str
         res = run_backtest(spec, root=root, store=store, forecasters=list(extra))
     print(f"  {name}: backtest {len(res.origins)} origins {res.origins[0]:%Y-%m-%d %H:%M} .. "
           f"{res.origins[-1]:%Y-%m-%d %H:%M} in {time.perf_counter() - t:.0f} s")
-    return table_rows(res, task, name, labels, notes)
+    return res, labels, notes
 
 
-def table_rows(res, task, name: str, labels: dict, notes: list[str] = ()) -> list[dict]:
-    """Per model: mean, ratio to gbm, 90% coverage, DM p against gbm and against the best classical one,
-    fit/train seconds, backtest seconds."""
+def table_rows(folds: list[tuple], task, name: str) -> list[dict]:
+    """Per model, over the origins of every fold ((result, labels, notes) each; a model is known by its label,
+    its run id differs per fold): mean, ratio to gbm (and per fold), 90% coverage, DM p against gbm and against
+    the best classical one, fit/train seconds, backtest seconds."""
+    import polars as pl
+
     from synthwb.evaluate.compare import dm_test
 
-    po = res.per_origin.filter(res.per_origin["valid"])
-    piv = po.pivot(on="model", index="origin", values="total").drop_nulls().sort("origin")
-    summ = {r["model"]: r for r in res.summary().to_dicts()}
-    kinds = {m: summ[m]["kind"] for m in summ}
-    tk = res.task  # under the backtest's validator version (1h under 2026-09: with the volatility term)
+    pivs, ivs, cov, info, fold_ratio = [], [], {}, {}, {}
+    for res, labels, _ in folds:
+        lab = {m: labels.get(m, (m,))[0] for m in res.per_origin["model"].unique().to_list()}
+        po = res.per_origin.filter(pl.col("valid")).with_columns(pl.col("model").replace_strict(lab))
+        piv = po.pivot(on="model", index="origin", values="total").drop_nulls().sort("origin")
+        pivs.append(piv)
+        ivs.append(res.intervals.filter(pl.col("origin").is_in(piv["origin"].implode()))
+                   .with_columns(pl.col("model").replace_strict(lab)))
+        summ = {r["model"]: r for r in res.summary().to_dicts()}
+        model_s = (res.meta or {}).get("model_seconds") or {}
+        for m, label in lab.items():
+            kind = labels.get(m, (m, summ.get(m, {}).get("kind", "")))[1]
+            fit_s = labels[m][2] if m in labels else None
+            c = info.setdefault(label, {"kind": kind, "fit_s": [], "backtest_s": 0.0})
+            if fit_s is not None:
+                c["fit_s"].append(fit_s)
+            c["backtest_s"] += model_s.get(m) or 0.0
+            if summ.get(m, {}).get("coverage_90") is not None:
+                cov.setdefault(label, []).append((summ[m]["coverage_90"], piv.height))
+            if label in piv.columns:
+                fold_ratio.setdefault(label, []).append(float(piv[label].mean() / piv["gbm"].mean()))
+    piv = pl.concat(pivs, how="diagonal_relaxed").drop_nulls()
+    res0 = folds[-1][0]
+    tk = res0.task  # under the backtest's validator version (1h under 2026-09: with the volatility term)
     spacing = np.median(np.diff(piv["origin"].to_numpy()).astype("timedelta64[s]").astype(float)) if piv.height > 1 else 1
     lag = max(1, int(math.ceil(tk.horizon_seconds / max(spacing, 1.0))))
     cols = [c for c in piv.columns if c != "origin"]
-    classical = [c for c in cols if labels.get(c, ("", ""))[1] == "classical"] or [c for c in cols if c == "garch"]
+    classical = [c for c in cols if info.get(c, {}).get("kind") == "classical"] or [c for c in cols if c == "garch"]
     best_cl = min(classical, key=lambda c: piv[c].mean()) if classical else None
     gbm = piv["gbm"].to_numpy()
-    model_s = (res.meta or {}).get("model_seconds") or {}
-    ivs = interval_ratios(res, piv["origin"])
+    interval = interval_ratios(pl.concat(ivs), piv["origin"])
+    notes = [n for _, _, ns in folds for n in ns]
+    span = f"{piv['origin'].min():%Y-%m-%d} .. {piv['origin'].max():%Y-%m-%d}"
     rows = []
     for m in cols:
         v = piv[m].to_numpy()
-        label, kind, fit_s = labels.get(m, (m, kinds.get(m, ""), None))
+        c = info.get(m, {"kind": "", "fit_s": [], "backtest_s": 0.0})
         p_gbm = dm_test(v - gbm, h=lag)[1] if m != "gbm" else math.nan
         p_cl = dm_test(v - piv[best_cl].to_numpy(), h=lag)[1] if best_cl and m != best_cl else math.nan
-        rows.append({"series": name, "model": label, "id": m, "kind": kind, "n": len(v), "mean": float(v.mean()),
-                     "vs_gbm": float(v.mean() / gbm.mean()), "coverage_90": summ.get(m, {}).get("coverage_90"),
-                     "dm_p_gbm": p_gbm, "dm_p_best_classical": p_cl,
-                     "best_classical": labels.get(best_cl, (best_cl,))[0] if best_cl else None,
-                     "fit_s": fit_s, "backtest_s": model_s.get(m), "dm_lag": lag,
+        cv = cov.get(m)
+        rows.append({"series": name, "model": m, "id": m, "kind": c["kind"], "n": len(v), "mean": float(v.mean()),
+                     "vs_gbm": float(v.mean() / gbm.mean()),
+                     "coverage_90": sum(x * k for x, k in cv) / sum(k for _, k in cv) if cv else None,
+                     "dm_p_gbm": p_gbm, "dm_p_best_classical": p_cl, "best_classical": best_cl,
+                     "fit_s": float(np.mean(c["fit_s"])) if c["fit_s"] else None,
+                     "backtest_s": c["backtest_s"] or None, "dm_lag": lag, "folds": len(folds),
+                     "fold_vs_gbm": fold_ratio.get(m, []),
                      "task": tk.name + (" with its volatility term" if tk.vol_blocks else ""),
-                     "origins": f"{res.origins[0]:%Y-%m-%d} .. {res.origins[-1]:%Y-%m-%d}", "notes": list(notes),
-                     "intervals": ivs.get(m, {})})
+                     "origins": span, "notes": notes, "intervals": interval.get(m, {})})
     return sorted(rows, key=lambda r: r["mean"])
 
 
-def interval_ratios(res, origins) -> dict[str, dict[str, float]]:
+def interval_ratios(iv, origins) -> dict[str, dict[str, float]]:
     """model -> {interval: its mean score over ``origins`` / gbm's}, then {"all <kind>": the same over each
-    kind of term (price increments, gaps, the volatility term)}: where a model gains or loses."""
+    kind of term (price increments, gaps, the volatility term)}: where a model gains or loses. ``iv``: the
+    results' per-origin interval sums (``BacktestResult.intervals``)."""
     import polars as pl
 
-    iv = res.intervals.filter(pl.col("origin").is_in(origins.implode()))
+    iv = iv.filter(pl.col("origin").is_in(origins.implode()))
     out: dict[str, dict[str, float]] = {}
     for by, key in (("interval", "interval"), ("kind", "kind")):
         means = iv.group_by(["model", by]).agg(pl.col("score").mean())
@@ -248,6 +319,10 @@ def fmt_table(rows: list[dict]) -> str:
             lines += ["  per interval, vs gbm: " + " ".join(f"{n:>9}" for n in names)]
             lines += [f"  {r['model'].strip()[:20]:<20} " + " ".join(f"{r['intervals'].get(n, math.nan):>9.3f}"
                                                              for n in names) for r in ivs]
+        if rs[0].get("folds", 1) > 1:
+            lines += ["  per fold, vs gbm:      " + " ".join(f"{f'fold {j + 1}':>9}" for j in range(rs[0]["folds"]))]
+            lines += [f"  {r['model'].strip()[:20]:<20} " + " ".join(f"{x:>9.3f}" for x in r["fold_vs_gbm"])
+                      for r in rs if r["kind"] in ("run", "classical")]
     return "\n".join(lines)
 
 
@@ -284,6 +359,9 @@ def main() -> None:
     ap.add_argument("--task", default=None, help='with --root / --real: "24h", "1h" or a task JSON file')
     ap.add_argument("--origins", type=int, default=None,
                     help="held-out origins per series (default: the series' own, 800 real / 200 demo; 200 with --root)")
+    ap.add_argument("--folds", type=int, default=None,
+                    help="walk-forward folds per panel series (default: the series' own, 3 real / 1 demo; 1: the "
+                         "held-out test split alone)")
     ap.add_argument("--preset", help="default: the recommended preset")
     ap.add_argument("--epochs", type=int, help="default: the train command's default")
     ap.add_argument("--years", type=float, default=None, help="demo lake length (default 2)")
@@ -365,7 +443,8 @@ def main() -> None:
             else:
                 root = real_lake(s, tmp)
             done(run_series(root, tmp / f"store-{s.key}", s.asset_class, s.symbol, s.freq, s.task, extra=extra,
-                            name=s.key, **{**common, "origins": args.origins or (QUICK["origins"] if args.quick else s.origins)}))
+                            name=s.key, **{**common, "origins": args.origins or (QUICK["origins"] if args.quick else s.origins),
+                                           "folds": args.folds or (1 if args.quick else s.folds)}))
             print(f"  {s.key}: {time.perf_counter() - t:.0f} s in all", flush=True)
     print("\n" + fmt_table(rows))
     if args.markdown:

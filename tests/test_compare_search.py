@@ -231,3 +231,29 @@ def test_search_and_ablation_cli(lake_env, demo_lake, tiny_featureset, tmp_path,
 
     assert main(["search", "--name", "bad", *common, "--space", "config.lr"]) == 2
     assert "PATH=LOW:HIGH" in capsys.readouterr().err
+
+
+def test_trials_train_without_calibration_and_the_kept_run_gets_it_as_training_would(lake_env, tiny_featureset):
+    """A search's trials are compared by the network's own validation score: they skip the calibration (and
+    the blend); the kept run is calibrated afterwards, exactly as a training with the same settings is."""
+    from synthwb.research.search import search_runs
+    from synthwb.store import read_info
+    from synthwb.train.loop import train
+
+    cfg = {**TINY_CFG, "synth_task": "24h", "calibration_windows": 16, "blend": False}
+    res = search_runs(None, None, run_name="cal", featureset="tiny", model_spec="dlinear-gbm",
+                      space=["config.lr=0.001,0.01"], method="grid", n_trials=2, config=cfg, store=lake_env.store,
+                      keep=1, context=32, horizon=288)
+    kept = read_info(res.kept[0], lake_env.store)
+    assert kept["config"]["calibrate"] is True and kept["config"]["blend"] is False
+    direct = train("direct", "tiny", "dlinear-gbm", {**cfg, "lr": res.best.params["config.lr"]}, store=lake_env.store,
+                   context=32, horizon=288)
+    ref = read_info(direct.run_id, lake_env.store)
+    assert ref["calibration"]["n_windows"] > 0
+    assert kept["calibration"] == ref["calibration"]
+    assert kept["best"] == ref["best"]
+    # without calibration in the user's settings the kept run stays as its trial trained it
+    res = search_runs(None, None, run_name="raw", featureset="tiny", model_spec="dlinear-gbm",
+                      space=["config.lr=0.001,0.01"], method="grid", n_trials=2,
+                      config={**cfg, "calibrate": False}, store=lake_env.store, keep=1, context=32, horizon=288)
+    assert read_info(res.kept[0], lake_env.store).get("calibration") is None

@@ -138,10 +138,11 @@ def test_range_har_is_least_squares_on_deseasonalised_range_variances():
             xs.append(r[m].sum())
         y, n, xs = np.array(y), np.array(n), np.array(xs)
         keep = (row_close + h <= end) & (n >= h / fine_s / 3) & np.isfinite(X).all(1) & (y > 0)
-        beta = np.linalg.lstsq(X[keep], np.log(y[keep] * 86400), rcond=None)[0]
+        # 16 days of history before fit_end: the month's window (over half of it) is left out of the fit
+        beta = np.r_[np.linalg.lstsq(X[keep][:, :4], np.log(y[keep] * 86400), rcond=None)[0], 0.0]
         assert state["coefs"][k] == pytest.approx(beta.tolist(), rel=1e-6, abs=1e-9), lab
         season = window_season(row_close * 10**9, h, fac, opn)
-        pred = np.clip(np.exp(X @ beta) / 86400, 0.2 * rv[:, -1], 20 * rv[:, -1]) * season
+        pred = np.clip(np.exp(X[:, :4] @ beta[:4]) / 86400, 0.2 * rv[:, -1], 20 * rv[:, -1]) * season
         ok = keep & np.isfinite(pred)
         loss = [np.mean(gauss_crps(xs[ok], np.sqrt(b * pred[ok] * n[ok] * fine_s))) for b in SCALE_GRID]
         b = SCALE_GRID[int(np.argmin(loss))]
@@ -184,3 +185,25 @@ def test_degenerate_garch_fits_are_refused_and_the_recursion_is_capped():
         warnings.simplefilter("error")
         _, hs = simulate_variance("egarch", bad[:4], np.full(50, 9.0), e, cap=900.0)
     assert np.isfinite(hs).all() and hs.max() <= 900.0 * (1 + 1e-12) and hs.min() > 0
+
+
+def test_a_fit_leaves_out_the_windows_longer_than_half_its_history():
+    from synthwb.features.realised import fit_columns, fit_har
+
+    day = 86400
+    # columns: constant, hour, day, week, month
+    assert fit_columns(2 * day).tolist() == [True, True, True, False, False]
+    assert fit_columns(14 * day - 1).tolist() == [True, True, True, False, False]
+    assert fit_columns(14 * day).tolist() == [True, True, True, True, False]
+    assert fit_columns(60 * day).tolist() == [True, True, True, True, True]
+    # two near copies of one regressor: least squares alone gives large offsetting coefficients
+    rng = np.random.default_rng(3)
+    a = rng.normal(0, 1, 500)
+    X = np.column_stack([np.ones(500), rng.normal(0, 1, 500), a, a + rng.normal(0, 1e-3, 500),
+                         a + rng.normal(0, 1e-3, 500)])
+    y = 0.5 + 0.8 * a + rng.normal(0, 0.3, 500)
+    free = fit_har(X, y)
+    assert np.abs(free[2:]).max() > 10 * 0.8                  # the true slope is 0.8, shared by the copies
+    kept = fit_har(X, y, fit_columns(10 * day))
+    assert kept[3:].tolist() == [0.0, 0.0]
+    np.testing.assert_allclose(kept[:3], np.linalg.lstsq(X[:, :3], y, rcond=None)[0], rtol=1e-12)

@@ -19,7 +19,8 @@ over the next ``h`` on the hour / day / week / month ones (all as log variance p
     log RV(t, t + h] = b0 + b1 log RV_1h + b2 log RV_1d + b3 log RV_1w + b4 log RV_1m
 
 fitted by least squares (``numpy.linalg.lstsq``) once on the training period (rows whose target
-window ends before ``fit_end`` and holds at least a third of its usual returns), the
+window ends before ``fit_end`` and holds at least a third of its usual returns; a window longer
+than half the history before ``fit_end`` is left out, :func:`fit_columns`), the
 coefficients stored with the feature set (``FeatureSet.fitted``) so a forecast uses exactly the
 training fit. That is ``measure="close", seasonal="off"``; the default (``measure="range",
 seasonal="week"``, :func:`har_anchor`) runs the same regression on better inputs: the
@@ -163,22 +164,35 @@ def har_design(rv: dict[str, np.ndarray]) -> np.ndarray:
     return np.column_stack([np.ones_like(rv[RV_WINDOWS[0][0]])] + [_log_day(rv[lab]) for lab, _ in RV_WINDOWS])
 
 
-def fit_har(X: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """Least squares coefficients (numpy lstsq) of ``y`` (log variance per day) on ``X``; rows with
-    any non-finite value are left out. Fewer than MIN_FIT_ROWS usable rows: the day's RV as the
-    forecast (0, 0, 1, 0, 0)."""
-    ok = np.isfinite(X).all(1) & np.isfinite(y)
+def fit_columns(history_s: float) -> np.ndarray:
+    """Which regressors of :func:`har_design` a fit on ``history_s`` seconds of fine bars may use: the
+    constant, the hour and the day always; a longer window only when the history is at least twice as
+    long. Otherwise it holds nearly all the history there is, as the next longer one does: least squares
+    on two near copies gives large offsetting coefficients that blow up out of sample (seen on 10 days of
+    1-minute bars: a week and a "month" at +7.5 and -6.9, an anchor 30 times the realised variance)."""
+    return np.array([True] + [i < 2 or 2 * w <= history_s for i, (_, w) in enumerate(RV_WINDOWS)])
+
+
+def fit_har(X: np.ndarray, y: np.ndarray, use: np.ndarray | None = None) -> np.ndarray:
+    """Least squares coefficients (numpy lstsq) of ``y`` (log variance per day) on the columns ``use``
+    of ``X`` (default all; the others get 0); rows with any non-finite value there are left out. Fewer
+    than MIN_FIT_ROWS usable rows: the day's RV as the forecast (0, 0, 1, 0, 0)."""
+    use = np.ones(X.shape[1], bool) if use is None else np.asarray(use, bool)
+    ok = np.isfinite(X[:, use]).all(1) & np.isfinite(y)
+    beta = np.zeros(X.shape[1])
     if ok.sum() < MIN_FIT_ROWS:
-        beta = np.zeros(X.shape[1])
         beta[2] = 1.0
         return beta
-    return np.linalg.lstsq(X[ok], y[ok], rcond=None)[0]
+    beta[use] = np.linalg.lstsq(X[ok][:, use], y[ok], rcond=None)[0]
+    return beta
 
 
 def har_predict(X: np.ndarray, beta: np.ndarray, rv_month: np.ndarray) -> np.ndarray:
-    """The forecast variance per second, clipped to [FLOOR_SHARE, CAP_SHARE] times the month's RV."""
+    """The forecast variance per second, clipped to [FLOOR_SHARE, CAP_SHARE] times the month's RV (the
+    regressors a fit left out, coefficient 0, are not read)."""
+    nz = np.asarray(beta) != 0
     with np.errstate(over="ignore", invalid="ignore"):
-        pred = np.exp(X @ beta) / DAY
+        pred = np.exp(X[:, nz] @ np.asarray(beta)[nz]) / DAY
     return np.clip(pred, FLOOR_SHARE * rv_month, CAP_SHARE * rv_month)
 
 
@@ -319,11 +333,12 @@ def _har_close(df: pl.DataFrame, fit_frac: float, ctx, coefs) -> dict:
         close_ns = _row_close_ns(df, ctx)
         rts, r, fine_s = fine_returns(df, ctx)
         end_ns = _fit_end_ns(df, ctx, close_ns, fit_frac)
+        use = fit_columns((end_ns - rts[0]) / NS if rts.size else 0.0)
         coefs = []
         for _, h in HAR_KNOTS:
             y, n = window_rv(close_ns, rts, r, fine_s, h, forward=True)
             keep = (close_ns + h * NS <= end_ns) & (n >= h / fine_s / 3.0) & (y > 0)
-            coefs.append(fit_har(X, np.where(keep, _log_day(np.where(keep, y, 1.0)), np.nan)).tolist())
+            coefs.append(fit_har(X, np.where(keep, _log_day(np.where(keep, y, 1.0)), np.nan), use).tolist())
     cols = {f"{HAR_PREFIX}{lab}": _log_day(har_predict(X, np.asarray(b, dtype=float), month))
             for (lab, _), b in zip(HAR_KNOTS, coefs)}
     return cols, coefs
@@ -352,12 +367,13 @@ def _har_range(df: pl.DataFrame, fit_frac: float, ctx, state, measure: str, seas
     seas = {h: window_season(close_ns, h, fac, opn) for _, h in HAR_KNOTS}
     if "coefs" not in state:
         end_ns = _fit_end_ns(df, ctx, close_ns, fit_frac)
+        use = fit_columns((end_ns - rts[0]) / NS if rts.size else 0.0)
         coefs, bias = [], []
         for _, h in HAR_KNOTS:
             y, n = window_rv(close_ns, rts, np.sqrt(vd), fine_s, h, forward=True)
             xs = forward_sum(close_ns, rts, r, h)
             keep = (close_ns + h * NS <= end_ns) & (n >= h / fine_s / 3.0) & (y > 0)
-            beta = fit_har(X, np.where(keep, _log_day(np.where(keep, y, 1.0)), np.nan))
+            beta = fit_har(X, np.where(keep, _log_day(np.where(keep, y, 1.0)), np.nan), use)
             pred = har_predict(X, beta, month) * seas[h]
             ok = keep & np.isfinite(pred) & (pred > 0) & np.isfinite(xs)
             b = crps_scale(xs[ok], pred[ok] * n[ok] * fine_s) if ok.sum() >= MIN_FIT_ROWS else 1.0

@@ -388,13 +388,16 @@ class EnsembleForecaster(ForecasterBase):
             p = np.asarray(member.forecast(bars, origins, n_steps, step_seconds, int(c), s), dtype=np.float64)
             parts.append(p)
         sets = _check_sets(parts)
-        pooled = np.concatenate(sets, axis=1)
-        rng = np.random.default_rng(seeds[-1])
-        rows = np.arange(pooled.shape[0])[:, None]
-        order = np.argsort(rng.random(pooled.shape[:2]), axis=1)
-        pooled = pooled[rows, order, :]
+        pooled = shuffle_paths(np.concatenate(sets, axis=1), seeds[-1])
         pooled[:, :, 0] = sets[0][:, :1, 0]
         return pooled
+
+
+def shuffle_paths(pooled: np.ndarray, seed) -> np.ndarray:
+    """The pooled members' paths ``(B, P, T)`` in a random order per origin (seeded), so that any
+    first ``k`` paths hold each member's share."""
+    order = np.argsort(np.random.default_rng(int(seed)).random(pooled.shape[:2]), axis=1)
+    return pooled[np.arange(pooled.shape[0])[:, None], order, :]
 
 
 # ------------------------------------------------------------------------------ persistence

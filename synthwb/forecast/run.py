@@ -32,7 +32,7 @@ from synthwb.features.datasets import anchor_columns, bar_range, past_logret, re
 from synthwb.features.featureset import run_featureset
 from synthwb.forecast.base import ForecasterBase
 from synthwb.forecast.classical.refs import ClassicalRef
-from synthwb.forecast.ensemble import allocate, carry_drift
+from synthwb.forecast.ensemble import allocate, carry_drift, shuffle_paths
 from synthwb.models.backbone import build_model, location_drift
 from synthwb.models.spec import run_spec
 from synthwb.scoring.synth import steps_covering
@@ -141,8 +141,7 @@ class RunForecaster(ForecasterBase):
                     parts.append(carry_drift(f.forecast(bars, origins, m, self.step_seconds, int(c), int(s)), drift))
             pooled = np.concatenate(parts, axis=1)
             pooled *= own[:, :1, :1] / pooled[:, :, :1]   # every path from the same t0 price, exactly
-            order = np.argsort(np.random.default_rng(int(seeds[-1])).random(pooled.shape[:2]), axis=1)
-            return pooled[np.arange(pooled.shape[0])[:, None], order, :]
+            return shuffle_paths(pooled, seeds[-1])
         return self._paths(bars, origins, m, int(n_paths), int(seed))
 
     @torch.no_grad()

@@ -29,6 +29,7 @@ from synthwb.research.backend import (
     in_worker,
 )
 from synthwb.store import update_run
+from synthwb.train.config import TrainConfig
 from synthwb.train.loop import prepare, train
 
 
@@ -100,6 +101,14 @@ def _variant(fs, group: str, fspec, root=None):
                              feature_cols=keep_cols, root=root)
 
 
+def trial_config(cfg: TrainConfig) -> dict:
+    """A search trial's or an ablation variant's training settings: the user's, without the calibration and
+    the blend (fitted on the validation split after training, they would not change what is compared, the
+    network's own validation score, and cost more than a short trial; a search's kept runs get them
+    afterwards, :func:`synthwb.research.search.finish_kept`)."""
+    return {**cfg.model_dump(mode="json"), "calibrate": False}
+
+
 def train_variant(progress, stop_event, *, run_name: str, featureset, group: str, model_spec, config=None,
                  store=None, root=None, context: int | None = None, horizon: int | None = None) -> dict:
     """Train one ablation variant (``group`` removed, or :data:`FULL`); the "ablation" job runs it."""
@@ -109,7 +118,8 @@ def train_variant(progress, stop_event, *, run_name: str, featureset, group: str
         progress(0.0, message=f"building features without {group}" if group != FULL else "full feature set")
     variant = _variant(fs, group, fspec, root)
     spec = model_spec_for(model_spec, len(variant.feature_cols), store, context, horizon)
-    info = train(f"{run_name}-{'full' if group == FULL else 'no-' + group}", variant, spec, config, store=store, progress=progress, stop_event=stop_event)
+    info = train(f"{run_name}-{'full' if group == FULL else 'no-' + group}", variant, spec,
+                 trial_config(TrainConfig.parse(config)), store=store, progress=progress, stop_event=stop_event)
     update_run(info.run_id, store, ablation={"name": run_name, "group": group})
     removed = feature_groups(fs.feature_spec).get(group, []) if group != FULL else []
     return {"group": group, "removed": removed, "n_features": len(variant.feature_cols), "run_id": info.run_id,

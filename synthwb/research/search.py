@@ -33,7 +33,7 @@ import numpy as np
 from synthwb.core.errors import SpecError, SynthwbError, validation_text
 from synthwb.core.training import part_progress
 from synthwb.features.featureset import resolve_featureset
-from synthwb.research.ablation import model_spec_for
+from synthwb.research.ablation import model_spec_for, trial_config
 from synthwb.research.backend import (
     RayOptions,
     absolute_paths,
@@ -43,7 +43,7 @@ from synthwb.research.backend import (
 )
 from synthwb.store import delete_run, update_run
 from synthwb.train.config import TrainConfig
-from synthwb.train.loop import prepare, train
+from synthwb.train.loop import finish_run, prepare, train
 
 __all__ = [
     "Dim",
@@ -374,7 +374,21 @@ def _base_settings(featureset, model_spec, config, store, context=None, horizon=
     fs = resolve_featureset(featureset, store)
     spec = model_spec_for(model_spec, len(fs.feature_cols), store, context, horizon)
     cfg = TrainConfig.parse(config)
-    return fs, {"config": cfg.model_dump(mode="json"), "spec": spec.model_dump(mode="json")}
+    return fs, {"config": trial_config(cfg), "spec": spec.model_dump(mode="json")}
+
+
+def finish_kept(kept: Sequence[str], config, store=None, root=None, progress=None, stop_event=None) -> None:
+    """Calibrate and blend the kept trial runs as the user's settings ask (``calibrate``, ``blend``)."""
+    cfg = TrainConfig.parse(config)
+    if not cfg.calibrate:
+        return
+    for i, rid in enumerate(kept):
+        if stop_event is not None and stop_event.is_set():
+            return
+        if progress:
+            progress(1.0, message=f"calibrating and blending the kept run {rid} ({i + 1} of {len(kept)})")
+        finish_run(rid, store, root, {"calibrate": True, "blend": cfg.blend,
+                                      "calibration_windows": cfg.calibration_windows})
 
 
 def training_objective(name: str, featureset, model_spec, config=None, store=None, metric: str = "val_crps",
@@ -479,6 +493,7 @@ def search_runs(progress, stop_event, *, run_name: str, featureset, model_spec, 
         prune_runs(result, int(keep), store)
     else:
         result.kept = [t.run_id for t in result.finished if t.run_id]
+    finish_kept(result.kept, config, store, root, progress, stop_event)
     return result
 
 

@@ -99,8 +99,9 @@ class GluonMetrics:
         # no usable history: fall back to the realised step scale of that origin's forecast window
         bad = ~np.isfinite(se[:, 0]) | (se[:, 0] <= 0)
         if bad.any():
-            fallback = np.nanmean(np.abs(np.diff(np.asarray(realised, dtype=np.float64), axis=1)), axis=1)
-            se[bad, 0] = fallback[bad]
+            d = np.abs(np.diff(np.asarray(realised, dtype=np.float64), axis=1))[bad]
+            n = np.isfinite(d).sum(axis=1)   # a window with no realised step keeps NaN (no "empty slice" warning)
+            se[bad, 0] = np.where(n > 0, np.nansum(d, axis=1) / np.maximum(n, 1), np.nan)
         data["seasonal_error"] = se
         for m in self.metrics.values():
             m.update(data)

@@ -228,6 +228,29 @@ def _train_run(run_id: str, store, fs, spec, cfg: TrainConfig, world: World, roo
             lock.release()
 
 
+def finish_run(run_id: str, store: str | os.PathLike | None = None, root: str | os.PathLike | None = None,
+               config: TrainConfig | dict | None = None, progress: ProgressFn | None = None) -> dict:
+    """Fit the calibration and the blend of a run trained without them (a search's kept trials: the
+    trials train without them, their objective is the network's own validation score), as the last
+    steps of its training would have; ``config`` overrides the run's settings (``calibrate``,
+    ``blend``, ``calibration_windows``), saved with the run. Returns the run's record."""
+    run = store_runs.load_run(run_id, store)
+    cfg = TrainConfig.parse(run.info.get("config") or {}, **_config_overrides(config))
+    lock = store_runs.writer_lock(run_id, store)
+    trainer = None
+    try:
+        trainer = _Trainer(run_id, run.path, store, saved_twin(run_featureset(run), store), run_spec(run), cfg,
+                           progress, None, root=root)
+        store_runs.update_run(run_id, store, config=cfg.model_dump(mode="json"))
+        trainer.calibrate()
+        trainer.blend()
+    finally:
+        if trainer is not None:
+            trainer.close()
+        lock.release()
+    return store_runs.read_info(run_id, store)
+
+
 def _discard(run_id: str, store, lock) -> None:
     """Remove a new run's folder that training never started in (nothing left half-made)."""
     lock.release()

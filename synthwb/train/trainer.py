@@ -148,8 +148,7 @@ class _Trainer(CheckpointMixin, ValidationMixin, ReportingMixin):
                 or not self.world.is_main or not (self.path / store_runs.BEST).is_file()):
             return
         self.progress(1.0, None, "blending with the classical forecasters on the validation split")
-        model = build_model(self.spec).to(self.device)
-        model.load_state_dict(store_runs.read_weights(self.path / store_runs.BEST))
+        model = self._best_model()
         cal = store_runs.read_info(self.run_id, self.store).get("calibration") or {}
         model.set_calibration(cal.get("vol_scale", 1.0), cal.get("drift_shrink", 1.0), cal.get("bucket_scales"),
                               cal.get("bucket_ends_s"))
@@ -162,6 +161,12 @@ class _Trainer(CheckpointMixin, ValidationMixin, ReportingMixin):
         store_runs.update_run(self.run_id, self.store, blend=out)
         self.log({"kind": "blend", "step": self.step, "epoch": self.epoch,
                   **{k: v for k, v in out.items() if k != "member_val_scores"}})
+
+    def _best_model(self):
+        """A fresh model holding the best checkpoint's weights (what calibration and blend start from)."""
+        model = build_model(self.spec).to(self.device)
+        model.load_state_dict(store_runs.read_weights(self.path / store_runs.BEST))
+        return model
 
     def calibration_windows(self) -> WindowDataset:
         """The validation windows the calibration reads: at most ``calibration_windows``, evenly spread."""
@@ -270,13 +275,10 @@ class _Trainer(CheckpointMixin, ValidationMixin, ReportingMixin):
         models with a target task); saved in run.json as ``calibration``."""
         if not self.cfg.calibrate or self.task is None or self.model.anchor is None or not self.world.is_main:
             return
-        best = self.path / store_runs.BEST
-        if not best.is_file():
+        if not (self.path / store_runs.BEST).is_file():
             return
         self.progress(1.0, None, "calibrating on the validation split")
-        model = build_model(self.spec).to(self.device)
-        model.load_state_dict(store_runs.read_weights(best))
-        cal = fit_calibration(model, self.calibration_windows(), self.task, self.step_seconds, self.cfg.calibration_paths,
+        cal = fit_calibration(self._best_model(), self.calibration_windows(), self.task, self.step_seconds, self.cfg.calibration_paths,
                               self.val_batch, self.device, self.cfg.seed)
         store_runs.update_run(self.run_id, self.store, calibration=cal)
         self.log({"kind": "calibration", "step": self.step, "epoch": self.epoch, **cal})
