@@ -13,7 +13,10 @@ split), trains the recommended preset with the default ``train`` settings (nothi
 fits every classical forecaster (``synthwb fit``, default parameters; the ``garch`` baseline
 stands in when ``synthwb.forecast.classical`` is missing), and backtests everything on the
 series' held-out test split (the last 15% of its bars; at least 200 origins) beside every
-baseline and the same run without its calibration. On the demo lake two references from the
+baseline and the same run without its calibration. The real series are scored walk-forward
+(``--folds``, default 3): that split and the periods of the same length before it, each fold with
+its own feature set, training and fits on the bars before it only, the folds' origins pooled. On
+the demo lake (one split) two references from the
 generator are scored too (``bench/quality_oracle.py``): the oracle (the true process from the
 true latent volatility) and the filtered oracle (the true parameters, the volatility filtered
 from past 1-minute returns).

