@@ -16,8 +16,16 @@ from synthwb.jobs.registry import ACTIVE
 from synthwb.models import list_specs, preset_names, recommended_preset
 from synthwb.store import runs
 from synthwb.train.blend import blend_text
-from synthwb.train.config import FORM_ADVANCED, FORM_MAIN, config_from_form, config_label, config_param
+from synthwb.train.config import (
+    FORM_ADVANCED,
+    FORM_MAIN,
+    TrainConfig,
+    config_from_form,
+    config_label,
+    config_param,
+)
 from synthwb.train.loop import prepare
+from synthwb.train.pool import pool_text
 from ui import curves as curves_view
 from ui import jobs as bg
 from ui import state
@@ -148,6 +156,8 @@ def finished_actions(job_id: str) -> None:
             t = blend_text(run.info["blend"])
             st.caption(t[:1].upper() + t[1:] + ". Backtest scores the run with its blend; \"Also score runs "
                        "uncalibrated\" there adds the network alone.")
+        if usable and run.info.get("pool"):
+            st.caption(pool_text(run.info["pool"]).capitalize() + ".")
     else:
         st.warning(text + (f"; Backtest scores it from its best weights ({label})" if usable else
                            "; no best weights yet (stopped before its first validation): resume it below"),
@@ -163,7 +173,8 @@ def _unwatch() -> None:
 
 # ------------------------------------------------------------------------- new run form
 def new_run_form() -> None:
-    fsets = [f["name"] for f in list_featuresets(STORE)]
+    saved = {f["name"]: f for f in list_featuresets(STORE)}
+    fsets = list(saved)
     if not fsets:
         st.info("No saved feature set yet: build one on the Feature Lab page first.", icon=":material/science:")
         return
@@ -187,6 +198,9 @@ def new_run_form() -> None:
                                  help="0: the target task's horizon on the path grid (288 five-minute steps for 24h). "
                                       + HELP_HORIZON + " (presets; a saved spec keeps its own)")
         name = a.text_input("Run name", "", key="tr_name", placeholder="default: model-featureset")
+        pool = a.multiselect("Pool training with", fsets, key="tr_pool", help=TrainConfig.model_fields["pool"].description
+                             + " (other symbols; the same bar size and features; built with the run's --val-start or "
+                               "earlier)", format_func=lambda n: f"{n} ({saved[n]['symbol']} {saved[n]['freq']})")
         devices = a.number_input("Processes (DDP)", 1, 64, 1, key="tr_devices",
                                  help="data-parallel processes: gloo on CPU, one GPU each on CUDA; the batch size is "
                                       "per process")
@@ -203,7 +217,7 @@ def new_run_form() -> None:
         return
     kind, _, mname = model.partition(": ")
     try:
-        _, _, cfg = prepare(fs_name, mname, {**config_from_form({**main, **advanced}), "validator": version}, STORE,
+        _, _, cfg = prepare(fs_name, mname, {**config_from_form({**main, **advanced}), "validator": version, "pool": pool}, STORE,
                             context=context, horizon=horizon or None)
     except SynthwbError as exc:
         state.show_error(exc)

@@ -83,13 +83,13 @@ def fit_classical_runs(root: Path, store: Path, asset_class: str, symbol: str, f
 def run_series(root: Path, store: Path, asset_class: str, symbol: str, freq: str, task, origins: int,
                preset: str | None, epochs: int | None, seed: int, overrides: dict | None = None,
                classical: list[str] | None = None, train_model: bool = True, extra=(), name: str | None = None,
-               folds: int = 1) -> list[dict]:
+               folds: int = 1, pool=()) -> list[dict]:
     """The rows of one series' table: its held-out test split (``folds`` = 1), or a walk-forward over
     ``folds`` consecutive test periods as long as that split and ending with it, each fold trained, fitted
     and backtested on its own (only the bars before its test period reach its model; :func:`fold_splits`),
     the folds' origins pooled."""
     kw = dict(origins=origins, preset=preset, epochs=epochs, seed=seed, overrides=overrides, classical=classical,
-              train_model=train_model, extra=extra, name=name)
+              train_model=train_model, extra=extra, name=name, pool=pool)
     if folds <= 1:
         return table_rows([run_fold(root, store, asset_class, symbol, freq, task, **kw)], task, name or symbol)
     done = []
@@ -126,7 +126,7 @@ def fold_splits(root: Path, asset_class: str, symbol: str, freq: str, folds: int
 def run_fold(root: Path, store: Path, asset_class: str, symbol: str, freq: str, task, origins: int,
              preset: str | None, epochs: int | None, seed: int, overrides: dict | None = None,
              classical: list[str] | None = None, train_model: bool = True, extra=(), name: str | None = None,
-             split=None, end=None) -> tuple:
+             split=None, end=None, pool=()) -> tuple:
     """Feature set (the bars before ``end``, ``split``: default 70/15/15), training, classical fits and the
     backtest on its test split: (result, labels, notes)."""
     from synthwb.core.errors import DataError
@@ -159,6 +159,16 @@ def run_fold(root: Path, store: Path, asset_class: str, symbol: str, freq: str, 
     if train_model:
         preset = preset or recommended_preset()
         cfg = {"synth_task": task, "seed": seed, **({"epochs": epochs} if epochs else {}), **(overrides or {})}
+        if pool:  # the other symbols' feature sets, split on the same dates (the bars before the same end)
+            parts = fs.splits(root)
+            dates = SplitSpec(val_start=parts["val"]["ts"].min(), test_start=held_out)
+            cfg["pool"] = []
+            for sym in pool:
+                other = create_featureset(f"{sym.lower()}-{freq}", Selection(asset_class, sym, freq, end=end),
+                                          default_spec(freq), dates, root=root)
+                save_featureset(other, store)
+                cfg["pool"].append(other.name)
+            print(f"  {name}: pooled training with {', '.join(cfg['pool'])}")
         t = time.perf_counter()
         try:
             info = train(f"{fs_name}-{preset}", fs_name, preset, cfg, store=store, root=root)
@@ -374,6 +384,9 @@ def main() -> None:
     ap.add_argument("--markdown", help="also write the table as Markdown (the README's form) to this file")
     ap.add_argument("--classical", default=None,
                     help="classical models, model[:dist] comma-separated ('' for none; default: every registered one)")
+    ap.add_argument("--pool", default="",
+                    help="pooled training with these symbols of the same lake (comma-separated, e.g. ETH,SOL for the "
+                         "demo), their feature sets split on the series' dates; default: none")
     ap.add_argument("--no-train", action="store_true", help="only the classical models, the baselines, the oracles")
     ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                     help="override a training setting (TrainConfig field), e.g. --set lr=3e-4; default: none")
@@ -403,7 +416,7 @@ def main() -> None:
     print(f"work dir {tmp}; {origins} origins; classical: {', '.join(classical) or 'garch baseline'}; "
           f"started {time.strftime('%H:%M:%S')}")
     common = dict(origins=origins, preset=args.preset, epochs=epochs, seed=args.seed, overrides=overrides,
-                  classical=classical, train_model=not args.no_train)
+                  classical=classical, train_model=not args.no_train, pool=[p for p in args.pool.split(",") if p])
     rows: list[dict] = []
 
     def done(new: list[dict]) -> None:

@@ -190,6 +190,9 @@ CASES = [
     pytest.param(C("moirai-train-cuda-absent", "train --name m --features tiny --moirai {in}/tinyck --device cuda",
                    r"device 'cuda' requested but CUDA is not available"),
                  marks=pytest.mark.skipif(not NO_CUDA, reason="this machine has CUDA")),
+    C("train-pool-unknown", "train --name x --features tiny --preset dlinear-gbm --pool nope", r"nope"),
+    C("train-pool-itself", "train --name x --features tiny --preset dlinear-gbm --pool tiny", r"own feature set"),
+    C("moirai-train-pool", "train --name m --features tiny --moirai {in}/tinyck --pool tiny", r"drop --pool"),
     C("train-resume-unknown", "train --name nope --resume", r"no run 'nope'"),
     C("train-resume-traversal", "train --name ../etc --resume", r"invalid run id"),
     # ---------------------------------------------------------------- backtest

@@ -12,7 +12,7 @@ from synthwb.models.simulate import MAX_LOGRET, bounded_vol, to_prices
 
 H, CTX, NF, B, N = 12, 24, 3, 3, 64
 HEAD_PARAMS = {"gbm": {}, "horizon": {"n_heads": 2}, "bridge": {}, "mixture": {"components": 3},
-               "student_t": {"n_heads": 2}, "neural_sde": {"hidden": 8}, "term": {}}
+               "student_t": {"n_heads": 2}, "neural_sde": {"hidden": 8}, "term": {"vol_path": True}}
 
 
 def model_for(head, blocks=None, horizon=H, **head_params):
@@ -222,6 +222,59 @@ def test_term_head_tails_start_gaussian_and_are_learned_pathwise():
     inc = torch.diff(torch.log(fat.paths), dim=-1) / fat.extras["vol"][:, None, :]
     assert float(inc.var()) == pytest.approx(1.0, abs=0.08)            # unit variance kept
     assert float(((inc - inc.mean()) ** 4).mean() / inc.var() ** 2) > 6.0
+
+
+def test_ar1_paths_match_the_recursion_written_out():
+    from synthwb.models.heads.term import ar1_paths
+
+    g = torch.Generator().manual_seed(5)
+    e = torch.randn(3, 7, 30, generator=g, dtype=torch.float64)
+    phi = torch.tensor([0.2, 0.9, 0.999], dtype=torch.float64)
+    want = torch.empty_like(e)
+    for b in range(3):
+        for n in range(7):
+            u = float(e[b, n, 0])
+            want[b, n, 0] = u
+            for t in range(1, 30):
+                u = float(phi[b]) * u + math.sqrt(1 - float(phi[b]) ** 2) * float(e[b, n, t])
+                want[b, n, t] = u
+    torch.testing.assert_close(ar1_paths(phi, e), want, rtol=0, atol=1e-12)
+
+
+def test_term_head_vol_path_keeps_each_steps_variance_and_decorrelates_vol_along_the_horizon():
+    """With ``vol_path`` the per-path vol multiplier is an AR(1) over the steps: each step keeps
+    E[m^2] = 1 (the anchor's variance), the multiplier's log at lag L has correlation phi^L, and its
+    time scale gets a gradient from the first step. Without it the multiplier is one per path."""
+    H_ = 48
+    x, lc = inputs(lc=(100.0, 50.0, 200.0))
+    steady = model_for("term", horizon=H_, vol_path=False)
+    wander = model_for("term", horizon=H_, vol_path=True)
+    for model in (steady, wander):
+        with torch.no_grad():
+            model.head.net[-1].bias[5] = 2.0                                # dispersion k = sigmoid(2 - 2.2) ~ 0.45
+    with torch.no_grad():
+        wander.head.net[-1].bias[6] = 4.0 * math.atanh(math.log(6 / H_) / 4)   # tau_v = 6 steps
+    outs = {}
+    for name, model in (("steady", steady), ("wander", wander)):
+        with torch.no_grad():
+            out = model(x, lc, n_paths=20000, generator=torch.Generator().manual_seed(2))
+        inc = torch.diff(torch.log(out.paths.double()), dim=-1)
+        outs[name] = (inc - out.extras["drift"][:, None, :]) / out.extras["vol"][:, None, :]
+    for name, z in outs.items():
+        assert float(z.var(dim=1).mean()) == pytest.approx(1.0, abs=0.03), name      # each step's variance kept
+    with torch.no_grad():
+        tau = float(wander.head(wander.backbone(x), 2).extras["vol_time_scale"][0])
+    assert tau == pytest.approx(6.0, rel=1e-4)
+
+    def abs_corr(z, lag):  # correlation of |increments| lag steps apart: vol clustering within a path
+        a, b = z[..., :-lag].abs(), z[..., lag:].abs()
+        a, b = a - a.mean(1, keepdim=True), b - b.mean(1, keepdim=True)
+        return float((a * b).mean() / (a.std() * b.std()))
+    assert abs_corr(outs["steady"], 40) == pytest.approx(abs_corr(outs["steady"], 1), abs=0.01)  # one level
+    assert abs_corr(outs["wander"], 1) > 0.05 and abs_corr(outs["wander"], 40) < 0.01        # it wanders
+    out = wander(x, lc, n_paths=64, generator=torch.Generator().manual_seed(1))
+    out.paths[:, :, -1].std(dim=1).sum().backward()
+    assert wander.head.net[-1].bias.grad[6] != 0
 
 
 @pytest.mark.parametrize("head", sorted(HEAD_PARAMS))

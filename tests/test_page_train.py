@@ -97,6 +97,44 @@ def test_a_bad_pairing_is_refused_in_the_page(lake_env, demo_lake, monkeypatch):
     assert runs.list_runs(lake_env.store) == []
 
 
+def test_pooled_training_from_the_page(lake_env, demo_lake, monkeypatch):
+    monkeypatch.setenv("SYNTHWB_DATA_DIR", str(demo_lake))
+    make_featureset(demo_lake, lake_env.store)
+    make_featureset(demo_lake, lake_env.store, name="tiny-eth", symbol="ETH")
+    at = _page(lake_env)
+    at.selectbox(key="tr_fs").select("tiny")
+    at.selectbox(key="tr_model").select("preset: dlinear-gbm")
+    at.number_input(key="tr_context").set_value(32)
+    at.number_input(key="tr_horizon").set_value(8)
+    at.selectbox(key="tr_loss").select("crps")
+    at.number_input(key="tr_max_steps").set_value(4)
+    at.number_input(key="tr_batch_size").set_value(16)
+    at.number_input(key="tr_n_paths_train").set_value(16)
+    at.number_input(key="tr_n_paths_eval").set_value(32)
+    at.selectbox(key="tr_device").select("cpu")
+    assert "tiny-eth (ETH 15min)" in at.multiselect(key="tr_pool").options
+    at.multiselect(key="tr_pool").set_value(["tiny"])  # its own series: refused, no job
+    at.button(key="tr_start").click()
+    at.run()
+    assert not at.exception
+    assert any("the run's own feature set" in e.value for e in at.error)
+    assert runs.list_runs(lake_env.store) == []
+    at.multiselect(key="tr_pool").set_value(["tiny-eth"])
+    at.text_input(key="tr_name").input("pooled")
+    at.button(key="tr_start").click()
+    at.run()
+    assert not at.exception, at.exception
+    job_id = at.query_params["job"][0] if isinstance(at.query_params["job"], list) else at.query_params["job"]
+    job = get_registry().get(job_id)
+    assert job.wait(300) and job.status == "finished", job.error
+    at.run()
+    assert not at.exception
+    info = runs.load_run("pooled", lake_env.store).info
+    assert info["config"]["pool"] == ["tiny-eth"]
+    assert [p["featureset"] for p in info["pool"]] == ["tiny", "tiny-eth"] and info["pool"][1]["windows"] > 0
+    assert any("Pooled training windows: tiny" in c.value for c in at.caption)
+
+
 def test_stop_then_resume_from_the_page(lake_env, demo_lake, monkeypatch):
     monkeypatch.setenv("SYNTHWB_DATA_DIR", str(demo_lake))
     make_featureset(demo_lake, lake_env.store)

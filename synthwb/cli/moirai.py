@@ -151,6 +151,9 @@ def train_from_args(args):
     from synthwb.moirai.finetune import moirai_train
 
     cfg = {k: getattr(args, k) for k in _CFG_KEYS if getattr(args, k, None) is not None}
+    if getattr(args, "pool", None):
+        raise SpecError("--pool trains the workbench's networks on several symbols; a Moirai run fine-tunes on its "
+                        "own feature set: drop --pool")
     if getattr(args, "finetune", None):
         cfg["finetune"] = args.finetune
     resume = bool(getattr(args, "resume", False))

@@ -70,6 +70,10 @@ def _show(args) -> Result:
         from synthwb.train.blend import blend_text
 
         lines.append(f"blended    {blend_text(run.info['blend'])}")
+    if run.info.get("pool"):
+        from synthwb.train.pool import pool_text
+
+        lines.append(f"pooled     {pool_text(run.info['pool'])}")
     if run.error:
         lines.append(f"error      {run.error}")
     lines.append("files      " + ", ".join(data["files"]))

@@ -43,6 +43,9 @@ def add_commands(sub, common) -> None:
     p.add_argument("--num-workers", type=int, dest="num_workers")
     p.add_argument("--devices", type=int, help="train on N local processes with DDP (gloo on cpu, one GPU each on "
                                              "cuda); batch size is per process. Under torchrun leave it out")
+    p.add_argument("--pool", type=_names, help=(
+        "pool training with these saved feature sets of other symbols (comma-separated; same bar size and "
+        "features): their windows up to the end of this run's training split are added to its training"))
     p.add_argument("--no-blend", action="store_false", dest="blend", default=None, help=(
         "no blend with the classical forecasters after the calibration (default: mix them in, weights fitted on "
         "the validation split; see the README's Forecast quality)"))
@@ -60,9 +63,14 @@ def add_commands(sub, common) -> None:
     p.set_defaults(func=_train)
 
 
-_CONFIG_KEYS = ("blend", "epochs", "max_steps", "batch_size", "lr", "weight_decay", "loss", "alpha", "schedule",
+_CONFIG_KEYS = ("blend", "pool", "epochs", "max_steps", "batch_size", "lr", "weight_decay", "loss", "alpha", "schedule",
                 "warmup_steps", "n_paths_train", "n_paths_eval", "patience", "val_every", "seed", "device",
                 "amp", "tensorboard", "space", "num_workers")
+
+
+def _names(text: str) -> list[str]:
+    """``a,b`` -> ["a", "b"]."""
+    return [n.strip() for n in text.split(",") if n.strip()]
 
 
 def _is_moirai(args) -> bool:
@@ -177,6 +185,10 @@ def _train(args):
         from synthwb.train.blend import blend_text
 
         calib += "\n" + blend_text(run_info["blend"])
+    if run_info.get("pool"):
+        from synthwb.train.pool import pool_text
+
+        calib += "\n" + pool_text(run_info["pool"])
     text = (f"run {info.run_id}: {info.status} at step {info.step}"
             + (f" ({info.stop_reason})" if info.stop_reason else "")
             + (f", trained for validator {version}" if version else "") + best + calib

@@ -58,6 +58,10 @@ class TrainConfig(BaseModel):
     calibrate: bool = Field(True, title="Calibrate", description="fit a vol scale and drift shrink on the validation split after training")
     calibration_paths: int = Field(256, ge=16, le=100_000, title="Calibration paths", description="paths per window in the calibration fit")
     blend: bool = Field(True, title="Blend with classical", description="after the calibration, mix the run's paths with the classical forecasters' (GARCH family, HAR-RV), weights fitted on the validation split; a share under 2% is dropped")
+    pool: list[str] = Field(default_factory=list, max_length=32, title="Pool training with",
+                            description="saved feature sets of other symbols (same bar size and features) whose "
+                                        "windows up to the end of this run's training split are added to its "
+                                        "training; validation, calibration and blend stay on the run's own series")
     calibration_windows: int = Field(1024, ge=1, le=1_000_000, title="Calibration windows", description="the calibration fit reads at most this many validation windows, evenly spread over the split (more than validation: its choices are a fraction of a percent apart)")
     log_every: int = Field(10, ge=1, title="Log every N steps")
     checkpoint_every: int = Field(0, ge=0, title="Checkpoint every N steps", description="save last.* every N steps; 0 = at validations")

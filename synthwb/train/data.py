@@ -157,3 +157,66 @@ def epoch_order(n: int, seed: int, epoch: int) -> torch.Tensor:
     run replays exactly the batches it would have seen."""
     g = torch.Generator().manual_seed((int(seed) * 1_000_003 + int(epoch) * 7919) % (2**63 - 1))
     return torch.randperm(n, generator=g)
+
+
+def ending_by(ds: WindowDataset, t_end_s: float, horizon_s: float) -> WindowDataset:
+    """Keep the windows of ``ds`` whose whole future (``horizon_s`` after t0) ends at or before
+    ``t_end_s`` (epoch seconds)."""
+    if ds.t0 is None:
+        raise DataError(f"{ds.name}: the windows carry no origin times, so they cannot be cut at a date")
+    keep = ds.t0[ds.index] + float(horizon_s) <= float(t_end_s)
+    ds.index = ds.index[keep]
+    return ds
+
+
+def future_end(ds: WindowDataset, horizon_s: float) -> float:
+    """Epoch seconds at which the last future of ``ds`` ends (the latest bar it learns from)."""
+    if ds.t0 is None or len(ds) == 0:
+        raise DataError(f"{ds.name}: no windows with origin times")
+    return float(ds.t0[ds.index].max()) + float(horizon_s)
+
+
+class PooledWindows(WindowDataset):
+    """Several window sets as one training set (pooled training over symbols): the primary
+    run's windows first, then each pooled feature set's. Each member keeps its own scaling (the
+    feature set's scaler, fitted on its own series), so assets of different price and volatility
+    levels meet the network on one scale. A batch gathers from every member it touches, in the
+    order asked."""
+
+    def __init__(self, members: list[WindowDataset], names: list[str]):
+        if not members:
+            raise DataError("nothing to pool")
+        shapes = {(m.context, m.n_features, m.horizon) for m in members}
+        if len(shapes) > 1:
+            raise DataError(f"pooled window sets differ in (context, features, horizon): {sorted(shapes)}")
+        has = {tuple(getattr(m, a) is None for a in ("past", "t0", "past_range", "anchor_x")) for m in members}
+        if len(has) > 1:
+            raise DataError("pooled window sets differ in the anchor inputs they carry; build them with one spec")
+        self.members, self.names = members, list(names)
+        self.sizes = [len(m) for m in members]
+        self.offsets = torch.tensor([0, *np.cumsum(self.sizes).tolist()], dtype=torch.long)
+        self.x, self.future, self.t0 = members[0].x, members[0].future, None
+        self.dropped = sum(m.dropped for m in members)
+        self.index = torch.arange(int(self.offsets[-1]))
+        self.name = "pooled training windows"
+
+    def __getitem__(self, idx) -> Batch:
+        idx = torch.as_tensor(idx, dtype=torch.long).reshape(-1)
+        rows = self.index[idx]
+        member = torch.searchsorted(self.offsets[1:], rows, right=True)
+        parts, where = [], []
+        for k in member.unique().tolist():
+            sel = (member == k).nonzero().squeeze(1)
+            parts.append(self.members[k][rows[sel] - self.offsets[k]])
+            where.append(sel)
+        perm = torch.cat(where)
+        inv = torch.empty_like(perm)
+        inv[perm] = torch.arange(len(perm))
+
+        def cat(field: str):
+            ts = [getattr(p, field) for p in parts]
+            return None if ts[0] is None else torch.cat(ts)[inv]
+        return Batch(cat("x"), cat("last_close"), cat("future"), cat("past"), cat("t0"), cat("past_range"),
+                     cat("anchor_x"))
+
+    __getitems__ = __getitem__

@@ -17,6 +17,7 @@ from synthwb.models import preset_names as _names
 from synthwb.models.presets import as_spec
 from synthwb.scoring.synth import get_task
 from synthwb.train.config import TrainConfig
+from synthwb.train.pool import pool_featuresets
 
 
 def featureset_payload(fs) -> dict:
@@ -74,6 +75,8 @@ def prepare(featureset: Any, model_spec: Any, config: TrainConfig | dict | None 
     resolve_device(cfg.device)  # a device this machine lacks is refused before any run folder exists
     fs = resolve_featureset(featureset, store)
     spec = resolve_spec(model_spec, fs, store, context=context, horizon=horizon)
+    if cfg.pool:
+        pool_featuresets(fs, cfg.pool, store)
     bar = step_seconds_of(fs)
     step = spec.step_seconds
     task = get_task(cfg.synth_task, cfg.validator)

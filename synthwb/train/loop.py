@@ -48,6 +48,7 @@ from synthwb.train.inputs import (  # noqa: F401  re-exported: the setup's publi
     target_task,
 )
 from synthwb.train.losses import training_loss  # noqa: F401  re-exported (the trainer uses it: patch synthwb.train.trainer)
+from synthwb.train.pool import pool_summary
 from synthwb.train.trainer import (  # noqa: F401  re-exported: the trainer and its settings
     AUTO_VAL_EVERY,
     AUTO_WINDOWS,
@@ -183,7 +184,8 @@ def _train_run(run_id: str, store, fs, spec, cfg: TrainConfig, world: World, roo
                                   **({"config": cfg.model_dump(mode="json")} if resume else {}))
             store_runs.update_run(run_id, store, n_params=sum(p.numel() for p in trainer.model.parameters()),
                                   device=str(trainer.device), total_steps=trainer.total_steps,
-                                  n_train_windows=len(trainer.train_ds), n_val_windows=len(trainer.val_ds))
+                                  n_train_windows=len(trainer.train_ds), n_val_windows=len(trainer.val_ds),
+                                  pool=pool_summary(trainer.train_ds))
         status, reason = trainer.fit()
         if status == "interrupted":
             trainer.checkpoint()

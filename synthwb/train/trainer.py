@@ -33,6 +33,7 @@ from synthwb.train.data import Batch, WindowDataset, epoch_order
 from synthwb.train.distributed import SINGLE, World
 from synthwb.train.inputs import step_seconds_of, target_task
 from synthwb.train.losses import training_loss
+from synthwb.train.pool import pooled_training
 from synthwb.train.reporting import ReportingMixin, tensorboard_writer
 from synthwb.train.schedule import build_scheduler
 from synthwb.train.validation import ValidationMixin
@@ -94,6 +95,9 @@ class _Trainer(CheckpointMixin, ValidationMixin, ReportingMixin):
         self.model = build_model(spec).to(self.device)
         self.net = distributed.wrap(self.model, world, self.device)  # what the training step runs
         self.train_ds = self._windows("train", config.stride or self._auto_stride())
+        if config.pool:
+            self.train_ds = pooled_training(self.train_ds, fs, config.pool, self.context, self.horizon,
+                                            self.step_seconds, config.stride, AUTO_WINDOWS, store, root)
         # rank 0 validates alone, on batches of the global batch size: the figures one process gets
         self.val_batch = config.batch_size * world.size
         self.val_ds = self._windows("val", 1).limit(config.max_val_batches * self.val_batch)

@@ -19,6 +19,13 @@ From the pooled backbone output a small MLP gives four numbers per sample:
   Gaussian is a stationary point), so ``k`` starts at 0.1: the untrained model then matches
   its Gaussian baseline to within a fraction of a percent instead of exactly.
 
+- ``g`` (with ``vol_path``): the per-path vol level wanders along the horizon instead of staying
+  put: ``u_p`` becomes a unit-variance AR(1) over the steps, ``u_{p,t} = phi u_{p,t-1} +
+  sqrt(1 - phi^2) e_{p,t}`` with ``phi = exp(-1 / tau_v)`` and ``tau_v = H exp(4 tanh(g / 4))``
+  steps (H untrained; 0.018 H .. 55 H). Each step's vol keeps the dispersion ``k``, but a long
+  horizon averages over several vol levels: volatility of volatility with its own time scale,
+  as the demo's fast component (half-life 30 minutes) and real intraday vol have.
+
 ``log vol_t = log init_vol + a + (b - a) * (1 - exp(-t / tau))``; paths are increments
 ``drift + vol_t * eps``. With the zero-initialised last layer every correction is 0 and an
 anchored model is exactly GBM with EWMA volatility (:mod:`synthwb.models.anchor`).
@@ -48,17 +55,20 @@ def _bounded(raw: Tensor, bound: float) -> Tensor:
 
 @HEADS.register(
     "term", category="gaussian",
-    params=[INIT_VOL, Param("hidden", int, 32, low=4, high=2048)],
+    params=[INIT_VOL, Param("hidden", int, 32, low=4, high=2048),
+            Param("vol_path", bool, False, help="the per-path vol level wanders along the horizon (an AR(1) with a "
+                                                 "learned time scale) instead of one level per path")],
     min_horizon=1,
     help="vol level + mean-reverting term structure + small drift: bounded corrections of the anchor",
 )
 class TermHead(nn.Module):
     """Term structure: start and long-run vol level, reversion speed and a small drift per sample."""
 
-    def __init__(self, d_model: int, seq_len: int, horizon: int, init_vol: float = 0.002, hidden: int = 32):
+    def __init__(self, d_model: int, seq_len: int, horizon: int, init_vol: float = 0.002, hidden: int = 32,
+                 vol_path: bool = False):
         super().__init__()
-        self.horizon, self.init_vol = horizon, init_vol
-        self.net = mlp(2 * d_model, hidden, 6)
+        self.horizon, self.init_vol, self.vol_path = horizon, init_vol, bool(vol_path)
+        self.net = mlp(2 * d_model, hidden, 7 if vol_path else 6)
         self.register_buffer("t", torch.arange(1, horizon + 1, dtype=torch.float32), persistent=False)
 
     def forward(self, h: Tensor, n_paths: int, generator: torch.Generator | None = None) -> HeadOutput:
@@ -76,7 +86,28 @@ class TermHead(nn.Module):
         z = normal((B, n_paths, H), vol, generator)
         hh = h_tail[:, None, None]
         eps = z * torch.exp(hh * z.square() / 2) * (1 - 2 * hh) ** 0.75
-        u = normal((B, n_paths), vol, generator)
-        m = torch.exp(k[:, None] * u - k[:, None].square())                          # (B, N), E[m^2] = 1
-        logret = torch.cumsum(drift[:, None, :] + vol[:, None, :] * m[:, :, None] * eps, dim=-1)
-        return HeadOutput(logret, {"drift": drift, "vol": vol, "tail": h_tail, "vol_dispersion": k})
+        extras = {"drift": drift, "vol": vol, "tail": h_tail, "vol_dispersion": k}
+        if self.vol_path:
+            tau_v = self.horizon * torch.exp(_bounded(raw[:, 6], 4.0)).to(t.dtype)
+            u = ar1_paths(torch.exp(-1.0 / tau_v), normal((B, n_paths, H), vol, generator))    # (B, N, H)
+            m = torch.exp(k[:, None, None] * u - k[:, None, None].square())
+            extras["vol_time_scale"] = tau_v
+        else:
+            u = normal((B, n_paths), vol, generator)
+            m = torch.exp(k[:, None] * u - k[:, None].square())[:, :, None]              # (B, N, 1), E[m^2] = 1
+        logret = torch.cumsum(drift[:, None, :] + vol[:, None, :] * m * eps, dim=-1)
+        return HeadOutput(logret, extras)
+
+
+def ar1_paths(phi: Tensor, e: Tensor) -> Tensor:
+    """Unit-variance AR(1) paths from standard normal ``e`` (B, N, H) with persistence ``phi`` (B,):
+    ``u_1 = e_1``, ``u_t = phi u_{t-1} + sqrt(1 - phi^2) e_t``, as one matrix product (differentiable
+    in ``phi``): ``u_t = sum_s phi^(t-s) c_s e_s`` with ``c_1 = 1`` and ``c_s = sqrt(1 - phi^2)``."""
+    H = e.shape[-1]
+    idx = torch.arange(H, device=e.device, dtype=e.dtype)
+    lag = (idx[:, None] - idx[None, :]).clamp(min=0)                                    # (H, H)
+    low = idx[:, None] >= idx[None, :]
+    c = torch.sqrt((1 - phi.square()).clamp(min=1e-12))
+    coef = torch.where(idx[None, :] == 0, torch.ones_like(c)[:, None], c[:, None])    # (B, H) per source step
+    L = torch.where(low, phi[:, None, None] ** lag, torch.zeros((), dtype=e.dtype, device=e.device)) * coef[:, None, :]
+    return torch.einsum("bts,bns->bnt", L, e)
