@@ -83,13 +83,13 @@ def fit_classical_runs(root: Path, store: Path, asset_class: str, symbol: str, f
 def run_series(root: Path, store: Path, asset_class: str, symbol: str, freq: str, task, origins: int,
                preset: str | None, epochs: int | None, seed: int, overrides: dict | None = None,
                classical: list[str] | None = None, train_model: bool = True, extra=(), name: str | None = None,
-               folds: int = 1, pool=()) -> list[dict]:
+               folds: int = 1, pool=(), seeds: int = 1) -> list[dict]:
     """The rows of one series' table: its held-out test split (``folds`` = 1), or a walk-forward over
     ``folds`` consecutive test periods as long as that split and ending with it, each fold trained, fitted
     and backtested on its own (only the bars before its test period reach its model; :func:`fold_splits`),
     the folds' origins pooled."""
     kw = dict(origins=origins, preset=preset, epochs=epochs, seed=seed, overrides=overrides, classical=classical,
-              train_model=train_model, extra=extra, name=name, pool=pool)
+              train_model=train_model, extra=extra, name=name, pool=pool, seeds=seeds)
     if folds <= 1:
         return table_rows([run_fold(root, store, asset_class, symbol, freq, task, **kw)], task, name or symbol)
     done = []
@@ -126,7 +126,7 @@ def fold_splits(root: Path, asset_class: str, symbol: str, freq: str, folds: int
 def run_fold(root: Path, store: Path, asset_class: str, symbol: str, freq: str, task, origins: int,
              preset: str | None, epochs: int | None, seed: int, overrides: dict | None = None,
              classical: list[str] | None = None, train_model: bool = True, extra=(), name: str | None = None,
-             split=None, end=None, pool=()) -> tuple:
+             split=None, end=None, pool=(), seeds: int = 1) -> tuple:
     """Feature set (the bars before ``end``, ``split``: default 70/15/15), training, classical fits and the
     backtest on its test split: (result, labels, notes)."""
     from synthwb.core.errors import DataError
@@ -195,6 +195,18 @@ def run_fold(root: Path, store: Path, asset_class: str, symbol: str, freq: str, 
             alone = RunForecaster(info.run_id, store=store, device="cpu", root=root, blended=False)
             forecasters.append(alone)
             labels[alone.name] = ("  same run, unblended", "run", None)
+        if seeds > 1:  # the same training with other seeds, pooled with equal shares (a deep ensemble)
+            from synthwb.forecast.ensemble import EnsembleForecaster
+
+            members = [RunForecaster(info.run_id, store=store, device="cpu", root=root)]
+            for k in range(1, seeds):
+                more = train(f"{fs_name}-{preset}-s{k}", fs_name, preset, {**cfg, "seed": seed + k}, store=store,
+                             root=root)
+                members.append(RunForecaster(more.run_id, store=store, device="cpu", root=root))
+            ens = EnsembleForecaster(members, name=f"{preset}-x{seeds}")
+            forecasters.append(ens)
+            labels[ens.name] = (f"  {seeds} seeds of the run, pooled", "run", None)
+            print(f"  {name}: {seeds - 1} more seeds trained")
     t = time.perf_counter()
     spec = {"models": models, "task": task, "n_origins": origins, "seed": seed, "start": held_out, "end": end,
             "selection": {"asset_class": asset_class, "symbol": symbol, "freq": freq}}
@@ -387,6 +399,9 @@ def main() -> None:
     ap.add_argument("--pool", default="",
                     help="pooled training with these symbols of the same lake (comma-separated, e.g. ETH,SOL for the "
                          "demo), their feature sets split on the series' dates; default: none")
+    ap.add_argument("--seeds", type=int, default=1,
+                    help="also train the run with this many seeds in all and score their pooled paths (a deep "
+                         "ensemble, equal shares); default 1: the run alone")
     ap.add_argument("--no-train", action="store_true", help="only the classical models, the baselines, the oracles")
     ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                     help="override a training setting (TrainConfig field), e.g. --set lr=3e-4; default: none")
@@ -416,7 +431,8 @@ def main() -> None:
     print(f"work dir {tmp}; {origins} origins; classical: {', '.join(classical) or 'garch baseline'}; "
           f"started {time.strftime('%H:%M:%S')}")
     common = dict(origins=origins, preset=args.preset, epochs=epochs, seed=args.seed, overrides=overrides,
-                  classical=classical, train_model=not args.no_train, pool=[p for p in args.pool.split(",") if p])
+                  classical=classical, train_model=not args.no_train, pool=[p for p in args.pool.split(",") if p],
+                  seeds=args.seeds)
     rows: list[dict] = []
 
     def done(new: list[dict]) -> None:
