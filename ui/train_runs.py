@@ -8,6 +8,8 @@ from synthwb.jobs.adapters import JOB_KINDS
 from synthwb.jobs.registry import ACTIVE
 from synthwb.store import runs
 from synthwb.train import TrainConfig
+from synthwb.train.blend import blend_text
+from synthwb.train.pool import pool_text
 from ui import jobs as bg
 from ui import state
 from ui.train_jobs import job_run, job_step, job_task, job_text, run_of
@@ -88,6 +90,9 @@ def runs_list(REG, STORE: str, ROOT: str, _watch) -> None:
     info = run.info
     st.markdown(f"**{run.run_id}** · `{run.status}`" + (f" · {info.get('stop_reason')}" if info.get("stop_reason") else "")
                 + f" · step {run.last.get('step', 0)} / {info.get('total_steps', '?')}")
+    notes = [t for t in (pool_text(info.get("pool")), blend_text(info.get("blend"))) if t]
+    if notes:
+        st.caption(". ".join(t[:1].upper() + t[1:] for t in notes) + ".")
     if run.error:
         st.error(run.error, icon=":material/error:")
         with st.expander("Traceback"):
