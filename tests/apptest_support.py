@@ -63,3 +63,23 @@ def plotly_spec(at: AppTest) -> dict:
     charts = at.get("plotly_chart")
     assert len(charts) == 1, f"{len(charts)} curve charts: one view, no stale copy"
     return json.loads(charts[0].proto.spec)
+
+
+def started_job(at: AppTest):
+    """The job the Train page just started (its id is in the URL's ``job``)."""
+    from synthwb.jobs.registry import get_registry
+
+    job_id = at.query_params["job"]
+    return get_registry().get(job_id[0] if isinstance(job_id, list) else job_id)
+
+
+def train_to_the_end(at: AppTest, timeout: float = 300):
+    """Press the Train page's Start, wait for the job to finish and draw the page again; the job."""
+    at.button(key="tr_start").click()
+    at.run()
+    assert not at.exception, at.exception
+    job = started_job(at)
+    assert job.wait(timeout) and job.status == "finished", job.error
+    at.run()
+    assert not at.exception, at.exception
+    return job

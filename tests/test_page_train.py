@@ -4,7 +4,7 @@ from __future__ import annotations
 import time
 
 import pytest
-from apptest_support import APP, plotly_spec
+from apptest_support import APP, plotly_spec, started_job, train_to_the_end
 from apptest_support import open_page as open_app
 from streamlit.testing.v1 import AppTest
 from train_support import held_training_job, make_featureset
@@ -45,8 +45,8 @@ def test_train_page_runs_a_short_training_to_completion(lake_env, demo_lake, mon
     at.button(key="tr_start").click()
     at.run()
     assert not at.exception, at.exception
-    job_id = at.query_params["job"][0] if isinstance(at.query_params["job"], list) else at.query_params["job"]
-    job = get_registry().get(job_id)
+    job = started_job(at)
+    job_id = job.id
     assert job.name == "page run"
     assert job.wait(300), "training did not finish"
     assert job.status == "finished", job.error
@@ -121,14 +121,7 @@ def test_pooled_training_from_the_page(lake_env, demo_lake, monkeypatch):
     assert runs.list_runs(lake_env.store) == []
     at.multiselect(key="tr_pool").set_value(["tiny-eth"])
     at.text_input(key="tr_name").input("pooled")
-    at.button(key="tr_start").click()
-    at.run()
-    assert not at.exception, at.exception
-    job_id = at.query_params["job"][0] if isinstance(at.query_params["job"], list) else at.query_params["job"]
-    job = get_registry().get(job_id)
-    assert job.wait(300) and job.status == "finished", job.error
-    at.run()
-    assert not at.exception
+    train_to_the_end(at)
     info = runs.load_run("pooled", lake_env.store).info
     assert info["config"]["pool"] == ["tiny-eth"]
     assert [p["featureset"] for p in info["pool"]] == ["tiny", "tiny-eth"] and info["pool"][1]["windows"] > 0
@@ -153,14 +146,12 @@ def test_stop_then_resume_from_the_page(lake_env, demo_lake, monkeypatch):
     at.selectbox(key="tr_device").select("cpu")
     at.button(key="tr_start").click()
     at.run()
-    job_id = at.query_params["job"]
-    job_id = job_id[0] if isinstance(job_id, list) else job_id
-    job = get_registry().get(job_id)
+    job = started_job(at)
     deadline = time.monotonic() + 120
     while job.progress == 0.0 and time.monotonic() < deadline:
         time.sleep(0.1)
     at.run()
-    at.button(key=f"stop_{job_id}").click()
+    at.button(key=f"stop_{job.id}").click()
     at.run()
     assert job.wait(120) and job.status == "interrupted"
     at.run()
@@ -175,10 +166,8 @@ def test_stop_then_resume_from_the_page(lake_env, demo_lake, monkeypatch):
     at.button(key="tr_resume_stop-me").click()
     at.run()
     assert not at.exception
-    new_id = at.query_params["job"]
-    new_id = new_id[0] if isinstance(new_id, list) else new_id
-    assert new_id != job_id
-    job2 = get_registry().get(new_id)
+    job2 = started_job(at)
+    assert job2.id != job.id
     assert job2.wait(300) and job2.status == "finished", job2.error
     steps = [r["step"] for r in runs.read_metrics("stop-me", lake_env.store, kind="train")]
     assert steps == list(range(1, steps[-1] + 1)) and steps[-1] > stopped_at

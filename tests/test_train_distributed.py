@@ -207,9 +207,8 @@ def test_a_ddp_job_streams_progress_stops_and_resumes(lake_env, demo_lake):
 
 
 def test_train_page_starts_a_two_process_run(lake_env, demo_lake, monkeypatch):
-    from apptest_support import open_page
+    from apptest_support import open_page, train_to_the_end
 
-    from synthwb.jobs.registry import get_registry
 
     monkeypatch.setenv("SYNTHWB_DATA_DIR", str(demo_lake))
     make_featureset(demo_lake, lake_env.store)
@@ -224,14 +223,7 @@ def test_train_page_starts_a_two_process_run(lake_env, demo_lake, monkeypatch):
     at.number_input(key="tr_max_steps").set_value(4)
     at.number_input(key="tr_batch_size").set_value(16)
     at.selectbox(key="tr_device").select("cpu")
-    at.button(key="tr_start").click()
-    at.run()
-    assert not at.exception, at.exception
-    job_id = at.query_params["job"][0] if isinstance(at.query_params["job"], list) else at.query_params["job"]
-    job = get_registry().get(job_id)
-    assert job.wait(300) and job.status == "finished", job.error
-    at.run()
-    assert not at.exception
+    train_to_the_end(at)
     assert any("two-procs" in s.value and "finished at step 4" in s.value for s in at.success)
     info = runs.read_info("two-procs", lake_env.store)
     assert info["distributed"] == {"world_size": 2, "global_batch_size": 32} and info["status"] == "finished"
