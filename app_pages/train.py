@@ -10,6 +10,7 @@ from __future__ import annotations
 import streamlit as st
 
 from synthwb.core.errors import SynthwbError
+from synthwb.core.text import sentence
 from synthwb.features.featureset import list_featuresets
 from synthwb.jobs.adapters import train_job
 from synthwb.jobs.registry import ACTIVE
@@ -154,10 +155,10 @@ def finished_actions(job_id: str) -> None:
         st.success(text, icon=":material/check_circle:")
         if usable and run.info.get("blend"):
             t = blend_text(run.info["blend"])
-            st.caption(t[:1].upper() + t[1:] + ". Backtest scores the run with its blend; \"Also score runs "
+            st.caption(sentence(t) + ". Backtest scores the run with its blend; \"Also score runs "
                        "uncalibrated\" there adds the network alone.")
         if usable and run.info.get("pool"):
-            st.caption(pool_text(run.info["pool"]).capitalize() + ".")
+            st.caption(sentence(pool_text(run.info["pool"])) + ".")
     else:
         st.warning(text + (f"; Backtest scores it from its best weights ({label})" if usable else
                            "; no best weights yet (stopped before its first validation): resume it below"),

@@ -4,6 +4,7 @@ from __future__ import annotations
 import streamlit as st
 
 from synthwb.core.errors import SynthwbError
+from synthwb.core.text import sentence
 from synthwb.jobs.adapters import JOB_KINDS
 from synthwb.jobs.registry import ACTIVE
 from synthwb.store import runs
@@ -92,7 +93,7 @@ def runs_list(REG, STORE: str, ROOT: str, _watch) -> None:
                 + f" · step {run.last.get('step', 0)} / {info.get('total_steps', '?')}")
     notes = [t for t in (pool_text(info.get("pool")), blend_text(info.get("blend"))) if t]
     if notes:
-        st.caption(". ".join(t[:1].upper() + t[1:] for t in notes) + ".")
+        st.caption(". ".join(sentence(t) for t in notes) + ".")
     if run.error:
         st.error(run.error, icon=":material/error:")
         with st.expander("Traceback"):

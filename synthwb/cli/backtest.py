@@ -15,6 +15,7 @@ import argparse
 import json
 
 from synthwb.cli import Result, add_classical_arg, add_validator_arg, classical_value, table, task_arg
+from synthwb.core.text import comma_list
 
 
 def add_commands(sub, common: argparse.ArgumentParser) -> None:
@@ -63,7 +64,7 @@ def add_commands(sub, common: argparse.ArgumentParser) -> None:
 def _names(values: list[str] | None) -> list[str]:
     out: list[str] = []
     for v in values or []:
-        out += [s.strip() for s in v.split(",") if s.strip()]
+        out += comma_list(v)
     return out
 
 
@@ -103,7 +104,7 @@ def spec_from_args(args) -> BacktestSpec:  # noqa: F821
 
 
 def _symbols(args) -> list[str]:
-    return [s.strip() for s in (args.symbol or "").split(",") if s.strip()]
+    return comma_list(args.symbol)
 
 
 def _backtests(args) -> Result:

@@ -16,10 +16,7 @@
 from __future__ import annotations
 
 from synthwb.core.errors import SpecError
-
-
-def _csv_list(text: str | None) -> list[str]:
-    return [t.strip() for t in (text or "").split(",") if t.strip()]
+from synthwb.core.text import comma_list
 
 
 def add_commands(sub, common) -> None:
@@ -141,10 +138,10 @@ def _compare(args):
 
         check_writable(args.csv, "--csv")
     req = cmp.CompareRequest.from_options(
-        runs=_csv_list(args.runs), baselines=_csv_list(args.baselines), benchmark=args.benchmark,
+        runs=comma_list(args.runs), baselines=comma_list(args.baselines), benchmark=args.benchmark,
         asset_class=args.asset_class, symbol=args.symbol, freq=args.freq, task=task_arg(args.task), start=args.start,
         end=args.end, origins=args.origins, n_paths=args.n_paths, seed=args.seed, method=args.method,
-        store=args.store, assets=_csv_list(args.assets), validator=args.validator,
+        store=args.store, assets=comma_list(args.assets), validator=args.validator,
         classical=classical_value(args.classical),
     )
     from synthwb.cli.backends import ray_options
@@ -258,7 +255,7 @@ def _ensemble(args):
     from synthwb.forecast.ensemble import normalise_weights, save_ensemble
     from synthwb.research.ensembles import fit_ensemble
 
-    members = _csv_list(args.members)
+    members = comma_list(args.members)
     fit = None
     if args.fit:
         req = cmp.CompareRequest.from_options(
@@ -269,7 +266,7 @@ def _ensemble(args):
         fit = fit_ensemble(req, members, root=args.root, store=args.store, device=args.device)
         weights = fit.weights
     else:
-        weights = _csv_list(args.weights) or None  # checked (numbers, finite, >= 0) by the engine
+        weights = comma_list(args.weights) or None  # checked (numbers, finite, >= 0) by the engine
     w = normalise_weights(weights, len(members)).tolist()
     run_id = save_ensemble(args.name, members, w, store=args.store, fit=fit)
     lines = [f"saved ensemble {run_id}"] + [f"  {m}: {x:.4f}" for m, x in zip(members, w)]
@@ -316,7 +313,7 @@ def _ablation(args):
     from synthwb.research.ablation import run_ablation
 
     res = run_ablation(args.name, args.features, _model_spec(args), _train_config(args),
-                       groups=_csv_list(args.groups) or None, store=args.store, root=args.root,
+                       groups=comma_list(args.groups) or None, store=args.store, root=args.root,
                        progress=None, context=args.context, horizon=args.horizon, backend=args.backend,
                        ray=ray_options(args))
     rows = res.table().to_dicts()

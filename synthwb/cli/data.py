@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 
 from synthwb.cli import Result, count_arg, table
+from synthwb.core.text import comma_list
 
 
 def add_commands(sub, common: argparse.ArgumentParser) -> None:
@@ -97,7 +98,7 @@ def _series_args(p: argparse.ArgumentParser) -> None:
 def _demo(args) -> Result:
     from synthwb.data.demo import generate_demo_lake
 
-    symbols = [s.strip() for s in args.symbols.split(",") if s.strip()] if args.symbols else None
+    symbols = comma_list(args.symbols) or None
     res = generate_demo_lake(root=args.root, years=args.years, seed=args.seed, start=args.start, symbols=symbols)
     text = (f"demo lake written to {res['root']} in {res['seconds']:.1f} s\n"
             + table(res["series"], ["asset_class", "symbol", "freq", "rows", "start", "end", "partitions"]))
@@ -271,10 +272,6 @@ def _show(args) -> Result:
     return Result(data, "\n".join(lines), files)
 
 
-def _split(text: str | None) -> list[str]:
-    return [a.strip() for a in (text or "").split(",") if a.strip()]
-
-
 def _feed_result(res: dict, args, what: str) -> Result:
     import sys
 
@@ -327,7 +324,7 @@ def _fetch(args) -> Result:
     from synthwb.core.errors import SpecError
     from synthwb.data.feeds.fetch import fetch
 
-    assets = _split(args.asset)
+    assets = comma_list(args.asset)
     if args.competition:
         from synthwb.scoring.versions import get_validator
 
@@ -347,7 +344,7 @@ def _update(args) -> Result:
     from synthwb.cli.progress import run_stoppable
     from synthwb.data.feeds.fetch import update
 
-    only = _split(args.asset) or None
+    only = comma_list(args.asset) or None
     res = run_stoppable(lambda stop: update(root=args.root, until=args.until, only=only,
                                             progress=_feed_progress(args), stop_event=stop))
     return _feed_result(res, args, "updated")

@@ -6,6 +6,8 @@ with ``--resume``); a second one aborts.
 """
 from __future__ import annotations
 
+from synthwb.core.text import comma_list
+
 
 def add_commands(sub, common) -> None:
     p = sub.add_parser("train", parents=[common], help="train a path model on a saved feature set")
@@ -43,7 +45,7 @@ def add_commands(sub, common) -> None:
     p.add_argument("--num-workers", type=int, dest="num_workers")
     p.add_argument("--devices", type=int, help="train on N local processes with DDP (gloo on cpu, one GPU each on "
                                              "cuda); batch size is per process. Under torchrun leave it out")
-    p.add_argument("--pool", type=_names, help=(
+    p.add_argument("--pool", type=comma_list, help=(
         "pool training with these saved feature sets of other symbols (comma-separated; same bar size and "
         "features): their windows up to the end of this run's training split are added to its training"))
     p.add_argument("--no-blend", action="store_false", dest="blend", default=None, help=(
@@ -66,11 +68,6 @@ def add_commands(sub, common) -> None:
 _CONFIG_KEYS = ("blend", "pool", "epochs", "max_steps", "batch_size", "lr", "weight_decay", "loss", "alpha", "schedule",
                 "warmup_steps", "n_paths_train", "n_paths_eval", "patience", "val_every", "seed", "device",
                 "amp", "tensorboard", "space", "num_workers")
-
-
-def _names(text: str) -> list[str]:
-    """``a,b`` -> ["a", "b"]."""
-    return [n.strip() for n in text.split(",") if n.strip()]
 
 
 def _is_moirai(args) -> bool:

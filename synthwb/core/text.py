@@ -16,6 +16,17 @@ def table(rows: list[dict], columns: Sequence[str] | None = None) -> str:
     return "\n".join([line(cols), line(["-" * w for w in widths]), *(line(r) for r in cells)])
 
 
+def comma_list(text: str | None) -> list[str]:
+    """``"a, b,,c"`` -> ``["a", "b", "c"]`` (the CLI's comma-separated names; None or "" -> [])."""
+    return [t.strip() for t in (text or "").split(",") if t.strip()]
+
+
+def sentence(text: str) -> str:
+    """``text`` with its first letter upper case, the rest untouched (``str.capitalize`` would
+    lower-case names such as ``BTC``)."""
+    return text[:1].upper() + text[1:]
+
+
 def _fmt(v: Any) -> str:
     if isinstance(v, float):
         return f"{v:.6g}"
