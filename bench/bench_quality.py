@@ -138,6 +138,7 @@ def run_fold(root: Path, store: Path, asset_class: str, symbol: str, freq: str, 
     from synthwb.forecast.run import RunForecaster
     from synthwb.models import recommended_preset
     from synthwb.store import runs
+    from synthwb.train.blend import member_label
     from synthwb.train.loop import train
 
     fs_name = f"{symbol.lower()}-{freq}"
@@ -183,7 +184,8 @@ def run_fold(root: Path, store: Path, asset_class: str, symbol: str, freq: str, 
               f"(val {cal.get('val_score_before', math.nan):.1f} -> {cal.get('val_score_after', math.nan):.1f})")
         blend = runs.load_run(info.run_id, store).info.get("blend") or {}
         print(f"  {name}: blend: run x{blend.get('run_weight', 1):.2f}"
-              + "".join(f", {p['label']} x{p['weight']:.2f}" for p in blend.get("partners") or [])
+              + "".join(f", {member_label(p['label'], p.get('drift', 'run'))} x{p['weight']:.2f}"
+                        for p in blend.get("partners") or [])
               + (f" (val {blend['val_score_run']:.1f} -> {blend['val_score_blend']:.1f})" if "val_score_run" in blend
                  else f" ({blend.get('skipped', 'not fitted')})"))
         raw = RunForecaster(info.run_id, store=store, device="cpu", root=root, calibrated=False)

@@ -42,9 +42,12 @@ def test_training_fits_the_blend_on_the_validation_split(blended, capsys):
     b = runs.load_run(run_id, store).info["blend"]
     assert "skipped" not in b, b.get("skipped")
     members = b["member_val_scores"]
-    assert set(members) == {"run"} | (CLASSICAL - set(b["left_out"]))
+    fitted = CLASSICAL - set(b["left_out"])
+    # each classical model twice: on the run's drift, and as it is (its own zero drift)
+    assert set(members) == {"run"} | fitted | {f"{c} (zero drift)" for c in fitted}
     assert b["run_weight"] + sum(p["weight"] for p in b["partners"]) == pytest.approx(1.0)
-    assert all(p["weight"] >= 0.02 and p["label"] in CLASSICAL for p in b["partners"])
+    assert all(p["weight"] >= 0.02 and p["label"] in CLASSICAL and p["drift"] in ("run", "zero")
+               for p in b["partners"])
     # the mixture minimises the score over the simplex: never worse than a member on validation
     assert b["val_score_blend"] <= min(members.values()) + 1e-9
     # the CLI says it, with the shares the run.json holds
@@ -53,8 +56,9 @@ def test_training_fits_the_blend_on_the_validation_split(blended, capsys):
     assert main(["runs", "show", run_id, "--store", str(store)]) == 0
     out = capsys.readouterr().out
     line = next(ln for ln in out.splitlines() if ln.startswith("blended"))
-    assert f"run {b['run_weight']:.0%}" in line and all(f"{p['label']} {p['weight']:.0%}" in line
-                                                          for p in b["partners"])
+    assert f"run {b['run_weight']:.0%}" in line and all(
+        (f"{p['label']} (zero drift)" if p["drift"] == "zero" else p["label"]) + f" {p['weight']:.0%}" in line
+        for p in b["partners"])
     # the windows are validation windows: they start and end inside the split, before the test split
     val, test = fs.splits(root)["val"], fs.splits(root)["test"]
     start, end = (np.datetime64(t.replace("+00:00", "")) for t in b["period"])
@@ -89,6 +93,23 @@ def test_the_blended_forecaster_draws_each_partners_share(blended):
     _, drift = alone._paths(bars, origins, 12, 8, 0, with_drift=True)
     mean = lambda p: np.log(p[:, :, -1] / p[:, :, :1].squeeze(-1)).mean(axis=1)  # noqa: E731
     np.testing.assert_allclose(mean(got) - mean(want), drift.sum(axis=1), atol=4 * 1.5 * sd(want).max() / 63)
+    # the same partner keeping its own zero drift: the same GARCH paths (same seed), not moved by the drift
+    runs.update_run(run_id, store, blend={"run_weight": 0.0, "partners": [
+        {**ref.model_dump(), "label": ref.label, "drift": "zero", "weight": 1.0}]})
+    zero = RunForecaster(run_id, store=store, device="cpu", root=root).forecast(bars, origins, 12, 300, 4000, seed=1)
+    assert np.abs(drift).max() > 1e-9
+    np.testing.assert_allclose(carry_drift(zero.copy(), drift), got, rtol=1e-12, atol=0)
+    # a model in both forms is one partner (one forecast per origin) whose paths are split between the forms
+    runs.update_run(run_id, store, blend={"run_weight": 0.0, "partners": [
+        {**ref.model_dump(), "label": ref.label, "drift": d, "weight": 0.5} for d in ("run", "zero")]})
+    both = RunForecaster(run_id, store=store, device="cpu", root=root)
+    assert len(both.partners) == 1 and both.carry_shares == [pytest.approx(0.5)]
+    split = both.forecast(bars, origins, 12, 300, 4000, seed=1)
+    # each origin's paths are shuffled on their own: per origin, 2000 paths are GARCH's on the run's drift and
+    # the other 2000 are GARCH's own
+    carried = np.isclose(split, got, rtol=1e-12, atol=0).all(axis=2)
+    kept = np.isclose(split, zero, rtol=1e-12, atol=0).all(axis=2)
+    assert (carried ^ kept).all() and (carried.sum(axis=1) == 2000).all()
     # half and half: the pooled set is the mixture; the unblended twin keeps the network's own spread
     runs.update_run(run_id, store, blend={"run_weight": 0.5,
                                           "partners": [{**ref.model_dump(), "label": ref.label, "weight": 0.5}]})

@@ -79,10 +79,13 @@ class RunForecaster(ForecasterBase):
         self.context_days = span_days * (1.0 if self.asset_class == "crypto" else 3.0) + 1.0
         #: the classical forecasters mixed in (fitted on the validation split, synthwb.train.blend) and the
         #: weights (the run's first); empty when the run has no blend or ``blended`` is off
-        self.partners = [ClassicalRef(model=p["model"], params=p.get("params") or {}).forecaster(
-            self.featureset.selection, root=root) for p in partners] if blended else []
+        groups = _partner_groups(partners) if blended else []
+        self.partners = [ClassicalRef(model=g["model"], params=g["params"]).forecaster(
+            self.featureset.selection, root=root) for g in groups]
         self.blend_weights = ([float(self.run.info["blend"].get("run_weight", 1.0))]
-                              + [float(p["weight"]) for p in partners] if self.partners else [1.0])
+                              + [g["weight"] for g in groups] if self.partners else [1.0])
+        #: per partner, the share of its paths moved onto the run's drift (the rest keep their own zero drift)
+        self.carry_shares = [g["carry"] / g["weight"] for g in groups]
         for f in self.partners:
             self.context_bars = max(self.context_bars, int(f.context_bars))
             self.context_days = max(self.context_days, float(f.context_days))
@@ -136,9 +139,11 @@ class RunForecaster(ForecasterBase):
             seeds = np.random.SeedSequence(int(seed)).generate_state(len(counts) + 1)
             own, drift = self._paths(bars, origins, m, max(int(counts[0]), 2), int(seeds[0]), with_drift=True)
             parts = [own[:, :int(counts[0])]]
-            for f, c, s in zip(self.partners, counts[1:], seeds[1:]):
-                if c:  # the partner's spread around the network's drift (classical paths have none)
-                    parts.append(carry_drift(f.forecast(bars, origins, m, self.step_seconds, int(c), int(s)), drift))
+            for f, c, s, share in zip(self.partners, counts[1:], seeds[1:], self.carry_shares):
+                if c:  # the partner's spread around the network's drift (classical paths have none), or its own
+                    p = f.forecast(bars, origins, m, self.step_seconds, int(c), int(s))
+                    carry_drift(p[:, :int(round(c * share))], drift)  # in place, on the first paths
+                    parts.append(p)
             pooled = np.concatenate(parts, axis=1)
             pooled *= own[:, :1, :1] / pooled[:, :, :1]   # every path from the same t0 price, exactly
             return shuffle_paths(pooled, seeds[-1])
@@ -173,6 +178,20 @@ class RunForecaster(ForecasterBase):
 def _partners(run: Run) -> list[dict]:
     """The classical partners of a run's blend (synthwb.train.blend) with a share of the paths."""
     return [p for p in ((run.info.get("blend") or {}).get("partners") or []) if float(p.get("weight", 0)) > 0]
+
+
+def _partner_groups(partners: list[dict]) -> list[dict]:
+    """The blend's partners by classical model (one forecast per model and origin): its parameters, its
+    total share and the share of it that carries the run's drift (``drift`` "run", the default of a record
+    written before the choice existed) rather than keeping the model's own zero drift (``drift`` "zero")."""
+    out: dict[tuple, dict] = {}
+    for p in partners:
+        params = p.get("params") or {}
+        g = out.setdefault((p["model"], repr(sorted(params.items()))),
+                           {"model": p["model"], "params": params, "weight": 0.0, "carry": 0.0})
+        g["weight"] += float(p["weight"])
+        g["carry"] += float(p["weight"]) if p.get("drift", "run") == "run" else 0.0
+    return list(out.values())
 
 
 def load_model(run_id: str | Run, which: str = "best", store=None, device: str = "cpu"):

@@ -6,9 +6,15 @@ default_classical`, each refitted on its schedule from the bars before each orig
 the same validation windows; the mixture weights that minimise the task's exact score of the
 pooled paths come from :func:`synthwb.forecast.ensemble.fit_weights` (the score of a mixture is a
 quadratic form in its weights). Shares under ``MIN_WEIGHT`` are dropped, the rest renormalised; a
-blend that lowers the validation score by less than ``MIN_BLEND_GAIN`` is not kept. The partners
-lend their *spread* only: their paths are moved onto the run's drift (classical paths are price
-martingales, and the run's drift earns its keep in the 24h task's absolute-price term).
+blend that lowers the validation score by less than ``MIN_BLEND_GAIN`` is not kept.
+
+Each classical model is a candidate twice: moved onto the run's drift (``drift: "run"``: it lends
+its *spread* only; the run's drift earns its keep in the 24h task's absolute-price term where the
+network has learned a real one) and as it is (``drift: "zero"``: classical paths are price
+martingales). The fit chooses between them, or mixes them, on validation: the network's drift is
+right in some periods and costs 0.5-2% in others (the quality panel's walk-forward: on EURUSD it
+helped one fold's classical paths by 0.9% and cost another's 0.5%; on Bitstamp's second fold it
+cost 2%), and a martingale partner is the hedge when it is wrong.
 
 Why: on real series the network adds little to its classical anchor, and which classical model
 does best changes from series to series and period to period; a mixture fitted on held-out data
@@ -61,7 +67,7 @@ def fit_blend(model, ds, task, step_seconds: int, bar_seconds: int, selection: d
     origins = [datetime.fromtimestamp(float(t) - bar_seconds, UTC) for t in torch.cat(t0).tolist()]
     bars = read_bars(Selection(selection["asset_class"], selection["symbol"], selection["freq"]), root=root)
     refs = {r.label: r for r in parse_classical(classical)}
-    names, sets, left_out = ["run"], [run_paths], {}
+    names, sets, left_out = [("run", "")], [run_paths], {}
     for i, ref in enumerate(refs.values()):
         f = ref.forecaster(selection, root=root)
         try:
@@ -69,8 +75,9 @@ def fit_blend(model, ds, task, step_seconds: int, bar_seconds: int, selection: d
         except DataError as exc:  # e.g. less history before the first window than the model's fit needs
             left_out[ref.label] = str(exc)
             continue
-        names.append(ref.label)
-        sets.append(carry_drift(p * (realised[:, :1] / p[:, :1, 0])[:, :, None], drift))  # the run's t0 and drift
+        p = p * (realised[:, :1] / p[:, :1, 0])[:, :, None]  # from the run's t0 price
+        names += [(ref.label, "run"), (ref.label, "zero")]
+        sets += [carry_drift(p.copy(), drift), p]
     if len(sets) < 2:
         raise DataError("no classical forecaster could forecast the validation windows: "
                         + "; ".join(f"{k}: {v}" for k, v in left_out.items()))
@@ -81,13 +88,20 @@ def fit_blend(model, ds, task, step_seconds: int, bar_seconds: int, selection: d
     if fit.score > fit.member_scores[0] * (1 - MIN_BLEND_GAIN):  # a gain within noise: the run alone
         w = np.r_[1.0, np.zeros(len(w) - 1)]
     return {"run_weight": float(w[0]),
-            "partners": [{**refs[nm].model_dump(), "label": nm, "weight": float(x)}
-                         for nm, x in zip(names[1:], w[1:]) if x > 0],
+            "partners": [{**refs[nm].model_dump(), "label": nm, "drift": dr, "weight": float(x)}
+                         for (nm, dr), x in zip(names[1:], w[1:]) if x > 0],
             "val_score_run": float(fit.member_scores[0]),
             "val_score_blend": float(fit.score),  # at the fitted weights, before the small ones are dropped
-            "member_val_scores": dict(zip(names, (float(s) for s in fit.member_scores))),
+            "member_val_scores": {member_label(nm, dr): float(s) for (nm, dr), s in zip(names, fit.member_scores)},
             "left_out": left_out, "n_windows": int(run_paths.shape[0]), "n_paths": int(n_paths),
             "period": [origins[0].isoformat(), origins[-1].isoformat()]}
+
+
+def member_label(label: str, drift: str = "run") -> str:
+    """A blend member's name in tables and text: the classical model's label, "(zero drift)" when it keeps
+    its own martingale paths instead of the run's drift (a partner recorded before the choice existed
+    carries the run's drift)."""
+    return f"{label} (zero drift)" if drift == "zero" else label
 
 
 def blend_text(blend: dict | None) -> str:
@@ -96,7 +110,8 @@ def blend_text(blend: dict | None) -> str:
         return ""
     if blend.get("skipped"):
         return f"not blended with the classical forecasters: {blend['skipped']}"
-    parts = ", ".join(f"{p['label']} {p['weight']:.0%}" for p in blend.get("partners") or [])
+    parts = ", ".join(f"{member_label(p['label'], p.get('drift', 'run'))} {p['weight']:.0%}"
+                      for p in blend.get("partners") or [])
     if not parts:
         return ("blend (validation split): the run alone (mixing in the classical forecasters gained less than "
                 f"{MIN_BLEND_GAIN:.2%} there)")
