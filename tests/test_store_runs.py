@@ -70,6 +70,11 @@ def test_list_update_rename_delete(tmp_path):
     assert [r["run_id"] for r in rows] == [b, a]
     assert rows[1]["symbol"] == "BTC" and rows[1]["model"] == "dlinear/gbm"
     assert rows[0]["model"] == "hybrid-horizon"
+    # the task a run targets, by name: a built-in one, a custom task dict's own name, none when unnamed
+    for task, want in (("1h", "1h"), ({"name": "24x1h", "step_seconds": 3600, "n_points": 25}, "24x1h"),
+                       ({"step_seconds": 3600}, None)):
+        runs.update_run(b, tmp_path, config={"synth_task": task})
+        assert runs.list_runs(tmp_path)[0]["task"] == want
 
     runs.update_run(a, tmp_path, status="finished", best={"val_crps": 3.0, "step": 10})
     runs.update_run(a, tmp_path, best={"sharpness": 2.0})

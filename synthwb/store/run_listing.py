@@ -25,12 +25,19 @@ def _summary(info: dict, path: Path | None = None) -> dict:
         "created": info.get("created"), "updated": info.get("updated"),
         "symbol": sel.get("symbol"), "freq": sel.get("freq"),
         "featureset": info.get("featureset_name"), "model": info.get("model_name") or _spec_label(spec),
-        "loss": cfg.get("loss"), "task": cfg.get("synth_task") if isinstance(cfg.get("synth_task"), str) else None,
+        "loss": cfg.get("loss"), "task": _task_name(cfg.get("synth_task")),
         "step": last.get("step"), "epoch": last.get("epoch"),
         "best_val_crps": best.get("val_crps"), "best_val_score": best.get("val_score"),
         "best_val_coverage_90": best.get("val_coverage_90"), "best_step": best.get("step"),
         "n_params": info.get("n_params"), "error": info.get("error"),
     }
+
+
+def _task_name(task) -> str | None:
+    """The name of the task a run targets: "24h" / "1h", or a custom task's own name (a dict)."""
+    if isinstance(task, dict):
+        return str(task["name"]) if task.get("name") else None
+    return task if isinstance(task, str) else None
 
 
 def _spec_label(spec: dict) -> str | None:
