@@ -131,3 +131,32 @@ def test_carry_drift_moves_the_location_and_keeps_the_spread():
     np.testing.assert_allclose(moved, want, rtol=1e-12)
     np.testing.assert_allclose(np.log(moved[:, :, 1:] / moved[:, :, :-1]).std(axis=1),
                                np.log(paths[:, :, 1:] / paths[:, :, :-1]).std(axis=1), rtol=1e-9)
+
+
+def test_a_run_at_zero_drift_forecasts_martingale_paths_and_blends_partners_as_they_are(lake_env, demo_lake):
+    make_featureset(demo_lake, lake_env.store, name="z5", freq="5min", har=True)
+    cfg = tiny_config(loss="synth", synth_task=HOUR_TASK, max_steps=4, val_every=2, calibration_paths=64, drift="zero")
+    info = train("zero", "z5", "anchored-har", cfg, store=lake_env.store, root=demo_lake, context=48, horizon=12)
+    assert info.status == "finished", info.error
+    rec = runs.load_run(info.run_id, lake_env.store).info
+    assert rec["config"]["drift"] == "zero"
+    assert rec["calibration"]["drift_shrink"] == 0.0 and rec["calibration"]["drift"] == "zero"
+    # the vol scale was chosen at zero drift: every calibration candidate the fit scored has drift 0
+    assert {k.split("/")[1] for k in rec["calibration"]["grid"]} == {"0"}
+    b = rec["blend"]
+    assert "skipped" not in b, b.get("skipped")
+    # no partner on the run's drift (there is none): one candidate per classical model
+    assert set(b["member_val_scores"]) == {"run"} | {f"{c} (zero drift)" for c in CLASSICAL - set(b["left_out"])}
+    assert all(p["drift"] == "zero" for p in b["partners"])
+    fs = runs.load_run(info.run_id, lake_env.store)
+    bars = read_bars(Selection("crypto", "BTC", "5min"), root=demo_lake)
+    from synthwb.features.featureset import load_featureset
+
+    origins = _origins(load_featureset("z5", lake_env.store), demo_lake)
+    f = RunForecaster(fs.run_id, store=lake_env.store, device="cpu", root=demo_lake, blended=False)
+    _, drift = f._paths(bars, origins, 12, 8, 0, with_drift=True)
+    assert np.abs(drift).max() < 1e-9
+    # the uncalibrated twin keeps the head's learned drift (what the setting drops)
+    raw = RunForecaster(fs.run_id, store=lake_env.store, device="cpu", root=demo_lake, calibrated=False)
+    _, learned = raw._paths(bars, origins, 12, 8, 0, with_drift=True)
+    assert np.abs(learned).max() > 1e-9

@@ -48,6 +48,9 @@ def add_commands(sub, common) -> None:
     p.add_argument("--pool", type=comma_list, help=(
         "pool training with these saved feature sets of other symbols (comma-separated; same bar size and "
         "features): their windows up to the end of this run's training split are added to its training"))
+    p.add_argument("--drift", choices=["learned", "zero"], help=(
+        "learned (default): the head's price drift, shrunk on the validation split; zero: martingale paths (the "
+        "learned drift dropped after training; the blend's classical partners keep their own zero drift)"))
     p.add_argument("--no-blend", action="store_false", dest="blend", default=None, help=(
         "no blend with the classical forecasters after the calibration (default: mix them in, weights fitted on "
         "the validation split; see the README's Forecast quality)"))
@@ -65,7 +68,7 @@ def add_commands(sub, common) -> None:
     p.set_defaults(func=_train)
 
 
-_CONFIG_KEYS = ("blend", "pool", "epochs", "max_steps", "batch_size", "lr", "weight_decay", "loss", "alpha", "schedule",
+_CONFIG_KEYS = ("blend", "drift", "pool", "epochs", "max_steps", "batch_size", "lr", "weight_decay", "loss", "alpha", "schedule",
                 "warmup_steps", "n_paths_train", "n_paths_eval", "patience", "val_every", "seed", "device",
                 "amp", "tensorboard", "space", "num_workers")
 

@@ -67,6 +67,7 @@ def fit_blend(model, ds, task, step_seconds: int, bar_seconds: int, selection: d
     origins = [datetime.fromtimestamp(float(t) - bar_seconds, UTC) for t in torch.cat(t0).tolist()]
     bars = read_bars(Selection(selection["asset_class"], selection["symbol"], selection["freq"]), root=root)
     refs = {r.label: r for r in parse_classical(classical)}
+    has_drift = bool(np.abs(drift).max() > 1e-9)  # a run at zero drift: its partners' two forms are the same paths
     names, sets, left_out = [("run", "")], [run_paths], {}
     for i, ref in enumerate(refs.values()):
         f = ref.forecaster(selection, root=root)
@@ -76,8 +77,11 @@ def fit_blend(model, ds, task, step_seconds: int, bar_seconds: int, selection: d
             left_out[ref.label] = str(exc)
             continue
         p = p * (realised[:, :1] / p[:, :1, 0])[:, :, None]  # from the run's t0 price
-        names += [(ref.label, "run"), (ref.label, "zero")]
-        sets += [carry_drift(p.copy(), drift), p]
+        if has_drift:
+            names.append((ref.label, "run"))
+            sets.append(carry_drift(p.copy(), drift))
+        names.append((ref.label, "zero"))
+        sets.append(p)
     if len(sets) < 2:
         raise DataError("no classical forecaster could forecast the validation windows: "
                         + "; ".join(f"{k}: {v}" for k, v in left_out.items()))

@@ -3,7 +3,8 @@
 Two numbers, applied last at forecast time (:meth:`synthwb.models.backbone.PathModel.compose`):
 
 - ``vol_scale`` multiplies every step's volatility (the paths' spread around their drift);
-- ``drift_shrink`` multiplies the head's learned drift (0 = none, 1 = as learned);
+- ``drift_shrink`` multiplies the head's learned drift (0 = none, 1 = as learned; a run trained with
+  ``TrainConfig.drift = "zero"`` has the grid ``(0,)``: its vol scale is chosen at zero drift);
 - ``bucket_scales``: then a vol multiplier per horizon bucket (steps ending by 1/24, by 1/4 of
   the task's horizon, and the rest: 1h / 6h / 24h for the 24h task), chosen one bucket after the
   other on a finer grid, kept only when they lower the validation score by at least
@@ -97,7 +98,7 @@ def fit_calibration(model, val_ds, task, step_seconds: int, n_paths: int = 1000,
         if coverage_band is None:
             return 0.0
         dist = [max(coverage_band[0] - c, c - coverage_band[1], 0.0)
-                for c in (evaluate(*key)[1], evaluate(1.0, 1.0)[1])]
+                for c in (evaluate(*key)[1], evaluate(1.0, d0)[1])]
         return max(dist[0] - dist[1], 0.0)
 
     def best(keys: list[tuple]) -> tuple:
@@ -109,12 +110,13 @@ def fit_calibration(model, val_ds, task, step_seconds: int, n_paths: int = 1000,
         """``new`` lowers the validation score by at least ``MIN_GAIN`` of ``old``'s (else noise)."""
         return evaluate(*new)[0] <= evaluate(*old)[0] * (1 - MIN_GAIN)
 
-    s_best = best([(s, 1.0) for s in vol_scales])[0]
-    s_best = s_best if gains((s_best, 1.0), (1.0, 1.0)) and off_band((s_best, 1.0)) <= off_band((1.0, 1.0)) else 1.0
+    d0 = 1.0 if 1.0 in drift_shrinks else float(drift_shrinks[0])  # the drift the model starts from
+    s_best = best([(s, d0) for s in vol_scales])[0]
+    s_best = s_best if gains((s_best, d0), (1.0, d0)) and off_band((s_best, d0)) <= off_band((1.0, d0)) else 1.0
     d_best = best([(s_best, d) for d in drift_shrinks])[1]
-    d_best = d_best if gains((s_best, d_best), (s_best, 1.0)) and off_band((s_best, d_best)) <= off_band(
-        (s_best, 1.0)) else 1.0
-    before = evaluate(1.0, 1.0)
+    d_best = d_best if gains((s_best, d_best), (s_best, d0)) and off_band((s_best, d_best)) <= off_band(
+        (s_best, d0)) else d0
+    before = evaluate(1.0, d0)
     out = {"vol_scale": s_best, "drift_shrink": d_best, "val_score_before": before[0],
            "val_coverage_before": before[1]}
     chosen = (s_best, d_best)

@@ -57,6 +57,10 @@ class TrainConfig(BaseModel):
     max_val_batches: int = Field(4, ge=1, title="Validation batches", description="validation uses at most this many batches of windows, evenly spread over the split")
     calibrate: bool = Field(True, title="Calibrate", description="fit a vol scale and drift shrink on the validation split after training")
     calibration_paths: int = Field(256, ge=16, le=100_000, title="Calibration paths", description="paths per window in the calibration fit")
+    drift: Literal["learned", "zero"] = Field("learned", title="Drift", description=(
+        "learned: the head's price drift, shrunk on the validation split by the calibration; zero: martingale "
+        "paths (the learned drift is dropped after training, and the blend's classical partners keep their own "
+        "zero drift)"))
     blend: bool = Field(True, title="Blend with classical", description="after the calibration, mix the run's paths with the classical forecasters' (GARCH family, HAR-RV), weights fitted on the validation split; a share under 2% is dropped")
     pool: list[str] = Field(default_factory=list, max_length=32, title="Pool training with",
                             description="saved feature sets of other symbols (same bar size and features) whose "
@@ -116,7 +120,7 @@ class TrainConfig(BaseModel):
 FORM_MAIN = ("epochs", "batch_size", "lr", "loss", "synth_task", "n_paths_train", "device", "schedule",
              "warmup_steps", "patience", "max_steps", "val_every", "tensorboard")
 FORM_ADVANCED = ("weight_decay", "grad_clip", "alpha", "space", "n_paths_eval", "seed", "log_every", "amp",
-                 "calibrate", "blend", "calibration_windows", "max_val_batches", "stride", "restart_period", "min_lr_ratio")
+                 "calibrate", "drift", "blend", "calibration_windows", "max_val_batches", "stride", "restart_period", "min_lr_ratio")
 
 
 def _optional(annotation: Any) -> tuple[Any, bool]:

@@ -277,12 +277,19 @@ class _Trainer(CheckpointMixin, ValidationMixin, ReportingMixin):
     def calibrate(self) -> None:
         """Fit the post-hoc calibration of the best weights on the validation split (anchored
         models with a target task); saved in run.json as ``calibration``."""
-        if not self.cfg.calibrate or self.task is None or self.model.anchor is None or not self.world.is_main:
+        if self.task is None or self.model.anchor is None or not self.world.is_main:
             return
         if not (self.path / store_runs.BEST).is_file():
             return
+        zero = self.cfg.drift == "zero"
+        if not self.cfg.calibrate:
+            if zero:  # no fit, but the forecast drops the learned drift all the same
+                store_runs.update_run(self.run_id, self.store, calibration={"vol_scale": 1.0, "drift_shrink": 0.0,
+                                                                            "n_windows": 0, "drift": "zero"})
+            return
         self.progress(1.0, None, "calibrating on the validation split")
         cal = fit_calibration(self._best_model(), self.calibration_windows(), self.task, self.step_seconds, self.cfg.calibration_paths,
-                              self.val_batch, self.device, self.cfg.seed)
+                              self.val_batch, self.device, self.cfg.seed, **({"drift_shrinks": (0.0,)} if zero else {}))
+        cal["drift"] = self.cfg.drift
         store_runs.update_run(self.run_id, self.store, calibration=cal)
         self.log({"kind": "calibration", "step": self.step, "epoch": self.epoch, **cal})
