@@ -111,6 +111,13 @@ cryptocompare = lines("time,high,low,open,volumefrom,volumeto,close,conversionTy
 two_volumes = lines("timestamp,open,high,low,close,volume_btc,volume", *[
     f"{ISO(dt(2024, 1, 1) + i * M)},{100 + i},{102 + i},{99 + i},{101 + i},{1 + i},{1000 + i}" for i in range(4)])
 
+# a Binance-derived fixture (vaquum-limen's tests): exact price names beside *_liquidity, volume beside maker_volume
+limen_like = lines(
+    "datetime,open,high,low,close,mean,std,volume,maker_ratio,no_of_trades,open_liquidity,high_liquidity,"
+    "low_liquidity,close_liquidity,liquidity_sum,maker_volume,maker_liquidity", *[
+        f"{ISO(dt(2025, 1, 1) + i * 15 * M)}+00:00,{100 + i},{102 + i},{99 + i},{101 + i},100.5,0.4,{7 + i},0.4,50,"
+        f"{9000 + i},{9100 + i},{8900 + i},{9050 + i},36000,{3 + i},4000" for i in range(4)])
+
 pandas_index = lines(",open,high,low,close,volume", *bars(dt(2024, 5, 1), 5, 5 * M, ISO))
 
 binance_headerless = lines(*[
@@ -219,6 +226,8 @@ CASES = [
          first=dt(2024, 2, 1), rows=6, values={"open": 100.0, "close": 101.0, "volume": 4.0}),
     Case("cryptocompare-map-volumeto", "histohour.csv", cryptocompare, {"freq": "1h", "mapping": {"volume": "volumeto"}},
          first=dt(2024, 2, 1), rows=6, values={"volume": 400.0}),
+    Case("limen-exact-names-beside-liquidity-and-maker-volume", "spot_15m.csv", limen_like, {"symbol": "BTC", "freq": "15min"},
+         first=dt(2025, 1, 1), last=dt(2025, 1, 1, 0, 45), rows=4, values={"open": 100.0, "close": 101.0, "volume": 7.0}),
     Case("two-volume-columns-ambiguous", "xbt.csv", two_volumes, {"symbol": "XBT"},
          refused=r"two or more columns fit volume: volume_btc, volume", fix="--map volume="),
     Case("two-volume-columns-mapped", "xbt.csv", two_volumes, {"symbol": "XBT", "mapping": {"volume": "volume"}},

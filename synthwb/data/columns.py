@@ -36,7 +36,7 @@ _PRICE_EXCLUDE = {"weighted", "vwap", "avg", "average", "mean", "typical", "chan
                   "timestamp", "volume", "vol", "ma", "sma", "ema"}
 _SECONDARY_PRICE = {"adj", "adjusted", "bid", "ask", "mid"}
 _VOL_WORDS = {"volume", "volumes", "vol", "vols", "qty", "quantity", "size", "tickvol", "tickvolume"}
-_VOL_EXCLUDE = {"taker", "buy", "sell", "trades", "count", "number", "avg", "average", "change", "pct",
+_VOL_EXCLUDE = {"taker", "maker", "buy", "sell", "trades", "count", "number", "avg", "average", "change", "pct",
                 "ma", "sma", "ema", "time", "date"}
 _QUOTE = {"quote", "to", "currency", "usd", "usdt", "usdc", "busd", "eur", "gbp", "jpy", "krw", "notional",
           "value", "turnover"}
@@ -242,14 +242,23 @@ def _ambiguous(field: str, names: list[str]) -> DataError:
                      f"(or --map {field}={names[1]})")
 
 
+def _exact(field: str, names: list[str]) -> str | None:
+    """The one column named exactly ``field`` (any case) among equally good ones, else None: ``close``
+    beside ``close_liquidity`` is the close itself."""
+    exact = [c for c in names if c.strip().lower() == field]
+    return exact[0] if len(exact) == 1 else None
+
+
 def _best(field: str, ranked: list[tuple[int, str]], notes: list[str]):
     if not ranked:
         return None
     top = max(r for r, _ in ranked)
     best = [c for r, c in ranked if r == top]
     if len(best) > 1:
-        raise _ambiguous(field, best)
-    others = [c for r, c in ranked if r < top]
+        if (pick := _exact(field, best)) is None:
+            raise _ambiguous(field, best)
+        best = [pick]
+    others = [c for _, c in ranked if c != best[0]]
     if others:
         notes.append(f"{field} from {best[0]} (not {', '.join(others)})")
     return best[0]
