@@ -197,6 +197,8 @@ def run_fold(root: Path, store: Path, asset_class: str, symbol: str, freq: str, 
             alone = RunForecaster(info.run_id, store=store, device="cpu", root=root, blended=False)
             forecasters.append(alone)
             labels[alone.name] = ("  same run, unblended", "run", None)
+        elif "run_weight" in blend:  # the blend kept the run alone: its unblended row is the run's own (every
+            labels[COPIES] = {"  same run, unblended": f"{preset} run"}  # fold needs it, else its origins drop)
         if seeds > 1:  # the same training with other seeds, pooled with equal shares (a deep ensemble)
             from synthwb.forecast.ensemble import EnsembleForecaster
 
@@ -227,6 +229,9 @@ def run_fold(root: Path, store: Path, asset_class: str, symbol: str, freq: str, 
     return res, labels, notes
 
 
+COPIES = "_copies"  # labels' entry naming rows that repeat another model's (the same forecasts)
+
+
 def table_rows(folds: list[tuple], task, name: str) -> list[dict]:
     """Per model, over the origins of every fold ((result, labels, notes) each; a model is known by its label,
     its run id differs per fold): mean, ratio to gbm (and per fold), 90% coverage, DM p against gbm and against
@@ -240,9 +245,13 @@ def table_rows(folds: list[tuple], task, name: str) -> list[dict]:
         lab = {m: labels.get(m, (m,))[0] for m in res.per_origin["model"].unique().to_list()}
         po = res.per_origin.filter(pl.col("valid")).with_columns(pl.col("model").replace_strict(lab))
         piv = po.pivot(on="model", index="origin", values="total").drop_nulls().sort("origin")
+        for copy, of in labels.get(COPIES, {}).items():
+            piv = piv.with_columns(pl.col(of).alias(copy))
         pivs.append(piv)
-        ivs.append(res.intervals.filter(pl.col("origin").is_in(piv["origin"].implode()))
-                   .with_columns(pl.col("model").replace_strict(lab)))
+        iv = (res.intervals.filter(pl.col("origin").is_in(piv["origin"].implode()))
+              .with_columns(pl.col("model").replace_strict(lab)))
+        ivs.append(pl.concat([iv, *(iv.filter(pl.col("model") == of).with_columns(pl.lit(copy).alias("model"))
+                                    for copy, of in labels.get(COPIES, {}).items())]))
         summ = {r["model"]: r for r in res.summary().to_dicts()}
         model_s = (res.meta or {}).get("model_seconds") or {}
         for m, label in lab.items():
@@ -256,6 +265,10 @@ def table_rows(folds: list[tuple], task, name: str) -> list[dict]:
                 cov.setdefault(label, []).append((summ[m]["coverage_90"], piv.height))
             if label in piv.columns:
                 fold_ratio.setdefault(label, []).append(float(piv[label].mean() / piv["gbm"].mean()))
+        for copy, of in labels.get(COPIES, {}).items():
+            info.setdefault(copy, {"kind": "run", "fit_s": [], "backtest_s": 0.0})
+            cov.setdefault(copy, []).append(cov[of][-1])
+            fold_ratio.setdefault(copy, []).append(fold_ratio[of][-1])
     piv = pl.concat(pivs, how="diagonal_relaxed").drop_nulls()
     res0 = folds[-1][0]
     tk = res0.task  # under the backtest's validator version (1h under 2026-09: with the volatility term)

@@ -27,6 +27,11 @@ TASK_24x1H = {"name": "24x1h", "step_seconds": 3600, "n_points": 25,
               "intervals": [{"name": "1h", "seconds": 3600}, {"name": "6h", "seconds": 21600},
                             {"name": "24h_abs", "seconds": 86400}]}
 
+#: a day on 15-minute steps (the model reads 15-minute bars): the validator's 24h task's form
+TASK_24x15M = {"name": "24x15m", "step_seconds": 900, "n_points": 97,
+               "intervals": [{"name": "15min", "seconds": 900}, {"name": "1h", "seconds": 3600},
+                             {"name": "3h", "seconds": 10800}, {"name": "24h_abs", "seconds": 86400}]}
+
 
 @dataclass(frozen=True)
 class PanelSeries:
@@ -67,6 +72,11 @@ SERIES: dict[str, PanelSeries] = {s.key: s for s in (
     PanelSeries("btc-1min-bitstamp", "BTC/USD 1min, Bitstamp 2026-08-17..31 (ohlc-toolkit)", "crypto", "BTC",
                 "1min", "1h", requirement="ohlc-toolkit==3.1.2", sdist=True,
                 member="tests/test_data/bitstamp_btcusd_1min_14d.csv.gz"),
+    PanelSeries("btc-15min-limen", "BTC/USDT 15min spot, 2025-01..05 (vaquum-limen)", "crypto", "BTC", "15min",
+                TASK_24x15M, requirement="vaquum-limen==5.46.2", sdist=True,
+                member="tests/fixtures/spot_15m_20250101_20250531.parquet"),
+    PanelSeries("btc-1h-limen", "BTC/USDT 1h spot, 2024 (vaquum-limen)", "crypto", "BTC", "1h", TASK_24x1H,
+                requirement="vaquum-limen==5.46.2", sdist=True, member="tests/fixtures/spot_1h_20240101_20241231.parquet"),
     PanelSeries("eurusd-1h-backtesting", "EURUSD 1h, 2017-04..2018-02 (backtesting.py)", "fx", "EURUSD", "1h",
                 TASK_24x1H, requirement="backtesting==0.6.6", member="backtesting/test/EURUSD.csv"),
     PanelSeries("eurusd-1h-anytrading", "EURUSD 1h ask, 2017 (gym-anytrading)", "fx", "EURUSD", "1h", TASK_24x1H,
