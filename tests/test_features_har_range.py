@@ -1,7 +1,7 @@
 """The default classical anchor (``har_anchor`` with ``measure="range"``, ``seasonal="week"``) against
 independent computations written here: Garman-Klass variances bar by bar, the hour-of-week
 profile and its window means by brute force, the HAR coefficients by a least-squares fit of the
-deseasonalised range variances, the level factor by a grid search of the Gaussian CRPS (itself
+deseasonalised range variances and a GARCH(1,1) term (arch's own fit, the recursion by a loop), the level factor by a grid search of the Gaussian CRPS (itself
 checked against numerical integration); and the GARCH family's guard against degenerate fits."""
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from datetime import UTC, datetime, timedelta
 import numpy as np
 import polars as pl
 import pytest
+from arch import arch_model
 from scipy.stats import norm
 
 from synthwb.features.compute import compute_features, warmup_bars
@@ -21,6 +22,7 @@ from synthwb.features.realised import (
     SCALE_GRID,
     crps_scale,
     fine_bars,
+    fit_garch_term,
     fit_week_profile,
     gauss_crps,
     window_season,
@@ -104,10 +106,11 @@ def test_gaussian_crps_and_the_level_factor():
     assert crps_scale(x, var) == pytest.approx(1.7, rel=0.15)
 
 
-def test_range_har_is_least_squares_on_deseasonalised_range_variances():
+@pytest.mark.parametrize("garch", ["off", "on"])
+def test_range_har_is_least_squares_on_deseasonalised_range_variances(garch):
     bars = _bars()
     fit_end = T0 + timedelta(days=16)
-    spec = FeatureSpec(freq="15min", features=["har_anchor"], dropna=False)
+    spec = FeatureSpec(freq="15min", features=[{"name": "har_anchor", "params": {"garch": garch}}], dropna=False)
     ctx = FeatureContext("crypto", "15min", fit_end=fit_end)
     out = compute_features(bars, spec, ctx)
     state = ctx.fitted["har_anchor"]
@@ -127,9 +130,34 @@ def test_range_har_is_least_squares_on_deseasonalised_range_variances():
     rv = np.array([[mean_per_s(vd, t - w, t)[0] for _, w in RV_WINDOWS] for t in row_close])
     for j in range(len(RV_WINDOWS) - 2, -1, -1):          # an empty window takes the next longer one
         rv[:, j] = np.where(np.isfinite(rv[:, j]), rv[:, j], rv[:, j + 1])
-    X = np.column_stack([np.ones(len(rv)), np.log(rv * 86400)])
+    X5 = np.column_stack([np.ones(len(rv)), np.log(rv * 86400)])
     end = fit_end.timestamp()
+    # the GARCH(1,1) term: arch's own fit of the deseasonalised training returns, then the recursion by a loop
+    rd = r / np.sqrt(fac[how])
+    tr = rd[rc <= end]
+    k10 = 10.0 ** round(math.log10(10.0 / tr.std()))
+    fit = arch_model(k10 * tr, mean="Zero", vol="GARCH", p=1, q=1, dist="normal", rescale=False).fit(disp="off")
+    gw, ga, gb = fit.params["omega"] / k10**2, fit.params["alpha[1]"], fit.params["beta[1]"]
+    if garch == "on":
+        assert state["garch"] == pytest.approx({"omega": gw, "alpha": ga, "beta": gb}, rel=1e-6)
+    else:
+        assert state["garch"] is None
+    u = s_ = gw / (1 - ga - gb)
+    nxt = []
+    for x in rd:
+        s_ = gw + ga * x * x + gb * s_
+        nxt.append(s_)
+
+    def garch_mean(t, h):
+        i = np.searchsorted(rc, t, side="right") - 1
+        x, tot = (nxt[i] if i >= 0 else u), 0.0
+        for _ in range(int(h // fine_s)):
+            tot, x = tot + x, gw + (ga + gb) * x
+        return tot / int(h // fine_s)
+
     for k, (lab, h) in enumerate(HAR_KNOTS):
+        g = [np.log(np.array([garch_mean(t, h) for t in row_close]) / fine_s * 86400)] if garch == "on" else []
+        X = np.column_stack([X5, *g])
         y, n, xs = [], [], []
         for t in row_close:
             val, m = mean_per_s(vd, t, t + h)
@@ -139,10 +167,12 @@ def test_range_har_is_least_squares_on_deseasonalised_range_variances():
         y, n, xs = np.array(y), np.array(n), np.array(xs)
         keep = (row_close + h <= end) & (n >= h / fine_s / 3) & np.isfinite(X).all(1) & (y > 0)
         # 16 days of history before fit_end: the month's window (over half of it) is left out of the fit
-        beta = np.r_[np.linalg.lstsq(X[keep][:, :4], np.log(y[keep] * 86400), rcond=None)[0], 0.0]
-        assert state["coefs"][k] == pytest.approx(beta.tolist(), rel=1e-6, abs=1e-9), lab
+        use = [0, 1, 2, 3, 5] if garch == "on" else [0, 1, 2, 3]
+        beta = np.zeros(X.shape[1])
+        beta[use] = np.linalg.lstsq(X[keep][:, use], np.log(y[keep] * 86400), rcond=None)[0]
+        assert state["coefs"][k] == pytest.approx(beta.tolist(), rel=1e-5, abs=1e-8), lab
         season = window_season(row_close * 10**9, h, fac, opn)
-        pred = np.clip(np.exp(X[:, :4] @ beta[:4]) / 86400, 0.2 * rv[:, -1], 20 * rv[:, -1]) * season
+        pred = np.clip(np.exp(X[:, use] @ beta[use]) / 86400, 0.2 * rv[:, -1], 20 * rv[:, -1]) * season
         ok = keep & np.isfinite(pred)
         loss = [np.mean(gauss_crps(xs[ok], np.sqrt(b * pred[ok] * n[ok] * fine_s))) for b in SCALE_GRID]
         b = SCALE_GRID[int(np.argmin(loss))]
@@ -156,6 +186,50 @@ def test_range_har_is_least_squares_on_deseasonalised_range_variances():
     again = compute_features(bars, spec, ctx2)
     for lab, _ in HAR_KNOTS:
         np.testing.assert_allclose(again[f"har_lv_{lab}"].to_numpy(), out[f"har_lv_{lab}"].to_numpy(), rtol=1e-12)
+
+
+def test_a_state_fitted_before_the_garch_term_keeps_its_own_forecast():
+    # a feature set saved before 2026-12-07: five coefficients per knot, no "garch" entry
+    bars = _bars()
+    spec = FeatureSpec(freq="15min", features=["har_anchor"], dropna=False)
+    ctx = FeatureContext("crypto", "15min", fit_end=T0 + timedelta(days=16))
+    compute_features(bars, spec, ctx)
+    new = ctx.fitted["har_anchor"]
+    old = {k: v for k, v in new.items() if k != "garch"}
+    old["coefs"] = [c[:5] for c in new["coefs"]]
+    out = compute_features(bars, spec, FeatureContext("crypto", "15min", fitted={"har_anchor": old}))
+    fac = np.asarray(old["factor"])
+    close_ns, r, v, fine_s = fine_bars(bars, FeatureContext("crypto", "15min"))
+    how = ((close_ns - fine_s * 10**9 // 2) // (3600 * 10**9) + 72) % 168
+    vd, rc = v / fac[how], close_ns // 10**9
+    t = int(bars["ts"].dt.epoch("s").to_numpy()[-1]) + 900
+    rv = []
+    for _, w in RV_WINDOWS:
+        m = (rc > t - w) & (rc <= t)
+        rv.append(vd[m].sum() / (m.sum() * fine_s))
+    x = np.r_[1.0, np.log(np.array(rv) * 86400)]
+    for k, (lab, h) in enumerate(HAR_KNOTS):
+        b = np.asarray(old["coefs"][k])
+        season = window_season(np.array([t * 10**9]), h, fac, np.asarray(old["open"], bool))[0]
+        pred = np.clip(np.exp(x[b != 0] @ b[b != 0]) / 86400, 0.2 * rv[-1], 20 * rv[-1]) * season * old["bias"][k]
+        assert out[f"har_lv_{lab}"][-1] == pytest.approx(np.log(pred * 86400), rel=1e-9), lab
+
+
+def test_an_integrated_garch_term_is_capped_and_variance_targeted():
+    # vol rising twelvefold over the sample: arch's fit reaches alpha + beta >= 1 (as 1-minute BTC does)
+    rng = np.random.default_rng(3)
+    n = 6000
+    r = np.exp(np.linspace(0, 2.5, n)) * 1e-3 * rng.standard_normal(n)
+    k10 = 10.0 ** round(math.log10(10.0 / r.std()))
+    raw = arch_model(k10 * r, mean="Zero", vol="GARCH", p=1, q=1, dist="normal", rescale=False).fit(
+        disp="off", show_warning=False)
+    assert raw.params["alpha[1]"] + raw.params["beta[1]"] > 0.9999
+    g = fit_garch_term(r)
+    assert g["alpha"] == pytest.approx(raw.params["alpha[1]"], rel=1e-9)
+    assert g["alpha"] + g["beta"] == pytest.approx(0.9999, abs=1e-12)
+    # variance targeting: the long-run variance omega / (1 - alpha - beta) is the sample's
+    assert g["omega"] / (1 - g["alpha"] - g["beta"]) == pytest.approx(np.mean(r * r), rel=1e-9)
+    assert fit_garch_term(r[:100]) is None          # too few returns for a fit
 
 
 def test_default_spec_carries_the_anchor_and_a_short_series_needs_no_month():
