@@ -50,6 +50,7 @@ import math
 
 import numpy as np
 import polars as pl
+from scipy.signal import lfilter
 
 from synthwb.core.normal import crps_gaussian
 from synthwb.core.registry import Param
@@ -359,14 +360,15 @@ def fit_garch_term(rd: np.ndarray) -> dict | None:
     returns ``rd`` of the training period, in units of squared return; an integrated fit (persistence
     over ``GARCH_MAX_PERSISTENCE``) has its beta lowered to that and its omega set by variance targeting;
     None when the fit fails (the anchor then runs without the term)."""
-    from synthwb.forecast.classical.garch import fit_arch, scale_for
+    from arch import arch_model  # lazy: arch imports statsmodels pieces
 
     rd = rd[np.isfinite(rd)][-GARCH_MAX_OBS:]
-    if rd.size < 10 * MIN_FIT_ROWS:
+    if rd.size < 10 * MIN_FIT_ROWS or not rd.std() > 0:
         return None
-    k = scale_for(rd)
+    k = 10.0 ** round(math.log10(10.0 / rd.std()))  # a std near 10: arch's optimiser prefers it
     try:
-        res = fit_arch("garch", k * rd, "normal")
+        res = arch_model(k * rd, mean="Zero", vol="GARCH", p=1, q=1, dist="normal", rescale=False).fit(
+            disp="off", show_warning=False)
     except (ValueError, np.linalg.LinAlgError, RuntimeError):
         return None
     omega, alpha, beta = (float(res.params[n]) for n in ("omega", "alpha[1]", "beta[1]"))
@@ -383,8 +385,6 @@ def garch_term(close_ns: np.ndarray, rts: np.ndarray, rd: np.ndarray, fine_s: in
     the recursion ``s_{k+1} = omega + alpha r_k^2 + beta s_k`` run over the fine returns up to ``t`` (a
     linear filter, so every value uses only returns before it), then the closed-form mean of the next
     ``n = h / fine`` variances, ``u + (s - u)(1 - phi^n) / (n (1 - phi))`` with ``phi = alpha + beta``."""
-    from scipy.signal import lfilter
-
     w, a, b = g["omega"], g["alpha"], g["beta"]
     phi = a + b
     u = w / (1.0 - phi)
