@@ -44,10 +44,11 @@ def _picker() -> tuple[list[dict], list[str], str | None]:
                 if not on:
                     continue
                 if e.params:
-                    pcols = st.columns(len(e.params))
                     params = {}
-                    for pc, p in zip(pcols, e.params):
-                        with pc:
+                    for k, p in enumerate(e.params):  # two to a row: a card is a third of the page wide
+                        if k % 2 == 0:
+                            pcols = st.columns(2)
+                        with pcols[k % 2]:
                             params[p.name] = _param_widget(e.name, p)
                 else:
                     params = {}
