@@ -16,13 +16,13 @@ from arch import arch_model
 from scipy.stats import norm
 
 from synthwb.features.compute import compute_features, warmup_bars
+from synthwb.features.garch_term import fit_garch_term
 from synthwb.features.realised import (
     HAR_KNOTS,
     RV_WINDOWS,
     SCALE_GRID,
     crps_scale,
     fine_bars,
-    fit_garch_term,
     fit_week_profile,
     gauss_crps,
     window_season,

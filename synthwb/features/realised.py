@@ -30,7 +30,7 @@ day-of-week profile fitted on the training period, the forecast multiplied back 
 mean over the coming window and by a level factor per horizon chosen by the Gaussian CRPS of the
 training period's returns over that horizon. With ``garch="on"`` each knot's regression has one
 more regressor, a GARCH(1,1) forecast of the same window's mean variance (``arch``, fitted once on
-the training period's deseasonalised fine returns; :func:`garch_term`), and the least-squares fit
+the training period's deseasonalised fine returns; :mod:`synthwb.features.garch_term`), and the least-squares fit
 weighs it against the HAR terms (off by default: on the quality panel it gained 0.24% on 15-minute
 BTC and lost 0.04-0.07% on hourly and 1-minute BTC, nothing on the demo lake). Untrained, as Gaussian paths (t(5) innovations),
 on the quality panel's held-out origins (ratio to gbm, ``bench/bench_quality.py`` protocol,
@@ -46,15 +46,13 @@ anchor (:mod:`synthwb.models.anchor`) turns into a variance per path step.
 """
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import polars as pl
-from scipy.signal import lfilter
 
 from synthwb.core.normal import crps_gaussian
 from synthwb.core.registry import Param
 from synthwb.data.schema import FREQ_SECONDS
+from synthwb.features.garch_term import fit_garch_term, garch_term
 from synthwb.features.registry import FEATURES
 
 NS = 1_000_000_000
@@ -351,52 +349,6 @@ def _har_close(df: pl.DataFrame, fit_frac: float, ctx, coefs) -> dict:
     return cols, coefs
 
 
-GARCH_MAX_OBS = 50_000   # the GARCH term is fitted on at most the last this many fine returns of the training period
-GARCH_MAX_PERSISTENCE = 0.9999
-
-
-def fit_garch_term(rd: np.ndarray) -> dict | None:
-    """GARCH(1,1) parameters (``arch``, zero mean, Gaussian quasi-likelihood) of the deseasonalised fine
-    returns ``rd`` of the training period, in units of squared return; an integrated fit (persistence
-    over ``GARCH_MAX_PERSISTENCE``) has its beta lowered to that and its omega set by variance targeting;
-    None when the fit fails (the anchor then runs without the term)."""
-    from arch import arch_model  # lazy: arch imports statsmodels pieces
-
-    rd = rd[np.isfinite(rd)][-GARCH_MAX_OBS:]
-    if rd.size < 10 * MIN_FIT_ROWS or not rd.std() > 0:
-        return None
-    k = 10.0 ** round(math.log10(10.0 / rd.std()))  # a std near 10: arch's optimiser prefers it
-    try:
-        res = arch_model(k * rd, mean="Zero", vol="GARCH", p=1, q=1, dist="normal", rescale=False).fit(
-            disp="off", show_warning=False)
-    except (ValueError, np.linalg.LinAlgError, RuntimeError):
-        return None
-    omega, alpha, beta = (float(res.params[n]) for n in ("omega", "alpha[1]", "beta[1]"))
-    if not (omega > 0 and alpha >= 0 and beta >= 0 and math.isfinite(omega + alpha + beta)):
-        return None
-    if alpha + beta > GARCH_MAX_PERSISTENCE:  # integrated (1-minute bars often fit alpha + beta = 1): the
-        beta = max(GARCH_MAX_PERSISTENCE - alpha, 0.0)  # persistence capped, the level the sample's (targeting)
-        omega = float(np.mean((k * rd) ** 2)) * (1.0 - alpha - beta)
-    return {"omega": omega / k**2, "alpha": alpha, "beta": beta}
-
-
-def garch_term(close_ns: np.ndarray, rts: np.ndarray, rd: np.ndarray, fine_s: int, h_s: int, g: dict) -> np.ndarray:
-    """log mean variance per day over ``(t, t + h]`` of the GARCH(1,1) ``g`` for each row close ``t``:
-    the recursion ``s_{k+1} = omega + alpha r_k^2 + beta s_k`` run over the fine returns up to ``t`` (a
-    linear filter, so every value uses only returns before it), then the closed-form mean of the next
-    ``n = h / fine`` variances, ``u + (s - u)(1 - phi^n) / (n (1 - phi))`` with ``phi = alpha + beta``."""
-    w, a, b = g["omega"], g["alpha"], g["beta"]
-    phi = a + b
-    u = w / (1.0 - phi)
-    r2 = np.where(np.isfinite(rd), rd * rd, u)
-    nxt = lfilter([1.0], [1.0, -b], w + a * r2, zi=[b * u])[0]  # nxt[k]: the variance after return k
-    idx = np.searchsorted(rts, close_ns, side="right") - 1
-    s1 = np.where(idx >= 0, nxt[np.maximum(idx, 0)], u)        # the variance of the next fine bar
-    n = max(1.0, h_s / float(fine_s))
-    mean = u + (s1 - u) * (1.0 - phi ** n) / (n * (1.0 - phi))
-    return _log_day(np.maximum(mean, 1e-30) / float(fine_s))
-
-
 def _har_range(df: pl.DataFrame, fit_frac: float, ctx, state, measure: str, seasonal: str,
                garch: bool = False) -> tuple[dict, dict]:
     """The log-HAR on deseasonalised range-based (or close-to-close) variances, level-corrected (see
@@ -460,7 +412,8 @@ def _har_range(df: pl.DataFrame, fit_frac: float, ctx, state, measure: str, seas
                   help="deseasonalise by an hour-of-day x day-of-week profile fitted on the training period"),
             Param("garch", str, "off", choices=("off", "on"),
                   help="on: one more regressor per horizon, a GARCH(1,1) forecast of the window's variance "
-                       "(fitted on the training period); measured 2026-12-07: +0.24% on 15-minute BTC, -0.04 to "
+                       "(fitted on the training period; not with measure close and seasonal off, the plain "
+                       "log-HAR); measured 2026-12-07: +0.24% on 15-minute BTC, -0.04 to "
                        "-0.07% on hourly and 1-minute BTC, nothing on the demo lake")],
     needs=("finest bars",), makes=lambda p, r: har_columns(), finest=True, fitted=True, lookback_s=LOOKBACK_S,
     help="log-HAR-RV forecast of the variance over the next 1h, 4h and 24h (log daily variance) from the "
