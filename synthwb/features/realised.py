@@ -52,7 +52,7 @@ import polars as pl
 from synthwb.core.normal import crps_gaussian
 from synthwb.core.registry import Param
 from synthwb.data.schema import FREQ_SECONDS
-from synthwb.features.garch_term import fit_garch_term, garch_term
+from synthwb.features.garch_term import fit_garch_term, garch_next, garch_window_mean
 from synthwb.features.registry import FEATURES
 
 NS = 1_000_000_000
@@ -366,27 +366,28 @@ def _har_range(df: pl.DataFrame, fit_frac: float, ctx, state, measure: str, seas
             fac, opn = np.ones(WEEK_H), np.ones(WEEK_H, bool)
         state = {"measure": measure, "seasonal": seasonal, "factor": fac.tolist(), "open": opn.astype(int).tolist()}
     fac, opn = np.asarray(state["factor"], float), np.asarray(state["open"], bool)
-    vd = v / fac[hour_of_week(mid)]
+    prof = fac[hour_of_week(mid)]
+    vd = v / prof
     rv = season_trailing_rvs(close_ns, rts, vd, fine_s)
     X0 = har_design(rv)
     month = rv[RV_WINDOWS[-1][0]]
     seas = {h: window_season(close_ns, h, fac, opn) for _, h in HAR_KNOTS}
-    rd = r / np.sqrt(fac[hour_of_week(mid)])                      # deseasonalised fine returns
+    rd = r / np.sqrt(prof)                                        # deseasonalised fine returns
     if "coefs" not in state:
         end_ns = _fit_end_ns(df, ctx, close_ns, fit_frac)
         state = {**state, "garch": fit_garch_term(rd[rts <= end_ns]) if garch else None}
-
-    def design(h: int) -> np.ndarray:
-        """The HAR regressors, plus the GARCH(1,1) term for horizon ``h`` when the state has one (``garch="on"``
-        and a fit that worked)."""
-        g = state.get("garch")
-        return X0 if not g else np.column_stack([X0, garch_term(close_ns, rts, rd, fine_s, h, g)])
+    # the regressors per knot: the HAR ones, plus the GARCH(1,1) term when the state has one (garch="on" and
+    # a fit that worked; feature sets fitted before the option have none)
+    g = state.get("garch")
+    s1 = garch_next(close_ns, rts, rd, g) if g else None
+    design = {h: X0 if not g else np.column_stack([X0, _log_day(garch_window_mean(s1, g, h / fine_s) / fine_s)])
+              for _, h in HAR_KNOTS}
     if "coefs" not in state:
         use = fit_columns((end_ns - rts[0]) / NS if rts.size else 0.0)
         use = np.r_[use, True] if state.get("garch") else use
         coefs, bias = [], []
         for _, h in HAR_KNOTS:
-            X = design(h)
+            X = design[h]
             y, n = window_rv(close_ns, rts, np.sqrt(vd), fine_s, h, forward=True)
             xs = forward_sum(close_ns, rts, r, h)
             keep = (close_ns + h * NS <= end_ns) & (n >= h / fine_s / 3.0) & (y > 0)
@@ -399,7 +400,7 @@ def _har_range(df: pl.DataFrame, fit_frac: float, ctx, state, measure: str, seas
         state = {**state, "coefs": coefs, "bias": bias}
     cols = {}
     for (lab, h), beta, b in zip(HAR_KNOTS, state["coefs"], state["bias"]):
-        cols[f"{HAR_PREFIX}{lab}"] = _log_day(har_predict(design(h), np.asarray(beta, float), month) * seas[h] * b)
+        cols[f"{HAR_PREFIX}{lab}"] = _log_day(har_predict(design[h], np.asarray(beta, float), month) * seas[h] * b)
     return cols, state
 
 

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from synthwb.core.registry import Param
+from synthwb.features.garch_term import scale_for
 from synthwb.forecast.classical.base import (
     CLASSICAL,
     DAY_NS,
@@ -35,14 +36,6 @@ from synthwb.forecast.classical.seasonal import Profile, fit_profile
 
 VOLS = {"garch": ("GARCH", 0), "gjr-garch": ("GARCH", 1), "egarch": ("EGARCH", 1)}
 NORM_CONST = math.sqrt(2.0 / math.pi)
-
-
-def scale_for(r: np.ndarray) -> float:
-    """A power of ten that brings the std of ``r`` near 10."""
-    sd = float(np.std(r))
-    if not sd > 0:
-        return 1.0
-    return float(10.0 ** round(math.log10(10.0 / sd)))
 
 
 def arch_spec(model: str, y: np.ndarray, dist: str):
