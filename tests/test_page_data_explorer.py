@@ -54,7 +54,13 @@ def test_empty_lake_offers_demo_and_generates_it(lake_env):
     assert "empty" not in texts(at.info)
     assert "**BTC** / 5min" in texts(at.caption)
     assert len(at.get("plotly_chart")) == 1  # the chart view only: the others are computed when shown
-    assert any("Getting started: step 2 of 4" in e.label for e in at.expander)
+    guide = next(e for e in at.expander if e.label.startswith("Getting started"))
+    assert guide.label == "Getting started: step 2 of 4"
+    assert "the sidebar's BTC 5min bars" in texts(guide.markdown)
+    # the step names the series the sidebar shows, not the demo's default
+    at = open_explorer(sb_asset_class="crypto", sb_symbol="ETH", sb_freq="15min")
+    guide = next(e for e in at.expander if e.label.startswith("Getting started"))
+    assert "the sidebar's ETH 15min bars" in texts(guide.markdown) and "BTC 5min" not in texts(guide.markdown)
 
 
 def test_empty_lake_shows_the_getting_started_path(lake_env):

@@ -16,7 +16,7 @@ STEPS = (
     ("Create the demo lake", "app_pages/data_explorer.py", "Data Explorer",
      "seeded 1-minute bars for BTC, ETH, SOL and SPY (a few seconds)"),
     ("Save a feature set", "app_pages/feature_lab.py", "Feature Lab",
-     "the sidebar's BTC 5-minute bars (its date range, shown above the button; the whole lake is one click "
+     "the sidebar's {bars} (its date range, shown above the button; the whole lake is one click "
      "away) with the default features: press **Save feature set**"),
     ("Train a model", "app_pages/train.py", "Train",
      "the defaults (a quick first model on a CPU, with its time estimate): press **Start training** and "
@@ -45,6 +45,12 @@ def current_step() -> int:
     return len(STEPS)
 
 
+def _bars() -> str:
+    """The sidebar's series in words ("BTC 5min bars"); the demo's default before the sidebar has one."""
+    sel = state.selection()
+    return f"{sel.symbol} {sel.freq} bars" if sel is not None else "BTC 5min bars"
+
+
 def guide(here: str | None = None, expanded: bool | None = None) -> int:
     """Draw the numbered path (done steps ticked, the current one with its page button) while
     it is not finished; ``here``: this page's file, whose button is not drawn. Drawn on every
@@ -58,6 +64,7 @@ def guide(here: str | None = None, expanded: bool | None = None) -> int:
     with st.expander(f"Getting started: step {cur + 1} of {len(STEPS)}", expanded=expanded,
                      icon=":material/flag:"):
         for i, (title, _page, label, how) in enumerate(STEPS):
+            how = how.format(bars=_bars())
             mark = ":material/check_circle:" if i < cur else f"**{i + 1}.**"
             text = f"{mark} {title} ({label})" if i != cur else f"{mark} **{title}** ({label}): {how}"
             st.markdown(text if i >= cur else f"~~{title}~~ ({label}) {mark}")
