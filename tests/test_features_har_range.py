@@ -25,6 +25,7 @@ from synthwb.features.realised import (
     fine_bars,
     fit_week_profile,
     gauss_crps,
+    shrunk_shape,
     window_season,
 )
 from synthwb.features.registry import FeatureContext, FeatureSpec, default_spec
@@ -91,6 +92,65 @@ def test_week_profile_and_its_window_means_by_brute_force():
             w = [fac[i] for i in idx if opn2[i]]
             want = np.mean(w) if w else 1.0
             assert window_season(t_ns, h, fac, opn2)[0] == pytest.approx(want, rel=1e-9), (t, h)
+
+
+def _shape_by_loops(bucket, period, v, nb):
+    """shrunk_shape written with dicts and loops: per-period bucket ratios, their pooled noise, the
+    empirical-Bayes weight per bucket."""
+    cells = {}
+    for b, p, x in zip(bucket.tolist(), period.tolist(), v.tolist()):
+        cells.setdefault(p, {}).setdefault(b, []).append(x)
+    seen = {b for per in cells.values() for b in per}
+    ratios = {b: [] for b in range(nb)}
+    for per in cells.values():
+        means = {b: sum(xs) / len(xs) for b, xs in per.items()}
+        level = sum(means.values()) / len(means)
+        if len(means) >= 0.5 * len(seen) and level > 0:
+            for b, mb in means.items():
+                ratios[b].append(mb / level)
+    have = [b for b in range(nb) if ratios[b]]
+    m = {b: sum(ratios[b]) / len(ratios[b]) for b in have}
+    s2 = sum((x - m[b]) ** 2 for b in have for x in ratios[b]) / sum(len(ratios[b]) - 1 for b in have)
+    mean_m = sum(m.values()) / len(m)
+    spread = sum((m[b] - mean_m) ** 2 for b in have) / len(have)
+    tau2 = max(spread - sum(s2 / len(ratios[b]) for b in have) / len(have), 0.0)
+    out = np.ones(nb)
+    for b in have:
+        w = tau2 / (tau2 + s2 / len(ratios[b])) if tau2 > 0 else 0.0
+        out[b] = 1.0 + w * (m[b] - mean_m)
+    return out
+
+
+def test_the_profile_shape_is_shrunk_by_empirical_bayes_as_written_by_hand():
+    rng = np.random.default_rng(3)
+    for nb, n_per, n_obs in ((24, 9, 2000), (7, 5, 400)):
+        bucket = rng.integers(0, nb, n_obs)
+        period = rng.integers(0, n_per, n_obs)
+        true = 1.0 + 0.6 * np.sin(np.arange(nb))                   # a real shape, well measured
+        v = rng.exponential(1.0, n_obs) * true[bucket] * rng.uniform(0.5, 2.0, n_per)[period]
+        got = shrunk_shape(bucket, period, v, nb)
+        np.testing.assert_allclose(got, _shape_by_loops(bucket, period, v, nb), rtol=1e-10)
+    # no shape beyond the noise: every factor is 1
+    bucket, period = np.tile(np.arange(24), 20), np.repeat(np.arange(20), 24)
+    assert np.all(shrunk_shape(bucket, period, np.ones(480), 24) == 1.0)
+
+
+def test_one_storm_day_barely_moves_its_weekday_and_a_real_weekend_stands_out():
+    rng = np.random.default_rng(4)
+    t0 = int(T0.timestamp()) * 10**9
+    # 14 days of 1-minute bars, no weekly pattern, one storm Wednesday (five times the variance)
+    mid = t0 + np.arange(14 * 1440, dtype=np.int64) * 60 * 10**9 + 30 * 10**9
+    day = (mid - t0) // (86400 * 10**9)
+    v = rng.exponential(1.0, mid.size) * np.where(day == 2, 5.0, 1.0)
+    fac, _ = fit_week_profile(mid, v)
+    dow = fac.reshape(7, 24).mean(1)
+    assert dow[2] / np.delete(dow, 2).mean() < 1.3          # 3.0 before: one day set its weekday's factor
+    # twelve weeks of 15-minute bars with weekends at half the variance: the pattern is kept
+    mid = t0 + np.arange(12 * 7 * 96, dtype=np.int64) * 900 * 10**9 + 450 * 10**9
+    weekend = ((mid - t0) // (86400 * 10**9)) % 7 >= 5
+    v = rng.exponential(1.0, mid.size) * np.where(weekend, 0.5, 1.0) * np.repeat(rng.uniform(0.3, 3.0, 12), 7 * 96)
+    dow = fit_week_profile(mid, v)[0].reshape(7, 24).mean(1)
+    assert dow[5:].mean() / dow[:5].mean() == pytest.approx(0.5, rel=0.12)
 
 
 def test_gaussian_crps_and_the_level_factor():
