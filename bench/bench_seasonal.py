@@ -8,7 +8,7 @@ profile (lower is better; 0 is a perfect forecast). Rows:
 
 - ``none``: no profile;
 - ``anchor``: the HAR anchor's profile (``synthwb.features.realised.fit_week_profile``) on the
-  Garman-Klass range variances it reads;
+  range variances it reads (``fine_bars``: Garman-Klass plus the opening gap, consecutive bars);
 - ``classical`` / ``anchor on r^2``: the classical forecasters' profile
   (``synthwb.forecast.classical.seasonal.fit_profile``, hour of the week, their 60-day window)
   against the anchor's on the squared close-to-close returns they read.
@@ -30,9 +30,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from quality_series import SERIES, real_lake  # noqa: E402
 
-from synthwb.data.lake import series_dir  # noqa: E402
-from synthwb.data.schema import FREQ_SECONDS  # noqa: E402
-from synthwb.features.realised import GK_C, fit_week_profile, hour_of_week  # noqa: E402
+from synthwb.data.lake import read_bars  # noqa: E402
+from synthwb.data.schema import Selection  # noqa: E402
+from synthwb.features.realised import fine_bars, fit_week_profile, hour_of_week  # noqa: E402
 from synthwb.forecast.classical.seasonal import fit_profile  # noqa: E402
 
 NS = 10**9
@@ -62,27 +62,21 @@ def _week(fac: np.ndarray):
 def series_rows(key: str, tmp: Path) -> list[tuple[str, list[float]]]:
     s = SERIES[key]
     lake = real_lake(s, tmp)
-    df = pl.read_parquet(series_dir(lake, s.asset_class, s.symbol, s.file_freq or s.freq), hive_partitioning=False)
-    df = df.sort("ts")
-    ts = df["ts"].dt.epoch("ns").to_numpy()
-    bar = FREQ_SECONDS[s.file_freq or s.freq]
-    o, h, lo, c = (df[k].cast(pl.Float64).to_numpy() for k in ("open", "high", "low", "close"))
-    gk = 0.5 * np.log(h / lo) ** 2 - GK_C * np.log(c / o) ** 2
-    r = np.log(c[1:] / c[:-1])
-    rts, r2 = ts[1:], r * r
+    df = read_bars(Selection(s.asset_class, s.symbol, s.file_freq or s.freq), lake)
+    close_ns, r, gk, bar = fine_bars(df, None)        # the anchor's own per-bar variances and returns
+    ts = close_ns - bar * NS                          # bar open: a return ends in the bar opening here
+    mid, r2 = close_ns - bar * NS // 2, r * r
     rows = {"none": [], "anchor": [], "classical (r^2)": [], "anchor (r^2)": []}
-    mid = NS * bar // 2
     for frac in SPLITS:
         cut = int(len(ts) * frac)
-        fac, _ = fit_week_profile(ts[:cut] + mid, gk[:cut])
+        fac, _ = fit_week_profile(mid[:cut], gk[:cut])
         rows["none"].append(qlike(gk[cut:], ts[cut:], bar, lambda t: np.ones(t.size)))
         rows["anchor"].append(qlike(gk[cut:], ts[cut:], bar, _week(fac)))
-        k = cut - 1
-        lo_k = int(np.searchsorted(rts, rts[k] - CLASSICAL_DAYS * 86400 * NS))
-        prof = fit_profile(r[lo_k:k], rts[lo_k:k], "hour_of_week", s.asset_class)
-        fac2, _ = fit_week_profile(rts[lo_k:k] + mid, r2[lo_k:k])
-        rows["classical (r^2)"].append(qlike(r2[k:], rts[k:], bar, prof.at))
-        rows["anchor (r^2)"].append(qlike(r2[k:], rts[k:], bar, _week(fac2)))
+        lo = int(np.searchsorted(ts, ts[cut] - CLASSICAL_DAYS * 86400 * NS))
+        prof = fit_profile(r[lo:cut], ts[lo:cut], "hour_of_week", s.asset_class)
+        fac2, _ = fit_week_profile(mid[lo:cut], r2[lo:cut])
+        rows["classical (r^2)"].append(qlike(r2[cut:], ts[cut:], bar, prof.at))
+        rows["anchor (r^2)"].append(qlike(r2[cut:], ts[cut:], bar, _week(fac2)))
     return list(rows.items())
 
 

@@ -410,7 +410,7 @@ def _har_range(df: pl.DataFrame, fit_frac: float, ctx, state, measure: str, seas
               for _, h in HAR_KNOTS}
     if "coefs" not in state:
         use = fit_columns((end_ns - rts[0]) / NS if rts.size else 0.0)
-        use = np.r_[use, True] if state.get("garch") else use
+        use = np.r_[use, True] if g else use
         coefs, bias = [], []
         for _, h in HAR_KNOTS:
             X = design[h]
