@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import math
 from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
 
 import numpy as np
 import pytest
@@ -245,3 +246,52 @@ def test_fit_cli_bad_input_one_line(demo_lake, tmp_path, capsys, extra, msg):
     assert rc == 2 and out == ""
     assert err.startswith("error:") and msg in err and len(err.strip().splitlines()) == 1
     assert not (tmp_path / "s").exists() or not any((tmp_path / "s").iterdir())
+
+
+# ------------------------------------------------------------------------------ seasonal profile
+
+def _hourly_r(days: int, scale, seed: int = 0, t0: int = T0) -> tuple[np.ndarray, np.ndarray]:
+    """Hourly returns over ``days`` days from ``t0`` (a Monday, UTC) with variance ``scale(ts_ns)``."""
+    ts = t0 + np.arange(days * 24, dtype=np.int64) * 3600 * NS
+    return np.random.default_rng(seed).standard_normal(ts.size) * np.sqrt(scale(ts)), ts
+
+
+def test_the_seasonal_profile_finds_a_real_pattern_in_utc_and_in_new_york_time():
+    from synthwb.forecast.classical.seasonal import fit_profile
+
+    hour, wday = lambda ts: (ts // (3600 * NS)) % 24, lambda ts: (ts // (86400 * NS) + 3) % 7  # Monday 0
+    # crypto: hours 14-15 UTC carry 3x the variance, weekends half; 200 days
+    r, ts = _hourly_r(200, lambda ts: np.where(np.isin(hour(ts), (14, 15)), 3.0, 1.0)
+                      * np.where(wday(ts) >= 5, 0.5, 1.0))
+    p = fit_profile(r, ts, "hour_of_week", "crypto")
+    assert p.values.shape == (168,)
+    assert np.mean(p.values[(ts // (3600 * NS) + 72) % 168]) == pytest.approx(1.0)  # its returns keep their variance
+    v = p.values.reshape(7, 24)
+    busy, calm = v[:5, 14:16].mean(), np.delete(v[:5], [14, 15], axis=1).mean()
+    assert busy / calm == pytest.approx(3.0, rel=0.15)
+    assert v[5:].mean() / v[:5].mean() == pytest.approx(0.5, rel=0.15)
+    # fx: 3x at 09:00-10:59 New York time, across the March change to summer time (bucket hours are local)
+    ny = ZoneInfo("America/New_York")
+    local_hour = lambda ts: np.array([datetime.fromtimestamp(t / NS, ny).hour for t in ts.tolist()])  # noqa: E731
+    r, ts = _hourly_r(150, lambda ts: np.where(np.isin(local_hour(ts), (9, 10)), 3.0, 1.0), seed=1)
+    hod = fit_profile(r, ts, "hour_of_day", "fx").values
+    # one return per hour and day: a loud hour also raises its own day's mean, so the within-day
+    # ratio reads about 2.4 for a 3x hour (kept: a left-out mean reads 3 and did worse out of sample)
+    assert 2.1 < hod[9:11].mean() / np.delete(hod, [9, 10]).mean() < 3.3
+    assert set(np.argsort(hod)[-2:]) == {9, 10} and np.delete(hod, [9, 10]).max() < 1.3
+
+
+def test_one_storm_day_on_a_short_series_barely_moves_its_weekday():
+    """Fourteen days of 1-minute bars, no pattern at all, one Wednesday at 5x the variance. Each hour of
+    the week used to be its bucket's mean over the overall mean (120 returns each, shrunk by 30): the
+    storm's hours read about 3.2; now the day's level drops out of the hours and the weekday moves by
+    its share of the evidence."""
+    from synthwb.forecast.classical.seasonal import fit_profile
+
+    ts = T0 + np.arange(14 * 1440, dtype=np.int64) * 60 * NS
+    storm = np.where((ts - T0) // (86400 * NS) == 2, 5.0, 1.0)
+    r = np.random.default_rng(2).standard_normal(ts.size) * np.sqrt(storm)
+    v = fit_profile(r, ts, "hour_of_week", "crypto").values.reshape(7, 24)
+    assert v[2].mean() / v[[0, 1, 3, 4]].mean() < 1.3
+    assert v.max() / v.min() < 1.5
+    assert fit_profile(r, ts, "off", "crypto").at(ts[:5]).tolist() == [1.0] * 5

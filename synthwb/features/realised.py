@@ -256,10 +256,7 @@ def fit_week_profile(mid_ns: np.ndarray, v: np.ndarray) -> tuple[np.ndarray, np.
     opn[np.unique(how)] = True
     if not v.mean() > 0:
         return fac, opn
-    hod = shrunk_shape(how % 24, day, v, 24)
-    dow = shrunk_shape(how // 24, (day + 3) // 7, v / hod[how % 24], 7)   # weeks from Monday (day 0: a Thursday)
-    fac = np.outer(dow, hod).ravel()
-    return fac / fac[how].mean(), opn
+    return week_shape(how, day, v), opn
 
 
 def shrunk_shape(bucket: np.ndarray, period: np.ndarray, v: np.ndarray, nb: int) -> np.ndarray:
@@ -295,6 +292,17 @@ def shrunk_shape(bucket: np.ndarray, period: np.ndarray, v: np.ndarray, nb: int)
     tau2 = max(float(np.var(m[have]) - noise[have].mean()), 0.0)
     w = np.where(have, tau2 / (tau2 + noise), 0.0) if tau2 > 0 else np.zeros(nb)
     return np.maximum(1.0 + w * (m - m[have].mean()), 1e-3)
+
+
+def week_shape(how: np.ndarray, day: np.ndarray, v: np.ndarray) -> np.ndarray:
+    """Hour-of-week shape (168,) of per-bar variances ``v`` in hour of the week ``how`` (0: Monday
+    00:00) on day ``day`` (days since 1970-01-01, in the same clock): :func:`shrunk_shape` of the
+    hours within each day, times that of the weekdays within each Monday-week (of the variances
+    divided by the hours' factors), scaled to mean 1 over the bars."""
+    hod = shrunk_shape(how % 24, day, v, 24)
+    dow = shrunk_shape(how // 24, (day + 3) // 7, v / hod[how % 24], 7)   # weeks from Monday (day 0: a Thursday)
+    fac = np.outer(dow, hod).ravel()
+    return fac / fac[how].mean()
 
 
 def window_season(t_ns: np.ndarray, h_s: int, fac: np.ndarray, opn: np.ndarray) -> np.ndarray:
