@@ -32,7 +32,7 @@ from synthwb.forecast.classical.base import (
     Series,
     check_step,
 )
-from synthwb.forecast.classical.seasonal import Profile, fit_profile
+from synthwb.forecast.classical.seasonal import Profile, bounded, fit_profile
 
 VOLS = {"garch": ("GARCH", 0), "gjr-garch": ("GARCH", 1), "egarch": ("EGARCH", 1)}
 NORM_CONST = math.sqrt(2.0 / math.pi)
@@ -66,12 +66,13 @@ class GarchState:
 
 
 def _sample(dist: str, shape_params: np.ndarray, rng: np.random.Generator, size) -> np.ndarray:
-    """Unit-variance innovations of arch's standardised laws."""
+    """Innovations of arch's unit-variance laws, winsorised (:func:`seasonal.bounded`)."""
     if dist == "t":
         nu = float(shape_params[0])
-        return rng.standard_t(nu, size=size) * math.sqrt((nu - 2.0) / nu)
+        return bounded(rng.standard_t(nu, size=size) * math.sqrt((nu - 2.0) / nu), "t", (nu,))
     if dist == "skewt":
-        return skewt_sample(float(shape_params[0]), float(shape_params[1]), rng, size)
+        eta, lam = float(shape_params[0]), float(shape_params[1])
+        return bounded(skewt_sample(eta, lam, rng, size), "skewt", (eta, lam))
     return rng.standard_normal(size)
 
 

@@ -13,11 +13,21 @@ hour of the week, and one storm hour set its bucket; out of sample the shrunk sh
 on every real series of the quality panel (README, "The anchor's seasonal profile").
 
 Innovations: unit-variance, zero-mean laws fitted per asset on standardised returns: normal,
-Student-t (``scipy.stats.t``, location 0) or Johnson SU (``scipy.stats.johnsonsu``).
+Student-t (``scipy.stats.t``, location 0) or Johnson SU (``scipy.stats.johnsonsu``). Every shock a
+classical model simulates (these laws, and the GARCH family's own) is winsorised at ``Z_MAX``
+standard deviations and centred again (:func:`bounded`): its quantiles within the bound stay as
+fitted (what the CRPS reads), and the variance beyond it is lost (12% for a t with 2.8 degrees of
+freedom, a law whose variance is barely finite; 0.2% at 5). Why: a t law fitted to hourly BTC has
+3 degrees of freedom or fewer, and among the million draws of a walk-forward a few land beyond 50
+sd; the variance recursion then multiplies the next steps' vol too, and one path of the 2019
+Coinbase fold ended at e^15 times its start. The validator's CRPS estimator (mean |X - y| minus half
+the mean |X - X'| over all pairs) charges such a path about its size over N^2: one origin scored
+132,998 against 1,250 and took the blended run's fold from 0.973 to 1.071 of gbm.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 import polars as pl
@@ -26,6 +36,8 @@ from synthwb.data.schema import SESSION_TZ
 from synthwb.features.realised import hour_of_week, shrunk_shape, week_shape
 
 DAY_NS = 86_400 * 1_000_000_000
+Z_MAX = 10.0           # a simulated shock's bound, in standard deviations of its law (before re-standardising)
+_MOMENT_GRID = 200_000  # quantile midpoints for the winsorised law's mean and sd
 MAX_DIST_FIT = 5000
 
 
@@ -89,14 +101,15 @@ class Innovations:
     std: float = 1.0
 
     def sample(self, rng: np.random.Generator, size) -> np.ndarray:
+        """Draws of the law, winsorised at ``Z_MAX`` and centred again (:func:`bounded`)."""
         if self.dist == "t":
             nu = self.shape[0]
-            return rng.standard_t(nu, size=size) * np.sqrt((nu - 2.0) / nu)
+            return bounded(rng.standard_t(nu, size=size) * np.sqrt((nu - 2.0) / nu), "t", (float(nu),))
         if self.dist == "johnsonsu":
             a, b = self.shape
             # Johnson SU: x = sinh((z - a) / b), z standard normal (loc 0, scale 1), then standardised
             x = np.sinh((rng.standard_normal(size) - a) / b)
-            return (x - self.mean) / self.std
+            return bounded((x - self.mean) / self.std, "johnsonsu", (float(a), float(b), self.mean, self.std))
         return rng.standard_normal(size)
 
     def describe(self) -> dict:
@@ -124,3 +137,39 @@ def fit_innovations(z: np.ndarray, dist: str) -> Innovations:
     b = float(max(b, 0.3))
     mean, var = stats.johnsonsu.stats(a, b, moments="mv")
     return Innovations("johnsonsu", (float(a), b), float(mean), float(np.sqrt(var)))
+
+
+def _unit_ppf(dist: str, shape: tuple, u: np.ndarray) -> np.ndarray:
+    """Quantiles of the unit-variance law ``dist`` (t: (nu,); skewt: arch's (eta, lambda); johnsonsu:
+    (a, b, mean, sd))."""
+    from scipy import stats
+
+    if dist == "t":
+        nu = shape[0]
+        return stats.t.ppf(u, nu) * np.sqrt((nu - 2.0) / nu)
+    if dist == "skewt":
+        from arch.univariate import SkewStudent
+
+        return SkewStudent().ppf(u, list(shape))
+    if dist == "johnsonsu":
+        a, b, mean, sd = shape
+        return (np.sinh((stats.norm.ppf(u) - a) / b) - mean) / sd
+    return stats.norm.ppf(u)
+
+
+@lru_cache(maxsize=512)
+def winsorised_moments(dist: str, shape: tuple) -> tuple[float, float]:
+    """Mean and sd of the unit-variance law ``dist`` winsorised at +-``Z_MAX`` (midpoint rule over its
+    quantiles: the winsorised law is bounded, so the rule converges fast; the sd for the record)."""
+    u = (np.arange(_MOMENT_GRID) + 0.5) / _MOMENT_GRID
+    z = np.clip(_unit_ppf(dist, tuple(float(v) for v in shape), u), -Z_MAX, Z_MAX)
+    return float(z.mean()), float(z.std())
+
+
+def bounded(z: np.ndarray, dist: str, shape: tuple = ()) -> np.ndarray:
+    """Unit-variance draws ``z`` of ``dist`` winsorised at +-``Z_MAX`` and centred again (mean 0; the
+    quantiles inside the bound as they were; see the module doc; a normal law is returned as it is)."""
+    if dist == "normal":
+        return z
+    mean, _ = winsorised_moments(dist, tuple(round(float(v), 6) for v in shape))
+    return np.clip(z, -Z_MAX, Z_MAX) - mean
