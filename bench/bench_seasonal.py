@@ -11,7 +11,9 @@ profile (lower is better; 0 is a perfect forecast). Rows:
   range variances it reads (``fine_bars``: Garman-Klass plus the opening gap, consecutive bars);
 - ``classical`` / ``anchor on r^2``: the classical forecasters' profile
   (``synthwb.forecast.classical.seasonal.fit_profile``, hour of the week, their 60-day window)
-  against the anchor's on the squared close-to-close returns they read.
+  against the anchor's on the squared close-to-close returns they read. Both are the same estimator
+  (``week_shape``); they differ only in the clock (the classical one counts fx and equities in New
+  York time), so the crypto rows are equal.
 
     python bench/bench_seasonal.py [--series btc-1min-bitstamp,btc-15min-limen]
 """

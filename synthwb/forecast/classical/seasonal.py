@@ -43,26 +43,24 @@ _MOMENT_GRID = 200_000  # quantile midpoints for the winsorised law's mean and s
 MAX_DIST_FIT = 5000
 
 
+def _clock(ts_ns: np.ndarray, asset_class: str, days: bool = False):
+    """Hour of the week of each time (0: Monday 00:00) in the market's clock (crypto: UTC; other classes:
+    New York time), and with ``days`` the day too (days since 1970-01-01, same clock): one conversion."""
+    ts_ns = np.asarray(ts_ns, dtype=np.int64)
+    if asset_class == "crypto":
+        return (hour_of_week(ts_ns), ts_ns // DAY_NS) if days else hour_of_week(ts_ns)
+    local = pl.Series("t", ts_ns).cast(pl.Datetime("ns", "UTC")).dt.convert_time_zone(SESSION_TZ)
+    how = ((local.dt.weekday() - 1).cast(pl.Int64) * 24 + local.dt.hour().cast(pl.Int64)).to_numpy()
+    return (how, local.dt.date().cast(pl.Int64).to_numpy()) if days else how
+
+
 def buckets(ts_ns: np.ndarray, how: str, asset_class: str) -> np.ndarray:
     """The seasonal bucket of each time (int array); all zeros for ``how="off"``."""
     ts_ns = np.asarray(ts_ns, dtype=np.int64)
     if how == "off" or ts_ns.size == 0:
         return np.zeros(ts_ns.shape, dtype=np.int64)
-    if asset_class == "crypto":
-        how_ = hour_of_week(ts_ns)  # Monday 00:00 UTC is bucket 0
-    else:
-        local = pl.Series("t", ts_ns).cast(pl.Datetime("ns", "UTC")).dt.convert_time_zone(SESSION_TZ)
-        how_ = ((local.dt.weekday() - 1).cast(pl.Int64) * 24 + local.dt.hour().cast(pl.Int64)).to_numpy()
+    how_ = _clock(ts_ns, asset_class)
     return how_ % 24 if how == "hour_of_day" else how_
-
-
-def local_days(ts_ns: np.ndarray, asset_class: str) -> np.ndarray:
-    """The day of each time, as days since 1970-01-01 (crypto: UTC; other classes: New York time)."""
-    ts_ns = np.asarray(ts_ns, dtype=np.int64)
-    if asset_class == "crypto":
-        return ts_ns // DAY_NS
-    local = pl.Series("t", ts_ns).cast(pl.Datetime("ns", "UTC")).dt.convert_time_zone(SESSION_TZ)
-    return local.dt.date().cast(pl.Int64).to_numpy()
 
 
 @dataclass
@@ -81,13 +79,13 @@ def fit_profile(r: np.ndarray, r_ts: np.ndarray, how: str, asset_class: str) -> 
     """The seasonal profile of returns ``r`` that end in bars opening at ``r_ts`` (see the module doc)."""
     if how == "off" or r.size == 0:
         return Profile("off", asset_class, np.ones(1))
-    b = buckets(r_ts, how, asset_class)
     r2 = r * r
     if not float(r2.mean()) > 0:
         return Profile("off", asset_class, np.ones(1))
-    day = local_days(r_ts, asset_class)
+    b, day = _clock(r_ts, asset_class, days=True)
     if how == "hour_of_week":
         return Profile(how, asset_class, week_shape(b, day, r2))
+    b = b % 24
     vals = shrunk_shape(b, day, r2, 24)
     vals = vals / float(np.mean(vals[b]))
     return Profile(how, asset_class, vals)
@@ -173,5 +171,7 @@ def bounded(z: np.ndarray, dist: str, shape: tuple = ()) -> np.ndarray:
     quantiles inside the bound as they were; see the module doc; a normal law is returned as it is)."""
     if dist == "normal":
         return z
+    if dist == "t":  # symmetric: its winsorised mean is 0, no quantile grid to compute at each refit
+        return np.clip(z, -Z_MAX, Z_MAX)
     mean, _ = winsorised_moments(dist, tuple(round(float(v), 6) for v in shape))
     return np.clip(z, -Z_MAX, Z_MAX) - mean
