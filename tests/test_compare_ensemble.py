@@ -112,32 +112,55 @@ def test_fit_weights_finds_the_analytic_optimum_of_point_masses():
     assert fit.equal_score == pytest.approx(0.5 * 0.5 + 0.5 * 1.5 - 0.25 * 2)
 
 
-def test_quadratic_form_is_exact_for_rational_weights():
+def _gbm_member(rng, O, n, T, scale, drift=0.0):
+    steps = rng.normal(drift, scale, (O, n, T - 1))
+    return 100 * np.exp(np.concatenate([np.zeros((O, n, 1)), np.cumsum(steps, axis=2)], axis=2))
+
+
+def test_quadratic_form_holds_the_members_and_the_half_pools_exactly():
     rng = np.random.default_rng(0)
     O, n, T = 6, 40, 5
     realised = 100 * np.exp(np.cumsum(rng.normal(0, 0.01, (O, T)), axis=1))
     realised[:, 0] = 100.0
-
-    def member(scale, drift):
-        steps = rng.normal(drift, scale, (O, n, T - 1))
-        p = 100 * np.exp(np.concatenate([np.zeros((O, n, 1)), np.cumsum(steps, axis=2)], axis=2))
-        return p
-
-    sets = [member(0.01, 0.0), member(0.03, 0.0), member(0.005, 0.01)]
+    sets = [_gbm_member(rng, O, n, T, 0.01), _gbm_member(rng, O, n, T, 0.03), _gbm_member(rng, O, n, T, 0.005, 0.01)]
 
     def score(paths):
         return crps_ensemble(np.moveaxis(paths[:, :, 1:], 1, -1), realised[:, 1:]).mean(axis=1)
 
     Q, ok = pair_score_matrix(sets, score)
     assert ok.all()
-    # weights (1/6, 2/6, 3/6): pool member 0 once, member 1 twice, member 2 three times
-    pooled = np.concatenate([sets[0], sets[1], sets[1], sets[2], sets[2], sets[2]], axis=1)
-    w = np.array([1, 2, 3]) / 6
-    assert w @ Q @ w == pytest.approx(score(pooled).mean(), rel=1e-10)
+    for i in range(3):  # a member alone: its own score, all n paths
+        assert Q[i, i] == pytest.approx(score(sets[i]).mean(), rel=1e-12)
+    # equal shares of two members: the mean score of two n-path pools, each half of either member's paths
+    h = n // 2
+    halves = [np.concatenate([sets[0][:, a:b], sets[2][:, a:b]], axis=1) for a, b in ((0, h), (h, n))]
+    w = np.array([0.5, 0.0, 0.5])
+    assert w @ Q @ w == pytest.approx(np.mean([score(x).mean() for x in halves]), rel=1e-12)
     fit = fit_weights(sets, realised, task="crps")
     assert sum(fit.weights) == pytest.approx(1.0)
     assert fit.score <= min(fit.member_scores) + 1e-12
     assert fit.score <= fit.equal_score + 1e-12
+
+
+def test_a_mixture_of_two_equal_laws_scores_as_either_not_better():
+    """An ensemble score is biased upwards by about c / n paths: a pair pooled from 2n paths would score
+    better than its members for nothing, and the fitted weights would lean to equal shares. Every entry
+    of the form is an n-path score, so two members of the same law give a flat form."""
+    rng = np.random.default_rng(1)
+    O, n, T = 400, 32, 13
+    realised = _gbm_member(rng, O, 1, T, 0.01)[:, 0]
+    a, b = _gbm_member(rng, O, n, T, 0.01), _gbm_member(rng, O, n, T, 0.01)
+
+    def score(paths):
+        return properscoring.crps_ensemble(realised[:, 1:], np.moveaxis(paths[:, :, 1:], 1, -1)).mean(axis=1)
+
+    Q, _ = pair_score_matrix([a, b], score)
+    member = 0.5 * (Q[0, 0] + Q[1, 1])
+    assert abs(Q[0, 1] - member) < 0.005 * member
+    # the 2n-path pool (what the form held before): visibly better than either member, by the bias alone
+    assert score(np.concatenate([a, b], axis=1)).mean() < 0.985 * member
+    fit = fit_weights([a, b], realised, task="crps")
+    assert fit.equal_score == pytest.approx(member, rel=0.005)
 
 
 class _Const(ForecasterBase):
@@ -186,7 +209,12 @@ def test_fit_weights_with_the_synth_scorer_is_exact_on_pooled_ensembles():
     pair = score_batch(np.concatenate(sets, axis=1), realised, task).totals.mean()
     q[0, 1] = q[1, 0] = 2 * pair - 0.5 * (q[0, 0] + q[1, 1])
     quarter = np.array([0.25, 0.75])
-    assert quarter @ q @ quarter == pytest.approx(direct, rel=1e-10)
+    assert quarter @ q @ quarter == pytest.approx(direct, rel=1e-10)  # the validator's score is quadratic
+    # the fit's form: every entry an n-path score (a pair: the mean of its two half-and-half pools)
+    h = n // 2
+    halves = [score_batch(np.concatenate([sets[0][:, a:b], sets[1][:, a:b]], axis=1), realised, task).totals.mean()
+              for a, b in ((0, h), (h, n))]
+    q[0, 1] = q[1, 0] = 2 * np.mean(halves) - 0.5 * (q[0, 0] + q[1, 1])
     assert fit.score == pytest.approx(w @ q @ w, rel=1e-10)
     assert fit.score <= min(fit.member_scores) + 1e-9
     assert fit.n_origins == O

@@ -56,9 +56,11 @@ def test_training_fits_the_blend_on_the_validation_split(blended, capsys):
     assert main(["runs", "show", run_id, "--store", str(store)]) == 0
     out = capsys.readouterr().out
     line = next(ln for ln in out.splitlines() if ln.startswith("blended"))
-    assert f"run {b['run_weight']:.0%}" in line and all(
-        (f"{p['label']} (zero drift)" if p["drift"] == "zero" else p["label"]) + f" {p['weight']:.0%}" in line
-        for p in b["partners"])
+    if b["partners"]:
+        assert f"run {b['run_weight']:.0%}" in line and all(
+            f"{p['label']} (zero drift) {p['weight']:.0%}" in line for p in b["partners"])
+    else:  # the mixture gained too little on validation (four training steps): the run alone, and it says so
+        assert b["run_weight"] == 1.0 and "the run alone" in line
     # the windows are validation windows: they start and end inside the split, before the test split
     val, test = fs.splits(root)["val"], fs.splits(root)["test"]
     start, end = (np.datetime64(t.replace("+00:00", "")) for t in b["period"])

@@ -98,11 +98,7 @@ def fit_blend(model, ds, task, step_seconds: int, bar_seconds: int, selection: d
     names, sets, realised, refs, origins = m["names"], m["sets"], m["realised"], m["refs"], m["origins"]
     run_paths = sets[0]
     fit = fit_weights(sets, realised, task=task, step_seconds=step_seconds)
-    w = np.asarray(fit.weights, dtype=np.float64)
-    w[w < MIN_WEIGHT] = 0.0
-    w = w / w.sum()
-    if fit.score > fit.member_scores[0] * (1 - MIN_BLEND_GAIN):  # a gain within noise: the run alone
-        w = np.r_[1.0, np.zeros(len(w) - 1)]
+    w = kept_shares(fit.weights, fit.score, fit.member_scores[0])
     return {"run_weight": float(w[0]),
             "partners": [{**refs[nm].model_dump(), "label": nm, "drift": dr, "weight": float(x)}
                          for (nm, dr), x in zip(names[1:], w[1:]) if x > 0],
@@ -111,6 +107,18 @@ def fit_blend(model, ds, task, step_seconds: int, bar_seconds: int, selection: d
             "member_val_scores": {member_label(nm, dr): float(s) for (nm, dr), s in zip(names, fit.member_scores)},
             "left_out": m["left_out"], "n_windows": int(run_paths.shape[0]), "n_paths": int(n_paths),
             "period": [origins[0].isoformat(), origins[-1].isoformat()]}
+
+
+def kept_shares(weights, score: float, run_score: float) -> np.ndarray:
+    """The shares a blend keeps of fitted mixture ``weights`` (the run first): those under ``MIN_WEIGHT``
+    dropped and the rest renormalised; the run alone when the mixture's validation ``score`` is not at
+    least ``MIN_BLEND_GAIN`` below the run's (a gain within noise)."""
+    w = np.asarray(weights, dtype=np.float64).copy()
+    w[w < MIN_WEIGHT] = 0.0
+    w = w / w.sum()
+    if score > run_score * (1 - MIN_BLEND_GAIN):
+        w = np.r_[1.0, np.zeros(len(w) - 1)]
+    return w
 
 
 def member_label(label: str, drift: str = "run") -> str:

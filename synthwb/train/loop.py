@@ -253,6 +253,31 @@ def finish_run(run_id: str, store: str | os.PathLike | None = None, root: str | 
     return store_runs.read_info(run_id, store)
 
 
+def blend_candidates(run_id: str, split: str = "val", store: str | os.PathLike | None = None,
+                     root: str | os.PathLike | None = None, n_windows: int = 800) -> dict:
+    """The candidate members of a finished anchored run's blend over ``n_windows`` windows (evenly
+    spread) of its feature set's ``split`` ("val", what training fits the blend on, or "test"): the run
+    calibrated as recorded and each default classical forecaster, as
+    :func:`synthwb.train.blend.blend_members` returns them (for studies of the blend:
+    ``bench/bench_blend.py``)."""
+    from synthwb.data.schema import FREQ_SECONDS
+    from synthwb.train.blend import blend_members
+
+    run = store_runs.load_run(run_id, store)
+    cfg = TrainConfig.parse(run.info.get("config") or {})
+    trainer = _Trainer(run_id, run.path, store, saved_twin(run_featureset(run), store), run_spec(run), cfg,
+                       None, None, root=root)
+    try:
+        if trainer.task is None or trainer.model.anchor is None:
+            raise SynthwbError(f"run {run_id} has no target task or no classical anchor: it has no blend")
+        return blend_members(trainer.calibrated_best_model(), trainer._windows(split, 1).limit(int(n_windows)),
+                             trainer.task, trainer.step_seconds, FREQ_SECONDS[trainer.fs.freq],
+                             trainer.fs.selection, root, cfg.calibration_paths, trainer.val_batch,
+                             trainer.device, cfg.seed)
+    finally:
+        trainer.close()
+
+
 def _discard(run_id: str, store, lock) -> None:
     """Remove a new run's folder that training never started in (nothing left half-made)."""
     lock.release()

@@ -152,10 +152,7 @@ class _Trainer(CheckpointMixin, ValidationMixin, ReportingMixin):
                 or not self.world.is_main or not (self.path / store_runs.BEST).is_file()):
             return
         self.progress(1.0, None, "blending with the classical forecasters on the validation split")
-        model = self._best_model()
-        cal = store_runs.read_info(self.run_id, self.store).get("calibration") or {}
-        model.set_calibration(cal.get("vol_scale", 1.0), cal.get("drift_shrink", 1.0), cal.get("bucket_scales"),
-                              cal.get("bucket_ends_s"))
+        model = self.calibrated_best_model()
         try:
             out = fit_blend(model, self._windows("val", 1).limit(BLEND_WINDOWS), self.task, self.step_seconds,
                             FREQ_SECONDS[self.fs.freq], self.fs.selection, self.root, self.cfg.calibration_paths,
@@ -165,6 +162,14 @@ class _Trainer(CheckpointMixin, ValidationMixin, ReportingMixin):
         store_runs.update_run(self.run_id, self.store, blend=out)
         self.log({"kind": "blend", "step": self.step, "epoch": self.epoch,
                   **{k: v for k, v in out.items() if k != "member_val_scores"}})
+
+    def calibrated_best_model(self):
+        """The best checkpoint's model with the run's recorded calibration applied (as it forecasts)."""
+        model = self._best_model()
+        cal = store_runs.read_info(self.run_id, self.store).get("calibration") or {}
+        model.set_calibration(cal.get("vol_scale", 1.0), cal.get("drift_shrink", 1.0), cal.get("bucket_scales"),
+                              cal.get("bucket_ends_s"))
+        return model
 
     def _best_model(self):
         """A fresh model holding the best checkpoint's weights (what calibration and blend start from)."""
