@@ -162,3 +162,20 @@ def test_a_run_at_zero_drift_forecasts_martingale_paths_and_blends_partners_as_t
     raw = RunForecaster(fs.run_id, store=lake_env.store, device="cpu", root=demo_lake, calibrated=False)
     _, learned = raw._paths(bars, origins, 12, 8, 0, with_drift=True)
     assert np.abs(learned).max() > 1e-9
+
+
+def test_blend_candidates_reads_the_members_of_any_split(blended):
+    """The blend's members over the test split (``bench/bench_blend.py``): the run as it forecasts, then
+    each classical model as it is, on the same windows, from the windows' own first price."""
+    from synthwb.train.loop import blend_candidates
+
+    fs, run_id, store, root = blended
+    m = blend_candidates(run_id, "test", store, root, n_windows=4)
+    assert m["names"][0] == ("run", "") and {d for _, d in m["names"][1:]} == {"zero"}
+    assert {lab for lab, _ in m["names"][1:]} == CLASSICAL - set(m["left_out"])
+    assert len(m["sets"]) == len(m["names"]) and all(p.shape[:1] == (4,) for p in m["sets"])
+    for p in m["sets"]:  # every member starts at the realised price of its window's origin
+        np.testing.assert_allclose(p[:, :, 0], m["realised"][:, :1].repeat(p.shape[1], axis=1), rtol=1e-9)
+    test_start = fs.splits(root)["test"]["ts"].min().replace(tzinfo=UTC)  # windows of the test split only
+    assert sorted(m["origins"]) == m["origins"] and m["origins"][0] >= test_start
+    assert m["drift"].shape == (4, m["sets"][0].shape[-1] - 1)

@@ -329,7 +329,7 @@ def fit_weights(path_sets: Sequence[np.ndarray], realised: np.ndarray, task: Any
     fn = score_fn or _task_scorer(task, realised, step_seconds)
     Q, ok = pair_score_matrix(sets, fn)
     w = simplex_min(Q)
-    M = len(sets)
+    M, n_used = len(sets), int(min(p.shape[1] for p in sets))
     eq = np.full(M, 1.0 / M)
     return FitResult(
         weights=[float(x) for x in w],
@@ -338,7 +338,7 @@ def fit_weights(path_sets: Sequence[np.ndarray], realised: np.ndarray, task: Any
         equal_score=float(eq @ Q @ eq),
         n_origins=int(ok.sum()),
         task=str(getattr(task, "name", task)),
-        extra={"n_paths_used": int(min(p.shape[1] for p in sets)) // (2 if M > 1 else 1) * (2 if M > 1 else 1)},
+        extra={"n_paths_used": n_used - n_used % 2 if M > 1 else n_used},  # pairs take half of each member
     )
 
 

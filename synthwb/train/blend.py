@@ -11,12 +11,17 @@ blend that lowers the validation score by less than ``MIN_BLEND_GAIN`` is not ke
 Each classical partner keeps its own paths, price martingales (``drift: "zero"`` in the record); the
 run keeps its calibrated drift. A partner moved onto the run's drift (``drift: "run"``, a
 candidate beside the martingale form on 2026-12-07; records that hold one still forecast so) lent the
-run's drift to the classical share too. Scoring every member's paths on the quality panel's test
-folds on their own (20 folds, every window; the blend refitted each way on the same validation
-windows), the run's drift on the partners gained 0.3-0.6% in three of seven folds and cost 0.1-0.4%
-in four (the validation month before a fold does not tell which); pooled over the folds, the
-martingale-only blend scored 0.9968 of the best classical model on EURUSD backtesting.py against
-0.9982, 0.9970 against 0.9980 on 15-minute BTC, and the eight series' mean 0.0002 better.
+run's drift to the classical share too. Scored on the quality panel's test folds
+(``bench/bench_blend.py``: 20 folds, 800 windows each, every member and mixture an N-path ensemble),
+the blend with it was 0.04% behind the martingale-only one on the eight series' mean (0.1% on
+15-minute BTC, EURUSD backtesting.py and the demo's 1h task; the same on the others): the run's
+drift on the partners helped in some folds and cost in others, and the validation month before a
+fold does not tell which.
+
+The weights minimise the validation score of an N-path mixture: every entry of the fit's quadratic
+form is an N-path score (:func:`synthwb.forecast.ensemble.pair_scores`), so a mixture is not
+rewarded for pooling more paths (the validator's CRPS estimator favours larger ensembles by about
+c / N).
 
 Why: on real series the network adds little to its classical anchor, and which classical model
 does best changes from series to series and period to period; a mixture fitted on held-out data
