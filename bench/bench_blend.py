@@ -41,6 +41,8 @@ from synthwb.evaluate.compare_stats import dm_test, overlap_lag  # noqa: E402
 from synthwb.forecast.ensemble import _task_scorer, carry_drift, origin_forms, pair_scores, simplex_min  # noqa: E402
 from synthwb.store import runs as store_runs  # noqa: E402
 from synthwb.train.blend import BLEND_WINDOWS, kept_shares  # noqa: E402
+from synthwb.train.config import TrainConfig  # noqa: E402
+from synthwb.train.inputs import target_task  # noqa: E402
 from synthwb.train.loop import blend_candidates  # noqa: E402
 
 
@@ -91,9 +93,6 @@ def pooled_pair_scores(sets, fn) -> np.ndarray:
 
 
 def _task_of(info: dict):
-    from synthwb.train.config import TrainConfig
-    from synthwb.train.inputs import target_task
-
     cfg = TrainConfig.parse(info.get("config") or {})
     return target_task(cfg, int(info["step_seconds"]), int(info["horizon"]))[0]
 

@@ -31,10 +31,12 @@ from typing import Any
 from synthwb.core.device import resolve_device
 from synthwb.core.errors import SynthwbError
 from synthwb.core.io import check_free_space
+from synthwb.data.schema import FREQ_SECONDS
 from synthwb.features.featureset import run_featureset, saved_twin
 from synthwb.models.spec import run_spec
 from synthwb.store import runs as store_runs
 from synthwb.train import distributed
+from synthwb.train.blend import blend_members
 from synthwb.train.config import TrainConfig
 from synthwb.train.distributed import World
 from synthwb.train.inputs import (  # noqa: F401  re-exported: the setup's public names
@@ -260,9 +262,6 @@ def blend_candidates(run_id: str, split: str = "val", store: str | os.PathLike |
     calibrated as recorded and each default classical forecaster, as
     :func:`synthwb.train.blend.blend_members` returns them (for studies of the blend:
     ``bench/bench_blend.py``)."""
-    from synthwb.data.schema import FREQ_SECONDS
-    from synthwb.train.blend import blend_members
-
     run = store_runs.load_run(run_id, store)
     cfg = TrainConfig.parse(run.info.get("config") or {})
     trainer = _Trainer(run_id, run.path, store, saved_twin(run_featureset(run), store), run_spec(run), cfg,
