@@ -23,7 +23,8 @@ Every test score is of n-path ensembles (members and mixtures alike), so the pol
 
     python bench/bench_blend.py /tmp/synthwb-quality-XXXX [--series eurusd] [--windows 800]
 
-About 15-60 s per fold on 2 cores (the 1-minute demo's 24h task longer).
+About 30-60 s per fold on 2 cores for the real series, 5 minutes for the demo's 24h task (289 points);
+about 25 minutes for the whole panel.
 """
 from __future__ import annotations
 
