@@ -42,8 +42,6 @@ from synthwb.evaluate.compare_stats import dm_test, overlap_lag  # noqa: E402
 from synthwb.forecast.ensemble import _task_scorer, carry_drift, origin_forms, pair_scores, simplex_min  # noqa: E402
 from synthwb.store import runs as store_runs  # noqa: E402
 from synthwb.train.blend import BLEND_WINDOWS, kept_shares  # noqa: E402
-from synthwb.train.config import TrainConfig  # noqa: E402
-from synthwb.train.inputs import target_task  # noqa: E402
 from synthwb.train.loop import blend_candidates  # noqa: E402
 
 
@@ -70,9 +68,8 @@ def member_forms(run_id, split, store, lake, n) -> tuple[list[str], np.ndarray, 
     if np.abs(m["drift"]).max() > 1e-9:  # each classical model on the run's drift too
         names += [f"{lab} (run drift)" for lab, _ in m["names"][1:]]
         sets += [carry_drift(p.copy(), m["drift"]) for p in m["sets"][1:]]
-    info = store_runs.read_info(run_id, store)
-    task_seconds = float(info["step_seconds"]) * (m["sets"][0].shape[-1] - 1)
-    fn = _task_scorer(_task_of(info), m["realised"], int(info["step_seconds"]))
+    task_seconds = float(m["step_seconds"]) * (m["sets"][0].shape[-1] - 1)
+    fn = _task_scorer(m["task"], m["realised"], m["step_seconds"])
     forms = {"n": origin_forms(pair_scores(sets, fn))}
     if split == "val":
         forms["2n"] = origin_forms(pooled_pair_scores(sets, fn))
@@ -91,11 +88,6 @@ def pooled_pair_scores(sets, fn) -> np.ndarray:
         for j in range(i):
             per[i, j] = per[j, i] = fn(np.concatenate([sets[i], sets[j]], axis=1))
     return per
-
-
-def _task_of(info: dict):
-    cfg = TrainConfig.parse(info.get("config") or {})
-    return target_task(cfg, int(info["step_seconds"]), int(info["horizon"]))[0]
 
 
 def _fit(forms: np.ndarray, idx: list[int], M: int) -> np.ndarray:

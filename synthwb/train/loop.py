@@ -260,8 +260,8 @@ def blend_candidates(run_id: str, split: str = "val", store: str | os.PathLike |
     """The candidate members of a finished anchored run's blend over ``n_windows`` windows (evenly
     spread) of its feature set's ``split`` ("val", what training fits the blend on, or "test"): the run
     calibrated as recorded and each default classical forecaster, as
-    :func:`synthwb.train.blend.blend_members` returns them (for studies of the blend:
-    ``bench/bench_blend.py``)."""
+    :func:`synthwb.train.blend.blend_members` returns them, with the ``task`` they are scored on and its
+    ``step_seconds`` (for studies of the blend: ``bench/bench_blend.py``)."""
     run = store_runs.load_run(run_id, store)
     cfg = TrainConfig.parse(run.info.get("config") or {})
     trainer = _Trainer(run_id, run.path, store, saved_twin(run_featureset(run), store), run_spec(run), cfg,
@@ -269,10 +269,11 @@ def blend_candidates(run_id: str, split: str = "val", store: str | os.PathLike |
     try:
         if trainer.task is None or trainer.model.anchor is None:
             raise SynthwbError(f"run {run_id} has no target task or no classical anchor: it has no blend")
-        return blend_members(trainer.calibrated_best_model(), trainer._windows(split, 1).limit(int(n_windows)),
-                             trainer.task, trainer.step_seconds, FREQ_SECONDS[trainer.fs.freq],
-                             trainer.fs.selection, root, cfg.calibration_paths, trainer.val_batch,
-                             trainer.device, cfg.seed)
+        m = blend_members(trainer.calibrated_best_model(), trainer._windows(split, 1).limit(int(n_windows)),
+                          trainer.task, trainer.step_seconds, FREQ_SECONDS[trainer.fs.freq],
+                          trainer.fs.selection, root, cfg.calibration_paths, trainer.val_batch,
+                          trainer.device, cfg.seed)
+        return {**m, "task": trainer.task, "step_seconds": trainer.step_seconds}
     finally:
         trainer.close()
 
