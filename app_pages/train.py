@@ -25,6 +25,7 @@ from synthwb.train.config import (
     config_label,
     config_param,
 )
+from synthwb.train.gate import gate_text
 from synthwb.train.loop import prepare
 from synthwb.train.pool import pool_text
 from ui import curves as curves_view
@@ -153,6 +154,8 @@ def finished_actions(job_id: str) -> None:
     text = (f"Run `{r.run_id}` {r.status} at step {r.step}" + (f" ({r.stop_reason})" if r.stop_reason else ""))
     if r.status == "finished":
         st.success(text, icon=":material/check_circle:")
+        if usable and gate_text(run.info.get("gate")):
+            st.caption(sentence(gate_text(run.info["gate"])) + ".")
         if usable and run.info.get("blend"):
             t = blend_text(run.info["blend"])
             st.caption(sentence(t) + ". Backtest scores the run with its blend; \"Also score runs "

@@ -138,6 +138,7 @@ def run_fold(root: Path, store: Path, asset_class: str, symbol: str, freq: str, 
     from synthwb.models import recommended_preset
     from synthwb.store import runs
     from synthwb.train.blend import member_label
+    from synthwb.train.gate import gate_text
     from synthwb.train.loop import train
 
     fs_name = f"{symbol.lower()}-{freq}"
@@ -181,6 +182,9 @@ def run_fold(root: Path, store: Path, asset_class: str, symbol: str, freq: str, 
         print(f"  {name}: trained {preset} {info.step} steps in {t_train:.0f} s ({info.stop_reason}); "
               f"calibration vol x{cal.get('vol_scale', 1):.3f}, drift x{cal.get('drift_shrink', 1):g} "
               f"(val {cal.get('val_score_before', math.nan):.1f} -> {cal.get('val_score_after', math.nan):.1f})")
+        gate = runs.load_run(info.run_id, store).info.get("gate")
+        if gate_text(gate):
+            print(f"  {name}: {gate_text(gate)}")
         blend = runs.load_run(info.run_id, store).info.get("blend") or {}
         print(f"  {name}: blend: run x{blend.get('run_weight', 1):.2f}"
               + "".join(f", {member_label(p['label'], p.get('drift', 'run'))} x{p['weight']:.2f}"

@@ -63,6 +63,40 @@ def test_har_anchor_beyond_and_between_knots():
     assert torch.allclose(v[300:], torch.full_like(v[300:], tail), rtol=1e-9)
 
 
+def test_har_anchor_spreads_each_knot_segment_by_the_hour_of_week_profile():
+    """With a profile, a segment between two knots keeps its variance (the classical forecast to each
+    knot) and its steps share it in proportion to the profile's factor at each step's middle."""
+    prof = [1.0] * 168
+    for h in range(168):
+        prof[h] = 1.0 + (h % 24) / 6.0            # a daily ramp: hour 23 is 4.8 times hour 0
+    prof[3] = 0.25
+    flat = build_model(_har_spec(horizon=24, step=3600)).eval()
+    shaped = build_model(_har_spec(horizon=24, step=3600).with_sizes(anchor_profile=prof)).eval()
+    ax = torch.tensor([[-7.0, -7.3, -7.6], [-8.0, -7.5, -7.2]], dtype=torch.float64)
+    t0 = torch.tensor([datetime(2024, 1, 1, tzinfo=UTC).timestamp(),      # a Monday 00:00
+                       datetime(2024, 1, 3, 13, tzinfo=UTC).timestamp()], dtype=torch.float64)
+    v0 = flat.anchor.shaped_variance(ax, t0)
+    assert torch.equal(v0, flat.anchor.step_variance(ax))     # no profile: the flat spread as before
+    v = shaped.anchor.shaped_variance(ax, t0)
+    for b in range(2):
+        start_hour = (int(t0[b]) // 3600 + 72) % 168             # hour of the week of step 1 (UTC)
+        for lo, hi in ((0, 1), (1, 4), (4, 24)):                  # the knots 1h, 4h, 24h on hourly steps
+            seg = slice(lo, hi)
+            assert torch.allclose(v[b, seg].sum(), v0[b, seg].sum(), rtol=1e-12)
+            p = torch.tensor([prof[(start_hour + j) % 168] for j in range(lo, hi)], dtype=torch.float64)
+            want = v0[b, seg] * p / (v0[b, seg] * p).sum() * v0[b, seg].sum()
+            assert torch.allclose(v[b, seg], want, rtol=1e-12)
+    # Monday 03:00-04:00 (factor 0.25) gets far less than its flat share, hour 23 far more
+    assert v[0, 3] < 0.5 * v0[0, 3] and v[0, 23] > 1.5 * v0[0, 23]
+    out = shaped(torch.randn(2, 16, 3), torch.full((2,), 100.0), 4, torch.Generator().manual_seed(0),
+                 past=torch.zeros(2, 16), t0=t0, anchor_x=ax)
+    assert torch.allclose(out.extras["anchor_vol"].double().square(), v, rtol=1e-5)
+    with pytest.raises(SpecError, match="168 positive"):
+        _har_spec().with_sizes(anchor_profile=[1.0] * 24)
+    with pytest.raises(SpecError, match="168 positive"):
+        _har_spec().with_sizes(anchor_profile=[0.0] * 168)
+
+
 def _fine(n_days: int = 45, seed: int = 3) -> pl.DataFrame:
     """1-minute bars with a slowly varying volatility and a two-hour gap."""
     rng = np.random.default_rng(seed)
@@ -136,6 +170,11 @@ def test_har_run_trains_and_forecasts_from_the_same_inputs(lake_env, demo_lake):
     info = train("har", "har15", "anchored-har", tiny_config(max_steps=3, loss="crps"), store=lake_env.store,
                  root=demo_lake, context=16, horizon=8)
     assert info.status == "finished", info.error
+    # the run's spec carries the feature set's hour-of-week profile (its anchor's spread between knots)
+    from synthwb.store.runs import load_run
+
+    saved = load_run(info.run_id, lake_env.store).info["model_spec"]["anchor_profile"]
+    assert saved == pytest.approx(fs.fitted["har_anchor"]["factor"], abs=1e-4) and len(saved) == 168
     w = fs.windows("test", 16, 8, 1, root=demo_lake)
     assert w.anchor_x.shape == (len(w), len(HAR_KNOTS)) and np.isfinite(w.anchor_x).all()
     f = RunForecaster(info.run_id, store=lake_env.store, device="cpu", root=demo_lake)
@@ -148,6 +187,8 @@ def test_har_run_trains_and_forecasts_from_the_same_inputs(lake_env, demo_lake):
     np.testing.assert_allclose(ax, w.anchor_x[idx], rtol=1e-9)
     b = WindowDataset(w)[torch.as_tensor(idx)]
     assert torch.allclose(b.anchor_x.double(), torch.from_numpy(w.anchor_x[idx]), rtol=1e-6)
+    assert f.model.anchor.profile is not None and torch.allclose(f.model.anchor.profile.float(),
+                                                                   torch.tensor(saved, dtype=torch.float32))
     paths = f.forecast(bars, origins, n_steps=8, step_seconds=900, n_paths=16, seed=0)
     assert paths.shape == (2, 16, 9) and np.isfinite(paths).all()
 

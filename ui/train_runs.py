@@ -10,6 +10,7 @@ from synthwb.jobs.registry import ACTIVE
 from synthwb.store import runs
 from synthwb.train import TrainConfig
 from synthwb.train.blend import blend_text
+from synthwb.train.gate import gate_text
 from synthwb.train.pool import pool_text
 from ui import jobs as bg
 from ui import state
@@ -91,7 +92,7 @@ def runs_list(REG, STORE: str, ROOT: str, _watch) -> None:
     info = run.info
     st.markdown(f"**{run.run_id}** · `{run.status}`" + (f" · {info.get('stop_reason')}" if info.get("stop_reason") else "")
                 + f" · step {run.last.get('step', 0)} / {info.get('total_steps', '?')}")
-    notes = [t for t in (pool_text(info.get("pool")), blend_text(info.get("blend"))) if t]
+    notes = [t for t in (pool_text(info.get("pool")), gate_text(info.get("gate")), blend_text(info.get("blend"))) if t]
     if notes:
         st.caption(". ".join(sentence(t) for t in notes) + ".")
     if run.error:

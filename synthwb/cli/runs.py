@@ -66,6 +66,10 @@ def _show(args) -> Result:
     if cal.get("n_windows"):
         lines.append(f"calibrated vol x{cal['vol_scale']:.4f}, drift x{cal['drift_shrink']:g} (validation score "
                      f"{cal['val_score_before']:.2f} -> {cal['val_score_after']:.2f}, {cal['n_windows']} windows)")
+    from synthwb.train.gate import gate_text
+
+    if gate_text(run.info.get("gate")):
+        lines.append(f"gated      {gate_text(run.info['gate'])}")
     if run.info.get("blend"):
         from synthwb.train.blend import blend_text
 

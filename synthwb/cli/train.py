@@ -54,6 +54,9 @@ def add_commands(sub, common) -> None:
     p.add_argument("--no-blend", action="store_false", dest="blend", default=None, help=(
         "no blend with the classical forecasters after the calibration (default: mix them in, weights fitted on "
         "the validation split; see the README's Forecast quality)"))
+    p.add_argument("--no-gate", action="store_false", dest="gate", default=None, help=(
+        "keep the trained weights even when they do not beat the untrained classical anchor on the validation "
+        "split beyond noise (default: the run then forecasts with its anchor)"))
     p.add_argument("--resume", action="store_true", help="continue the run --name from its last checkpoint")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--profile", choices=["recommended", "quick"], help=(
@@ -68,7 +71,7 @@ def add_commands(sub, common) -> None:
     p.set_defaults(func=_train)
 
 
-_CONFIG_KEYS = ("blend", "drift", "pool", "epochs", "max_steps", "batch_size", "lr", "weight_decay", "loss", "alpha", "schedule",
+_CONFIG_KEYS = ("gate", "blend", "drift", "pool", "epochs", "max_steps", "batch_size", "lr", "weight_decay", "loss", "alpha", "schedule",
                 "warmup_steps", "n_paths_train", "n_paths_eval", "patience", "val_every", "seed", "device",
                 "amp", "tensorboard", "space", "num_workers")
 
@@ -181,6 +184,10 @@ def _train(args):
     version = ((run_info.get("config") or {}).get("validator") or (run_info.get("training") or {}).get("validator"))
     calib = (f"\ncalibration (validation split): vol x{cal['vol_scale']:.3f}, drift x{cal['drift_shrink']:g}, "
              f"val score {cal['val_score_before']:.1f} -> {cal['val_score_after']:.1f}" if cal.get("n_windows") else "")
+    from synthwb.train.gate import gate_text
+
+    if gate_text(run_info.get("gate")):
+        calib += "\n" + gate_text(run_info["gate"])
     if run_info.get("blend"):
         from synthwb.train.blend import blend_text
 

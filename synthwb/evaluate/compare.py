@@ -34,7 +34,6 @@ from synthwb.data.schema import Selection
 from synthwb.evaluate.backtest import BacktestSpec, _records, run_backtest
 from synthwb.evaluate.compare_stats import (  # noqa: F401  re-exported
     SignificanceResult,
-    _autocov,
     _check_per_origin,
     _wide,
     block_bootstrap,

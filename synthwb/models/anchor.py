@@ -22,7 +22,8 @@ the trainer) is held in the model as two buffers and applied last.
 ``ModelSpec.anchor == "har"`` (:class:`HarAnchor`) anchors on a classical variance forecast per
 horizon instead: a HAR-RV regression on the realised variance of the finest stored bars over the
 last hour, day, week and month (:mod:`synthwb.features.realised`, fitted on the training period
-and computed causally at every bar as feature columns), interpolated over the path steps. The
+and computed causally at every bar as feature columns), interpolated over the path steps and spread
+between the horizons by the feature set's hour-of-week profile (``ModelSpec.anchor_profile``). The
 same head corrections apply on top, and an untrained model is that classical forecast.
 """
 from __future__ import annotations
@@ -125,7 +126,7 @@ class HarAnchor(nn.Module):
     any knot is exactly the classical forecast for that horizon. A learned intraday / weekly
     log-vol profile (zero at initialisation, as in :class:`Anchor`) multiplies it."""
 
-    def __init__(self, knots_s, step_seconds: float, horizon: int, seasonal: bool):
+    def __init__(self, knots_s, step_seconds: float, horizon: int, seasonal: bool, profile=None):
         super().__init__()
         self.horizon, self.step_seconds = int(horizon), float(step_seconds)
         self.knots = tuple(float(k) for k in knots_s)
@@ -133,6 +134,13 @@ class HarAnchor(nn.Module):
                                                   dtype=torch.float64), persistent=False)
         self.register_buffer("t_end", (torch.arange(horizon, dtype=torch.float64) + 1.0) * self.step_seconds,
                              persistent=False)
+        # the hour-of-week profile (from the spec, not the weights) and each step's knot segment: 0 up to the
+        # first knot, k between knots k - 1 and k, K after the last
+        flat = profile is None or all(abs(float(x) - 1.0) < 1e-12 for x in profile)
+        self.register_buffer("profile", None if flat else torch.as_tensor(profile, dtype=torch.float64),
+                             persistent=False)
+        self.register_buffer("segment", torch.searchsorted(torch.tensor(self.knots, dtype=torch.float64),
+                                                           self.t_end - 1e-6), persistent=False)
         self.season = nn.Linear(2 * SEASON_HARMONICS + 3, 1) if seasonal else None
         if self.season is not None:
             nn.init.zeros_(self.season.weight)
@@ -149,8 +157,26 @@ class HarAnchor(nn.Module):
         v = torch.diff(cum, dim=-1, prepend=torch.zeros_like(cum[:, :1]))
         return torch.maximum(v, 0.1 * a * self.step_seconds)
 
+    def shaped_variance(self, anchor_x: Tensor, t0_s: Tensor | None) -> Tensor:
+        """:meth:`step_variance` with each knot segment's variance spread over its steps by the hour-of-week
+        profile: step ``j`` gets ``v_j p_j`` scaled so that every segment keeps its sum (the variance to each
+        knot stays the classical forecast), ``p_j`` the profile at the middle of the step. Between the knots
+        (1h, 4h, 24h) the interpolation alone is smooth in time, so a session market's hours (EURUSD: the
+        London and New York opens against the Asian night) all got about the same variance."""
+        v = self.step_variance(anchor_x)
+        if self.profile is None or t0_s is None:
+            return v
+        mid = t0_s.double()[:, None] + self.t_end[None, :] - 0.5 * self.step_seconds      # (B, H) epoch seconds
+        how = torch.remainder(torch.floor(mid / 3600.0).long() + 72, self.profile.numel())  # 0 = Monday 00:00 UTC
+        vs = v * self.profile[how]
+        seg = self.segment[None, :].expand_as(v)
+        n = len(self.knots) + 1
+        total = torch.zeros(v.shape[0], n, dtype=v.dtype, device=v.device).scatter_add(1, seg, v)
+        shaped = torch.zeros_like(total).scatter_add(1, seg, vs)
+        return vs * (total / shaped.clamp_min(1e-300)).gather(1, seg)
+
     def forward(self, anchor_x: Tensor, t0_s: Tensor | None) -> Tensor:
-        vol = self.step_variance(anchor_x).sqrt().float()
+        vol = self.shaped_variance(anchor_x, t0_s).sqrt().float()
         if self.season is not None and t0_s is not None:
             f = season_features(t0_s, self.horizon, self.step_seconds).to(vol.dtype)
             vol = vol * torch.exp(1.5 * torch.tanh(self.season(f)[..., 0] / 1.5))

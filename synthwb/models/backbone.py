@@ -149,7 +149,8 @@ class PathModel(nn.Module):
         if spec.anchor == "ewma":
             self.anchor = Anchor(spec.halflife_bars, bar, spec.path_step or bar, spec.horizon, spec.seasonal)
         elif spec.anchor == "har":
-            self.anchor = HarAnchor(har_knot_seconds(), spec.path_step or bar, spec.horizon, spec.seasonal)
+            self.anchor = HarAnchor(har_knot_seconds(), spec.path_step or bar, spec.horizon, spec.seasonal,
+                                    spec.anchor_profile)
         # post-hoc calibration (fitted on the validation split, kept in run.json; not weights)
         self.register_buffer("vol_scale", torch.tensor(1.0), persistent=False)
         self.register_buffer("drift_shrink", torch.tensor(1.0), persistent=False)

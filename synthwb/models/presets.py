@@ -18,9 +18,11 @@ PRESETS: dict[str, dict] = {
     "anchored-har": {
         "help": "recommended: a classical variance forecast per horizon as the anchor (1h / 4h / 24h log-HAR "
                 "on the range-based, hour-of-week-deseasonalised realised variance of the finest stored bars, "
-                "fitted on the training split), a learned intraday vol profile, a GRU reading the features and a "
-                "term head (vol level, mean reversion, small drift, tails); an untrained model is that classical "
-                "forecast; needs the har_anchor feature (in the default feature set); trains in minutes on a CPU",
+                "fitted on the training split, spread over the hours between horizons by the hour-of-week profile), a "
+                "learned intraday vol profile, a GRU reading the features and a term head (vol level, mean "
+                "reversion, small drift, tails); an untrained model is that classical forecast, and training is "
+                "kept only where it beats it on validation; needs the har_anchor feature (in the default feature "
+                "set); trains in minutes on a CPU",
         "recommended": True,
         "blocks": [{"name": "gru", "params": {"hidden": 32}}],
         "head": {"name": "term", "params": {}},

@@ -7,6 +7,7 @@ Any validation failure raises :class:`synthwb.core.errors.SpecError` with one re
 """
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any, Literal
 
@@ -18,6 +19,7 @@ from synthwb.models.registry import BLOCKS, HEADS
 from synthwb.store import specs as store_specs
 
 _PREFIX = "invalid model spec: "
+HOURS_OF_WEEK = 168
 
 
 def _format(exc: ValidationError) -> str:
@@ -65,6 +67,11 @@ class ModelSpec(BaseModel):
     bar_seconds: int | None = Field(None, ge=1, description="the feature bar (set by training from the feature set)")
     step_seconds: int | None = Field(None, ge=1, description="the path step; None = the bar. A finer step simulates "
                                      "sub-bar paths (e.g. 1h features, 5-minute paths); horizon counts path steps")
+    anchor_profile: list[float] | None = Field(
+        None, description="the har anchor's hour-of-week variance profile (168 factors, Monday 00:00 UTC first; set "
+                          "by training from the feature set's har_anchor fit, replacing any given): the anchor's "
+                          "variance between its knots follows it step by step; None (a feature set with "
+                          "seasonal off) keeps it smooth between the knots")
 
     @field_validator("blocks")
     @classmethod
@@ -86,6 +93,16 @@ class ModelSpec(BaseModel):
             return LayerSpec(name=head.name, params=entry.resolve(head.params))
         except (SpecError, NotFound) as exc:
             raise ValueError(f"head ({head.name}): {exc}") from None
+
+    @field_validator("anchor_profile")
+    @classmethod
+    def _anchor_profile(cls, v: list[float] | None) -> list[float] | None:
+        if v is None:
+            return None
+        if len(v) != HOURS_OF_WEEK or not all(math.isfinite(x) and 0 < x < 1e3 for x in v):
+            raise ValueError(f"anchor_profile holds {HOURS_OF_WEEK} positive finite factors (one per hour of the "
+                             f"week); got {len(v)} values")
+        return [float(x) for x in v]
 
     @field_validator("feature_set")
     @classmethod

@@ -56,6 +56,10 @@ class TrainConfig(BaseModel):
     val_every: int = Field(0, ge=0, title="Validate every N steps", description="validate every N steps; 0 = every 100 steps (at most half an epoch)")
     max_val_batches: int = Field(4, ge=1, title="Validation batches", description="validation uses at most this many batches of windows, evenly spread over the split")
     calibrate: bool = Field(True, title="Calibrate", description="fit a vol scale and drift shrink on the validation split after training")
+    gate: bool = Field(True, title="Keep training only if it beats the anchor", description=(
+        "after training, keep the trained weights only when they beat the untrained classical anchor on the "
+        "validation split beyond noise (Diebold-Mariano, one-sided 5%); otherwise the run forecasts with its "
+        "anchor (anchored models)"))
     calibration_paths: int = Field(256, ge=16, le=100_000, title="Calibration paths", description="paths per window in the calibration fit")
     drift: Literal["learned", "zero"] = Field("learned", title="Drift", description=(
         "learned: the head's price drift, shrunk on the validation split by the calibration; zero: martingale "
@@ -120,7 +124,7 @@ class TrainConfig(BaseModel):
 FORM_MAIN = ("epochs", "batch_size", "lr", "loss", "synth_task", "n_paths_train", "device", "schedule",
              "warmup_steps", "patience", "max_steps", "val_every", "tensorboard")
 FORM_ADVANCED = ("weight_decay", "grad_clip", "alpha", "space", "n_paths_eval", "seed", "log_every", "amp",
-                 "calibrate", "drift", "blend", "calibration_windows", "max_val_batches", "stride", "restart_period", "min_lr_ratio")
+                 "gate", "calibrate", "drift", "blend", "calibration_windows", "max_val_batches", "stride", "restart_period", "min_lr_ratio")
 
 
 def _optional(annotation: Any) -> tuple[Any, bool]:

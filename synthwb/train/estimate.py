@@ -60,6 +60,7 @@ class TrainEstimate:
     early_stopping: bool = False  # the run may stop before its last step (patience), and take less
     startup_s: float = 0.0      # a command's own start (interpreter, imports), paid again by `synthwb train`
     blend_s: float = 0.0        # the blend with the classical forecasters (0 when the run is not blended)
+    gate_s: float = 0.0         # the gate: trained against untrained weights on validation (0 when off)
 
     @property
     def steps_per_s(self) -> float:
@@ -69,7 +70,7 @@ class TrainEstimate:
     def seconds(self) -> float:
         """The whole run: start, setup, first calls, steps, validations and calibration."""
         return (self.startup_s + self.setup_s + self.first_calls_s + self.total_steps * self.step_s
-                + self.n_validations * self.val_s + self.calibration_s + self.blend_s)
+                + self.n_validations * self.val_s + self.calibration_s + self.blend_s + self.gate_s)
 
     def to_dict(self) -> dict:
         return {**asdict(self), "steps_per_s": round(self.steps_per_s, 3), "seconds": round(self.seconds, 1)}
@@ -80,6 +81,7 @@ class TrainEstimate:
                 f"{self.steps_per_s:.1f} steps/s, {self.n_validations} validations of {self.val_s:.1f} s"
                 + (f", calibration {self.calibration_s:.1f} s" if self.calibration_s else "")
                 + (f", blend {self.blend_s:.1f} s" if self.blend_s else "")
+                + (f", gate {self.gate_s:.1f} s" if self.gate_s else "")
                 + f", start, setup and first calls {self.startup_s + self.setup_s + self.first_calls_s:.1f} s"
                 + f": about {format_seconds(self.seconds)} on {self.device}"
                 + (" (less if early stopping ends it)" if self.early_stopping else ""))
@@ -204,7 +206,7 @@ def estimate_training(featureset: Any, model_spec: Any, config: TrainConfig | di
         val_batches = trainer.val_ds.n_batches(cfg.batch_size)
         step_s, first_steps_s, n_timed = _time_steps(trainer, max(1, int(timed_steps)))
         val_s, first_val_s = _time_validation(trainer)
-        cal_s = 0.0
+        cal_s = gate_s = 0.0
         if cfg.calibrate and trainer.task is not None and trainer.model.anchor is not None:
             from synthwb.train.calibrate import fit_calibration  # lazy: only anchored, calibrated runs
 
@@ -215,6 +217,13 @@ def estimate_training(featureset: Any, model_spec: Any, config: TrainConfig | di
             fit_calibration(trainer.model, cal_ds, trainer.task, trainer.step_seconds,
                             cfg.calibration_paths, trainer.val_batch, trainer.device, cfg.seed)
             cal_s = (time.perf_counter() - t2) * n_cal / max(len(cal_ds), 1)
+            if cfg.gate:  # two models scored once on the calibration windows
+                from synthwb.train.gate import window_scores  # lazy: only anchored, gated runs
+
+                t3 = time.perf_counter()
+                window_scores(trainer.model, cal_ds, trainer.task, trainer.step_seconds, cfg.calibration_paths,
+                              trainer.val_batch, trainer.device, cfg.seed)
+                gate_s = 2 * (time.perf_counter() - t3) * n_cal / max(len(cal_ds), 1)
         blend_s = _time_blend(trainer) if cfg.blend and cal_s else 0.0
         anchored = trainer.model.anchor is not None
         n_vals = n_validations(trainer.total_steps, trainer.batches_per_epoch, cfg, anchored)
@@ -223,6 +232,7 @@ def estimate_training(featureset: Any, model_spec: Any, config: TrainConfig | di
                             val_batches=val_batches, step_s=step_s, val_s=val_s, calibration_s=cal_s,
                             setup_s=setup_s, device=str(trainer.device),
                             first_calls_s=first_steps_s + (first_val_s if val_s else 0.0), timed_steps=n_timed,
-                            early_stopping=0 < cfg.patience < n_vals - 1, blend_s=blend_s)
+                            early_stopping=0 < cfg.patience < n_vals - 1, blend_s=blend_s,
+                            gate_s=gate_s)
     torch.set_rng_state(rng)
     return est

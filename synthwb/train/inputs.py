@@ -7,6 +7,7 @@ the target task) and a :class:`TrainConfig`; every problem is a SynthwbError nam
 """
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from synthwb.core.device import resolve_device
@@ -70,7 +71,8 @@ def prepare(featureset: Any, model_spec: Any, config: TrainConfig | dict | None 
     path step and horizon of the task the run targets. With the synth loss the path step is the
     task's step when it divides the bar (1h features -> 5-minute paths for the 24h task, the
     targets then come from the finest stored bars), else the bar; a preset's horizon defaults to
-    the task's horizon on that grid."""
+    the task's horizon on that grid. A har-anchored spec gets the feature set's hour-of-week
+    profile (``anchor_profile``, :func:`anchor_profile`)."""
     cfg = TrainConfig.parse(config)
     resolve_device(cfg.device)  # a device this machine lacks is refused before any run folder exists
     fs = resolve_featureset(featureset, store)
@@ -83,6 +85,8 @@ def prepare(featureset: Any, model_spec: Any, config: TrainConfig | dict | None 
     if step is None:
         step = task.step_seconds if cfg.loss == "synth" and bar % task.step_seconds == 0 else bar
     sizes: dict[str, Any] = {"bar_seconds": bar, "step_seconds": step if step != bar else None}
+    if spec.anchor == "har":  # the profile belongs to the feature set the run trains on, never to an old spec's
+        sizes["anchor_profile"] = anchor_profile(fs)
     if horizon is None and isinstance(model_spec, str) and model_spec in preset_names() and cfg.loss == "synth":
         sizes["horizon"] = task.horizon_seconds // step if task.horizon_seconds % step == 0 else spec.horizon
     spec = spec.with_sizes(**sizes)
@@ -96,6 +100,17 @@ def prepare(featureset: Any, model_spec: Any, config: TrainConfig | dict | None 
                             f"fewer than context {spec.context} + horizon {spec.horizon} steps ({need} bars); "
                             "use a shorter context/horizon or more data")
     return fs, spec, cfg
+
+
+def anchor_profile(fs: Any) -> list[float] | None:
+    """The hour-of-week variance profile the feature set's ``har_anchor`` fitted on its training split
+    (168 factors, rounded), for a har-anchored model's steps between the knots; None when it has none
+    (``seasonal="off"``, the plain log-HAR, or a feature set without the feature)."""
+    state = (getattr(fs, "fitted", None) or {}).get("har_anchor")
+    if not isinstance(state, dict) or state.get("seasonal") != "week" or len(state.get("factor") or []) != 168:
+        return None
+    fac = [round(float(x), 4) for x in state["factor"]]
+    return fac if all(math.isfinite(x) and x > 0 for x in fac) else None
 
 
 def check_synth_grid(task: Any, step_seconds: int, horizon: int | None = None) -> None:

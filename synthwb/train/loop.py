@@ -192,6 +192,7 @@ def _train_run(run_id: str, store, fs, spec, cfg: TrainConfig, world: World, roo
         if status == "interrupted":
             trainer.checkpoint()
         else:
+            trainer.gate()
             trainer.calibrate()
             trainer.blend()
         if not main:

@@ -31,6 +31,7 @@ from synthwb.train.checkpoint import CheckpointMixin
 from synthwb.train.config import TrainConfig
 from synthwb.train.data import Batch, WindowDataset, epoch_order
 from synthwb.train.distributed import SINGLE, World
+from synthwb.train.gate import gate_training
 from synthwb.train.inputs import step_seconds_of, target_task
 from synthwb.train.losses import training_loss
 from synthwb.train.pool import pooled_training
@@ -162,6 +163,31 @@ class _Trainer(CheckpointMixin, ValidationMixin, ReportingMixin):
         store_runs.update_run(self.run_id, self.store, blend=out)
         self.log({"kind": "blend", "step": self.step, "epoch": self.epoch,
                   **{k: v for k, v in out.items() if k != "member_val_scores"}})
+
+    def gate(self) -> None:
+        """Keep the trained weights only where they beat the untrained anchored model on the validation
+        split beyond noise (:mod:`synthwb.train.gate`); otherwise the best weights become the untrained
+        model's. Saved in run.json as ``gate``."""
+        if (not self.cfg.gate or self.task is None or self.model.anchor is None or not self.world.is_main
+                or not (self.path / store_runs.BEST).is_file()):
+            return
+        best = store_runs.read_info(self.run_id, self.store).get("best") or {}
+        if not best.get("step"):
+            return  # the best checkpoint is the untrained model already
+        self.progress(1.0, None, "testing the trained weights against the untrained anchor on the validation split")
+        with torch.random.fork_rng(devices=[]):  # the model training started from (see __init__)
+            torch.manual_seed(self.cfg.seed)
+            untrained = build_model(self.spec).to(self.device)
+        out = gate_training(self._best_model(), untrained, self.calibration_windows(), self.task, self.step_seconds,
+                            self.cfg.calibration_paths, self.val_batch, self.device, self.cfg.seed)
+        out["trained_step"] = int(best["step"])
+        if not out["kept"]:
+            store_runs.save_weights(self.path / store_runs.BEST, untrained.state_dict(),
+                                    {"step": 0, "run_id": self.run_id, "gate": "untrained anchor kept"})
+            store_runs.update_run(self.run_id, self.store,
+                                  best=getattr(self, "untrained_best", None) or {"step": 0, "epoch": 0})
+        store_runs.update_run(self.run_id, self.store, gate=out)
+        self.log({"kind": "gate", "step": self.step, "epoch": self.epoch, **out})
 
     def calibrated_best_model(self):
         """The best checkpoint's model with the run's recorded calibration applied (as it forecasts)."""

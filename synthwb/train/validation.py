@@ -76,14 +76,16 @@ class ValidationMixin:
         self.last_val_step = self.step
         val = row["val_loss"]
         improved = math.isfinite(val) and val < self.best_val - 1e-12
+        record = {"val_loss": val, "step": self.step, "epoch": self.epoch,
+                  **{k: row[k] for k in ("val_score", "val_coverage_90", "val_crps", "val_crps_last", "sharpness",
+                                         "gauss_nll") if k in row}}
+        if self.step == 0:
+            self.untrained_best = record  # the untrained model's figures, should the gate go back to it
         if improved:
             self.best_val, self.best_step, self.bad_vals = val, self.step, 0
             store_runs.save_weights(self.path / store_runs.BEST, self.model.state_dict(),
                                     {"step": self.step, "val_loss": val, "run_id": self.run_id})
-            store_runs.update_run(self.run_id, self.store, best={
-                "val_loss": val, "step": self.step, "epoch": self.epoch,
-                **{k: row[k] for k in ("val_score", "val_coverage_90", "val_crps", "val_crps_last", "sharpness",
-                                       "gauss_nll") if k in row}})
+            store_runs.update_run(self.run_id, self.store, best=record)
         else:
             self.bad_vals += 1
         self.log({"kind": "val", "step": self.step, "epoch": self.epoch, **row,
