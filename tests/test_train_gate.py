@@ -68,11 +68,13 @@ def test_too_few_windows_are_not_tested(val_setup):
     assert out["kept"] and out["dm_stat"] is None and "not tested" in out["reason"] and gate_text(out) == ""
 
 
-@pytest.mark.parametrize("gate", [True, False])
-def test_training_gates_its_weights(lake_env, demo_lake, gate, capsys):
+@pytest.mark.parametrize(("gate", "lr"), [(True, 3e-3), (True, 1e-6), (False, 3e-3)])
+def test_training_gates_its_weights(lake_env, demo_lake, gate, lr, capsys):
+    """lr 3e-3 trains a clear gain in six steps (kept); at 1e-6 the weights barely move (a best checkpoint
+    a hair better on validation, not kept)."""
     make_featureset(demo_lake, lake_env.store, name="g5", freq="5min", har=True)
     cfg = tiny_config(loss="synth", synth_task=HOUR_TASK, max_steps=6, val_every=2, calibration_paths=64,
-                      calibration_windows=200, blend=False, gate=gate)
+                      calibration_windows=200, blend=False, gate=gate, lr=lr)
     info = train("gated", "g5", "anchored-har", cfg, store=lake_env.store, root=demo_lake, context=48, horizon=12)
     assert info.status == "finished", info.error
     run = runs.load_run(info.run_id, lake_env.store)
@@ -85,15 +87,20 @@ def test_training_gates_its_weights(lake_env, demo_lake, gate, capsys):
     if steps[-1] == 0:                          # training never beat the untrained model: nothing to test
         assert g is None
         return
-    assert g["trained_step"] == steps[-1] and g["n_windows"] == 200 and g["kept"] == (g["dm_stat"] < -GATE_T)
+    assert g["trained_step"] == steps[-1] and g["n_windows"] == 200
+    assert g["kept"] == (g["dm_stat"] < -GATE_T and g["gain"] >= 5e-4)
+    assert g["kept"] == (lr > 1e-4)    # lr 1e-6: a gain of about a millionth, too small to keep however steady
     best = runs.read_weights(run.path / runs.BEST)
     torch.manual_seed(0)
     untrained = build_model(run_spec(run)).state_dict()
     same = all(torch.equal(best[k], untrained[k]) for k in untrained)
     assert same == (not g["kept"])
     assert (run.info["best"]["step"] == 0) == (not g["kept"])
+    assert ("the gate kept the untrained anchor" in run.info["stop_reason"]) == (not g["kept"])
     from synthwb.cli import main
 
     assert main(["runs", "show", info.run_id, "--store", str(lake_env.store)]) == 0
     line = next(ln for ln in capsys.readouterr().out.splitlines() if ln.startswith("gated"))
     assert ("not kept" in line) == (not g["kept"]) and f"{g['dm_stat']:+.2f}" in line
+    if not g["kept"] and g["dm_stat"] < -GATE_T:
+        assert "gains under 0.05%" in line

@@ -58,7 +58,7 @@ class TrainConfig(BaseModel):
     calibrate: bool = Field(True, title="Calibrate", description="fit a vol scale and drift shrink on the validation split after training")
     gate: bool = Field(True, title="Keep training only if it beats the anchor", description=(
         "after training, keep the trained weights only when they beat the untrained classical anchor on the "
-        "validation split beyond noise (Diebold-Mariano, one-sided 5%); otherwise the run forecasts with its "
+        "validation split beyond noise (Diebold-Mariano, one-sided 5%) and by at least 0.05%; otherwise the run forecasts with its "
         "anchor (anchored models)"))
     calibration_paths: int = Field(256, ge=16, le=100_000, title="Calibration paths", description="paths per window in the calibration fit")
     drift: Literal["learned", "zero"] = Field("learned", title="Drift", description=(

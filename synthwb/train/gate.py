@@ -10,7 +10,8 @@ So after training, the best checkpoint and the untrained model forecast the same
 (the calibration's, up to ``calibration_windows``; common random numbers), and the trained weights are
 kept only when their mean exact task score is lower with a Diebold-Mariano statistic below
 ``-GATE_T`` (one-sided 5%; Newey-West over the lags the windows' horizons overlap,
-:func:`synthwb.core.dm.dm_test`). Otherwise the untrained weights become the run's best, and the
+:func:`synthwb.core.dm.dm_test`) and by at least the calibration's ``MIN_GAIN`` (0.05%): with common
+random numbers a change of a millionth that moves every window alike is "significant" too. Otherwise the untrained weights become the run's best, and the
 calibration and the blend start from them. ``TrainConfig.gate`` (``train --no-gate``) turns it off.
 """
 from __future__ import annotations
@@ -19,6 +20,7 @@ import numpy as np
 import torch
 
 from synthwb.core.dm import dm_test, overlap_lag
+from synthwb.train.calibrate import MIN_GAIN
 from synthwb.train.losses import exact_score
 
 GATE_T = 1.645          # one-sided 5%: the trained weights must beat the untrained model by this many standard errors
@@ -58,7 +60,9 @@ def gate_training(trained, untrained, ds, task, step_seconds: int, n_paths: int 
     spacing = float(np.median(np.diff(np.sort(t0[ok])))) if ok.sum() > 1 else 0.0
     lag = overlap_lag(float(task.horizon_seconds), spacing)
     stat = dm_test(st[ok] - su[ok], lag)[0]
-    return {**out, "kept": bool(stat < -GATE_T), "dm_stat": float(stat), "lag": int(lag)}
+    gain = 1.0 - out["val_score_trained"] / out["val_score_untrained"]
+    return {**out, "kept": bool(stat < -GATE_T and gain >= MIN_GAIN), "dm_stat": float(stat), "lag": int(lag),
+            "gain": float(gain), "min_gain": MIN_GAIN}
 
 
 def gate_text(gate: dict | None) -> str:
@@ -69,6 +73,8 @@ def gate_text(gate: dict | None) -> str:
     if gate["kept"]:
         return (f"training kept: validation score {b:.1f} untrained -> {a:.1f} trained "
                 f"(DM {gate['dm_stat']:+.2f} on {gate['n_windows']} windows)")
-    return (f"training not kept: its validation score {a:.1f} against the untrained anchor's {b:.1f} is within "
-            f"noise (DM {gate['dm_stat']:+.2f} > {gate['threshold']:.2f} on {gate['n_windows']} windows), so the run "
-            "forecasts with its untrained classical anchor")
+    why = (f"is within noise (DM {gate['dm_stat']:+.2f} > {gate['threshold']:.2f} on {gate['n_windows']} windows)"
+           if gate["dm_stat"] >= gate["threshold"] else
+           f"gains under {gate.get('min_gain', 0):.2%} (DM {gate['dm_stat']:+.2f} on {gate['n_windows']} windows)")
+    return (f"training not kept: its validation score {a:.1f} against the untrained anchor's {b:.1f} {why}, so the "
+            "run forecasts with its untrained classical anchor")

@@ -192,7 +192,8 @@ def _train_run(run_id: str, store, fs, spec, cfg: TrainConfig, world: World, roo
         if status == "interrupted":
             trainer.checkpoint()
         else:
-            trainer.gate()
+            if trainer.gate() is False:  # the run forecasts with its untrained anchor: the reason says so
+                reason = f"{reason}; the gate kept the untrained anchor (training did not beat it beyond noise)"
             trainer.calibrate()
             trainer.blend()
         if not main:

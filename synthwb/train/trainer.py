@@ -164,16 +164,16 @@ class _Trainer(CheckpointMixin, ValidationMixin, ReportingMixin):
         self.log({"kind": "blend", "step": self.step, "epoch": self.epoch,
                   **{k: v for k, v in out.items() if k != "member_val_scores"}})
 
-    def gate(self) -> None:
+    def gate(self) -> bool | None:
         """Keep the trained weights only where they beat the untrained anchored model on the validation
         split beyond noise (:mod:`synthwb.train.gate`); otherwise the best weights become the untrained
-        model's. Saved in run.json as ``gate``."""
+        model's. Saved in run.json as ``gate``. Returns whether training was kept (None: not tested)."""
         if (not self.cfg.gate or self.task is None or self.model.anchor is None or not self.world.is_main
                 or not (self.path / store_runs.BEST).is_file()):
-            return
+            return None
         best = store_runs.read_info(self.run_id, self.store).get("best") or {}
         if not best.get("step"):
-            return  # the best checkpoint is the untrained model already
+            return None  # the best checkpoint is the untrained model already
         self.progress(1.0, None, "testing the trained weights against the untrained anchor on the validation split")
         with torch.random.fork_rng(devices=[]):  # the model training started from (see __init__)
             torch.manual_seed(self.cfg.seed)
@@ -188,6 +188,7 @@ class _Trainer(CheckpointMixin, ValidationMixin, ReportingMixin):
                                   best=getattr(self, "untrained_best", None) or {"step": 0, "epoch": 0})
         store_runs.update_run(self.run_id, self.store, gate=out)
         self.log({"kind": "gate", "step": self.step, "epoch": self.epoch, **out})
+        return bool(out["kept"])
 
     def calibrated_best_model(self):
         """The best checkpoint's model with the run's recorded calibration applied (as it forecasts)."""
