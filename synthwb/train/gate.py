@@ -11,8 +11,9 @@ So after training, the best checkpoint and the untrained model forecast the same
 kept only when their mean exact task score is lower with a Diebold-Mariano statistic below
 ``-GATE_T`` (one-sided 5%; Newey-West over the lags the windows' horizons overlap,
 :func:`synthwb.core.dm.dm_test`) and by at least the calibration's ``MIN_GAIN`` (0.05%): with common
-random numbers a change of a millionth that moves every window alike is "significant" too. Otherwise the untrained weights become the run's best, and the
-calibration and the blend start from them. ``TrainConfig.gate`` (``train --no-gate``) turns it off.
+random numbers a change of a millionth that moves every window alike is "significant" too. Otherwise
+the untrained weights become the run's best, and the calibration and the blend start from them.
+``TrainConfig.gate`` (``train --no-gate``) turns it off.
 """
 from __future__ import annotations
 

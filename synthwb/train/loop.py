@@ -193,7 +193,7 @@ def _train_run(run_id: str, store, fs, spec, cfg: TrainConfig, world: World, roo
             trainer.checkpoint()
         else:
             if trainer.gate() is False:  # the run forecasts with its untrained anchor: the reason says so
-                reason = f"{reason}; the gate kept the untrained anchor (training did not beat it beyond noise)"
+                reason = f"{reason}; the gate kept the untrained anchor (training did not beat it clearly on validation)"
             trainer.calibrate()
             trainer.blend()
         if not main:
