@@ -154,8 +154,9 @@ def finished_actions(job_id: str) -> None:
     text = (f"Run `{r.run_id}` {r.status} at step {r.step}" + (f" ({r.stop_reason})" if r.stop_reason else ""))
     if r.status == "finished":
         st.success(text, icon=":material/check_circle:")
-        if usable and gate_text(run.info.get("gate")):
-            st.caption(sentence(gate_text(run.info["gate"])) + ".")
+        gated = gate_text(run.info.get("gate"))
+        if usable and gated:
+            st.caption(sentence(gated) + ".")
         if usable and run.info.get("blend"):
             t = blend_text(run.info["blend"])
             st.caption(sentence(t) + ". Backtest scores the run with its blend; \"Also score runs "

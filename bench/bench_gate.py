@@ -26,7 +26,6 @@ import sys
 from pathlib import Path
 
 import numpy as np
-import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -34,11 +33,10 @@ from bench_blend import fold_stores  # noqa: E402
 
 from synthwb.core.dm import dm_test, overlap_lag  # noqa: E402
 from synthwb.features.featureset import run_featureset, saved_twin  # noqa: E402
-from synthwb.models import build_model  # noqa: E402
 from synthwb.models.spec import run_spec  # noqa: E402
 from synthwb.store import runs as store_runs  # noqa: E402
 from synthwb.train.config import TrainConfig  # noqa: E402
-from synthwb.train.gate import GATE_T, window_scores  # noqa: E402
+from synthwb.train.gate import GATE_T, untrained_model, window_scores  # noqa: E402
 from synthwb.train.inputs import anchor_profile  # noqa: E402
 from synthwb.train.loop import _Trainer  # noqa: E402
 
@@ -53,13 +51,9 @@ def fold_scores(store: Path, lake: Path, run_id: str, n_windows: int) -> dict:
     spec = run_spec(run)
     tr = _Trainer(run_id, run.path, store, saved_twin(run_featureset(run), store), spec, cfg, None, None, root=lake)
     try:
-        nets = {}
-        for name, s in (("smooth", spec.with_sizes(anchor_profile=None)),
-                        ("untrained", spec.with_sizes(anchor_profile=anchor_profile(tr.fs)))):
-            with torch.random.fork_rng(devices=[]):
-                torch.manual_seed(cfg.seed)
-                nets[name] = build_model(s)
-        nets["best"] = tr._best_model()
+        nets = {"smooth": untrained_model(spec.with_sizes(anchor_profile=None), cfg.seed),
+                "untrained": untrained_model(spec.with_sizes(anchor_profile=anchor_profile(tr.fs)), cfg.seed),
+                "best": tr._best_model()}
         out: dict = {"lag": {}, "gate": run.info.get("gate")}
         for split in ("val", "test"):
             ds = tr._windows(split, 1).limit(int(n_windows))

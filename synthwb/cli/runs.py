@@ -68,8 +68,9 @@ def _show(args) -> Result:
                      f"{cal['val_score_before']:.2f} -> {cal['val_score_after']:.2f}, {cal['n_windows']} windows)")
     from synthwb.train.gate import gate_text
 
-    if gate_text(run.info.get("gate")):
-        lines.append(f"gated      {gate_text(run.info['gate'])}")
+    gated = gate_text(run.info.get("gate"))
+    if gated:
+        lines.append(f"gated      {gated}")
     if run.info.get("blend"):
         from synthwb.train.blend import blend_text
 

@@ -186,8 +186,9 @@ def _train(args):
              f"val score {cal['val_score_before']:.1f} -> {cal['val_score_after']:.1f}" if cal.get("n_windows") else "")
     from synthwb.train.gate import gate_text
 
-    if gate_text(run_info.get("gate")):
-        calib += "\n" + gate_text(run_info["gate"])
+    gated = gate_text(run_info.get("gate"))
+    if gated:
+        calib += "\n" + gated
     if run_info.get("blend"):
         from synthwb.train.blend import blend_text
 

@@ -21,11 +21,20 @@ import numpy as np
 import torch
 
 from synthwb.core.dm import dm_test, overlap_lag
+from synthwb.models import build_model
 from synthwb.train.calibrate import MIN_GAIN
 from synthwb.train.losses import exact_score
 
 GATE_T = 1.645          # one-sided 5%: the trained weights must beat the untrained model by this many standard errors
 MIN_WINDOWS = 30        # fewer validation windows: no test, the trained weights stay
+
+
+def untrained_model(spec, seed: int):
+    """The model a run's training started from: ``spec`` built right after ``torch.manual_seed(seed)``, as
+    the trainer builds it, without touching the caller's random state."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(int(seed))
+        return build_model(spec)
 
 
 @torch.no_grad()
@@ -58,7 +67,7 @@ def gate_training(trained, untrained, ds, task, step_seconds: int, n_paths: int 
     if ok.sum() < MIN_WINDOWS:
         return {**out, "kept": True, "dm_stat": None, "lag": None,
                 "reason": f"fewer than {MIN_WINDOWS} validation windows: not tested"}
-    spacing = float(np.median(np.diff(np.sort(t0[ok])))) if ok.sum() > 1 else 0.0
+    spacing = float(np.median(np.diff(np.sort(t0[ok]))))
     lag = overlap_lag(float(task.horizon_seconds), spacing)
     stat = dm_test(st[ok] - su[ok], lag)[0]
     gain = 1.0 - out["val_score_trained"] / out["val_score_untrained"]

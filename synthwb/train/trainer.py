@@ -31,7 +31,7 @@ from synthwb.train.checkpoint import CheckpointMixin
 from synthwb.train.config import TrainConfig
 from synthwb.train.data import Batch, WindowDataset, epoch_order
 from synthwb.train.distributed import SINGLE, World
-from synthwb.train.gate import gate_training
+from synthwb.train.gate import gate_training, untrained_model
 from synthwb.train.inputs import step_seconds_of, target_task
 from synthwb.train.losses import training_loss
 from synthwb.train.pool import pooled_training
@@ -122,6 +122,7 @@ class _Trainer(CheckpointMixin, ValidationMixin, ReportingMixin):
         self.batch_in_epoch = 0
         self.best_val = math.inf
         self.best_step = -1
+        self.untrained_best: dict | None = None  # the step-0 validation record (ValidationMixin), for the gate
         self.bad_vals = 0
         self.last_val_step = -1
         self.skipped = 0
@@ -175,9 +176,7 @@ class _Trainer(CheckpointMixin, ValidationMixin, ReportingMixin):
         if not best.get("step"):
             return None  # the best checkpoint is the untrained model already
         self.progress(1.0, None, "testing the trained weights against the untrained anchor on the validation split")
-        with torch.random.fork_rng(devices=[]):  # the model training started from (see __init__)
-            torch.manual_seed(self.cfg.seed)
-            untrained = build_model(self.spec).to(self.device)
+        untrained = untrained_model(self.spec, self.cfg.seed).to(self.device)  # the model __init__ started from
         out = gate_training(self._best_model(), untrained, self.calibration_windows(), self.task, self.step_seconds,
                             self.cfg.calibration_paths, self.val_batch, self.device, self.cfg.seed)
         out["trained_step"] = int(best["step"])
@@ -185,7 +184,7 @@ class _Trainer(CheckpointMixin, ValidationMixin, ReportingMixin):
             store_runs.save_weights(self.path / store_runs.BEST, untrained.state_dict(),
                                     {"step": 0, "run_id": self.run_id, "gate": "untrained anchor kept"})
             store_runs.update_run(self.run_id, self.store,
-                                  best=getattr(self, "untrained_best", None) or {"step": 0, "epoch": 0})
+                                  best=self.untrained_best or {"step": 0, "epoch": 0})
         store_runs.update_run(self.run_id, self.store, gate=out)
         self.log({"kind": "gate", "step": self.step, "epoch": self.epoch, **out})
         return bool(out["kept"])
